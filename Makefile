@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# PostgreSQL tests run wherever a server is reachable. Without TEST_DATABASE_URL, a local server
+# on 127.0.0.1:5432 is used when one answers (the harness creates the database if missing).
+LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
+TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
+export TEST_DATABASE_URL
+
+.PHONY: run build test lint fmt openapi clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+run: ## build, migrate and serve on the embedded SQLite default (data/)
+	$(CARGO) build --release -p rekisteri-server
+	./target/release/rekisteri migrate
+	./target/release/rekisteri serve
+
+build: ## release build of the rekisteri binary
+	$(CARGO) build --release -p rekisteri-server
+
+test: ## the whole test suite, on SQLite and (when reachable) PostgreSQL
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  echo "== databases under test: SQLite and PostgreSQL ($$(sed -E 's#(://[^:/@]*):[^@]*@#\1:****@#' <<< "$$TEST_DATABASE_URL"))"; \
+	else \
+	  echo "== databases under test: SQLite only (no PostgreSQL reachable; set TEST_DATABASE_URL to include it)"; \
+	fi
+	$(CARGO) test --workspace
+
+lint: ## formatting and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+openapi: ## regenerate api-spec/openapi.json from the code
+	$(CARGO) run -q -p rekisteri-server -- openapi > api-spec/openapi.json
+
+clean: ## remove build output and the local demo data
+	$(CARGO) clean
+	rm -rf data

@@ -1,0 +1,542 @@
+//! Accounts, their rights, invitations and passwords (AC-2..AC-5, AC-8, AC-11).
+
+use diesel::prelude::*;
+use rekisteri_crypto::{BlindIndex, FieldCipher, FieldContext, Keyring, hash_password, random_token, token_hash};
+use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations, service_units};
+use rekisteri_db::{DbConnection, write_transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::organisations::security_event;
+use crate::{AccountsError, Principal, Register, Role, now_primitive, validation};
+
+/// A role held for a period (AC-11). `valid_until` is when it stopped or will stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    pub id: String,
+    pub role: Role,
+    pub valid_from: PrimitiveDateTime,
+    pub valid_until: Option<PrimitiveDateTime>,
+}
+
+impl RoleGrant {
+    pub fn active_at(&self, at: PrimitiveDateTime) -> bool {
+        self.valid_from <= at && self.valid_until.is_none_or(|until| at < until)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+    pub first_name: String,
+    pub surname: String,
+    /// `invited`, `active` or `closed`.
+    pub status: String,
+    pub roles: Vec<RoleGrant>,
+    pub service_unit_ids: Vec<String>,
+    pub closed_at: Option<PrimitiveDateTime>,
+    pub last_login_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: String,
+    pub first_name: String,
+    pub surname: String,
+    pub organisation_id: String,
+    pub role: Role,
+    pub service_unit_ids: Vec<String>,
+}
+
+/// The normalised form the blind index is computed over: e-mail is case-insensitive (AC-2).
+pub(crate) fn email_index(keyring: &Keyring, email: &str) -> [u8; 32] {
+    BlindIndex::new(keyring).compute("account_email", email.trim().to_lowercase().as_bytes())
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+fn valid_name(field: &'static str, value: &str) -> Result<String, AccountsError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 100 {
+        return Err(validation(field, "must be 1-100 characters"));
+    }
+    Ok(value.to_owned())
+}
+
+pub(crate) fn check_password(options: &crate::AccountsOptions, password: &str) -> Result<(), AccountsError> {
+    if password.chars().count() < options.minimum_password_length {
+        return Err(validation(
+            "password",
+            format!("must be at least {} characters", options.minimum_password_length),
+        ));
+    }
+    if password.chars().count() > 1024 {
+        return Err(validation("password", "must be at most 1024 characters"));
+    }
+    if crate::sessions::is_common_password(password) {
+        return Err(validation("password", "is one of the most common passwords"));
+    }
+    Ok(())
+}
+
+pub(crate) fn hash(options: &crate::AccountsOptions, password: &str) -> Result<String, AccountsError> {
+    hash_password(password, options.pbkdf2_iterations).map_err(|e| AccountsError::Crypto(e.to_string()))
+}
+
+fn encrypt(keyring: &Keyring, id: &str, column: &str, value: &str) -> Result<Vec<u8>, AccountsError> {
+    Ok(FieldCipher::new(keyring).encrypt_str(&FieldContext::new("accounts", column, id), value)?)
+}
+
+fn decrypt(keyring: &Keyring, id: &str, column: &str, value: &[u8]) -> Result<String, AccountsError> {
+    Ok(FieldCipher::new(keyring).decrypt_string(&FieldContext::new("accounts", column, id), value)?)
+}
+
+type AccountRow = (
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    Option<PrimitiveDateTime>,
+    Option<PrimitiveDateTime>,
+    PrimitiveDateTime,
+);
+
+macro_rules! account_columns {
+    () => {
+        (
+            accounts::id,
+            accounts::organisation_id,
+            accounts::email,
+            accounts::first_name,
+            accounts::surname,
+            accounts::status,
+            accounts::closed_at,
+            accounts::last_login_at,
+            accounts::created_at,
+        )
+    };
+}
+
+fn load_account(conn: &mut DbConnection, keyring: &Keyring, row: AccountRow) -> Result<Account, AccountsError> {
+    let (id, organisation_id, email, first_name, surname, status, closed_at, last_login_at, created_at) = row;
+    let roles: Vec<(String, String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = account_roles::table
+        .filter(account_roles::account_id.eq(&id))
+        .order(account_roles::valid_from)
+        .select((
+            account_roles::id,
+            account_roles::role,
+            account_roles::valid_from,
+            account_roles::valid_until,
+        ))
+        .load(conn)?;
+    let units: Vec<String> = account_service_units::table
+        .filter(
+            account_service_units::account_id
+                .eq(&id)
+                .and(account_service_units::valid_until.is_null()),
+        )
+        .select(account_service_units::service_unit_id)
+        .load(conn)?;
+    Ok(Account {
+        email: decrypt(keyring, &id, "email", &email)?,
+        first_name: decrypt(keyring, &id, "first_name", &first_name)?,
+        surname: decrypt(keyring, &id, "surname", &surname)?,
+        roles: roles
+            .into_iter()
+            .filter_map(|(rid, role, valid_from, valid_until)| {
+                Some(RoleGrant {
+                    id: rid,
+                    role: role.parse().ok()?,
+                    valid_from,
+                    valid_until,
+                })
+            })
+            .collect(),
+        service_unit_ids: units,
+        id,
+        organisation_id,
+        status,
+        closed_at,
+        last_login_at,
+        created_at,
+    })
+}
+
+/// Creates an invited account and its single-use invitation token (AC-3). Admins invite into
+/// any organisation; main users into their own, never as admin (AC-4).
+pub fn invite(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: Option<&Principal>,
+    new: NewAccount,
+    now: OffsetDateTime,
+) -> Result<(Account, String), AccountsError> {
+    if let Some(actor) = actor {
+        if !actor.manages_organisation(&new.organisation_id) {
+            return if actor.has(Role::MainUser) {
+                Err(AccountsError::NotFound)
+            } else {
+                Err(AccountsError::Forbidden(
+                    "only admins and main users invite users".into(),
+                ))
+            };
+        }
+        if new.role == Role::Admin && !actor.is_admin() {
+            return Err(AccountsError::Forbidden("only admins grant the admin role".into()));
+        }
+    }
+    let email = new.email.trim().to_owned();
+    if !valid_email(&email) {
+        return Err(validation("email", "is not an e-mail address"));
+    }
+    let first_name = valid_name("first_name", &new.first_name)?;
+    let surname = valid_name("surname", &new.surname)?;
+    let keyring = &register.keyring;
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = random_token()?;
+    let at = now_primitive(now);
+    write_transaction(conn, |conn| {
+        let organisation: i64 = organisations::table
+            .filter(organisations::id.eq(&new.organisation_id))
+            .count()
+            .get_result(conn)?;
+        if organisation == 0 {
+            return Err(validation("organisation_id", "no such organisation"));
+        }
+        for unit in &new.service_unit_ids {
+            let belongs: i64 = service_units::table
+                .filter(
+                    service_units::id
+                        .eq(unit)
+                        .and(service_units::organisation_id.eq(&new.organisation_id)),
+                )
+                .count()
+                .get_result(conn)?;
+            if belongs == 0 {
+                return Err(validation(
+                    "service_unit_ids",
+                    "a service unit is not one of the organisation's",
+                ));
+            }
+        }
+        let index = email_index(keyring, &email);
+        let taken: i64 = accounts::table
+            .filter(accounts::email_index.eq(index.to_vec()))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(AccountsError::Conflict(
+                "an account with this e-mail address exists".into(),
+            ));
+        }
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::id.eq(&id),
+                accounts::organisation_id.eq(&new.organisation_id),
+                accounts::email_index.eq(index.to_vec()),
+                accounts::email.eq(encrypt(keyring, &id, "email", &email)?),
+                accounts::first_name.eq(encrypt(keyring, &id, "first_name", &first_name)?),
+                accounts::surname.eq(encrypt(keyring, &id, "surname", &surname)?),
+                accounts::status.eq("invited"),
+                accounts::version.eq(1i64),
+                accounts::created_at.eq(at),
+                accounts::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        let granted_by = actor.map_or("bootstrap".to_owned(), |a| a.account_id.clone());
+        diesel::insert_into(account_roles::table)
+            .values((
+                account_roles::id.eq(uuid::Uuid::new_v4().to_string()),
+                account_roles::account_id.eq(&id),
+                account_roles::role.eq(new.role.as_str()),
+                account_roles::valid_from.eq(at),
+                account_roles::granted_by.eq(&granted_by),
+                account_roles::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        for unit in &new.service_unit_ids {
+            diesel::insert_into(account_service_units::table)
+                .values((
+                    account_service_units::id.eq(uuid::Uuid::new_v4().to_string()),
+                    account_service_units::account_id.eq(&id),
+                    account_service_units::service_unit_id.eq(unit),
+                    account_service_units::valid_from.eq(at),
+                    account_service_units::created_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        diesel::insert_into(invitations::table)
+            .values((
+                invitations::token_hash.eq(token_hash(&token).to_vec()),
+                invitations::account_id.eq(&id),
+                invitations::expires_at.eq(now_primitive(now + register.options.invitation_valid)),
+                invitations::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&new.organisation_id),
+            actor,
+            "account_invited",
+            serde_json::json!({"account_id": id, "role": new.role.as_str(), "service_unit_ids": new.service_unit_ids}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok(())
+    })?;
+    let account = get_account(conn, register, actor, &id)?;
+    Ok((account, token))
+}
+
+/// Sets the first password with an invitation token: single use, within its validity (AC-3).
+pub fn accept_invitation(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    check_password(&register.options, password)?;
+    let password_hash = hash(&register.options, password)?;
+    let at = now_primitive(now);
+    let invalid = || validation("token", "the invitation is unknown, used or expired");
+    let account_id = write_transaction(conn, |conn| {
+        let invitation: Option<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = invitations::table
+            .filter(invitations::token_hash.eq(token_hash(token).to_vec()))
+            .select((invitations::account_id, invitations::expires_at, invitations::used_at))
+            .first(conn)
+            .optional()?;
+        let Some((account_id, expires_at, None)) = invitation else {
+            return Err(invalid());
+        };
+        if expires_at <= at {
+            return Err(invalid());
+        }
+        let status: String = accounts::table.find(&account_id).select(accounts::status).first(conn)?;
+        if status != "invited" {
+            return Err(invalid());
+        }
+        diesel::update(invitations::table.filter(invitations::token_hash.eq(token_hash(token).to_vec())))
+            .set(invitations::used_at.eq(at))
+            .execute(conn)?;
+        diesel::update(accounts::table.find(&account_id))
+            .set((
+                accounts::password_hash.eq(&password_hash),
+                accounts::status.eq("active"),
+                accounts::updated_at.eq(at),
+                accounts::version.eq(accounts::version + 1),
+            ))
+            .execute(conn)?;
+        let organisation: String = accounts::table
+            .find(&account_id)
+            .select(accounts::organisation_id)
+            .first(conn)?;
+        let event = security_event(
+            Some(&organisation),
+            None,
+            "invitation_accepted",
+            serde_json::json!({"account_id": account_id}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok(account_id)
+    })?;
+    get_account(conn, register, None, &account_id)
+}
+
+/// An account, when the actor may see it (AC-9): itself, its organisation's main users, admins.
+pub fn get_account(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: Option<&Principal>,
+    id: &str,
+) -> Result<Account, AccountsError> {
+    let row: Option<AccountRow> = accounts::table
+        .find(id)
+        .select(account_columns!())
+        .first(conn)
+        .optional()?;
+    let row = row.ok_or(AccountsError::NotFound)?;
+    if let Some(actor) = actor
+        && actor.account_id != row.0
+        && !actor.manages_organisation(&row.1)
+    {
+        return Err(AccountsError::NotFound);
+    }
+    load_account(conn, &register.keyring, row)
+}
+
+/// Accounts the actor manages: all for admins, its organisation's for main users, itself
+/// otherwise.
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+) -> Result<Vec<Account>, AccountsError> {
+    let mut query = accounts::table
+        .select(account_columns!())
+        .order(accounts::created_at)
+        .into_boxed();
+    if !actor.is_admin() {
+        if actor.has(Role::MainUser) {
+            query = query.filter(accounts::organisation_id.eq(actor.organisation_id.clone()));
+        } else {
+            query = query.filter(accounts::id.eq(actor.account_id.clone()));
+        }
+    }
+    let rows: Vec<AccountRow> = query.load(conn)?;
+    rows.into_iter()
+        .map(|row| load_account(conn, &register.keyring, row))
+        .collect()
+}
+
+/// Closes an account: it cannot log in and its sessions end at once (AC-8).
+pub fn close_account(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    let account = get_account(conn, register, Some(actor), id)?;
+    if !actor.manages_organisation(&account.organisation_id) {
+        return Err(AccountsError::Forbidden(
+            "only admins and the organisation's main users close accounts".into(),
+        ));
+    }
+    if account
+        .roles
+        .iter()
+        .any(|r| r.role == Role::Admin && r.valid_until.is_none())
+        && !actor.is_admin()
+    {
+        return Err(AccountsError::Forbidden("only admins close an admin's account".into()));
+    }
+    let at = now_primitive(now);
+    write_transaction(conn, |conn| {
+        diesel::update(accounts::table.find(id))
+            .set((
+                accounts::status.eq("closed"),
+                accounts::closed_at.eq(at),
+                accounts::updated_at.eq(at),
+                accounts::version.eq(accounts::version + 1),
+            ))
+            .execute(conn)?;
+        let ended = crate::sessions::end_sessions_of(conn, id, at, "account_closed")?;
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "account_closed",
+            serde_json::json!({"account_id": id, "sessions_ended": ended}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_account(conn, register, Some(actor), id)
+}
+
+/// Reopens a closed account within 30 days of closing (admins only, AC-8).
+pub fn restore_account(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    if !actor.is_admin() {
+        return Err(AccountsError::Forbidden("only admins restore accounts".into()));
+    }
+    let account = get_account(conn, register, Some(actor), id)?;
+    let at = now_primitive(now);
+    match account.closed_at {
+        Some(closed) if account.status == "closed" && at < closed + time::Duration::days(30) => {}
+        Some(_) if account.status == "closed" => {
+            return Err(AccountsError::Conflict(
+                "the account was closed more than 30 days ago; make a new one".into(),
+            ));
+        }
+        _ => return Err(AccountsError::Conflict("the account is not closed".into())),
+    }
+    write_transaction(conn, |conn| {
+        diesel::update(accounts::table.find(id))
+            .set((
+                accounts::status.eq("active"),
+                accounts::closed_at.eq(None::<PrimitiveDateTime>),
+                accounts::updated_at.eq(at),
+                accounts::version.eq(accounts::version + 1),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "account_restored",
+            serde_json::json!({"account_id": id}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_account(conn, register, Some(actor), id)
+}
+
+/// The first admin and the platform organisation (`rekisteri admin bootstrap`).
+pub fn bootstrap_admin(
+    conn: &mut DbConnection,
+    register: &Register,
+    email: &str,
+    first_name: &str,
+    surname: &str,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    check_password(&register.options, password)?;
+    let platform = match organisations::table
+        .filter(organisations::kind.eq("platform"))
+        .select(organisations::id)
+        .first::<String>(conn)
+        .optional()?
+    {
+        Some(id) => id,
+        None => {
+            crate::create_organisation(
+                conn,
+                register,
+                None,
+                crate::NewOrganisation {
+                    name: "Rekisteri platform".into(),
+                    kind: crate::OrganisationKind::Platform,
+                    oid: None,
+                    business_id: None,
+                    strong_authentication_required: Some(false),
+                },
+                now,
+            )?
+            .id
+        }
+    };
+    let new = NewAccount {
+        email: email.to_owned(),
+        first_name: first_name.to_owned(),
+        surname: surname.to_owned(),
+        organisation_id: platform,
+        role: Role::Admin,
+        service_unit_ids: Vec::new(),
+    };
+    let (_, token) = invite(conn, register, None, new, now)?;
+    accept_invitation(conn, register, &token, password, now)
+}

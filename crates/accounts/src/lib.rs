@@ -1,0 +1,112 @@
+//! The user register (AC): organisations and their service units, accounts with roles and
+//! service units that each have a validity period, invitations, passwords and sessions.
+//!
+//! Every change is a security event written in the transaction that makes it (AC-10). Account
+//! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
+
+mod accounts;
+mod model;
+mod organisations;
+mod sessions;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+pub use accounts::{
+    Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, get_account, invite,
+    list_accounts, restore_account,
+};
+pub use model::{AuthMethod, OrganisationKind, Principal, Role};
+pub use organisations::{
+    NewOrganisation, Organisation, ServiceUnit, add_service_unit, create_organisation, find_organisation,
+    list_organisations, list_service_units,
+};
+pub use sessions::{LoginOutcome, SessionToken, authenticate, login, logout};
+
+use rekisteri_audit::AuditLog;
+use rekisteri_crypto::Keyring;
+use time::OffsetDateTime;
+
+/// Settings of the user register.
+#[derive(Debug, Clone)]
+pub struct AccountsOptions {
+    pub pbkdf2_iterations: NonZeroU32,
+    pub invitation_valid: time::Duration,
+    pub session_idle: time::Duration,
+    pub session_absolute: time::Duration,
+    /// Failed logins allowed per account and per client address within `throttle_window`.
+    pub throttle_failures: i32,
+    pub throttle_window: time::Duration,
+    pub minimum_password_length: usize,
+}
+
+impl Default for AccountsOptions {
+    fn default() -> Self {
+        Self {
+            pbkdf2_iterations: NonZeroU32::new(rekisteri_crypto::DEFAULT_PBKDF2_ITERATIONS).unwrap_or(NonZeroU32::MIN),
+            invitation_valid: time::Duration::days(7),
+            session_idle: time::Duration::minutes(30),
+            session_absolute: time::Duration::hours(12),
+            throttle_failures: 5,
+            throttle_window: time::Duration::minutes(15),
+            minimum_password_length: 12,
+        }
+    }
+}
+
+/// What every operation of the register needs besides the connection.
+#[derive(Clone)]
+pub struct Register {
+    pub keyring: Arc<Keyring>,
+    pub audit: AuditLog,
+    pub options: AccountsOptions,
+}
+
+/// Why an operation was refused. Messages never contain a password, token or e-mail address.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("{field}: {message}")]
+    Validation { field: &'static str, message: String },
+    /// Missing, or not visible to the actor: the two look the same.
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the e-mail address or the password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again in {retry_after_seconds} s")]
+    Throttled { retry_after_seconds: i64 },
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error(transparent)]
+    Db(#[from] rekisteri_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] rekisteri_audit::AuditError),
+    #[error("cryptography failed: {0}")]
+    Crypto(String),
+}
+
+impl From<diesel::result::Error> for AccountsError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(rekisteri_db::DbError::Query(e))
+    }
+}
+
+impl From<rekisteri_crypto::CryptoError> for AccountsError {
+    fn from(e: rekisteri_crypto::CryptoError) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> AccountsError {
+    AccountsError::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn now_primitive(now: OffsetDateTime) -> time::PrimitiveDateTime {
+    rekisteri_db::to_primitive(now)
+}

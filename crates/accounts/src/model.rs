@@ -1,0 +1,125 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The roles an account can hold (AC-2). Palvelumanuaali's four come first; the platform's
+/// register roles are added by the issues that need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// ylläpito: the service's maintainers, all organisations
+    Admin,
+    /// pääkäyttäjä: manages its own organisation's users
+    MainUser,
+    /// muokkaaja
+    Editor,
+    /// asiantuntija
+    Expert,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::MainUser, Role::Editor, Role::Expert];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::MainUser => "main_user",
+            Self::Editor => "editor",
+            Self::Expert => "expert",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganisationKind {
+    Platform,
+    Municipality,
+    WellbeingServicesCounty,
+    Provider,
+    OtherOrganiser,
+}
+
+impl OrganisationKind {
+    pub const ALL: [OrganisationKind; 5] = [
+        OrganisationKind::Platform,
+        OrganisationKind::Municipality,
+        OrganisationKind::WellbeingServicesCounty,
+        OrganisationKind::Provider,
+        OrganisationKind::OtherOrganiser,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Platform => "platform",
+            Self::Municipality => "municipality",
+            Self::WellbeingServicesCounty => "wellbeing_services_county",
+            Self::Provider => "provider",
+            Self::OtherOrganiser => "other_organiser",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How a session was authenticated (AX-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Password,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s == "password").then_some(Self::Password)
+    }
+}
+
+/// Who a request acts as (AX-1), with the rights valid at the moment of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub organisation_id: String,
+    pub roles: Vec<Role>,
+    pub service_unit_ids: Vec<String>,
+    pub session_id: String,
+    pub auth_method: AuthMethod,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::Admin)
+    }
+
+    /// Admins manage every organisation; main users their own (AC-4).
+    pub fn manages_organisation(&self, organisation_id: &str) -> bool {
+        self.is_admin() || (self.has(Role::MainUser) && self.organisation_id == organisation_id)
+    }
+}

@@ -1,0 +1,329 @@
+//! Organisations and service units (AC-1).
+
+use diesel::prelude::*;
+use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
+use rekisteri_core::Oid;
+use rekisteri_db::schema::{organisations, service_units};
+use rekisteri_db::{DbConnection, write_transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::{AccountsError, OrganisationKind, Principal, Register, now_primitive, validation};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: String,
+    pub name: String,
+    pub kind: OrganisationKind,
+    pub oid: Option<Oid>,
+    pub business_id: Option<String>,
+    pub strong_authentication_required: bool,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+type OrganisationRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    i64,
+    PrimitiveDateTime,
+    PrimitiveDateTime,
+);
+
+fn from_row(row: OrganisationRow) -> Organisation {
+    let (id, name, kind, oid, business_id, strong, version, created_at, updated_at) = row;
+    Organisation {
+        id,
+        name,
+        kind: OrganisationKind::parse(&kind).unwrap_or(OrganisationKind::OtherOrganiser),
+        oid: oid.and_then(|o| o.parse().ok()),
+        business_id,
+        strong_authentication_required: strong,
+        version,
+        created_at,
+        updated_at,
+    }
+}
+
+macro_rules! organisation_columns {
+    () => {
+        (
+            organisations::id,
+            organisations::name,
+            organisations::kind,
+            organisations::oid,
+            organisations::business_id,
+            organisations::strong_authentication_required,
+            organisations::version,
+            organisations::created_at,
+            organisations::updated_at,
+        )
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrganisation {
+    pub name: String,
+    pub kind: OrganisationKind,
+    pub oid: Option<Oid>,
+    pub business_id: Option<String>,
+    pub strong_authentication_required: Option<bool>,
+}
+
+/// Finnish business ID (Y-tunnus): seven digits, a hyphen and a check digit.
+fn valid_business_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    if bytes.len() != 9 || bytes[7] != b'-' || !bytes.iter().enumerate().all(|(i, b)| i == 7 || b.is_ascii_digit()) {
+        return false;
+    }
+    let weights = [7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = bytes[..7]
+        .iter()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = match sum % 11 {
+        0 => 0,
+        1 => return false,
+        r => 11 - r,
+    };
+    u32::from(bytes[8] - b'0') == check
+}
+
+pub(crate) fn security_event(
+    organisation: Option<&str>,
+    actor: Option<&Principal>,
+    event_type: &str,
+    details: serde_json::Value,
+    now: PrimitiveDateTime,
+) -> NewEntry {
+    NewEntry::Security(SecurityEvent {
+        occurred_at: now,
+        organisation_id: organisation.map(str::to_owned),
+        event_type: event_type.to_owned(),
+        actor_kind: if actor.is_some_and(Principal::is_admin) {
+            ActorKind::Admin
+        } else if actor.is_some() {
+            ActorKind::Staff
+        } else {
+            ActorKind::System
+        },
+        actor_id: actor.map(|a| a.account_id.clone()),
+        details,
+        request_id: None,
+    })
+}
+
+/// Creates an organisation (admins; `actor` is `None` only for the bootstrap command).
+pub fn create_organisation(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: Option<&Principal>,
+    new: NewOrganisation,
+    now: OffsetDateTime,
+) -> Result<Organisation, AccountsError> {
+    if actor.is_some_and(|a| !a.is_admin()) {
+        return Err(AccountsError::Forbidden("only admins create organisations".into()));
+    }
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.len() > 200 {
+        return Err(validation("name", "must be 1-200 characters"));
+    }
+    if let Some(id) = &new.business_id
+        && !valid_business_id(id)
+    {
+        return Err(validation(
+            "business_id",
+            "is not a valid Finnish business ID (1234567-8)",
+        ));
+    }
+    let now = now_primitive(now);
+    let id = uuid::Uuid::new_v4().to_string();
+    let strong = new.strong_authentication_required.unwrap_or(true);
+    write_transaction(conn, |conn| {
+        if let Some(oid) = &new.oid {
+            let taken: i64 = organisations::table
+                .filter(organisations::oid.eq(oid.as_str()))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(AccountsError::Conflict("an organisation with this OID exists".into()));
+            }
+        }
+        diesel::insert_into(organisations::table)
+            .values((
+                organisations::id.eq(&id),
+                organisations::name.eq(&name),
+                organisations::kind.eq(new.kind.as_str()),
+                organisations::oid.eq(new.oid.as_ref().map(Oid::as_str)),
+                organisations::business_id.eq(&new.business_id),
+                organisations::strong_authentication_required.eq(strong),
+                organisations::version.eq(1i64),
+                organisations::created_at.eq(now),
+                organisations::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&id),
+            actor,
+            "organisation_created",
+            serde_json::json!({"organisation_id": id, "kind": new.kind.as_str()}),
+            now,
+        );
+        register.audit.append_in(conn, vec![event], now)?;
+        Ok(())
+    })?;
+    Ok(Organisation {
+        id,
+        name,
+        kind: new.kind,
+        oid: new.oid,
+        business_id: new.business_id,
+        strong_authentication_required: strong,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Organisations the actor may see: all for admins, otherwise its own.
+pub fn list_organisations(conn: &mut DbConnection, actor: &Principal) -> Result<Vec<Organisation>, AccountsError> {
+    let mut query = organisations::table
+        .select(organisation_columns!())
+        .order(organisations::name)
+        .into_boxed();
+    if !actor.is_admin() {
+        query = query.filter(organisations::id.eq(actor.organisation_id.clone()));
+    }
+    Ok(query.load::<OrganisationRow>(conn)?.into_iter().map(from_row).collect())
+}
+
+/// An organisation by id or OID, when the actor may see it.
+pub fn find_organisation(
+    conn: &mut DbConnection,
+    actor: Option<&Principal>,
+    key: &str,
+) -> Result<Organisation, AccountsError> {
+    let row: Option<OrganisationRow> = organisations::table
+        .filter(organisations::id.eq(key).or(organisations::oid.eq(key)))
+        .select(organisation_columns!())
+        .first(conn)
+        .optional()?;
+    let organisation = row.map(from_row).ok_or(AccountsError::NotFound)?;
+    match actor {
+        Some(actor) if !actor.is_admin() && actor.organisation_id != organisation.id => Err(AccountsError::NotFound),
+        _ => Ok(organisation),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUnit {
+    pub id: String,
+    pub organisation_id: String,
+    pub oid: Oid,
+    pub name: String,
+}
+
+/// Adds a service unit (admins, or main users of the organisation).
+pub fn add_service_unit(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    organisation_key: &str,
+    oid: Oid,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<ServiceUnit, AccountsError> {
+    let organisation = find_organisation(conn, Some(actor), organisation_key)?;
+    if !actor.manages_organisation(&organisation.id) {
+        return Err(AccountsError::Forbidden(
+            "only admins and the organisation's main users add service units".into(),
+        ));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(validation("name", "must be 1-200 characters"));
+    }
+    let now = now_primitive(now);
+    let id = uuid::Uuid::new_v4().to_string();
+    write_transaction(conn, |conn| {
+        let taken: i64 = service_units::table
+            .filter(service_units::oid.eq(oid.as_str()))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(AccountsError::Conflict("a service unit with this OID exists".into()));
+        }
+        diesel::insert_into(service_units::table)
+            .values((
+                service_units::id.eq(&id),
+                service_units::organisation_id.eq(&organisation.id),
+                service_units::oid.eq(oid.as_str()),
+                service_units::name.eq(name),
+                service_units::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&organisation.id),
+            Some(actor),
+            "service_unit_added",
+            serde_json::json!({"service_unit_id": id, "oid": oid.as_str()}),
+            now,
+        );
+        register.audit.append_in(conn, vec![event], now)?;
+        Ok(())
+    })?;
+    Ok(ServiceUnit {
+        id,
+        organisation_id: organisation.id,
+        oid,
+        name: name.to_owned(),
+    })
+}
+
+pub fn list_service_units(
+    conn: &mut DbConnection,
+    actor: &Principal,
+    organisation_key: &str,
+) -> Result<Vec<ServiceUnit>, AccountsError> {
+    let organisation = find_organisation(conn, Some(actor), organisation_key)?;
+    let rows: Vec<(String, String, String, String)> = service_units::table
+        .filter(service_units::organisation_id.eq(&organisation.id))
+        .order(service_units::name)
+        .select((
+            service_units::id,
+            service_units::organisation_id,
+            service_units::oid,
+            service_units::name,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, organisation_id, oid, name)| {
+            Some(ServiceUnit {
+                id,
+                organisation_id,
+                oid: oid.parse().ok()?,
+                name,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_business_id;
+
+    #[test]
+    fn ac_1_business_id_check_digit() {
+        assert!(valid_business_id("0201256-6"));
+        assert!(valid_business_id("1572860-0"));
+        assert!(!valid_business_id("0201256-5"));
+        assert!(!valid_business_id("020125-66"));
+        assert!(!valid_business_id("0201256"));
+    }
+}

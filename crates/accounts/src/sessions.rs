@@ -1,0 +1,369 @@
+//! Login, sessions and their expiry, logout, and failed-login throttling (AC-5, AC-6).
+
+use std::sync::OnceLock;
+
+use diesel::prelude::*;
+use rekisteri_crypto::{BlindIndex, random_token, token_hash, verify_password};
+use rekisteri_db::schema::{account_roles, account_service_units, accounts, login_throttle, sessions};
+use rekisteri_db::{DbConnection, write_transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::accounts::email_index;
+use crate::organisations::security_event;
+use crate::{AccountsError, AuthMethod, Principal, Register, Role, now_primitive};
+
+static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `password` is on the shipped list of common passwords (compared case-insensitively).
+pub(crate) fn is_common_password(password: &str) -> bool {
+    static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| {
+        COMMON_PASSWORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    });
+    list.contains(password.to_lowercase().as_str())
+}
+
+/// A new session's token, shown to the user once; only its hash is stored.
+#[derive(Debug)]
+pub struct SessionToken {
+    pub token: String,
+    pub expires_at: PrimitiveDateTime,
+}
+
+/// What a login attempt came to; failures are recorded even though the caller gets an error.
+pub enum LoginOutcome {
+    LoggedIn(SessionToken),
+    Refused(AccountsError),
+}
+
+fn throttle_keys(register: &Register, email: &str, client_address: &str) -> [Vec<u8>; 2] {
+    let index = BlindIndex::new(&register.keyring);
+    [
+        index
+            .compute("throttle_account", email.trim().to_lowercase().as_bytes())
+            .to_vec(),
+        index.compute("throttle_address", client_address.as_bytes()).to_vec(),
+    ]
+}
+
+fn locked_until(
+    conn: &mut DbConnection,
+    keys: &[Vec<u8>],
+    at: PrimitiveDateTime,
+) -> QueryResult<Option<PrimitiveDateTime>> {
+    let locks: Vec<Option<PrimitiveDateTime>> = login_throttle::table
+        .filter(login_throttle::throttle_key.eq_any(keys))
+        .select(login_throttle::locked_until)
+        .load(conn)?;
+    Ok(locks.into_iter().flatten().filter(|until| *until > at).max())
+}
+
+fn record_failure(
+    conn: &mut DbConnection,
+    register: &Register,
+    keys: &[Vec<u8>],
+    at: PrimitiveDateTime,
+) -> QueryResult<()> {
+    let window = register.options.throttle_window;
+    for key in keys {
+        let current: Option<(i32, PrimitiveDateTime)> = login_throttle::table
+            .find(key)
+            .select((login_throttle::failures, login_throttle::window_started_at))
+            .first(conn)
+            .optional()?;
+        let (failures, started) = match current {
+            Some((failures, started)) if started + window > at => (failures + 1, started),
+            _ => (1, at),
+        };
+        let locked = (failures >= register.options.throttle_failures).then_some(at + window);
+        diesel::delete(login_throttle::table.find(key)).execute(conn)?;
+        diesel::insert_into(login_throttle::table)
+            .values((
+                login_throttle::throttle_key.eq(key),
+                login_throttle::failures.eq(failures),
+                login_throttle::window_started_at.eq(started),
+                login_throttle::locked_until.eq(locked),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A hash of a password nobody has, verified when the e-mail is unknown so that a login for an
+/// unknown address costs the same time as one for a known address.
+fn dummy_hash(register: &Register) -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| crate::accounts::hash(&register.options, "not a password of anyone").unwrap_or_default())
+}
+
+/// Checks e-mail and password and opens a session (AC-6). Failures count towards the
+/// throttle of both the account and the client address; every attempt is a security event.
+pub fn login(
+    conn: &mut DbConnection,
+    register: &Register,
+    email: &str,
+    password: &str,
+    client_address: &str,
+    now: OffsetDateTime,
+) -> Result<SessionToken, AccountsError> {
+    let at = now_primitive(now);
+    let keys = throttle_keys(register, email, client_address);
+    if let Some(until) = locked_until(conn, &keys, at)? {
+        let event = security_event(None, None, "login_throttled", serde_json::json!({}), at);
+        write_transaction(conn, |conn| {
+            register
+                .audit
+                .append_in(conn, vec![event], at)
+                .map_err(AccountsError::from)
+        })?;
+        return Err(AccountsError::Throttled {
+            retry_after_seconds: (until - at).whole_seconds().max(1),
+        });
+    }
+    let index = email_index(&register.keyring, email);
+    let account: Option<(String, String, Option<String>, String)> = accounts::table
+        .filter(accounts::email_index.eq(index.to_vec()))
+        .select((
+            accounts::id,
+            accounts::organisation_id,
+            accounts::password_hash,
+            accounts::status,
+        ))
+        .first(conn)
+        .optional()?;
+    // The hash is checked whatever the account's state, so timing tells nothing.
+    let stored = account
+        .as_ref()
+        .and_then(|(_, _, hash, _)| hash.clone())
+        .unwrap_or_else(|| dummy_hash(register).to_owned());
+    let password_ok = verify_password(password, &stored).unwrap_or(false);
+    let accepted = match &account {
+        Some((id, organisation, Some(_), status)) if password_ok && status == "active" => {
+            Some((id.clone(), organisation.clone()))
+        }
+        _ => None,
+    };
+    let Some((account_id, organisation_id)) = accepted else {
+        let reason = match &account {
+            None => "unknown_account",
+            Some((_, _, _, status)) if status != "active" => "account_not_active",
+            _ => "wrong_password",
+        };
+        write_transaction(conn, |conn| {
+            record_failure(conn, register, &keys, at)?;
+            let event = security_event(
+                account.as_ref().map(|a| a.1.as_str()),
+                None,
+                "login_failed",
+                serde_json::json!({"account_id": account.as_ref().map(|a| &a.0), "reason": reason}),
+                at,
+            );
+            register.audit.append_in(conn, vec![event], at)?;
+            Ok::<_, AccountsError>(())
+        })?;
+        return Err(AccountsError::InvalidCredentials);
+    };
+    let token = random_token()?;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let expires_at = now_primitive(now + register.options.session_absolute);
+    write_transaction(conn, |conn| {
+        diesel::delete(login_throttle::table.filter(login_throttle::throttle_key.eq(&keys[0]))).execute(conn)?;
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::token_hash.eq(token_hash(&token).to_vec()),
+                sessions::id.eq(&session_id),
+                sessions::account_id.eq(&account_id),
+                sessions::auth_method.eq(AuthMethod::Password.as_str()),
+                sessions::created_at.eq(at),
+                sessions::last_seen_at.eq(at),
+                sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        diesel::update(accounts::table.find(&account_id))
+            .set(accounts::last_login_at.eq(at))
+            .execute(conn)?;
+        let (roles, units) = current_rights(conn, &account_id, at)?;
+        let event = security_event(
+            Some(&organisation_id),
+            None,
+            "login",
+            serde_json::json!({"account_id": account_id, "session_id": session_id, "auth_method": "password",
+                "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "service_unit_ids": units}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    Ok(SessionToken { token, expires_at })
+}
+
+fn current_rights(
+    conn: &mut DbConnection,
+    account_id: &str,
+    at: PrimitiveDateTime,
+) -> QueryResult<(Vec<Role>, Vec<String>)> {
+    let roles: Vec<String> = account_roles::table
+        .filter(account_roles::account_id.eq(account_id))
+        .filter(account_roles::valid_from.le(at))
+        .filter(
+            account_roles::valid_until
+                .is_null()
+                .or(account_roles::valid_until.gt(at)),
+        )
+        .select(account_roles::role)
+        .load(conn)?;
+    let units: Vec<String> = account_service_units::table
+        .filter(account_service_units::account_id.eq(account_id))
+        .filter(account_service_units::valid_from.le(at))
+        .filter(
+            account_service_units::valid_until
+                .is_null()
+                .or(account_service_units::valid_until.gt(at)),
+        )
+        .select(account_service_units::service_unit_id)
+        .load(conn)?;
+    let mut roles: Vec<Role> = roles.iter().filter_map(|r| r.parse().ok()).collect();
+    roles.sort();
+    roles.dedup();
+    Ok((roles, units))
+}
+
+/// Resolves a bearer token to the principal it stands for, with the rights valid now (AC-11:
+/// a right that ended stops working on the next request). An idle, expired or ended session, or
+/// one of a closed account, is refused; expiry is recorded as a security event.
+pub fn authenticate(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Principal, AccountsError> {
+    let at = now_primitive(now);
+    let hash = token_hash(token).to_vec();
+    let session: Option<(
+        String,
+        String,
+        String,
+        PrimitiveDateTime,
+        PrimitiveDateTime,
+        Option<PrimitiveDateTime>,
+    )> = sessions::table
+        .find(&hash)
+        .select((
+            sessions::id,
+            sessions::account_id,
+            sessions::auth_method,
+            sessions::last_seen_at,
+            sessions::expires_at,
+            sessions::ended_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((session_id, account_id, method, last_seen, expires_at, ended_at)) = session else {
+        return Err(AccountsError::Unauthenticated);
+    };
+    if ended_at.is_some() {
+        return Err(AccountsError::Unauthenticated);
+    }
+    let (organisation_id, status): (String, String) = accounts::table
+        .find(&account_id)
+        .select((accounts::organisation_id, accounts::status))
+        .first(conn)?;
+    let expired = if at >= expires_at {
+        Some("absolute_expiry")
+    } else if at >= last_seen + register.options.session_idle {
+        Some("idle_expiry")
+    } else if status != "active" {
+        Some("account_not_active")
+    } else {
+        None
+    };
+    if let Some(reason) = expired {
+        write_transaction(conn, |conn| {
+            diesel::update(sessions::table.find(&hash))
+                .set((sessions::ended_at.eq(at), sessions::end_reason.eq(reason)))
+                .execute(conn)?;
+            let event = security_event(
+                Some(&organisation_id),
+                None,
+                "session_expired",
+                serde_json::json!({"session_id": session_id, "account_id": account_id, "reason": reason}),
+                at,
+            );
+            register.audit.append_in(conn, vec![event], at)?;
+            Ok::<_, AccountsError>(())
+        })?;
+        return Err(AccountsError::Unauthenticated);
+    }
+    let (roles, service_unit_ids) = current_rights(conn, &account_id, at)?;
+    // last_seen_at moves at most once a minute: a write per request would cost more than the
+    // request itself.
+    if at - last_seen >= time::Duration::minutes(1) {
+        diesel::update(sessions::table.find(&hash))
+            .set(sessions::last_seen_at.eq(at))
+            .execute(conn)?;
+    }
+    let auth_method = AuthMethod::parse(&method).ok_or(AccountsError::Unauthenticated)?;
+    Ok(Principal {
+        account_id,
+        organisation_id,
+        roles,
+        service_unit_ids,
+        session_id,
+        auth_method,
+    })
+}
+
+/// Ends the session the token belongs to.
+pub fn logout(
+    conn: &mut DbConnection,
+    register: &Register,
+    principal: &Principal,
+    now: OffsetDateTime,
+) -> Result<(), AccountsError> {
+    let at = now_primitive(now);
+    write_transaction(conn, |conn| {
+        diesel::update(
+            sessions::table.filter(sessions::id.eq(&principal.session_id).and(sessions::ended_at.is_null())),
+        )
+        .set((sessions::ended_at.eq(at), sessions::end_reason.eq("logout")))
+        .execute(conn)?;
+        let event = security_event(
+            Some(&principal.organisation_id),
+            Some(principal),
+            "logout",
+            serde_json::json!({"session_id": principal.session_id, "roles": principal.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>()}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok(())
+    })
+}
+
+/// Ends every open session of an account (closing, rights ended); returns how many.
+pub(crate) fn end_sessions_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    at: PrimitiveDateTime,
+    reason: &str,
+) -> QueryResult<usize> {
+    diesel::update(sessions::table.filter(sessions::account_id.eq(account_id).and(sessions::ended_at.is_null())))
+        .set((sessions::ended_at.eq(at), sessions::end_reason.eq(reason)))
+        .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_common_password;
+
+    #[test]
+    fn ac_5_common_passwords_are_recognised_case_insensitively() {
+        assert!(is_common_password("password"));
+        assert!(is_common_password("PlayStation"));
+        assert!(is_common_password("masterbating"));
+        assert!(!is_common_password("correct horse battery staple"));
+    }
+}

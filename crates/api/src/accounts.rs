@@ -1,0 +1,306 @@
+//! User accounts (AC-2..AC-4, AC-8, AC-9) and the caller's own view (`/v1/me`).
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use rekisteri_accounts::{Account, NewAccount, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::extract::Json;
+use crate::principal::Authenticated;
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(me)
+        .service(list)
+        .service(invite)
+        .service(show)
+        .service(close)
+        .service(restore);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleBody {
+    #[schema(example = "main_user")]
+    pub role: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_from: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub valid_until: Option<String>,
+}
+
+/// An account as its managers see it. Never a password or token.
+#[derive(Serialize, ToSchema)]
+pub struct AccountBody {
+    pub id: String,
+    pub organisation_id: String,
+    pub email: String,
+    pub first_name: String,
+    pub surname: String,
+    /// `invited`, `active` or `closed`.
+    pub status: String,
+    pub roles: Vec<RoleBody>,
+    pub service_unit_ids: Vec<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_login_at: Option<String>,
+}
+
+impl From<Account> for AccountBody {
+    fn from(a: Account) -> Self {
+        let time = rekisteri_audit::format_time;
+        Self {
+            id: a.id,
+            organisation_id: a.organisation_id,
+            email: a.email,
+            first_name: a.first_name,
+            surname: a.surname,
+            status: a.status,
+            roles: a
+                .roles
+                .into_iter()
+                .map(|r| RoleBody {
+                    role: r.role.as_str().to_owned(),
+                    valid_from: time(r.valid_from),
+                    valid_until: r.valid_until.map(time),
+                })
+                .collect(),
+            service_unit_ids: a.service_unit_ids,
+            closed_at: a.closed_at.map(time),
+            last_login_at: a.last_login_at.map(time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountList {
+    pub items: Vec<AccountBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeBody {
+    pub account: AccountBody,
+    /// The roles in force now.
+    pub roles: Vec<String>,
+    /// The service units the caller works in now.
+    pub service_unit_ids: Vec<String>,
+    #[schema(example = "password")]
+    pub auth_method: String,
+}
+
+/// The caller: its account, organisation, current roles and service units.
+#[utoipa::path(
+    tag = "accounts",
+    responses(
+        (status = 200, body = MeBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me")]
+async fn me(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+    let principal = principal.0;
+    let id = principal.account_id.clone();
+    let account = state
+        .run(move |conn, state| Ok(rekisteri_accounts::get_account(conn, &state.register(), None, &id)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(MeBody {
+        account: account.into(),
+        roles: principal.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        service_unit_ids: principal.service_unit_ids,
+        auth_method: principal.auth_method.as_str().to_owned(),
+    }))
+}
+
+/// Accounts the caller manages: all for admins, its organisation's for main users, itself
+/// otherwise.
+#[utoipa::path(
+    tag = "accounts",
+    responses(
+        (status = 200, body = AccountList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/accounts")]
+async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+    let items = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::list_accounts(
+                conn,
+                &state.register(),
+                &principal.0,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub email: String,
+    pub first_name: String,
+    pub surname: String,
+    pub organisation_id: String,
+    #[schema(value_type = String, example = "editor")]
+    pub role: Role,
+    #[serde(default)]
+    pub service_unit_ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationBody {
+    pub account: AccountBody,
+    /// The single-use invitation token, valid 7 days. Shown only here: pass it to the user, who
+    /// sets a password with POST /v1/auth/invitations/accept.
+    pub invitation_token: String,
+}
+
+/// Invite a user: creates the account and returns its invitation token once (admins; main users
+/// for their own organisation, never as admin).
+#[utoipa::path(
+    tag = "accounts",
+    request_body = InviteBody,
+    responses(
+        (status = 201, body = InvitationBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The organisation is not one the caller manages", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail address has an account", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/accounts")]
+async fn invite(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    body: Json<InviteBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = state.clock.now();
+    let new = NewAccount {
+        email: body.email,
+        first_name: body.first_name,
+        surname: body.surname,
+        organisation_id: body.organisation_id,
+        role: body.role,
+        service_unit_ids: body.service_unit_ids,
+    };
+    let (account, token) = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::invite(
+                conn,
+                &state.register(),
+                Some(&principal.0),
+                new,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(InvitationBody {
+        account: account.into(),
+        invitation_token: token,
+    }))
+}
+
+/// One account, to itself, its organisation's main users and admins (AC-9).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/accounts/{id}")]
+async fn show(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::get_account(
+                conn,
+                &state.register(),
+                Some(&principal.0),
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+/// Close an account: it cannot log in and its sessions end at once; admins can restore it within
+/// 30 days (AC-8).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/accounts/{id}")]
+async fn close(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::close_account(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+/// Restore a closed account within 30 days of closing (admins).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not closed, or closed more than 30 days ago", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/accounts/{id}/restore")]
+async fn restore(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::restore_account(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}

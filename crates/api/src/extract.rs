@@ -1,0 +1,173 @@
+//! Request extractors whose failures are problem documents naming the field at fault.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::BytesMut;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{ApiError, FieldError, ProblemType};
+
+/// The largest request body accepted, in bytes (`REKISTERI_MAX_BODY_BYTES`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON request body. Compared with `actix_web::web::Json` it reports the path of the field
+/// that failed (`services[0].valid_from`), never echoes the offending value (it may be personal
+/// data), and answers a wrong content type with 415 and an oversized body with 413.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+fn is_json_content_type(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::problem(
+        ProblemType::PayloadTooLarge,
+        format!("The body may be at most {limit} bytes."),
+    )
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let json = is_json_content_type(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::problem(
+                    ProblemType::UnsupportedMediaType,
+                    "Send the body as JSON with 'Content-Type: application/json'.",
+                ));
+            }
+            if declared.is_some_and(|length| length > limit) {
+                return Err(too_large(limit));
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::problem(ProblemType::MalformedBody, "The request body could not be read.")
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Parses a JSON document, mapping failures to problems: syntax errors to `malformed-body` with
+/// the position, data errors to `validation` with the field path.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        json_error(&path, &inner)
+    })?;
+    deserializer.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Data => {
+            let field = if path == "." || path.is_empty() {
+                "body".to_owned()
+            } else {
+                path.to_owned()
+            };
+            ApiError::Validation(vec![FieldError::new(field, sanitize_message(&error.to_string()))])
+        }
+        Category::Syntax | Category::Eof | Category::Io => ApiError::problem(
+            ProblemType::MalformedBody,
+            format!("Invalid JSON at line {} column {}.", error.line(), error.column()),
+        ),
+    }
+}
+
+/// Serde's messages quote the offending value (`invalid type: string "131052-308T", expected
+/// u32`). The value may be personal data and the caller already has it, so it is cut out.
+pub fn sanitize_message(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let kind_end = rest.find([' ', ',']).unwrap_or(rest.len());
+            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+            return format!("{prefix}{}{expected}", &rest[..kind_end]);
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+        return format!("unknown value{expected}");
+    }
+    message.to_owned()
+}
+
+/// Problem-document handlers for actix's own path and query extractors.
+pub fn path_config() -> actix_web::web::PathConfig {
+    actix_web::web::PathConfig::default().error_handler(|error, _req| {
+        let message = sanitize_message(&error.to_string());
+        ApiError::field("path", format!("a path parameter is malformed: {message}")).into()
+    })
+}
+
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|error, _req| {
+        let message = sanitize_message(&error.to_string());
+        ApiError::field("query", message).into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pl_3_serde_messages_lose_the_offending_value() {
+        assert_eq!(
+            sanitize_message("invalid type: string \"131052-308T\", expected u32 at line 1 column 20"),
+            "invalid type: string, expected u32"
+        );
+        assert_eq!(
+            sanitize_message("invalid value: integer `131052`, expected a date"),
+            "invalid value: integer, expected a date"
+        );
+        assert_eq!(
+            sanitize_message("unknown variant `Virtanen`, expected one of `male`, `female`"),
+            "unknown value, expected one of `male`, `female`"
+        );
+        assert_eq!(sanitize_message("missing field `surname`"), "missing field `surname`");
+    }
+}

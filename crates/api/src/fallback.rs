@@ -1,0 +1,111 @@
+//! Answers requests no route took: 405 with `Allow` when the path exists under other methods,
+//! 404 otherwise. The table comes from the generated OpenAPI document, so it always matches the
+//! routes actually registered.
+
+use actix_router::ResourceDef;
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::openapi::OpenApi;
+
+use crate::problem::{ApiError, Problem, ProblemType};
+
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<Method>)>,
+    /// Operations reachable without credentials: those whose OpenAPI security is empty.
+    public: Vec<(ResourceDef, Method)>,
+}
+
+/// Whether a request may go ahead without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Authenticated,
+    /// No such route: routing answers 404 or 405.
+    NoRoute,
+}
+
+fn is_public(operation: &utoipa::openapi::path::Operation) -> bool {
+    operation.security.as_ref().is_some_and(|requirements| {
+        requirements
+            .iter()
+            .any(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())))
+    })
+}
+
+impl RouteTable {
+    pub fn from_openapi(doc: &OpenApi, extra: &[(&str, Method)]) -> Self {
+        let mut routes: Vec<(ResourceDef, Vec<Method>)> = Vec::new();
+        let mut public = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let operations = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            let mut methods = Vec::new();
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    if is_public(operation) {
+                        public.push((ResourceDef::new(path.as_str()), method.clone()));
+                    }
+                    methods.push(method);
+                }
+            }
+            routes.push((ResourceDef::new(path.as_str()), methods));
+        }
+        for (path, method) in extra {
+            routes.push((ResourceDef::new(*path), vec![method.clone()]));
+            public.push((ResourceDef::new(*path), method.clone()));
+        }
+        Self { routes, public }
+    }
+
+    /// Every operation needs credentials unless the OpenAPI document says it is public, so an
+    /// endpoint cannot forget to require them.
+    pub fn access(&self, method: &Method, path: &str) -> Access {
+        if self
+            .public
+            .iter()
+            .any(|(definition, m)| m == method && definition.is_match(path))
+        {
+            return Access::Public;
+        }
+        let exists = self
+            .routes
+            .iter()
+            .any(|(definition, methods)| methods.contains(method) && definition.is_match(path));
+        if exists { Access::Authenticated } else { Access::NoRoute }
+    }
+
+    fn allowed(&self, path: &str) -> Vec<Method> {
+        let mut methods: Vec<Method> = Vec::new();
+        for (definition, route_methods) in &self.routes {
+            if definition.is_match(path) {
+                for method in route_methods {
+                    if !methods.contains(method) {
+                        methods.push(method.clone());
+                    }
+                }
+            }
+        }
+        methods
+    }
+}
+
+pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    let allowed = table.allowed(req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let mut problem = Problem::new(ProblemType::MethodNotAllowed);
+    problem.detail = Some(format!("{} is not supported here; use {allow}.", req.method()));
+    let mut response = problem.response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(response)
+}

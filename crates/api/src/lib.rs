@@ -1,0 +1,244 @@
+//! The REST API (PL-1): actix-web handlers, the OpenAPI document and the error mapping. Handlers
+//! parse, authorise, call a domain crate and map its errors; no business rule lives here.
+
+mod accounts;
+mod auth;
+pub mod extract;
+mod fallback;
+mod health;
+pub mod middleware;
+mod organisations;
+pub mod principal;
+pub mod problem;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::{App, HttpServer, web};
+use rekisteri_core::SharedClock;
+use rekisteri_crypto::Keyring;
+use rekisteri_db::Pool;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use extract::{BodyLimit, DEFAULT_BODY_LIMIT, Json};
+pub use middleware::RequestId;
+pub use problem::{ApiError, FieldError, Problem, ProblemType};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: Pool,
+    /// The audit log writer every read of personal data goes through.
+    pub audit: rekisteri_audit::AuditLog,
+    pub keyring: Arc<Keyring>,
+    pub accounts: rekisteri_accounts::AccountsOptions,
+    pub clock: SharedClock,
+    /// Set once the keys were checked against the database at start-up.
+    pub keys_verified: bool,
+}
+
+impl AppState {
+    /// The user register's handle (cheap: shared pointers).
+    pub fn register(&self) -> rekisteri_accounts::Register {
+        rekisteri_accounts::Register {
+            keyring: self.keyring.clone(),
+            audit: self.audit.clone(),
+            options: self.accounts.clone(),
+        }
+    }
+}
+
+/// Runs blocking database work off the async executor, with a pooled connection.
+pub trait RunBlocking {
+    fn run<T, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, ApiError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState) -> Result<T, ApiError> + Send + 'static;
+}
+
+impl RunBlocking for web::Data<AppState> {
+    async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        web::block(move || {
+            let mut conn = state.pool.get()?;
+            work(&mut conn, &state)
+        })
+        .await?
+    }
+}
+
+/// Adds the bearer security scheme and makes it the default for every operation; public
+/// operations opt out with `security(())`.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A session token from POST /v1/auth/login"))
+                    .build(),
+            ),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Rekisteri API",
+        description = "Personal-data registers of Finnish municipalities and wellbeing services \
+counties behind one REST API. Every error is `application/problem+json` (RFC 9457); every \
+response carries `X-Request-Id`. Identity codes never appear in URLs: searches by identity code \
+are POSTs with the code in the body.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2")
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Logging in and out, invitations"),
+        (name = "accounts", description = "Organisations, service units and user accounts (AC)"),
+    )
+)]
+struct ApiDoc;
+
+/// Every module registers its own routes and OpenAPI paths here.
+fn configure(config: &mut ServiceConfig) {
+    health::configure(config);
+    auth::configure(config);
+    organisations::configure(config);
+    accounts::configure(config);
+}
+
+/// The OpenAPI 3.1 document of the routes the service registers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts()
+        .1
+}
+
+/// Routes served outside the OpenAPI document.
+const UNDOCUMENTED_ROUTES: &[(&str, Method)] = &[
+    ("/openapi.json", Method::GET),
+    ("/docs", Method::GET),
+    ("/docs/{_:.*}", Method::GET),
+];
+
+/// The application with every route, the error handling and the request middleware.
+pub fn app(
+    state: web::Data<AppState>,
+    body_limit: BodyLimit,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
+    app.app_data(state)
+        .app_data(body_limit)
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
+        .app_data(web::Data::new(routes))
+        // The validator would send the document to an outside service from the reader's browser.
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", doc)
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
+        .route("/docs", web::get().to(docs_redirect))
+        .default_service(web::to(fallback::fallback))
+        .wrap(actix_web::middleware::from_fn(middleware::request_context))
+}
+
+async fn docs_redirect() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}
+
+/// How the HTTP server runs.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub workers: usize,
+    pub body_limit: usize,
+    /// How long in-flight requests may take to finish after SIGTERM (PL-11).
+    pub shutdown_timeout: Duration,
+    /// Off for servers embedded in tests, which are stopped through their handle.
+    pub handle_signals: bool,
+}
+
+/// Starts serving on `listener`; the returned future runs until shutdown.
+pub fn server(state: AppState, settings: &ServerSettings, listener: TcpListener) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let limit = BodyLimit(settings.body_limit);
+    let mut server = HttpServer::new(move || app(state.clone(), limit))
+        .workers(settings.workers.max(1))
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .listen(listener)?;
+    if !settings.handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pl_1_committed_openapi_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../api-spec/openapi.json");
+        let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let generated = serde_json::to_value(super::openapi()).unwrap();
+        assert!(
+            committed == generated,
+            "api-spec/openapi.json differs from the code: run `make openapi`"
+        );
+        assert_eq!(generated["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn pl_1_every_operation_documents_its_errors_as_problems() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(!responses.is_empty(), "{method} {path} documents no responses");
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert!(
+                            response["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {status} is not documented as a problem"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

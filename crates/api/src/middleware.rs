@@ -1,0 +1,179 @@
+//! The one middleware every request passes: request ids (PL-4), errors as problem documents
+//! whatever produced them (PL-3), and the access log line.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+
+use crate::fallback::Access;
+use crate::problem::{PROBLEM_CONTENT_TYPE, Problem, ProblemType};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served: the caller's `X-Request-Id` when it is a sane token,
+/// otherwise a new UUID. Log lines and audit entries carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn from_request(req: &ServiceRequest) -> Self {
+        let given = req
+            .headers()
+            .get(&REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_sane_request_id(v));
+        match given {
+            Some(id) => Self(id.to_owned()),
+            None => Self(uuid::Uuid::new_v4().to_string()),
+        }
+    }
+}
+
+/// Only short tokens of URL-safe characters are taken from callers, so a request id can never
+/// smuggle personal data or control characters into logs.
+fn is_sane_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn is_problem(response: &HttpResponse<BoxBody>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE))
+}
+
+/// Replaces an error response that is not a problem document (actix's own plain-text errors)
+/// with one, keeping headers such as `Allow`.
+fn ensure_problem(response: HttpResponse<BoxBody>) -> HttpResponse<BoxBody> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let mut problem = Problem::new(ProblemType::for_status(status));
+    problem.status = status.as_u16();
+    if status == StatusCode::BAD_REQUEST {
+        problem.detail = Some("The request could not be understood.".to_owned());
+    }
+    let mut replacement = problem.response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    replacement
+}
+
+/// An error that escaped the router (from a middleware), rendered as a problem with the
+/// request id it would otherwise lose.
+#[derive(Debug)]
+struct EscapedError {
+    status: StatusCode,
+    request_id: String,
+}
+
+impl std::fmt::Display for EscapedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)
+    }
+}
+
+impl ResponseError for EscapedError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = Problem::new(ProblemType::for_status(self.status)).response();
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = RequestId::from_request(&req);
+    req.extensions_mut().insert(request_id.clone());
+    let method = req.method().clone();
+    let access = req
+        .app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()
+        .map_or(Access::NoRoute, |table| table.access(req.method(), req.path()));
+    if access == Access::Authenticated
+        && let Err(error) = crate::principal::authenticate(&req).await
+    {
+        let mut response = req.into_response(error.error_response());
+        if response.status() == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        return Ok(finish(response, &request_id, &method, started));
+    }
+    let response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => {
+            let status = error.as_response_error().status_code();
+            log::warn!(target: "rekisteri::access", "{} {method} error before routing: {status}", request_id.0);
+            return Err(EscapedError {
+                status,
+                request_id: request_id.0,
+            }
+            .into());
+        }
+    };
+    Ok(finish(response, &request_id, &method, started))
+}
+
+/// Every response's last step: a problem document for every error, the request id, the log line.
+fn finish(
+    response: ServiceResponse<BoxBody>,
+    request_id: &RequestId,
+    method: &actix_web::http::Method,
+    started: Instant,
+) -> ServiceResponse<BoxBody> {
+    let (request, body_response) = response.into_parts();
+    let mut body_response = ensure_problem(body_response);
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        body_response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    // The route pattern, never the raw path: a path could carry something a client should not
+    // have put there, and the log must not keep it.
+    let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
+    let status = body_response.status();
+    log::info!(
+        target: "rekisteri::access",
+        "{} {method} {route} {} {}us",
+        request_id.0,
+        status.as_u16(),
+        started.elapsed().as_micros()
+    );
+    ServiceResponse::new(request, body_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pl_4_only_sane_request_ids_are_taken_from_callers() {
+        assert!(is_sane_request_id("3f1c2a9e-1b2c-4d5e-8f90-123456789abc"));
+        assert!(is_sane_request_id("apotti:batch-17.3"));
+        assert!(!is_sane_request_id(""));
+        assert!(!is_sane_request_id("131052 308T"));
+        assert!(!is_sane_request_id("a\nb"));
+        assert!(!is_sane_request_id(&"x".repeat(129)));
+    }
+}

@@ -1,0 +1,248 @@
+//! Organisations and their service units (AC-1).
+
+use actix_web::{HttpResponse, get, post, web};
+use rekisteri_accounts::{NewOrganisation, Organisation, OrganisationKind, ServiceUnit};
+use rekisteri_core::Oid;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::extract::Json;
+use crate::principal::Authenticated;
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(list)
+        .service(create)
+        .service(show)
+        .service(list_units)
+        .service(add_unit);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganisationBody {
+    /// Also the registrar id of the organisation's registers.
+    pub id: String,
+    pub name: String,
+    #[schema(example = "municipality")]
+    pub kind: String,
+    #[schema(example = "1.2.246.10.1234567")]
+    pub oid: Option<String>,
+    #[schema(example = "0201256-6")]
+    pub business_id: Option<String>,
+    /// Whether client data needs a strong-authentication session (AX-2).
+    pub strong_authentication_required: bool,
+}
+
+impl From<Organisation> for OrganisationBody {
+    fn from(o: Organisation) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            kind: o.kind.as_str().to_owned(),
+            oid: o.oid.map(|oid| oid.to_string()),
+            business_id: o.business_id,
+            strong_authentication_required: o.strong_authentication_required,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisationBody {
+    pub name: String,
+    #[schema(value_type = String, example = "municipality")]
+    pub kind: OrganisationKind,
+    #[schema(value_type = Option<String>, example = "1.2.246.10.1234567")]
+    pub oid: Option<Oid>,
+    pub business_id: Option<String>,
+    /// Default true.
+    pub strong_authentication_required: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganisationList {
+    pub items: Vec<OrganisationBody>,
+}
+
+/// Organisations the caller may see: all for admins, otherwise its own.
+#[utoipa::path(
+    tag = "accounts",
+    responses(
+        (status = 200, body = OrganisationList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/organisations")]
+async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+    let items = state
+        .run(move |conn, _| Ok(rekisteri_accounts::list_organisations(conn, &principal.0)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(OrganisationList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Create an organisation (admins).
+#[utoipa::path(
+    tag = "accounts",
+    request_body = NewOrganisationBody,
+    responses(
+        (status = 201, body = OrganisationBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The OID is taken", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/organisations")]
+async fn create(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    body: Json<NewOrganisationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let now = state.clock.now();
+    let new = NewOrganisation {
+        name: body.name,
+        kind: body.kind,
+        oid: body.oid,
+        business_id: body.business_id,
+        strong_authentication_required: body.strong_authentication_required,
+    };
+    let organisation = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::create_organisation(
+                conn,
+                &state.register(),
+                Some(&principal.0),
+                new,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(OrganisationBody::from(organisation)))
+}
+
+/// One organisation, by id or OID.
+#[utoipa::path(
+    tag = "accounts",
+    params(("oid" = String, Path, description = "The organisation's OID, or its id")),
+    responses(
+        (status = 200, body = OrganisationBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/organisations/{oid}")]
+async fn show(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let organisation = state
+        .run(move |conn, _| Ok(rekisteri_accounts::find_organisation(conn, Some(&principal.0), &key)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(OrganisationBody::from(organisation)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceUnitBody {
+    pub id: String,
+    pub organisation_id: String,
+    #[schema(example = "1.2.246.10.1234567.10.1")]
+    pub oid: String,
+    pub name: String,
+}
+
+impl From<ServiceUnit> for ServiceUnitBody {
+    fn from(u: ServiceUnit) -> Self {
+        Self {
+            id: u.id,
+            organisation_id: u.organisation_id,
+            oid: u.oid.to_string(),
+            name: u.name,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceUnitList {
+    pub items: Vec<ServiceUnitBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceUnitBody {
+    #[schema(value_type = String, example = "1.2.246.10.1234567.10.1")]
+    pub oid: Oid,
+    pub name: String,
+}
+
+/// The organisation's service units.
+#[utoipa::path(
+    tag = "accounts",
+    params(("oid" = String, Path, description = "The organisation's OID, or its id")),
+    responses(
+        (status = 200, body = ServiceUnitList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/organisations/{oid}/service-units")]
+async fn list_units(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let items = state
+        .run(move |conn, _| Ok(rekisteri_accounts::list_service_units(conn, &principal.0, &key)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(ServiceUnitList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Add a service unit (admins, or the organisation's main users).
+#[utoipa::path(
+    tag = "accounts",
+    params(("oid" = String, Path, description = "The organisation's OID, or its id")),
+    request_body = NewServiceUnitBody,
+    responses(
+        (status = 201, body = ServiceUnitBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The OID is taken", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/organisations/{oid}/service-units")]
+async fn add_unit(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<NewServiceUnitBody>,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let NewServiceUnitBody { oid, name } = body.into_inner();
+    let now = state.clock.now();
+    let unit = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::add_service_unit(
+                conn,
+                &state.register(),
+                &principal.0,
+                &key,
+                oid,
+                &name,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(ServiceUnitBody::from(unit)))
+}

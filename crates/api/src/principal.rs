@@ -1,0 +1,69 @@
+//! Who is calling (AX-1, AX-2). The request middleware authenticates every request to a
+//! non-public operation before routing; handlers take [`Authenticated`] to get the principal.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use rekisteri_accounts::{AccountsError, Principal};
+
+use crate::problem::{ApiError, ProblemType};
+use crate::{AppState, RunBlocking};
+
+/// The authenticated principal of the request.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The middleware has refused every unauthenticated request to a non-public operation,
+        // so a missing principal here means the operation is public yet asks for one.
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .map(Authenticated)
+                .ok_or_else(unauthenticated),
+        )
+    }
+}
+
+pub fn unauthenticated() -> ApiError {
+    ApiError::problem(
+        ProblemType::Unauthenticated,
+        "Send a valid token as 'Authorization: Bearer <token>'.",
+    )
+}
+
+fn bearer_token(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+}
+
+/// Authenticates the request's bearer token and stores the principal in its extensions.
+pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
+    let token = bearer_token(req).ok_or_else(unauthenticated)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no application state"))?;
+    let now = state.clock.now();
+    let principal = state
+        .run(move |conn, state| {
+            rekisteri_accounts::authenticate(conn, &state.register(), &token, now).map_err(|e| match e {
+                AccountsError::Unauthenticated => unauthenticated(),
+                other => ApiError::internal(other),
+            })
+        })
+        .await?;
+    req.extensions_mut().insert(principal);
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Errors as `application/problem+json` (RFC 9457, PL-3).
+//!
+//! The client gets a stable `type`, a title, the status and the fields at fault; the log gets
+//! the cause. Neither ever gets personal data, SQL or a stack trace.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The stable problem types. Each is a relative URI reference (RFC 9457 §3.1.1) documented in
+/// `docs/errors.md`; integrators branch on `type`, never on `title` or `detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    Validation,
+    MalformedBody,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    Unauthenticated,
+    Forbidden,
+    Conflict,
+    PreconditionFailed,
+    BusinessRule,
+    TooManyRequests,
+    NotReady,
+    Internal,
+}
+
+impl ProblemType {
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::Validation => "/problems/validation",
+            Self::MalformedBody => "/problems/malformed-body",
+            Self::UnsupportedMediaType => "/problems/unsupported-media-type",
+            Self::PayloadTooLarge => "/problems/payload-too-large",
+            Self::NotFound => "/problems/not-found",
+            Self::MethodNotAllowed => "/problems/method-not-allowed",
+            Self::NotAcceptable => "/problems/not-acceptable",
+            Self::Unauthenticated => "/problems/unauthenticated",
+            Self::Forbidden => "/problems/forbidden",
+            Self::Conflict => "/problems/conflict",
+            Self::PreconditionFailed => "/problems/precondition-failed",
+            Self::BusinessRule => "/problems/business-rule",
+            Self::TooManyRequests => "/problems/too-many-requests",
+            Self::NotReady => "/problems/not-ready",
+            Self::Internal => "/problems/internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Validation | Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Validation => "The request has invalid fields",
+            Self::MalformedBody => "The request body is not valid JSON",
+            Self::UnsupportedMediaType => "Unsupported content type",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::NotAcceptable => "Not acceptable",
+            Self::Unauthenticated => "Authentication required",
+            Self::Forbidden => "Forbidden",
+            Self::Conflict => "Conflict",
+            Self::PreconditionFailed => "Precondition failed",
+            Self::BusinessRule => "The request breaks a rule of the register",
+            Self::TooManyRequests => "Too many requests",
+            Self::NotReady => "The service is not ready",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// The problem type a bare status stands for, for errors that arrive without one.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::MalformedBody,
+            401 => Self::Unauthenticated,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            406 => Self::NotAcceptable,
+            409 => Self::Conflict,
+            412 => Self::PreconditionFailed,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::BusinessRule,
+            429 => Self::TooManyRequests,
+            503 => Self::NotReady,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// One field at fault. `field` is a path into the request: `services[0].valid_from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    #[schema(example = "services[0].valid_from")]
+    pub field: String,
+    #[schema(example = "must be on or before valid_to")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/validation")]
+    pub problem_type: String,
+    #[schema(example = "The request has invalid fields")]
+    pub title: String,
+    #[schema(example = 400)]
+    pub status: u16,
+    /// What went wrong in this occurrence, for a person reading it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The fields at fault; empty when the problem is not about fields.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemType) -> Self {
+        Self {
+            problem_type: kind.uri().to_owned(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(self).unwrap_or_default();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
+        response.body(body)
+    }
+}
+
+/// The error every handler returns. Domain errors map into it; `Internal` carries a cause for
+/// the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    Problem { kind: ProblemType, detail: String },
+    #[error("not found")]
+    NotFound,
+    #[error("too many attempts")]
+    Throttled { retry_after_seconds: i64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn problem(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self::Problem {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        match self {
+            Self::Validation(errors) => {
+                let mut problem = Problem::new(ProblemType::Validation);
+                problem.errors = errors.clone();
+                problem.detail = Some(match errors.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    many => format!("{} fields are invalid", many.len()),
+                });
+                problem
+            }
+            Self::Problem { kind, detail } => {
+                let mut problem = Problem::new(*kind);
+                problem.detail = Some(detail.clone());
+                problem
+            }
+            Self::NotFound => Problem::new(ProblemType::NotFound),
+            Self::Throttled { retry_after_seconds } => {
+                let mut problem = Problem::new(ProblemType::TooManyRequests);
+                problem.detail = Some(format!(
+                    "Too many failed attempts; try again in {retry_after_seconds} s."
+                ));
+                problem
+            }
+            Self::Internal(_) => {
+                let mut problem = Problem::new(ProblemType::Internal);
+                problem.detail =
+                    Some("The error was logged; quote the X-Request-Id header when reporting it.".to_owned());
+                problem
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::Problem { kind, .. } => kind.status(),
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            log::error!("internal error: {cause}");
+        }
+        let mut response = self.to_problem().response();
+        if let Self::Throttled { retry_after_seconds } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+impl From<rekisteri_db::DbError> for ApiError {
+    fn from(e: rekisteri_db::DbError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<rekisteri_accounts::AccountsError> for ApiError {
+    fn from(e: rekisteri_accounts::AccountsError) -> Self {
+        use rekisteri_accounts::AccountsError as E;
+        match e {
+            E::Validation { field, message } => ApiError::field(field, message),
+            E::NotFound => ApiError::NotFound,
+            E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+            E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::InvalidCredentials => ApiError::problem(
+                ProblemType::Unauthenticated,
+                "The e-mail address or the password is wrong.",
+            ),
+            E::Throttled { retry_after_seconds } => ApiError::Throttled { retry_after_seconds },
+            E::Unauthenticated => crate::principal::unauthenticated(),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The audit trail (AU): usage log (käyttöloki), disclosure log (luovutusloki) and security
+//! events, each an append-only hash chain per registrar or organisation.
+//!
+//! Entries are appended by one writer per process ([`AuditLog`]) that commits the entries of
+//! concurrent requests together (group commit) and computes the chain inside that transaction,
+//! so chains cannot fork. A caller's `append` returns only when its entries are durable; a
+//! failed commit fails every caller in the group (AU-4).
+
+mod canonical;
+mod entry;
+pub mod export;
+pub mod retention;
+pub mod verify;
+mod writer;
+
+pub use canonical::{canonical_bytes, format_time};
+pub use entry::{
+    AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
+};
+pub use verify::{Break, VerifyOptions, VerifyReport, verify_all};
+pub use writer::{AuditLog, DisclosureRow, SecurityRow, UsageRow, WriterOptions, append_in_transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log could not be written: {0}")]
+    Write(String),
+    #[error("the audit log writer has stopped")]
+    WriterStopped,
+    #[error(transparent)]
+    Db(#[from] rekisteri_db::DbError),
+}
+
+impl From<diesel::result::Error> for AuditError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(rekisteri_db::DbError::Query(e))
+    }
+}

@@ -1,0 +1,417 @@
+//! AU-4 and AU-5 on both databases: append only, tamper evident, fail closed, no forks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use rekisteri_audit::{
+    AccessBasis, ActorKind, AuditError, AuditLog, DisclosureEntry, NewEntry, Outcome, SecurityEvent, UsageEntry,
+    VerifyOptions, VerifyReport, WriterOptions,
+};
+use rekisteri_core::{Clock, ManualClock};
+use rekisteri_crypto::{Keyring, chain_step};
+use rekisteri_db::schema::{audit_chains, usage_log};
+use rekisteri_db::testing::TestDatabase;
+use rekisteri_db::{Backend, DbConnection, db_test, to_primitive};
+use time::macros::datetime;
+
+fn keyring() -> Arc<Keyring> {
+    Arc::new(Keyring::from_toml(&Keyring::generate_toml().unwrap()).unwrap())
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(datetime!(2026-11-25 10:00 UTC)))
+}
+
+fn usage(registrar: &str, n: usize) -> NewEntry {
+    NewEntry::Usage(UsageEntry {
+        occurred_at: to_primitive(datetime!(2026-11-25 10:00 UTC)) + time::Duration::microseconds(n as i64),
+        registrar_id: registrar.to_owned(),
+        log_controller_id: registrar.to_owned(),
+        subject_index: Some([n as u8; 32]),
+        data_kind: "client".to_owned(),
+        data_id: Some(format!("client-{n}")),
+        outcome: Outcome::Used,
+        actor_kind: ActorKind::Staff,
+        actor_id: "account-1".to_owned(),
+        actor_name: Some("Maija Meikäläinen".to_owned()),
+        on_behalf_of: None,
+        service_unit_oid: Some("1.2.246.10.1234567.10.1".to_owned()),
+        purpose: "service voucher decision".to_owned(),
+        access_basis: AccessBasis::Role,
+        special_reason: None,
+        request_id: format!("req-{n}"),
+        calling_system: None,
+    })
+}
+
+fn disclosure(registrar: &str) -> NewEntry {
+    NewEntry::Disclosure(DisclosureEntry {
+        occurred_at: to_primitive(datetime!(2026-11-25 11:00 UTC)),
+        registrar_id: registrar.to_owned(),
+        subject_index: Some([7; 32]),
+        description: "right-of-access document".to_owned(),
+        discloser_kind: ActorKind::Staff,
+        discloser_id: "account-1".to_owned(),
+        recipient_kind: "data_subject".to_owned(),
+        recipient_id: "self".to_owned(),
+        recipient_name: None,
+        purpose: "right of access".to_owned(),
+        legal_basis: "GDPR art. 15".to_owned(),
+        request_id: "req-d".to_owned(),
+    })
+}
+
+fn security() -> NewEntry {
+    NewEntry::Security(SecurityEvent {
+        occurred_at: to_primitive(datetime!(2026-11-25 12:00 UTC)),
+        organisation_id: None,
+        event_type: "login_failed".to_owned(),
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        details: serde_json::json!({"reason": "wrong password"}),
+        request_id: None,
+    })
+}
+
+fn writer(db: &TestDatabase, keys: &Arc<Keyring>, interval: i64) -> AuditLog {
+    AuditLog::start(
+        db.pool.clone(),
+        clock(),
+        Some(keys.clone()),
+        WriterOptions {
+            checkpoint_interval: interval,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn verify(db: &TestDatabase, keys: &Keyring, interval: i64) -> VerifyReport {
+    let public = keys.audit_signer().unwrap().public_key();
+    rekisteri_audit::verify_all(
+        &mut db.conn(),
+        &VerifyOptions {
+            public_key: Some(&public),
+            checkpoint_interval: interval,
+        },
+    )
+    .unwrap()
+}
+
+/// Runs SQL with the triggers out of the way, as someone with direct database access could.
+fn behind_the_triggers(db: &TestDatabase, sql: &str) {
+    let mut conn = db.conn();
+    match db.backend() {
+        Backend::Sqlite => conn
+            .batch_execute(&format!(
+                "DROP TRIGGER usage_log_append_only; DROP TRIGGER usage_log_retention_only; {sql};
+                 CREATE TRIGGER usage_log_append_only BEFORE UPDATE ON usage_log
+                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;
+                 CREATE TRIGGER usage_log_retention_only BEFORE DELETE ON usage_log
+                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only') WHERE rekisteri_retention_allowed() IS NOT 1; END;"
+            ))
+            .unwrap(),
+        Backend::Postgres => conn
+            .batch_execute(&format!("SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"))
+            .unwrap(),
+    }
+}
+
+fn sql_error(conn: &mut DbConnection, sql: &str) -> String {
+    conn.batch_execute(sql).expect_err(sql).to_string()
+}
+
+db_test!(fn au_5_update_delete_and_truncate_on_log_tables_are_refused(db) {
+    let keys = keyring();
+    writer(db, &keys, 2).append(vec![usage("r1", 1), usage("r1", 2), disclosure("r1"), security()]).unwrap();
+    let mut conn = db.conn();
+    for table in ["usage_log", "disclosure_log", "security_events"] {
+        let update = sql_error(&mut conn, &format!("UPDATE {table} SET request_id = 'x'"));
+        assert!(update.contains("append-only"), "{update}");
+        let delete = sql_error(&mut conn, &format!("DELETE FROM {table}"));
+        assert!(delete.contains("append-only") || delete.contains("rekisteri_retention_allowed"), "{delete}");
+    }
+    let checkpoint = sql_error(&mut conn, "DELETE FROM audit_checkpoints");
+    assert!(checkpoint.contains("append-only"), "{checkpoint}");
+    if db.backend() == Backend::Postgres {
+        let truncate = sql_error(&mut conn, "TRUNCATE usage_log");
+        assert!(truncate.contains("append-only"), "{truncate}");
+    }
+    let count: i64 = usage_log::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(count, 2);
+    assert!(verify(db, &keys, 2).intact());
+});
+
+db_test!(fn au_5_an_intact_log_verifies_with_every_chain_counted(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 5);
+    for n in 1..=12 {
+        log.append(vec![usage("r1", n), usage("r2", n)]).unwrap();
+    }
+    log.append(vec![disclosure("r1"), security()]).unwrap();
+    let report = verify(db, &keys, 5);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.chains, 4, "usage:r1, usage:r2, disclosure:r1, security:platform");
+    assert_eq!(report.entries, 26);
+    assert_eq!(report.signed_checkpoints, 4, "seq 5 and 10 of both usage chains");
+    let head: (i64, Vec<u8>) = audit_chains::table
+        .filter(audit_chains::chain_id.eq("usage:r1"))
+        .select((audit_chains::last_seq, audit_chains::last_hash))
+        .first(&mut db.conn())
+        .unwrap();
+    assert_eq!(head.0, 12);
+});
+
+db_test!(fn au_5_content_changed_behind_the_triggers_is_found(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=5 {
+        log.append(vec![usage("r1", n)]).unwrap();
+    }
+    behind_the_triggers(db, "UPDATE usage_log SET purpose = 'curiosity' WHERE seq = 3");
+    let report = verify(db, &keys, 0);
+    assert_eq!(report.breaks.len(), 1);
+    assert_eq!(report.breaks[0].chain_id, "usage:r1");
+    assert_eq!(report.breaks[0].seq, 3);
+    assert!(report.breaks[0].reason.contains("content does not match its hash"), "{}", report.breaks[0]);
+});
+
+db_test!(fn au_5_deleted_entries_are_found(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=5 {
+        log.append(vec![usage("r1", n), usage("r2", n)]).unwrap();
+    }
+    behind_the_triggers(db, "DELETE FROM usage_log WHERE chain_id = 'usage:r1' AND seq = 2");
+    behind_the_triggers(db, "DELETE FROM usage_log WHERE chain_id = 'usage:r2' AND seq = 5");
+    let report = verify(db, &keys, 0);
+    assert_eq!(report.breaks.len(), 2, "{:?}", report.breaks);
+    assert_eq!((report.breaks[0].chain_id.as_str(), report.breaks[0].seq), ("usage:r1", 2));
+    assert!(report.breaks[0].reason.contains("entry missing"));
+    assert_eq!((report.breaks[1].chain_id.as_str(), report.breaks[1].seq), ("usage:r2", 5));
+    assert!(report.breaks[1].reason.contains("entries 5..5 are missing"), "{}", report.breaks[1]);
+});
+
+db_test!(fn au_5_reordered_entries_are_found(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=4 {
+        log.append(vec![usage("r1", n)]).unwrap();
+    }
+    // Swap the sequence numbers of entries 2 and 3.
+    behind_the_triggers(
+        db,
+        "UPDATE usage_log SET seq = 99 WHERE seq = 2; UPDATE usage_log SET seq = 2 WHERE seq = 3; \
+         UPDATE usage_log SET seq = 3 WHERE seq = 99",
+    );
+    let report = verify(db, &keys, 0);
+    assert_eq!(report.breaks.len(), 1);
+    assert_eq!(report.breaks[0].seq, 2);
+    assert!(report.breaks[0].reason.contains("does not link"), "{}", report.breaks[0]);
+});
+
+db_test!(fn au_5_a_rewrite_with_recomputed_hashes_is_found_by_signed_checkpoints(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 5);
+    for n in 1..=12 {
+        log.append(vec![usage("r1", n)]).unwrap();
+    }
+    // The attacker changes entry 2 and recomputes every later hash and the chain head: the
+    // hash chain alone now verifies.
+    behind_the_triggers(db, "UPDATE usage_log SET purpose = 'curiosity' WHERE seq = 2");
+    let mut conn = db.conn();
+    let rows: Vec<rekisteri_audit::UsageRow> =
+        usage_log::table.order(usage_log::seq).select(usage_log::all_columns).load(&mut conn).unwrap();
+    let mut previous = [0u8; 32];
+    for mut row in rows {
+        row.prev_hash = previous.to_vec();
+        let hash = chain_step(&previous, &row.canonical());
+        let sql_hash = rekisteri_crypto::to_hex(&hash);
+        let sql_prev = rekisteri_crypto::to_hex(&previous);
+        let (hash_literal, prev_literal) = match db.backend() {
+            Backend::Sqlite => (format!("X'{sql_hash}'"), format!("X'{sql_prev}'")),
+            Backend::Postgres => (format!("'\\x{sql_hash}'::bytea"), format!("'\\x{sql_prev}'::bytea")),
+        };
+        behind_the_triggers(db, &format!("UPDATE usage_log SET hash = {hash_literal}, prev_hash = {prev_literal} WHERE seq = {}", row.seq));
+        if row.seq == 12 {
+            conn.batch_execute(&format!("UPDATE audit_chains SET last_hash = {hash_literal} WHERE chain_id = 'usage:r1'")).unwrap();
+        }
+        previous = hash;
+    }
+    // Every link is consistent again; only the signed checkpoint at 5 tells.
+    let report = verify(db, &keys, 5);
+    assert_eq!(report.breaks.len(), 1, "{:?}", report.breaks);
+    assert_eq!(report.breaks[0].seq, 5);
+    assert!(report.breaks[0].reason.contains("differs from the signed checkpoint"), "{}", report.breaks[0]);
+});
+
+db_test!(fn au_5_removed_or_forged_checkpoints_are_found(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 5);
+    for n in 1..=6 {
+        log.append(vec![usage("r1", n)]).unwrap();
+    }
+    // Checked against another installation's key, the signatures fail.
+    let other = keyring();
+    let public = other.audit_signer().unwrap().public_key();
+    let forged = rekisteri_audit::verify_all(&mut db.conn(), &VerifyOptions { public_key: Some(&public), checkpoint_interval: 5 }).unwrap();
+    assert_eq!(forged.breaks.len(), 1);
+    assert!(forged.breaks[0].reason.contains("signature is not valid"));
+    let mut conn = db.conn();
+    match db.backend() {
+        Backend::Sqlite => conn.batch_execute("DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_checkpoints").unwrap(),
+        Backend::Postgres => conn.batch_execute("SET session_replication_role = replica; DELETE FROM audit_checkpoints; SET session_replication_role = origin").unwrap(),
+    }
+    let report = verify(db, &keys, 5);
+    assert_eq!(report.breaks.len(), 1);
+    assert_eq!(report.breaks[0].seq, 5);
+    assert!(report.breaks[0].reason.contains("checkpoint due here is missing"));
+});
+
+db_test!(fn au_5_concurrent_writers_do_not_fork_the_chain(db) {
+    let keys = keyring();
+    // Two writers stand for two server processes; eight threads share them.
+    let writers = [writer(db, &keys, 1000), writer(db, &keys, 1000)];
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let log = writers[thread % 2].clone();
+            scope.spawn(move || {
+                let registrar = if thread % 4 == 0 { "r1" } else { "r2" };
+                for n in 0..1000 {
+                    log.append(vec![usage(registrar, n)]).unwrap();
+                }
+            });
+        }
+    });
+    let report = verify(db, &keys, 1000);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.entries, 8000);
+    let heads: Vec<(String, i64)> =
+        audit_chains::table.order(audit_chains::chain_id).select((audit_chains::chain_id, audit_chains::last_seq)).load(&mut db.conn()).unwrap();
+    assert_eq!(heads, vec![("usage:r1".to_owned(), 2000), ("usage:r2".to_owned(), 6000)]);
+    assert_eq!(report.signed_checkpoints, 8, "2 on usage:r1, 6 on usage:r2");
+});
+
+#[derive(Debug)]
+enum ReadError {
+    Audit,
+}
+
+impl From<AuditError> for ReadError {
+    fn from(_: AuditError) -> Self {
+        ReadError::Audit
+    }
+}
+
+db_test!(fn au_4_a_read_whose_log_entry_cannot_be_written_returns_no_data(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    let read = |log: &AuditLog| -> Result<String, ReadError> {
+        log.audited_read(&mut db.conn(), |_conn| Ok::<_, ReadError>(("Virtanen, Matti".to_owned(), vec![usage("r1", 1)])))
+    };
+    assert_eq!(read(&log).unwrap(), "Virtanen, Matti");
+    let mut conn = db.conn();
+    match db.backend() {
+        Backend::Sqlite => conn
+            .batch_execute("CREATE TRIGGER refuse_log BEFORE INSERT ON usage_log BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+            .unwrap(),
+        Backend::Postgres => conn
+            .batch_execute(
+                "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER refuse_log BEFORE INSERT ON usage_log FOR EACH ROW EXECUTE FUNCTION refuse_log();",
+            )
+            .unwrap(),
+    }
+    assert!(matches!(read(&log), Err(ReadError::Audit)));
+    // The failed group left nothing behind: not the entry, not an advanced head.
+    let head: i64 = audit_chains::table.select(audit_chains::last_seq).first(&mut conn).unwrap();
+    assert_eq!(head, 1);
+    let _ = clock().now();
+});
+
+fn usage_at(registrar: &str, n: usize, at: time::OffsetDateTime) -> NewEntry {
+    match usage(registrar, n) {
+        NewEntry::Usage(mut e) => {
+            e.occurred_at = to_primitive(at);
+            NewEntry::Usage(e)
+        }
+        other => other,
+    }
+}
+
+db_test!(fn au_8_retention_deletes_expired_entries_and_the_rest_still_verifies(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 3);
+    for n in 1..=4 {
+        log.append(vec![usage_at("r1", n, datetime!(2014-06-01 12:00 UTC))]).unwrap();
+    }
+    for n in 5..=7 {
+        log.append(vec![usage_at("r1", n, datetime!(2026-11-20 12:00 UTC))]).unwrap();
+    }
+    log.append(vec![usage_at("r2", 1, datetime!(2026-11-20 12:00 UTC))]).unwrap();
+    let now = datetime!(2026-11-25 03:00 UTC);
+    let cutoff = to_primitive(now.replace_year(2014).unwrap());
+    let mut own = db.pool.connect_unpooled().unwrap();
+    let report = rekisteri_audit::retention::run(&mut own, cutoff, to_primitive(now)).unwrap();
+    assert_eq!(report, rekisteri_audit::retention::RetentionReport { chains_cut: 1, entries_deleted: 4 });
+    let left: Vec<i64> = usage_log::table.filter(usage_log::chain_id.eq("usage:r1")).order(usage_log::seq).select(usage_log::seq).load(&mut db.conn()).unwrap();
+    assert_eq!(left, vec![5, 6, 7]);
+    let report = verify(db, &keys, 3);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.entries, 3 + 1 + 1, "r1's rest, r2, and the run's own security event");
+    // The run recorded itself.
+    let events: Vec<(String, String)> = rekisteri_db::schema::security_events::table
+        .select((rekisteri_db::schema::security_events::event_type, rekisteri_db::schema::security_events::details))
+        .load(&mut db.conn())
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, "audit_retention_run");
+    assert!(events[0].1.contains("\"entries_deleted\":4"), "{}", events[0].1);
+    // The right to delete stayed with the run: a pooled connection is still refused.
+    assert!(db.conn().batch_execute("DELETE FROM usage_log").is_err());
+    assert_eq!(usage_log::table.count().get_result::<i64>(&mut db.conn()).unwrap(), 4);
+});
+
+db_test!(fn au_7_an_export_verifies_with_the_outside_script(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=20 {
+        log.append(vec![usage("r1", n)]).unwrap();
+    }
+    log.append(vec![disclosure("r1"), security()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/verify-audit-export.py");
+    let run = |path: &std::path::Path, extra: &[&str]| -> (bool, String) {
+        let output = std::process::Command::new("python3").arg(script).arg(path).args(extra).output().expect("python3");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    for chain in ["usage:r1", "disclosure:r1", "security:platform"] {
+        let path = dir.path().join(format!("{chain}.jsonl"));
+        let mut file = std::fs::File::create(&path).unwrap();
+        rekisteri_audit::export::export_chain(&mut db.conn(), chain, 1, i64::MAX, &mut file).unwrap();
+        let (ok, out) = run(&path, &[]);
+        assert!(ok, "{chain}: {out}");
+        assert!(out.starts_with("OK "), "{out}");
+    }
+    // A later range links to the hash it continues from.
+    let path = dir.path().join("tail.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    assert_eq!(rekisteri_audit::export::export_chain(&mut db.conn(), "usage:r1", 11, 20, &mut file).unwrap(), 10);
+    let hash_10: Vec<u8> = usage_log::table.filter(usage_log::seq.eq(10).and(usage_log::chain_id.eq("usage:r1"))).select(usage_log::hash).first(&mut db.conn()).unwrap();
+    let (ok, out) = run(&path, &["--previous-hash", &rekisteri_crypto::to_hex(&hash_10)]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&path, &["--previous-hash", &"00".repeat(32)]);
+    assert!(!ok);
+    assert!(out.contains("entry 11 (line 1): does not link"), "{out}");
+    // An edited line is named.
+    let text = std::fs::read_to_string(dir.path().join("usage:r1.jsonl")).unwrap();
+    let edited = text.replacen("\"purpose\":\"service voucher decision\"", "\"purpose\":\"curiosity\"", 4);
+    let edited = edited.replacen("\"purpose\":\"curiosity\"", "\"purpose\":\"service voucher decision\"", 3);
+    let path = dir.path().join("edited.jsonl");
+    std::fs::write(&path, edited).unwrap();
+    let (ok, out) = run(&path, &[]);
+    assert!(!ok);
+    assert!(out.contains("chain usage:r1 entry 4 (line 4): its content does not match its hash"), "{out}");
+});

@@ -1,0 +1,18 @@
+//! Shared domain types of Rekisteri. No I/O lives here.
+//!
+//! Every type that carries personal data masks itself in `Debug` and `Display`; revealing the
+//! value is an explicit method call, so a stray `{:?}` in a log line cannot leak it.
+
+pub mod calendar;
+pub mod clock;
+pub mod identity_code;
+pub mod ids;
+pub mod municipality;
+pub mod oid;
+
+pub use calendar::{FinnishHoliday, add_working_days, is_working_day};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use identity_code::{IdentityCodeError, PersonalIdentityCode, TemporaryCodesAllowed};
+pub use ids::RegistrarId;
+pub use municipality::{MunicipalityCode, MunicipalityCodeError};
+pub use oid::{Oid, OidError};

@@ -1,0 +1,36 @@
+//! Cryptography of Rekisteri, on top of `ring`: field encryption bound to its row (PL-6), blind
+//! indexes for lookups, password hashes, random tokens and the audit hash chain step.
+//!
+//! Nothing here touches the database or logs a secret; callers pass bytes in and get bytes out.
+
+mod blind_index;
+mod chain;
+mod field;
+mod hex;
+mod keys;
+mod password;
+mod signing;
+mod token;
+
+pub use blind_index::BlindIndex;
+pub use chain::{CHAIN_GENESIS, ChainHash, chain_step};
+pub use field::{FieldCipher, FieldContext};
+pub use hex::to_hex;
+pub use keys::{KeyId, Keyring, KeyringError};
+pub use password::{DEFAULT_PBKDF2_ITERATIONS, PasswordHashError, hash_password, verify_password};
+pub use signing::{CheckpointSigner, verify_signature};
+pub use token::{random_bytes, random_token, token_hash};
+
+/// Why a cryptographic operation failed. Deliberately vague about decryption failures: the
+/// caller learns that the value is unusable, not why.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the ciphertext is malformed")]
+    MalformedCiphertext,
+    #[error("the ciphertext was encrypted with key '{0}', which is not loaded")]
+    UnknownKey(String),
+    #[error("decryption failed: wrong key, or the value was moved or altered")]
+    DecryptionFailed,
+    #[error("the system random number generator failed")]
+    Random,
+}

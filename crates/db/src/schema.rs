@@ -1,0 +1,208 @@
+//! The diesel schema shared by both backends. Column types are the common subset: `Text` for
+//! ids (UUIDs as text), `Binary` for ciphertexts and hashes, `Timestamp` for UTC instants.
+
+diesel::table! {
+    key_checks (purpose, key_id) {
+        purpose -> Text,
+        key_id -> Text,
+        check_value -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_chains (chain_id) {
+        chain_id -> Text,
+        last_seq -> BigInt,
+        last_hash -> Binary,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    usage_log (chain_id, seq) {
+        chain_id -> Text,
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        registrar_id -> Text,
+        log_controller_id -> Text,
+        subject_index -> Nullable<Binary>,
+        data_kind -> Text,
+        data_id -> Nullable<Text>,
+        outcome -> Text,
+        actor_kind -> Text,
+        actor_id -> Text,
+        actor_name -> Nullable<Text>,
+        on_behalf_of -> Nullable<Text>,
+        service_unit_oid -> Nullable<Text>,
+        purpose -> Text,
+        access_basis -> Text,
+        special_reason -> Nullable<Text>,
+        request_id -> Text,
+        calling_system -> Nullable<Text>,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    disclosure_log (chain_id, seq) {
+        chain_id -> Text,
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        registrar_id -> Text,
+        subject_index -> Nullable<Binary>,
+        description -> Text,
+        discloser_kind -> Text,
+        discloser_id -> Text,
+        recipient_kind -> Text,
+        recipient_id -> Text,
+        recipient_name -> Nullable<Text>,
+        purpose -> Text,
+        legal_basis -> Text,
+        request_id -> Text,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    security_events (chain_id, seq) {
+        chain_id -> Text,
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        organisation_id -> Nullable<Text>,
+        event_type -> Text,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        details -> Text,
+        request_id -> Nullable<Text>,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (chain_id, seq, kind) {
+        chain_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        hash -> Binary,
+        signing_key_id -> Nullable<Text>,
+        signature -> Nullable<Binary>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        oid -> Nullable<Text>,
+        business_id -> Nullable<Text>,
+        strong_authentication_required -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_units (id) {
+        id -> Text,
+        organisation_id -> Text,
+        oid -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        organisation_id -> Text,
+        email_index -> Binary,
+        email -> Binary,
+        first_name -> Binary,
+        surname -> Binary,
+        password_hash -> Nullable<Text>,
+        status -> Text,
+        closed_at -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_roles (id) {
+        id -> Text,
+        account_id -> Text,
+        role -> Text,
+        valid_from -> Timestamp,
+        valid_until -> Nullable<Timestamp>,
+        granted_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_service_units (id) {
+        id -> Text,
+        account_id -> Text,
+        service_unit_id -> Text,
+        valid_from -> Timestamp,
+        valid_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (token_hash) {
+        token_hash -> Binary,
+        account_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Binary,
+        id -> Text,
+        account_id -> Text,
+        auth_method -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_throttle (throttle_key) {
+        throttle_key -> Binary,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(service_units -> organisations (organisation_id));
+diesel::joinable!(accounts -> organisations (organisation_id));
+diesel::joinable!(account_roles -> accounts (account_id));
+diesel::joinable!(account_service_units -> accounts (account_id));
+diesel::joinable!(account_service_units -> service_units (service_unit_id));
+diesel::joinable!(sessions -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    service_units,
+    accounts,
+    account_roles,
+    account_service_units,
+    sessions
+);

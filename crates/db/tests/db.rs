@@ -1,0 +1,172 @@
+//! The storage layer on both backends: migrations, connection settings, transactions, key checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use rekisteri_crypto::Keyring;
+use rekisteri_db::keycheck::{KeyCheckError, verify_keyring};
+use rekisteri_db::schema::key_checks;
+use rekisteri_db::{
+    Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions, db_test, migrations, write_transaction,
+};
+use time::PrimitiveDateTime;
+use time::macros::datetime;
+
+#[derive(QueryableByName)]
+struct Value {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn count_key_checks(conn: &mut DbConnection) -> i64 {
+    key_checks::table.count().get_result(conn).unwrap()
+}
+
+fn keyring() -> Keyring {
+    Keyring::from_toml(&Keyring::generate_toml().unwrap()).unwrap()
+}
+
+db_test!(fn pl_5_embedded_migrations_leave_the_schema_current(db) {
+    let mut conn = db.conn();
+    assert_eq!(migrations::pending(&mut conn).unwrap(), Vec::<String>::new());
+    assert_eq!(migrations::run_pending(&mut conn).unwrap(), Vec::<String>::new());
+    assert_eq!(count_key_checks(&mut conn), 0);
+    println!("{}: migrated and current", db.backend());
+});
+
+db_test!(fn pl_5_write_transaction_commits_whole_or_not_at_all(db) {
+    let mut conn = db.conn();
+    let now = PrimitiveDateTime::new(datetime!(2026-11-25 10:00 UTC).date(), datetime!(2026-11-25 10:00 UTC).time());
+    let insert = |conn: &mut DbConnection, id: &str| {
+        diesel::insert_into(key_checks::table)
+            .values((key_checks::purpose.eq("data"), key_checks::key_id.eq(id), key_checks::check_value.eq(vec![1u8]), key_checks::created_at.eq(now)))
+            .execute(conn)
+    };
+    let failed: Result<(), DbError> = write_transaction(&mut conn, |conn| {
+        insert(conn, "a")?;
+        insert(conn, "a")?; // primary key violation: the whole transaction goes
+        Ok(())
+    });
+    assert!(matches!(failed, Err(DbError::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)))));
+    assert_eq!(count_key_checks(&mut conn), 0);
+    write_transaction(&mut conn, |conn| -> Result<(), DbError> {
+        insert(conn, "a")?;
+        insert(conn, "b")?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(count_key_checks(&mut conn), 2);
+});
+
+db_test!(fn pl_5_timestamps_round_trip_in_utc_microseconds(db) {
+    let mut conn = db.conn();
+    let at = datetime!(2026-06-19 23:59:59.123456 UTC);
+    let at = PrimitiveDateTime::new(at.date(), at.time());
+    diesel::insert_into(key_checks::table)
+        .values((key_checks::purpose.eq("data"), key_checks::key_id.eq("t"), key_checks::check_value.eq(vec![0u8]), key_checks::created_at.eq(at)))
+        .execute(&mut conn)
+        .unwrap();
+    let read: PrimitiveDateTime = key_checks::table.select(key_checks::created_at).first(&mut conn).unwrap();
+    assert_eq!(read, at);
+});
+
+db_test!(fn pl_6_a_key_file_that_does_not_match_the_database_is_refused(db) {
+    let mut conn = db.conn();
+    let now = datetime!(2026-11-25 10:00 UTC);
+    let first = keyring();
+    verify_keyring(&mut conn, &first, now).unwrap();
+    verify_keyring(&mut conn, &first, now).unwrap();
+    assert_eq!(count_key_checks(&mut conn), 2, "one data key and the blind-index key");
+    // Another installation's keys: same key id 'k1', different key.
+    match verify_keyring(&mut conn, &keyring(), now) {
+        Err(KeyCheckError::WrongKey(id)) => assert_eq!(id, "k1"),
+        Err(KeyCheckError::WrongBlindIndexKey) => {}
+        other => panic!("expected a key mismatch, got {other:?}"),
+    }
+    assert_eq!(count_key_checks(&mut conn), 2, "nothing recorded for a refused key file");
+});
+
+#[test]
+fn pl_5_sqlite_settings_are_applied_to_every_pooled_connection() {
+    let db = rekisteri_db::testing::TestDatabase::sqlite();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = db.conn();
+        let pragma = |conn: &mut DbConnection, name: &str| -> String {
+            let column = if name == "busy_timeout" { "timeout" } else { name };
+            diesel::sql_query(format!("SELECT CAST({column} AS TEXT) AS value FROM pragma_{name}"))
+                .get_result::<Value>(conn)
+                .unwrap()
+                .value
+        };
+        assert_eq!(pragma(&mut conn, "journal_mode"), "wal");
+        assert_eq!(pragma(&mut conn, "foreign_keys"), "1");
+        assert_eq!(pragma(&mut conn, "synchronous"), "2", "FULL");
+        assert_eq!(pragma(&mut conn, "busy_timeout"), "5000");
+        held.push(conn);
+    }
+}
+
+#[test]
+fn pl_5_concurrent_sqlite_writers_that_read_first_do_not_fail() {
+    // Deferred transactions that read and then write fail with SQLITE_BUSY under contention;
+    // write_transaction begins IMMEDIATE, so every writer waits its turn instead.
+    let db = rekisteri_db::testing::TestDatabase::sqlite();
+    let now = PrimitiveDateTime::new(
+        datetime!(2026-11-25 10:00 UTC).date(),
+        datetime!(2026-11-25 10:00 UTC).time(),
+    );
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let pool = db.pool.clone();
+            scope.spawn(move || {
+                let mut conn = pool.get().unwrap();
+                for i in 0..50 {
+                    write_transaction(&mut conn, |conn| -> Result<(), DbError> {
+                        let n: i64 = key_checks::table.count().get_result(conn)?;
+                        diesel::insert_into(key_checks::table)
+                            .values((
+                                key_checks::purpose.eq("data"),
+                                key_checks::key_id.eq(format!("{thread}-{i}-{n}")),
+                                key_checks::check_value.eq(vec![0u8]),
+                                key_checks::created_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let n: Number = diesel::sql_query("SELECT COUNT(*) AS n FROM key_checks")
+        .get_result(&mut db.conn())
+        .unwrap();
+    assert_eq!(n.n, 200);
+}
+
+#[test]
+fn pl_5_an_unsupported_url_is_refused_before_any_file_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let cwd_listing = std::fs::read_dir(".").unwrap().count();
+    assert!(DatabaseUrl::parse("mysql://x").is_err());
+    assert!(DatabaseUrl::parse(&dir.path().join("plain.db").display().to_string()).is_err());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+    assert_eq!(std::fs::read_dir(".").unwrap().count(), cwd_listing);
+}
+
+#[test]
+fn pl_5_unreachable_postgres_is_a_clear_error() {
+    let url = DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/none").unwrap();
+    assert_eq!(url.backend(), Backend::Postgres);
+    let err = Pool::open(&url, &PoolOptions::default()).unwrap_err();
+    assert!(matches!(err, DbError::Connect(_)), "{err}");
+    assert!(err.to_string().starts_with("cannot connect to the database"), "{err}");
+}

@@ -1,0 +1,268 @@
+//! Configuration (PL-10): defaults, then an optional TOML file, then the environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rekisteri_db::{DatabaseUrl, PoolOptions, SqliteSynchronous};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the configuration file {path} is invalid: {message}")]
+    File { path: String, message: String },
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error(transparent)]
+    DatabaseUrl(#[from] rekisteri_db::DatabaseUrlError),
+}
+
+/// The TOML file's shape; every key is optional and named like its environment variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    workers: Option<usize>,
+    shutdown_timeout_secs: Option<u64>,
+    pool_size: Option<u32>,
+    sqlite_synchronous: Option<String>,
+    audit_checkpoint_interval: Option<i64>,
+    audit_retention_years: Option<u16>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub key_file: Option<PathBuf>,
+    /// Whether the database URL was left at its default (the embedded SQLite in the data dir):
+    /// only then is a missing key file created automatically.
+    pub embedded_default: bool,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+    pub pool: PoolOptions,
+    /// A signed audit checkpoint every this many entries of a chain; never change it on a
+    /// running installation (verification expects checkpoints at its multiples).
+    pub audit_checkpoint_interval: i64,
+    /// How long audit entries are kept (AU-8).
+    pub audit_retention_years: u16,
+}
+
+fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        name,
+        message: format!("'{value}' is not a valid number"),
+    })
+}
+
+impl Config {
+    /// Loads the configuration; `env` looks up environment variables (a parameter so tests can
+    /// supply their own).
+    pub fn load(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+        let data_dir = env("REKISTERI_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file_config.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let configured_url = env("DATABASE_URL").or(file_config.database_url);
+        let embedded_default = configured_url.is_none();
+        let url_text =
+            configured_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("rekisteri.db").display()));
+        let database_url = DatabaseUrl::parse(&url_text)?;
+        let bind = env("REKISTERI_BIND")
+            .or(file_config.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        if bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_BIND",
+                message: format!("'{bind}' is not an address:port such as 127.0.0.1:8080"),
+            });
+        }
+        let key_file = env("REKISTERI_KEY_FILE").map(PathBuf::from).or(file_config.key_file);
+        let max_body_bytes = match env("REKISTERI_MAX_BODY_BYTES") {
+            Some(v) => parse_number("REKISTERI_MAX_BODY_BYTES", &v)?,
+            None => file_config.max_body_bytes.unwrap_or(rekisteri_api::DEFAULT_BODY_LIMIT),
+        };
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_MAX_BODY_BYTES",
+                message: "must be at least 1024".to_owned(),
+            });
+        }
+        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let workers = match env("REKISTERI_WORKERS") {
+            Some(v) => parse_number("REKISTERI_WORKERS", &v)?,
+            None => file_config.workers.unwrap_or(default_workers),
+        };
+        let shutdown_secs: u64 = match env("REKISTERI_SHUTDOWN_TIMEOUT_SECS") {
+            Some(v) => parse_number("REKISTERI_SHUTDOWN_TIMEOUT_SECS", &v)?,
+            None => file_config.shutdown_timeout_secs.unwrap_or(30),
+        };
+        let pool_size: u32 = match env("REKISTERI_DB_POOL_SIZE") {
+            Some(v) => parse_number("REKISTERI_DB_POOL_SIZE", &v)?,
+            None => file_config.pool_size.unwrap_or(16),
+        };
+        if pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_DB_POOL_SIZE",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let synchronous = match env("REKISTERI_SQLITE_SYNCHRONOUS").or(file_config.sqlite_synchronous) {
+            Some(v) => v.parse::<SqliteSynchronous>().map_err(|message| ConfigError::Invalid {
+                name: "REKISTERI_SQLITE_SYNCHRONOUS",
+                message,
+            })?,
+            None => SqliteSynchronous::Full,
+        };
+        let audit_checkpoint_interval: i64 = match env("REKISTERI_AUDIT_CHECKPOINT_INTERVAL") {
+            Some(v) => parse_number("REKISTERI_AUDIT_CHECKPOINT_INTERVAL", &v)?,
+            None => file_config.audit_checkpoint_interval.unwrap_or(1000),
+        };
+        if audit_checkpoint_interval < 1 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_AUDIT_CHECKPOINT_INTERVAL",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let audit_retention_years: u16 = match env("REKISTERI_AUDIT_RETENTION_YEARS") {
+            Some(v) => parse_number("REKISTERI_AUDIT_RETENTION_YEARS", &v)?,
+            None => file_config.audit_retention_years.unwrap_or(12),
+        };
+        if audit_retention_years < 12 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_AUDIT_RETENTION_YEARS",
+                message: "the law requires at least 12 years".to_owned(),
+            });
+        }
+        Ok(Self {
+            audit_checkpoint_interval,
+            audit_retention_years,
+            database_url,
+            bind,
+            data_dir,
+            key_file,
+            embedded_default,
+            max_body_bytes,
+            workers,
+            shutdown_timeout: Duration::from_secs(shutdown_secs),
+            pool: PoolOptions {
+                max_size: pool_size,
+                sqlite_synchronous: synchronous,
+                ..PoolOptions::default()
+            },
+        })
+    }
+
+    /// The effective configuration as TOML, without secrets (`config check`).
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let mut line = |key: &str, value: String| out.push_str(&format!("{key} = {value}\n"));
+        line("database_url", format!("{:?}", self.database_url.redacted()));
+        line("bind", format!("{:?}", self.bind));
+        line("data_dir", format!("{:?}", self.data_dir.display().to_string()));
+        line(
+            "key_file",
+            format!(
+                "{:?}",
+                self.key_file
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ),
+        );
+        line("max_body_bytes", self.max_body_bytes.to_string());
+        line("workers", self.workers.to_string());
+        line("shutdown_timeout_secs", self.shutdown_timeout.as_secs().to_string());
+        line("pool_size", self.pool.max_size.to_string());
+        line(
+            "sqlite_synchronous",
+            format!("{:?}", self.pool.sqlite_synchronous.as_str().to_ascii_lowercase()),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)], file: Option<&Path>) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(file, &|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn pl_10_defaults_are_the_embedded_sqlite_in_the_data_dir() {
+        let config = load(&[], None).unwrap();
+        assert_eq!(
+            config.database_url,
+            DatabaseUrl::parse("sqlite://data/rekisteri.db").unwrap()
+        );
+        assert!(config.embedded_default);
+        assert_eq!(config.bind, "127.0.0.1:8080");
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        let moved = load(&[("REKISTERI_DATA_DIR", "/srv/r")], None).unwrap();
+        assert_eq!(moved.database_url.redacted(), "sqlite:///srv/r/rekisteri.db");
+    }
+
+    #[test]
+    fn pl_10_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:9000\"\nmax_body_bytes = 4096\ndatabase_url = \"postgres://app:pw@db/reg\"\n",
+        )
+        .unwrap();
+        let config = load(&[("REKISTERI_BIND", "127.0.0.1:9999")], Some(&path)).unwrap();
+        assert_eq!(config.bind, "127.0.0.1:9999");
+        assert_eq!(config.max_body_bytes, 4096);
+        assert!(!config.embedded_default);
+        let described = config.describe();
+        assert!(
+            described.contains("database_url = \"postgres://app:****@db/reg\""),
+            "{described}"
+        );
+        assert!(!described.contains("pw"), "{described}");
+    }
+
+    #[test]
+    fn pl_10_invalid_settings_are_named() {
+        let err = load(&[("REKISTERI_BIND", "localhost")], None).unwrap_err().to_string();
+        assert!(err.starts_with("REKISTERI_BIND:"), "{err}");
+        let err = load(&[("DATABASE_URL", "mysql://x")], None).unwrap_err().to_string();
+        assert!(err.contains("unsupported database URL scheme 'mysql'"), "{err}");
+        let err = load(&[("REKISTERI_SQLITE_SYNCHRONOUS", "off")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKISTERI_SQLITE_SYNCHRONOUS"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        let err = load(&[], Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bnid`"), "{err}");
+    }
+}

@@ -1,0 +1,316 @@
+//! `rekisteri`: the one binary. `serve` runs the API; the other commands are for operators and
+//! cron.
+
+mod config;
+mod keys;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use rekisteri_api::{AppState, ServerSettings};
+use rekisteri_core::{Clock, SystemClock};
+use rekisteri_db::{Pool, migrations};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "rekisteri", version, about = "Personal-data registers behind one REST API")]
+struct Cli {
+    /// Optional TOML configuration file; environment variables override it.
+    #[arg(long, global = true, env = "REKISTERI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API (REKISTERI_BIND, default 127.0.0.1:8080).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the OpenAPI document the service serves at /openapi.json.
+    Openapi,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Periodic jobs, one run now.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every hash chain and check the signed checkpoints; exit 1 naming each first break.
+    Verify,
+    /// Write entries of one chain as JSON Lines (verify them with tools/verify-audit-export.py).
+    Export {
+        /// The chain, e.g. usage:<registrar id>, disclosure:<registrar id>, security:platform.
+        #[arg(long)]
+        chain: String,
+        #[arg(long, default_value_t = 1)]
+        from_seq: i64,
+        #[arg(long, default_value_t = i64::MAX)]
+        to_seq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run a job now.
+    Run {
+        #[arg(value_enum)]
+        name: JobName,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum JobName {
+    /// Delete audit entries past their retention (12 years by default), keeping the chains verifiable.
+    Retention,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it without secrets.
+    Check,
+}
+
+/// A failure that ends the command: the message for the operator and the exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 2,
+        message: message.to_string(),
+    }
+}
+
+fn runtime(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 1,
+        message: message.to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Openapi => print_openapi(),
+        command => match Config::load(cli.config.as_deref(), &|name| std::env::var(name).ok()) {
+            Err(e) => Err(usage(e)),
+            Ok(config) => match command {
+                Command::Serve => serve(&config),
+                Command::Migrate => migrate(&config),
+                Command::Config {
+                    command: ConfigCommand::Check,
+                } => config_check(&config),
+                Command::Openapi => print_openapi(),
+                Command::Audit {
+                    command: AuditCommand::Verify,
+                } => audit_verify(&config),
+                Command::Audit {
+                    command:
+                        AuditCommand::Export {
+                            chain,
+                            from_seq,
+                            to_seq,
+                        },
+                } => audit_export(&config, &chain, from_seq, to_seq),
+                Command::Jobs {
+                    command: JobsCommand::Run {
+                        name: JobName::Retention,
+                    },
+                } => retention(&config),
+            },
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("rekisteri: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn print_openapi() -> Result<(), Failure> {
+    let json = rekisteri_api::openapi().to_pretty_json().map_err(runtime)?;
+    println!("{json}");
+    Ok(())
+}
+
+fn open_and_migrate(config: &Config) -> Result<Pool, Failure> {
+    let pool = Pool::open(&config.database_url, &config.pool).map_err(runtime)?;
+    let mut conn = pool.get().map_err(runtime)?;
+    let applied = migrations::run_pending(&mut conn).map_err(runtime)?;
+    if applied.is_empty() {
+        log::info!("database {} ({}) is current", config.database_url, pool.backend());
+    } else {
+        log::info!(
+            "applied {} migrations to {}: {}",
+            applied.len(),
+            config.database_url,
+            applied.join(", ")
+        );
+    }
+    drop(conn);
+    Ok(pool)
+}
+
+fn migrate(config: &Config) -> Result<(), Failure> {
+    open_and_migrate(config).map(drop)
+}
+
+fn config_check(config: &Config) -> Result<(), Failure> {
+    print!("{}", config.describe());
+    match keys::load(config, std::env::var("REKISTERI_KEYS").ok(), false) {
+        Ok((keyring, source)) => {
+            let ids: Vec<&str> = keyring.data_key_ids().map(|k| k.as_str()).collect();
+            println!(
+                "# keys: {source}: data keys {ids:?}, active {:?}",
+                keyring.active_key_id().as_str()
+            );
+            Ok(())
+        }
+        Err(keys::KeySourceError::Missing(path)) if config.embedded_default => {
+            println!("# keys: {path} will be created on first start (embedded default)");
+            Ok(())
+        }
+        Err(e) => Err(usage(e)),
+    }
+}
+
+fn audit_verify(config: &Config) -> Result<(), Failure> {
+    let pool = Pool::open(&config.database_url, &config.pool).map_err(runtime)?;
+    let public_key = match keys::load(config, std::env::var("REKISTERI_KEYS").ok(), false) {
+        Ok((keyring, _)) => keyring.audit_signer().map(|s| s.public_key()),
+        Err(e) => {
+            log::warn!("checkpoint signatures not checked: {e}");
+            None
+        }
+    };
+    if public_key.is_none() {
+        log::warn!("no audit signing key: checkpoint signatures are not checked");
+    }
+    let options = rekisteri_audit::VerifyOptions {
+        public_key: public_key.as_deref(),
+        checkpoint_interval: config.audit_checkpoint_interval,
+    };
+    let started = std::time::Instant::now();
+    let report = rekisteri_audit::verify_all(&mut *pool.get().map_err(runtime)?, &options).map_err(runtime)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} chains, {} entries, {} signed checkpoints verified in {seconds:.2} s",
+        report.chains, report.entries, report.signed_checkpoints
+    );
+    if report.intact() {
+        println!("intact");
+        return Ok(());
+    }
+    for broken in &report.breaks {
+        println!("BROKEN {broken}");
+    }
+    Err(Failure {
+        code: 1,
+        message: format!("{} chains are broken", report.breaks.len()),
+    })
+}
+
+fn audit_export(config: &Config, chain: &str, from_seq: i64, to_seq: i64) -> Result<(), Failure> {
+    let pool = Pool::open(&config.database_url, &config.pool).map_err(runtime)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written =
+        rekisteri_audit::export::export_chain(&mut *pool.get().map_err(runtime)?, chain, from_seq, to_seq, &mut out)
+            .map_err(runtime)?;
+    drop(out);
+    log::info!("exported {written} entries of {chain}");
+    Ok(())
+}
+
+fn retention(config: &Config) -> Result<(), Failure> {
+    let pool = open_and_migrate(config)?;
+    let now = SystemClock.now();
+    let cutoff = now
+        .replace_year(now.year() - i32::from(config.audit_retention_years))
+        .map_err(|e| usage(format!("retention cut-off: {e}")))?;
+    let mut own = pool.connect_unpooled().map_err(runtime)?;
+    rekisteri_audit::retention::ensure_partitions(&mut own, now.date()).map_err(runtime)?;
+    let report = rekisteri_audit::retention::run(
+        &mut own,
+        rekisteri_db::to_primitive(cutoff),
+        rekisteri_db::to_primitive(now),
+    )
+    .map_err(runtime)?;
+    println!(
+        "retention: {} entries deleted from {} chains (cut-off {cutoff})",
+        report.entries_deleted, report.chains_cut
+    );
+    Ok(())
+}
+
+fn serve(config: &Config) -> Result<(), Failure> {
+    let pool = open_and_migrate(config)?;
+    let (keyring, source) = keys::load(config, std::env::var("REKISTERI_KEYS").ok(), true).map_err(usage)?;
+    log::info!("keys loaded from {source}; active data key {}", keyring.active_key_id());
+    let clock = Arc::new(SystemClock);
+    let mut conn = pool.get().map_err(runtime)?;
+    rekisteri_db::keycheck::verify_keyring(&mut conn, &keyring, clock.now()).map_err(usage)?;
+    rekisteri_audit::retention::ensure_partitions(&mut conn, clock.now().date()).map_err(runtime)?;
+    drop(conn);
+    if keyring.audit_signer().is_none() {
+        log::warn!("the key file has no audit_signing_key: audit checkpoints are not signed");
+    }
+    let keyring = Arc::new(keyring);
+    let audit = rekisteri_audit::AuditLog::start(
+        pool.clone(),
+        clock.clone(),
+        Some(keyring.clone()),
+        rekisteri_audit::WriterOptions {
+            checkpoint_interval: config.audit_checkpoint_interval,
+            ..rekisteri_audit::WriterOptions::default()
+        },
+    )
+    .map_err(runtime)?;
+    let listener =
+        TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
+    let settings = ServerSettings {
+        workers: config.workers,
+        body_limit: config.max_body_bytes,
+        shutdown_timeout: config.shutdown_timeout,
+        handle_signals: true,
+    };
+    let state = AppState {
+        pool,
+        audit,
+        keyring,
+        accounts: rekisteri_accounts::AccountsOptions::default(),
+        clock,
+        keys_verified: true,
+    };
+    let address = listener.local_addr().map_err(runtime)?;
+    log::info!("serving on http://{address} (docs at /docs)");
+    actix_web::rt::System::new().block_on(async move {
+        let server = rekisteri_api::server(state, &settings, listener).map_err(runtime)?;
+        server.await.map_err(runtime)
+    })?;
+    log::info!("stopped");
+    Ok(())
+}

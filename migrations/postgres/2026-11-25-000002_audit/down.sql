@@ -1,0 +1,7 @@
+DROP TABLE audit_checkpoints;
+DROP TABLE security_events;
+DROP TABLE disclosure_log;
+DROP TABLE usage_log;
+DROP TABLE audit_chains;
+DROP FUNCTION audit_refuse_change();
+DROP FUNCTION audit_ensure_partitions(DATE, INTEGER);

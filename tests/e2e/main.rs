@@ -1,0 +1,5 @@
+//! End-to-end tests over real HTTP, each on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod errors;
+mod platform;

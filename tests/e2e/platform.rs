@@ -1,0 +1,107 @@
+//! Health, the OpenAPI document, the docs page and request ids.
+
+use rekisteri_db::testing::TestDatabase;
+use rekisteri_tests::{TestApp, TestAppOptions, assert_problem, db_test};
+
+db_test!(fn pl_10_ready_when_database_migrations_and_keys_are_good(db) {
+    let app = TestApp::start(db_reopen(db));
+    let live = app.get("/health/live");
+    assert_eq!(live.status().as_u16(), 200);
+    let ready = app.get("/health/ready");
+    assert_eq!(ready.status().as_u16(), 200);
+    let body: serde_json::Value = ready.json().unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ready", "checks": {"database": "ok", "migrations": "ok", "keys": "ok"}}));
+});
+
+db_test!(fn pl_10_not_ready_without_verified_keys(db) {
+    let app = TestApp::start_with(db_reopen(db), TestAppOptions { keys_verified: false, ..TestAppOptions::default() });
+    let body = assert_problem(app.get("/health/ready"), 503, "/problems/not-ready");
+    assert_eq!(body["errors"], serde_json::json!([{"field": "keys", "message": "the encryption keys were not verified against the database"}]));
+});
+
+/// The db_test body gets a borrowed database; the app takes one of its own of the same backend.
+fn db_reopen(db: &TestDatabase) -> TestDatabase {
+    match db.backend() {
+        rekisteri_db::Backend::Sqlite => TestDatabase::sqlite(),
+        rekisteri_db::Backend::Postgres => TestDatabase::postgres().expect("PostgreSQL configured"),
+    }
+}
+
+#[test]
+fn pl_1_served_openapi_document_is_3_1_and_equals_the_committed_one() {
+    let app = TestApp::start(TestDatabase::sqlite());
+    let response = app.get("/openapi.json");
+    assert_eq!(response.status().as_u16(), 200);
+    let served: serde_json::Value = response.json().unwrap();
+    assert_eq!(served["openapi"], "3.1.0");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api-spec/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served, committed, "api-spec/openapi.json is stale: run `make openapi`");
+    assert!(served["paths"]["/health/ready"]["get"].is_object());
+}
+
+#[test]
+fn pl_1_docs_page_works_offline() {
+    let app = TestApp::start(TestDatabase::sqlite());
+    let redirect = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/docs"))
+        .send()
+        .unwrap();
+    assert_eq!(redirect.status().as_u16(), 308);
+    let page = app.get("/docs/");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"),
+        "external URL in {html}"
+    );
+    let initializer = app.get("/docs/swagger-initializer.js").text().unwrap();
+    assert!(initializer.contains("\"url\": \"/openapi.json\""), "{initializer}");
+    assert!(initializer.contains("\"validatorUrl\": \"none\""), "{initializer}");
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-ui-standalone-preset.js",
+    ] {
+        assert_eq!(app.get(&format!("/docs/{asset}")).status().as_u16(), 200, "{asset}");
+    }
+}
+
+#[test]
+fn pl_4_request_id_is_taken_from_the_caller_or_made() {
+    let app = TestApp::start(TestDatabase::sqlite());
+    let given = app
+        .client
+        .get(app.url("/health/live"))
+        .header("X-Request-Id", "apotti-batch-42")
+        .send()
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "apotti-batch-42");
+    let made = app.get("/health/live");
+    let id = made.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    // A value that is not a plain token is replaced, never reflected.
+    let odd = app
+        .client
+        .get(app.url("/health/live"))
+        .header("X-Request-Id", "131052-308T <script>")
+        .send()
+        .unwrap();
+    let replaced = odd.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(replaced, "131052-308T <script>");
+    assert_eq!(replaced.len(), 36);
+    // Errors carry it too.
+    let missing = app
+        .client
+        .get(app.url("/nowhere"))
+        .header("X-Request-Id", "trace-1")
+        .send()
+        .unwrap();
+    assert_eq!(missing.headers()["x-request-id"], "trace-1");
+}

@@ -1,0 +1,144 @@
+//! The end-to-end harness: the real application on a real port, over a fresh database of either
+//! backend, talked to over real HTTP.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{HttpServer, web};
+use rekisteri_api::{AppState, BodyLimit};
+use rekisteri_core::{Clock, ManualClock, SystemClock};
+use rekisteri_crypto::Keyring;
+use rekisteri_db::testing::TestDatabase;
+
+pub use rekisteri_db::db_test;
+
+/// Extra routes a test mounts beside the real ones (e.g. to exercise an extractor).
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::blocking::Client,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDatabase,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub struct TestAppOptions {
+    pub body_limit: usize,
+    pub keys_verified: bool,
+    pub extra_routes: ExtraRoutes,
+}
+
+impl Default for TestAppOptions {
+    fn default() -> Self {
+        Self {
+            body_limit: rekisteri_api::DEFAULT_BODY_LIMIT,
+            keys_verified: true,
+            extra_routes: |_| {},
+        }
+    }
+}
+
+/// The production settings, with a cheap password hash so that tests stay fast (the cost of
+/// 600 000 iterations is measured in benchmarks, not paid in every test).
+pub fn test_accounts_options() -> rekisteri_accounts::AccountsOptions {
+    rekisteri_accounts::AccountsOptions {
+        pbkdf2_iterations: std::num::NonZeroU32::new(1000).unwrap(),
+        ..Default::default()
+    }
+}
+
+impl TestApp {
+    pub fn start(db: TestDatabase) -> Self {
+        Self::start_with(db, TestAppOptions::default())
+    }
+
+    pub fn start_with(db: TestDatabase, options: TestAppOptions) -> Self {
+        let keyring = Arc::new(Keyring::from_toml(&Keyring::generate_toml().unwrap()).unwrap());
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        if options.keys_verified {
+            rekisteri_db::keycheck::verify_keyring(&mut db.conn(), &keyring, clock.now()).unwrap();
+        }
+        let audit = rekisteri_audit::AuditLog::start(
+            db.pool.clone(),
+            clock.clone(),
+            Some(keyring.clone()),
+            rekisteri_audit::WriterOptions::default(),
+        )
+        .unwrap();
+        let state = web::Data::new(AppState {
+            pool: db.pool.clone(),
+            audit,
+            keyring: keyring.clone(),
+            accounts: test_accounts_options(),
+            clock: clock.clone(),
+            keys_verified: options.keys_verified,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let limit = BodyLimit(options.body_limit);
+        let extra = options.extra_routes;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || rekisteri_api::app(state.clone(), limit).configure(extra))
+                    .workers(2)
+                    .disable_signals()
+                    .listen(listener)
+                    .unwrap()
+                    .run();
+                sender.send(server.handle()).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let handle = receiver.recv().unwrap();
+        let client = reqwest::blocking::Client::builder().build().unwrap();
+        Self {
+            base,
+            client,
+            keyring,
+            clock,
+            db,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.client.get(self.url(path)).send().unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server thread ends when it has stopped.
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Asserts a response is a problem document with this status and type; returns its body.
+pub fn assert_problem(response: reqwest::blocking::Response, status: u16, problem_type: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["type"], problem_type, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    body
+}
