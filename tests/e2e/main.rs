@@ -1,5 +1,6 @@
 //! End-to-end tests over real HTTP, each on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod errors;
 mod platform;

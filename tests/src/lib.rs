@@ -23,6 +23,7 @@ pub struct TestApp {
     pub client: reqwest::blocking::Client,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<ManualClock>,
+    pub audit: rekisteri_audit::AuditLog,
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -53,6 +54,37 @@ pub fn test_accounts_options() -> rekisteri_accounts::AccountsOptions {
     }
 }
 
+pub const ADMIN_EMAIL: &str = "ada.admin@rekisteri.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const USER_PASSWORD: &str = "ivory tower of wet paper";
+
+/// Defines a test that runs once on SQLite and once on PostgreSQL against a started
+/// application, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! app_test {
+    ($(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($app: &$crate::TestApp) $body
+
+            #[test]
+            fn sqlite() {
+                body(&$crate::TestApp::start(::rekisteri_db::testing::TestDatabase::sqlite()));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = ::rekisteri_db::testing::TestDatabase::postgres() {
+                    body(&$crate::TestApp::start(db));
+                }
+            }
+        }
+    };
+}
+
 impl TestApp {
     pub fn start(db: TestDatabase) -> Self {
         Self::start_with(db, TestAppOptions::default())
@@ -73,7 +105,7 @@ impl TestApp {
         .unwrap();
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
-            audit,
+            audit: audit.clone(),
             keyring: keyring.clone(),
             accounts: test_accounts_options(),
             clock: clock.clone(),
@@ -103,6 +135,7 @@ impl TestApp {
             client,
             keyring,
             clock,
+            audit,
             db,
             handle,
             thread: Some(thread),
@@ -115,6 +148,115 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.client.get(self.url(path)).send().unwrap()
+    }
+
+    /// The user register as the server sees it (same keys, audit log and settings).
+    pub fn register(&self) -> rekisteri_accounts::Register {
+        rekisteri_accounts::Register {
+            keyring: self.keyring.clone(),
+            audit: self.audit.clone(),
+            options: test_accounts_options(),
+        }
+    }
+
+    /// Creates the platform organisation and its first admin as `rekisteri admin bootstrap`
+    /// does, and logs in over HTTP; returns the session token.
+    pub fn bootstrap_admin(&self) -> String {
+        rekisteri_accounts::bootstrap_admin(
+            &mut self.db.conn(),
+            &self.register(),
+            ADMIN_EMAIL,
+            "Ada",
+            "Admin",
+            ADMIN_PASSWORD,
+            self.clock.now(),
+        )
+        .unwrap();
+        self.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> reqwest::blocking::Response {
+        self.post(
+            "/v1/auth/login",
+            None,
+            &serde_json::json!({"email": email, "password": password}),
+        )
+    }
+
+    /// Logs in and returns the session token; panics unless the login succeeds.
+    pub fn token(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password);
+        assert_eq!(response.status().as_u16(), 200, "login of a test user failed");
+        let body: serde_json::Value = response.json().unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    fn with_token(
+        &self,
+        builder: reqwest::blocking::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::blocking::RequestBuilder {
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub fn get_as(&self, token: &str, path: &str) -> reqwest::blocking::Response {
+        self.with_token(self.client.get(self.url(path)), Some(token))
+            .send()
+            .unwrap()
+    }
+
+    pub fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::blocking::Response {
+        self.with_token(self.client.post(self.url(path)), token)
+            .json(body)
+            .send()
+            .unwrap()
+    }
+
+    pub fn post_as(&self, token: &str, path: &str, body: &serde_json::Value) -> reqwest::blocking::Response {
+        self.post(path, Some(token), body)
+    }
+
+    pub fn delete_as(&self, token: &str, path: &str) -> reqwest::blocking::Response {
+        self.with_token(self.client.delete(self.url(path)), Some(token))
+            .send()
+            .unwrap()
+    }
+
+    /// Creates an organisation as `admin_token` and returns its id.
+    pub fn create_organisation(&self, admin_token: &str, name: &str, kind: &str) -> String {
+        let response = self.post_as(
+            admin_token,
+            "/v1/organisations",
+            &serde_json::json!({"name": name, "kind": kind}),
+        );
+        assert_eq!(response.status().as_u16(), 201);
+        let body: serde_json::Value = response.json().unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Invites a user as `inviter_token`, accepts the invitation with [`USER_PASSWORD`] and
+    /// returns the account id and a session token of the new user.
+    pub fn add_user(&self, inviter_token: &str, email: &str, organisation_id: &str, role: &str) -> (String, String) {
+        let response = self.post_as(
+            inviter_token,
+            "/v1/accounts",
+            &serde_json::json!({"email": email, "first_name": "Test", "surname": "User",
+                "organisation_id": organisation_id, "role": role}),
+        );
+        assert_eq!(response.status().as_u16(), 201, "invitation of a test user failed");
+        let body: serde_json::Value = response.json().unwrap();
+        let id = body["account"]["id"].as_str().unwrap().to_owned();
+        let token = body["invitation_token"].as_str().unwrap();
+        let accepted = self.post(
+            "/v1/auth/invitations/accept",
+            None,
+            &serde_json::json!({"token": token, "password": USER_PASSWORD}),
+        );
+        assert_eq!(accepted.status().as_u16(), 200);
+        (id, self.token(email, USER_PASSWORD))
     }
 }
 

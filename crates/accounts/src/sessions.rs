@@ -16,15 +16,16 @@ static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
 /// Whether `password` is on the shipped list of common passwords (compared case-insensitively).
 pub(crate) fn is_common_password(password: &str) -> bool {
-    static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    static LIST: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
     let list = LIST.get_or_init(|| {
         COMMON_PASSWORDS
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
+            .map(str::to_lowercase)
             .collect()
     });
-    list.contains(password.to_lowercase().as_str())
+    list.contains(&password.to_lowercase())
 }
 
 /// A new session's token, shown to the user once; only its hash is stored.
