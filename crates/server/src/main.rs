@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use rekisteri_api::{AppState, ServerSettings};
 use rekisteri_core::{Clock, SystemClock};
+use rekisteri_crypto::Keyring;
 use rekisteri_db::{Pool, migrations};
 
 use crate::config::Config;
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Periodic jobs, one run now.
     Jobs {
         #[command(subcommand)]
@@ -64,6 +70,20 @@ enum AuditCommand {
         from_seq: i64,
         #[arg(long, default_value_t = i64::MAX)]
         to_seq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create the platform organisation and the first admin. The password comes from
+    /// REKISTERI_ADMIN_PASSWORD or, on a terminal, a prompt; it is never an argument.
+    Bootstrap {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Platform")]
+        first_name: String,
+        #[arg(long, default_value = "Admin")]
+        surname: String,
     },
 }
 
@@ -138,6 +158,14 @@ fn main() -> ExitCode {
                         name: JobName::Retention,
                     },
                 } => retention(&config),
+                Command::Admin {
+                    command:
+                        AdminCommand::Bootstrap {
+                            email,
+                            first_name,
+                            surname,
+                        },
+                } => admin_bootstrap(&config, &email, &first_name, &surname),
             },
         },
     };
@@ -266,7 +294,16 @@ fn retention(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-fn serve(config: &Config) -> Result<(), Failure> {
+/// What every command that touches personal data or the audit log needs: a migrated database,
+/// keys checked against it, and the audit log writer.
+struct Runtime {
+    pool: Pool,
+    keyring: Arc<Keyring>,
+    clock: Arc<SystemClock>,
+    audit: rekisteri_audit::AuditLog,
+}
+
+fn open_runtime(config: &Config) -> Result<Runtime, Failure> {
     let pool = open_and_migrate(config)?;
     let (keyring, source) = keys::load(config, std::env::var("REKISTERI_KEYS").ok(), true).map_err(usage)?;
     log::info!("keys loaded from {source}; active data key {}", keyring.active_key_id());
@@ -289,6 +326,65 @@ fn serve(config: &Config) -> Result<(), Failure> {
         },
     )
     .map_err(runtime)?;
+    Ok(Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    })
+}
+
+fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str) -> Result<(), Failure> {
+    let password = match std::env::var("REKISTERI_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) if std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            let password = rpassword::prompt_password("Password for the first admin: ").map_err(runtime)?;
+            let again = rpassword::prompt_password("Again: ").map_err(runtime)?;
+            if password != again {
+                return Err(usage("the passwords differ"));
+            }
+            password
+        }
+        Err(_) => {
+            return Err(usage(
+                "set REKISTERI_ADMIN_PASSWORD (there is no terminal to prompt on)",
+            ));
+        }
+    };
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
+    let register = rekisteri_accounts::Register {
+        keyring,
+        audit,
+        options: rekisteri_accounts::AccountsOptions::default(),
+    };
+    let mut conn = pool.get().map_err(runtime)?;
+    let account =
+        rekisteri_accounts::bootstrap_admin(&mut conn, &register, email, first_name, surname, &password, clock.now())
+            .map_err(|e| match e {
+            rekisteri_accounts::AccountsError::Validation { .. } | rekisteri_accounts::AccountsError::Conflict(_) => {
+                usage(e)
+            }
+            other => runtime(other),
+        })?;
+    println!(
+        "admin account {} created in the platform organisation {}; log in at POST /v1/auth/login",
+        account.id, account.organisation_id
+    );
+    Ok(())
+}
+
+fn serve(config: &Config) -> Result<(), Failure> {
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
     let listener =
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
     let settings = ServerSettings {

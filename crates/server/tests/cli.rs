@@ -91,10 +91,16 @@ fn pl_10_config_check_prints_the_effective_configuration_without_secrets() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("set REKISTERI_KEY_FILE or REKISTERI_KEYS"));
 }
 
-#[test]
-fn pl_11_sigterm_stops_the_server_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = rekisteri(dir.path())
+/// A `rekisteri serve` on a free port of loopback, with its log so far and the rest to come.
+struct Served {
+    child: std::process::Child,
+    address: String,
+    log: String,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+}
+
+fn serve(dir: &std::path::Path) -> Served {
+    let mut child = rekisteri(dir)
         .arg("serve")
         .env("REKISTERI_BIND", "127.0.0.1:0")
         .stderr(Stdio::piped())
@@ -110,14 +116,121 @@ fn pl_11_sigterm_stops_the_server_gracefully() {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    assert!(log.contains("created a new key file data/keys.toml"), "{log}");
-    let ready = reqwest::blocking::get(format!("{address}/health/ready")).unwrap();
-    assert_eq!(ready.status().as_u16(), 200);
+    Served {
+        child,
+        address,
+        log,
+        lines,
+    }
+}
+
+fn terminate(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn ac_3_admin_bootstrap_makes_the_first_admin_and_no_secret_reaches_the_log() {
+    const PASSWORD: &str = "a long and private passphrase";
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = |password: &str| {
+        rekisteri(dir.path())
+            .args(["admin", "bootstrap", "--email", "root@platform.test"])
+            .env("REKISTERI_ADMIN_PASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let weak = bootstrap("short");
+    assert_eq!(weak.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&weak.stderr);
+    assert!(stderr.contains("password: must be at least 12 characters"), "{stderr}");
+    let missing = rekisteri(dir.path())
+        .args(["admin", "bootstrap", "--email", "root@platform.test"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("REKISTERI_ADMIN_PASSWORD"));
+
+    let made = bootstrap(PASSWORD);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let again = bootstrap(PASSWORD);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "the e-mail address has an account already"
+    );
+
+    let Served {
+        child,
+        address,
+        mut log,
+        lines,
+    } = serve(dir.path());
+    let client = reqwest::blocking::Client::new();
+    let login = client
+        .post(format!("{address}/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ROOT@platform.test", "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let token = login.json::<serde_json::Value>().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = client
+        .get(format!("{address}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(
+        me.json::<serde_json::Value>().unwrap()["roles"],
+        serde_json::json!(["admin"])
+    );
+    let wrong = client
+        .post(format!("{address}/v1/auth/login"))
+        .json(&serde_json::json!({"email": "root@platform.test", "password": "not the password at all"}))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    terminate(&child);
+    log.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    for output in [&weak, &made, &again] {
+        log.push_str(&String::from_utf8_lossy(&output.stdout));
+        log.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    assert!(log.contains("POST /v1/auth/login"), "the access log is captured: {log}");
+    for secret in [
+        PASSWORD,
+        "not the password at all",
+        token.as_str(),
+        "root@platform.test",
+        "ROOT@platform.test",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "a secret or personal detail reached the log: {log}"
+        );
+    }
+}
+
+#[test]
+fn pl_11_sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served {
+        mut child,
+        address,
+        log,
+        lines,
+    } = serve(dir.path());
+    assert!(log.contains("created a new key file data/keys.toml"), "{log}");
+    let ready = reqwest::blocking::get(format!("{address}/health/ready")).unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    terminate(&child);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "exit {exit:?}; log: {rest:?}");
