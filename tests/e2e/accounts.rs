@@ -43,7 +43,7 @@ app_test!(fn ax_2_every_operation_but_health_and_docs_requires_authentication(ap
             if public {
                 continue;
             }
-            let concrete = path.replace('{', "").replace('}', "");
+            let concrete = path.replace(['{', '}'], "");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for token in [None, Some("not-a-session-token")] {
                 let mut request = app.client.request(method.clone(), app.url(&concrete));
