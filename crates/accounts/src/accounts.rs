@@ -188,7 +188,7 @@ pub fn invite(
 ) -> Result<(Account, String), AccountsError> {
     if let Some(actor) = actor {
         if !actor.manages_organisation(&new.organisation_id) {
-            return if actor.has(Role::MainUser) {
+            return if actor.can(crate::Permission::ManageOwnOrganisationAccounts) {
                 Err(AccountsError::NotFound)
             } else {
                 Err(AccountsError::Forbidden(
@@ -392,7 +392,7 @@ pub fn list_accounts(
         .order(accounts::created_at)
         .into_boxed();
     if !actor.is_admin() {
-        if actor.has(Role::MainUser) {
+        if actor.can(crate::Permission::ManageOwnOrganisationAccounts) {
             query = query.filter(accounts::organisation_id.eq(actor.organisation_id.clone()));
         } else {
             query = query.filter(accounts::id.eq(actor.account_id.clone()));

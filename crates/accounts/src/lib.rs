@@ -7,6 +7,7 @@
 mod accounts;
 mod model;
 mod organisations;
+mod permissions;
 mod sessions;
 
 use std::num::NonZeroU32;
@@ -21,6 +22,7 @@ pub use organisations::{
     NewOrganisation, Organisation, ServiceUnit, add_service_unit, create_organisation, find_organisation,
     list_organisations, list_service_units,
 };
+pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{LoginOutcome, SessionToken, authenticate, login, logout};
 
 use rekisteri_audit::AuditLog;

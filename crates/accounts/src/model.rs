@@ -3,6 +3,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Permission;
+
 /// The roles an account can hold (AC-2). Palvelumanuaali's four come first; the platform's
 /// register roles are added by the issues that need them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -16,10 +18,13 @@ pub enum Role {
     Editor,
     /// asiantuntija
     Expert,
+    /// A registrar's data-protection officer or auditor (tietosuojavastaava): reads the
+    /// registrar's logs and supervision reports (AU-6, AU-10).
+    Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::MainUser, Role::Editor, Role::Expert];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::MainUser, Role::Editor, Role::Expert, Role::Auditor];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,6 +32,7 @@ impl Role {
             Self::MainUser => "main_user",
             Self::Editor => "editor",
             Self::Expert => "expert",
+            Self::Auditor => "auditor",
         }
     }
 }
@@ -114,12 +120,24 @@ impl Principal {
         self.roles.contains(&role)
     }
 
-    pub fn is_admin(&self) -> bool {
-        self.has(Role::Admin)
+    /// Whether any role in force grants `permission` (AX-3).
+    pub fn can(&self, permission: Permission) -> bool {
+        self.roles.iter().any(|r| r.permissions().contains(&permission))
     }
 
-    /// Admins manage every organisation; main users their own (AC-4).
+    pub fn is_admin(&self) -> bool {
+        self.can(Permission::ManageAllAccounts)
+    }
+
+    /// Admins manage every organisation's accounts; main users their own (AC-4).
     pub fn manages_organisation(&self, organisation_id: &str) -> bool {
-        self.is_admin() || (self.has(Role::MainUser) && self.organisation_id == organisation_id)
+        self.can(Permission::ManageAllAccounts)
+            || (self.can(Permission::ManageOwnOrganisationAccounts) && self.organisation_id == organisation_id)
+    }
+
+    /// Whether the principal may read registrar `registrar_id`'s logs (AU-6): its own
+    /// organisation's only, so that one registrar never sees another's (AX-4).
+    pub fn audits_registrar(&self, registrar_id: &str) -> bool {
+        self.can(Permission::ReadRegistrarAudit) && self.organisation_id == registrar_id
     }
 }

@@ -126,7 +126,7 @@ pub fn create_organisation(
     new: NewOrganisation,
     now: OffsetDateTime,
 ) -> Result<Organisation, AccountsError> {
-    if actor.is_some_and(|a| !a.is_admin()) {
+    if actor.is_some_and(|a| !a.can(crate::Permission::ManageOrganisations)) {
         return Err(AccountsError::Forbidden("only admins create organisations".into()));
     }
     let name = new.name.trim().to_owned();
@@ -196,7 +196,7 @@ pub fn list_organisations(conn: &mut DbConnection, actor: &Principal) -> Result<
         .select(organisation_columns!())
         .order(organisations::name)
         .into_boxed();
-    if !actor.is_admin() {
+    if !actor.can(crate::Permission::ManageOrganisations) {
         query = query.filter(organisations::id.eq(actor.organisation_id.clone()));
     }
     Ok(query.load::<OrganisationRow>(conn)?.into_iter().map(from_row).collect())

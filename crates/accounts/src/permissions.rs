@@ -1,0 +1,126 @@
+//! Roles grant permissions (AX-3). The grant table is data: [`ROLE_PERMISSIONS`] is the one
+//! place that says which role may do what, and `docs/permissions.md` shows the same table
+//! (a test keeps the two equal).
+
+use serde::Serialize;
+
+use crate::Role;
+
+/// What a principal may do. Checks in the domain crates ask for a permission, never a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Create and change organisations and service units of every organisation.
+    ManageOrganisations,
+    /// Invite, change, close and restore accounts of every organisation, and grant admin.
+    ManageAllAccounts,
+    /// Invite, change and close accounts of the principal's own organisation, except as admin.
+    ManageOwnOrganisationAccounts,
+    /// Read the registrar's usage and disclosure logs and its supervision reports (AU-6, AU-10).
+    ReadRegistrarAudit,
+    /// Read the platform's security events and walk every audit chain (AU-3, AU-5).
+    ReadSecurityEvents,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] = [
+        Permission::ManageOrganisations,
+        Permission::ManageAllAccounts,
+        Permission::ManageOwnOrganisationAccounts,
+        Permission::ReadRegistrarAudit,
+        Permission::ReadSecurityEvents,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManageOrganisations => "manage_organisations",
+            Self::ManageAllAccounts => "manage_all_accounts",
+            Self::ManageOwnOrganisationAccounts => "manage_own_organisation_accounts",
+            Self::ReadRegistrarAudit => "read_registrar_audit",
+            Self::ReadSecurityEvents => "read_security_events",
+        }
+    }
+}
+
+/// The grant table: every role and the permissions it holds.
+pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
+    (
+        Role::Admin,
+        &[
+            Permission::ManageOrganisations,
+            Permission::ManageAllAccounts,
+            Permission::ReadSecurityEvents,
+        ],
+    ),
+    (Role::MainUser, &[Permission::ManageOwnOrganisationAccounts]),
+    (Role::Editor, &[]),
+    (Role::Expert, &[]),
+    (Role::Auditor, &[Permission::ReadRegistrarAudit]),
+];
+
+impl Role {
+    pub fn permissions(self) -> &'static [Permission] {
+        ROLE_PERMISSIONS
+            .iter()
+            .find(|(role, _)| *role == self)
+            .map_or(&[], |(_, permissions)| permissions)
+    }
+}
+
+/// The grant table as the Markdown table of `docs/permissions.md`.
+pub fn permissions_table_markdown() -> String {
+    let mut out = String::from("| permission |");
+    for role in Role::ALL {
+        out.push_str(&format!(" {} |", role.as_str()));
+    }
+    out.push_str("\n|---|");
+    for _ in Role::ALL {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for permission in Permission::ALL {
+        out.push_str(&format!("| `{}` |", permission.as_str()));
+        for role in Role::ALL {
+            out.push_str(if role.permissions().contains(&permission) {
+                " ✔ |"
+            } else {
+                "  |"
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ax_3_every_role_has_one_row_in_the_grant_table() {
+        for role in Role::ALL {
+            assert_eq!(ROLE_PERMISSIONS.iter().filter(|(r, _)| *r == role).count(), 1, "{role}");
+        }
+    }
+
+    #[test]
+    fn ax_3_docs_permissions_md_shows_the_grant_table_of_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/permissions.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        let table = permissions_table_markdown();
+        assert!(
+            docs.contains(&table),
+            "docs/permissions.md is out of date; its table must be:\n{table}"
+        );
+    }
+
+    #[test]
+    fn ac_4_only_admins_hold_the_power_to_grant_admin() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.permissions().contains(&Permission::ManageAllAccounts),
+                role == Role::Admin
+            );
+        }
+    }
+}
