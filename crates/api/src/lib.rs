@@ -2,6 +2,7 @@
 //! parse, authorise, call a domain crate and map its errors; no business rule lives here.
 
 mod accounts;
+mod audit;
 mod auth;
 pub mod extract;
 mod fallback;
@@ -114,6 +115,7 @@ are POSTs with the code in the body.",
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Logging in and out, invitations"),
         (name = "accounts", description = "Organisations, service units and user accounts (AC)"),
+        (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
     )
 )]
 struct ApiDoc;
@@ -124,6 +126,7 @@ fn configure(config: &mut ServiceConfig) {
     auth::configure(config);
     organisations::configure(config);
     accounts::configure(config);
+    audit::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

@@ -20,8 +20,24 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
+impl actix_web::FromRequest for RequestId {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    /// The id the request middleware gave the request (a fresh one if it ran outside it).
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage;
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+        std::future::ready(Ok(id))
+    }
+}
+
 impl RequestId {
-    fn from_request(req: &ServiceRequest) -> Self {
+    fn from_service_request(req: &ServiceRequest) -> Self {
         let given = req
             .headers()
             .get(&REQUEST_ID_HEADER)
@@ -105,7 +121,7 @@ pub async fn request_context(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = RequestId::from_request(&req);
+    let request_id = RequestId::from_service_request(&req);
     req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
     let access = req

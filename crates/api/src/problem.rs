@@ -291,3 +291,11 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
         }
     }
 }
+
+/// A log that cannot be written fails the request that needed it (AU-4); the cause goes to the
+/// server log, never to the caller.
+impl From<rekisteri_audit::AuditError> for ApiError {
+    fn from(e: rekisteri_audit::AuditError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

@@ -9,6 +9,7 @@
 mod canonical;
 mod entry;
 pub mod export;
+pub mod query;
 pub mod retention;
 pub mod verify;
 mod writer;
@@ -17,8 +18,9 @@ pub use canonical::{canonical_bytes, format_time};
 pub use entry::{
     AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
 };
+pub use query::subject_index;
 pub use verify::{Break, VerifyOptions, VerifyReport, verify_all};
-pub use writer::{AuditLog, DisclosureRow, SecurityRow, UsageRow, WriterOptions, append_in_transaction};
+pub use writer::{AuditLog, DisclosureRow, SecurityRow, StoredEntry, UsageRow, WriterOptions, append_in_transaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

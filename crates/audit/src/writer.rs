@@ -480,6 +480,11 @@ impl AuditLog {
         })
     }
 
+    /// The settings the writer runs with (verification needs the checkpoint interval).
+    pub fn options(&self) -> WriterOptions {
+        self.options
+    }
+
     /// Appends `entries` and returns once they are durably committed, or with the error that
     /// kept them (and everything committed with them) out.
     pub fn append(&self, entries: Vec<NewEntry>) -> Result<(), AuditError> {

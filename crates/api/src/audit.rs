@@ -1,0 +1,539 @@
+//! The audit trail over HTTP (AU-5..AU-7): a registrar's usage and disclosure logs for its
+//! auditors, the platform's security events and the chain verification for admins, exports.
+//!
+//! Reading a log is itself a use of personal data, so every query writes a usage entry into the
+//! registrar's own log before it answers (AU-1, AU-4).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rekisteri_accounts::{Permission, Principal};
+use rekisteri_audit::query::{Cursor, Filter, Page};
+use rekisteri_audit::{AccessBasis, ActorKind, LogKind, NewEntry, Outcome, UsageEntry};
+use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
+use serde::{Deserialize, Serialize};
+use time::PrimitiveDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::extract::Json;
+use crate::middleware::RequestId;
+use crate::principal::Authenticated;
+use crate::problem::{ApiError, Problem, ProblemType};
+use crate::{AppState, RunBlocking};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(verify)
+        .service(security_events)
+        .service(usage)
+        .service(usage_search)
+        .service(disclosures)
+        .service(export);
+}
+
+/// Query parameters of the log listings. Times are RFC 3339 (`2026-11-25T08:00:00Z`) or dates
+/// (`2026-11-25`, midnight UTC); `to` is exclusive.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Entries of one user (account id).
+    user: Option<String>,
+    /// Usage: the data kind (e.g. `client`); disclosures: the recipient kind.
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Entries per page, 1–1000 (default 100).
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityQuery {
+    /// One organisation's events; `platform` for the platform's own.
+    organisation: Option<String>,
+    /// The event type, e.g. `login_failed`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    user: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A page of log entries, newest first. Each entry has the fields its chain hash covers, in the
+/// form of the JSON Lines export.
+#[derive(Serialize, ToSchema)]
+pub struct EntryPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+    /// Present when more entries match: pass it as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonSearch {
+    /// The person's identity code; it never appears in a URL (api.md).
+    #[schema(value_type = String, example = "131052-308T")]
+    pub identity_code: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BreakBody {
+    pub chain_id: String,
+    pub seq: i64,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyBody {
+    /// True when every chain and every signed checkpoint verifies.
+    pub intact: bool,
+    pub chains: u64,
+    pub entries: u64,
+    pub signed_checkpoints: u64,
+    /// The first break of each broken chain.
+    pub breaks: Vec<BreakBody>,
+}
+
+fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<PrimitiveDateTime>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let invalid = || ApiError::field(field, "must be an RFC 3339 time or a date (YYYY-MM-DD)");
+    if let Ok(at) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Ok(Some(rekisteri_db::to_primitive(at)));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(value, &format).map_err(|_| invalid())?;
+    Ok(Some(date.midnight()))
+}
+
+fn encode_cursor(cursor: &Cursor) -> String {
+    let text = match cursor {
+        Cursor::Seq(seq) => format!("s|{seq}"),
+        Cursor::Time {
+            occurred_at,
+            chain_id,
+            seq,
+        } => format!(
+            "t|{}|{seq}|{chain_id}",
+            occurred_at.assume_utc().unix_timestamp_nanos() / 1000
+        ),
+    };
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+fn decode_cursor(value: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let invalid = || ApiError::field("cursor", "is not a cursor this listing returned");
+    let bytes = URL_SAFE_NO_PAD.decode(value).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let mut parts = text.splitn(4, '|');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("s"), Some(seq), None, None) => Ok(Some(Cursor::Seq(seq.parse().map_err(|_| invalid())?))),
+        (Some("t"), Some(micros), Some(seq), Some(chain)) => {
+            let micros: i128 = micros.parse().map_err(|_| invalid())?;
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).map_err(|_| invalid())?;
+            Ok(Some(Cursor::Time {
+                occurred_at: rekisteri_db::to_primitive(at),
+                chain_id: chain.to_owned(),
+                seq: seq.parse().map_err(|_| invalid())?,
+            }))
+        }
+        _ => Err(invalid()),
+    }
+}
+
+fn limit(value: Option<i64>) -> Result<i64, ApiError> {
+    match value {
+        None => Ok(100),
+        Some(n) if (1..=rekisteri_audit::query::MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field("limit", "must be between 1 and 1000")),
+    }
+}
+
+/// A registrar's logs are visible only to its own auditors; to everyone else the registrar's
+/// audit paths do not exist (AX-4).
+fn require_auditor(principal: &Principal, registrar_id: &str) -> Result<(), ApiError> {
+    if principal.audits_registrar(registrar_id) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+fn require(principal: &Principal, permission: Permission) -> Result<(), ApiError> {
+    if principal.can(permission) {
+        Ok(())
+    } else {
+        Err(ApiError::problem(
+            ProblemType::Forbidden,
+            format!("this needs the permission {}", permission.as_str()),
+        ))
+    }
+}
+
+/// The usage entry an auditor's query of `registrar_id`'s log leaves in that same log.
+fn supervision_entry(
+    state: &AppState,
+    principal: &Principal,
+    registrar_id: &str,
+    subject_index: Option<[u8; 32]>,
+    data_kind: &str,
+    request_id: &RequestId,
+) -> NewEntry {
+    NewEntry::Usage(UsageEntry {
+        occurred_at: rekisteri_db::to_primitive(state.clock.now()),
+        registrar_id: registrar_id.to_owned(),
+        log_controller_id: registrar_id.to_owned(),
+        subject_index,
+        data_kind: data_kind.to_owned(),
+        data_id: None,
+        outcome: Outcome::Used,
+        actor_kind: ActorKind::Staff,
+        actor_id: principal.account_id.clone(),
+        actor_name: None,
+        on_behalf_of: None,
+        service_unit_oid: None,
+        purpose: "log supervision".to_owned(),
+        access_basis: AccessBasis::Role,
+        special_reason: None,
+        request_id: request_id.0.clone(),
+        calling_system: None,
+    })
+}
+
+fn page_body<T>(page: Page<T>, json: impl Fn(T) -> serde_json::Value) -> EntryPage {
+    EntryPage {
+        next_cursor: page.next.as_ref().map(encode_cursor),
+        items: page.items.into_iter().map(json).collect(),
+    }
+}
+
+fn usage_json(row: rekisteri_audit::UsageRow) -> serde_json::Value {
+    rekisteri_audit::export::entry_json(&rekisteri_audit::StoredEntry::Usage(row))
+}
+
+fn disclosure_json(row: rekisteri_audit::DisclosureRow) -> serde_json::Value {
+    rekisteri_audit::export::entry_json(&rekisteri_audit::StoredEntry::Disclosure(row))
+}
+
+fn security_json(row: rekisteri_audit::SecurityRow) -> serde_json::Value {
+    rekisteri_audit::export::entry_json(&rekisteri_audit::StoredEntry::Security(row))
+}
+
+/// Walk every hash chain and check the signed checkpoints (AU-5).
+#[utoipa::path(
+    tag = "audit",
+    responses(
+        (status = 200, description = "The result; `intact` is false when a chain breaks", body = VerifyBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/audit/verify")]
+async fn verify(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+    require(&principal.0, Permission::ReadSecurityEvents)?;
+    let report = state
+        .run(|conn, state| {
+            let public_key = state.keyring.audit_signer().map(|s| s.public_key());
+            let options = rekisteri_audit::VerifyOptions {
+                public_key: public_key.as_deref(),
+                checkpoint_interval: state.audit.options().checkpoint_interval,
+            };
+            rekisteri_audit::verify_all(conn, &options).map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(VerifyBody {
+        intact: report.intact(),
+        chains: report.chains,
+        entries: report.entries,
+        signed_checkpoints: report.signed_checkpoints,
+        breaks: report
+            .breaks
+            .into_iter()
+            .map(|b| BreakBody {
+                chain_id: b.chain_id,
+                seq: b.seq,
+                reason: b.reason,
+            })
+            .collect(),
+    }))
+}
+
+/// The platform's security events, newest first (AU-3): logins, failures, account changes,
+/// retention runs.
+#[utoipa::path(
+    tag = "audit",
+    params(SecurityQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/audit/security-events")]
+async fn security_events(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    query: web::Query<SecurityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require(&principal.0, Permission::ReadSecurityEvents)?;
+    let query = query.into_inner();
+    let filter = Filter {
+        organisation_id: query.organisation,
+        actor_id: query.user,
+        kind: query.event_type,
+        from: parse_time("from", query.from.as_deref())?,
+        to: parse_time("to", query.to.as_deref())?,
+        subject_index: None,
+    };
+    let cursor = decode_cursor(query.cursor.as_deref())?;
+    let limit = limit(query.limit)?;
+    let page = state
+        .run(move |conn, _| {
+            rekisteri_audit::query::security_event_entries(conn, &filter, cursor.as_ref(), limit)
+                .map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page_body(page, security_json)))
+}
+
+/// Runs a query of `registrar_id`'s usage log and logs it there before answering.
+async fn usage_page(
+    state: web::Data<AppState>,
+    principal: Principal,
+    registrar_id: String,
+    filter: Filter,
+    cursor: Option<Cursor>,
+    limit: i64,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    require_auditor(&principal, &registrar_id)?;
+    let page = state
+        .run(move |conn, state| {
+            let entry = supervision_entry(
+                state,
+                &principal,
+                &registrar_id,
+                filter.subject_index,
+                "usage_log",
+                &request_id,
+            );
+            state.audit.audited_read(conn, |conn| {
+                let page = rekisteri_audit::query::usage_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
+                    .map_err(ApiError::internal)?;
+                Ok::<_, ApiError>((page, vec![entry]))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page_body(page, usage_json)))
+}
+
+/// The registrar's usage log, newest first (AU-6): the registrar's auditors only.
+#[utoipa::path(
+    tag = "audit",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/audit/usage")]
+async fn usage(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    query: web::Query<LogQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let filter = Filter {
+        actor_id: query.user,
+        kind: query.kind,
+        from: parse_time("from", query.from.as_deref())?,
+        to: parse_time("to", query.to.as_deref())?,
+        ..Filter::default()
+    };
+    let cursor = decode_cursor(query.cursor.as_deref())?;
+    usage_page(
+        state,
+        principal.0,
+        path.into_inner(),
+        filter,
+        cursor,
+        limit(query.limit)?,
+        request_id,
+    )
+    .await
+}
+
+/// The registrar's usage entries about one person, found by identity code (AU-6). The search
+/// itself is logged as a use of that person's data.
+#[utoipa::path(
+    tag = "audit",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = PersonSearch,
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/audit/usage/search")]
+async fn usage_search(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<PersonSearch>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let code = PersonalIdentityCode::parse(&body.identity_code, TemporaryCodesAllowed::Yes)
+        .map_err(|e| ApiError::field("identity_code", e.to_string()))?;
+    let filter = Filter {
+        subject_index: Some(rekisteri_audit::subject_index(&state.keyring, &code)),
+        from: parse_time("from", body.from.as_deref())?,
+        to: parse_time("to", body.to.as_deref())?,
+        ..Filter::default()
+    };
+    let cursor = decode_cursor(body.cursor.as_deref())?;
+    usage_page(
+        state,
+        principal.0,
+        path.into_inner(),
+        filter,
+        cursor,
+        limit(body.limit)?,
+        request_id,
+    )
+    .await
+}
+
+/// The registrar's disclosure log, newest first (AU-2, AU-6).
+#[utoipa::path(
+    tag = "audit",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
+    responses(
+        (status = 200, body = EntryPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/audit/disclosures")]
+async fn disclosures(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    query: web::Query<LogQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let principal = principal.0;
+    let registrar_id = path.into_inner();
+    require_auditor(&principal, &registrar_id)?;
+    let query = query.into_inner();
+    let filter = Filter {
+        actor_id: query.user,
+        kind: query.kind,
+        from: parse_time("from", query.from.as_deref())?,
+        to: parse_time("to", query.to.as_deref())?,
+        ..Filter::default()
+    };
+    let cursor = decode_cursor(query.cursor.as_deref())?;
+    let limit = limit(query.limit)?;
+    let page = state
+        .run(move |conn, state| {
+            let entry = supervision_entry(state, &principal, &registrar_id, None, "disclosure_log", &request_id);
+            state.audit.audited_read(conn, |conn| {
+                let page =
+                    rekisteri_audit::query::disclosure_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
+                        .map_err(ApiError::internal)?;
+                Ok::<_, ApiError>((page, vec![entry]))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page_body(page, disclosure_json)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `usage` (default) or `disclosure`.
+    log: Option<String>,
+    /// Start of the range (RFC 3339 or date), inclusive.
+    from: String,
+    /// End of the range, exclusive.
+    to: String,
+}
+
+/// A range of the registrar's log as JSON Lines with the chain hashes (AU-7), oldest first;
+/// verify it outside the platform with `tools/verify-audit-export.py`.
+#[utoipa::path(
+    tag = "audit",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ExportQuery),
+    responses(
+        (status = 200, description = "One entry per line", content_type = "application/jsonl", body = String),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/audit/export")]
+async fn export(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let principal = principal.0;
+    let registrar_id = path.into_inner();
+    require_auditor(&principal, &registrar_id)?;
+    let query = query.into_inner();
+    let kind = match query.log.as_deref() {
+        None | Some("usage") => LogKind::Usage,
+        Some("disclosure") => LogKind::Disclosure,
+        Some(_) => return Err(ApiError::field("log", "must be usage or disclosure")),
+    };
+    let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
+    let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
+    if to <= from {
+        return Err(ApiError::field("to", "must be after from"));
+    }
+    let body = state
+        .run(move |conn, state| {
+            let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
+            let entry = supervision_entry(state, &principal, &registrar_id, None, "audit_export", &request_id);
+            state.audit.audited_read(conn, |conn| {
+                let mut out = Vec::new();
+                if let Some((first, last)) =
+                    rekisteri_audit::query::seq_range(conn, kind, &chain, from, to).map_err(ApiError::internal)?
+                {
+                    rekisteri_audit::export::export_chain(conn, &chain, first, last, &mut out)
+                        .map_err(ApiError::internal)?;
+                }
+                Ok::<_, ApiError>((out, vec![entry]))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/jsonl"))
+        .body(body))
+}

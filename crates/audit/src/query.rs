@@ -1,0 +1,239 @@
+//! Reading the logs (AU-6): a registrar's usage and disclosure entries and the security events,
+//! newest first, filtered, paged with a cursor. A registrar's entries are one chain, so its
+//! cursor is a sequence number; security events span chains and page by time.
+
+use diesel::prelude::*;
+use rekisteri_db::DbConnection;
+use rekisteri_db::schema::{disclosure_log, security_events, usage_log};
+use time::PrimitiveDateTime;
+
+use crate::writer::{DisclosureRow, SecurityRow, UsageRow};
+use crate::{LogKind, chain_id};
+
+/// The largest page a query returns.
+pub const MAX_PAGE: i64 = 1000;
+
+/// Filters of a log query; every one is optional. `to` is exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Entries about one person (the blind index of the identity code).
+    pub subject_index: Option<[u8; 32]>,
+    /// Entries of one user (usage: the actor; disclosure: the discloser; security: the actor).
+    pub actor_id: Option<String>,
+    /// Usage: the data kind; disclosure: the recipient kind; security: the event type.
+    pub kind: Option<String>,
+    pub from: Option<PrimitiveDateTime>,
+    pub to: Option<PrimitiveDateTime>,
+    /// Security events of one organisation (`platform` for the platform's own chain).
+    pub organisation_id: Option<String>,
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// Entries before this sequence number of the registrar's chain.
+    Seq(i64),
+    /// Security events before this position in time order.
+    Time {
+        occurred_at: PrimitiveDateTime,
+        chain_id: String,
+        seq: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more entries match: pass it back for the next page.
+    pub next: Option<Cursor>,
+}
+
+fn finish<T>(mut items: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+    let more = items.len() as i64 > limit;
+    items.truncate(limit.max(0) as usize);
+    let next = if more { items.last().map(cursor_of) } else { None };
+    Page { items, next }
+}
+
+fn clamp(limit: i64) -> i64 {
+    limit.clamp(1, MAX_PAGE)
+}
+
+/// Usage entries of `registrar_id`'s log.
+pub fn usage_entries(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    filter: &Filter,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Page<UsageRow>> {
+    let limit = clamp(limit);
+    let mut query = usage_log::table
+        .filter(usage_log::chain_id.eq(chain_id(LogKind::Usage, Some(registrar_id))))
+        .select(usage_log::all_columns)
+        .order(usage_log::seq.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(Cursor::Seq(seq)) = cursor {
+        query = query.filter(usage_log::seq.lt(*seq));
+    }
+    if let Some(index) = &filter.subject_index {
+        query = query.filter(usage_log::subject_index.eq(index.to_vec()));
+    }
+    if let Some(actor) = &filter.actor_id {
+        query = query.filter(usage_log::actor_id.eq(actor.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(usage_log::data_kind.eq(kind.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(usage_log::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(usage_log::occurred_at.lt(to));
+    }
+    let rows = query.load::<UsageRow>(conn)?;
+    Ok(finish(rows, limit, |r| Cursor::Seq(r.seq)))
+}
+
+/// Disclosure entries of `registrar_id`'s log.
+pub fn disclosure_entries(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    filter: &Filter,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Page<DisclosureRow>> {
+    let limit = clamp(limit);
+    let mut query = disclosure_log::table
+        .filter(disclosure_log::chain_id.eq(chain_id(LogKind::Disclosure, Some(registrar_id))))
+        .select(disclosure_log::all_columns)
+        .order(disclosure_log::seq.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(Cursor::Seq(seq)) = cursor {
+        query = query.filter(disclosure_log::seq.lt(*seq));
+    }
+    if let Some(index) = &filter.subject_index {
+        query = query.filter(disclosure_log::subject_index.eq(index.to_vec()));
+    }
+    if let Some(actor) = &filter.actor_id {
+        query = query.filter(disclosure_log::discloser_id.eq(actor.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(disclosure_log::recipient_kind.eq(kind.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(disclosure_log::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(disclosure_log::occurred_at.lt(to));
+    }
+    let rows = query.load::<DisclosureRow>(conn)?;
+    Ok(finish(rows, limit, |r| Cursor::Seq(r.seq)))
+}
+
+/// Security events of every chain, or of one organisation's, newest first.
+pub fn security_event_entries(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Page<SecurityRow>> {
+    let limit = clamp(limit);
+    let mut query = security_events::table
+        .select(security_events::all_columns)
+        .order((
+            security_events::occurred_at.desc(),
+            security_events::chain_id.desc(),
+            security_events::seq.desc(),
+        ))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(Cursor::Time {
+        occurred_at,
+        chain_id,
+        seq,
+    }) = cursor
+    {
+        query = query.filter(
+            security_events::occurred_at
+                .lt(*occurred_at)
+                .or(security_events::occurred_at.eq(*occurred_at).and(
+                    security_events::chain_id
+                        .lt(chain_id.clone())
+                        .or(security_events::chain_id
+                            .eq(chain_id.clone())
+                            .and(security_events::seq.lt(*seq))),
+                )),
+        );
+    }
+    if let Some(organisation) = &filter.organisation_id {
+        query = query.filter(security_events::chain_id.eq(chain_id(
+            LogKind::Security,
+            Some(organisation.as_str()).filter(|o| *o != "platform"),
+        )));
+    }
+    if let Some(actor) = &filter.actor_id {
+        query = query.filter(security_events::actor_id.eq(actor.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(security_events::event_type.eq(kind.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(security_events::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(security_events::occurred_at.lt(to));
+    }
+    let rows = query.load::<SecurityRow>(conn)?;
+    Ok(finish(rows, limit, |r| Cursor::Time {
+        occurred_at: r.occurred_at,
+        chain_id: r.chain_id.clone(),
+        seq: r.seq,
+    }))
+}
+
+/// The sequence numbers of `chain`'s first and last entries in `[from, to)`; `None` when the
+/// range holds none. For exports by time range (AU-7).
+pub fn seq_range(
+    conn: &mut DbConnection,
+    kind: LogKind,
+    chain: &str,
+    from: PrimitiveDateTime,
+    to: PrimitiveDateTime,
+) -> QueryResult<Option<(i64, i64)>> {
+    use diesel::dsl::{max, min};
+    let (first, last): (Option<i64>, Option<i64>) = match kind {
+        LogKind::Usage => usage_log::table
+            .filter(usage_log::chain_id.eq(chain))
+            .filter(usage_log::occurred_at.ge(from).and(usage_log::occurred_at.lt(to)))
+            .select((min(usage_log::seq), max(usage_log::seq)))
+            .first(conn)?,
+        LogKind::Disclosure => disclosure_log::table
+            .filter(disclosure_log::chain_id.eq(chain))
+            .filter(
+                disclosure_log::occurred_at
+                    .ge(from)
+                    .and(disclosure_log::occurred_at.lt(to)),
+            )
+            .select((min(disclosure_log::seq), max(disclosure_log::seq)))
+            .first(conn)?,
+        LogKind::Security => security_events::table
+            .filter(security_events::chain_id.eq(chain))
+            .filter(
+                security_events::occurred_at
+                    .ge(from)
+                    .and(security_events::occurred_at.lt(to)),
+            )
+            .select((min(security_events::seq), max(security_events::seq)))
+            .first(conn)?,
+    };
+    Ok(first.zip(last))
+}
+
+/// The blind index under which log entries name a person (by identity code). Every register
+/// computes its `subject_index` with this, so that one person's entries are found together.
+pub fn subject_index(keyring: &rekisteri_crypto::Keyring, code: &rekisteri_core::PersonalIdentityCode) -> [u8; 32] {
+    rekisteri_crypto::BlindIndex::new(keyring).compute("data_subject", code.reveal().as_bytes())
+}

@@ -1,0 +1,259 @@
+//! The audit trail over HTTP: queries (AU-6), export (AU-7), verification (AU-5), security
+//! events (AU-3), and the log of the log queries themselves (AU-1).
+
+use diesel::connection::SimpleConnection;
+use rekisteri_audit::{AccessBasis, ActorKind, NewEntry, Outcome, UsageEntry};
+use rekisteri_core::{Clock, PersonalIdentityCode, TemporaryCodesAllowed};
+use rekisteri_db::Backend;
+use rekisteri_tests::{TestApp, app_test, assert_problem};
+use serde_json::{Value, json};
+
+const PERSON_A: &str = "131052-308T";
+const PERSON_B: &str = "010101A123N";
+
+struct Registrar {
+    id: String,
+    auditor: String,
+    auditor_id: String,
+}
+
+/// A registrar with an auditor, and the admin's token.
+fn registrar(app: &TestApp, admin: &str, name: &str) -> Registrar {
+    let id = app.create_organisation(admin, name, "wellbeing_services_county");
+    let email = format!("dpo@{}.fi", name.to_lowercase());
+    let (auditor_id, auditor) = app.add_user(admin, &email, &id, "auditor");
+    Registrar {
+        id,
+        auditor,
+        auditor_id,
+    }
+}
+
+fn code(text: &str) -> PersonalIdentityCode {
+    PersonalIdentityCode::parse(text, TemporaryCodesAllowed::No).unwrap()
+}
+
+/// A usage entry of a staff member reading a client of `registrar`.
+fn read_of(app: &TestApp, registrar: &str, person: &str, actor: &str, kind: &str, minutes: i64) -> NewEntry {
+    NewEntry::Usage(UsageEntry {
+        occurred_at: rekisteri_db::to_primitive(app.clock.now()) + time::Duration::minutes(minutes),
+        registrar_id: registrar.to_owned(),
+        log_controller_id: registrar.to_owned(),
+        subject_index: Some(rekisteri_audit::subject_index(&app.keyring, &code(person))),
+        data_kind: kind.to_owned(),
+        data_id: Some(format!("client-of-{minutes}")),
+        outcome: Outcome::Used,
+        actor_kind: ActorKind::Staff,
+        actor_id: actor.to_owned(),
+        actor_name: Some("Maija Meikäläinen".to_owned()),
+        on_behalf_of: None,
+        service_unit_oid: None,
+        purpose: "home care".to_owned(),
+        access_basis: AccessBasis::CareRelationship,
+        special_reason: None,
+        request_id: format!("req-{minutes}"),
+        calling_system: None,
+    })
+}
+
+fn seqs(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect()
+}
+
+app_test!(fn au_6_auditor_pages_the_registrar_usage_log_newest_first_with_a_cursor(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append((1..=5).map(|n| read_of(app, &r.id, PERSON_A, "nurse-1", "client", n)).collect())
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut path = format!("/v1/registrars/{}/audit/usage?user=nurse-1&limit=2", r.id);
+    loop {
+        let page: Value = app.get_as(&r.auditor, &path).json().unwrap();
+        seen.extend(seqs(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/registrars/{}/audit/usage?user=nurse-1&limit=2&cursor={cursor}", r.id),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![5, 4, 3, 2, 1]);
+    let page: Value = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?user=nurse-1&limit=1", r.id)).json().unwrap();
+    let entry = &page["items"][0];
+    assert_eq!(entry["actor_id"], "nurse-1");
+    assert_eq!(entry["purpose"], "home care");
+    assert_eq!(entry["access_basis"], "care_relationship");
+    assert_eq!(entry["hash"].as_str().unwrap().len(), 64);
+    assert!(!page.to_string().contains(PERSON_A));
+});
+
+app_test!(fn au_6_filters_by_kind_and_time(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append(vec![
+            read_of(app, &r.id, PERSON_A, "nurse-1", "client", 10),
+            read_of(app, &r.id, PERSON_A, "nurse-1", "service", 20),
+            read_of(app, &r.id, PERSON_B, "nurse-2", "client", 30),
+        ])
+        .unwrap();
+    let start = rekisteri_audit::format_time(rekisteri_db::to_primitive(app.clock.now()));
+    let at = |minutes: i64| rekisteri_audit::format_time(rekisteri_db::to_primitive(app.clock.now() + time::Duration::minutes(minutes)));
+    let list = |query: String| -> Value {
+        app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?{query}", r.id)).json().unwrap()
+    };
+    let clients = list("kind=client".into());
+    assert_eq!(clients["items"].as_array().unwrap().iter().map(|e| e["data_id"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["client-of-30", "client-of-10"]);
+    let window = list(format!("from={}&to={}", at(15), at(30)));
+    assert_eq!(window["items"].as_array().unwrap().len(), 1, "{window}");
+    assert_eq!(window["items"][0]["data_kind"], "service");
+    assert!(list(format!("from={start}&kind=service"))["items"].as_array().unwrap().len() == 1);
+    let bad = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?from=yesterday", r.id));
+    let problem = assert_problem(bad, 400, "/problems/validation");
+    assert_eq!(problem["errors"][0]["field"], "from");
+    let bad = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?cursor=bm9wZQ", r.id));
+    assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "cursor");
+});
+
+app_test!(fn au_6_only_the_registrars_own_auditor_reads_its_log(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    let other = registrar(app, &admin, "Satakunta");
+    let (_, main_user) = app.add_user(&admin, "main@pirkanmaa.fi", &r.id, "main_user");
+    app.audit.append(vec![read_of(app, &r.id, PERSON_A, "nurse-1", "client", 1)]).unwrap();
+    for token in [&other.auditor, &admin, &main_user] {
+        for path in ["usage", "disclosures"] {
+            assert_problem(app.get_as(token, &format!("/v1/registrars/{}/audit/{path}", r.id)), 404, "/problems/not-found");
+        }
+        let search = app.post_as(token, &format!("/v1/registrars/{}/audit/usage/search", r.id), &json!({"identity_code": PERSON_A}));
+        assert_problem(search, 404, "/problems/not-found");
+    }
+    // The same answer as for a registrar that does not exist.
+    assert_problem(app.get_as(&other.auditor, "/v1/registrars/no-such-registrar/audit/usage"), 404, "/problems/not-found");
+    let own: Value = app.get_as(&other.auditor, &format!("/v1/registrars/{}/audit/usage", other.id)).json().unwrap();
+    assert!(own["items"].as_array().unwrap().iter().all(|e| e["registrar_id"] == other.id.as_str()));
+});
+
+app_test!(fn au_6_search_by_identity_code_in_the_body_finds_one_persons_entries_and_is_logged(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append(vec![
+            read_of(app, &r.id, PERSON_A, "nurse-1", "client", 1),
+            read_of(app, &r.id, PERSON_B, "nurse-1", "client", 2),
+            read_of(app, &r.id, PERSON_A, "nurse-2", "client", 3),
+        ])
+        .unwrap();
+    let search = || -> Value {
+        let response = app.post_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage/search", r.id), &json!({"identity_code": PERSON_A}));
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().unwrap()
+    };
+    let first = search();
+    assert_eq!(seqs(&first), vec![3, 1]);
+    // The search itself is a use of person A's data: the next search shows it.
+    let second = search();
+    let newest = &second["items"][0];
+    assert_eq!(newest["data_kind"], "usage_log");
+    assert_eq!(newest["actor_id"], r.auditor_id.as_str());
+    assert_eq!(newest["purpose"], "log supervision");
+    assert_eq!(seqs(&second)[1..], [3, 1]);
+
+    let wrong = app.post_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage/search", r.id), &json!({"identity_code": "131052-308U"}));
+    let problem = assert_problem(wrong, 400, "/problems/validation");
+    assert_eq!(problem["errors"][0]["field"], "identity_code");
+    assert!(!problem.to_string().contains("131052-308"), "{problem}");
+});
+
+app_test!(fn au_1_every_log_listing_is_logged_before_it_answers(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    let response = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/disclosures", r.id));
+    assert_eq!(response.status().as_u16(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let usage: Value = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?kind=disclosure_log", r.id)).json().unwrap();
+    let entry = &usage["items"][0];
+    assert_eq!(entry["request_id"], request_id.as_str());
+    assert_eq!(entry["actor_id"], r.auditor_id.as_str());
+    assert_eq!(entry["outcome"], "used");
+});
+
+app_test!(fn au_5_verify_over_http_reports_intact_and_names_the_first_break(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append((1..=3).map(|n| read_of(app, &r.id, PERSON_A, "nurse-1", "client", n)).collect())
+        .unwrap();
+    assert_problem(app.get_as(&r.auditor, "/v1/audit/verify"), 403, "/problems/forbidden");
+    let report: Value = app.get_as(&admin, "/v1/audit/verify").json().unwrap();
+    assert_eq!(report["intact"], true, "{report}");
+    assert!(report["entries"].as_u64().unwrap() >= 3);
+
+    let chain = format!("usage:{}", r.id);
+    let sql = format!("UPDATE usage_log SET purpose = 'nothing to see' WHERE chain_id = '{chain}' AND seq = 2");
+    let mut conn = app.db.conn();
+    match app.db.backend() {
+        Backend::Sqlite => conn
+            .batch_execute(&format!(
+                "DROP TRIGGER usage_log_append_only; {sql};
+                 CREATE TRIGGER usage_log_append_only BEFORE UPDATE ON usage_log
+                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;"
+            ))
+            .unwrap(),
+        Backend::Postgres => conn
+            .batch_execute(&format!("SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"))
+            .unwrap(),
+    }
+    let report: Value = app.get_as(&admin, "/v1/audit/verify").json().unwrap();
+    assert_eq!(report["intact"], false);
+    assert_eq!(report["breaks"], json!([{"chain_id": chain, "seq": 2, "reason": report["breaks"][0]["reason"]}]));
+});
+
+app_test!(fn au_3_admins_list_security_events_by_type_with_a_cursor(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    for _ in 0..3 {
+        assert_eq!(app.login("dpo@pirkanmaa.fi", "wrong password, long enough").status().as_u16(), 401);
+    }
+    let first: Value = app.get_as(&admin, "/v1/audit/security-events?type=login_failed&limit=2").json().unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest: Value = app.get_as(&admin, &format!("/v1/audit/security-events?type=login_failed&limit=2&cursor={cursor}")).json().unwrap();
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    let all: Vec<&Value> = first["items"].as_array().unwrap().iter().chain(rest["items"].as_array().unwrap()).collect();
+    assert!(all.iter().all(|e| e["event_type"] == "login_failed" && e["organisation_id"] == r.id.as_str()));
+    let of_org: Value = app.get_as(&admin, &format!("/v1/audit/security-events?organisation={}", r.id)).json().unwrap();
+    assert!(of_org["items"].as_array().unwrap().iter().all(|e| e["organisation_id"] == r.id.as_str()));
+    assert!(of_org["items"].as_array().unwrap().len() >= 5, "{of_org}");
+    assert_problem(app.get_as(&r.auditor, "/v1/audit/security-events"), 403, "/problems/forbidden");
+});
+
+app_test!(fn au_7_an_export_over_http_verifies_with_the_outside_script(app) {
+    // A fixed time of day, so that the entries fall inside the exported day.
+    app.clock.set(time::macros::datetime!(2026-11-25 10:00 UTC));
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append((1..=12).map(|n| read_of(app, &r.id, PERSON_A, "nurse-1", "client", n)).collect())
+        .unwrap();
+    let day = app.clock.now().date();
+    let response = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/export?from={day}&to={}", r.id, day.next_day().unwrap()));
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/jsonl");
+    let text = response.text().unwrap();
+    assert_eq!(text.lines().count(), 12, "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tools/verify-audit-export.py");
+    let output = std::process::Command::new("python3").arg(script).arg(&path).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let missing = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/export?from={day}", r.id));
+    assert_eq!(missing.status().as_u16(), 400);
+});
