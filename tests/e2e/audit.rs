@@ -257,3 +257,69 @@ app_test!(fn au_7_an_export_over_http_verifies_with_the_outside_script(app) {
     let missing = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/export?from={day}", r.id));
     assert_eq!(missing.status().as_u16(), 400);
 });
+
+app_test!(fn au_10_supervision_reports(app) {
+    use rekisteri_audit::DisclosureEntry;
+    // Wednesday 25 November 2026, 12:00 in Helsinki.
+    app.clock.set(time::macros::datetime!(2026-11-25 10:00 UTC));
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    let mut special = read_of(app, &r.id, PERSON_A, "doctor-1", "client", 5);
+    if let NewEntry::Usage(e) = &mut special {
+        e.access_basis = AccessBasis::SpecialReason;
+        e.special_reason = Some("emergency: the client is unconscious".to_owned());
+    }
+    let disclosure = |recipient: &str| {
+        NewEntry::Disclosure(DisclosureEntry {
+            occurred_at: rekisteri_db::to_primitive(app.clock.now()),
+            registrar_id: r.id.clone(),
+            subject_index: None,
+            description: "service plan".to_owned(),
+            discloser_kind: ActorKind::Staff,
+            discloser_id: "nurse-1".to_owned(),
+            recipient_kind: "organisation".to_owned(),
+            recipient_id: recipient.to_owned(),
+            recipient_name: Some(format!("Provider {recipient}")),
+            purpose: "care".to_owned(),
+            legal_basis: "consent".to_owned(),
+            request_id: "req-d".to_owned(),
+        })
+    };
+    app.audit
+        .append(vec![
+            special,
+            // 22:00 in Helsinki: outside office hours.
+            read_of(app, &r.id, PERSON_B, "nurse-2", "client", 600),
+            read_of(app, &r.id, PERSON_A, "nurse-1", "client", 1),
+            read_of(app, &r.id, PERSON_B, "nurse-1", "client", 2),
+            read_of(app, &r.id, "010101A124P", "nurse-1", "client", 3),
+            read_of(app, &r.id, PERSON_A, "nurse-1", "service", 4),
+            disclosure("p1"),
+            disclosure("p1"),
+            disclosure("p2"),
+        ])
+        .unwrap();
+    let report = |name: &str, extra: &str| -> Value {
+        let response = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/reports/{name}?from=2026-11-25&to=2026-11-26{extra}", r.id));
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        response.json().unwrap()
+    };
+    let special = report("special-reasons", "");
+    assert_eq!(special["rows"].as_array().unwrap().len(), 1, "{special}");
+    assert_eq!(special["rows"][0]["special_reason"], "emergency: the client is unconscious");
+    let late = report("outside-office-hours", "");
+    assert_eq!(late["rows"].as_array().unwrap().iter().map(|e| e["actor_id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["nurse-2"]);
+    let many = report("many-clients", "&threshold=3");
+    assert_eq!(many["rows"], json!([{"actor_id": "nurse-1", "actor_name": "Maija Meikäläinen", "day": "2026-11-25", "distinct_clients": 3}]));
+    let recipients = report("disclosures-by-recipient", "");
+    assert_eq!(recipients["rows"][0]["recipient_id"], "p1");
+    assert_eq!(recipients["rows"][0]["disclosures"], 2);
+    assert_eq!(recipients["rows"][1]["disclosures"], 1);
+    assert_problem(
+        app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/reports/gossip?from=2026-11-25&to=2026-11-26", r.id)),
+        404,
+        "/problems/not-found",
+    );
+    let long = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/reports/many-clients?from=2026-01-01&to=2026-11-26", r.id));
+    assert_eq!(assert_problem(long, 400, "/problems/validation")["errors"][0]["field"], "to");
+});

@@ -30,7 +30,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(usage)
         .service(usage_search)
         .service(disclosures)
-        .service(export);
+        .service(export)
+        .service(supervision_report);
 }
 
 /// Query parameters of the log listings. Times are RFC 3339 (`2026-11-25T08:00:00Z`) or dates
@@ -536,4 +537,123 @@ async fn export(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/jsonl"))
         .body(body))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Start of the range (RFC 3339 or date), inclusive.
+    from: String,
+    /// End of the range, exclusive; at most 92 days after `from`.
+    to: String,
+    /// `many-clients`: the number of distinct clients in one day that is unusual (default 50).
+    threshold: Option<u64>,
+}
+
+/// A supervision report; `rows` depend on the report.
+#[derive(Serialize, ToSchema)]
+pub struct ReportBody {
+    pub report: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub from: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: String,
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Value>,
+    /// True when the listing stopped at 10 000 rows: narrow the range.
+    pub truncated: bool,
+}
+
+/// Supervision reports for the registrar's data-protection officer (AU-10):
+/// `special-reasons` (accesses on a special reason), `outside-office-hours` (uses of client data
+/// outside 07:00–18:00 Finnish time on working days), `many-clients` (users who used at least
+/// `threshold` distinct clients' data in one day), `disclosures-by-recipient`.
+#[utoipa::path(
+    tag = "audit",
+    params(
+        ("rid" = String, Path, description = "Registrar (organisation) id"),
+        ("name" = String, Path, description = "special-reasons, outside-office-hours, many-clients or disclosures-by-recipient"),
+        ReportQuery
+    ),
+    responses(
+        (status = 200, body = ReportBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such report, or not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/audit/reports/{name}")]
+async fn supervision_report(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<(String, String)>,
+    query: web::Query<ReportQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    use rekisteri_audit::reports;
+    let principal = principal.0;
+    let (registrar_id, name) = path.into_inner();
+    require_auditor(&principal, &registrar_id)?;
+    if !matches!(
+        name.as_str(),
+        "special-reasons" | "outside-office-hours" | "many-clients" | "disclosures-by-recipient"
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    let query = query.into_inner();
+    let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
+    let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
+    if to <= from {
+        return Err(ApiError::field("to", "must be after from"));
+    }
+    if to - from > time::Duration::days(reports::MAX_REPORT_DAYS) {
+        return Err(ApiError::field("to", "a report covers at most 92 days"));
+    }
+    let threshold = query.threshold.unwrap_or(50).max(1);
+    let report_name = name.clone();
+    let (rows, truncated) = state
+        .run(move |conn, state| {
+            let entry = supervision_entry(state, &principal, &registrar_id, None, "audit_report", &request_id);
+            state.audit.audited_read(conn, |conn| {
+                let result = match name.as_str() {
+                    "special-reasons" => reports::special_reason_accesses(conn, &registrar_id, from, to)
+                        .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
+                    "outside-office-hours" => reports::accesses_outside_office_hours(conn, &registrar_id, from, to)
+                        .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
+                    "many-clients" => {
+                        reports::users_with_many_clients(conn, &registrar_id, from, to, threshold).map(|rows| {
+                            let rows = rows
+                                .into_iter()
+                                .map(|r| {
+                                    serde_json::json!({"actor_id": r.actor_id, "actor_name": r.actor_name,
+                                    "day": r.day.to_string(), "distinct_clients": r.distinct_clients})
+                                })
+                                .collect();
+                            (rows, false)
+                        })
+                    }
+                    _ => reports::disclosures_by_recipient(conn, &registrar_id, from, to).map(|rows| {
+                        let rows = rows
+                            .into_iter()
+                            .map(|r| {
+                                serde_json::json!({"recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id,
+                                    "recipient_name": r.recipient_name, "disclosures": r.disclosures})
+                            })
+                            .collect();
+                        (rows, false)
+                    }),
+                };
+                let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::internal)?;
+                Ok::<_, ApiError>((result, vec![entry]))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ReportBody {
+        report: report_name,
+        from: rekisteri_audit::format_time(from),
+        to: rekisteri_audit::format_time(to),
+        rows,
+        truncated,
+    }))
 }

@@ -10,6 +10,7 @@ mod canonical;
 mod entry;
 pub mod export;
 pub mod query;
+pub mod reports;
 pub mod retention;
 pub mod verify;
 mod writer;

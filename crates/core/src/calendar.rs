@@ -5,7 +5,7 @@
 //! Movable days are computed (Easter by the Gregorian computus), never tabulated, so the calendar
 //! has no end year.
 
-use time::{Date, Duration, Month, Weekday};
+use time::{Date, Duration, Month, PrimitiveDateTime, Time, UtcOffset, Weekday};
 
 /// A weekday on which Finnish offices are closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +112,36 @@ pub fn add_working_days(date: Date, n: u32) -> Date {
     current
 }
 
+fn last_sunday(year: i32, month: Month) -> Option<Date> {
+    let first_of_next = match month {
+        Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
+        other => Date::from_calendar_date(year, other.next(), 1),
+    }
+    .ok()?;
+    let last = first_of_next.previous_day()?;
+    let back = i64::from(last.weekday().number_days_from_sunday());
+    Some(last - Duration::days(back))
+}
+
+/// The offset of Finnish time (Europe/Helsinki) at the UTC instant `utc`: +3 h in summer time
+/// (from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October, the
+/// EU rule), +2 h otherwise. Computed, so no time-zone database is needed.
+pub fn helsinki_offset(utc: PrimitiveDateTime) -> UtcOffset {
+    let year = utc.year();
+    let one_am = Time::from_hms(1, 0, 0).unwrap_or(Time::MIDNIGHT);
+    let summer = match (last_sunday(year, Month::March), last_sunday(year, Month::October)) {
+        (Some(start), Some(end)) => utc >= start.with_time(one_am) && utc < end.with_time(one_am),
+        _ => false,
+    };
+    UtcOffset::from_hms(if summer { 3 } else { 2 }, 0, 0).unwrap_or(UtcOffset::UTC)
+}
+
+/// The Finnish wall-clock time of the UTC instant `utc`.
+pub fn helsinki_local(utc: PrimitiveDateTime) -> PrimitiveDateTime {
+    let local = utc.assume_utc().to_offset(helsinki_offset(utc));
+    PrimitiveDateTime::new(local.date(), local.time())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +221,17 @@ mod tests {
         // Ascension Day 2026 (Thursday 14 May).
         assert_eq!(add_working_days(date!(2026 - 05 - 13), 1), date!(2026 - 05 - 15));
         assert_eq!(add_working_days(date!(2026 - 05 - 13), 0), date!(2026 - 05 - 13));
+    }
+
+    #[test]
+    fn au_10_helsinki_time_follows_the_eu_summer_time_rule() {
+        use time::macros::datetime;
+        // Summer time 2026: 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(helsinki_local(datetime!(2026-03-29 00:59)), datetime!(2026-03-29 02:59));
+        assert_eq!(helsinki_local(datetime!(2026-03-29 01:00)), datetime!(2026-03-29 04:00));
+        assert_eq!(helsinki_local(datetime!(2026-10-25 00:59)), datetime!(2026-10-25 03:59));
+        assert_eq!(helsinki_local(datetime!(2026-10-25 01:00)), datetime!(2026-10-25 03:00));
+        assert_eq!(helsinki_local(datetime!(2026-12-31 22:30)), datetime!(2027-01-01 00:30));
+        assert_eq!(helsinki_local(datetime!(2027-06-30 21:00)), datetime!(2027-07-01 00:00));
     }
 }

@@ -10,7 +10,7 @@ pub mod ids;
 pub mod municipality;
 pub mod oid;
 
-pub use calendar::{FinnishHoliday, add_working_days, is_working_day};
+pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_offset, is_working_day};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use identity_code::{IdentityCodeError, PersonalIdentityCode, TemporaryCodesAllowed};
 pub use ids::RegistrarId;
