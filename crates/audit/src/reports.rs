@@ -149,6 +149,9 @@ pub fn accesses_outside_office_hours(
     })
 }
 
+/// A user's name (as logged) and the distinct clients whose data they used on one day.
+type DayOfUser = (Option<String>, HashSet<Vec<u8>>);
+
 /// Users who used the data of at least `threshold` distinct clients on one Finnish day, most first.
 pub fn users_with_many_clients(
     conn: &mut DbConnection,
@@ -157,7 +160,7 @@ pub fn users_with_many_clients(
     to: PrimitiveDateTime,
     threshold: u64,
 ) -> QueryResult<Vec<ManyClients>> {
-    let mut seen: BTreeMap<(String, Date), (Option<String>, HashSet<Vec<u8>>)> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, Date), DayOfUser> = BTreeMap::new();
     each_usage(conn, registrar_id, from, to, false, |row| {
         if is_client_data_use(&row)
             && let Some(subject) = row.subject_index
@@ -236,7 +239,7 @@ pub fn disclosures_by_recipient(
             },
         )
         .collect();
-    out.sort_by(|a, b| b.disclosures.cmp(&a.disclosures));
+    out.sort_by_key(|r| std::cmp::Reverse(r.disclosures));
     Ok(out)
 }
 
