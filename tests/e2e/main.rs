@@ -4,4 +4,5 @@
 mod accounts;
 mod audit;
 mod errors;
+mod identity;
 mod platform;

@@ -24,6 +24,7 @@ pub struct TestApp {
     pub keyring: Arc<Keyring>,
     pub clock: Arc<ManualClock>,
     pub audit: rekisteri_audit::AuditLog,
+    pub accounts: rekisteri_accounts::AccountsOptions,
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -33,6 +34,7 @@ pub struct TestAppOptions {
     pub body_limit: usize,
     pub keys_verified: bool,
     pub extra_routes: ExtraRoutes,
+    pub identity_providers: Vec<rekisteri_accounts::idp::IdentityProvider>,
 }
 
 impl Default for TestAppOptions {
@@ -41,6 +43,7 @@ impl Default for TestAppOptions {
             body_limit: rekisteri_api::DEFAULT_BODY_LIMIT,
             keys_verified: true,
             extra_routes: |_| {},
+            identity_providers: Vec::new(),
         }
     }
 }
@@ -103,11 +106,15 @@ impl TestApp {
             rekisteri_audit::WriterOptions::default(),
         )
         .unwrap();
+        let accounts = rekisteri_accounts::AccountsOptions {
+            identity_providers: Arc::new(options.identity_providers),
+            ..test_accounts_options()
+        };
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
             audit: audit.clone(),
             keyring: keyring.clone(),
-            accounts: test_accounts_options(),
+            accounts: accounts.clone(),
             clock: clock.clone(),
             keys_verified: options.keys_verified,
         });
@@ -136,6 +143,7 @@ impl TestApp {
             keyring,
             clock,
             audit,
+            accounts,
             db,
             handle,
             thread: Some(thread),
@@ -155,7 +163,7 @@ impl TestApp {
         rekisteri_accounts::Register {
             keyring: self.keyring.clone(),
             audit: self.audit.clone(),
-            options: test_accounts_options(),
+            options: self.accounts.clone(),
         }
     }
 
@@ -283,4 +291,78 @@ pub fn assert_problem(response: reqwest::blocking::Response, status: u16, proble
     assert_eq!(body["status"], status, "{body}");
     assert!(body["title"].is_string(), "{body}");
     body
+}
+
+/// The test identity providers' issuer and audience.
+pub const IDP_ISSUER: &str = "https://idp.rekisteri.test";
+pub const IDP_AUDIENCE: &str = "rekisteri-api";
+/// The citizens' provider (a Suomi.fi stand-in) has an issuer of its own.
+pub const CITIZEN_IDP_ISSUER: &str = "https://suomi.rekisteri.test";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/fixtures/idp/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A provider of `kind` that trusts the fixture keys (EdDSA, ES256 and RS256), never
+/// `other-ed25519`.
+pub fn test_identity_provider(kind: rekisteri_accounts::idp::IdpKind) -> rekisteri_accounts::idp::IdentityProvider {
+    use rekisteri_accounts::idp::{IdentityProvider, TrustedKey};
+    let keys = vec![
+        TrustedKey::from_pem("EdDSA", &fixture("ed25519.pub"), Some("ed".into())).unwrap(),
+        TrustedKey::from_pem("ES256", &fixture("p256.pub"), Some("ec".into())).unwrap(),
+        TrustedKey::from_pem("RS256", &fixture("rsa.pub"), Some("rsa".into())).unwrap(),
+    ];
+    let name = match kind {
+        rekisteri_accounts::idp::IdpKind::Citizen => "suomi.fi (test)",
+        rekisteri_accounts::idp::IdpKind::Staff => "professional card (test)",
+    };
+    let issuer = match kind {
+        rekisteri_accounts::idp::IdpKind::Citizen => CITIZEN_IDP_ISSUER,
+        rekisteri_accounts::idp::IdpKind::Staff => IDP_ISSUER,
+    };
+    IdentityProvider::new(name, kind, issuer, IDP_AUDIENCE, keys)
+}
+
+/// A JWT signed with a fixture key: `key` is `ed25519`, `other-ed25519`, `p256` or `rsa`.
+pub fn sign_jwt(key: &str, claims: &serde_json::Value) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = fixture(&format!("{key}.key"));
+    let (algorithm, encoding, kid) = match key {
+        "ed25519" => (
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+            "ed",
+        ),
+        "other-ed25519" => (
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+            "ed",
+        ),
+        "p256" => (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            "ec",
+        ),
+        "rsa" => (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            "rsa",
+        ),
+        other => panic!("no fixture key {other}"),
+    };
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+}
+
+impl TestApp {
+    /// Standard claims of a token from the test provider, valid for 10 minutes from the app's clock.
+    pub fn jwt_claims(&self, extra: serde_json::Value) -> serde_json::Value {
+        let now = self.clock.now().unix_timestamp();
+        let mut claims = serde_json::json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "iat": now, "exp": now + 600});
+        if let (Some(claims), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
+            claims.extend(extra);
+        }
+        claims
+    }
 }

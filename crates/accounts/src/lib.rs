@@ -5,6 +5,7 @@
 //! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
 
 mod accounts;
+pub mod idp;
 mod model;
 mod organisations;
 mod permissions;
@@ -17,13 +18,15 @@ pub use accounts::{
     Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, get_account, invite,
     list_accounts, restore_account,
 };
-pub use model::{AuthMethod, OrganisationKind, Principal, Role};
+pub use model::{AuthMethod, Caller, Citizen, OrganisationKind, Principal, Role};
 pub use organisations::{
     NewOrganisation, Organisation, ServiceUnit, add_service_unit, create_organisation, find_organisation,
     list_organisations, list_service_units,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
-pub use sessions::{LoginOutcome, SessionToken, authenticate, login, logout};
+pub use sessions::{
+    LoginOutcome, SessionToken, authenticate, authenticate_bearer, login, logout, require_strong_authentication,
+};
 
 use rekisteri_audit::AuditLog;
 use rekisteri_crypto::Keyring;
@@ -40,6 +43,8 @@ pub struct AccountsOptions {
     pub throttle_failures: i32,
     pub throttle_window: time::Duration,
     pub minimum_password_length: usize,
+    /// Trusted identity providers (AX-2.3); empty: only password sessions.
+    pub identity_providers: Arc<Vec<idp::IdentityProvider>>,
 }
 
 impl Default for AccountsOptions {
@@ -52,6 +57,7 @@ impl Default for AccountsOptions {
             throttle_failures: 5,
             throttle_window: time::Duration::minutes(15),
             minimum_password_length: 12,
+            identity_providers: Arc::new(Vec::new()),
         }
     }
 }
@@ -82,6 +88,9 @@ pub enum AccountsError {
     Throttled { retry_after_seconds: i64 },
     #[error("authentication required")]
     Unauthenticated,
+    /// The registrar requires a strong identity provider login for client data (AX-2).
+    #[error("this registrar's client data needs strong authentication")]
+    StrongAuthenticationRequired,
     #[error(transparent)]
     Db(#[from] rekisteri_db::DbError),
     #[error(transparent)]

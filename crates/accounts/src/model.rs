@@ -90,18 +90,46 @@ impl OrganisationKind {
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// A trusted identity provider's token without a strong method in `amr`.
+    IdentityProvider,
+    /// A trusted identity provider's token whose `amr` names a strong method (e.g. `sc`, the
+    /// professional card).
+    StrongIdentityProvider,
 }
 
 impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::IdentityProvider => "identity_provider",
+            Self::StrongIdentityProvider => "identity_provider_strong",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "password").then_some(Self::Password)
+        [Self::Password, Self::IdentityProvider, Self::StrongIdentityProvider]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
+
+    pub fn is_strong(self) -> bool {
+        self == Self::StrongIdentityProvider
+    }
+}
+
+/// A citizen identified by a trusted identity provider (AX-1); acts only on its own data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Citizen {
+    pub identity_code: rekisteri_core::PersonalIdentityCode,
+    pub provider: String,
+    pub auth_method: AuthMethod,
+}
+
+/// Whoever sent the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Account(Principal),
+    Citizen(Citizen),
 }
 
 /// Who a request acts as (AX-1), with the rights valid at the moment of the request.

@@ -273,9 +273,11 @@ pub fn authenticate(
         .find(&account_id)
         .select((accounts::organisation_id, accounts::status))
         .first(conn)?;
+    let from_identity_provider = method != AuthMethod::Password.as_str();
     let expired = if at >= expires_at {
         Some("absolute_expiry")
-    } else if at >= last_seen + register.options.session_idle {
+    } else if !from_identity_provider && at >= last_seen + register.options.session_idle {
+        // An identity provider's token lives until its own expiry; idleness is the provider's.
         Some("idle_expiry")
     } else if status != "active" {
         Some("account_not_active")
@@ -354,6 +356,150 @@ pub(crate) fn end_sessions_of(
     diesel::update(sessions::table.filter(sessions::account_id.eq(account_id).and(sessions::ended_at.is_null())))
         .set((sessions::ended_at.eq(at), sessions::end_reason.eq(reason)))
         .execute(conn)
+}
+
+/// Resolves any bearer token: a session token of ours, or a trusted identity provider's JWT
+/// (AX-2). A staff JWT opens a session row on first use (keyed by the token's hash) and is then
+/// checked like any session; a citizen JWT is verified on every request.
+pub fn authenticate_bearer(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<crate::Caller, AccountsError> {
+    if !crate::idp::looks_like_jwt(token) {
+        return authenticate(conn, register, token, now).map(crate::Caller::Account);
+    }
+    let known = sessions::table
+        .find(token_hash(token).to_vec())
+        .select(sessions::id)
+        .first::<String>(conn)
+        .optional()?;
+    if known.is_some() {
+        return authenticate(conn, register, token, now).map(crate::Caller::Account);
+    }
+    match crate::idp::verify(&register.options.identity_providers, token, now)? {
+        crate::idp::Verified::Citizen {
+            identity_code,
+            provider,
+            strong,
+        } => Ok(crate::Caller::Citizen(crate::Citizen {
+            identity_code,
+            provider,
+            auth_method: if strong {
+                AuthMethod::StrongIdentityProvider
+            } else {
+                AuthMethod::IdentityProvider
+            },
+        })),
+        crate::idp::Verified::Staff {
+            account,
+            provider,
+            strong,
+            methods,
+            expires_at,
+        } => {
+            open_identity_provider_session(
+                conn, register, token, &account, &provider, strong, &methods, expires_at, now,
+            )?;
+            authenticate(conn, register, token, now).map(crate::Caller::Account)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_identity_provider_session(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    email: &str,
+    provider: &str,
+    strong: bool,
+    methods: &[String],
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), AccountsError> {
+    let at = now_primitive(now);
+    let account: Option<(String, String, String)> = accounts::table
+        .filter(accounts::email_index.eq(email_index(&register.keyring, email).to_vec()))
+        .select((accounts::id, accounts::organisation_id, accounts::status))
+        .first(conn)
+        .optional()?;
+    let Some((account_id, organisation_id, "active")) = account.as_ref().map(|(a, o, s)| (a, o, s.as_str())) else {
+        let event = security_event(
+            account.as_ref().map(|a| a.1.as_str()),
+            None,
+            "login_failed",
+            serde_json::json!({"account_id": account.as_ref().map(|a| &a.0), "provider": provider,
+                "reason": if account.is_some() { "account_not_active" } else { "unknown_account" }}),
+            at,
+        );
+        write_transaction(conn, |conn| {
+            register
+                .audit
+                .append_in(conn, vec![event], at)
+                .map_err(AccountsError::from)
+        })?;
+        return Err(AccountsError::Unauthenticated);
+    };
+    let method = if strong {
+        AuthMethod::StrongIdentityProvider
+    } else {
+        AuthMethod::IdentityProvider
+    };
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let expires_at = now_primitive(expires_at.min(now + register.options.session_absolute));
+    write_transaction(conn, |conn| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::token_hash.eq(token_hash(token).to_vec()),
+                sessions::id.eq(&session_id),
+                sessions::account_id.eq(account_id),
+                sessions::auth_method.eq(method.as_str()),
+                sessions::created_at.eq(at),
+                sessions::last_seen_at.eq(at),
+                sessions::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        diesel::update(accounts::table.find(account_id))
+            .set(accounts::last_login_at.eq(at))
+            .execute(conn)?;
+        let (roles, units) = current_rights(conn, account_id, at)?;
+        let event = security_event(
+            Some(organisation_id),
+            None,
+            "login",
+            serde_json::json!({"account_id": account_id, "session_id": session_id, "auth_method": method.as_str(),
+                "provider": provider, "amr": methods,
+                "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "service_unit_ids": units}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })
+}
+
+/// Client data of a registrar that requires strong authentication (the default) is refused to
+/// sessions that did not sign in strongly (AX-2). Every client-data operation calls this.
+pub fn require_strong_authentication(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+) -> Result<(), AccountsError> {
+    use rekisteri_db::schema::organisations;
+    if principal.auth_method.is_strong() {
+        return Ok(());
+    }
+    let required: Option<bool> = organisations::table
+        .find(registrar_id)
+        .select(organisations::strong_authentication_required)
+        .first(conn)
+        .optional()?;
+    match required {
+        // An unknown registrar is left to the caller's own 404.
+        Some(true) => Err(AccountsError::StrongAuthenticationRequired),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::middleware::RequestId;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, CitizenAuthenticated};
 use crate::problem::{ApiError, Problem, ProblemType};
 use crate::{AppState, RunBlocking};
 
@@ -31,7 +31,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(usage_search)
         .service(disclosures)
         .service(export)
-        .service(supervision_report);
+        .service(supervision_report)
+        .service(own_usage);
 }
 
 /// Query parameters of the log listings. Times are RFC 3339 (`2026-11-25T08:00:00Z`) or dates
@@ -655,5 +656,105 @@ async fn supervision_report(
         to: rekisteri_audit::format_time(to),
         rows,
         truncated,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Entries per page, 1–1000 (default 100).
+    limit: Option<i64>,
+}
+
+/// One use of the caller's data.
+#[derive(Serialize, ToSchema)]
+pub struct OwnUsageBody {
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: String,
+    pub registrar_id: String,
+    /// The organisation that used the data.
+    pub organisation: Option<String>,
+    pub data_kind: String,
+    pub purpose: String,
+    pub access_basis: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OwnUsagePage {
+    pub items: Vec<OwnUsageBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// Who has used my data (AU-6): the organisations and purposes, newest first, across every
+/// registrar; employees' personal details are not shown. For citizens signed in through a
+/// trusted identity provider.
+#[utoipa::path(
+    tag = "audit",
+    params(PageQuery),
+    responses(
+        (status = 200, body = OwnUsagePage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me/usage-log")]
+async fn own_usage(
+    state: web::Data<AppState>,
+    citizen: CitizenAuthenticated,
+    query: web::Query<PageQuery>,
+    request_id: RequestId,
+) -> Result<HttpResponse, ApiError> {
+    let citizen = citizen.0;
+    let query = query.into_inner();
+    let cursor = decode_cursor(query.cursor.as_deref())?;
+    let limit = limit(query.limit)?;
+    let page = state
+        .run(move |conn, state| {
+            let subject = rekisteri_audit::subject_index(&state.keyring, &citizen.identity_code);
+            // The citizen's own read goes to the platform's usage log, under the citizen's own index.
+            let entry = NewEntry::Usage(UsageEntry {
+                occurred_at: rekisteri_db::to_primitive(state.clock.now()),
+                registrar_id: "platform".to_owned(),
+                log_controller_id: "platform".to_owned(),
+                subject_index: Some(subject),
+                data_kind: "own_usage_log".to_owned(),
+                data_id: None,
+                outcome: Outcome::Used,
+                actor_kind: ActorKind::Citizen,
+                actor_id: format!("citizen:{}", rekisteri_crypto::to_hex(&subject[..8])),
+                actor_name: None,
+                on_behalf_of: None,
+                service_unit_oid: None,
+                purpose: "right of access".to_owned(),
+                access_basis: AccessBasis::OwnData,
+                special_reason: None,
+                request_id: request_id.0.clone(),
+                calling_system: Some(citizen.provider.clone()),
+            });
+            state.audit.audited_read(conn, |conn| {
+                let page = rekisteri_audit::query::usage_about_person(conn, &subject, cursor.as_ref(), limit)
+                    .map_err(ApiError::internal)?;
+                Ok::<_, ApiError>((page, vec![entry]))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(OwnUsagePage {
+        next_cursor: page.next.as_ref().map(encode_cursor),
+        items: page
+            .items
+            .into_iter()
+            .map(|u| OwnUsageBody {
+                occurred_at: rekisteri_audit::format_time(u.occurred_at),
+                registrar_id: u.registrar_id,
+                organisation: u.registrar_name,
+                data_kind: u.data_kind,
+                purpose: u.purpose,
+                access_basis: u.access_basis,
+            })
+            .collect(),
     }))
 }

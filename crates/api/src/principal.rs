@@ -6,7 +6,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use rekisteri_accounts::{AccountsError, Principal};
+use rekisteri_accounts::{AccountsError, Caller, Citizen, Principal};
 
 use crate::problem::{ApiError, ProblemType};
 use crate::{AppState, RunBlocking};
@@ -21,14 +21,35 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // The middleware has refused every unauthenticated request to a non-public operation,
-        // so a missing principal here means the operation is public yet asks for one.
-        ready(
-            req.extensions()
-                .get::<Principal>()
-                .cloned()
-                .map(Authenticated)
-                .ok_or_else(unauthenticated),
-        )
+        // so a missing caller here means the operation is public yet asks for one.
+        ready(match req.extensions().get::<Caller>() {
+            Some(Caller::Account(principal)) => Ok(Authenticated(principal.clone())),
+            Some(Caller::Citizen(_)) => Err(ApiError::problem(
+                ProblemType::Forbidden,
+                "This operation is for staff and integrations; citizens use the /v1/me paths.",
+            )),
+            None => Err(unauthenticated()),
+        })
+    }
+}
+
+/// A citizen identified by a trusted identity provider (AX-1).
+#[derive(Debug, Clone)]
+pub struct CitizenAuthenticated(pub Citizen);
+
+impl FromRequest for CitizenAuthenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.extensions().get::<Caller>() {
+            Some(Caller::Citizen(citizen)) => Ok(CitizenAuthenticated(citizen.clone())),
+            Some(Caller::Account(_)) => Err(ApiError::problem(
+                ProblemType::Forbidden,
+                "This operation is for citizens signed in through a trusted identity provider.",
+            )),
+            None => Err(unauthenticated()),
+        })
     }
 }
 
@@ -45,7 +66,7 @@ fn bearer_token(req: &ServiceRequest) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty() && t.len() <= 512)
+        .filter(|t| !t.is_empty() && t.len() <= 8192)
 }
 
 /// Authenticates the request's bearer token and stores the principal in its extensions.
@@ -56,14 +77,14 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::internal("no application state"))?;
     let now = state.clock.now();
-    let principal = state
+    let caller = state
         .run(move |conn, state| {
-            rekisteri_accounts::authenticate(conn, &state.register(), &token, now).map_err(|e| match e {
+            rekisteri_accounts::authenticate_bearer(conn, &state.register(), &token, now).map_err(|e| match e {
                 AccountsError::Unauthenticated => unauthenticated(),
                 other => ApiError::internal(other),
             })
         })
         .await?;
-    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(caller);
     Ok(())
 }

@@ -24,6 +24,9 @@ pub enum ProblemType {
     NotAcceptable,
     Unauthenticated,
     Forbidden,
+    /// A password session asked for client data of a registrar that requires strong
+    /// authentication (AX-2).
+    StrongAuthenticationRequired,
     Conflict,
     PreconditionFailed,
     BusinessRule,
@@ -44,6 +47,7 @@ impl ProblemType {
             Self::NotAcceptable => "/problems/not-acceptable",
             Self::Unauthenticated => "/problems/unauthenticated",
             Self::Forbidden => "/problems/forbidden",
+            Self::StrongAuthenticationRequired => "/problems/strong-authentication-required",
             Self::Conflict => "/problems/conflict",
             Self::PreconditionFailed => "/problems/precondition-failed",
             Self::BusinessRule => "/problems/business-rule",
@@ -62,7 +66,7 @@ impl ProblemType {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::StrongAuthenticationRequired => StatusCode::FORBIDDEN,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,6 +87,7 @@ impl ProblemType {
             Self::NotAcceptable => "Not acceptable",
             Self::Unauthenticated => "Authentication required",
             Self::Forbidden => "Forbidden",
+            Self::StrongAuthenticationRequired => "Strong authentication required",
             Self::Conflict => "Conflict",
             Self::PreconditionFailed => "Precondition failed",
             Self::BusinessRule => "The request breaks a rule of the register",
@@ -287,6 +292,10 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
             ),
             E::Throttled { retry_after_seconds } => ApiError::Throttled { retry_after_seconds },
             E::Unauthenticated => crate::principal::unauthenticated(),
+            E::StrongAuthenticationRequired => ApiError::problem(
+                ProblemType::StrongAuthenticationRequired,
+                "This registrar's client data needs a strong identity provider login (e.g. the professional card); a password session is not enough.",
+            ),
             other => ApiError::internal(other),
         }
     }

@@ -237,3 +237,94 @@ pub fn seq_range(
 pub fn subject_index(keyring: &rekisteri_crypto::Keyring, code: &rekisteri_core::PersonalIdentityCode) -> [u8; 32] {
     rekisteri_crypto::BlindIndex::new(keyring).compute("data_subject", code.reveal().as_bytes())
 }
+
+/// One use of a person's data as the person sees it (AU-6): which organisation, when, for what
+/// purpose; not who, unless the registrar allows it.
+#[derive(Debug, Clone)]
+pub struct OwnUsage {
+    pub occurred_at: PrimitiveDateTime,
+    pub registrar_id: String,
+    pub registrar_name: Option<String>,
+    pub data_kind: String,
+    pub purpose: String,
+    pub access_basis: String,
+}
+
+/// The usage entries about the person behind `subject_index` in every registrar, newest first.
+pub fn usage_about_person(
+    conn: &mut DbConnection,
+    subject_index: &[u8; 32],
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Page<OwnUsage>> {
+    use rekisteri_db::schema::organisations;
+    let limit = clamp(limit);
+    let mut query = usage_log::table
+        .filter(usage_log::subject_index.eq(subject_index.to_vec()))
+        .filter(usage_log::outcome.eq("used"))
+        // The person's own look at this list is logged but not shown back to them.
+        .filter(usage_log::data_kind.ne("own_usage_log"))
+        .order((
+            usage_log::occurred_at.desc(),
+            usage_log::chain_id.desc(),
+            usage_log::seq.desc(),
+        ))
+        .select((
+            usage_log::occurred_at,
+            usage_log::chain_id,
+            usage_log::seq,
+            usage_log::registrar_id,
+            usage_log::data_kind,
+            usage_log::purpose,
+            usage_log::access_basis,
+        ))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(Cursor::Time {
+        occurred_at,
+        chain_id,
+        seq,
+    }) = cursor
+    {
+        query = query.filter(
+            usage_log::occurred_at
+                .lt(*occurred_at)
+                .or(usage_log::occurred_at.eq(*occurred_at).and(
+                    usage_log::chain_id
+                        .lt(chain_id.clone())
+                        .or(usage_log::chain_id.eq(chain_id.clone()).and(usage_log::seq.lt(*seq))),
+                )),
+        );
+    }
+    type Row = (PrimitiveDateTime, String, i64, String, String, String, String);
+    let rows: Vec<Row> = query.load(conn)?;
+    let page = finish(rows, limit, |r| Cursor::Time {
+        occurred_at: r.0,
+        chain_id: r.1.clone(),
+        seq: r.2,
+    });
+    let ids: Vec<&String> = page.items.iter().map(|r| &r.3).collect();
+    let names: std::collections::HashMap<String, String> = organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .select((organisations::id, organisations::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(Page {
+        next: page.next,
+        items: page
+            .items
+            .into_iter()
+            .map(
+                |(occurred_at, _, _, registrar_id, data_kind, purpose, access_basis)| OwnUsage {
+                    occurred_at,
+                    registrar_name: names.get(&registrar_id).cloned(),
+                    registrar_id,
+                    data_kind,
+                    purpose,
+                    access_basis,
+                },
+            )
+            .collect(),
+    })
+}
