@@ -1,6 +1,7 @@
 //! Accounts, organisations, invitations, sessions (AC) and authentication everywhere (AX-2).
 
 use diesel::prelude::*;
+use rekisteri_core::Clock;
 use rekisteri_db::schema::security_events;
 use rekisteri_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, USER_PASSWORD, app_test, assert_problem};
 use serde_json::{Value, json};
@@ -304,4 +305,71 @@ app_test!(fn ax_2_a_session_token_is_never_echoed(app) {
     assert_eq!(token.len(), 43, "256 bits in unpadded base64url");
     let me = app.get_as(token, "/v1/me").text().unwrap();
     assert!(!me.contains(token));
+});
+
+fn main_user_grant(app: &TestApp, admin: &str, id: &str) -> String {
+    let account: Value = app.get_as(admin, &format!("/v1/accounts/{id}")).json().unwrap();
+    account["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "main_user")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+app_test!(fn ac_11_ending_a_role_now_stops_it_and_ends_the_sessions_that_relied_on_it(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    assert_eq!(invite(app, &main_user, "a@kotikunta.fi", &org, "editor").status().as_u16(), 201);
+    let grant = main_user_grant(app, &admin, &id);
+    let ended = app.client.patch(app.url(&format!("/v1/accounts/{id}/roles/{grant}"))).bearer_auth(&admin).json(&json!({})).send().unwrap();
+    assert_eq!(ended.status().as_u16(), 200);
+    let account: Value = ended.json().unwrap();
+    // The grant is kept as history, with its end.
+    assert!(account["roles"][0]["valid_until"].is_string(), "{account}");
+    assert_problem(app.get_as(&main_user, "/v1/me"), 401, "/problems/unauthenticated");
+    let again = app.token("main@kotikunta.fi", USER_PASSWORD);
+    let me: Value = app.get_as(&again, "/v1/me").json().unwrap();
+    assert_eq!(me["roles"], json!([]));
+    assert_problem(invite(app, &again, "b@kotikunta.fi", &org, "editor"), 403, "/problems/forbidden");
+    let events = security_events_of(app, "role_ended");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].2["sessions_ended"], 1);
+});
+
+app_test!(fn ac_11_a_role_ended_from_a_date_stops_working_at_that_moment_for_a_logged_in_user(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let grant = main_user_grant(app, &admin, &id);
+    let until = rekisteri_audit::format_time(rekisteri_db::to_primitive(app.clock.now() + time::Duration::minutes(10)));
+    let ended = app.client.patch(app.url(&format!("/v1/accounts/{id}/roles/{grant}"))).bearer_auth(&admin)
+        .json(&json!({"valid_until": until})).send().unwrap();
+    assert_eq!(ended.status().as_u16(), 200);
+    assert_eq!(invite(app, &main_user, "a@kotikunta.fi", &org, "editor").status().as_u16(), 201);
+    app.clock.advance(time::Duration::minutes(10));
+    // Same session, next request: the role is gone.
+    assert_problem(invite(app, &main_user, "b@kotikunta.fi", &org, "editor"), 403, "/problems/forbidden");
+    let me: Value = app.get_as(&main_user, "/v1/me").json().unwrap();
+    assert_eq!(me["roles"], json!([]));
+});
+
+app_test!(fn ac_4_main_user_grants_roles_in_its_organisation_but_never_admin(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (_, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let (editor_id, editor) = app.add_user(&admin, "editor@kotikunta.fi", &org, "editor");
+    let grant = |token: &str, role: &str| app.post_as(token, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": role}));
+    assert_problem(grant(&main_user, "admin"), 403, "/problems/forbidden");
+    assert_problem(grant(&editor, "main_user"), 403, "/problems/forbidden");
+    let granted = grant(&main_user, "auditor");
+    assert_eq!(granted.status().as_u16(), 201);
+    let me: Value = app.get_as(&editor, "/v1/me").json().unwrap();
+    assert_eq!(me["roles"], json!(["editor", "auditor"]));
+    let bad = app.post_as(&main_user, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": "expert", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}));
+    assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "valid_until");
 });

@@ -540,3 +540,114 @@ pub fn bootstrap_admin(
     let (_, token) = invite(conn, register, None, new, now)?;
     accept_invitation(conn, register, &token, password, now)
 }
+
+/// Checks that `actor` may change `account`'s rights with `role` (AC-4): admins any; main users
+/// their own organisation's, never admin.
+fn may_manage_rights(actor: &Principal, account: &Account, role: Role) -> Result<(), AccountsError> {
+    if !actor.manages_organisation(&account.organisation_id) {
+        return Err(AccountsError::Forbidden(
+            "only admins and the organisation's main users change rights".into(),
+        ));
+    }
+    if role == Role::Admin && !actor.is_admin() {
+        return Err(AccountsError::Forbidden(
+            "only admins grant or end the admin role".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Grants `role` to account `id` for `[valid_from, valid_until)` (AC-11); `valid_from`
+/// defaults to now. Earlier grants stay as history.
+#[allow(clippy::too_many_arguments)]
+pub fn grant_role(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    role: Role,
+    valid_from: Option<PrimitiveDateTime>,
+    valid_until: Option<PrimitiveDateTime>,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    let account = get_account(conn, register, Some(actor), id)?;
+    may_manage_rights(actor, &account, role)?;
+    let at = now_primitive(now);
+    let valid_from = valid_from.unwrap_or(at);
+    if valid_until.is_some_and(|until| until <= valid_from) {
+        return Err(validation("valid_until", "must be after valid_from"));
+    }
+    let grant_id = uuid::Uuid::new_v4().to_string();
+    write_transaction(conn, |conn| {
+        diesel::insert_into(account_roles::table)
+            .values((
+                account_roles::id.eq(&grant_id),
+                account_roles::account_id.eq(id),
+                account_roles::role.eq(role.as_str()),
+                account_roles::valid_from.eq(valid_from),
+                account_roles::valid_until.eq(valid_until),
+                account_roles::granted_by.eq(&actor.account_id),
+                account_roles::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "role_granted",
+            serde_json::json!({"account_id": id, "grant_id": grant_id, "role": role.as_str(),
+                "valid_from": crate::format_time(valid_from), "valid_until": valid_until.map(crate::format_time)}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_account(conn, register, Some(actor), id)
+}
+
+/// Ends a role grant at `valid_until` (now when absent), when a person moves to other tasks or
+/// leaves (AC-11). The role stops working at that moment; when it ends now, the account's open
+/// sessions, which relied on it, end at once. The grant stays as history (AC-8).
+pub fn end_role(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    grant_id: &str,
+    valid_until: Option<PrimitiveDateTime>,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    let account = get_account(conn, register, Some(actor), id)?;
+    let grant = account
+        .roles
+        .iter()
+        .find(|g| g.id == grant_id)
+        .cloned()
+        .ok_or(AccountsError::NotFound)?;
+    may_manage_rights(actor, &account, grant.role)?;
+    let at = now_primitive(now);
+    let until = valid_until.unwrap_or(at).max(grant.valid_from);
+    if grant.valid_until.is_some_and(|current| current <= at) {
+        return Err(AccountsError::Conflict("the role has already ended".into()));
+    }
+    write_transaction(conn, |conn| {
+        diesel::update(account_roles::table.find(grant_id))
+            .set(account_roles::valid_until.eq(until))
+            .execute(conn)?;
+        let ended = if until <= at {
+            crate::sessions::end_sessions_of(conn, id, at, "rights_ended")?
+        } else {
+            0
+        };
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "role_ended",
+            serde_json::json!({"account_id": id, "grant_id": grant_id, "role": grant.role.as_str(),
+                "valid_until": crate::format_time(until), "sessions_ended": ended}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_account(conn, register, Some(actor), id)
+}

@@ -15,8 +15,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 pub use accounts::{
-    Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, get_account, invite,
-    list_accounts, restore_account,
+    Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, end_role, get_account,
+    grant_role, invite, list_accounts, restore_account,
 };
 pub use model::{AuthMethod, Caller, Citizen, OrganisationKind, Principal, Role};
 pub use organisations::{
@@ -117,6 +117,8 @@ pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Acc
         message: message.into(),
     }
 }
+
+pub(crate) use rekisteri_audit::format_time;
 
 pub(crate) fn now_primitive(now: OffsetDateTime) -> time::PrimitiveDateTime {
     rekisteri_db::to_primitive(now)

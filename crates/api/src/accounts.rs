@@ -1,12 +1,12 @@
 //! User accounts (AC-2..AC-4, AC-8, AC-9) and the caller's own view (`/v1/me`).
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use rekisteri_accounts::{Account, NewAccount, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::extract::Json;
+use crate::extract::{Json, parse_time};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
 use crate::{AppState, RunBlocking};
@@ -18,11 +18,15 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(invite)
         .service(show)
         .service(close)
-        .service(restore);
+        .service(restore)
+        .service(grant_role)
+        .service(end_role);
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RoleBody {
+    /// The grant's id, for ending it.
+    pub id: String,
     #[schema(example = "main_user")]
     pub role: String,
     #[schema(value_type = String, format = DateTime)]
@@ -63,6 +67,7 @@ impl From<Account> for AccountBody {
                 .roles
                 .into_iter()
                 .map(|r| RoleBody {
+                    id: r.id,
                     role: r.role.as_str().to_owned(),
                     valid_from: time(r.valid_from),
                     valid_until: r.valid_until.map(time),
@@ -298,6 +303,109 @@ async fn restore(
                 &state.register(),
                 &principal.0,
                 &id,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    #[schema(value_type = String, example = "auditor")]
+    pub role: Role,
+    /// RFC 3339 or a date; default now.
+    pub valid_from: Option<String>,
+    /// RFC 3339 or a date; default open-ended.
+    pub valid_until: Option<String>,
+}
+
+/// Grant a role for a period (AC-11): admins any; main users their own organisation's, never
+/// admin. Earlier grants stay as the account's history of rights.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = GrantBody,
+    responses(
+        (status = 201, body = AccountBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/accounts/{id}/roles")]
+async fn grant_role(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<GrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let valid_from = parse_time("valid_from", body.valid_from.as_deref())?;
+    let valid_until = parse_time("valid_until", body.valid_until.as_deref())?;
+    let now = state.clock.now();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::grant_role(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                body.role,
+                valid_from,
+                valid_until,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(AccountBody::from(account)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndGrantBody {
+    /// When the role stops (RFC 3339 or a date); default now. Ending it now also ends the
+    /// account's open sessions.
+    pub valid_until: Option<String>,
+}
+
+/// End a role when the person moves to other tasks or leaves (AC-11); it stops working at that
+/// moment. The grant is kept as history.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id"), ("grant_id" = String, Path, description = "Role grant id")),
+    request_body = EndGrantBody,
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The role has already ended", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/accounts/{id}/roles/{grant_id}")]
+async fn end_role(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<(String, String)>,
+    body: Json<EndGrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, grant_id) = path.into_inner();
+    let valid_until = parse_time("valid_until", body.into_inner().valid_until.as_deref())?;
+    let now = state.clock.now();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::end_role(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                &grant_id,
+                valid_until,
                 now,
             )?)
         })

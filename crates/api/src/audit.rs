@@ -13,11 +13,10 @@ use rekisteri_audit::query::{Cursor, Filter, Page};
 use rekisteri_audit::{AccessBasis, ActorKind, LogKind, NewEntry, Outcome, UsageEntry};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use serde::{Deserialize, Serialize};
-use time::PrimitiveDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::extract::Json;
+use crate::extract::{Json, parse_time};
 use crate::middleware::RequestId;
 use crate::principal::{Authenticated, CitizenAuthenticated};
 use crate::problem::{ApiError, Problem, ProblemType};
@@ -108,17 +107,6 @@ pub struct VerifyBody {
     pub signed_checkpoints: u64,
     /// The first break of each broken chain.
     pub breaks: Vec<BreakBody>,
-}
-
-fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<PrimitiveDateTime>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
-    let invalid = || ApiError::field(field, "must be an RFC 3339 time or a date (YYYY-MM-DD)");
-    if let Ok(at) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
-        return Ok(Some(rekisteri_db::to_primitive(at)));
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(value, &format).map_err(|_| invalid())?;
-    Ok(Some(date.midnight()))
 }
 
 fn encode_cursor(cursor: &Cursor) -> String {

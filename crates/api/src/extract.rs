@@ -150,6 +150,18 @@ pub fn query_config() -> actix_web::web::QueryConfig {
     })
 }
 
+/// A time parameter: RFC 3339 (`2026-11-25T08:00:00Z`) or a date (`2026-11-25`, midnight UTC).
+pub fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<time::PrimitiveDateTime>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let invalid = || ApiError::field(field, "must be an RFC 3339 time or a date (YYYY-MM-DD)");
+    if let Ok(at) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Ok(Some(rekisteri_db::to_primitive(at)));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(value, &format).map_err(|_| invalid())?;
+    Ok(Some(date.midnight()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
