@@ -158,7 +158,7 @@ idp_test!(fn ax_2_password_sessions_are_kept_from_client_data_of_a_registrar_tha
     let weak = sign_jwt("ed25519", &app.jwt_claims(json!({"email": email, "amr": ["pwd"]})));
     let register = app.register();
     let mut conn = app.db.conn();
-    let principal = |token: &str| match rekisteri_accounts::authenticate_bearer(&mut app.db.conn(), &register, token, app.clock.now()).unwrap() {
+    let principal = |token: &str| match rekisteri_accounts::authenticate_bearer(&mut app.db.conn(), &register, token, None, app.clock.now()).unwrap() {
         Caller::Account(p) => p,
         other => panic!("{other:?}"),
     };

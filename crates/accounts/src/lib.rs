@@ -5,6 +5,7 @@
 //! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
 
 mod accounts;
+pub mod api_clients;
 pub mod idp;
 mod model;
 mod organisations;
@@ -18,7 +19,7 @@ pub use accounts::{
     Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, end_role, get_account,
     grant_role, invite, list_accounts, restore_account,
 };
-pub use model::{AuthMethod, Caller, Citizen, OrganisationKind, Principal, Role};
+pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
 pub use organisations::{
     NewOrganisation, Organisation, ServiceUnit, add_service_unit, create_organisation, find_organisation,
     list_organisations, list_service_units,

@@ -90,6 +90,8 @@ impl OrganisationKind {
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// An API client's access token (OAuth 2.0 client credentials).
+    ClientCredentials,
     /// A trusted identity provider's token without a strong method in `amr`.
     IdentityProvider,
     /// A trusted identity provider's token whose `amr` names a strong method (e.g. `sc`, the
@@ -101,15 +103,21 @@ impl AuthMethod {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::ClientCredentials => "client_credentials",
             Self::IdentityProvider => "identity_provider",
             Self::StrongIdentityProvider => "identity_provider_strong",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Password, Self::IdentityProvider, Self::StrongIdentityProvider]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            Self::Password,
+            Self::ClientCredentials,
+            Self::IdentityProvider,
+            Self::StrongIdentityProvider,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 
     pub fn is_strong(self) -> bool {
@@ -141,6 +149,17 @@ pub struct Principal {
     pub service_unit_ids: Vec<String>,
     pub session_id: String,
     pub auth_method: AuthMethod,
+    /// Set when another system acts through an API client (AX-1).
+    pub integration: Option<Integration>,
+}
+
+/// The system behind a request made with an API client's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// The end user the integration acts for (an account id); their rights then apply.
+    pub on_behalf_of: Option<String>,
 }
 
 impl Principal {
@@ -150,6 +169,15 @@ impl Principal {
 
     /// Whether any role in force grants `permission` (AX-3).
     pub fn can(&self, permission: Permission) -> bool {
+        if let Some(integration) = &self.integration
+            && integration.on_behalf_of.is_none()
+        {
+            return integration.scopes.iter().any(|scope| {
+                crate::api_clients::SCOPES
+                    .iter()
+                    .any(|(name, granted)| name == scope && *granted == Some(permission))
+            });
+        }
         self.roles.iter().any(|r| r.permissions().contains(&permission))
     }
 

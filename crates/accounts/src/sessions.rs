@@ -202,7 +202,7 @@ pub fn login(
     Ok(SessionToken { token, expires_at })
 }
 
-fn current_rights(
+pub(crate) fn current_rights(
     conn: &mut DbConnection,
     account_id: &str,
     at: PrimitiveDateTime,
@@ -317,6 +317,7 @@ pub fn authenticate(
         service_unit_ids,
         session_id,
         auth_method,
+        integration: None,
     })
 }
 
@@ -358,16 +359,20 @@ pub(crate) fn end_sessions_of(
         .execute(conn)
 }
 
-/// Resolves any bearer token: a session token of ours, or a trusted identity provider's JWT
-/// (AX-2). A staff JWT opens a session row on first use (keyed by the token's hash) and is then
+/// Resolves any bearer token: a session token of ours, an API client's access token (with the
+/// end user it acts for, if any), or a trusted identity provider's JWT (AX-2). A staff JWT opens a session row on first use (keyed by the token's hash) and is then
 /// checked like any session; a citizen JWT is verified on every request.
 pub fn authenticate_bearer(
     conn: &mut DbConnection,
     register: &Register,
     token: &str,
+    on_behalf_of: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<crate::Caller, AccountsError> {
     if !crate::idp::looks_like_jwt(token) {
+        if let Some(principal) = crate::api_clients::authenticate_client_token(conn, token, on_behalf_of, now)? {
+            return Ok(crate::Caller::Account(principal));
+        }
         return authenticate(conn, register, token, now).map(crate::Caller::Account);
     }
     let known = sessions::table

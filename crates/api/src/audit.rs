@@ -191,16 +191,22 @@ fn supervision_entry(
         data_kind: data_kind.to_owned(),
         data_id: None,
         outcome: Outcome::Used,
-        actor_kind: ActorKind::Staff,
+        actor_kind: match &principal.integration {
+            Some(i) if i.on_behalf_of.is_none() => ActorKind::Integration,
+            _ => ActorKind::Staff,
+        },
         actor_id: principal.account_id.clone(),
         actor_name: None,
-        on_behalf_of: None,
+        on_behalf_of: principal.integration.as_ref().and_then(|i| i.on_behalf_of.clone()),
         service_unit_oid: None,
         purpose: "log supervision".to_owned(),
-        access_basis: AccessBasis::Role,
+        access_basis: match &principal.integration {
+            Some(i) if i.on_behalf_of.is_none() => AccessBasis::Integration,
+            _ => AccessBasis::Role,
+        },
         special_reason: None,
         request_id: request_id.0.clone(),
-        calling_system: None,
+        calling_system: principal.integration.as_ref().map(|i| i.client_id.clone()),
     })
 }
 

@@ -2,6 +2,7 @@
 //! parse, authorise, call a domain crate and map its errors; no business rule lives here.
 
 mod accounts;
+mod api_clients;
 mod audit;
 mod auth;
 pub mod extract;
@@ -124,6 +125,7 @@ struct ApiDoc;
 fn configure(config: &mut ServiceConfig) {
     health::configure(config);
     auth::configure(config);
+    api_clients::configure(config);
     organisations::configure(config);
     accounts::configure(config);
     audit::configure(config);
@@ -234,6 +236,11 @@ mod tests {
                 let responses = operation["responses"].as_object().unwrap();
                 assert!(!responses.is_empty(), "{method} {path} documents no responses");
                 for (status, response) in responses {
+                    // The token endpoint answers errors as RFC 6749 §5.2 requires.
+                    if path == "/v1/auth/token" {
+                        assert!(response["content"]["application/problem+json"].is_null());
+                        continue;
+                    }
                     if status.starts_with('4') || status.starts_with('5') {
                         assert!(
                             response["content"]["application/problem+json"].is_object(),

@@ -59,12 +59,19 @@ fn is_sane_request_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Whether an error response may pass as it is: a problem document, or an OAuth 2.0 error body
+/// (RFC 6749 §5.2), which token clients expect as `application/json` and which only the token
+/// endpoint produces.
 fn is_problem(response: &HttpResponse<BoxBody>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(PROBLEM_CONTENT_TYPE))
+        || response
+            .extensions()
+            .get::<crate::api_clients::OAuthErrorBody>()
+            .is_some()
 }
 
 /// Replaces an error response that is not a problem document (actix's own plain-text errors)

@@ -69,6 +69,10 @@ fn bearer_token(req: &ServiceRequest) -> Option<String> {
         .filter(|t| !t.is_empty() && t.len() <= 8192)
 }
 
+/// The header in which an integration names the end user it acts for (AX-1), as X-Road's
+/// user id is carried; the user's rights then apply and the user is logged.
+pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
+
 /// Authenticates the request's bearer token and stores the principal in its extensions.
 pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     let token = bearer_token(req).ok_or_else(unauthenticated)?;
@@ -76,13 +80,21 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("no application state"))?;
+    let on_behalf_of = req
+        .headers()
+        .get(ON_BEHALF_OF)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()))
+        .transpose()
+        .map_err(|_| ApiError::field("X-On-Behalf-Of", "must be an account id"))?;
     let now = state.clock.now();
     let caller = state
         .run(move |conn, state| {
-            rekisteri_accounts::authenticate_bearer(conn, &state.register(), &token, now).map_err(|e| match e {
-                AccountsError::Unauthenticated => unauthenticated(),
-                other => ApiError::internal(other),
-            })
+            rekisteri_accounts::authenticate_bearer(conn, &state.register(), &token, on_behalf_of.as_deref(), now)
+                .map_err(|e| match e {
+                    AccountsError::Unauthenticated => unauthenticated(),
+                    AccountsError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+                    other => ApiError::internal(other),
+                })
         })
         .await?;
     req.extensions_mut().insert(caller);

@@ -19,7 +19,7 @@ pub use hex::to_hex;
 pub use keys::{KeyId, Keyring, KeyringError};
 pub use password::{DEFAULT_PBKDF2_ITERATIONS, PasswordHashError, hash_password, verify_password};
 pub use signing::{CheckpointSigner, verify_signature};
-pub use token::{random_bytes, random_token, token_hash};
+pub use token::{equal_constant_time, random_bytes, random_token, token_hash};
 
 /// Why a cryptographic operation failed. Deliberately vague about decryption failures: the
 /// caller learns that the value is unusable, not why.

@@ -25,6 +25,11 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     out
 }
 
+/// Compares two secrets (or their hashes) in time independent of where they differ.
+pub fn equal_constant_time(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

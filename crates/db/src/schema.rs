@@ -192,6 +192,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_clients (id) {
+        id -> Text,
+        organisation_id -> Text,
+        name -> Text,
+        secret_hash -> Binary,
+        scopes -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        secret_rotated_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_tokens (token_hash) {
+        token_hash -> Binary,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(service_units -> organisations (organisation_id));
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(account_roles -> accounts (account_id));
@@ -204,5 +228,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     account_roles,
     account_service_units,
-    sessions
+    sessions,
+    api_clients,
+    api_tokens
 );

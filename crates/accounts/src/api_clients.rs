@@ -1,0 +1,402 @@
+//! API clients (AX-2.2): other systems — client-record systems, telephony, back offices — log
+//! in with OAuth 2.0 client credentials (RFC 6749 §4.4). The secret is shown once and kept only
+//! as a hash; it can be rotated. An access token is short-lived and kept only as a hash.
+//!
+//! An integration acts with its scopes, or, when it names an end user of its own organisation
+//! (`X-On-Behalf-Of`), with that user's rights; the end user is then carried into every log entry.
+
+use diesel::prelude::*;
+use rekisteri_crypto::{equal_constant_time, random_token, token_hash};
+use rekisteri_db::schema::{accounts, api_clients, api_tokens, organisations};
+use rekisteri_db::{DbConnection, write_transaction};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::organisations::security_event;
+use crate::{AccountsError, AuthMethod, Permission, Principal, Register, now_primitive, validation};
+
+/// The scopes an API client can hold, and the permission each grants.
+pub const SCOPES: &[(&str, Option<Permission>)] = &[
+    ("audit:read", Some(Permission::ReadRegistrarAudit)),
+    ("clients:read", None),
+    ("clients:write", None),
+    ("calls:write", None),
+    ("vtj:write", None),
+];
+
+/// How long an access token lives.
+pub const ACCESS_TOKEN_SECONDS: i64 = 900;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    pub id: String,
+    pub organisation_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: PrimitiveDateTime,
+    pub secret_rotated_at: PrimitiveDateTime,
+    pub disabled_at: Option<PrimitiveDateTime>,
+}
+
+/// A client and its secret, which is shown only here.
+#[derive(Debug)]
+pub struct ClientWithSecret {
+    pub client: ApiClient,
+    pub secret: String,
+}
+
+/// The access token of a successful client-credentials grant.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scopes: Vec<String>,
+}
+
+/// Why a token request was refused, as RFC 6749 §5.2 names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthError {
+    InvalidRequest,
+    InvalidClient,
+    UnsupportedGrantType,
+    InvalidScope,
+}
+
+impl OAuthError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+        }
+    }
+}
+
+fn parse_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, AccountsError> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in scopes {
+        if !SCOPES.iter().any(|(known, _)| known == scope) {
+            return Err(validation(field, "unknown scope; see docs/permissions.md"));
+        }
+        if !out.contains(scope) {
+            out.push(scope.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+type ClientRow = (
+    String,
+    String,
+    String,
+    String,
+    PrimitiveDateTime,
+    PrimitiveDateTime,
+    Option<PrimitiveDateTime>,
+);
+
+fn from_row(row: ClientRow) -> ApiClient {
+    ApiClient {
+        id: row.0,
+        organisation_id: row.1,
+        name: row.2,
+        scopes: row.3.split_whitespace().map(str::to_owned).collect(),
+        created_at: row.4,
+        secret_rotated_at: row.5,
+        disabled_at: row.6,
+    }
+}
+
+macro_rules! client_columns {
+    () => {
+        (
+            api_clients::id,
+            api_clients::organisation_id,
+            api_clients::name,
+            api_clients::scopes,
+            api_clients::created_at,
+            api_clients::secret_rotated_at,
+            api_clients::disabled_at,
+        )
+    };
+}
+
+fn require_admin(actor: Option<&Principal>) -> Result<(), AccountsError> {
+    match actor {
+        Some(actor) if !actor.can(Permission::ManageAllAccounts) => {
+            Err(AccountsError::Forbidden("only admins manage API clients".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Registers an API client of `organisation` (an id or OID) with `scopes`; `actor` is `None`
+/// only for the command line.
+pub fn create_api_client(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: Option<&Principal>,
+    name: &str,
+    organisation: &str,
+    scopes: &[String],
+    now: OffsetDateTime,
+) -> Result<ClientWithSecret, AccountsError> {
+    require_admin(actor)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(validation("name", "must be 1-200 characters"));
+    }
+    let scopes = parse_scopes("scopes", scopes)?;
+    if scopes.is_empty() {
+        return Err(validation("scopes", "name at least one scope"));
+    }
+    let organisation_id: String = organisations::table
+        .filter(
+            organisations::id
+                .eq(organisation)
+                .or(organisations::oid.eq(organisation)),
+        )
+        .select(organisations::id)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| validation("organisation", "no such organisation"))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let secret = random_token()?;
+    let at = now_primitive(now);
+    write_transaction(conn, |conn| {
+        diesel::insert_into(api_clients::table)
+            .values((
+                api_clients::id.eq(&id),
+                api_clients::organisation_id.eq(&organisation_id),
+                api_clients::name.eq(name),
+                api_clients::secret_hash.eq(token_hash(&secret).to_vec()),
+                api_clients::scopes.eq(scopes.join(" ")),
+                api_clients::created_by.eq(actor.map(|a| a.account_id.clone())),
+                api_clients::created_at.eq(at),
+                api_clients::secret_rotated_at.eq(at),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&organisation_id),
+            actor,
+            "api_client_created",
+            serde_json::json!({"client_id": id, "scopes": scopes}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    Ok(ClientWithSecret {
+        client: get_api_client(conn, &id)?,
+        secret,
+    })
+}
+
+fn get_api_client(conn: &mut DbConnection, id: &str) -> Result<ApiClient, AccountsError> {
+    api_clients::table
+        .find(id)
+        .select(client_columns!())
+        .first::<ClientRow>(conn)
+        .optional()?
+        .map(from_row)
+        .ok_or(AccountsError::NotFound)
+}
+
+/// Every API client (admins).
+pub fn list_api_clients(conn: &mut DbConnection, actor: &Principal) -> Result<Vec<ApiClient>, AccountsError> {
+    require_admin(Some(actor))?;
+    Ok(api_clients::table
+        .select(client_columns!())
+        .order(api_clients::created_at)
+        .load::<ClientRow>(conn)?
+        .into_iter()
+        .map(from_row)
+        .collect())
+}
+
+/// A new secret for the client; the old one and every token issued with it stop at once.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<ClientWithSecret, AccountsError> {
+    require_admin(Some(actor))?;
+    let client = get_api_client(conn, id)?;
+    let secret = random_token()?;
+    let at = now_primitive(now);
+    write_transaction(conn, |conn| {
+        diesel::update(api_clients::table.find(id))
+            .set((
+                api_clients::secret_hash.eq(token_hash(&secret).to_vec()),
+                api_clients::secret_rotated_at.eq(at),
+            ))
+            .execute(conn)?;
+        let revoked = diesel::delete(api_tokens::table.filter(api_tokens::client_id.eq(id))).execute(conn)?;
+        let event = security_event(
+            Some(&client.organisation_id),
+            Some(actor),
+            "api_client_secret_rotated",
+            serde_json::json!({"client_id": id, "tokens_revoked": revoked}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    Ok(ClientWithSecret {
+        client: get_api_client(conn, id)?,
+        secret,
+    })
+}
+
+/// The client-credentials grant: checks the secret and issues a short-lived access token with
+/// the requested scopes (all of the client's when none are named). Every grant and refusal is a
+/// security event.
+pub fn issue_token(
+    conn: &mut DbConnection,
+    register: &Register,
+    client_id: &str,
+    client_secret: &str,
+    requested_scopes: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<AccessToken, OAuthError> {
+    let at = now_primitive(now);
+    let stored: Option<(String, Vec<u8>, String, Option<PrimitiveDateTime>)> = api_clients::table
+        .find(client_id)
+        .select((
+            api_clients::organisation_id,
+            api_clients::secret_hash,
+            api_clients::scopes,
+            api_clients::disabled_at,
+        ))
+        .first(conn)
+        .optional()
+        .map_err(|_| OAuthError::InvalidRequest)?;
+    let presented = token_hash(client_secret);
+    let Some((organisation_id, _, scopes, None)) = stored.filter(|s| equal_constant_time(&s.1, &presented)) else {
+        let event = security_event(
+            None,
+            None,
+            "api_client_refused",
+            serde_json::json!({"client_id_length": client_id.len()}),
+            at,
+        );
+        let _ = write_transaction(conn, |conn| register.audit.append_in(conn, vec![event], at));
+        return Err(OAuthError::InvalidClient);
+    };
+    let held: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+    let granted: Vec<String> = match requested_scopes.map(str::trim).filter(|s| !s.is_empty()) {
+        None => held.clone(),
+        Some(requested) => {
+            let requested: Vec<String> = requested.split_whitespace().map(str::to_owned).collect();
+            if requested.iter().any(|s| !held.contains(s)) {
+                return Err(OAuthError::InvalidScope);
+            }
+            requested
+        }
+    };
+    let token = random_token().map_err(|_| OAuthError::InvalidRequest)?;
+    let expires_at = at + time::Duration::seconds(ACCESS_TOKEN_SECONDS);
+    write_transaction(conn, |conn| {
+        diesel::delete(api_tokens::table.filter(api_tokens::expires_at.le(at))).execute(conn)?;
+        diesel::insert_into(api_tokens::table)
+            .values((
+                api_tokens::token_hash.eq(token_hash(&token).to_vec()),
+                api_tokens::client_id.eq(client_id),
+                api_tokens::scopes.eq(granted.join(" ")),
+                api_tokens::created_at.eq(at),
+                api_tokens::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&organisation_id),
+            None,
+            "api_token_issued",
+            serde_json::json!({"client_id": client_id, "scopes": granted}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })
+    .map_err(|_| OAuthError::InvalidRequest)?;
+    Ok(AccessToken {
+        access_token: token,
+        expires_in: ACCESS_TOKEN_SECONDS,
+        scopes: granted,
+    })
+}
+
+/// The principal of an API access token, or `None` when the token is not one. With
+/// `on_behalf_of` (an account id of the client's organisation) the end user's current rights
+/// apply; without it, the scopes' permissions.
+pub fn authenticate_client_token(
+    conn: &mut DbConnection,
+    token: &str,
+    on_behalf_of: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Option<Principal>, AccountsError> {
+    let at = now_primitive(now);
+    let found: Option<(String, String, PrimitiveDateTime)> = api_tokens::table
+        .find(token_hash(token).to_vec())
+        .select((api_tokens::client_id, api_tokens::scopes, api_tokens::expires_at))
+        .first(conn)
+        .optional()?;
+    let Some((client_id, scopes, expires_at)) = found else {
+        return Ok(None);
+    };
+    if expires_at <= at {
+        return Err(AccountsError::Unauthenticated);
+    }
+    let (organisation_id, disabled): (String, Option<PrimitiveDateTime>) = api_clients::table
+        .find(&client_id)
+        .select((api_clients::organisation_id, api_clients::disabled_at))
+        .first(conn)?;
+    if disabled.is_some() {
+        return Err(AccountsError::Unauthenticated);
+    }
+    let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+    let integration = crate::Integration {
+        client_id: client_id.clone(),
+        scopes,
+        on_behalf_of: None,
+    };
+    let Some(user) = on_behalf_of else {
+        return Ok(Some(Principal {
+            account_id: format!("api-client:{client_id}"),
+            organisation_id,
+            roles: Vec::new(),
+            service_unit_ids: Vec::new(),
+            session_id: format!("api-token:{client_id}"),
+            auth_method: AuthMethod::ClientCredentials,
+            integration: Some(integration),
+        }));
+    };
+    // The end user must be an active account of the client's own organisation.
+    let account: Option<String> = accounts::table
+        .find(user)
+        .filter(accounts::organisation_id.eq(&organisation_id))
+        .filter(accounts::status.eq("active"))
+        .select(accounts::id)
+        .first(conn)
+        .optional()?;
+    let Some(account_id) = account else {
+        return Err(AccountsError::Forbidden(
+            "X-On-Behalf-Of names no active user of the client's organisation".into(),
+        ));
+    };
+    let (roles, service_unit_ids) = crate::sessions::current_rights(conn, &account_id, at)?;
+    Ok(Some(Principal {
+        account_id: account_id.clone(),
+        organisation_id,
+        roles,
+        service_unit_ids,
+        session_id: format!("api-token:{client_id}"),
+        auth_method: AuthMethod::ClientCredentials,
+        integration: Some(crate::Integration {
+            on_behalf_of: Some(account_id),
+            ..integration
+        }),
+    }))
+}
