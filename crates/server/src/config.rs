@@ -33,6 +33,78 @@ struct FileConfig {
     sqlite_synchronous: Option<String>,
     audit_checkpoint_interval: Option<i64>,
     audit_retention_years: Option<u16>,
+    #[serde(default)]
+    identity_providers: Vec<IdentityProviderConfig>,
+}
+
+/// A trusted identity provider (AX-2.3), only from the file: `[[identity_providers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    pub name: String,
+    /// `citizen` or `staff`.
+    pub kind: String,
+    pub issuer: String,
+    pub audience: String,
+    pub identity_code_claim: Option<String>,
+    pub account_claim: Option<String>,
+    pub strong_methods: Option<Vec<String>>,
+    pub keys: Vec<IdentityProviderKey>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderKey {
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub algorithm: String,
+    pub kid: Option<String>,
+    /// The public key in PEM (SPKI), inline or in a file.
+    pub public_key_pem: Option<String>,
+    pub public_key_file: Option<PathBuf>,
+}
+
+impl IdentityProviderConfig {
+    /// The provider with its keys loaded and checked.
+    pub fn load(&self) -> Result<rekisteri_accounts::idp::IdentityProvider, ConfigError> {
+        use rekisteri_accounts::idp::{IdentityProvider, IdpKind, TrustedKey};
+        let invalid = |message: String| ConfigError::Invalid {
+            name: "identity_providers",
+            message: format!("{}: {message}", self.name),
+        };
+        let kind = match self.kind.as_str() {
+            "citizen" => IdpKind::Citizen,
+            "staff" => IdpKind::Staff,
+            other => return Err(invalid(format!("kind '{other}' is not citizen or staff"))),
+        };
+        if self.keys.is_empty() {
+            return Err(invalid("no keys".to_owned()));
+        }
+        let mut keys = Vec::new();
+        for key in &self.keys {
+            let pem = match (&key.public_key_pem, &key.public_key_file) {
+                (Some(pem), None) => pem.clone(),
+                (None, Some(path)) => std::fs::read_to_string(path)
+                    .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?,
+                _ => {
+                    return Err(invalid(
+                        "give a key as public_key_pem or public_key_file, one of them".to_owned(),
+                    ));
+                }
+            };
+            keys.push(TrustedKey::from_pem(&key.algorithm, &pem, key.kid.clone()).map_err(invalid)?);
+        }
+        let mut provider = IdentityProvider::new(&self.name, kind, &self.issuer, &self.audience, keys);
+        if let Some(claim) = &self.identity_code_claim {
+            provider.identity_code_claim = claim.clone();
+        }
+        if let Some(claim) = &self.account_claim {
+            provider.account_claim = claim.clone();
+        }
+        if let Some(methods) = &self.strong_methods {
+            provider.strong_methods = methods.clone();
+        }
+        Ok(provider)
+    }
 }
 
 /// The effective configuration.
@@ -54,6 +126,7 @@ pub struct Config {
     pub audit_checkpoint_interval: i64,
     /// How long audit entries are kept (AU-8).
     pub audit_retention_years: u16,
+    pub identity_providers: Vec<rekisteri_accounts::idp::IdentityProvider>,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -157,7 +230,13 @@ impl Config {
                 message: "the law requires at least 12 years".to_owned(),
             });
         }
+        let identity_providers = file_config
+            .identity_providers
+            .iter()
+            .map(IdentityProviderConfig::load)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            identity_providers,
             audit_checkpoint_interval,
             audit_retention_years,
             database_url,
@@ -200,6 +279,17 @@ impl Config {
             "sqlite_synchronous",
             format!("{:?}", self.pool.sqlite_synchronous.as_str().to_ascii_lowercase()),
         );
+        let providers: Vec<String> = self
+            .identity_providers
+            .iter()
+            .map(|p| {
+                format!(
+                    "{:?}",
+                    format!("{} ({:?}, {}, {} keys)", p.name, p.kind, p.issuer, p.keys.len())
+                )
+            })
+            .collect();
+        line("identity_providers", format!("[{}]", providers.join(", ")));
         out
     }
 }
@@ -264,5 +354,41 @@ mod tests {
         std::fs::write(&path, "bnid = \"x\"\n").unwrap();
         let err = load(&[], Some(&path)).unwrap_err().to_string();
         assert!(err.contains("unknown field `bnid`"), "{err}");
+    }
+
+    #[test]
+    fn ax_2_identity_providers_come_from_the_file_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/idp/ed25519.pub");
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[[identity_providers]]\nname = \"Suomi.fi\"\nkind = \"citizen\"\nissuer = \"https://tunnistus.suomi.fi\"\n\
+                 audience = \"rekisteri\"\n[[identity_providers.keys]]\nalgorithm = \"EdDSA\"\npublic_key_file = {key:?}\n"
+            ),
+        )
+        .unwrap();
+        let config = load(&[], Some(&path)).unwrap();
+        assert_eq!(config.identity_providers.len(), 1);
+        assert_eq!(
+            config.identity_providers[0].identity_code_claim,
+            "national_identification_number"
+        );
+        assert!(
+            config
+                .describe()
+                .contains("Suomi.fi (Citizen, https://tunnistus.suomi.fi, 1 keys)")
+        );
+        std::fs::write(
+            &path,
+            format!(
+                "[[identity_providers]]\nname = \"X\"\nkind = \"staff\"\nissuer = \"i\"\naudience = \"a\"\n\
+                 [[identity_providers.keys]]\nalgorithm = \"HS256\"\npublic_key_file = {key:?}\n"
+            ),
+        )
+        .unwrap();
+        let error = load(&[], Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("unsupported algorithm 'HS256'"), "{error}");
     }
 }

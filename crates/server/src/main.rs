@@ -397,7 +397,10 @@ fn serve(config: &Config) -> Result<(), Failure> {
         pool,
         audit,
         keyring,
-        accounts: rekisteri_accounts::AccountsOptions::default(),
+        accounts: rekisteri_accounts::AccountsOptions {
+            identity_providers: Arc::new(config.identity_providers.clone()),
+            ..rekisteri_accounts::AccountsOptions::default()
+        },
         clock,
         keys_verified: true,
     };
