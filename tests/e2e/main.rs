@@ -6,4 +6,5 @@ mod api_clients;
 mod audit;
 mod errors;
 mod identity;
+mod inactivity;
 mod platform;

@@ -7,6 +7,7 @@
 mod accounts;
 pub mod api_clients;
 pub mod idp;
+pub mod inactivity;
 mod model;
 mod organisations;
 mod permissions;

@@ -216,6 +216,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notification_outbox (id) {
+        id -> Text,
+        organisation_id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(service_units -> organisations (organisation_id));
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(account_roles -> accounts (account_id));
@@ -230,5 +242,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_service_units,
     sessions,
     api_clients,
-    api_tokens
+    api_tokens,
+    notification_outbox
 );

@@ -100,6 +100,8 @@ enum JobsCommand {
 enum JobName {
     /// Delete audit entries past their retention (12 years by default), keeping the chains verifiable.
     Retention,
+    /// Remind, close and delete unused accounts (AC-7, AC-8).
+    Inactivity,
 }
 
 #[derive(Subcommand)]
@@ -158,6 +160,11 @@ fn main() -> ExitCode {
                         name: JobName::Retention,
                     },
                 } => retention(&config),
+                Command::Jobs {
+                    command: JobsCommand::Run {
+                        name: JobName::Inactivity,
+                    },
+                } => inactivity(&config),
                 Command::Admin {
                     command:
                         AdminCommand::Bootstrap {
@@ -374,6 +381,32 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
     println!(
         "admin account {} created in the platform organisation {}; log in at POST /v1/auth/login",
         account.id, account.organisation_id
+    );
+    Ok(())
+}
+
+fn inactivity(config: &Config) -> Result<(), Failure> {
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
+    let register = rekisteri_accounts::Register {
+        keyring,
+        audit,
+        options: rekisteri_accounts::AccountsOptions::default(),
+    };
+    let report = rekisteri_accounts::inactivity::run_inactivity(
+        &mut *pool.get().map_err(runtime)?,
+        &register,
+        rekisteri_accounts::inactivity::InactivityOptions::default(),
+        clock.now(),
+    )
+    .map_err(runtime)?;
+    println!(
+        "inactivity: {} reminded, {} closed, {} deleted, {} kept (held rights to client data)",
+        report.reminded, report.closed, report.deleted, report.kept
     );
     Ok(())
 }
