@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// API clients (OAuth 2.0 client credentials).
+    ApiClient {
+        #[command(subcommand)]
+        command: ApiClientCommand,
+    },
     /// Platform administration.
     Admin {
         #[command(subcommand)]
@@ -70,6 +75,21 @@ enum AuditCommand {
         from_seq: i64,
         #[arg(long, default_value_t = i64::MAX)]
         to_seq: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiClientCommand {
+    /// Register a client; prints its id and secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The organisation's id or OID.
+        #[arg(long)]
+        organisation: String,
+        /// Comma-separated scopes, e.g. clients:read,clients:write.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
     },
 }
 
@@ -165,6 +185,14 @@ fn main() -> ExitCode {
                         name: JobName::Inactivity,
                     },
                 } => inactivity(&config),
+                Command::ApiClient {
+                    command:
+                        ApiClientCommand::Create {
+                            name,
+                            organisation,
+                            scopes,
+                        },
+                } => api_client_create(&config, &name, &organisation, &scopes),
                 Command::Admin {
                     command:
                         AdminCommand::Bootstrap {
@@ -382,6 +410,37 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
         "admin account {} created in the platform organisation {}; log in at POST /v1/auth/login",
         account.id, account.organisation_id
     );
+    Ok(())
+}
+
+fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[String]) -> Result<(), Failure> {
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
+    let register = rekisteri_accounts::Register {
+        keyring,
+        audit,
+        options: rekisteri_accounts::AccountsOptions::default(),
+    };
+    let created = rekisteri_accounts::api_clients::create_api_client(
+        &mut *pool.get().map_err(runtime)?,
+        &register,
+        None,
+        name,
+        organisation,
+        scopes,
+        clock.now(),
+    )
+    .map_err(|e| match e {
+        rekisteri_accounts::AccountsError::Validation { .. } => usage(e),
+        other => runtime(other),
+    })?;
+    println!("client_id = {}", created.client.id);
+    println!("client_secret = {}", created.secret);
+    println!("# the secret is shown only now; store it in the client system's secret store");
     Ok(())
 }
 

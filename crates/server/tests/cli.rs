@@ -133,7 +133,7 @@ fn terminate(child: &std::process::Child) {
 }
 
 #[test]
-fn ac_3_admin_bootstrap_makes_the_first_admin_and_no_secret_reaches_the_log() {
+fn ac_3_admin_bootstrap_and_api_client_create_print_secrets_once_and_none_reaches_the_log() {
     const PASSWORD: &str = "a long and private passphrase";
     let dir = tempfile::tempdir().unwrap();
     let bootstrap = |password: &str| {
@@ -165,6 +165,43 @@ fn ac_3_admin_bootstrap_makes_the_first_admin_and_no_secret_reaches_the_log() {
         "the e-mail address has an account already"
     );
 
+    let made_text = String::from_utf8_lossy(&made.stdout).into_owned();
+    let platform = made_text
+        .split("platform organisation ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let api_client = |scopes: &str| {
+        rekisteri(dir.path())
+            .args([
+                "api-client",
+                "create",
+                "--name",
+                "Apotti",
+                "--organisation",
+                &platform,
+                "--scopes",
+                scopes,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(api_client("clients:read,everything").status.code(), Some(2));
+    let created = api_client("clients:read,audit:read");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created_text = String::from_utf8_lossy(&created.stdout).into_owned();
+    let field = |name: &str| {
+        created_text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+            .unwrap()
+            .to_owned()
+    };
+    let (client_id, client_secret) = (field("client_id"), field("client_secret"));
+
     let Served {
         child,
         address,
@@ -172,6 +209,17 @@ fn ac_3_admin_bootstrap_makes_the_first_admin_and_no_secret_reaches_the_log() {
         lines,
     } = serve(dir.path());
     let client = reqwest::blocking::Client::new();
+    let token = client
+        .post(format!("{address}/v1/auth/token"))
+        .basic_auth(&client_id, Some(&client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(token.status().as_u16(), 200);
+    let access_token = token.json::<serde_json::Value>().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let login = client
         .post(format!("{address}/v1/auth/login"))
         .json(&serde_json::json!({"email": "ROOT@platform.test", "password": PASSWORD}))
@@ -210,6 +258,8 @@ fn ac_3_admin_bootstrap_makes_the_first_admin_and_no_secret_reaches_the_log() {
         token.as_str(),
         "root@platform.test",
         "ROOT@platform.test",
+        client_secret.as_str(),
+        access_token.as_str(),
     ] {
         assert!(
             !log.contains(secret),
