@@ -323,3 +323,36 @@ app_test!(fn au_10_supervision_reports(app) {
     let long = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/reports/many-clients?from=2026-01-01&to=2026-11-26", r.id));
     assert_eq!(assert_problem(long, 400, "/problems/validation")["errors"][0]["field"], "to");
 });
+
+app_test!(fn au_2_disclosure_entries_name_the_data_recipient_purpose_and_basis(app) {
+    use rekisteri_audit::DisclosureEntry;
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append(vec![NewEntry::Disclosure(DisclosureEntry {
+            occurred_at: rekisteri_db::to_primitive(app.clock.now()),
+            registrar_id: r.id.clone(),
+            subject_index: Some(rekisteri_audit::subject_index(&app.keyring, &code(PERSON_A))),
+            description: "service plan and decision".to_owned(),
+            discloser_kind: ActorKind::Staff,
+            discloser_id: "nurse-1".to_owned(),
+            recipient_kind: "organisation".to_owned(),
+            recipient_id: "1.2.246.10.12345678".to_owned(),
+            recipient_name: Some("Hoivakoti Oy".to_owned()),
+            purpose: "care in a purchased service".to_owned(),
+            legal_basis: "consent".to_owned(),
+            request_id: "req-9".to_owned(),
+        })])
+        .unwrap();
+    let page: Value = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/disclosures?kind=organisation", r.id)).json().unwrap();
+    let entry = &page["items"][0];
+    assert_eq!(entry["description"], "service plan and decision");
+    assert_eq!(entry["discloser_id"], "nurse-1");
+    assert_eq!(entry["recipient_id"], "1.2.246.10.12345678");
+    assert_eq!(entry["recipient_name"], "Hoivakoti Oy");
+    assert_eq!(entry["purpose"], "care in a purchased service");
+    assert_eq!(entry["legal_basis"], "consent");
+    assert_eq!(entry["registrar_id"], r.id.as_str());
+    let none: Value = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/disclosures?kind=person", r.id)).json().unwrap();
+    assert_eq!(none["items"], json!([]));
+});
