@@ -373,3 +373,38 @@ app_test!(fn ac_4_main_user_grants_roles_in_its_organisation_but_never_admin(app
     let bad = app.post_as(&main_user, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": "expert", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}));
     assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "valid_until");
 });
+
+app_test!(fn au_9_changes_to_rights_leave_a_history_naming_who_made_them_even_behind_the_api(app) {
+    use diesel::connection::SimpleConnection;
+    use rekisteri_db::history::change_history_of;
+    let admin = app.bootstrap_admin();
+    let admin_id = app.get_as(&admin, "/v1/me").json::<Value>().unwrap()["account"]["id"].as_str().unwrap().to_owned();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (id, _) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let grant = main_user_grant(app, &admin, &id);
+    let ended = app.client.patch(app.url(&format!("/v1/accounts/{id}/roles/{grant}"))).bearer_auth(&admin).json(&json!({})).send().unwrap();
+    assert_eq!(ended.status().as_u16(), 200);
+    // Someone with database access changes the role directly.
+    app.db.conn().batch_execute(&format!("UPDATE account_roles SET role = 'admin' WHERE id = '{grant}'")).unwrap();
+
+    let history = change_history_of(&mut app.db.conn(), "account_roles", &grant).unwrap();
+    let ops: Vec<(&str, &str)> = history.iter().map(|h| (h.operation.as_str(), h.actor.as_str())).collect();
+    assert_eq!(ops.len(), 3, "{history:?}");
+    assert_eq!(ops[0], ("INSERT", admin_id.as_str()));
+    assert_eq!(ops[1], ("UPDATE", admin_id.as_str()));
+    assert_eq!(ops[2].0, "UPDATE");
+    assert!(ops[2].1.starts_with("database"), "a change behind the API names the database: {}", ops[2].1);
+    let before: Value = serde_json::from_str(history[1].old_row.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(history[1].new_row.as_deref().unwrap()).unwrap();
+    assert!(before["valid_until"].is_null());
+    assert!(after["valid_until"].is_string());
+    let tampered: Value = serde_json::from_str(history[2].new_row.as_deref().unwrap()).unwrap();
+    assert_eq!(tampered["role"], "admin");
+    // The history itself cannot be changed or emptied.
+    let mut conn = app.db.conn();
+    assert!(conn.batch_execute("UPDATE change_history SET actor = 'nobody'").is_err());
+    assert!(conn.batch_execute("DELETE FROM change_history").is_err());
+    // Logins do not touch the history of rights.
+    let _ = app.token("main@kotikunta.fi", USER_PASSWORD);
+    assert_eq!(change_history_of(&mut app.db.conn(), "account_roles", &grant).unwrap().len(), 3);
+});

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use rekisteri_crypto::{BlindIndex, FieldCipher, FieldContext, Keyring, hash_password, random_token, token_hash};
 use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations, service_units};
-use rekisteri_db::{DbConnection, write_transaction};
+use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::organisations::security_event;
@@ -210,7 +210,7 @@ pub fn invite(
     let id = uuid::Uuid::new_v4().to_string();
     let token = random_token()?;
     let at = now_primitive(now);
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(actor), |conn| {
         let organisation: i64 = organisations::table
             .filter(organisations::id.eq(&new.organisation_id))
             .count()
@@ -427,7 +427,7 @@ pub fn close_account(
         return Err(AccountsError::Forbidden("only admins close an admin's account".into()));
     }
     let at = now_primitive(now);
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(accounts::table.find(id))
             .set((
                 accounts::status.eq("closed"),
@@ -472,7 +472,7 @@ pub fn restore_account(
         }
         _ => return Err(AccountsError::Conflict("the account is not closed".into())),
     }
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(accounts::table.find(id))
             .set((
                 accounts::status.eq("active"),
@@ -578,7 +578,7 @@ pub fn grant_role(
         return Err(validation("valid_until", "must be after valid_from"));
     }
     let grant_id = uuid::Uuid::new_v4().to_string();
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::insert_into(account_roles::table)
             .values((
                 account_roles::id.eq(&grant_id),
@@ -629,7 +629,7 @@ pub fn end_role(
     if grant.valid_until.is_some_and(|current| current <= at) {
         return Err(AccountsError::Conflict("the role has already ended".into()));
     }
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(account_roles::table.find(grant_id))
             .set(account_roles::valid_until.eq(until))
             .execute(conn)?;

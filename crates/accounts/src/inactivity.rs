@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use rekisteri_db::schema::{
     account_roles, account_service_units, accounts, invitations, notification_outbox, sessions,
 };
-use rekisteri_db::{DbConnection, write_transaction};
+use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::organisations::security_event;
@@ -155,7 +155,7 @@ pub fn run_inactivity(
             report.kept += 1;
             continue;
         }
-        write_transaction(conn, |conn| {
+        write_transaction_as(conn, "system:inactivity", |conn| {
             diesel::delete(sessions::table.filter(sessions::account_id.eq(&id))).execute(conn)?;
             diesel::delete(invitations::table.filter(invitations::account_id.eq(&id))).execute(conn)?;
             diesel::delete(account_service_units::table.filter(account_service_units::account_id.eq(&id)))

@@ -122,6 +122,11 @@ pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Acc
 
 pub(crate) use rekisteri_audit::format_time;
 
+/// Who the change history names for a change: the account, or the command line.
+pub(crate) fn actor_label(actor: Option<&Principal>) -> String {
+    actor.map_or_else(|| "system:cli".to_owned(), |a| a.account_id.clone())
+}
+
 pub(crate) fn now_primitive(now: OffsetDateTime) -> time::PrimitiveDateTime {
     rekisteri_db::to_primitive(now)
 }

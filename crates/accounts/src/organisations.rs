@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
 use rekisteri_core::Oid;
 use rekisteri_db::schema::{organisations, service_units};
-use rekisteri_db::{DbConnection, write_transaction};
+use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::{AccountsError, OrganisationKind, Principal, Register, now_primitive, validation};
@@ -144,7 +144,7 @@ pub fn create_organisation(
     let now = now_primitive(now);
     let id = uuid::Uuid::new_v4().to_string();
     let strong = new.strong_authentication_required.unwrap_or(true);
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(actor), |conn| {
         if let Some(oid) = &new.oid {
             let taken: i64 = organisations::table
                 .filter(organisations::oid.eq(oid.as_str()))
@@ -250,7 +250,7 @@ pub fn add_service_unit(
     }
     let now = now_primitive(now);
     let id = uuid::Uuid::new_v4().to_string();
-    write_transaction(conn, |conn| {
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         let taken: i64 = service_units::table
             .filter(service_units::oid.eq(oid.as_str()))
             .count()

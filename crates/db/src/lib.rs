@@ -5,6 +5,7 @@
 //! schema; they never open connections or choose a backend themselves.
 
 mod connection;
+pub mod history;
 pub mod keycheck;
 pub mod migrations;
 mod pool;
@@ -17,7 +18,7 @@ pub mod testing;
 
 pub use connection::DbConnection;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PooledConnection, SqliteSynchronous};
-pub use transaction::write_transaction;
+pub use transaction::{write_transaction, write_transaction_as};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 
 /// Errors of the storage layer. Messages name what failed, never a row's personal data.

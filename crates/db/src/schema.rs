@@ -228,6 +228,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_history (id) {
+        id -> BigInt,
+        table_name -> Text,
+        row_id -> Text,
+        operation -> Text,
+        actor -> Text,
+    }
+}
+
 diesel::joinable!(service_units -> organisations (organisation_id));
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(account_roles -> accounts (account_id));

@@ -28,3 +28,48 @@ where
         },
     }
 }
+
+/// Names the application user behind the changes of the current transaction, for the change
+/// history that database triggers write (AU-9). On PostgreSQL a transaction-local setting; on
+/// SQLite a one-row table that [`write_transaction_as`] clears again before it commits.
+fn set_change_actor(conn: &mut DbConnection, actor: &str) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::Text;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            diesel::sql_query("DELETE FROM change_actor").execute(inner)?;
+            diesel::sql_query("INSERT INTO change_actor (actor) VALUES (?)")
+                .bind::<Text, _>(actor)
+                .execute(inner)?;
+        }
+        DbConnection::Postgres(inner) => {
+            diesel::sql_query("SELECT set_config('rekisteri.actor', $1, true)")
+                .bind::<Text, _>(actor)
+                .execute(inner)?;
+        }
+    }
+    Ok(())
+}
+
+fn clear_change_actor(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Sqlite(inner) = conn {
+        diesel::sql_query("DELETE FROM change_actor").execute(inner)?;
+    }
+    Ok(())
+}
+
+/// [`write_transaction`] whose changes the change history attributes to `actor` (an account id,
+/// or `system:<job>`); without it the history names the database.
+pub fn write_transaction_as<T, E, F>(conn: &mut DbConnection, actor: &str, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_transaction(conn, |conn| {
+        set_change_actor(conn, actor)?;
+        let value = f(conn)?;
+        clear_change_actor(conn)?;
+        Ok(value)
+    })
+}

@@ -1,0 +1,44 @@
+//! Reading the change history that database triggers write (AU-9).
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
+
+use crate::DbConnection;
+
+/// One change of one row, oldest first. The rows are JSON text; encrypted columns in them are
+/// ciphertexts.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ChangeRecord {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub operation: String,
+    #[diesel(sql_type = Text)]
+    pub actor: String,
+    #[diesel(sql_type = Text)]
+    pub changed_at: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub old_row: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub new_row: Option<String>,
+}
+
+/// The history of the row `row_id` of `table`.
+pub fn change_history_of(conn: &mut DbConnection, table: &str, row_id: &str) -> QueryResult<Vec<ChangeRecord>> {
+    match conn {
+        DbConnection::Sqlite(inner) => diesel::sql_query(
+            "SELECT id, operation, actor, changed_at, old_row, new_row FROM change_history \
+             WHERE table_name = ? AND row_id = ? ORDER BY id",
+        )
+        .bind::<Text, _>(table)
+        .bind::<Text, _>(row_id)
+        .load(inner),
+        DbConnection::Postgres(inner) => diesel::sql_query(
+            "SELECT id, operation, actor, changed_at::text AS changed_at, old_row::text AS old_row, \
+             new_row::text AS new_row FROM change_history WHERE table_name = $1 AND row_id = $2 ORDER BY id",
+        )
+        .bind::<Text, _>(table)
+        .bind::<Text, _>(row_id)
+        .load(inner),
+    }
+}

@@ -1,0 +1,11 @@
+DROP TRIGGER organisations_history_insert;
+DROP TRIGGER organisations_history_update;
+DROP TRIGGER organisations_history_delete;
+DROP TRIGGER account_roles_history_insert;
+DROP TRIGGER account_roles_history_update;
+DROP TRIGGER account_roles_history_delete;
+DROP TRIGGER account_service_units_history_insert;
+DROP TRIGGER account_service_units_history_update;
+DROP TRIGGER account_service_units_history_delete;
+DROP TABLE change_actor;
+DROP TABLE change_history;
