@@ -241,16 +241,18 @@ fn security_json(row: rekisteri_audit::SecurityRow) -> serde_json::Value {
 #[get("/v1/audit/verify")]
 async fn verify(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
     require(&principal.0, Permission::ReadSecurityEvents)?;
-    let report = state
-        .run(|conn, state| {
-            let public_key = state.keyring.audit_signer().map(|s| s.public_key());
-            let options = rekisteri_audit::VerifyOptions {
-                public_key: public_key.as_deref(),
-                checkpoint_interval: state.audit.options().checkpoint_interval,
-            };
-            rekisteri_audit::verify_all(conn, &options).map_err(ApiError::internal)
-        })
-        .await?;
+    // The walk takes connections of its own from the pool, one per worker thread.
+    let walker = state.clone();
+    let report = web::block(move || {
+        let public_key = walker.keyring.audit_signer().map(|s| s.public_key());
+        let options = rekisteri_audit::VerifyOptions {
+            public_key: public_key.as_deref(),
+            checkpoint_interval: walker.audit.options().checkpoint_interval,
+            segment_entries: rekisteri_audit::DEFAULT_SEGMENT_ENTRIES,
+        };
+        rekisteri_audit::verify_all(&walker.pool, &options).map_err(ApiError::internal)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(VerifyBody {
         intact: report.intact(),
         chains: report.chains,

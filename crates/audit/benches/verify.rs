@@ -58,10 +58,11 @@ fn run(db: &TestDatabase, total: usize) {
     let public = keyring.audit_signer().unwrap().public_key();
     let started = Instant::now();
     let report = rekisteri_audit::verify_all(
-        &mut conn,
+        &db.pool,
         &VerifyOptions {
             public_key: Some(&public),
             checkpoint_interval: 1000,
+            segment_entries: rekisteri_audit::DEFAULT_SEGMENT_ENTRIES,
         },
     )
     .unwrap();

@@ -20,7 +20,7 @@ pub use entry::{
     AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
 };
 pub use query::subject_index;
-pub use verify::{Break, VerifyOptions, VerifyReport, verify_all};
+pub use verify::{Break, DEFAULT_SEGMENT_ENTRIES, VerifyOptions, VerifyReport, verify_all};
 pub use writer::{AuditLog, DisclosureRow, SecurityRow, StoredEntry, UsageRow, WriterOptions, append_in_transaction};
 
 #[derive(Debug, thiserror::Error)]

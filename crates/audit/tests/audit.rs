@@ -91,10 +91,12 @@ fn writer(db: &TestDatabase, keys: &Arc<Keyring>, interval: i64) -> AuditLog {
 fn verify(db: &TestDatabase, keys: &Keyring, interval: i64) -> VerifyReport {
     let public = keys.audit_signer().unwrap().public_key();
     rekisteri_audit::verify_all(
-        &mut db.conn(),
+        &db.pool,
         &VerifyOptions {
             public_key: Some(&public),
             checkpoint_interval: interval,
+            // Small segments, so that every test also checks the joins between segments.
+            segment_entries: 7,
         },
     )
     .unwrap()
@@ -256,7 +258,7 @@ db_test!(fn au_5_removed_or_forged_checkpoints_are_found(db) {
     // Checked against another installation's key, the signatures fail.
     let other = keyring();
     let public = other.audit_signer().unwrap().public_key();
-    let forged = rekisteri_audit::verify_all(&mut db.conn(), &VerifyOptions { public_key: Some(&public), checkpoint_interval: 5 }).unwrap();
+    let forged = rekisteri_audit::verify_all(&db.pool, &VerifyOptions { public_key: Some(&public), checkpoint_interval: 5, segment_entries: 3 }).unwrap();
     assert_eq!(forged.breaks.len(), 1);
     assert!(forged.breaks[0].reason.contains("signature is not valid"));
     let mut conn = db.conn();

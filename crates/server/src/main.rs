@@ -275,9 +275,10 @@ fn audit_verify(config: &Config) -> Result<(), Failure> {
     let options = rekisteri_audit::VerifyOptions {
         public_key: public_key.as_deref(),
         checkpoint_interval: config.audit_checkpoint_interval,
+        segment_entries: rekisteri_audit::DEFAULT_SEGMENT_ENTRIES,
     };
     let started = std::time::Instant::now();
-    let report = rekisteri_audit::verify_all(&mut *pool.get().map_err(runtime)?, &options).map_err(runtime)?;
+    let report = rekisteri_audit::verify_all(&pool, &options).map_err(runtime)?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{} chains, {} entries, {} signed checkpoints verified in {seconds:.2} s",
