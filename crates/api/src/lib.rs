@@ -85,18 +85,41 @@ struct SecurityAddon;
 
 impl utoipa::Modify for SecurityAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        use utoipa::openapi::security::{
+            ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A session token from POST /v1/auth/login"))
+                    .description(Some(
+                        "A session token from POST /v1/auth/login, or a JWT of a trusted identity provider \
+                         (citizens; staff with strong authentication)",
+                    ))
                     .build(),
             ),
         );
-        openapi.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        let scopes = Scopes::from_iter(
+            rekisteri_accounts::api_clients::SCOPES
+                .iter()
+                .map(|(name, _)| (*name, "see docs/permissions.md")),
+        );
+        components.add_security_scheme(
+            "api_client",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/v1/auth/token",
+                    scopes,
+                ))],
+                "API clients (other systems); name the end user acted for in X-On-Behalf-Of",
+            )),
+        );
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("api_client", Vec::<String>::new()),
+        ]);
     }
 }
 
