@@ -408,3 +408,23 @@ app_test!(fn au_9_changes_to_rights_leave_a_history_naming_who_made_them_even_be
     let _ = app.token("main@kotikunta.fi", USER_PASSWORD);
     assert_eq!(change_history_of(&mut app.db.conn(), "account_roles", &grant).unwrap().len(), 3);
 });
+
+app_test!(fn ac_1_admins_change_organisations_and_main_users_cannot(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (_, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let patch = |token: &str, body: Value| {
+        app.client.patch(app.url(&format!("/v1/organisations/{org}"))).bearer_auth(token).json(&body).send().unwrap()
+    };
+    assert_problem(patch(&main_user, json!({"strong_authentication_required": false})), 403, "/problems/forbidden");
+    let bad = patch(&admin, json!({"business_id": "0201256-5"}));
+    assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "business_id");
+    let changed = patch(&admin, json!({"name": "Uusi kunta", "strong_authentication_required": false}));
+    assert_eq!(changed.status().as_u16(), 200);
+    let body: Value = changed.json().unwrap();
+    assert_eq!(body["name"], "Uusi kunta");
+    assert_eq!(body["strong_authentication_required"], false);
+    let events = security_events_of(app, "organisation_changed");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].2["strong_authentication_changed"], true);
+});

@@ -22,8 +22,8 @@ pub use accounts::{
 };
 pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
 pub use organisations::{
-    NewOrganisation, Organisation, ServiceUnit, add_service_unit, create_organisation, find_organisation,
-    list_organisations, list_service_units,
+    NewOrganisation, Organisation, OrganisationChanges, ServiceUnit, add_service_unit, create_organisation,
+    find_organisation, list_organisations, list_service_units, update_organisation,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{

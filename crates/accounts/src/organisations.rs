@@ -314,6 +314,71 @@ pub fn list_service_units(
         .collect())
 }
 
+/// Changes to an organisation; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct OrganisationChanges {
+    pub name: Option<String>,
+    pub business_id: Option<String>,
+    pub strong_authentication_required: Option<bool>,
+}
+
+/// Changes an organisation (admins, AC-4). Turning strong authentication off for a registrar is
+/// a security event like every other change.
+pub fn update_organisation(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    organisation_key: &str,
+    changes: OrganisationChanges,
+    now: OffsetDateTime,
+) -> Result<Organisation, AccountsError> {
+    let organisation = find_organisation(conn, Some(actor), organisation_key)?;
+    if !actor.can(crate::Permission::ManageOrganisations) {
+        return Err(AccountsError::Forbidden("only admins change organisations".into()));
+    }
+    let name = match changes.name {
+        Some(name) if name.trim().is_empty() || name.trim().chars().count() > 200 => {
+            return Err(validation("name", "must be 1-200 characters"));
+        }
+        Some(name) => name.trim().to_owned(),
+        None => organisation.name.clone(),
+    };
+    let business_id = match changes.business_id {
+        Some(id) if !valid_business_id(&id) => {
+            return Err(validation("business_id", "is not a Finnish business ID (1234567-8)"));
+        }
+        Some(id) => Some(id),
+        None => organisation.business_id.clone(),
+    };
+    let strong = changes
+        .strong_authentication_required
+        .unwrap_or(organisation.strong_authentication_required);
+    let at = now_primitive(now);
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
+        diesel::update(organisations::table.find(&organisation.id))
+            .set((
+                organisations::name.eq(&name),
+                organisations::business_id.eq(&business_id),
+                organisations::strong_authentication_required.eq(strong),
+                organisations::updated_at.eq(at),
+                organisations::version.eq(organisations::version + 1),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&organisation.id),
+            Some(actor),
+            "organisation_changed",
+            serde_json::json!({"organisation_id": organisation.id,
+                "strong_authentication_required": strong,
+                "strong_authentication_changed": strong != organisation.strong_authentication_required}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    find_organisation(conn, Some(actor), &organisation.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_business_id;

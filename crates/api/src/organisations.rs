@@ -1,6 +1,6 @@
 //! Organisations and their service units (AC-1).
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use rekisteri_accounts::{NewOrganisation, Organisation, OrganisationKind, ServiceUnit};
 use rekisteri_core::Oid;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(list)
         .service(create)
         .service(show)
+        .service(update)
         .service(list_units)
         .service(add_unit);
 }
@@ -245,4 +246,56 @@ async fn add_unit(
         })
         .await?;
     Ok(HttpResponse::Created().json(ServiceUnitBody::from(unit)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationChangesBody {
+    pub name: Option<String>,
+    pub business_id: Option<String>,
+    /// Whether client data needs a strong identity-provider login (AX-2); on by default.
+    pub strong_authentication_required: Option<bool>,
+}
+
+/// Change an organisation (admins).
+#[utoipa::path(
+    tag = "accounts",
+    params(("oid" = String, Path, description = "The organisation's OID, or its id")),
+    request_body = OrganisationChangesBody,
+    responses(
+        (status = 200, body = OrganisationBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/organisations/{oid}")]
+async fn update(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<OrganisationChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let key = path.into_inner();
+    let body = body.into_inner();
+    let changes = rekisteri_accounts::OrganisationChanges {
+        name: body.name,
+        business_id: body.business_id,
+        strong_authentication_required: body.strong_authentication_required,
+    };
+    let now = state.clock.now();
+    let organisation = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::update_organisation(
+                conn,
+                &state.register(),
+                &principal.0,
+                &key,
+                changes,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(OrganisationBody::from(organisation)))
 }
