@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::query::{Cursor, Filter, Page};
-use rekisteri_audit::{AccessBasis, ActorKind, LogKind, NewEntry, Outcome, UsageEntry};
+use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, LogKind, Outcome};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -174,40 +174,24 @@ fn require(principal: &Principal, permission: Permission) -> Result<(), ApiError
     }
 }
 
-/// The usage entry an auditor's query of `registrar_id`'s log leaves in that same log.
-fn supervision_entry(
-    state: &AppState,
+/// What an auditor's query of `registrar_id`'s log leaves in that same log: the request's
+/// audit context and the one use it makes.
+fn supervision(
     principal: &Principal,
     registrar_id: &str,
     subject_index: Option<[u8; 32]>,
     data_kind: &str,
     request_id: &RequestId,
-) -> NewEntry {
-    NewEntry::Usage(UsageEntry {
-        occurred_at: rekisteri_db::to_primitive(state.clock.now()),
-        registrar_id: registrar_id.to_owned(),
-        log_controller_id: registrar_id.to_owned(),
-        subject_index,
-        data_kind: data_kind.to_owned(),
-        data_id: None,
-        outcome: Outcome::Used,
-        actor_kind: match &principal.integration {
-            Some(i) if i.on_behalf_of.is_none() => ActorKind::Integration,
-            _ => ActorKind::Staff,
+) -> (AuditContext, DataUse) {
+    (
+        crate::principal::audit_context(principal, registrar_id, "log supervision", request_id),
+        DataUse {
+            subject_index,
+            data_kind: data_kind.to_owned(),
+            data_id: None,
+            outcome: Outcome::Used,
         },
-        actor_id: principal.account_id.clone(),
-        actor_name: None,
-        on_behalf_of: principal.integration.as_ref().and_then(|i| i.on_behalf_of.clone()),
-        service_unit_oid: None,
-        purpose: "log supervision".to_owned(),
-        access_basis: match &principal.integration {
-            Some(i) if i.on_behalf_of.is_none() => AccessBasis::Integration,
-            _ => AccessBasis::Role,
-        },
-        special_reason: None,
-        request_id: request_id.0.clone(),
-        calling_system: principal.integration.as_ref().map(|i| i.client_id.clone()),
-    })
+    )
 }
 
 fn page_body<T>(page: Page<T>, json: impl Fn(T) -> serde_json::Value) -> EntryPage {
@@ -322,19 +306,21 @@ async fn usage_page(
     require_auditor(&principal, &registrar_id)?;
     let page = state
         .run(move |conn, state| {
-            let entry = supervision_entry(
-                state,
+            let (context, entry) = supervision(
                 &principal,
                 &registrar_id,
                 filter.subject_index,
                 "usage_log",
                 &request_id,
             );
-            state.audit.audited_read(conn, |conn| {
-                let page = rekisteri_audit::query::usage_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
-                    .map_err(ApiError::internal)?;
-                Ok::<_, ApiError>((page, vec![entry]))
-            })
+            state
+                .audit
+                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                    let page =
+                        rekisteri_audit::query::usage_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
+                            .map_err(ApiError::internal)?;
+                    Ok::<_, ApiError>((page, vec![entry]))
+                })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page_body(page, usage_json)))
@@ -457,13 +443,20 @@ async fn disclosures(
     let limit = limit(query.limit)?;
     let page = state
         .run(move |conn, state| {
-            let entry = supervision_entry(state, &principal, &registrar_id, None, "disclosure_log", &request_id);
-            state.audit.audited_read(conn, |conn| {
-                let page =
-                    rekisteri_audit::query::disclosure_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
-                        .map_err(ApiError::internal)?;
-                Ok::<_, ApiError>((page, vec![entry]))
-            })
+            let (context, entry) = supervision(&principal, &registrar_id, None, "disclosure_log", &request_id);
+            state
+                .audit
+                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                    let page = rekisteri_audit::query::disclosure_entries(
+                        conn,
+                        &registrar_id,
+                        &filter,
+                        cursor.as_ref(),
+                        limit,
+                    )
+                    .map_err(ApiError::internal)?;
+                    Ok::<_, ApiError>((page, vec![entry]))
+                })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page_body(page, disclosure_json)))
@@ -518,17 +511,19 @@ async fn export(
     let body = state
         .run(move |conn, state| {
             let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
-            let entry = supervision_entry(state, &principal, &registrar_id, None, "audit_export", &request_id);
-            state.audit.audited_read(conn, |conn| {
-                let mut out = Vec::new();
-                if let Some((first, last)) =
-                    rekisteri_audit::query::seq_range(conn, kind, &chain, from, to).map_err(ApiError::internal)?
-                {
-                    rekisteri_audit::export::export_chain(conn, &chain, first, last, &mut out)
-                        .map_err(ApiError::internal)?;
-                }
-                Ok::<_, ApiError>((out, vec![entry]))
-            })
+            let (context, entry) = supervision(&principal, &registrar_id, None, "audit_export", &request_id);
+            state
+                .audit
+                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                    let mut out = Vec::new();
+                    if let Some((first, last)) =
+                        rekisteri_audit::query::seq_range(conn, kind, &chain, from, to).map_err(ApiError::internal)?
+                    {
+                        rekisteri_audit::export::export_chain(conn, &chain, first, last, &mut out)
+                            .map_err(ApiError::internal)?;
+                    }
+                    Ok::<_, ApiError>((out, vec![entry]))
+                })
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -611,39 +606,40 @@ async fn supervision_report(
     let report_name = name.clone();
     let (rows, truncated) = state
         .run(move |conn, state| {
-            let entry = supervision_entry(state, &principal, &registrar_id, None, "audit_report", &request_id);
-            state.audit.audited_read(conn, |conn| {
-                let result = match name.as_str() {
-                    "special-reasons" => reports::special_reason_accesses(conn, &registrar_id, from, to)
-                        .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
-                    "outside-office-hours" => reports::accesses_outside_office_hours(conn, &registrar_id, from, to)
-                        .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
-                    "many-clients" => {
-                        reports::users_with_many_clients(conn, &registrar_id, from, to, threshold).map(|rows| {
-                            let rows = rows
-                                .into_iter()
-                                .map(|r| {
-                                    serde_json::json!({"actor_id": r.actor_id, "actor_name": r.actor_name,
+            let (context, entry) = supervision(&principal, &registrar_id, None, "audit_report", &request_id);
+            state
+                .audit
+                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                    let result = match name.as_str() {
+                        "special-reasons" => reports::special_reason_accesses(conn, &registrar_id, from, to)
+                            .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
+                        "outside-office-hours" => reports::accesses_outside_office_hours(conn, &registrar_id, from, to)
+                            .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
+                        "many-clients" => reports::users_with_many_clients(conn, &registrar_id, from, to, threshold)
+                            .map(|rows| {
+                                let rows = rows
+                                    .into_iter()
+                                    .map(|r| {
+                                        serde_json::json!({"actor_id": r.actor_id, "actor_name": r.actor_name,
                                     "day": r.day.to_string(), "distinct_clients": r.distinct_clients})
-                                })
-                                .collect();
-                            (rows, false)
-                        })
-                    }
-                    _ => reports::disclosures_by_recipient(conn, &registrar_id, from, to).map(|rows| {
-                        let rows = rows
+                                    })
+                                    .collect();
+                                (rows, false)
+                            }),
+                        _ => reports::disclosures_by_recipient(conn, &registrar_id, from, to).map(|rows| {
+                            let rows = rows
                             .into_iter()
                             .map(|r| {
                                 serde_json::json!({"recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id,
                                     "recipient_name": r.recipient_name, "disclosures": r.disclosures})
                             })
                             .collect();
-                        (rows, false)
-                    }),
-                };
-                let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::internal)?;
-                Ok::<_, ApiError>((result, vec![entry]))
-            })
+                            (rows, false)
+                        }),
+                    };
+                    let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::internal)?;
+                    Ok::<_, ApiError>((result, vec![entry]))
+                })
         })
         .await?;
     Ok(HttpResponse::Ok().json(ReportBody {
@@ -712,14 +708,8 @@ async fn own_usage(
         .run(move |conn, state| {
             let subject = rekisteri_audit::subject_index(&state.keyring, &citizen.identity_code);
             // The citizen's own read goes to the platform's usage log, under the citizen's own index.
-            let entry = NewEntry::Usage(UsageEntry {
-                occurred_at: rekisteri_db::to_primitive(state.clock.now()),
+            let context = AuditContext {
                 registrar_id: "platform".to_owned(),
-                log_controller_id: "platform".to_owned(),
-                subject_index: Some(subject),
-                data_kind: "own_usage_log".to_owned(),
-                data_id: None,
-                outcome: Outcome::Used,
                 actor_kind: ActorKind::Citizen,
                 actor_id: format!("citizen:{}", rekisteri_crypto::to_hex(&subject[..8])),
                 actor_name: None,
@@ -730,12 +720,20 @@ async fn own_usage(
                 special_reason: None,
                 request_id: request_id.0.clone(),
                 calling_system: Some(citizen.provider.clone()),
-            });
-            state.audit.audited_read(conn, |conn| {
-                let page = rekisteri_audit::query::usage_about_person(conn, &subject, cursor.as_ref(), limit)
-                    .map_err(ApiError::internal)?;
-                Ok::<_, ApiError>((page, vec![entry]))
-            })
+            };
+            let entry = DataUse {
+                subject_index: Some(subject),
+                data_kind: "own_usage_log".to_owned(),
+                data_id: None,
+                outcome: Outcome::Used,
+            };
+            state
+                .audit
+                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                    let page = rekisteri_audit::query::usage_about_person(conn, &subject, cursor.as_ref(), limit)
+                        .map_err(ApiError::internal)?;
+                    Ok::<_, ApiError>((page, vec![entry]))
+                })
         })
         .await?;
     Ok(HttpResponse::Ok().json(OwnUsagePage {

@@ -100,3 +100,37 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     req.extensions_mut().insert(caller);
     Ok(())
 }
+
+/// The audit context of a request by `principal` that uses data of `registrar_id`'s register
+/// (AU-1): an integration without a named user is logged as itself, with its client id as the
+/// calling system; one acting for a user is logged as that user, on behalf of whom it acts.
+pub fn audit_context(
+    principal: &Principal,
+    registrar_id: &str,
+    purpose: &str,
+    request_id: &crate::RequestId,
+) -> rekisteri_audit::AuditContext {
+    use rekisteri_audit::{AccessBasis, ActorKind};
+    let bare_integration = principal.integration.as_ref().is_some_and(|i| i.on_behalf_of.is_none());
+    rekisteri_audit::AuditContext {
+        registrar_id: registrar_id.to_owned(),
+        actor_kind: if bare_integration {
+            ActorKind::Integration
+        } else {
+            ActorKind::Staff
+        },
+        actor_id: principal.account_id.clone(),
+        actor_name: None,
+        on_behalf_of: principal.integration.as_ref().and_then(|i| i.on_behalf_of.clone()),
+        service_unit_oid: None,
+        purpose: purpose.to_owned(),
+        access_basis: if bare_integration {
+            AccessBasis::Integration
+        } else {
+            AccessBasis::Role
+        },
+        special_reason: None,
+        request_id: request_id.0.clone(),
+        calling_system: principal.integration.as_ref().map(|i| i.client_id.clone()),
+    }
+}

@@ -7,6 +7,7 @@
 //! failed commit fails every caller in the group (AU-4).
 
 mod canonical;
+mod context;
 mod entry;
 pub mod export;
 pub mod query;
@@ -16,6 +17,7 @@ pub mod verify;
 mod writer;
 
 pub use canonical::{canonical_bytes, format_time};
+pub use context::{AuditContext, DataUse};
 pub use entry::{
     AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
 };

@@ -417,3 +417,55 @@ db_test!(fn au_7_an_export_verifies_with_the_outside_script(db) {
     assert!(!ok);
     assert!(out.contains("chain usage:r1 entry 4 (line 4): its content does not match its hash"), "{out}");
 });
+
+fn context() -> rekisteri_audit::AuditContext {
+    rekisteri_audit::AuditContext {
+        registrar_id: "r1".to_owned(),
+        actor_kind: ActorKind::Staff,
+        actor_id: "account-7".to_owned(),
+        actor_name: Some("Hoitaja Hanna".to_owned()),
+        on_behalf_of: None,
+        service_unit_oid: Some("1.2.246.10.1234567.10.1".to_owned()),
+        purpose: "home care".to_owned(),
+        access_basis: AccessBasis::CareRelationship,
+        special_reason: None,
+        request_id: "req-ctx".to_owned(),
+        calling_system: Some("apotti".to_owned()),
+    }
+}
+
+db_test!(fn au_1_personal_data_is_read_only_with_a_context_that_explains_the_read(db) {
+    use rekisteri_audit::DataUse;
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    let at = to_primitive(datetime!(2026-11-25 10:00 UTC));
+    let read = |context: &rekisteri_audit::AuditContext| -> Result<String, ReadError> {
+        log.read_personal_data(&mut db.conn(), context, at, |_conn| {
+            let found = DataUse { subject_index: Some([9; 32]), data_kind: "client".to_owned(), data_id: Some("c-1".to_owned()), outcome: Outcome::Used };
+            let searched = DataUse { subject_index: Some([8; 32]), data_kind: "client".to_owned(), data_id: None, outcome: Outcome::NotFound };
+            Ok::<_, ReadError>(("Virtanen, Matti".to_owned(), vec![found, searched]))
+        })
+    };
+    assert_eq!(read(&context()).unwrap(), "Virtanen, Matti");
+    type Logged = (String, String, String, String, Option<String>, String, Option<String>);
+    let rows: Vec<Logged> = usage_log::table
+        .order(usage_log::seq)
+        .select((usage_log::actor_id, usage_log::purpose, usage_log::access_basis, usage_log::outcome, usage_log::data_id, usage_log::request_id, usage_log::calling_system))
+        .load(&mut db.conn())
+        .unwrap();
+    assert_eq!(rows, vec![
+        ("account-7".into(), "home care".into(), "care_relationship".into(), "used".into(), Some("c-1".into()), "req-ctx".into(), Some("apotti".into())),
+        ("account-7".into(), "home care".into(), "care_relationship".into(), "not_found".into(), None, "req-ctx".into(), Some("apotti".into())),
+    ]);
+    // A read that cannot say why, or by whom, gets nothing and logs nothing.
+    for broken in [
+        rekisteri_audit::AuditContext { purpose: " ".into(), ..context() },
+        rekisteri_audit::AuditContext { actor_id: String::new(), ..context() },
+        rekisteri_audit::AuditContext { request_id: String::new(), ..context() },
+        rekisteri_audit::AuditContext { access_basis: AccessBasis::SpecialReason, ..context() },
+    ] {
+        assert!(matches!(read(&broken), Err(ReadError::Audit)), "{broken:?}");
+    }
+    let count: i64 = usage_log::table.count().get_result(&mut db.conn()).unwrap();
+    assert_eq!(count, 2);
+});
