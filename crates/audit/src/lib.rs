@@ -14,6 +14,7 @@ pub mod query;
 pub mod reports;
 pub mod retention;
 pub mod verify;
+mod walk;
 mod writer;
 
 pub use canonical::{canonical_bytes, format_time};

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use rekisteri_crypto::{CHAIN_GENESIS, ChainHash, chain_step, verify_signature};
+use rekisteri_crypto::{CHAIN_GENESIS, ChainHash, verify_signature};
 use rekisteri_db::schema::{audit_chains, audit_checkpoints, disclosure_log, security_events, usage_log};
 use rekisteri_db::{DbConnection, Pool};
 
-use crate::writer::{DisclosureRow, SecurityRow, StoredEntry, UsageRow, checkpoint_message};
+use crate::walk::{Link, Walked, walk_page};
+use crate::writer::checkpoint_message;
 use crate::{AuditError, LogKind};
 
 const PAGE: i64 = 10_000;
@@ -72,61 +73,6 @@ fn kind_of(chain_id: &str) -> Option<LogKind> {
             .strip_prefix(k.as_str())
             .is_some_and(|rest| rest.starts_with(':'))
     })
-}
-
-fn page(conn: &mut DbConnection, kind: LogKind, chain: &str, after: i64, last: i64) -> QueryResult<Vec<StoredEntry>> {
-    Ok(match kind {
-        LogKind::Usage => usage_log::table
-            .filter(
-                usage_log::chain_id
-                    .eq(chain)
-                    .and(usage_log::seq.gt(after))
-                    .and(usage_log::seq.le(last)),
-            )
-            .order(usage_log::seq)
-            .limit(PAGE)
-            .select(usage_log::all_columns)
-            .load::<UsageRow>(conn)?
-            .into_iter()
-            .map(StoredEntry::Usage)
-            .collect(),
-        LogKind::Disclosure => disclosure_log::table
-            .filter(
-                disclosure_log::chain_id
-                    .eq(chain)
-                    .and(disclosure_log::seq.gt(after))
-                    .and(disclosure_log::seq.le(last)),
-            )
-            .order(disclosure_log::seq)
-            .limit(PAGE)
-            .select(disclosure_log::all_columns)
-            .load::<DisclosureRow>(conn)?
-            .into_iter()
-            .map(StoredEntry::Disclosure)
-            .collect(),
-        LogKind::Security => security_events::table
-            .filter(
-                security_events::chain_id
-                    .eq(chain)
-                    .and(security_events::seq.gt(after))
-                    .and(security_events::seq.le(last)),
-            )
-            .order(security_events::seq)
-            .limit(PAGE)
-            .select(security_events::all_columns)
-            .load::<SecurityRow>(conn)?
-            .into_iter()
-            .map(StoredEntry::Security)
-            .collect(),
-    })
-}
-
-fn chain_fields(entry: &StoredEntry) -> (i64, &[u8], &[u8]) {
-    match entry {
-        StoredEntry::Usage(r) => (r.seq, &r.prev_hash, &r.hash),
-        StoredEntry::Disclosure(r) => (r.seq, &r.prev_hash, &r.hash),
-        StoredEntry::Security(r) => (r.seq, &r.prev_hash, &r.hash),
-    }
 }
 
 /// Verifies every chain of every log.
@@ -335,72 +281,27 @@ struct SegmentResult {
 /// its hash. The first entry is taken to link to its stored `prev_hash`; [`join_chain`] checks
 /// that against the segment before.
 fn verify_segment(conn: &mut DbConnection, plan: &ChainPlan, from: i64, to: i64) -> Result<SegmentResult, AuditError> {
-    let mut result = SegmentResult {
-        next_seq: from,
-        ..SegmentResult::default()
+    let mut walk = SegmentWalk {
+        plan,
+        previous: (from == plan.first_seq).then_some(plan.start_hash),
+        result: SegmentResult {
+            next_seq: from,
+            ..SegmentResult::default()
+        },
     };
-    let mut previous: Option<ChainHash> = (from == plan.first_seq).then_some(plan.start_hash);
-    let mut after = from - 1;
     loop {
-        let rows = page(conn, plan.kind, &plan.chain, after, to)?;
-        if rows.is_empty() {
+        let after = walk.result.next_seq - 1;
+        let seen = walk_page(conn, plan.kind, &plan.chain, after, to, PAGE, &mut |entry| {
+            walk.step(entry)
+        })?;
+        if walk.result.broken.is_some() {
+            return Ok(walk.result);
+        }
+        if seen < PAGE {
             break;
         }
-        for row in &rows {
-            let (seq, prev_hash, hash) = chain_fields(row);
-            if seq != result.next_seq {
-                result.broken = Some((
-                    result.next_seq,
-                    format!("entry missing (the next stored entry is {seq})"),
-                ));
-                return Ok(result);
-            }
-            let link = match previous {
-                Some(previous) => previous,
-                None => {
-                    result.first_prev = Some(prev_hash.to_vec());
-                    match ChainHash::try_from(prev_hash) {
-                        Ok(stored) => stored,
-                        Err(_) => {
-                            result.broken = Some((seq, "its link to the entry before is malformed".into()));
-                            return Ok(result);
-                        }
-                    }
-                }
-            };
-            if prev_hash != link.as_slice() {
-                result.broken = Some((
-                    seq,
-                    "does not link to the entry before it (entries removed, reordered or changed)".into(),
-                ));
-                return Ok(result);
-            }
-            let computed = chain_step(&link, &row.canonical());
-            if hash != computed.as_slice() {
-                result.broken = Some((
-                    seq,
-                    "its content does not match its hash (changed after it was written)".into(),
-                ));
-                return Ok(result);
-            }
-            if plan
-                .signed
-                .get(&seq)
-                .is_some_and(|vouched| vouched.as_slice() != computed.as_slice())
-            {
-                result.broken = Some((
-                    seq,
-                    "differs from the signed checkpoint (the chain was rewritten)".into(),
-                ));
-                return Ok(result);
-            }
-            result.entries += 1;
-            result.last_hash = Some(computed);
-            previous = Some(computed);
-            result.next_seq = seq + 1;
-            after = seq;
-        }
     }
+    let mut result = walk.result;
     if result.next_seq <= to {
         result.broken = Some((
             result.next_seq,
@@ -408,6 +309,89 @@ fn verify_segment(conn: &mut DbConnection, plan: &ChainPlan, from: i64, to: i64)
         ));
     }
     Ok(result)
+}
+
+/// One segment's walk, an entry at a time.
+struct SegmentWalk<'a> {
+    plan: &'a ChainPlan,
+    /// The hash the next entry must link to; `None` before the first entry of a segment that
+    /// does not start the chain.
+    previous: Option<ChainHash>,
+    result: SegmentResult,
+}
+
+impl SegmentWalk<'_> {
+    /// Checks the next entry; false once the segment is broken.
+    fn step(&mut self, entry: Walked) -> bool {
+        let result = &mut self.result;
+        let seq = entry.seq;
+        if seq != result.next_seq {
+            result.broken = Some((
+                result.next_seq,
+                format!("entry missing (the next stored entry is {seq})"),
+            ));
+            return false;
+        }
+        let (prev, computed, matches) = match entry.link {
+            Link::Hashed {
+                prev,
+                computed,
+                matches,
+            } => (prev, computed, matches),
+            Link::Malformed(stored) => {
+                result.broken = Some(if self.previous.is_none() {
+                    result.first_prev = Some(stored);
+                    (seq, "its link to the entry before is malformed".into())
+                } else {
+                    (
+                        seq,
+                        "does not link to the entry before it (entries removed, reordered or changed)".into(),
+                    )
+                });
+                return false;
+            }
+        };
+        // The first entry of a segment is taken to link to what it stores; the join checks that.
+        let link = match self.previous {
+            Some(previous) => previous,
+            None => {
+                result.first_prev = Some(prev.to_vec());
+                prev
+            }
+        };
+        if prev != link {
+            result.broken = Some((
+                seq,
+                "does not link to the entry before it (entries removed, reordered or changed)".into(),
+            ));
+            return false;
+        }
+        // `computed` is linked to the stored `prev_hash`, which is `link` here.
+        if !matches {
+            result.broken = Some((
+                seq,
+                "its content does not match its hash (changed after it was written)".into(),
+            ));
+            return false;
+        }
+        if self
+            .plan
+            .signed
+            .get(&seq)
+            .is_some_and(|vouched| vouched.as_slice() != computed.as_slice())
+        {
+            result.broken = Some((
+                seq,
+                "differs from the signed checkpoint (the chain was rewritten)".into(),
+            ));
+            return false;
+        }
+        result.entries += 1;
+        result.last_hash = Some(computed);
+        self.previous = Some(computed);
+        result.next_seq = seq + 1;
+        true
+    }
 }
 
 /// Runs the segments on as many threads as there are cores, each with its own connection (the

@@ -272,6 +272,106 @@ db_test!(fn au_5_removed_or_forged_checkpoints_are_found(db) {
     assert!(report.breaks[0].reason.contains("checkpoint due here is missing"));
 });
 
+db_test!(fn au_5_entries_with_every_optional_field_set_or_empty_verify(db) {
+    // Verification hashes each row as it decodes it; every kind of value, null or not, and
+    // every form a stored time takes must come out as the writer encoded it.
+    let keys = keyring();
+    let log = writer(db, &keys, 3);
+    let long = "ä".repeat(300);
+    let mut entries = Vec::new();
+    for at in [
+        datetime!(2026-11-25 10:00 UTC),
+        datetime!(2026-11-25 10:00:00.5 UTC),
+        datetime!(2026-11-25 10:00:00.123456 UTC),
+        datetime!(2026-11-25 23:59:59.000010 UTC),
+    ] {
+        let at = to_primitive(at);
+        entries.push(NewEntry::Usage(UsageEntry {
+            occurred_at: at,
+            registrar_id: "r9".to_owned(),
+            log_controller_id: "r9".to_owned(),
+            subject_index: Some([0xa5; 32]),
+            data_kind: "client".to_owned(),
+            data_id: Some(String::new()),
+            outcome: Outcome::Used,
+            actor_kind: ActorKind::Staff,
+            actor_id: "account-1".to_owned(),
+            actor_name: Some(long.clone()),
+            on_behalf_of: Some("account-2".to_owned()),
+            service_unit_oid: Some("1.2.246.10.1234567.10.1".to_owned()),
+            purpose: "service voucher decision".to_owned(),
+            access_basis: AccessBasis::Role,
+            special_reason: Some("emergency".to_owned()),
+            request_id: "req".to_owned(),
+            calling_system: Some("apotti".to_owned()),
+        }));
+        entries.push(NewEntry::Usage(UsageEntry {
+            occurred_at: at,
+            registrar_id: "r9".to_owned(),
+            log_controller_id: "r9".to_owned(),
+            subject_index: None,
+            data_kind: String::new(),
+            data_id: None,
+            outcome: Outcome::Used,
+            actor_kind: ActorKind::Staff,
+            actor_id: String::new(),
+            actor_name: None,
+            on_behalf_of: None,
+            service_unit_oid: None,
+            purpose: String::new(),
+            access_basis: AccessBasis::Role,
+            special_reason: None,
+            request_id: String::new(),
+            calling_system: None,
+        }));
+        entries.push(NewEntry::Disclosure(DisclosureEntry {
+            occurred_at: at,
+            subject_index: None,
+            recipient_name: Some(long.clone()),
+            ..match disclosure("r9") {
+                NewEntry::Disclosure(d) => d,
+                _ => unreachable!(),
+            }
+        }));
+        entries.push(NewEntry::Security(SecurityEvent {
+            occurred_at: at,
+            organisation_id: Some("org-1".to_owned()),
+            event_type: "login".to_owned(),
+            actor_kind: ActorKind::Staff,
+            actor_id: Some("account-1".to_owned()),
+            details: serde_json::json!({ "note": long }),
+            request_id: Some("req".to_owned()),
+        }));
+    }
+    log.append(entries).unwrap();
+    let report = verify(db, &keys, 3);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.entries, 16);
+    assert_eq!(report.chains, 3);
+});
+
+db_test!(fn au_5_a_field_set_to_null_and_malformed_links_are_found(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=10 {
+        log.append(vec![usage("r1", n), usage("r2", n), usage("r3", n)]).unwrap();
+    }
+    let short = match db.backend() {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    behind_the_triggers(db, "UPDATE usage_log SET actor_name = NULL WHERE chain_id = 'usage:r1' AND seq = 3");
+    // Inside a segment (verify() cuts every 7 entries) and at the start of one.
+    behind_the_triggers(db, &format!("UPDATE usage_log SET prev_hash = {short} WHERE chain_id = 'usage:r2' AND seq = 4"));
+    behind_the_triggers(db, &format!("UPDATE usage_log SET prev_hash = {short} WHERE chain_id = 'usage:r3' AND seq = 8"));
+    let report = verify(db, &keys, 0);
+    let found: Vec<(&str, i64)> = report.breaks.iter().map(|b| (b.chain_id.as_str(), b.seq)).collect();
+    assert_eq!(found, [("usage:r1", 3), ("usage:r2", 4), ("usage:r3", 8)], "{:?}", report.breaks);
+    assert!(report.breaks[0].reason.contains("content does not match its hash"), "{}", report.breaks[0]);
+    assert!(report.breaks[1].reason.contains("does not link"), "{}", report.breaks[1]);
+    assert!(report.breaks[2].reason.contains("does not link"), "{}", report.breaks[2]);
+});
+
 db_test!(fn au_5_concurrent_writers_do_not_fork_the_chain(db) {
     let keys = keyring();
     // Two writers stand for two server processes; eight threads share them.

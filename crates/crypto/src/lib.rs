@@ -13,7 +13,7 @@ mod signing;
 mod token;
 
 pub use blind_index::BlindIndex;
-pub use chain::{CHAIN_GENESIS, ChainHash, chain_step};
+pub use chain::{CHAIN_GENESIS, ChainHash, ChainHasher, chain_step};
 pub use field::{FieldCipher, FieldContext};
 pub use hex::to_hex;
 pub use keys::{KeyId, Keyring, KeyringError};
