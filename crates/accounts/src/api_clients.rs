@@ -17,8 +17,10 @@ use crate::{AccountsError, AuthMethod, Permission, Principal, Register, now_prim
 /// The scopes an API client can hold, and the permission each grants.
 pub const SCOPES: &[(&str, Option<Permission>)] = &[
     ("audit:read", Some(Permission::ReadRegistrarAudit)),
-    ("clients:read", None),
-    ("clients:write", None),
+    ("clients:read", Some(Permission::ReadClients)),
+    ("clients:write", Some(Permission::WriteClients)),
+    ("service_events:write", Some(Permission::RecordServiceEvents)),
+    ("settlements:read", Some(Permission::ReadSettlements)),
     ("calls:write", None),
     ("vtj:write", None),
 ];

@@ -11,6 +11,7 @@ pub mod inactivity;
 mod model;
 mod organisations;
 mod permissions;
+pub mod service_areas;
 mod sessions;
 
 use std::num::NonZeroU32;

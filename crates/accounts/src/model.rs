@@ -21,10 +21,25 @@ pub enum Role {
     /// A registrar's data-protection officer or auditor (tietosuojavastaava): reads the
     /// registrar's logs and supervision reports (AU-6, AU-10).
     Auditor,
+    /// A registrar's administrative client role (palveluohjaaja, päätöksentekijä): grants
+    /// services by decision and keeps clients, within the service areas the user holds rights
+    /// for; reaches clients through role and area, without a care team (AX-5).
+    ClientHandler,
+    /// A provider's staff (palveluntuottajan työntekijä): sees the provider's own clients and
+    /// services and records what was delivered (CL-5, CL-9).
+    ProviderStaff,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::MainUser, Role::Editor, Role::Expert, Role::Auditor];
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::MainUser,
+        Role::Editor,
+        Role::Expert,
+        Role::Auditor,
+        Role::ClientHandler,
+        Role::ProviderStaff,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +48,8 @@ impl Role {
             Self::Editor => "editor",
             Self::Expert => "expert",
             Self::Auditor => "auditor",
+            Self::ClientHandler => "client_handler",
+            Self::ProviderStaff => "provider_staff",
         }
     }
 }

@@ -20,15 +20,31 @@ pub enum Permission {
     ReadRegistrarAudit,
     /// Read the platform's security events and walk every audit chain (AU-3, AU-5).
     ReadSecurityEvents,
+    /// Define the registrar's service areas and grant its users rights to them (AX-4).
+    ManageServiceAreas,
+    /// Read clients and their services: a registrar's users within the service areas they hold
+    /// rights for, a provider's users only its own clients' needed fields (CL-9, AX-4).
+    ReadClients,
+    /// Create clients with their services, change clients, grant and close services (CL-1, CL-4).
+    WriteClients,
+    /// Record delivered services against the provider's own services (CL-5).
+    RecordServiceEvents,
+    /// Read settlements (CL-6): the registrar's for every provider, a provider's its own.
+    ReadSettlements,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
         Permission::ReadRegistrarAudit,
         Permission::ReadSecurityEvents,
+        Permission::ManageServiceAreas,
+        Permission::ReadClients,
+        Permission::WriteClients,
+        Permission::RecordServiceEvents,
+        Permission::ReadSettlements,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +54,11 @@ impl Permission {
             Self::ManageOwnOrganisationAccounts => "manage_own_organisation_accounts",
             Self::ReadRegistrarAudit => "read_registrar_audit",
             Self::ReadSecurityEvents => "read_security_events",
+            Self::ManageServiceAreas => "manage_service_areas",
+            Self::ReadClients => "read_clients",
+            Self::WriteClients => "write_clients",
+            Self::RecordServiceEvents => "record_service_events",
+            Self::ReadSettlements => "read_settlements",
         }
     }
 }
@@ -52,10 +73,29 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadSecurityEvents,
         ],
     ),
-    (Role::MainUser, &[Permission::ManageOwnOrganisationAccounts]),
+    (
+        Role::MainUser,
+        &[Permission::ManageOwnOrganisationAccounts, Permission::ManageServiceAreas],
+    ),
     (Role::Editor, &[]),
     (Role::Expert, &[]),
     (Role::Auditor, &[Permission::ReadRegistrarAudit]),
+    (
+        Role::ClientHandler,
+        &[
+            Permission::ReadClients,
+            Permission::WriteClients,
+            Permission::ReadSettlements,
+        ],
+    ),
+    (
+        Role::ProviderStaff,
+        &[
+            Permission::ReadClients,
+            Permission::RecordServiceEvents,
+            Permission::ReadSettlements,
+        ],
+    ),
 ];
 
 impl Role {

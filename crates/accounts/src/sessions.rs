@@ -492,7 +492,9 @@ pub fn require_strong_authentication(
     registrar_id: &str,
 ) -> Result<(), AccountsError> {
     use rekisteri_db::schema::organisations;
-    if principal.auth_method.is_strong() {
+    // An integration authenticates as a system; the person it may name was authenticated by
+    // that system (AX-1). The rule is for people's own sessions.
+    if principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials {
         return Ok(());
     }
     let required: Option<bool> = organisations::table

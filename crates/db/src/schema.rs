@@ -238,6 +238,106 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_areas (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_types (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        code -> Text,
+        service_area_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_service_areas (id) {
+        id -> Text,
+        registrar_id -> Text,
+        account_id -> Text,
+        service_area_id -> Text,
+        valid_from -> Timestamp,
+        valid_until -> Nullable<Timestamp>,
+        granted_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        subject_index -> Nullable<Binary>,
+        identity_code -> Nullable<Binary>,
+        first_names -> Nullable<Binary>,
+        surname -> Nullable<Binary>,
+        gender -> Text,
+        home_municipality -> Nullable<Text>,
+        moved_in_on -> Nullable<Date>,
+        moved_out_on -> Nullable<Date>,
+        died_on -> Nullable<Date>,
+        language -> Nullable<Text>,
+        email -> Nullable<Binary>,
+        phone -> Nullable<Binary>,
+        next_of_kin -> Nullable<Binary>,
+        address -> Nullable<Binary>,
+        protection_order -> Bool,
+        restricted -> Bool,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        anonymised_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    services (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        kind -> Text,
+        service_type -> Text,
+        service_name -> Text,
+        quantity_centi -> BigInt,
+        unit -> Text,
+        unit_value_cents -> Nullable<BigInt>,
+        valid_from -> Date,
+        valid_to -> Date,
+        provider_id -> Text,
+        provider_unit_oid -> Nullable<Text>,
+        decision_ref -> Nullable<Text>,
+        status -> Text,
+        closed_on -> Nullable<Date>,
+        additional_info -> Nullable<Binary>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_events (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        service_id -> Text,
+        client_id -> Text,
+        delivered_on -> Date,
+        quantity_centi -> BigInt,
+        unit_price_cents -> BigInt,
+        note -> Nullable<Binary>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(service_units -> organisations (organisation_id));
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(account_roles -> accounts (account_id));
@@ -253,5 +353,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     api_clients,
     api_tokens,
-    notification_outbox
+    notification_outbox,
+    service_areas,
+    service_types,
+    account_service_areas,
+    clients,
+    services,
+    service_events
 );

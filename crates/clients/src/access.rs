@@ -1,0 +1,163 @@
+//! Who reaches which clients of a registrar (CL-9, AX-4..AX-7).
+//!
+//! A decision names its basis, which goes to the usage log; a caller outside every rule gets a
+//! reach that matches nothing, so a missing and a forbidden client look the same (404).
+
+use diesel::prelude::*;
+use rekisteri_accounts::{Permission, Principal};
+use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
+use rekisteri_db::DbConnection;
+use rekisteri_db::schema::organisations;
+use time::PrimitiveDateTime;
+
+use crate::ClientsError;
+
+/// The part of a registrar's register a caller reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The registrar's own staff: clients with a service of these service types (the service
+    /// areas the user holds rights for, AX-4); `None`: every type (the registrar's own
+    /// integration acting without a named user).
+    Registrar { service_types: Option<Vec<String>> },
+    /// A provider's staff: clients with a service of this provider, and only its services
+    /// (CL-9, AX-6).
+    Provider { provider_id: String },
+    /// Anyone else: nothing (an outsider, another registrar's user).
+    Nothing,
+}
+
+/// An access decision with the basis the usage log records (AX-7).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub reach: Reach,
+    pub basis: AccessBasis,
+    pub actor_kind: ActorKind,
+}
+
+impl Decision {
+    /// Whether a service of `service_type` given to `provider_id` is within reach.
+    pub fn reaches_service(&self, service_type: &str, provider_id: &str) -> bool {
+        match &self.reach {
+            Reach::Registrar { service_types: None } => true,
+            Reach::Registrar {
+                service_types: Some(types),
+            } => types.iter().any(|t| t == service_type),
+            Reach::Provider { provider_id: own } => own == provider_id,
+            Reach::Nothing => false,
+        }
+    }
+
+    pub fn is_registrar(&self) -> bool {
+        matches!(self.reach, Reach::Registrar { .. })
+    }
+
+    pub fn is_provider(&self) -> bool {
+        matches!(self.reach, Reach::Provider { .. })
+    }
+
+    /// The usage-entry context of this decision.
+    pub fn context(&self, base: &AuditContext) -> AuditContext {
+        AuditContext {
+            access_basis: self.basis,
+            actor_kind: self.actor_kind,
+            special_reason: None,
+            ..base.clone()
+        }
+    }
+
+    /// The context of a refused attempt (AX-7: the log shows it).
+    pub fn denied(base: &AuditContext) -> AuditContext {
+        AuditContext {
+            access_basis: AccessBasis::None,
+            special_reason: None,
+            ..base.clone()
+        }
+    }
+}
+
+fn bare_integration(principal: &Principal) -> bool {
+    principal.integration.as_ref().is_some_and(|i| i.on_behalf_of.is_none())
+}
+
+/// Decides what `principal` reaches of registrar `registrar_id`'s clients for work needing
+/// `permission`. A registrar that does not exist is a 404; one that requires strong
+/// authentication refuses a password session with its own 403 (AX-2).
+pub fn decide(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    permission: Permission,
+    at: PrimitiveDateTime,
+) -> Result<Decision, ClientsError> {
+    let registrar_kind: Option<String> = organisations::table
+        .find(registrar_id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?;
+    let Some(kind) = registrar_kind else {
+        return Err(ClientsError::NotFound);
+    };
+    if kind == "provider" || kind == "platform" {
+        // Providers and the platform keep no client register of their own.
+        return Err(ClientsError::NotFound);
+    }
+    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
+    let actor_kind = if bare_integration(principal) {
+        ActorKind::Integration
+    } else if principal.organisation_id == registrar_id {
+        ActorKind::Staff
+    } else {
+        ActorKind::ProviderUser
+    };
+    let basis = if bare_integration(principal) {
+        AccessBasis::Integration
+    } else {
+        AccessBasis::Role
+    };
+    let nothing = Decision {
+        reach: Reach::Nothing,
+        basis: AccessBasis::None,
+        actor_kind,
+    };
+    if principal.organisation_id == registrar_id {
+        if !principal.can(permission) {
+            return Err(ClientsError::Forbidden(format!(
+                "the caller's roles do not grant {}",
+                permission.as_str()
+            )));
+        }
+        let service_types = if bare_integration(principal) {
+            None
+        } else {
+            Some(rekisteri_accounts::service_areas::service_types_in_force(
+                conn,
+                &principal.account_id,
+                registrar_id,
+                at,
+            )?)
+        };
+        return Ok(Decision {
+            reach: Reach::Registrar { service_types },
+            basis,
+            actor_kind,
+        });
+    }
+    if !principal.can(permission) {
+        return Ok(nothing);
+    }
+    let caller_kind: Option<String> = organisations::table
+        .find(&principal.organisation_id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?;
+    if caller_kind.as_deref() != Some("provider") {
+        return Ok(nothing);
+    }
+    Ok(Decision {
+        reach: Reach::Provider {
+            provider_id: principal.organisation_id.clone(),
+        },
+        basis,
+        actor_kind,
+    })
+}

@@ -1,0 +1,733 @@
+//! Clients (CL-1..CL-3, CL-8, CL-9, CL-11).
+
+use diesel::prelude::*;
+use rekisteri_accounts::Permission;
+use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
+use rekisteri_db::schema::{clients, organisations, service_types, service_units, services};
+use rekisteri_db::{DbConnection, write_transaction_as};
+use time::{Date, PrimitiveDateTime};
+
+use crate::access::{Decision, Reach, decide};
+use crate::sealed::RowCipher;
+use crate::services::{ServiceRow, open_service, service_columns};
+use crate::{
+    Address, Client, ClientRegister, ClientsError, Gender, NewClient, NewService, NextOfKin, Request, ServiceKind,
+    at_primitive, format_time, validation,
+};
+
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct ClientRow {
+    pub registrar_id: String,
+    pub id: String,
+    pub subject_index: Option<Vec<u8>>,
+    pub identity_code: Option<Vec<u8>>,
+    pub first_names: Option<Vec<u8>>,
+    pub surname: Option<Vec<u8>>,
+    pub gender: String,
+    pub home_municipality: Option<String>,
+    pub moved_in_on: Option<Date>,
+    pub moved_out_on: Option<Date>,
+    pub died_on: Option<Date>,
+    pub language: Option<String>,
+    pub email: Option<Vec<u8>>,
+    pub phone: Option<Vec<u8>>,
+    pub next_of_kin: Option<Vec<u8>>,
+    pub address: Option<Vec<u8>>,
+    pub protection_order: bool,
+    pub restricted: bool,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+    pub anonymised_at: Option<PrimitiveDateTime>,
+}
+
+macro_rules! client_columns {
+    () => {
+        (
+            clients::registrar_id,
+            clients::id,
+            clients::subject_index,
+            clients::identity_code,
+            clients::first_names,
+            clients::surname,
+            clients::gender,
+            clients::home_municipality,
+            clients::moved_in_on,
+            clients::moved_out_on,
+            clients::died_on,
+            clients::language,
+            clients::email,
+            clients::phone,
+            clients::next_of_kin,
+            clients::address,
+            clients::protection_order,
+            clients::restricted,
+            clients::version,
+            clients::created_at,
+            clients::updated_at,
+            clients::anonymised_at,
+        )
+    };
+}
+
+impl ClientRow {
+    pub(crate) fn subject(&self) -> Option<[u8; 32]> {
+        self.subject_index.as_deref().and_then(|s| s.try_into().ok())
+    }
+}
+
+pub(crate) fn load_client(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq(client_id))
+        .select(client_columns!())
+        .first(conn)
+        .optional()
+}
+
+pub(crate) fn load_services_of(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_ids: &[String],
+) -> QueryResult<Vec<ServiceRow>> {
+    services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::client_id.eq_any(client_ids))
+        .order((services::client_id, services::valid_from, services::id))
+        .select(service_columns!())
+        .load(conn)
+}
+
+/// Opens a client's row for the caller: a provider gets only the fields it needs (CL-9), and a
+/// protection order leaves address and home municipality out for everyone (CL-8).
+pub(crate) fn open_client(
+    register: &ClientRegister,
+    row: &ClientRow,
+    services: &[ServiceRow],
+    decision: &Decision,
+) -> Result<Client, ClientsError> {
+    let cipher = RowCipher::new(&register.keyring, "clients", &row.id);
+    let full = decision.is_registrar();
+    let protected = row.protection_order;
+    let visible = services
+        .iter()
+        .filter(|s| s.client_id == row.id && decision.reaches_service(&s.service_type, &s.provider_id))
+        .map(|s| open_service(register, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Client {
+        id: row.id.clone(),
+        registrar_id: row.registrar_id.clone(),
+        identity_code: cipher
+            .open_opt("identity_code", row.identity_code.as_deref())?
+            .unwrap_or_default(),
+        first_names: cipher
+            .open_opt("first_names", row.first_names.as_deref())?
+            .unwrap_or_default(),
+        surname: cipher.open_opt("surname", row.surname.as_deref())?.unwrap_or_default(),
+        gender: full.then(|| Gender::parse(&row.gender)),
+        home_municipality: if full && !protected {
+            row.home_municipality.clone()
+        } else {
+            None
+        },
+        moved_in_on: row.moved_in_on.filter(|_| full),
+        moved_out_on: row.moved_out_on.filter(|_| full),
+        died_on: row.died_on.filter(|_| full),
+        language: row.language.clone(),
+        email: cipher.open_opt("email", row.email.as_deref())?,
+        phone: cipher.open_opt("phone", row.phone.as_deref())?,
+        next_of_kin: if full {
+            cipher.open_json("next_of_kin", row.next_of_kin.as_deref())?
+        } else {
+            None
+        },
+        address: if protected {
+            None
+        } else {
+            cipher.open_json("address", row.address.as_deref())?
+        },
+        protection_order: protected,
+        version: row.version,
+        created_at: format_time(row.created_at),
+        updated_at: format_time(row.updated_at),
+        services: visible,
+    })
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ClientsError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(validation(field, format!("must be 1-{max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(validation(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(), ClientsError> {
+    value.map_or(Ok(()), |v| check_text(field, v, max))
+}
+
+pub(crate) fn check_email(field: &str, value: Option<&str>) -> Result<(), ClientsError> {
+    if let Some(email) = value {
+        check_text(field, email, 254)?;
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.ends_with('.'));
+        if !valid || email.chars().any(char::is_whitespace) {
+            return Err(validation(field, "is not an e-mail address"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_phone(field: &str, value: Option<&str>) -> Result<(), ClientsError> {
+    if let Some(phone) = value {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        let allowed = phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'));
+        if !allowed || !(5..=20).contains(&digits) {
+            return Err(validation(field, "is not a phone number (digits, '+', spaces, '-')"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_next_of_kin(next_of_kin: Option<&NextOfKin>) -> Result<(), ClientsError> {
+    if let Some(kin) = next_of_kin {
+        check_optional_text("next_of_kin.name", kin.name.as_deref(), 200)?;
+        check_phone("next_of_kin.phone", kin.phone.as_deref())?;
+    }
+    Ok(())
+}
+
+fn check_address(address: &Address) -> Result<(), ClientsError> {
+    let fields = [
+        ("address.street_address", &address.street_address),
+        ("address.po_box", &address.po_box),
+        ("address.street_name", &address.street_name),
+        ("address.apartment_number", &address.apartment_number),
+        ("address.apartment_letter", &address.apartment_letter),
+        ("address.apartment_division_letter", &address.apartment_division_letter),
+        ("address.post_office", &address.post_office),
+        ("address.address_qualifier", &address.address_qualifier),
+        ("address.municipality", &address.municipality),
+    ];
+    for (field, value) in fields {
+        check_optional_text(field, value.as_deref(), 200)?;
+    }
+    if let Some(code) = &address.postal_code
+        && (code.len() != 5 || !code.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(validation("address.postal_code", "must be five digits"));
+    }
+    if let Some(country) = &address.country_code
+        && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(validation(
+            "address.country_code",
+            "must be an ISO 3166-1 alpha-2 code (FI, SE, …)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_language(language: Option<&str>) -> Result<(), ClientsError> {
+    if let Some(language) = language
+        && (language.len() != 2 || !language.bytes().all(|b| b.is_ascii_lowercase()))
+    {
+        return Err(validation("language", "must be an ISO 639-1 code (fi, sv, en, …)"));
+    }
+    Ok(())
+}
+
+/// Parses an identity code given by a caller (CL-2); the error names the field and the reason,
+/// never the code.
+pub(crate) fn parse_identity_code(field: &str, value: &str) -> Result<PersonalIdentityCode, ClientsError> {
+    PersonalIdentityCode::parse(value.trim(), TemporaryCodesAllowed::No).map_err(|e| validation(field, e.to_string()))
+}
+
+/// A new service checked against the registrar's service types, the caller's service areas and
+/// the provider register.
+pub(crate) struct CheckedService {
+    pub new: NewService,
+    pub provider_id: String,
+}
+
+pub(crate) fn check_service(
+    conn: &mut DbConnection,
+    decision: &Decision,
+    registrar_id: &str,
+    prefix: &str,
+    service: NewService,
+) -> Result<CheckedService, ClientsError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    check_text(&field("service_name"), &service.service_name, 200)?;
+    check_optional_text(&field("decision_ref"), service.decision_ref.as_deref(), 100)?;
+    check_optional_text(&field("additional_info"), service.additional_info.as_deref(), 4000)?;
+    if service.valid_to < service.valid_from {
+        return Err(validation(field("valid_to"), "must be on or after valid_from"));
+    }
+    match (service.kind, service.unit_value_cents) {
+        (ServiceKind::ServiceVoucher, None) => {
+            return Err(validation(
+                field("unit_value_cents"),
+                "a service voucher needs its value per unit",
+            ));
+        }
+        (_, Some(cents)) if !(0..=100_000_000).contains(&cents) => {
+            return Err(validation(field("unit_value_cents"), "must be 0-100000000 cents"));
+        }
+        _ => {}
+    }
+    let known: i64 = service_types::table
+        .filter(service_types::registrar_id.eq(registrar_id))
+        .filter(service_types::code.eq(&service.service_type))
+        .count()
+        .get_result(conn)?;
+    if known == 0 {
+        return Err(validation(
+            field("service_type"),
+            "is not a service type of the registrar's service areas",
+        ));
+    }
+    if let Reach::Registrar {
+        service_types: Some(types),
+    } = &decision.reach
+        && !types.contains(&service.service_type)
+    {
+        return Err(ClientsError::Forbidden(
+            "the service type is outside the caller's service areas".into(),
+        ));
+    }
+    let provider: Option<(String, String)> = organisations::table
+        .filter(
+            organisations::id
+                .eq(&service.provider_id)
+                .or(organisations::oid.eq(&service.provider_id)),
+        )
+        .select((organisations::id, organisations::kind))
+        .first(conn)
+        .optional()?;
+    let provider_id = match provider {
+        Some((id, kind)) if kind == "provider" => id,
+        _ => return Err(validation(field("provider_id"), "is not a provider organisation")),
+    };
+    if let Some(oid) = &service.provider_unit_oid {
+        let unit: i64 = service_units::table
+            .filter(service_units::organisation_id.eq(&provider_id))
+            .filter(service_units::oid.eq(oid.as_str()))
+            .count()
+            .get_result(conn)?;
+        if unit == 0 {
+            return Err(validation(
+                field("provider_unit_oid"),
+                "is not a service unit of the provider",
+            ));
+        }
+    }
+    Ok(CheckedService {
+        new: service,
+        provider_id,
+    })
+}
+
+pub(crate) fn is_unique_violation(error: &ClientsError) -> bool {
+    matches!(
+        error,
+        ClientsError::Db(rekisteri_db::DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        )))
+    )
+}
+
+/// Creates a client with their first services in one transaction (CL-1): one client per
+/// registrar and identity code (409 otherwise, also under concurrent creates).
+pub fn create_client(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    new: NewClient,
+) -> Result<Client, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    match decision.reach {
+        Reach::Registrar { .. } => {}
+        Reach::Provider { .. } => {
+            return Err(ClientsError::Forbidden(
+                "clients are created by the registrar, not by providers".into(),
+            ));
+        }
+        Reach::Nothing => return Err(ClientsError::NotFound),
+    }
+    let code = parse_identity_code("identity_code", &new.identity_code)?;
+    check_text("first_names", &new.first_names, 200)?;
+    check_text("surname", &new.surname, 200)?;
+    check_language(new.language.as_deref())?;
+    check_email("email", new.email.as_deref())?;
+    check_phone("phone", new.phone.as_deref())?;
+    check_next_of_kin(new.next_of_kin.as_ref())?;
+    if let Some(address) = &new.address {
+        check_address(address)?;
+    }
+    for (field, date) in [
+        ("moved_in_on", new.moved_in_on),
+        ("moved_out_on", new.moved_out_on),
+        ("died_on", new.died_on),
+    ] {
+        if date.is_some_and(|d| d < code.birth_date()) {
+            return Err(validation(field, "is before the date of birth"));
+        }
+    }
+    if new.services.is_empty() {
+        return Err(validation(
+            "services",
+            "a client is created with at least one granted service",
+        ));
+    }
+    let mut checked = Vec::with_capacity(new.services.len());
+    for (i, service) in new.services.iter().cloned().enumerate() {
+        checked.push(check_service(conn, &decision, registrar_id, &format!("services[{i}]."), service)?);
+    }
+    let subject = rekisteri_audit::subject_index(&register.keyring, &code);
+    let id = uuid::Uuid::new_v4().to_string();
+    let cipher = RowCipher::new(&register.keyring, "clients", &id);
+    // A protection order means no address and no home municipality is stored at all (CL-8).
+    let (address, home_municipality) = if new.protection_order {
+        (None, None)
+    } else {
+        (new.address.clone(), new.home_municipality.map(|m| m.to_string()))
+    };
+    let row = ClientRow {
+        registrar_id: registrar_id.to_owned(),
+        id: id.clone(),
+        subject_index: Some(subject.to_vec()),
+        identity_code: Some(cipher.seal("identity_code", code.reveal())?),
+        first_names: Some(cipher.seal("first_names", new.first_names.trim())?),
+        surname: Some(cipher.seal("surname", new.surname.trim())?),
+        gender: new.gender.as_str().to_owned(),
+        home_municipality,
+        moved_in_on: new.moved_in_on,
+        moved_out_on: new.moved_out_on,
+        died_on: new.died_on,
+        language: new.language.clone(),
+        email: cipher.seal_opt("email", new.email.as_deref())?,
+        phone: cipher.seal_opt("phone", new.phone.as_deref())?,
+        next_of_kin: cipher.seal_json("next_of_kin", new.next_of_kin.as_ref())?,
+        address: cipher.seal_json("address", address.as_ref())?,
+        protection_order: new.protection_order,
+        restricted: false,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        anonymised_at: None,
+    };
+    let service_rows = checked
+        .into_iter()
+        .map(|c| crate::services::new_service_row(register, registrar_id, &id, c, at))
+        .collect::<Result<Vec<_>, _>>()?;
+    let context = decision.context(&request.audit);
+    let result = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        let taken: i64 = clients::table
+            .filter(clients::registrar_id.eq(registrar_id))
+            .filter(clients::subject_index.eq(subject.to_vec()))
+            .count()
+            .get_result(conn)?;
+        if taken > 0 {
+            return Err(ClientsError::Conflict(
+                "the register already has a client with this identity code".into(),
+            ));
+        }
+        insert_client(conn, &row)?;
+        for (service, _) in &service_rows {
+            crate::services::insert_service(conn, service)?;
+        }
+        let entry = context.usage_entry(
+            DataUse {
+                subject_index: Some(subject),
+                data_kind: "client".into(),
+                data_id: Some(id.clone()),
+                outcome: Outcome::Used,
+            },
+            at,
+        );
+        register.audit.append_in(conn, vec![entry], at)?;
+        Ok(())
+    });
+    match result {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ClientsError::Conflict(
+                "the register already has a client with this identity code".into(),
+            ));
+        }
+        other => other?,
+    }
+    // The caller sent these values; answering with them opens nothing new.
+    Ok(Client {
+        id: id.clone(),
+        registrar_id: registrar_id.to_owned(),
+        identity_code: code.reveal().to_owned(),
+        first_names: new.first_names.trim().to_owned(),
+        surname: new.surname.trim().to_owned(),
+        gender: Some(new.gender),
+        home_municipality: row.home_municipality.clone(),
+        moved_in_on: new.moved_in_on,
+        moved_out_on: new.moved_out_on,
+        died_on: new.died_on,
+        language: new.language,
+        email: new.email,
+        phone: new.phone,
+        next_of_kin: new.next_of_kin,
+        address,
+        protection_order: new.protection_order,
+        version: 1,
+        created_at: format_time(at),
+        updated_at: format_time(at),
+        services: service_rows.into_iter().map(|(_, view)| view).collect(),
+    })
+}
+
+fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<usize> {
+    diesel::insert_into(clients::table)
+        .values((
+            clients::registrar_id.eq(&row.registrar_id),
+            clients::id.eq(&row.id),
+            clients::subject_index.eq(&row.subject_index),
+            clients::identity_code.eq(&row.identity_code),
+            clients::first_names.eq(&row.first_names),
+            clients::surname.eq(&row.surname),
+            clients::gender.eq(&row.gender),
+            clients::home_municipality.eq(&row.home_municipality),
+            clients::moved_in_on.eq(row.moved_in_on),
+            clients::moved_out_on.eq(row.moved_out_on),
+            clients::died_on.eq(row.died_on),
+            clients::language.eq(&row.language),
+            clients::email.eq(&row.email),
+            clients::phone.eq(&row.phone),
+            clients::next_of_kin.eq(&row.next_of_kin),
+            clients::address.eq(&row.address),
+            clients::protection_order.eq(row.protection_order),
+            clients::restricted.eq(row.restricted),
+            clients::version.eq(row.version),
+            clients::created_at.eq(row.created_at),
+            clients::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+}
+
+/// Logs a refused attempt on a client (AX-7) durably, then answers 404.
+pub(crate) fn deny(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    subject: Option<[u8; 32]>,
+    data_kind: &str,
+    data_id: &str,
+) -> ClientsError {
+    let at = at_primitive(request.now);
+    let logged = register.audit.read_personal_data(
+        conn,
+        &Decision::denied(&request.audit),
+        at,
+        |_| -> Result<((), Vec<DataUse>), ClientsError> {
+            Ok((
+                (),
+                vec![DataUse {
+                    subject_index: subject,
+                    data_kind: data_kind.to_owned(),
+                    data_id: Some(data_id.to_owned()),
+                    outcome: Outcome::Denied,
+                }],
+            ))
+        },
+    );
+    match logged {
+        Ok(()) => ClientsError::NotFound,
+        Err(e) => e,
+    }
+}
+
+/// One client with the services the caller may see (CL-9); a client the caller may not see is
+/// a 404 and a logged denial.
+pub fn get_client(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<Client, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let row = load_client(conn, registrar_id, client_id)?;
+    let services = match &row {
+        Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
+        None => Vec::new(),
+    };
+    let visible = services
+        .iter()
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+    let row = match row {
+        Some(row) if visible && row.anonymised_at.is_none() => row,
+        other => {
+            return Err(deny(
+                conn,
+                register,
+                request,
+                other.and_then(|r| r.subject()),
+                "client",
+                client_id,
+            ));
+        }
+    };
+    register
+        .audit
+        .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
+            let client = open_client(register, &row, &services, &decision)?;
+            Ok::<_, ClientsError>((
+                client,
+                vec![DataUse {
+                    subject_index: row.subject(),
+                    data_kind: "client".into(),
+                    data_id: Some(row.id.clone()),
+                    outcome: Outcome::Used,
+                }],
+            ))
+        })
+}
+
+/// A page of clients and the cursor of the next.
+#[derive(Debug, Clone)]
+pub struct ClientPage {
+    pub items: Vec<Client>,
+    pub next_cursor: Option<String>,
+}
+
+/// The clients the caller reaches, in id order, `limit` at a time (PL-2); every listed client is
+/// a logged use.
+pub fn list_clients(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<ClientPage, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let mut query = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .select(services::client_id)
+        .distinct()
+        .order(services::client_id)
+        .limit(limit + 1)
+        .into_boxed();
+    match &decision.reach {
+        Reach::Registrar { service_types: None } => {}
+        Reach::Registrar {
+            service_types: Some(types),
+        } => query = query.filter(services::service_type.eq_any(types.clone())),
+        Reach::Provider { provider_id } => query = query.filter(services::provider_id.eq(provider_id.clone())),
+        Reach::Nothing => {
+            return Ok(ClientPage {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+    }
+    if let Some(after) = after {
+        query = query.filter(services::client_id.gt(after.to_owned()));
+    }
+    let mut ids: Vec<String> = query.load(conn)?;
+    let more = ids.len() as i64 > limit;
+    ids.truncate(usize::try_from(limit).unwrap_or(0));
+    let rows: Vec<ClientRow> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq_any(&ids))
+        .filter(clients::anonymised_at.is_null())
+        .order(clients::id)
+        .select(client_columns!())
+        .load(conn)?;
+    let services = load_services_of(conn, registrar_id, &ids)?;
+    let next_cursor = if more { ids.last().cloned() } else { None };
+    let items = register
+        .audit
+        .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
+            let mut items = Vec::with_capacity(rows.len());
+            let mut uses = Vec::with_capacity(rows.len());
+            for row in &rows {
+                items.push(open_client(register, row, &services, &decision)?);
+                uses.push(DataUse {
+                    subject_index: row.subject(),
+                    data_kind: "client".into(),
+                    data_id: Some(row.id.clone()),
+                    outcome: Outcome::Used,
+                });
+            }
+            Ok::<_, ClientsError>((items, uses))
+        })?;
+    Ok(ClientPage { items, next_cursor })
+}
+
+/// Finds a client by identity code (CL-11): always logged, with the person's index, whether or
+/// not anyone is found. A client outside the caller's reach is not found.
+pub fn search_by_identity_code(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    identity_code: &str,
+) -> Result<Vec<Client>, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let code = parse_identity_code("identity_code", identity_code)?;
+    let subject = rekisteri_audit::subject_index(&register.keyring, &code);
+    let row: Option<ClientRow> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::subject_index.eq(subject.to_vec()))
+        .filter(clients::anonymised_at.is_null())
+        .select(client_columns!())
+        .first(conn)
+        .optional()?;
+    let services = match &row {
+        Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
+        None => Vec::new(),
+    };
+    let found = row.filter(|_| {
+        services
+            .iter()
+            .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+    });
+    let context = if matches!(decision.reach, Reach::Nothing) {
+        Decision::denied(&request.audit)
+    } else {
+        decision.context(&request.audit)
+    };
+    register.audit.read_personal_data(conn, &context, at, |_| {
+        let (items, outcome, data_id) = match &found {
+            Some(row) => (
+                vec![open_client(register, row, &services, &decision)?],
+                Outcome::Used,
+                Some(row.id.clone()),
+            ),
+            None if matches!(decision.reach, Reach::Nothing) => (Vec::new(), Outcome::Denied, None),
+            None => (Vec::new(), Outcome::NotFound, None),
+        };
+        Ok::<_, ClientsError>((
+            items,
+            vec![DataUse {
+                subject_index: Some(subject),
+                data_kind: "client_search".into(),
+                data_id,
+                outcome,
+            }],
+        ))
+    })
+}

@@ -1,0 +1,118 @@
+//! The client register of service vouchers and purchased services (PSOP, CL): clients with
+//! their granted services, the service events providers record, and settlement.
+//!
+//! Every read of client data goes through [`rekisteri_audit::AuditLog::read_personal_data`]
+//! with the basis the access decision ([`access`]) gave, so the usage entry is durable before
+//! the data leaves (AU-1, AU-4); a denial is logged the same way and answers 404 (AX-4, AX-7).
+//! Personal fields are sealed to their table, column and row (PL-6) and a client is found by
+//! the blind index of the identity code, the same index the usage log names the person by.
+
+pub mod access;
+mod clients;
+mod model;
+mod sealed;
+mod services;
+mod settlement;
+
+use std::sync::Arc;
+
+pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code};
+pub use model::{
+    Address, Client, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, Service, ServiceChanges,
+    ServiceEvent, ServiceKind, ServiceStatus, Unit,
+};
+pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
+pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
+
+use rekisteri_audit::{AuditContext, AuditLog};
+use rekisteri_crypto::Keyring;
+
+/// What every operation of the register needs besides the connection.
+#[derive(Clone)]
+pub struct ClientRegister {
+    pub keyring: Arc<Keyring>,
+    pub audit: AuditLog,
+}
+
+/// One request's caller and log context: the access decision fills in the basis.
+pub struct Request<'a> {
+    pub principal: &'a rekisteri_accounts::Principal,
+    /// The usage entries' context; its basis and actor kind are replaced by the decision's.
+    pub audit: AuditContext,
+    pub now: time::OffsetDateTime,
+}
+
+/// Why an operation was refused. Messages never contain an identity code, name or other
+/// personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    /// 400: a field is malformed.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// 422: well-formed, but a rule of the register refuses it (CL-5).
+    #[error("{field}: {message}")]
+    Rule { field: String, message: String },
+    /// Missing, or not visible to the caller: the two look the same (AX-4).
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("this registrar's client data needs strong authentication")]
+    StrongAuthenticationRequired,
+    #[error(transparent)]
+    Db(#[from] rekisteri_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] rekisteri_audit::AuditError),
+    #[error("cryptography failed: {0}")]
+    Crypto(String),
+}
+
+impl From<diesel::result::Error> for ClientsError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(rekisteri_db::DbError::Query(e))
+    }
+}
+
+impl From<rekisteri_crypto::CryptoError> for ClientsError {
+    fn from(e: rekisteri_crypto::CryptoError) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+impl From<rekisteri_accounts::AccountsError> for ClientsError {
+    fn from(e: rekisteri_accounts::AccountsError) -> Self {
+        use rekisteri_accounts::AccountsError as E;
+        match e {
+            E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
+            E::NotFound => Self::NotFound,
+            E::Forbidden(detail) => Self::Forbidden(detail),
+            E::Db(e) => Self::Db(e),
+            E::Audit(e) => Self::Audit(e),
+            other => Self::Crypto(other.to_string()),
+        }
+    }
+}
+
+pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
+    ClientsError::Validation {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
+    ClientsError::Rule {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    rekisteri_db::to_primitive(now)
+}
+
+pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
+    rekisteri_audit::format_time(at)
+}

@@ -1,0 +1,403 @@
+//! The register's records as integrators see them (field names of `api.md`).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::Date;
+use utoipa::ToSchema;
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    Male,
+    Female,
+    #[default]
+    Unknown,
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Male => "male",
+            Self::Female => "female",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "male" => Self::Male,
+            "female" => Self::Female,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// Service voucher (palveluseteli) or purchased service (ostopalvelu), CL-4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    ServiceVoucher,
+    PurchasedService,
+}
+
+impl ServiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceVoucher => "service_voucher",
+            Self::PurchasedService => "purchased_service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "service_voucher" {
+            Self::ServiceVoucher
+        } else {
+            Self::PurchasedService
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Hour,
+    Visit,
+    Day,
+    Euro,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Visit => "visit",
+            Self::Day => "day",
+            Self::Euro => "euro",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "hour" => Self::Hour,
+            "visit" => Self::Visit,
+            "day" => Self::Day,
+            _ => Self::Euro,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceStatus {
+    Active,
+    Closed,
+}
+
+impl ServiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// A quantity in hundredths of its unit, so that 1.5 hours is exact: JSON carries a number with
+/// at most two decimals; settlement multiplies integers only (CL-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Quantity(pub i64);
+
+/// The largest quantity accepted: far beyond any real grant, far below overflow in cents.
+const MAX_QUANTITY_CENTI: i64 = 100_000_000_00;
+
+impl Quantity {
+    pub fn from_number(value: f64) -> Result<Self, &'static str> {
+        if !value.is_finite() || value <= 0.0 {
+            return Err("must be a positive number");
+        }
+        let scaled = value * 100.0;
+        let rounded = scaled.round();
+        if (scaled - rounded).abs() > 1e-6 {
+            return Err("must have at most two decimals");
+        }
+        if rounded > MAX_QUANTITY_CENTI as f64 {
+            return Err("is too large");
+        }
+        Ok(Self(rounded as i64))
+    }
+
+    pub fn centi(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (whole, hundredths) = (self.0 / 100, self.0 % 100);
+        match hundredths {
+            0 => write!(f, "{whole}"),
+            h if h % 10 == 0 => write!(f, "{whole}.{}", h / 10),
+            h => write!(f, "{whole}.{h:02}"),
+        }
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 100 == 0 {
+            serializer.serialize_i64(self.0 / 100)
+        } else {
+            serializer.serialize_f64(self.0 as f64 / 100.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        Quantity::from_number(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Quantity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .description(Some("A positive quantity of the unit with at most two decimals"))
+            .examples([serde_json::json!(1.5)])
+            .into()
+    }
+}
+
+impl ToSchema for Quantity {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NextOfKin {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A Finnish postal address as the population register gives it (CL-1).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub street_address: Option<String>,
+    pub po_box: Option<String>,
+    pub street_name: Option<String>,
+    pub apartment_number: Option<String>,
+    pub apartment_letter: Option<String>,
+    pub apartment_division_letter: Option<String>,
+    #[schema(example = "33100")]
+    pub postal_code: Option<String>,
+    pub post_office: Option<String>,
+    pub address_qualifier: Option<String>,
+    pub municipality: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "FI")]
+    pub country_code: Option<String>,
+}
+
+/// A new client with the services granted to them (CL-1: never a client without a service).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// Never echoed back in errors or logs.
+    #[schema(example = "131052-308T")]
+    pub identity_code: String,
+    pub first_names: String,
+    pub surname: String,
+    #[serde(default)]
+    pub gender: Gender,
+    /// Statistics Finland's 3-digit municipality code.
+    #[schema(value_type = Option<String>, example = "837")]
+    pub home_municipality: Option<rekisteri_core::MunicipalityCode>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_in_on: Option<Date>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_out_on: Option<Date>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub died_on: Option<Date>,
+    /// ISO 639-1 (fi, sv, en, …).
+    #[schema(example = "fi")]
+    pub language: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub next_of_kin: Option<NextOfKin>,
+    pub address: Option<Address>,
+    /// Turvakielto: no address or home municipality is stored (CL-8).
+    #[serde(default)]
+    pub protection_order: bool,
+    /// The first granted services; at least one.
+    pub services: Vec<NewService>,
+}
+
+/// A service granted by a decision (CL-4).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewService {
+    pub kind: ServiceKind,
+    /// A service type code of one of the registrar's service areas.
+    #[schema(example = "home_care")]
+    pub service_type: String,
+    pub service_name: String,
+    pub quantity: Quantity,
+    pub unit: Unit,
+    /// Voucher value per unit (vouchers: required).
+    pub unit_value_cents: Option<i64>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_to: Date,
+    /// The provider organisation: its id or OID.
+    pub provider_id: String,
+    #[schema(value_type = Option<String>, example = "1.2.246.10.1234567.10.1")]
+    pub provider_unit_oid: Option<rekisteri_core::Oid>,
+    pub decision_ref: Option<String>,
+    /// What the provider needs to know to deliver the service.
+    pub additional_info: Option<String>,
+}
+
+/// A client as the caller may see them: a provider sees only the fields it needs (CL-9), and
+/// nobody sees an address or home municipality under a protection order (CL-8). Absent fields
+/// are left out of the JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Client {
+    pub id: String,
+    pub registrar_id: String,
+    #[schema(example = "131052-308T")]
+    pub identity_code: String,
+    pub first_names: String,
+    pub surname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_municipality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_in_on: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_out_on: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub died_on: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_of_kin: Option<NextOfKin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    pub protection_order: bool,
+    /// The version `If-Match` names.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The services the caller may see.
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Service {
+    pub id: String,
+    pub client_id: String,
+    pub kind: ServiceKind,
+    pub service_type: String,
+    pub service_name: String,
+    pub quantity: Quantity,
+    pub unit: Unit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_value_cents: Option<i64>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_to: Date,
+    pub provider_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_unit_oid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_ref: Option<String>,
+    pub status: ServiceStatus,
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub closed_on: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub additional_info: Option<String>,
+    pub version: i64,
+}
+
+/// Changes to a granted service; absent fields stay. Closing: `{status: "closed", closed_on}`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChanges {
+    pub status: Option<ServiceStatus>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub closed_on: Option<Date>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    pub quantity: Option<Quantity>,
+    pub additional_info: Option<String>,
+}
+
+/// A delivered service recorded by the provider (CL-5).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceEvent {
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub delivered_on: Date,
+    pub quantity: Quantity,
+    /// The agreed unit price (purchased services: required); vouchers are paid at the
+    /// voucher value.
+    pub unit_price_cents: Option<i64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub service_id: String,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub delivered_on: Date,
+    pub quantity: Quantity,
+    pub unit_price_cents: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quantity;
+
+    #[test]
+    fn cl_6_quantities_are_exact_hundredths() {
+        assert_eq!(Quantity::from_number(1.5), Ok(Quantity(150)));
+        assert_eq!(Quantity::from_number(0.1), Ok(Quantity(10)));
+        assert_eq!(Quantity::from_number(2.35), Ok(Quantity(235)));
+        assert_eq!(Quantity::from_number(0.005), Err("must have at most two decimals"));
+        assert_eq!(Quantity::from_number(0.0), Err("must be a positive number"));
+        assert_eq!(Quantity::from_number(-1.0), Err("must be a positive number"));
+        assert_eq!(Quantity(150).to_string(), "1.5");
+        assert_eq!(Quantity(235).to_string(), "2.35");
+        assert_eq!(Quantity(205).to_string(), "2.05");
+        assert_eq!(Quantity(200).to_string(), "2");
+        assert_eq!(serde_json::to_string(&Quantity(200)).unwrap(), "2");
+        assert_eq!(serde_json::to_string(&Quantity(150)).unwrap(), "1.5");
+    }
+}

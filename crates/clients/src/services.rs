@@ -1,0 +1,549 @@
+//! Granted services (CL-4) and the service events providers record against them (CL-5).
+
+use diesel::prelude::*;
+use rekisteri_accounts::Permission;
+use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_db::schema::{service_events, services};
+use rekisteri_db::{DbConnection, write_transaction_as};
+use time::{Date, PrimitiveDateTime};
+
+use crate::access::{Decision, Reach, decide};
+use crate::clients::{CheckedService, check_service, deny, load_client};
+use crate::sealed::RowCipher;
+use crate::{
+    ClientRegister, ClientsError, NewService, NewServiceEvent, Quantity, Request, Service, ServiceChanges,
+    ServiceEvent, ServiceKind, ServiceStatus, Unit, at_primitive, format_time, rule, validation,
+};
+
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct ServiceRow {
+    pub registrar_id: String,
+    pub id: String,
+    pub client_id: String,
+    pub kind: String,
+    pub service_type: String,
+    pub service_name: String,
+    pub quantity_centi: i64,
+    pub unit: String,
+    pub unit_value_cents: Option<i64>,
+    pub valid_from: Date,
+    pub valid_to: Date,
+    pub provider_id: String,
+    pub provider_unit_oid: Option<String>,
+    pub decision_ref: Option<String>,
+    pub status: String,
+    pub closed_on: Option<Date>,
+    pub additional_info: Option<Vec<u8>>,
+    pub version: i64,
+    pub created_at: PrimitiveDateTime,
+    pub updated_at: PrimitiveDateTime,
+}
+
+macro_rules! service_columns {
+    () => {
+        (
+            services::registrar_id,
+            services::id,
+            services::client_id,
+            services::kind,
+            services::service_type,
+            services::service_name,
+            services::quantity_centi,
+            services::unit,
+            services::unit_value_cents,
+            services::valid_from,
+            services::valid_to,
+            services::provider_id,
+            services::provider_unit_oid,
+            services::decision_ref,
+            services::status,
+            services::closed_on,
+            services::additional_info,
+            services::version,
+            services::created_at,
+            services::updated_at,
+        )
+    };
+}
+pub(crate) use service_columns;
+
+fn service_view(row: &ServiceRow, additional_info: Option<String>) -> Service {
+    Service {
+        id: row.id.clone(),
+        client_id: row.client_id.clone(),
+        kind: ServiceKind::parse(&row.kind),
+        service_type: row.service_type.clone(),
+        service_name: row.service_name.clone(),
+        quantity: Quantity(row.quantity_centi),
+        unit: Unit::parse(&row.unit),
+        unit_value_cents: row.unit_value_cents,
+        valid_from: row.valid_from,
+        valid_to: row.valid_to,
+        provider_id: row.provider_id.clone(),
+        provider_unit_oid: row.provider_unit_oid.clone(),
+        decision_ref: row.decision_ref.clone(),
+        status: if row.status == "closed" {
+            ServiceStatus::Closed
+        } else {
+            ServiceStatus::Active
+        },
+        closed_on: row.closed_on,
+        additional_info,
+        version: row.version,
+    }
+}
+
+/// Opens a service row (its additional information is sealed: free text may name people).
+pub(crate) fn open_service(register: &ClientRegister, row: &ServiceRow) -> Result<Service, ClientsError> {
+    let info = RowCipher::new(&register.keyring, "services", &row.id)
+        .open_opt("additional_info", row.additional_info.as_deref())?;
+    Ok(service_view(row, info))
+}
+
+/// A new service's row and the view of it the caller sent.
+pub(crate) fn new_service_row(
+    register: &ClientRegister,
+    registrar_id: &str,
+    client_id: &str,
+    checked: CheckedService,
+    at: PrimitiveDateTime,
+) -> Result<(ServiceRow, Service), ClientsError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let new = checked.new;
+    let cipher = RowCipher::new(&register.keyring, "services", &id);
+    let row = ServiceRow {
+        registrar_id: registrar_id.to_owned(),
+        id: id.clone(),
+        client_id: client_id.to_owned(),
+        kind: new.kind.as_str().to_owned(),
+        service_type: new.service_type,
+        service_name: new.service_name.trim().to_owned(),
+        quantity_centi: new.quantity.centi(),
+        unit: new.unit.as_str().to_owned(),
+        unit_value_cents: new.unit_value_cents,
+        valid_from: new.valid_from,
+        valid_to: new.valid_to,
+        provider_id: checked.provider_id,
+        provider_unit_oid: new.provider_unit_oid.map(|o| o.to_string()),
+        decision_ref: new.decision_ref,
+        status: "active".into(),
+        closed_on: None,
+        additional_info: cipher.seal_opt("additional_info", new.additional_info.as_deref())?,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    let view = service_view(&row, new.additional_info);
+    Ok((row, view))
+}
+
+pub(crate) fn insert_service(conn: &mut DbConnection, row: &ServiceRow) -> QueryResult<usize> {
+    diesel::insert_into(services::table)
+        .values((
+            services::registrar_id.eq(&row.registrar_id),
+            services::id.eq(&row.id),
+            services::client_id.eq(&row.client_id),
+            services::kind.eq(&row.kind),
+            services::service_type.eq(&row.service_type),
+            services::service_name.eq(&row.service_name),
+            services::quantity_centi.eq(row.quantity_centi),
+            services::unit.eq(&row.unit),
+            services::unit_value_cents.eq(row.unit_value_cents),
+            services::valid_from.eq(row.valid_from),
+            services::valid_to.eq(row.valid_to),
+            services::provider_id.eq(&row.provider_id),
+            services::provider_unit_oid.eq(&row.provider_unit_oid),
+            services::decision_ref.eq(&row.decision_ref),
+            services::status.eq(&row.status),
+            services::closed_on.eq(row.closed_on),
+            services::additional_info.eq(&row.additional_info),
+            services::version.eq(row.version),
+            services::created_at.eq(row.created_at),
+            services::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+}
+
+fn load_service(conn: &mut DbConnection, registrar_id: &str, service_id: &str) -> QueryResult<Option<ServiceRow>> {
+    services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::id.eq(service_id))
+        .select(service_columns!())
+        .first(conn)
+        .optional()
+}
+
+/// A service the decision reaches, with its client's index for the log; otherwise a logged
+/// denial and 404.
+fn reachable_service(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    decision: &Decision,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<(ServiceRow, Option<[u8; 32]>), ClientsError> {
+    let row = load_service(conn, registrar_id, service_id)?;
+    let subject = match &row {
+        Some(row) => load_client(conn, registrar_id, &row.client_id)?.and_then(|c| c.subject()),
+        None => None,
+    };
+    match row {
+        Some(row) if decision.reaches_service(&row.service_type, &row.provider_id) => Ok((row, subject)),
+        _ => Err(deny(conn, register, request, subject, "service", service_id)),
+    }
+}
+
+fn used(subject: Option<[u8; 32]>, kind: &str, id: &str) -> DataUse {
+    DataUse {
+        subject_index: subject,
+        data_kind: kind.to_owned(),
+        data_id: Some(id.to_owned()),
+        outcome: Outcome::Used,
+    }
+}
+
+/// The client's services the caller may see.
+pub fn list_services(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<Vec<Service>, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let client = load_client(conn, registrar_id, client_id)?;
+    let rows = crate::clients::load_services_of(conn, registrar_id, &[client_id.to_owned()])?;
+    let visible: Vec<ServiceRow> = rows
+        .into_iter()
+        .filter(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+        .collect();
+    let subject = client.as_ref().and_then(|c| c.subject());
+    if visible.is_empty() || client.is_none_or(|c| c.anonymised_at.is_some()) {
+        return Err(deny(conn, register, request, subject, "client", client_id));
+    }
+    register
+        .audit
+        .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
+            let services = visible
+                .iter()
+                .map(|s| open_service(register, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, ClientsError>((services, vec![used(subject, "services", client_id)]))
+        })
+}
+
+/// Grants the client another service (CL-4); the registrar's staff within their service areas.
+pub fn add_service(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+    new: NewService,
+) -> Result<Service, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    let client = load_client(conn, registrar_id, client_id)?;
+    let subject = client.as_ref().and_then(|c| c.subject());
+    match (&decision.reach, &client) {
+        (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() => {}
+        (Reach::Provider { .. }, Some(_)) => {
+            return Err(ClientsError::Forbidden(
+                "services are granted by the registrar, not by providers".into(),
+            ));
+        }
+        _ => return Err(deny(conn, register, request, subject, "client", client_id)),
+    }
+    let checked = check_service(conn, &decision, registrar_id, "", new)?;
+    let (row, view) = new_service_row(register, registrar_id, client_id, checked, at)?;
+    let context = decision.context(&request.audit);
+    write_transaction_as(conn, &request.principal.account_id, |conn| {
+        insert_service(conn, &row)?;
+        let entry = context.usage_entry(used(subject, "service", &row.id), at);
+        register.audit.append_in(conn, vec![entry], at)?;
+        Ok::<_, ClientsError>(())
+    })?;
+    Ok(view)
+}
+
+/// One service, when the caller reaches it.
+pub fn get_service(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<Service, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
+    register
+        .audit
+        .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
+            Ok::<_, ClientsError>((open_service(register, &row)?, vec![used(subject, "service", &row.id)]))
+        })
+}
+
+/// Changes a service: closing (`status: closed` with `closed_on`), a new end date, quantity or
+/// additional information. The registrar's staff only.
+pub fn update_service(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    service_id: &str,
+    changes: ServiceChanges,
+) -> Result<Service, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
+    if decision.is_provider() {
+        return Err(ClientsError::Forbidden(
+            "services are changed by the registrar, not by providers".into(),
+        ));
+    }
+    if let Some(valid_to) = changes.valid_to {
+        if valid_to < row.valid_from {
+            return Err(validation("valid_to", "must be on or after valid_from"));
+        }
+        row.valid_to = valid_to;
+    }
+    if let Some(quantity) = changes.quantity {
+        row.quantity_centi = quantity.centi();
+    }
+    match (changes.status, changes.closed_on) {
+        (Some(ServiceStatus::Closed), closed_on) => {
+            if row.status == "closed" {
+                return Err(ClientsError::Conflict("the service is already closed".into()));
+            }
+            let closed_on = closed_on.unwrap_or(request.now.date());
+            if closed_on < row.valid_from {
+                return Err(validation("closed_on", "must be on or after valid_from"));
+            }
+            row.status = "closed".into();
+            row.closed_on = Some(closed_on);
+        }
+        (Some(ServiceStatus::Active), _) => {
+            return Err(validation(
+                "status",
+                "a closed service is not reopened; grant a new service",
+            ));
+        }
+        (None, Some(_)) => return Err(validation("closed_on", "is given with status: closed")),
+        (None, None) => {}
+    }
+    let info = match &changes.additional_info {
+        Some(info) => {
+            if info.chars().count() > 4000 {
+                return Err(validation("additional_info", "must be at most 4000 characters"));
+            }
+            let sealed = RowCipher::new(&register.keyring, "services", &row.id).seal("additional_info", info)?;
+            row.additional_info = Some(sealed);
+            true
+        }
+        None => false,
+    };
+    let context = decision.context(&request.audit);
+    let service = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        let delivered: i64 = service_events::table
+            .filter(service_events::registrar_id.eq(registrar_id))
+            .filter(service_events::service_id.eq(service_id))
+            .select(service_events::quantity_centi)
+            .load::<i64>(conn)?
+            .into_iter()
+            .sum();
+        if delivered > row.quantity_centi {
+            return Err(rule("quantity", "is less than what has already been delivered"));
+        }
+        diesel::update(
+            services::table
+                .filter(services::registrar_id.eq(registrar_id))
+                .filter(services::id.eq(service_id)),
+        )
+        .set((
+            services::valid_to.eq(row.valid_to),
+            services::quantity_centi.eq(row.quantity_centi),
+            services::status.eq(&row.status),
+            services::closed_on.eq(row.closed_on),
+            services::additional_info.eq(&row.additional_info),
+            services::version.eq(services::version + 1),
+            services::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+        let entry = context.usage_entry(used(subject, "service", service_id), at);
+        register.audit.append_in(conn, vec![entry], at)?;
+        row.version += 1;
+        row.updated_at = at;
+        Ok::<_, ClientsError>(service_view(&row, changes.additional_info.clone()))
+    })?;
+    if info {
+        return Ok(service);
+    }
+    // The stored additional information goes back only through the logged read path.
+    get_service(conn, register, request, registrar_id, service_id)
+}
+
+type EventRow = (String, String, Date, i64, i64, Option<Vec<u8>>, PrimitiveDateTime);
+
+fn open_event(register: &ClientRegister, row: EventRow) -> Result<ServiceEvent, ClientsError> {
+    let (id, service_id, delivered_on, quantity, price, note, created_at) = row;
+    let note = RowCipher::new(&register.keyring, "service_events", &id).open_opt("note", note.as_deref())?;
+    Ok(ServiceEvent {
+        id,
+        service_id,
+        delivered_on,
+        quantity: Quantity(quantity),
+        unit_price_cents: price,
+        note,
+        created_at: format_time(created_at),
+    })
+}
+
+/// Records a delivered service (CL-5). Refused with 422 outside the service's validity (or
+/// after its closing), beyond the granted quantity, or when the caller is not the service's
+/// provider; another provider does not see the service at all (404).
+pub fn record_event(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    service_id: &str,
+    new: NewServiceEvent,
+) -> Result<ServiceEvent, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::RecordServiceEvents, at)?;
+    let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
+    if row.provider_id != request.principal.organisation_id {
+        return Err(rule("service_id", "only the service's provider records its events"));
+    }
+    if let Some(note) = &new.note
+        && note.chars().count() > 4000
+    {
+        return Err(validation("note", "must be at most 4000 characters"));
+    }
+    let kind = ServiceKind::parse(&row.kind);
+    let price = match (kind, new.unit_price_cents, row.unit_value_cents) {
+        (ServiceKind::ServiceVoucher, Some(given), Some(value)) if given != value => {
+            return Err(rule(
+                "unit_price_cents",
+                "a service voucher is paid at its value per unit",
+            ));
+        }
+        (ServiceKind::ServiceVoucher, _, Some(value)) => value,
+        (_, Some(given), _) if (0..=100_000_000).contains(&given) => given,
+        (_, Some(_), _) => return Err(validation("unit_price_cents", "must be 0-100000000 cents")),
+        (_, None, _) => {
+            return Err(validation(
+                "unit_price_cents",
+                "a purchased service's event needs the agreed unit price",
+            ));
+        }
+    };
+    if new.delivered_on < row.valid_from || new.delivered_on > row.valid_to {
+        return Err(rule(
+            "delivered_on",
+            format!("is outside the service's validity {} – {}", row.valid_from, row.valid_to),
+        ));
+    }
+    if let Some(closed_on) = row.closed_on
+        && new.delivered_on > closed_on
+    {
+        return Err(rule("delivered_on", format!("is after the service closed on {closed_on}")));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let note = RowCipher::new(&register.keyring, "service_events", &id).seal_opt("note", new.note.as_deref())?;
+    let context = decision.context(&request.audit);
+    write_transaction_as(conn, &request.principal.account_id, |conn| {
+        // Takes the service row's lock on PostgreSQL (SQLite's write lock is already held), so
+        // that concurrent events cannot together exceed the grant.
+        diesel::update(
+            services::table
+                .filter(services::registrar_id.eq(registrar_id))
+                .filter(services::id.eq(service_id)),
+        )
+        .set(services::version.eq(services::version))
+        .execute(conn)?;
+        let delivered: i64 = service_events::table
+            .filter(service_events::registrar_id.eq(registrar_id))
+            .filter(service_events::service_id.eq(service_id))
+            .select(service_events::quantity_centi)
+            .load::<i64>(conn)?
+            .into_iter()
+            .sum();
+        if delivered + new.quantity.centi() > row.quantity_centi {
+            return Err(rule(
+                "quantity",
+                format!(
+                    "exceeds the granted quantity: {} of {} {} delivered before",
+                    Quantity(delivered),
+                    Quantity(row.quantity_centi),
+                    row.unit
+                ),
+            ));
+        }
+        diesel::insert_into(service_events::table)
+            .values((
+                service_events::registrar_id.eq(registrar_id),
+                service_events::id.eq(&id),
+                service_events::service_id.eq(service_id),
+                service_events::client_id.eq(&row.client_id),
+                service_events::delivered_on.eq(new.delivered_on),
+                service_events::quantity_centi.eq(new.quantity.centi()),
+                service_events::unit_price_cents.eq(price),
+                service_events::note.eq(&note),
+                service_events::recorded_by.eq(&request.principal.account_id),
+                service_events::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        let entry = context.usage_entry(used(subject, "service_event", &id), at);
+        register.audit.append_in(conn, vec![entry], at)?;
+        Ok::<_, ClientsError>(())
+    })?;
+    Ok(ServiceEvent {
+        id,
+        service_id: service_id.to_owned(),
+        delivered_on: new.delivered_on,
+        quantity: new.quantity,
+        unit_price_cents: price,
+        note: new.note,
+        created_at: format_time(at),
+    })
+}
+
+/// The events recorded against a service the caller reaches, in delivery order.
+pub fn list_events(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<Vec<ServiceEvent>, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
+    let rows: Vec<EventRow> = service_events::table
+        .filter(service_events::registrar_id.eq(registrar_id))
+        .filter(service_events::service_id.eq(&row.id))
+        .order((service_events::delivered_on, service_events::created_at, service_events::id))
+        .select((
+            service_events::id,
+            service_events::service_id,
+            service_events::delivered_on,
+            service_events::quantity_centi,
+            service_events::unit_price_cents,
+            service_events::note,
+            service_events::created_at,
+        ))
+        .load(conn)?;
+    register
+        .audit
+        .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
+            let events = rows
+                .into_iter()
+                .map(|r| open_event(register, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, ClientsError>((events, vec![used(subject, "service_events", service_id)]))
+        })
+}
