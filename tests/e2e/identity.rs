@@ -227,3 +227,32 @@ idp_test!(fn au_6_a_citizen_sees_which_organisations_used_their_data_and_why(app
         .unwrap();
     assert_eq!(logged, 2);
 });
+
+idp_test!(fn ax_2_over_http_a_password_session_gets_403_from_client_data_and_a_card_login_gets_through(app) {
+    let admin = app.bootstrap_admin();
+    // Registrars require strong authentication by default.
+    let org = app.create_organisation(&admin, "Pirkanmaa", "wellbeing_services_county");
+    let email = "handler@pirkanmaa.fi";
+    let (id, password) = app.add_user(&admin, email, &org, "client_handler");
+    let area = app.post_as(&admin, &format!("/v1/registrars/{org}/service-areas"),
+        &json!({"code": "home_care", "name": "Kotihoito", "service_types": ["home_care"]}));
+    let area: Value = area.json().unwrap();
+    let granted = app.post_as(&admin, &format!("/v1/accounts/{id}/service-areas"), &json!({"service_area_id": area["id"]}));
+    assert_eq!(granted.status().as_u16(), 201);
+    let clients = format!("/v1/registrars/{org}/clients");
+    let body = assert_problem(app.get_as(&password, &clients), 403, "/problems/strong-authentication-required");
+    assert!(body["detail"].as_str().unwrap().contains("strong"));
+    let search = app.post_as(&password, &format!("{clients}/search"), &json!({"identity_code": CITIZEN}));
+    assert_problem(search, 403, "/problems/strong-authentication-required");
+    let weak = sign_jwt("ed25519", &app.jwt_claims(json!({"email": email, "amr": ["pwd"]})));
+    assert_problem(app.get_as(&weak, &clients), 403, "/problems/strong-authentication-required");
+    let card = sign_jwt("ed25519", &app.jwt_claims(json!({"email": email, "amr": ["sc"]})));
+    let response = app.get_as(&card, &clients);
+    assert_eq!(response.status().as_u16(), 200);
+    let list: Value = response.json().unwrap();
+    assert_eq!(list["items"], json!([]));
+    // The same password session reaches the same data where the registrar has turned the rule off.
+    let relaxed = app.patch_as(&admin, &format!("/v1/organisations/{org}"), &json!({"strong_authentication_required": false}));
+    assert_eq!(relaxed.status().as_u16(), 200);
+    assert_eq!(app.get_as(&password, &clients).status().as_u16(), 200);
+});

@@ -227,6 +227,22 @@ impl TestApp {
         self.post(path, Some(token), body)
     }
 
+    pub fn patch_as(&self, token: &str, path: &str, body: &serde_json::Value) -> reqwest::blocking::Response {
+        self.with_token(self.client.patch(self.url(path)), Some(token))
+            .json(body)
+            .send()
+            .unwrap()
+    }
+
+    /// Creates an organisation from a full body (e.g. with `oid` or
+    /// `strong_authentication_required`) and returns its id.
+    pub fn create_organisation_with(&self, admin_token: &str, body: &serde_json::Value) -> String {
+        let response = self.post_as(admin_token, "/v1/organisations", body);
+        assert_eq!(response.status().as_u16(), 201, "creating a test organisation failed");
+        let body: serde_json::Value = response.json().unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     pub fn delete_as(&self, token: &str, path: &str) -> reqwest::blocking::Response {
         self.with_token(self.client.delete(self.url(path)), Some(token))
             .send()

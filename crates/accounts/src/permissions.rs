@@ -75,7 +75,10 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
     ),
     (
         Role::MainUser,
-        &[Permission::ManageOwnOrganisationAccounts, Permission::ManageServiceAreas],
+        &[
+            Permission::ManageOwnOrganisationAccounts,
+            Permission::ManageServiceAreas,
+        ],
     ),
     (Role::Editor, &[]),
     (Role::Expert, &[]),

@@ -47,6 +47,14 @@ fn manages_areas(actor: &Principal, registrar_id: &str) -> bool {
         || (actor.can(Permission::ManageServiceAreas) && actor.organisation_id == registrar_id)
 }
 
+/// A service area to define.
+#[derive(Debug, Clone)]
+pub struct NewServiceArea {
+    pub code: String,
+    pub name: String,
+    pub service_types: Vec<String>,
+}
+
 /// Defines a service area of a registrar with the service types that belong to it. A service type
 /// belongs to one area only (409 when another area has it).
 pub fn create_service_area(
@@ -54,11 +62,10 @@ pub fn create_service_area(
     register: &Register,
     actor: &Principal,
     registrar_key: &str,
-    code: &str,
-    name: &str,
-    types: &[String],
+    new: NewServiceArea,
     now: OffsetDateTime,
 ) -> Result<ServiceArea, AccountsError> {
+    let (code, name) = (new.code.as_str(), new.name.as_str());
     let registrar = find_organisation(conn, Some(actor), registrar_key)?;
     if !manages_areas(actor, &registrar.id) {
         return Err(AccountsError::Forbidden(
@@ -72,11 +79,14 @@ pub fn create_service_area(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(validation("name", "must be 1-200 characters"));
     }
-    let mut service_types_sorted: Vec<String> = types.to_vec();
+    let mut service_types_sorted: Vec<String> = new.service_types.clone();
     service_types_sorted.sort();
     service_types_sorted.dedup();
     if service_types_sorted.iter().any(|t| !valid_code(t)) {
-        return Err(validation("service_types", "each must be 1-64 of a-z, 0-9, '_' and '-'"));
+        return Err(validation(
+            "service_types",
+            "each must be 1-64 of a-z, 0-9, '_' and '-'",
+        ));
     }
     let at = now_primitive(now);
     let id = uuid::Uuid::new_v4().to_string();
@@ -87,7 +97,9 @@ pub fn create_service_area(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(AccountsError::Conflict("the registrar has a service area with this code".into()));
+            return Err(AccountsError::Conflict(
+                "the registrar has a service area with this code".into(),
+            ));
         }
         let types_taken: Vec<String> = service_types::table
             .filter(service_types::registrar_id.eq(&registrar.id))
@@ -246,19 +258,25 @@ pub fn service_area_grants(
     account_id: &str,
 ) -> Result<Vec<ServiceAreaGrant>, AccountsError> {
     crate::get_account(conn, register, Some(actor), account_id)?;
-    let rows: Vec<(String, String, String, String, PrimitiveDateTime, Option<PrimitiveDateTime>)> =
-        account_service_areas::table
-            .filter(account_service_areas::account_id.eq(account_id))
-            .order(account_service_areas::created_at)
-            .select((
-                account_service_areas::id,
-                account_service_areas::registrar_id,
-                account_service_areas::account_id,
-                account_service_areas::service_area_id,
-                account_service_areas::valid_from,
-                account_service_areas::valid_until,
-            ))
-            .load(conn)?;
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        String,
+        PrimitiveDateTime,
+        Option<PrimitiveDateTime>,
+    )> = account_service_areas::table
+        .filter(account_service_areas::account_id.eq(account_id))
+        .order(account_service_areas::created_at)
+        .select((
+            account_service_areas::id,
+            account_service_areas::registrar_id,
+            account_service_areas::account_id,
+            account_service_areas::service_area_id,
+            account_service_areas::valid_from,
+            account_service_areas::valid_until,
+        ))
+        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(

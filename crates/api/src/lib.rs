@@ -1,10 +1,11 @@
 //! The REST API (PL-1): actix-web handlers, the OpenAPI document and the error mapping. Handlers
 //! parse, authorise, call a domain crate and map its errors; no business rule lives here.
 
-mod accounts;
+pub(crate) mod accounts;
 mod api_clients;
 mod audit;
 mod auth;
+mod clients;
 pub mod extract;
 mod fallback;
 mod health;
@@ -12,6 +13,7 @@ pub mod middleware;
 mod organisations;
 pub mod principal;
 pub mod problem;
+mod service_areas;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -139,6 +141,7 @@ are POSTs with the code in the body.",
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Logging in and out, invitations"),
         (name = "accounts", description = "Organisations, service units and user accounts (AC)"),
+        (name = "clients", description = "The client register of service vouchers and purchased services (CL)"),
         (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
     )
 )]
@@ -152,6 +155,8 @@ fn configure(config: &mut ServiceConfig) {
     organisations::configure(config);
     accounts::configure(config);
     audit::configure(config);
+    service_areas::configure(config);
+    clients::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

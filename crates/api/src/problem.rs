@@ -183,6 +183,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("{detail}")]
     Problem { kind: ProblemType, detail: String },
+    /// 422: a rule of the register refuses the request; names the field it concerns.
+    #[error("{}: {}", .0.field, .0.message)]
+    BusinessRule(FieldError),
     #[error("not found")]
     NotFound,
     #[error("too many attempts")]
@@ -223,6 +226,12 @@ impl ApiError {
                 problem.detail = Some(detail.clone());
                 problem
             }
+            Self::BusinessRule(error) => {
+                let mut problem = Problem::new(ProblemType::BusinessRule);
+                problem.detail = Some(format!("{}: {}", error.field, error.message));
+                problem.errors = vec![error.clone()];
+                problem
+            }
             Self::NotFound => Problem::new(ProblemType::NotFound),
             Self::Throttled { retry_after_seconds } => {
                 let mut problem = Problem::new(ProblemType::TooManyRequests);
@@ -246,6 +255,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Problem { kind, .. } => kind.status(),
+            Self::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -306,5 +316,20 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
 impl From<rekisteri_audit::AuditError> for ApiError {
     fn from(e: rekisteri_audit::AuditError) -> Self {
         Self::Internal(e.to_string())
+    }
+}
+
+impl From<rekisteri_clients::ClientsError> for ApiError {
+    fn from(e: rekisteri_clients::ClientsError) -> Self {
+        use rekisteri_clients::ClientsError as E;
+        match e {
+            E::Validation { field, message } => ApiError::field(field, message),
+            E::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
+            E::NotFound => ApiError::NotFound,
+            E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+            E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::StrongAuthenticationRequired => rekisteri_accounts::AccountsError::StrongAuthenticationRequired.into(),
+            other => ApiError::internal(other),
+        }
     }
 }

@@ -395,7 +395,13 @@ pub fn create_client(
     }
     let mut checked = Vec::with_capacity(new.services.len());
     for (i, service) in new.services.iter().cloned().enumerate() {
-        checked.push(check_service(conn, &decision, registrar_id, &format!("services[{i}]."), service)?);
+        checked.push(check_service(
+            conn,
+            &decision,
+            registrar_id,
+            &format!("services[{i}]."),
+            service,
+        )?);
     }
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
     let id = uuid::Uuid::new_v4().to_string();

@@ -109,7 +109,7 @@ impl ServiceStatus {
 pub struct Quantity(pub i64);
 
 /// The largest quantity accepted: far beyond any real grant, far below overflow in cents.
-const MAX_QUANTITY_CENTI: i64 = 100_000_000_00;
+const MAX_QUANTITY_CENTI: i64 = 10_000_000_000;
 
 impl Quantity {
     pub fn from_number(value: f64) -> Result<Self, &'static str> {

@@ -32,7 +32,11 @@ impl<'a> RowCipher<'a> {
         value.map(|v| self.seal(column, v)).transpose()
     }
 
-    pub(crate) fn seal_json<T: Serialize>(&self, column: &str, value: Option<&T>) -> Result<Option<Vec<u8>>, ClientsError> {
+    pub(crate) fn seal_json<T: Serialize>(
+        &self,
+        column: &str,
+        value: Option<&T>,
+    ) -> Result<Option<Vec<u8>>, ClientsError> {
         value
             .map(|v| {
                 let json = serde_json::to_string(v).map_err(|e| ClientsError::Crypto(e.to_string()))?;

@@ -297,9 +297,9 @@ pub fn update_service(
     changes: ServiceChanges,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
     let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
-    if decision.is_provider() {
+    if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(
             "services are changed by the registrar, not by providers".into(),
         ));
@@ -413,10 +413,17 @@ pub fn record_event(
     new: NewServiceEvent,
 ) -> Result<ServiceEvent, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::RecordServiceEvents, at)?;
+    // Who sees the service learns why it may not record: only its provider does (422);
+    // whoever does not see it gets 404 like for a missing one.
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if row.provider_id != request.principal.organisation_id {
         return Err(rule("service_id", "only the service's provider records its events"));
+    }
+    if !request.principal.can(Permission::RecordServiceEvents) {
+        return Err(ClientsError::Forbidden(
+            "the caller's roles do not grant record_service_events".into(),
+        ));
     }
     if let Some(note) = &new.note
         && note.chars().count() > 4000
@@ -444,13 +451,19 @@ pub fn record_event(
     if new.delivered_on < row.valid_from || new.delivered_on > row.valid_to {
         return Err(rule(
             "delivered_on",
-            format!("is outside the service's validity {} – {}", row.valid_from, row.valid_to),
+            format!(
+                "is outside the service's validity {} – {}",
+                row.valid_from, row.valid_to
+            ),
         ));
     }
     if let Some(closed_on) = row.closed_on
         && new.delivered_on > closed_on
     {
-        return Err(rule("delivered_on", format!("is after the service closed on {closed_on}")));
+        return Err(rule(
+            "delivered_on",
+            format!("is after the service closed on {closed_on}"),
+        ));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let note = RowCipher::new(&register.keyring, "service_events", &id).seal_opt("note", new.note.as_deref())?;
@@ -526,7 +539,11 @@ pub fn list_events(
     let rows: Vec<EventRow> = service_events::table
         .filter(service_events::registrar_id.eq(registrar_id))
         .filter(service_events::service_id.eq(&row.id))
-        .order((service_events::delivered_on, service_events::created_at, service_events::id))
+        .order((
+            service_events::delivered_on,
+            service_events::created_at,
+            service_events::id,
+        ))
         .select((
             service_events::id,
             service_events::service_id,

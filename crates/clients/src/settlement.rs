@@ -66,6 +66,8 @@ pub fn month_bounds(month: &str) -> Result<(Date, Date), ClientsError> {
 }
 
 type LineKey = (String, String);
+/// A client's id, subject index and sealed names.
+type NameRow = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// The settlement of `provider_key` (an id or OID) for `month` in the registrar's register:
 /// the registrar's staff within their service areas, or the provider itself.
@@ -81,7 +83,11 @@ pub fn settlement(
     let decision = decide(conn, request.principal, registrar_id, Permission::ReadSettlements, at)?;
     let (first, last) = month_bounds(month)?;
     let provider_id: Option<String> = organisations::table
-        .filter(organisations::id.eq(provider_key).or(organisations::oid.eq(provider_key)))
+        .filter(
+            organisations::id
+                .eq(provider_key)
+                .or(organisations::oid.eq(provider_key)),
+        )
         .filter(organisations::kind.eq("provider"))
         .select(organisations::id)
         .first(conn)
@@ -132,10 +138,15 @@ pub fn settlement(
         entry.1 += amount_cents(*quantity, *price);
     }
     let client_ids: Vec<String> = totals.keys().map(|(c, _)| c.clone()).collect();
-    let client_rows: Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> = clients::table
+    let client_rows: Vec<NameRow> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::id.eq_any(&client_ids))
-        .select((clients::id, clients::subject_index, clients::first_names, clients::surname))
+        .select((
+            clients::id,
+            clients::subject_index,
+            clients::first_names,
+            clients::surname,
+        ))
         .load(conn)?;
     let context = decision.context(&request.audit);
     register.audit.read_personal_data(conn, &context, at, |_| {
@@ -143,7 +154,9 @@ pub fn settlement(
         let mut uses = Vec::new();
         for (id, subject, first_names, surname) in &client_rows {
             let cipher = RowCipher::new(&register.keyring, "clients", id);
-            let first = cipher.open_opt("first_names", first_names.as_deref())?.unwrap_or_default();
+            let first = cipher
+                .open_opt("first_names", first_names.as_deref())?
+                .unwrap_or_default();
             let last = cipher.open_opt("surname", surname.as_deref())?.unwrap_or_default();
             names.insert(id.clone(), format!("{last} {first}").trim().to_owned());
             uses.push(DataUse {
@@ -197,7 +210,8 @@ pub fn to_csv(settlement: &Settlement) -> String {
     fn euros(cents: i64) -> String {
         format!("{}.{:02}", cents.div_euclid(100), cents.rem_euclid(100))
     }
-    let mut out = String::from("client_id,client_name,service_id,service_type,kind,unit,quantity,amount_cents,amount_eur\r\n");
+    let mut out =
+        String::from("client_id,client_name,service_id,service_type,kind,unit,quantity,amount_cents,amount_eur\r\n");
     for line in &settlement.lines {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{}\r\n",
@@ -236,7 +250,10 @@ mod tests {
     #[test]
     fn cl_6_month_bounds() {
         let (first, last) = month_bounds("2024-02").unwrap();
-        assert_eq!((first.to_string(), last.to_string()), ("2024-02-01".into(), "2024-02-29".into()));
+        assert_eq!(
+            (first.to_string(), last.to_string()),
+            ("2024-02-01".into(), "2024-02-29".into())
+        );
         assert!(month_bounds("2024-13").is_err());
         assert!(month_bounds("24-01").is_err());
     }

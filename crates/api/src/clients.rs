@@ -1,0 +1,595 @@
+//! The client register over HTTP (CL): clients with their services, service events and
+//! settlement. Every read writes the usage log through the clients crate; a client the caller
+//! may not see answers 404 like a missing one (AX-4).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rekisteri_accounts::Principal;
+use rekisteri_clients::{
+    Client, ClientRegister, NewClient, NewService, NewServiceEvent, Request, Service, ServiceChanges, ServiceEvent,
+    Settlement,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::extract::Json;
+use crate::middleware::RequestId;
+use crate::principal::{Authenticated, audit_context};
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(list_clients)
+        .service(create_client)
+        .service(search)
+        .service(show_client)
+        .service(list_services)
+        .service(add_service)
+        .service(show_service)
+        .service(update_service)
+        .service(list_events)
+        .service(record_event)
+        .service(settlement);
+}
+
+impl AppState {
+    /// The client register's handle (cheap: shared pointers).
+    pub fn clients(&self) -> ClientRegister {
+        ClientRegister {
+            keyring: self.keyring.clone(),
+            audit: self.audit.clone(),
+        }
+    }
+}
+
+fn request<'a>(
+    state: &AppState,
+    principal: &'a Principal,
+    registrar_id: &str,
+    purpose: &str,
+    request_id: &RequestId,
+) -> Request<'a> {
+    Request {
+        principal,
+        audit: audit_context(principal, registrar_id, purpose, request_id),
+        now: state.clock.now(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    pub items: Vec<Client>,
+    /// Present when more clients follow: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    /// The client with the code, when the caller may see them; otherwise empty.
+    pub items: Vec<Client>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–500, default 100.
+    limit: Option<i64>,
+}
+
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field("limit", "must be 1-500")),
+    }
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
+        })
+        .transpose()
+}
+
+/// The clients the caller reaches, in a stable order, a page at a time. Each listed client is a
+/// logged use.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), PageQuery),
+    responses(
+        (status = 200, body = ClientList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No right to read clients, or strong authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients")]
+async fn list_clients(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let after = decode_cursor(query.cursor.as_deref())?;
+    let page = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: list clients", &request_id);
+            Ok(rekisteri_clients::list_clients(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                after.as_deref(),
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ClientList {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|id| URL_SAFE_NO_PAD.encode(id)),
+    }))
+}
+
+/// Create a client together with the first granted services (CL-1). 409 when the register has
+/// a client with the identity code; the code is never echoed in an error.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = NewClient,
+    responses(
+        (status = 201, body = Client, headers(("Location" = String, description = "The client's URL"), ("ETag" = String, description = "The client's version"))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A client with this identity code exists", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients")]
+async fn create_client(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: Json<NewClient>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let new = body.into_inner();
+    let client = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: create client", &request_id);
+            Ok(rekisteri_clients::create_client(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                new,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/v1/registrars/{}/clients/{}", client.registrar_id, client.id),
+        ))
+        .insert_header((header::ETAG, format!("\"{}\"", client.version)))
+        .json(client))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCodeSearch {
+    #[schema(example = "131052-308T")]
+    pub identity_code: String,
+}
+
+/// Find a client by identity code (the code in the body, never in a URL). Every search is logged
+/// with the person's index, whether or not anyone is found (CL-11).
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = IdentityCodeSearch,
+    responses(
+        (status = 200, body = SearchResult),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients/search")]
+async fn search(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: Json<IdentityCodeSearch>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let code = body.into_inner().identity_code;
+    let items = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: search by identity code",
+                &request_id,
+            );
+            Ok(rekisteri_clients::search_by_identity_code(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &code,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SearchResult { items }))
+}
+
+/// One client with the services the caller may see (CL-9).
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String, description = "The client's version"))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients/{id}")]
+async fn show_client(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let client = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: read client", &request_id);
+            Ok(rekisteri_clients::get_client(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", client.version)))
+        .json(client))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceList {
+    pub items: Vec<Service>,
+}
+
+/// The client's services the caller may see.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = ServiceList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients/{id}/services")]
+async fn list_services(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: read services", &request_id);
+            Ok(rekisteri_clients::list_services(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ServiceList { items }))
+}
+
+/// Grant the client another service (CL-4).
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    request_body = NewService,
+    responses(
+        (status = 201, body = Service),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients/{id}/services")]
+async fn add_service(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: Json<NewService>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let new = body.into_inner();
+    let service = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: grant service", &request_id);
+            Ok(rekisteri_clients::add_service(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &id,
+                new,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(service))
+}
+
+/// One service.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
+    responses(
+        (status = 200, body = Service),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/services/{sid}")]
+async fn show_service(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, sid) = path.into_inner();
+    let service = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: read service", &request_id);
+            Ok(rekisteri_clients::get_service(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &sid,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(service))
+}
+
+/// Change a service; close it with `{"status": "closed", "closed_on": "2026-12-31"}`.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
+    request_body = ServiceChanges,
+    responses(
+        (status = 200, body = Service),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service is already closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new quantity is below what was delivered", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/registrars/{rid}/services/{sid}")]
+async fn update_service(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: Json<ServiceChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, sid) = path.into_inner();
+    let changes = body.into_inner();
+    let service = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: change service",
+                &request_id,
+            );
+            Ok(rekisteri_clients::update_service(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &sid,
+                changes,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(service))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceEventList {
+    pub items: Vec<ServiceEvent>,
+}
+
+/// The service's recorded events, in delivery order.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
+    responses(
+        (status = 200, body = ServiceEventList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/services/{sid}/events")]
+async fn list_events(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, sid) = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: read service events",
+                &request_id,
+            );
+            Ok(rekisteri_clients::list_events(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &sid,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ServiceEventList { items }))
+}
+
+/// The provider records a delivered service (CL-5): refused with 422 outside the service's
+/// validity, beyond the granted quantity, or by anyone but the service's provider.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
+    request_body = NewServiceEvent,
+    responses(
+        (status = 201, body = ServiceEvent),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Past the validity, over the granted quantity, or not the service's provider", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/services/{sid}/events")]
+async fn record_event(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: Json<NewServiceEvent>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, sid) = path.into_inner();
+    let new = body.into_inner();
+    let event = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: record service event",
+                &request_id,
+            );
+            Ok(rekisteri_clients::record_event(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &sid,
+                new,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(event))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementQuery {
+    /// The provider organisation's OID or id.
+    provider: String,
+    /// `YYYY-MM`.
+    month: String,
+}
+
+/// A provider's settlement for a month (CL-6): JSON, or CSV with `Accept: text/csv`. Amounts are
+/// integer cents.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), SettlementQuery),
+    responses(
+        (status = 200, body = Settlement, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/csv", description = "One row per client and service, then the total"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/settlements")]
+async fn settlement(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    http: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<SettlementQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let SettlementQuery { provider, month } = query.into_inner();
+    let csv = http
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    let settlement = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: settlement", &request_id);
+            Ok(rekisteri_clients::settlement(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &provider,
+                &month,
+            )?)
+        })
+        .await?;
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(rekisteri_clients::settlement_csv(&settlement)));
+    }
+    Ok(HttpResponse::Ok().json(settlement))
+}

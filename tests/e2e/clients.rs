@@ -1,0 +1,530 @@
+//! The client register over HTTP (CL-1..CL-11, AX-4): creation with services, validation,
+//! visibility per registrar, service area and provider, service events, settlement, the usage
+//! log of every read.
+
+use diesel::prelude::*;
+use rekisteri_db::schema::{change_history, usage_log};
+use rekisteri_tests::{TestApp, app_test, assert_problem};
+use serde_json::{Value, json};
+
+const MAIJA: &str = "131052-308T";
+const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+
+/// A valid identity code of someone born 1 Jan 1980 with individual number `100 + n`.
+fn code(n: u32) -> String {
+    let individual = 100 + n;
+    let number: u32 = format!("010180{individual:03}").parse().unwrap();
+    format!(
+        "010180-{individual:03}{}",
+        CHECK_CHARACTERS[(number % 31) as usize] as char
+    )
+}
+
+/// Two registrars, two providers and their users, as the register is used.
+struct World {
+    admin: String,
+    registrar: String,
+    other_registrar: String,
+    provider: String,
+    other_provider: String,
+    /// A client handler of `registrar` with a right to the home-care area.
+    handler: String,
+    /// A client handler of `registrar` with a right to the disability-services area only.
+    disability_handler: String,
+    /// A client handler of `other_registrar` with rights to all its areas.
+    other_handler: String,
+    provider_staff: String,
+    other_provider_staff: String,
+}
+
+fn area(app: &TestApp, admin: &str, registrar: &str, code: &str, types: &[&str]) -> String {
+    let response = app.post_as(
+        admin,
+        &format!("/v1/registrars/{registrar}/service-areas"),
+        &json!({"code": code, "name": code, "service_types": types}),
+    );
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn grant_area(app: &TestApp, admin: &str, account: &str, area: &str) -> String {
+    let response = app.post_as(
+        admin,
+        &format!("/v1/accounts/{account}/service-areas"),
+        &json!({"service_area_id": area}),
+    );
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn world(app: &TestApp) -> World {
+    let admin = app.bootstrap_admin();
+    let organisation = |name: &str, kind: &str, oid: &str| {
+        app.create_organisation_with(
+            &admin,
+            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
+        )
+    };
+    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
+    let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
+    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
+    let other_provider = organisation("Apu Oy", "provider", "1.2.246.10.2002");
+    let home_care = area(app, &admin, &registrar, "home_care", &["home_care"]);
+    let disability = area(app, &admin, &registrar, "disability", &["personal_assistance"]);
+    let other_home_care = area(app, &admin, &other_registrar, "home_care", &["home_care"]);
+    let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
+    grant_area(app, &admin, &handler_id, &home_care);
+    grant_area(app, &admin, &handler_id, &disability);
+    let (disability_id, disability_handler) =
+        app.add_user(&admin, "disability@tampere.fi", &registrar, "client_handler");
+    grant_area(app, &admin, &disability_id, &disability);
+    let (other_id, other_handler) = app.add_user(&admin, "handler@nokia.fi", &other_registrar, "client_handler");
+    grant_area(app, &admin, &other_id, &other_home_care);
+    let (_, provider_staff) = app.add_user(&admin, "nurse@hoiva.fi", &provider, "provider_staff");
+    let (_, other_provider_staff) = app.add_user(&admin, "nurse@apu.fi", &other_provider, "provider_staff");
+    World {
+        admin,
+        registrar,
+        other_registrar,
+        provider,
+        other_provider,
+        handler,
+        disability_handler,
+        other_handler,
+        provider_staff,
+        other_provider_staff,
+    }
+}
+
+fn home_care_voucher(provider: &str) -> Value {
+    json!({"kind": "service_voucher", "service_type": "home_care", "service_name": "Kotihoidon palveluseteli",
+        "quantity": 40, "unit": "hour", "unit_value_cents": 3250, "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31", "provider_id": provider, "decision_ref": "KH-2026-17",
+        "additional_info": "Avain naapurilla"})
+}
+
+fn client_body(identity_code: &str, services: Value) -> Value {
+    json!({"identity_code": identity_code, "first_names": "Maija Liisa", "surname": "Meikäläinen",
+        "gender": "female", "home_municipality": "837", "language": "fi", "email": "maija@esimerkki.fi",
+        "phone": "+358 40 123 4567", "next_of_kin": {"name": "Matti Meikäläinen", "phone": "040 765 4321"},
+        "address": {"street_address": "Hämeenkatu 1 A 5", "street_name": "Hämeenkatu", "postal_code": "33100",
+            "post_office": "Tampere", "country_code": "FI"},
+        "services": services})
+}
+
+/// Creates a client as `token` and returns the response body.
+fn create(app: &TestApp, token: &str, registrar: &str, body: &Value) -> Value {
+    let response = app.post_as(token, &format!("/v1/registrars/{registrar}/clients"), body);
+    assert_eq!(response.status().as_u16(), 201, "creating a test client failed");
+    response.json().unwrap()
+}
+
+/// The usage entries of `registrar` about data `data_id`: (actor, outcome, basis, data kind).
+fn usage_about(app: &TestApp, registrar: &str, data_id: &str) -> Vec<(String, String, String, String)> {
+    usage_log::table
+        .filter(usage_log::registrar_id.eq(registrar))
+        .filter(usage_log::data_id.eq(data_id))
+        .order(usage_log::seq)
+        .select((
+            usage_log::actor_id,
+            usage_log::outcome,
+            usage_log::access_basis,
+            usage_log::data_kind,
+        ))
+        .load(&mut app.db.conn())
+        .unwrap()
+}
+
+app_test!(fn cl_1_client_is_created_with_its_first_service_and_read_back(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["identity_code"], MAIJA);
+    assert_eq!(created["registrar_id"], w.registrar.as_str());
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["services"][0]["status"], "active");
+    assert_eq!(created["services"][0]["quantity"], 40);
+    let response = app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{id}", w.registrar));
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let read: Value = response.json().unwrap();
+    for field in ["identity_code", "first_names", "surname", "gender", "home_municipality", "language", "email",
+        "phone", "next_of_kin", "address", "protection_order", "version", "created_at"] {
+        assert_eq!(read[field], created[field], "{field}");
+    }
+    assert_eq!(read["address"]["street_name"], "Hämeenkatu");
+    assert_eq!(read["services"][0]["additional_info"], "Avain naapurilla");
+    assert_eq!(read["services"][0]["unit_value_cents"], 3250);
+    // The creation and the read are both in the registrar's usage log, with the basis.
+    let entries = usage_about(app, &w.registrar, id);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|(_, outcome, basis, kind)| outcome == "used" && basis == "role" && kind == "client"));
+    // The list shows the client too.
+    let list: Value = app.get_as(&w.handler, &format!("/v1/registrars/{}/clients", w.registrar)).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], id);
+    assert!(list["next_cursor"].is_null());
+});
+
+app_test!(fn cl_1_a_client_needs_a_service_and_one_per_identity_code(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(MAIJA, json!([]))), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "services");
+    create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let body = assert_problem(
+        app.post_as(&w.handler, &path, &client_body(MAIJA, json!([home_care_voucher(&w.provider)]))),
+        409,
+        "/problems/conflict",
+    );
+    assert!(!body.to_string().contains("308T"), "{body}");
+    // Another registrar keeps its own client with the same code (registers are never combined).
+    create(app, &w.other_handler, &w.other_registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    // A service type outside the registrar's areas, a missing voucher value and a reversed
+    // validity name their fields.
+    let mut bad = home_care_voucher(&w.provider);
+    bad["service_type"] = json!("dentistry");
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "services[0].service_type");
+    let mut bad = home_care_voucher(&w.provider);
+    bad["valid_to"] = json!("2025-12-31");
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "services[0].valid_to");
+    let mut bad = home_care_voucher(&w.provider);
+    bad["provider_id"] = json!(w.registrar);
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "services[0].provider_id");
+    // Nothing of the refused requests was kept.
+    let list: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+});
+
+app_test!(fn cl_1_concurrent_creates_of_one_client_yield_exactly_one_201(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    let body = client_body(&code(7), json!([home_care_voucher(&w.provider)]));
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| scope.spawn(|| app.post_as(&w.handler, &path, &body).status().as_u16()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15, "{statuses:?}");
+});
+
+app_test!(fn cl_2_an_invalid_identity_code_is_refused_and_never_echoed(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    for (bad, reason) in [("131052-308U", "check character"), ("311352-308T", "calendar date"), ("010594Y9032", "temporary")] {
+        let body = assert_problem(
+            app.post_as(&w.handler, &path, &client_body(bad, json!([home_care_voucher(&w.provider)]))),
+            400,
+            "/problems/validation",
+        );
+        assert_eq!(body["errors"][0]["field"], "identity_code");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(reason), "{body}");
+        assert!(!body.to_string().contains(&bad[7..]), "{body}");
+    }
+    let search = format!("/v1/registrars/{}/clients/search", w.registrar);
+    let body = assert_problem(app.post_as(&w.handler, &search, &json!({"identity_code": "131052-308U"})), 400, "/problems/validation");
+    assert!(!body.to_string().contains("308U"));
+});
+
+app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
+    let w = world(app);
+    create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let secrets = [MAIJA, "Meikäläinen", "Maija Liisa", "Hämeenkatu", "+358 40 123 4567", "maija@esimerkki.fi", "040 765 4321", "Avain naapurilla"];
+    let dump: Vec<u8> = match app.db.backend() {
+        rekisteri_db::Backend::Sqlite => {
+            // Checkpointing is not needed: the WAL file is read as well.
+            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+            bytes
+        }
+        rekisteri_db::Backend::Postgres => {
+            #[derive(QueryableByName)]
+            struct Dump {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                dump: String,
+            }
+            let mut text = String::new();
+            for table in ["clients", "services", "service_events", "change_history", "usage_log"] {
+                let row: Dump = diesel::sql_query(format!(
+                    "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM {table} t"
+                ))
+                .get_result(&mut app.db.conn())
+                .unwrap();
+                text.push_str(&row.dump);
+            }
+            text.into_bytes()
+        }
+    };
+    assert!(dump.len() > 1000);
+    for secret in secrets {
+        let needle = secret.as_bytes();
+        assert!(!dump.windows(needle.len()).any(|w| w == needle), "{secret} is in the database in clear");
+    }
+});
+
+app_test!(fn cl_5_service_events_outside_validity_over_quantity_or_by_another_provider_are_refused(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let events = format!("/v1/registrars/{}/services/{sid}/events", w.registrar);
+    let ok = app.post_as(&w.provider_staff, &events, &json!({"delivered_on": "2026-03-02", "quantity": 1.5, "note": "Aamukäynti"}));
+    assert_eq!(ok.status().as_u16(), 201);
+    let event: Value = ok.json().unwrap();
+    assert_eq!(event["unit_price_cents"], 3250);
+    assert_eq!(event["quantity"], 1.5);
+    let body = assert_problem(
+        app.post_as(&w.provider_staff, &events, &json!({"delivered_on": "2027-01-01", "quantity": 1})),
+        422,
+        "/problems/business-rule",
+    );
+    assert_eq!(body["errors"][0]["field"], "delivered_on");
+    let body = assert_problem(
+        app.post_as(&w.provider_staff, &events, &json!({"delivered_on": "2026-03-03", "quantity": 38.51})),
+        422,
+        "/problems/business-rule",
+    );
+    assert_eq!(body["errors"][0]["field"], "quantity");
+    // Exactly the rest of the grant is accepted.
+    let rest = app.post_as(&w.provider_staff, &events, &json!({"delivered_on": "2026-03-03", "quantity": 38.5}));
+    assert_eq!(rest.status().as_u16(), 201);
+    // The registrar sees the service but is not its provider: 422. Another provider does not
+    // see it at all: 404, and the attempt is logged as denied.
+    let body = assert_problem(
+        app.post_as(&w.handler, &events, &json!({"delivered_on": "2026-03-04", "quantity": 1})),
+        422,
+        "/problems/business-rule",
+    );
+    assert_eq!(body["errors"][0]["field"], "service_id");
+    assert_problem(
+        app.post_as(&w.other_provider_staff, &events, &json!({"delivered_on": "2026-03-04", "quantity": 1})),
+        404,
+        "/problems/not-found",
+    );
+    let denied = usage_about(app, &w.registrar, sid);
+    assert!(denied.iter().any(|(_, outcome, basis, _)| outcome == "denied" && basis == "none"), "{denied:?}");
+    let list: Value = app.get_as(&w.provider_staff, &events).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["note"], "Aamukäynti");
+});
+
+app_test!(fn cl_4_a_service_is_closed_by_patch_and_takes_no_events_after_closing(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let path = format!("/v1/registrars/{}/services/{sid}", w.registrar);
+    let closed = app.patch_as(&w.handler, &path, &json!({"status": "closed", "closed_on": "2026-06-30"}));
+    assert_eq!(closed.status().as_u16(), 200);
+    let closed: Value = closed.json().unwrap();
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(closed["closed_on"], "2026-06-30");
+    assert_eq!(closed["additional_info"], "Avain naapurilla");
+    assert_problem(app.patch_as(&w.handler, &path, &json!({"status": "closed"})), 409, "/problems/conflict");
+    assert_problem(app.patch_as(&w.provider_staff, &path, &json!({"quantity": 10})), 403, "/problems/forbidden");
+    let body = assert_problem(
+        app.post_as(&w.provider_staff, &format!("{path}/events"), &json!({"delivered_on": "2026-07-01", "quantity": 1})),
+        422,
+        "/problems/business-rule",
+    );
+    assert_eq!(body["errors"][0]["field"], "delivered_on");
+});
+
+app_test!(fn cl_6_settlement_of_a_month_matches_the_hand_computed_total_in_json_and_csv(app) {
+    let w = world(app);
+    let purchased = json!({"kind": "purchased_service", "service_type": "home_care", "service_name": "Kotihoito (ostopalvelu)",
+        "quantity": 100, "unit": "visit", "valid_from": "2026-01-01", "valid_to": "2026-12-31", "provider_id": "1.2.246.10.2001"});
+    let a = create(app, &w.handler, &w.registrar, &client_body(&code(1), json!([home_care_voucher(&w.provider)])));
+    let b = create(app, &w.handler, &w.registrar, &client_body(&code(2), json!([purchased])));
+    let record = |service: &Value, date: &str, quantity: f64, price: Option<i64>| {
+        let mut body = json!({"delivered_on": date, "quantity": quantity});
+        if let Some(price) = price {
+            body["unit_price_cents"] = json!(price);
+        }
+        let path = format!("/v1/registrars/{}/services/{}/events", w.registrar, service["id"].as_str().unwrap());
+        assert_eq!(app.post_as(&w.provider_staff, &path, &body).status().as_u16(), 201);
+    };
+    // Voucher at 32.50 €/h: 1.5 h + 2.25 h = 3.75 h → 48.75 € + 73.125 € (73.13, half up) = 121.88 €.
+    record(&a["services"][0], "2026-10-01", 1.5, None);
+    record(&a["services"][0], "2026-10-15", 2.25, None);
+    // Purchased at agreed prices: 3 × 45.99 € + 1 × 50.01 € = 187.98 €.
+    record(&b["services"][0], "2026-10-31", 3.0, Some(4599));
+    record(&b["services"][0], "2026-10-02", 1.0, Some(5001));
+    // Outside the month: not in the October settlement.
+    record(&b["services"][0], "2026-11-01", 1.0, Some(9999));
+    record(&a["services"][0], "2026-09-30", 1.0, None);
+    let path = format!("/v1/registrars/{}/settlements?provider=1.2.246.10.2001&month=2026-10", w.registrar);
+    let json: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(json["total_amount_cents"], 12188 + 18798, "{json}");
+    let lines = json["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    let line_a = lines.iter().find(|l| l["client_id"] == a["id"]).unwrap();
+    assert_eq!((line_a["quantity"].clone(), line_a["amount_cents"].clone()), (json!(3.75), json!(12188)));
+    assert_eq!(line_a["client_name"], "Meikäläinen Maija Liisa");
+    // The provider gets the same settlement; the other provider gets none of it.
+    let own: Value = app.get_as(&w.provider_staff, &path).json().unwrap();
+    assert_eq!(own["total_amount_cents"], 30986);
+    assert_problem(app.get_as(&w.other_provider_staff, &path), 404, "/problems/not-found");
+    let csv = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&w.handler)
+        .header("Accept", "text/csv")
+        .send()
+        .unwrap();
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows[0].starts_with("client_id,client_name"));
+    assert_eq!(*rows.last().unwrap(), "total,,,,,,,30986,309.86");
+    assert!(text.contains(",hour,3.75,12188,121.88"), "{text}");
+    assert!(text.contains(",visit,4,18798,187.98"), "{text}");
+    assert_problem(
+        app.get_as(&w.handler, &format!("/v1/registrars/{}/settlements?provider=1.2.246.10.2001&month=2026-13", w.registrar)),
+        400,
+        "/problems/validation",
+    );
+});
+
+app_test!(fn cl_8_protection_order_stores_and_shows_no_address_or_municipality(app) {
+    let w = world(app);
+    let mut body = client_body(MAIJA, json!([home_care_voucher(&w.provider)]));
+    body["protection_order"] = json!(true);
+    let created = create(app, &w.handler, &w.registrar, &body);
+    let id = created["id"].as_str().unwrap();
+    for view in [created.clone(), app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{id}", w.registrar)).json().unwrap()] {
+        assert_eq!(view["protection_order"], true);
+        assert!(view.get("address").is_none(), "{view}");
+        assert!(view.get("home_municipality").is_none(), "{view}");
+    }
+    let (address, municipality): (Option<Vec<u8>>, Option<String>) = rekisteri_db::schema::clients::table
+        .filter(rekisteri_db::schema::clients::id.eq(id))
+        .select((rekisteri_db::schema::clients::address, rekisteri_db::schema::clients::home_municipality))
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert_eq!((address, municipality), (None, None));
+});
+
+app_test!(fn cl_9_each_caller_sees_only_what_its_rules_allow(app) {
+    let w = world(app);
+    let other_service = json!({"kind": "purchased_service", "service_type": "personal_assistance",
+        "service_name": "Henkilökohtainen apu", "quantity": 10, "unit": "hour", "valid_from": "2026-01-01",
+        "valid_to": "2026-12-31", "provider_id": w.other_provider, "additional_info": "Toisen tuottajan tieto"});
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider), other_service])));
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
+    // The provider sees the needed fields and its own service only.
+    let seen: Value = app.get_as(&w.provider_staff, &path).json().unwrap();
+    assert_eq!(seen["identity_code"], MAIJA);
+    assert_eq!(seen["phone"], "+358 40 123 4567");
+    assert!(seen.get("next_of_kin").is_none() && seen.get("gender").is_none(), "{seen}");
+    let services = seen["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1);
+    assert_eq!(services[0]["provider_id"], w.provider.as_str());
+    assert!(!seen.to_string().contains("Toisen tuottajan"));
+    // The handler with only the disability area sees only that service.
+    let seen: Value = app.get_as(&w.disability_handler, &path).json().unwrap();
+    assert_eq!(seen["services"].as_array().unwrap().len(), 1);
+    assert_eq!(seen["services"][0]["service_type"], "personal_assistance");
+    // Another registrar's handler: 404 on the client, its services and in the list.
+    assert_problem(app.get_as(&w.other_handler, &path), 404, "/problems/not-found");
+    assert_problem(app.get_as(&w.other_handler, &format!("{path}/services")), 404, "/problems/not-found");
+    let list: Value = app.get_as(&w.other_handler, &format!("/v1/registrars/{}/clients", w.registrar)).json().unwrap();
+    assert_eq!(list["items"], json!([]));
+    // A registrar's client is not reachable under another registrar's path either.
+    assert_problem(app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{id}", w.other_registrar)), 404, "/problems/not-found");
+    // A user of the registrar without client roles is refused outright.
+    let (_, editor) = app.add_user(&w.admin, "editor@tampere.fi", &w.registrar, "editor");
+    assert_problem(app.get_as(&editor, &path), 403, "/problems/forbidden");
+    // Each denial is in the registrar's log, with no basis.
+    let entries = usage_about(app, &w.registrar, id);
+    let denials = entries.iter().filter(|(_, outcome, basis, _)| outcome == "denied" && basis == "none").count();
+    assert_eq!(denials, 2, "{entries:?}");
+    let provider_reads = entries.iter().filter(|(_, outcome, basis, _)| outcome == "used" && basis == "role").count();
+    assert_eq!(provider_reads, 3, "{entries:?}");
+});
+
+app_test!(fn cl_11_identity_code_search_is_logged_with_or_without_a_hit(app) {
+    let w = world(app);
+    create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let search = format!("/v1/registrars/{}/clients/search", w.registrar);
+    let hit: Value = app.post_as(&w.handler, &search, &json!({"identity_code": MAIJA})).json().unwrap();
+    assert_eq!(hit["items"][0]["identity_code"], MAIJA);
+    let miss: Value = app.post_as(&w.handler, &search, &json!({"identity_code": code(3)})).json().unwrap();
+    assert_eq!(miss["items"], json!([]));
+    // The other provider cannot find the client even with the code.
+    let hidden: Value = app.post_as(&w.other_provider_staff, &search, &json!({"identity_code": MAIJA})).json().unwrap();
+    assert_eq!(hidden["items"], json!([]));
+    let searches: Vec<(String, Option<Vec<u8>>)> = usage_log::table
+        .filter(usage_log::registrar_id.eq(&w.registrar))
+        .filter(usage_log::data_kind.eq("client_search"))
+        .order(usage_log::seq)
+        .select((usage_log::outcome, usage_log::subject_index))
+        .load(&mut app.db.conn())
+        .unwrap();
+    let outcomes: Vec<&str> = searches.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(outcomes, ["used", "not_found", "not_found"]);
+    assert!(searches.iter().all(|(_, subject)| subject.as_ref().is_some_and(|s| s.len() == 32)));
+    assert_eq!(searches[0].1, searches[2].1, "the same person is named by the same index");
+    assert_ne!(searches[0].1, searches[1].1);
+});
+
+app_test!(fn ac_11_ending_a_service_area_right_stops_access_on_the_next_request(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
+    let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
+    let areas: Value = app.get_as(&w.admin, &format!("/v1/registrars/{}/service-areas", w.registrar)).json().unwrap();
+    let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
+    // Without a right to the area the client is not there.
+    assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
+    let grant = grant_area(app, &w.admin, &id, &home_care);
+    assert_eq!(app.get_as(&token, &path).status().as_u16(), 200);
+    let ended = app.patch_as(&w.admin, &format!("/v1/accounts/{id}/service-areas/{grant}"), &json!({}));
+    assert_eq!(ended.status().as_u16(), 200);
+    // The session relied on the right and ended with it; a new session sees nothing.
+    assert_problem(app.get_as(&token, &path), 401, "/problems/unauthenticated");
+    let token = app.token("temp@tampere.fi", rekisteri_tests::USER_PASSWORD);
+    assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
+    let grants: Value = app.get_as(&w.admin, &format!("/v1/accounts/{id}/service-areas")).json().unwrap();
+    assert!(grants["items"][0]["valid_until"].is_string(), "the ended right stays as history");
+    // A main user of another organisation cannot grant rights here.
+    let (_, other_main) = app.add_user(&w.admin, "main@nokia.fi", &w.other_registrar, "main_user");
+    let refused = app.post_as(&other_main, &format!("/v1/accounts/{id}/service-areas"), &json!({"service_area_id": home_care}));
+    assert_problem(refused, 404, "/problems/not-found");
+});
+
+app_test!(fn cl_17_client_changes_made_directly_in_the_database_are_in_the_change_history(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let id = created["id"].as_str().unwrap();
+    diesel::sql_query(format!("UPDATE clients SET language = 'sv' WHERE id = '{id}'"))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    let rows: Vec<(String, String)> = change_history::table
+        .filter(change_history::table_name.eq("clients"))
+        .filter(change_history::row_id.eq(id))
+        .order(change_history::id)
+        .select((change_history::operation, change_history::actor))
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "INSERT");
+    assert!(!rows[0].1.starts_with("database"), "the API's insert names the user: {rows:?}");
+    assert_eq!(rows[1].0, "UPDATE");
+    assert!(rows[1].1.starts_with("database"), "{rows:?}");
+    let services: i64 = change_history::table
+        .filter(change_history::table_name.eq("services"))
+        .count()
+        .get_result(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(services, 1);
+});
