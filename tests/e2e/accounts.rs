@@ -428,3 +428,67 @@ app_test!(fn ac_1_admins_change_organisations_and_main_users_cannot(app) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].2["strong_authentication_changed"], true);
 });
+
+app_test!(fn ac_9_names_are_changed_by_the_account_itself_or_its_managers_only(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let other = app.create_organisation(&admin, "Naapurikunta", "municipality");
+    let (id, editor) = app.add_user(&admin, "editor@kotikunta.fi", &org, "editor");
+    let (_, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let (_, stranger) = app.add_user(&admin, "main@naapurikunta.fi", &other, "main_user");
+    let path = format!("/v1/accounts/{id}");
+    let changed = app.patch_as(&editor, &path, &json!({"first_name": "Maija"}));
+    assert_eq!(changed.status().as_u16(), 200);
+    let changed: Value = changed.json().unwrap();
+    assert_eq!((changed["first_name"].clone(), changed["surname"].clone()), (json!("Maija"), json!("User")));
+    let changed: Value = app.patch_as(&main_user, &path, &json!({"surname": "Virtanen"})).json().unwrap();
+    assert_eq!(changed["surname"], "Virtanen");
+    assert_problem(app.patch_as(&stranger, &path, &json!({"surname": "X"})), 404, "/problems/not-found");
+    let body = assert_problem(app.patch_as(&editor, &path, &json!({"surname": " "})), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "surname");
+    assert_problem(app.patch_as(&editor, &path, &json!({"email": "x@y.fi"})), 400, "/problems/validation");
+    let events = security_events_of(app, "account_changed");
+    assert_eq!(events.len(), 2);
+    assert!(!events.iter().any(|(_, _, d)| d.to_string().contains("Virtanen")), "no names in events");
+});
+
+app_test!(fn ac_11_service_unit_membership_has_a_validity_and_ending_it_ends_the_sessions(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation_with(&admin, &json!({"name": "Hoiva Oy", "kind": "provider", "oid": "1.2.246.10.3001"}));
+    let unit: Value = app
+        .post_as(&admin, "/v1/organisations/1.2.246.10.3001/service-units", &json!({"oid": "1.2.246.10.3001.10.1", "name": "Kotihoito"}))
+        .json()
+        .unwrap();
+    let unit = unit["id"].as_str().unwrap();
+    let (id, user) = app.add_user(&admin, "nurse@hoiva.fi", &org, "provider_staff");
+    let joined = app.post_as(&admin, &format!("/v1/accounts/{id}/service-units"), &json!({"service_unit_id": unit}));
+    assert_eq!(joined.status().as_u16(), 201);
+    let joined: Value = joined.json().unwrap();
+    let me: Value = app.get_as(&user, "/v1/me").json().unwrap();
+    assert_eq!(me["service_unit_ids"], json!([unit]));
+    // A unit of another organisation is refused.
+    let other = app.create_organisation_with(&admin, &json!({"name": "Apu Oy", "kind": "provider", "oid": "1.2.246.10.3002"}));
+    let foreign: Value = app
+        .post_as(&admin, &format!("/v1/organisations/{other}/service-units"), &json!({"oid": "1.2.246.10.3002.10.1", "name": "Apu"}))
+        .json()
+        .unwrap();
+    let body = assert_problem(
+        app.post_as(&admin, &format!("/v1/accounts/{id}/service-units"), &json!({"service_unit_id": foreign["id"]})),
+        400,
+        "/problems/validation",
+    );
+    assert_eq!(body["errors"][0]["field"], "service_unit_id");
+    // The user cannot change its own units.
+    assert_problem(app.post_as(&user, &format!("/v1/accounts/{id}/service-units"), &json!({"service_unit_id": unit})), 403, "/problems/forbidden");
+    let ended = app.patch_as(&admin, &format!("/v1/accounts/{id}/service-units/{}", joined["id"].as_str().unwrap()), &json!({}));
+    assert_eq!(ended.status().as_u16(), 200);
+    assert_problem(app.get_as(&user, "/v1/me"), 401, "/problems/unauthenticated");
+    let again = app.token("nurse@hoiva.fi", USER_PASSWORD);
+    let me: Value = app.get_as(&again, "/v1/me").json().unwrap();
+    assert_eq!(me["service_unit_ids"], json!([]));
+    let history: Value = app.get_as(&admin, &format!("/v1/accounts/{id}/service-units")).json().unwrap();
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    assert!(history["items"][0]["valid_until"].is_string());
+    let events = security_events_of(app, "service_unit_left");
+    assert_eq!(events[0].2["sessions_ended"], 1);
+});

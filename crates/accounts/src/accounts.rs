@@ -654,3 +654,224 @@ pub fn end_role(
     })?;
     get_account(conn, register, Some(actor), id)
 }
+
+/// Changes to an account's names; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChanges {
+    pub first_name: Option<String>,
+    pub surname: Option<String>,
+}
+
+/// Changes an account's names: the account itself, its organisation's main users and admins
+/// (AC-4, AC-9). The e-mail address is the user name and is not changed here.
+pub fn update_account(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    changes: AccountChanges,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    let account = get_account(conn, register, Some(actor), id)?;
+    if account.status == "closed" {
+        return Err(AccountsError::Conflict("a closed account is not changed".into()));
+    }
+    let first_name = changes
+        .first_name
+        .as_deref()
+        .map(|v| valid_name("first_name", v))
+        .transpose()?;
+    let surname = changes
+        .surname
+        .as_deref()
+        .map(|v| valid_name("surname", v))
+        .transpose()?;
+    let at = now_primitive(now);
+    let keyring = &register.keyring;
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
+        if let Some(first_name) = &first_name {
+            diesel::update(accounts::table.find(id))
+                .set(accounts::first_name.eq(encrypt(keyring, id, "first_name", first_name)?))
+                .execute(conn)?;
+        }
+        if let Some(surname) = &surname {
+            diesel::update(accounts::table.find(id))
+                .set(accounts::surname.eq(encrypt(keyring, id, "surname", surname)?))
+                .execute(conn)?;
+        }
+        diesel::update(accounts::table.find(id))
+            .set((accounts::updated_at.eq(at), accounts::version.eq(accounts::version + 1)))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "account_changed",
+            serde_json::json!({"account_id": id, "first_name_changed": first_name.is_some(),
+                "surname_changed": surname.is_some()}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_account(conn, register, Some(actor), id)
+}
+
+/// Working in a service unit for a period (AC-11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUnitMembership {
+    pub id: String,
+    pub account_id: String,
+    pub service_unit_id: String,
+    pub valid_from: PrimitiveDateTime,
+    pub valid_until: Option<PrimitiveDateTime>,
+}
+
+/// The account's service-unit memberships, ended ones included (AC-8: the history of rights).
+pub fn service_unit_memberships(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    account_id: &str,
+) -> Result<Vec<ServiceUnitMembership>, AccountsError> {
+    get_account(conn, register, Some(actor), account_id)?;
+    let rows: Vec<(String, String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = account_service_units::table
+        .filter(account_service_units::account_id.eq(account_id))
+        .order(account_service_units::created_at)
+        .select((
+            account_service_units::id,
+            account_service_units::service_unit_id,
+            account_service_units::valid_from,
+            account_service_units::valid_until,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, service_unit_id, valid_from, valid_until)| ServiceUnitMembership {
+            id,
+            account_id: account_id.to_owned(),
+            service_unit_id,
+            valid_from,
+            valid_until,
+        })
+        .collect())
+}
+
+/// Adds the account to a service unit of its organisation for `[valid_from, valid_until)`
+/// (admins and the organisation's main users).
+#[allow(clippy::too_many_arguments)]
+pub fn add_service_unit_membership(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    account_id: &str,
+    service_unit_id: &str,
+    valid_from: Option<PrimitiveDateTime>,
+    valid_until: Option<PrimitiveDateTime>,
+    now: OffsetDateTime,
+) -> Result<ServiceUnitMembership, AccountsError> {
+    let account = get_account(conn, register, Some(actor), account_id)?;
+    if !actor.manages_organisation(&account.organisation_id) {
+        return Err(AccountsError::Forbidden(
+            "only admins and the organisation's main users change service units".into(),
+        ));
+    }
+    let belongs: i64 = service_units::table
+        .filter(service_units::id.eq(service_unit_id))
+        .filter(service_units::organisation_id.eq(&account.organisation_id))
+        .count()
+        .get_result(conn)?;
+    if belongs == 0 {
+        return Err(validation(
+            "service_unit_id",
+            "is not a service unit of the account's organisation",
+        ));
+    }
+    let at = now_primitive(now);
+    let valid_from = valid_from.unwrap_or(at);
+    if valid_until.is_some_and(|until| until <= valid_from) {
+        return Err(validation("valid_until", "must be after valid_from"));
+    }
+    let membership = ServiceUnitMembership {
+        id: uuid::Uuid::new_v4().to_string(),
+        account_id: account_id.to_owned(),
+        service_unit_id: service_unit_id.to_owned(),
+        valid_from,
+        valid_until,
+    };
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
+        diesel::insert_into(account_service_units::table)
+            .values((
+                account_service_units::id.eq(&membership.id),
+                account_service_units::account_id.eq(account_id),
+                account_service_units::service_unit_id.eq(service_unit_id),
+                account_service_units::valid_from.eq(valid_from),
+                account_service_units::valid_until.eq(valid_until),
+                account_service_units::created_at.eq(at),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "service_unit_joined",
+            serde_json::json!({"account_id": account_id, "membership_id": membership.id,
+                "service_unit_id": service_unit_id, "valid_from": crate::format_time(valid_from),
+                "valid_until": valid_until.map(crate::format_time)}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    Ok(membership)
+}
+
+/// Ends a service-unit membership at `valid_until` (now when absent); ending it now ends the
+/// account's open sessions, which relied on it (AC-11). The membership stays as history.
+pub fn end_service_unit_membership(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    account_id: &str,
+    membership_id: &str,
+    valid_until: Option<PrimitiveDateTime>,
+    now: OffsetDateTime,
+) -> Result<ServiceUnitMembership, AccountsError> {
+    let account = get_account(conn, register, Some(actor), account_id)?;
+    let membership = service_unit_memberships(conn, register, actor, account_id)?
+        .into_iter()
+        .find(|m| m.id == membership_id)
+        .ok_or(AccountsError::NotFound)?;
+    if !actor.manages_organisation(&account.organisation_id) {
+        return Err(AccountsError::Forbidden(
+            "only admins and the organisation's main users change service units".into(),
+        ));
+    }
+    let at = now_primitive(now);
+    if membership.valid_until.is_some_and(|current| current <= at) {
+        return Err(AccountsError::Conflict("the membership has already ended".into()));
+    }
+    let until = valid_until.unwrap_or(at).max(membership.valid_from);
+    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
+        diesel::update(account_service_units::table.find(membership_id))
+            .set(account_service_units::valid_until.eq(until))
+            .execute(conn)?;
+        let ended = if until <= at {
+            crate::sessions::end_sessions_of(conn, account_id, at, "rights_ended")?
+        } else {
+            0
+        };
+        let event = security_event(
+            Some(&account.organisation_id),
+            Some(actor),
+            "service_unit_left",
+            serde_json::json!({"account_id": account_id, "membership_id": membership_id,
+                "valid_until": crate::format_time(until), "sessions_ended": ended}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    Ok(ServiceUnitMembership {
+        valid_until: Some(until),
+        ..membership
+    })
+}

@@ -18,8 +18,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 pub use accounts::{
-    Account, NewAccount, RoleGrant, accept_invitation, bootstrap_admin, close_account, end_role, get_account,
-    grant_role, invite, list_accounts, restore_account,
+    Account, AccountChanges, NewAccount, RoleGrant, ServiceUnitMembership, accept_invitation,
+    add_service_unit_membership, bootstrap_admin, close_account, end_role, end_service_unit_membership, get_account,
+    grant_role, invite, list_accounts, restore_account, service_unit_memberships, update_account,
 };
 pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
 pub use organisations::{

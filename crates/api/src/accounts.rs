@@ -20,7 +20,11 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(close)
         .service(restore)
         .service(grant_role)
-        .service(end_role);
+        .service(end_role)
+        .service(update)
+        .service(list_units)
+        .service(join_unit)
+        .service(leave_unit);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -411,4 +415,205 @@ async fn end_role(
         })
         .await?;
     Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChangesBody {
+    pub first_name: Option<String>,
+    pub surname: Option<String>,
+}
+
+/// Change an account's names: the account itself, its organisation's main users, admins.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = AccountChangesBody,
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account is closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/accounts/{id}")]
+async fn update(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<AccountChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let changes = rekisteri_accounts::AccountChanges {
+        first_name: body.first_name,
+        surname: body.surname,
+    };
+    let now = state.clock.now();
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::update_account(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                changes,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipBody {
+    pub id: String,
+    pub account_id: String,
+    pub service_unit_id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub valid_from: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub valid_until: Option<String>,
+}
+
+impl From<rekisteri_accounts::ServiceUnitMembership> for MembershipBody {
+    fn from(m: rekisteri_accounts::ServiceUnitMembership) -> Self {
+        Self {
+            id: m.id,
+            account_id: m.account_id,
+            service_unit_id: m.service_unit_id,
+            valid_from: rekisteri_audit::format_time(m.valid_from),
+            valid_until: m.valid_until.map(rekisteri_audit::format_time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipList {
+    pub items: Vec<MembershipBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipRequest {
+    pub service_unit_id: String,
+    /// RFC 3339 or a date; default now.
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+}
+
+/// The account's service-unit memberships, ended ones included (AC-8, AC-11).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    responses(
+        (status = 200, body = MembershipList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/accounts/{id}/service-units")]
+async fn list_units(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::service_unit_memberships(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MembershipList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Add the account to a service unit of its organisation for a validity period (AC-11).
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id")),
+    request_body = MembershipRequest,
+    responses(
+        (status = 201, body = MembershipBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/accounts/{id}/service-units")]
+async fn join_unit(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<MembershipRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let valid_from = parse_time("valid_from", body.valid_from.as_deref())?;
+    let valid_until = parse_time("valid_until", body.valid_until.as_deref())?;
+    let now = state.clock.now();
+    let membership = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::add_service_unit_membership(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                &body.service_unit_id,
+                valid_from,
+                valid_until,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(MembershipBody::from(membership)))
+}
+
+/// End a service-unit membership (AC-11): it stops at that moment, and ending it now ends the
+/// account's open sessions. The membership is kept as history.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Account id"), ("membership_id" = String, Path, description = "Membership id")),
+    request_body = EndGrantBody,
+    responses(
+        (status = 200, body = MembershipBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The membership has already ended", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/accounts/{id}/service-units/{membership_id}")]
+async fn leave_unit(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<(String, String)>,
+    body: Json<EndGrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, membership_id) = path.into_inner();
+    let valid_until = parse_time("valid_until", body.into_inner().valid_until.as_deref())?;
+    let now = state.clock.now();
+    let membership = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::end_service_unit_membership(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                &membership_id,
+                valid_until,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MembershipBody::from(membership)))
 }
