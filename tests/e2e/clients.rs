@@ -528,3 +528,25 @@ app_test!(fn cl_17_client_changes_made_directly_in_the_database_are_in_the_chang
         .unwrap();
     assert_eq!(services, 1);
 });
+
+app_test!(fn ac_11_the_organiser_lists_the_rights_of_provider_users_working_in_its_register(app) {
+    let w = world(app);
+    create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let (_, main_user) = app.add_user(&w.admin, "main@tampere.fi", &w.registrar, "main_user");
+    let path = format!("/v1/registrars/{}/provider-users", w.registrar);
+    let response = app.get_as(&main_user, &path);
+    assert_eq!(response.status().as_u16(), 200);
+    let list: Value = response.json().unwrap();
+    let items = list["items"].as_array().unwrap();
+    // Only the provider with a service in this register, not the other provider.
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["provider_id"], w.provider.as_str());
+    assert_eq!(items[0]["roles"][0]["role"], "provider_staff");
+    assert!(items[0]["roles"][0]["valid_from"].is_string());
+    assert!(items[0].get("email").is_none(), "{list}");
+    // A client handler is refused; another registrar's main user does not see the list.
+    assert_problem(app.get_as(&w.handler, &path), 403, "/problems/forbidden");
+    let (_, other_main) = app.add_user(&w.admin, "main@nokia.fi", &w.other_registrar, "main_user");
+    assert_problem(app.get_as(&other_main, &path), 404, "/problems/not-found");
+    let _ = &w.other_provider;
+});

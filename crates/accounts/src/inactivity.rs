@@ -151,7 +151,11 @@ pub fn run_inactivity(
             .filter(account_roles::account_id.eq(&id))
             .select(account_roles::role)
             .load(conn)?;
-        if roles.iter().any(|r| !palvelumanuaali.contains(&r.as_str())) {
+        let area_rights: i64 = rekisteri_db::schema::account_service_areas::table
+            .filter(rekisteri_db::schema::account_service_areas::account_id.eq(&id))
+            .count()
+            .get_result(conn)?;
+        if area_rights > 0 || roles.iter().any(|r| !palvelumanuaali.contains(&r.as_str())) {
             report.kept += 1;
             continue;
         }

@@ -33,7 +33,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(update_service)
         .service(list_events)
         .service(record_event)
-        .service(settlement);
+        .service(settlement)
+        .service(provider_users);
 }
 
 impl AppState {
@@ -592,4 +593,72 @@ async fn settlement(
             .body(rekisteri_clients::settlement_csv(&settlement)));
     }
     Ok(HttpResponse::Ok().json(settlement))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderUserBody {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub account_id: String,
+    pub first_name: String,
+    pub surname: String,
+    /// `invited`, `active` or `closed`.
+    pub status: String,
+    /// Every role grant with its validity, ended ones included.
+    pub roles: Vec<crate::accounts::RoleBody>,
+    pub service_unit_ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderUserList {
+    pub items: Vec<ProviderUserBody>,
+}
+
+/// The users of the providers working in the registrar's register, with their rights and
+/// validity (AC-11): for the registrar's main users and auditors, and admins. E-mail addresses
+/// stay with the provider (AC-9).
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    responses(
+        (status = 200, body = ProviderUserList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/provider-users")]
+async fn provider_users(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let users = state
+        .run(move |conn, state| {
+            Ok(rekisteri_clients::provider_users(
+                conn,
+                &state.register(),
+                &principal.0,
+                &rid,
+            )?)
+        })
+        .await?;
+    let items = users
+        .into_iter()
+        .map(|u| {
+            let account = crate::accounts::AccountBody::from(u.account);
+            ProviderUserBody {
+                provider_id: u.provider_id,
+                provider_name: u.provider_name,
+                account_id: account.id,
+                first_name: account.first_name,
+                surname: account.surname,
+                status: account.status,
+                roles: account.roles,
+                service_unit_ids: account.service_unit_ids,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ProviderUserList { items }))
 }

@@ -10,6 +10,7 @@
 pub mod access;
 mod clients;
 mod model;
+mod provider_users;
 mod sealed;
 mod services;
 mod settlement;
@@ -21,6 +22,7 @@ pub use model::{
     Address, Client, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, Service, ServiceChanges,
     ServiceEvent, ServiceKind, ServiceStatus, Unit,
 };
+pub use provider_users::{ProviderUser, provider_users};
 pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
 
