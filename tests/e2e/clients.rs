@@ -550,3 +550,45 @@ app_test!(fn ac_11_the_organiser_lists_the_rights_of_provider_users_working_in_i
     assert_problem(app.get_as(&other_main, &path), 404, "/problems/not-found");
     let _ = &w.other_provider;
 });
+
+app_test!(fn ax_4_isolation_matrix_every_client_endpoint_answers_404_to_those_outside_and_logs_it(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let id = created["id"].as_str().unwrap();
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let r = &w.registrar;
+    let mut personal_assistance = home_care_voucher(&w.provider);
+    personal_assistance["service_type"] = json!("personal_assistance");
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 1});
+    // Another registrar's handler, another provider's staff, and a handler of the same registrar
+    // without a right to the client's service area.
+    for (caller, who) in [(&w.other_handler, "other registrar"), (&w.other_provider_staff, "other provider"), (&w.disability_handler, "no area right")] {
+        let calls: Vec<(&str, reqwest::blocking::Response)> = vec![
+            ("GET client", app.get_as(caller, &format!("/v1/registrars/{r}/clients/{id}"))),
+            ("GET services", app.get_as(caller, &format!("/v1/registrars/{r}/clients/{id}/services"))),
+            ("POST services", app.post_as(caller, &format!("/v1/registrars/{r}/clients/{id}/services"), &personal_assistance)),
+            ("GET service", app.get_as(caller, &format!("/v1/registrars/{r}/services/{sid}"))),
+            ("PATCH service", app.patch_as(caller, &format!("/v1/registrars/{r}/services/{sid}"), &json!({"quantity": 50}))),
+            ("GET events", app.get_as(caller, &format!("/v1/registrars/{r}/services/{sid}/events"))),
+            ("POST events", app.post_as(caller, &format!("/v1/registrars/{r}/services/{sid}/events"), &event)),
+        ];
+        for (call, response) in calls {
+            assert_eq!(response.status().as_u16(), 404, "{who}: {call}");
+        }
+        let list: Value = app.get_as(caller, &format!("/v1/registrars/{r}/clients")).json().unwrap();
+        assert_eq!(list["items"], json!([]), "{who}: list");
+        let found: Value = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA})).json().unwrap();
+        assert_eq!(found["items"], json!([]), "{who}: search");
+    }
+    // Every refused call on the client or its service is in the registrar's log as a denial.
+    let denied = |data_id: &str| {
+        usage_about(app, r, data_id).into_iter().filter(|(_, outcome, basis, _)| outcome == "denied" && basis == "none").count()
+    };
+    assert_eq!(denied(id), 3 * 3, "GET client, GET services and POST services by three callers");
+    assert_eq!(denied(sid), 3 * 4, "the four service calls by three callers");
+    // Nothing changed: the service keeps its quantity and has no events.
+    let service: Value = app.get_as(&w.handler, &format!("/v1/registrars/{r}/services/{sid}")).json().unwrap();
+    assert_eq!(service["quantity"], 40);
+    let events: Value = app.get_as(&w.handler, &format!("/v1/registrars/{r}/services/{sid}/events")).json().unwrap();
+    assert_eq!(events["items"], json!([]));
+});

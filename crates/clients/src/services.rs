@@ -247,8 +247,12 @@ pub fn add_service(
     let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
     let client = load_client(conn, registrar_id, client_id)?;
     let subject = client.as_ref().and_then(|c| c.subject());
+    // A client the caller does not see through its own areas is not there for it (AX-4).
+    let visible = crate::clients::load_services_of(conn, registrar_id, &[client_id.to_owned()])?
+        .iter()
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
     match (&decision.reach, &client) {
-        (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() => {}
+        (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() && visible => {}
         (Reach::Provider { .. }, Some(_)) => {
             return Err(ClientsError::Forbidden(
                 "services are granted by the registrar, not by providers".into(),
