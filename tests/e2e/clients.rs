@@ -592,3 +592,43 @@ app_test!(fn ax_4_isolation_matrix_every_client_endpoint_answers_404_to_those_ou
     let events: Value = app.get_as(&w.handler, &format!("/v1/registrars/{r}/services/{sid}/events")).json().unwrap();
     assert_eq!(events["items"], json!([]));
 });
+
+app_test!(fn cl_1_a_client_is_changed_with_if_match_and_a_stale_version_is_refused(app) {
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
+    let patch = |etag: Option<&str>, body: Value| {
+        let mut request = app.client.patch(app.url(&path)).bearer_auth(&w.handler).json(&body);
+        if let Some(etag) = etag {
+            request = request.header("If-Match", etag);
+        }
+        request.send().unwrap()
+    };
+    assert_problem(patch(None, json!({"phone": "040 111 2222"})), 428, "/problems/precondition-required");
+    let changed = patch(Some("\"1\""), json!({"phone": "040 111 2222", "protection_order": true}));
+    assert_eq!(changed.status().as_u16(), 200);
+    assert_eq!(changed.headers()["etag"], "\"2\"");
+    let changed: Value = changed.json().unwrap();
+    assert_eq!(changed["phone"], "040 111 2222");
+    assert_eq!(changed["version"], 2);
+    // CL-8: the order erased what was stored.
+    assert!(changed.get("address").is_none() && changed.get("home_municipality").is_none(), "{changed}");
+    let address: Option<Vec<u8>> = rekisteri_db::schema::clients::table
+        .filter(rekisteri_db::schema::clients::id.eq(created["id"].as_str().unwrap()))
+        .select(rekisteri_db::schema::clients::address)
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(address, None);
+    // The first version is stale now: 412, and nothing changes.
+    assert_problem(patch(Some("\"1\""), json!({"phone": "040 999 9999"})), 412, "/problems/precondition-failed");
+    let body = assert_problem(patch(Some("\"2\""), json!({"email": "not an address"})), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "email");
+    let read: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!((read["phone"].clone(), read["version"].clone()), (json!("040 111 2222"), json!(2)));
+    // A provider reads but does not change clients.
+    assert_problem(
+        app.client.patch(app.url(&path)).bearer_auth(&w.provider_staff).header("If-Match", "\"2\"").json(&json!({"phone": "040 1"})).send().unwrap(),
+        403,
+        "/problems/forbidden",
+    );
+});

@@ -8,8 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rekisteri_accounts::Principal;
 use rekisteri_clients::{
-    Client, ClientRegister, NewClient, NewService, NewServiceEvent, Request, Service, ServiceChanges, ServiceEvent,
-    Settlement,
+    Client, ClientChanges, ClientRegister, NewClient, NewService, NewServiceEvent, Request, Service, ServiceChanges,
+    ServiceEvent, Settlement,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,6 +27,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(create_client)
         .service(search)
         .service(show_client)
+        .service(update_client)
         .service(list_services)
         .service(add_service)
         .service(show_service)
@@ -661,4 +662,73 @@ async fn provider_users(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ProviderUserList { items }))
+}
+
+/// The version an `If-Match` header names (`"3"`, or `W/"3"`); 428 without one (PL-2).
+fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
+    let value = http
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or_else(|| {
+            ApiError::problem(
+                crate::problem::ProblemType::PreconditionRequired,
+                "Send the ETag of the version you read as If-Match.",
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::field("If-Match", "must be an ETag this API returned"))?;
+    value
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| ApiError::field("If-Match", "must be an ETag this API returned"))
+}
+
+/// Change a client; send the `ETag` of the version read as `If-Match` (412 when it is stale,
+/// 428 without it). Absent fields stay as they are.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id"),
+        ("If-Match" = String, Header, description = "The client's ETag as read")),
+    request_body = ClientChanges,
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String, description = "The new version"))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/registrars/{rid}/clients/{id}")]
+async fn update_client(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    http: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Json<ClientChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let version = if_match(&http)?;
+    let changes = body.into_inner();
+    let client = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: change client", &request_id);
+            Ok(rekisteri_clients::update_client(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &id,
+                version,
+                changes,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", client.version)))
+        .json(client))
 }

@@ -12,8 +12,8 @@ use crate::access::{Decision, Reach, decide};
 use crate::sealed::RowCipher;
 use crate::services::{ServiceRow, open_service, service_columns};
 use crate::{
-    Address, Client, ClientRegister, ClientsError, Gender, NewClient, NewService, NextOfKin, Request, ServiceKind,
-    at_primitive, format_time, validation,
+    Address, Client, ClientChanges, ClientRegister, ClientsError, Gender, NewClient, NewService, NextOfKin, Request,
+    ServiceKind, at_primitive, format_time, validation,
 };
 
 #[derive(Debug, Clone, Queryable)]
@@ -736,4 +736,137 @@ pub fn search_by_identity_code(
             }],
         ))
     })
+}
+
+/// Changes a client (the registrar's staff who see the client) when `expected_version` is still
+/// the stored one (PL-2: 412 otherwise, also under concurrent changes). A protection order
+/// erases the stored address and home municipality (CL-8).
+pub fn update_client(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+    expected_version: i64,
+    changes: ClientChanges,
+) -> Result<Client, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let row = load_client(conn, registrar_id, client_id)?;
+    let services = load_services_of(conn, registrar_id, &[client_id.to_owned()])?;
+    let visible = services
+        .iter()
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+    let row = match row {
+        Some(row) if visible && row.anonymised_at.is_none() => row,
+        other => {
+            return Err(deny(
+                conn,
+                register,
+                request,
+                other.and_then(|r| r.subject()),
+                "client",
+                client_id,
+            ));
+        }
+    };
+    if !decision.is_registrar() || !request.principal.can(Permission::WriteClients) {
+        return Err(ClientsError::Forbidden(
+            "clients are changed by the registrar's staff with write_clients".into(),
+        ));
+    }
+    if let Some(v) = &changes.first_names {
+        check_text("first_names", v, 200)?;
+    }
+    if let Some(v) = &changes.surname {
+        check_text("surname", v, 200)?;
+    }
+    check_language(changes.language.as_deref())?;
+    check_email("email", changes.email.as_deref())?;
+    check_phone("phone", changes.phone.as_deref())?;
+    check_next_of_kin(changes.next_of_kin.as_ref())?;
+    if let Some(address) = &changes.address {
+        check_address(address)?;
+    }
+    let cipher = RowCipher::new(&register.keyring, "clients", client_id);
+    let protected = changes.protection_order.unwrap_or(row.protection_order);
+    let mut next = row.clone();
+    if let Some(v) = &changes.first_names {
+        next.first_names = Some(cipher.seal("first_names", v.trim())?);
+    }
+    if let Some(v) = &changes.surname {
+        next.surname = Some(cipher.seal("surname", v.trim())?);
+    }
+    if let Some(v) = changes.gender {
+        next.gender = v.as_str().to_owned();
+    }
+    next.moved_in_on = changes.moved_in_on.or(row.moved_in_on);
+    next.moved_out_on = changes.moved_out_on.or(row.moved_out_on);
+    next.died_on = changes.died_on.or(row.died_on);
+    if changes.language.is_some() {
+        next.language = changes.language.clone();
+    }
+    if changes.email.is_some() {
+        next.email = cipher.seal_opt("email", changes.email.as_deref())?;
+    }
+    if changes.phone.is_some() {
+        next.phone = cipher.seal_opt("phone", changes.phone.as_deref())?;
+    }
+    if changes.next_of_kin.is_some() {
+        next.next_of_kin = cipher.seal_json("next_of_kin", changes.next_of_kin.as_ref())?;
+    }
+    if protected {
+        next.address = None;
+        next.home_municipality = None;
+    } else {
+        if changes.address.is_some() {
+            next.address = cipher.seal_json("address", changes.address.as_ref())?;
+        }
+        if let Some(m) = changes.home_municipality {
+            next.home_municipality = Some(m.to_string());
+        }
+    }
+    next.protection_order = protected;
+    let context = decision.context(&request.audit);
+    write_transaction_as(conn, &request.principal.account_id, |conn| {
+        let updated = diesel::update(
+            clients::table
+                .filter(clients::registrar_id.eq(registrar_id))
+                .filter(clients::id.eq(client_id))
+                .filter(clients::version.eq(expected_version)),
+        )
+        .set((
+            clients::first_names.eq(&next.first_names),
+            clients::surname.eq(&next.surname),
+            clients::gender.eq(&next.gender),
+            clients::home_municipality.eq(&next.home_municipality),
+            clients::moved_in_on.eq(next.moved_in_on),
+            clients::moved_out_on.eq(next.moved_out_on),
+            clients::died_on.eq(next.died_on),
+            clients::language.eq(&next.language),
+            clients::email.eq(&next.email),
+            clients::phone.eq(&next.phone),
+            clients::next_of_kin.eq(&next.next_of_kin),
+            clients::address.eq(&next.address),
+            clients::protection_order.eq(next.protection_order),
+            clients::version.eq(clients::version + 1),
+            clients::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            return Err(ClientsError::VersionMismatch);
+        }
+        let entry = context.usage_entry(
+            DataUse {
+                subject_index: row.subject(),
+                data_kind: "client".into(),
+                data_id: Some(client_id.to_owned()),
+                outcome: Outcome::Used,
+            },
+            at,
+        );
+        register.audit.append_in(conn, vec![entry], at)?;
+        Ok(())
+    })?;
+    get_client(conn, register, request, registrar_id, client_id)
 }

@@ -17,10 +17,10 @@ mod settlement;
 
 use std::sync::Arc;
 
-pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code};
+pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code, update_client};
 pub use model::{
-    Address, Client, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, Service, ServiceChanges,
-    ServiceEvent, ServiceKind, ServiceStatus, Unit,
+    Address, Client, ClientChanges, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, Service,
+    ServiceChanges, ServiceEvent, ServiceKind, ServiceStatus, Unit,
 };
 pub use provider_users::{ProviderUser, provider_users};
 pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
@@ -61,6 +61,9 @@ pub enum ClientsError {
     Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The record changed since the version the caller sent in `If-Match` (412).
+    #[error("the record has changed; read it again")]
+    VersionMismatch,
     #[error("this registrar's client data needs strong authentication")]
     StrongAuthenticationRequired,
     #[error(transparent)]

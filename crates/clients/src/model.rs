@@ -236,6 +236,33 @@ pub struct NewClient {
     pub services: Vec<NewService>,
 }
 
+/// Changes to a client; absent fields stay as they are. Sent with `If-Match` (PL-2).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChanges {
+    pub first_names: Option<String>,
+    pub surname: Option<String>,
+    pub gender: Option<Gender>,
+    #[schema(value_type = Option<String>, example = "837")]
+    pub home_municipality: Option<rekisteri_core::MunicipalityCode>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_in_on: Option<Date>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub moved_out_on: Option<Date>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub died_on: Option<Date>,
+    pub language: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub next_of_kin: Option<NextOfKin>,
+    pub address: Option<Address>,
+    /// Setting it erases the stored address and home municipality (CL-8).
+    pub protection_order: Option<bool>,
+}
+
 /// A service granted by a decision (CL-4).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
