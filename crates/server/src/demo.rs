@@ -200,7 +200,7 @@ pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Logs a demo user in with the password it was just given and returns the session token.
+/// Logs a demo user in with the password it was just given and keeps the session token.
 fn log_in(
     conn: &mut DbConnection,
     register: &Register,
