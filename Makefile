@@ -13,9 +13,10 @@ export TEST_DATABASE_URL
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-run: ## build, migrate and serve on the embedded SQLite default (data/)
+run: ## build, migrate, seed a demo (prints its users' tokens once) and serve on the embedded SQLite default (data/)
 	$(CARGO) build --release -p rekisteri-server
 	./target/release/rekisteri migrate
+	./target/release/rekisteri demo seed
 	./target/release/rekisteri serve
 
 build: ## release build of the rekisteri binary

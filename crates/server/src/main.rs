@@ -2,6 +2,7 @@
 //! cron.
 
 mod config;
+mod demo;
 mod keys;
 
 use std::net::TcpListener;
@@ -60,6 +61,19 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Demo data to try the API with.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Two demo registrars, a provider, their users and clients; prints the users' passwords and
+    /// session tokens once. Strong authentication is off for the demo registrars. A second run
+    /// changes nothing.
+    Seed,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +215,9 @@ fn main() -> ExitCode {
                             surname,
                         },
                 } => admin_bootstrap(&config, &email, &first_name, &surname),
+                Command::Demo {
+                    command: DemoCommand::Seed,
+                } => demo::seed(&config),
             },
         },
     };

@@ -366,3 +366,183 @@ fn au_5_audit_verify_exits_0_when_intact_and_1_naming_the_first_break() {
     assert!(export.status.success());
     assert_eq!(String::from_utf8_lossy(&export.stdout).lines().count(), 2);
 }
+
+/// The users table of `demo seed`'s output: (role, organisation, e-mail, password, token) per row.
+fn demo_users(stdout: &str) -> Vec<(String, String, String, String, String)> {
+    stdout
+        .lines()
+        .filter(|line| line.contains(".demo.test "))
+        .map(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            let n = cells.len();
+            assert!(n >= 5, "{line}");
+            (
+                cells[0].to_owned(),
+                cells[1..n - 3].join(" "),
+                cells[n - 3].to_owned(),
+                cells[n - 2].to_owned(),
+                cells[n - 1].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pl_9_demo_seed_creates_a_usable_demo_once() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(rekisteri(dir.path()).arg("migrate").output().unwrap().status.success());
+    let seed = || rekisteri(dir.path()).args(["demo", "seed"]).output().unwrap();
+    let first = seed();
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    let mut log = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(first.status.success(), "{log}");
+    assert!(
+        stdout.contains("strong authentication is turned off for the demo registrars Demo-Tampere and Demo-Nokia"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("session token"), "{stdout}");
+    let users = demo_users(&stdout);
+    let count = |role: &str| users.iter().filter(|u| u.0 == role).count();
+    assert_eq!(users.len(), 8, "{stdout}");
+    assert_eq!(
+        [
+            count("admin"),
+            count("main_user"),
+            count("client_handler"),
+            count("auditor"),
+            count("provider_staff")
+        ],
+        [1, 2, 2, 2, 1],
+        "{stdout}"
+    );
+    let mut secrets: Vec<&str> = users.iter().flat_map(|u| [u.3.as_str(), u.4.as_str()]).collect();
+    secrets.sort_unstable();
+    secrets.dedup();
+    assert_eq!(secrets.len(), 16, "every password and token differs");
+    let user = |role: &str, organisation: &str| {
+        users
+            .iter()
+            .find(|u| u.0 == role && u.1 == organisation)
+            .unwrap_or_else(|| panic!("no {role} of {organisation}: {stdout}"))
+            .clone()
+    };
+    let handler = user("client_handler", "Demo-Tampere");
+    let staff = user("provider_staff", "Demo Hoiva Oy");
+    let other_handler = user("client_handler", "Demo-Nokia");
+    let rid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Demo-Tampere "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (client_id, identity_code) = {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("A client of Demo-Tampere"))
+            .unwrap();
+        let id = line.split("id ").nth(1).unwrap().split(',').next().unwrap().to_owned();
+        (id, line.rsplit(' ').next().unwrap().to_owned())
+    };
+
+    let second = seed();
+    let again = String::from_utf8_lossy(&second.stdout).into_owned();
+    log.push_str(&String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.status.code(), Some(0), "{log}");
+    assert!(again.contains("already seeded"), "{again}");
+    assert!(demo_users(&again).is_empty(), "{again}");
+    for secret in &secrets {
+        assert!(!again.contains(secret), "the second run shows a secret again: {again}");
+    }
+    {
+        use rekisteri_db::schema::{accounts, clients, organisations, service_events};
+        let url = format!("sqlite://{}", dir.path().join("data/rekisteri.db").display());
+        let pool =
+            rekisteri_db::Pool::open(&rekisteri_db::DatabaseUrl::parse(&url).unwrap(), &Default::default()).unwrap();
+        let mut conn = pool.get().unwrap();
+        let conn = &mut *conn;
+        let counts = (
+            organisations::table.count().get_result::<i64>(conn).unwrap(),
+            accounts::table.count().get_result::<i64>(conn).unwrap(),
+            clients::table.count().get_result::<i64>(conn).unwrap(),
+            service_events::table.count().get_result::<i64>(conn).unwrap(),
+        );
+        assert_eq!(
+            counts,
+            (4, 8, 10, 30),
+            "platform, 2 registrars, provider; users; clients; visits"
+        );
+    }
+    // Every change of the seed is in the audit trail, whose chains are intact.
+    let verify = rekisteri(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+
+    let Served {
+        child,
+        address,
+        log: served_log,
+        lines,
+    } = serve(dir.path());
+    log.push_str(&served_log);
+    let client = reqwest::blocking::Client::new();
+    let get = |token: &str, path: &str| {
+        let response = client
+            .get(format!("{address}{path}"))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.json::<serde_json::Value>().unwrap()
+    };
+    let me = get(&handler.4, "/v1/me");
+    assert_eq!(me["roles"], serde_json::json!(["client_handler"]), "{me}");
+    assert_eq!(me["auth_method"], "password");
+    let list = get(&handler.4, &format!("/v1/registrars/{rid}/clients"));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5, "{list}");
+    assert!(
+        items.iter().all(|c| c["services"][0]["service_type"] == "home_care"),
+        "{list}"
+    );
+    let found = client
+        .post(format!("{address}/v1/registrars/{rid}/clients/search"))
+        .bearer_auth(&handler.4)
+        .json(&serde_json::json!({"identity_code": identity_code}))
+        .send()
+        .unwrap();
+    assert_eq!(found.status().as_u16(), 200);
+    let found = found.json::<serde_json::Value>().unwrap();
+    assert_eq!(found["items"][0]["id"], client_id.as_str(), "{found}");
+    // The provider sees its client and the visits it recorded; the other registrar sees nothing.
+    let own = get(&staff.4, &format!("/v1/registrars/{rid}/clients/{client_id}"));
+    let sid = own["services"][0]["id"].as_str().unwrap();
+    let events = get(&staff.4, &format!("/v1/registrars/{rid}/services/{sid}/events"));
+    assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
+    let other = client
+        .get(format!("{address}/v1/registrars/{rid}/clients/{client_id}"))
+        .bearer_auth(&other_handler.4)
+        .send()
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 404);
+    terminate(&child);
+    log.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    assert!(log.contains("GET /v1/me"), "the access log is captured: {log}");
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain(users.iter().map(|u| u.2.as_str()))
+        .chain([identity_code.as_str()])
+    {
+        assert!(
+            !log.contains(secret),
+            "a secret or personal detail reached the log: {log}"
+        );
+    }
+}
