@@ -561,6 +561,37 @@ pub(crate) fn deny(
     }
 }
 
+/// A client the decision reaches, with all its services (for the caller to filter); otherwise a
+/// logged denial and 404, so that a missing and a forbidden client look the same (AX-4, AX-7).
+pub(crate) fn reachable_client(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    decision: &Decision,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<(ClientRow, Vec<ServiceRow>), ClientsError> {
+    let row = load_client(conn, registrar_id, client_id)?;
+    let services = match &row {
+        Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
+        None => Vec::new(),
+    };
+    let visible = services
+        .iter()
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+    match row {
+        Some(row) if visible && row.anonymised_at.is_none() => Ok((row, services)),
+        other => Err(deny(
+            conn,
+            register,
+            request,
+            other.and_then(|r| r.subject()),
+            "client",
+            client_id,
+        )),
+    }
+}
+
 /// One client with the services the caller may see (CL-9); a client the caller may not see is
 /// a 404 and a logged denial.
 pub fn get_client(
@@ -572,27 +603,7 @@ pub fn get_client(
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
     let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
-    let row = load_client(conn, registrar_id, client_id)?;
-    let services = match &row {
-        Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
-        None => Vec::new(),
-    };
-    let visible = services
-        .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
-    let row = match row {
-        Some(row) if visible && row.anonymised_at.is_none() => row,
-        other => {
-            return Err(deny(
-                conn,
-                register,
-                request,
-                other.and_then(|r| r.subject()),
-                "client",
-                client_id,
-            ));
-        }
-    };
+    let (row, services) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     register
         .audit
         .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
@@ -752,24 +763,7 @@ pub fn update_client(
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
     let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
-    let row = load_client(conn, registrar_id, client_id)?;
-    let services = load_services_of(conn, registrar_id, &[client_id.to_owned()])?;
-    let visible = services
-        .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
-    let row = match row {
-        Some(row) if visible && row.anonymised_at.is_none() => row,
-        other => {
-            return Err(deny(
-                conn,
-                register,
-                request,
-                other.and_then(|r| r.subject()),
-                "client",
-                client_id,
-            ));
-        }
-    };
+    let (row, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(
             "clients are changed by the registrar's staff with write_clients".into(),

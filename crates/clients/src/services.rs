@@ -213,16 +213,12 @@ pub fn list_services(
 ) -> Result<Vec<Service>, ClientsError> {
     let at = at_primitive(request.now);
     let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
-    let client = load_client(conn, registrar_id, client_id)?;
-    let rows = crate::clients::load_services_of(conn, registrar_id, &[client_id.to_owned()])?;
+    let (client, rows) = crate::clients::reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
+    let subject = client.subject();
     let visible: Vec<ServiceRow> = rows
         .into_iter()
         .filter(|s| decision.reaches_service(&s.service_type, &s.provider_id))
         .collect();
-    let subject = client.as_ref().and_then(|c| c.subject());
-    if visible.is_empty() || client.is_none_or(|c| c.anonymised_at.is_some()) {
-        return Err(deny(conn, register, request, subject, "client", client_id));
-    }
     register
         .audit
         .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
