@@ -7,11 +7,11 @@ use rekisteri_db::schema::{change_history, usage_log};
 use rekisteri_tests::{TestApp, app_test, assert_problem};
 use serde_json::{Value, json};
 
-const MAIJA: &str = "131052-308T";
+pub(crate) const MAIJA: &str = "131052-308T";
 const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
 
 /// A valid identity code of someone born 1 Jan 1980 with individual number `100 + n`.
-fn code(n: u32) -> String {
+pub(crate) fn code(n: u32) -> String {
     let individual = 100 + n;
     let number: u32 = format!("010180{individual:03}").parse().unwrap();
     format!(
@@ -21,23 +21,23 @@ fn code(n: u32) -> String {
 }
 
 /// Two registrars, two providers and their users, as the register is used.
-struct World {
-    admin: String,
-    registrar: String,
-    other_registrar: String,
-    provider: String,
-    other_provider: String,
+pub(crate) struct World {
+    pub(crate) admin: String,
+    pub(crate) registrar: String,
+    pub(crate) other_registrar: String,
+    pub(crate) provider: String,
+    pub(crate) other_provider: String,
     /// A client handler of `registrar` with a right to the home-care area.
-    handler: String,
+    pub(crate) handler: String,
     /// A client handler of `registrar` with a right to the disability-services area only.
-    disability_handler: String,
+    pub(crate) disability_handler: String,
     /// A client handler of `other_registrar` with rights to all its areas.
-    other_handler: String,
-    provider_staff: String,
-    other_provider_staff: String,
+    pub(crate) other_handler: String,
+    pub(crate) provider_staff: String,
+    pub(crate) other_provider_staff: String,
 }
 
-fn area(app: &TestApp, admin: &str, registrar: &str, code: &str, types: &[&str]) -> String {
+pub(crate) fn area(app: &TestApp, admin: &str, registrar: &str, code: &str, types: &[&str]) -> String {
     let response = app.post_as(
         admin,
         &format!("/v1/registrars/{registrar}/service-areas"),
@@ -48,7 +48,7 @@ fn area(app: &TestApp, admin: &str, registrar: &str, code: &str, types: &[&str])
     body["id"].as_str().unwrap().to_owned()
 }
 
-fn grant_area(app: &TestApp, admin: &str, account: &str, area: &str) -> String {
+pub(crate) fn grant_area(app: &TestApp, admin: &str, account: &str, area: &str) -> String {
     let response = app.post_as(
         admin,
         &format!("/v1/accounts/{account}/service-areas"),
@@ -59,7 +59,7 @@ fn grant_area(app: &TestApp, admin: &str, account: &str, area: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-fn world(app: &TestApp) -> World {
+pub(crate) fn world(app: &TestApp) -> World {
     let admin = app.bootstrap_admin();
     let organisation = |name: &str, kind: &str, oid: &str| {
         app.create_organisation_with(
@@ -98,14 +98,14 @@ fn world(app: &TestApp) -> World {
     }
 }
 
-fn home_care_voucher(provider: &str) -> Value {
+pub(crate) fn home_care_voucher(provider: &str) -> Value {
     json!({"kind": "service_voucher", "service_type": "home_care", "service_name": "Kotihoidon palveluseteli",
         "quantity": 40, "unit": "hour", "unit_value_cents": 3250, "valid_from": "2026-01-01",
         "valid_to": "2026-12-31", "provider_id": provider, "decision_ref": "KH-2026-17",
         "additional_info": "Avain naapurilla"})
 }
 
-fn client_body(identity_code: &str, services: Value) -> Value {
+pub(crate) fn client_body(identity_code: &str, services: Value) -> Value {
     json!({"identity_code": identity_code, "first_names": "Maija Liisa", "surname": "Meikäläinen",
         "gender": "female", "home_municipality": "837", "language": "fi", "email": "maija@esimerkki.fi",
         "phone": "+358 40 123 4567", "next_of_kin": {"name": "Matti Meikäläinen", "phone": "040 765 4321"},
@@ -115,14 +115,14 @@ fn client_body(identity_code: &str, services: Value) -> Value {
 }
 
 /// Creates a client as `token` and returns the response body.
-fn create(app: &TestApp, token: &str, registrar: &str, body: &Value) -> Value {
+pub(crate) fn create(app: &TestApp, token: &str, registrar: &str, body: &Value) -> Value {
     let response = app.post_as(token, &format!("/v1/registrars/{registrar}/clients"), body);
     assert_eq!(response.status().as_u16(), 201, "creating a test client failed");
     response.json().unwrap()
 }
 
 /// The usage entries of `registrar` about data `data_id`: (actor, outcome, basis, data kind).
-fn usage_about(app: &TestApp, registrar: &str, data_id: &str) -> Vec<(String, String, String, String)> {
+pub(crate) fn usage_about(app: &TestApp, registrar: &str, data_id: &str) -> Vec<(String, String, String, String)> {
     usage_log::table
         .filter(usage_log::registrar_id.eq(registrar))
         .filter(usage_log::data_id.eq(data_id))

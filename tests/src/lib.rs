@@ -88,7 +88,47 @@ macro_rules! app_test {
     };
 }
 
+/// Like [`app_test!`], with the test identity providers (citizen and staff) configured.
+#[macro_export]
+macro_rules! idp_app_test {
+    ($(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($app: &$crate::TestApp) $body
+
+            #[test]
+            fn sqlite() {
+                body(&$crate::TestApp::start_with_identity_providers(::rekisteri_db::testing::TestDatabase::sqlite()));
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(db) = ::rekisteri_db::testing::TestDatabase::postgres() {
+                    body(&$crate::TestApp::start_with_identity_providers(db));
+                }
+            }
+        }
+    };
+}
+
 impl TestApp {
+    /// An app trusting the test citizen and staff identity providers.
+    pub fn start_with_identity_providers(db: TestDatabase) -> Self {
+        Self::start_with(
+            db,
+            TestAppOptions {
+                identity_providers: vec![
+                    test_identity_provider(rekisteri_accounts::idp::IdpKind::Staff),
+                    test_identity_provider(rekisteri_accounts::idp::IdpKind::Citizen),
+                ],
+                ..TestAppOptions::default()
+            },
+        )
+    }
+
     pub fn start(db: TestDatabase) -> Self {
         Self::start_with(db, TestAppOptions::default())
     }
@@ -241,6 +281,34 @@ impl TestApp {
         assert_eq!(response.status().as_u16(), 201, "creating a test organisation failed");
         let body: serde_json::Value = response.json().unwrap();
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `method` to `path` as `token`, with extra headers and an optional JSON body.
+    pub fn request_as(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::blocking::Response {
+        let mut builder = self.with_token(self.client.request(method, self.url(path)), Some(token));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        builder.send().unwrap()
+    }
+
+    /// A token of the test citizen identity provider for the person with `identity_code`.
+    pub fn citizen_token(&self, identity_code: &str) -> String {
+        sign_jwt(
+            "rsa",
+            &self.jwt_claims(serde_json::json!({"iss": CITIZEN_IDP_ISSUER,
+                "national_identification_number": identity_code, "amr": ["bank"]})),
+        )
     }
 
     pub fn delete_as(&self, token: &str, path: &str) -> reqwest::blocking::Response {

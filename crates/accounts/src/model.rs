@@ -28,10 +28,18 @@ pub enum Role {
     /// A provider's staff (palveluntuottajan työntekijä): sees the provider's own clients and
     /// services and records what was delivered (CL-5, CL-9).
     ProviderStaff,
+    /// A care professional (ammattihenkilö) of a registrar's or provider's service unit: reaches
+    /// a client only through a care relationship, that is a care-team membership in a service
+    /// unit the professional works in (AX-5).
+    Professional,
+    /// A professional who may, without a care relationship, state a special reason from the THL
+    /// code list (erityinen syy); such an access is logged with the reason and reported (AX-5,
+    /// AU-10).
+    SeniorProfessional,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 9] = [
         Role::Admin,
         Role::MainUser,
         Role::Editor,
@@ -39,6 +47,8 @@ impl Role {
         Role::Auditor,
         Role::ClientHandler,
         Role::ProviderStaff,
+        Role::Professional,
+        Role::SeniorProfessional,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +60,8 @@ impl Role {
             Self::Auditor => "auditor",
             Self::ClientHandler => "client_handler",
             Self::ProviderStaff => "provider_staff",
+            Self::Professional => "professional",
+            Self::SeniorProfessional => "senior_professional",
         }
     }
 }

@@ -31,10 +31,16 @@ pub enum Permission {
     RecordServiceEvents,
     /// Read settlements (CL-6): the registrar's for every provider, a provider's its own.
     ReadSettlements,
+    /// Read a client only through a care relationship: a valid care-team membership in a
+    /// service unit the user works in (AX-5); the professional roles' way to client data.
+    ReadClientsInCareRelationship,
+    /// Reach a client without a care relationship by stating a special reason from the THL code
+    /// list with an explanation; logged with the reason and reported (AX-5, AU-10).
+    SpecialReasonAccess,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -45,6 +51,8 @@ impl Permission {
         Permission::WriteClients,
         Permission::RecordServiceEvents,
         Permission::ReadSettlements,
+        Permission::ReadClientsInCareRelationship,
+        Permission::SpecialReasonAccess,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +67,8 @@ impl Permission {
             Self::WriteClients => "write_clients",
             Self::RecordServiceEvents => "record_service_events",
             Self::ReadSettlements => "read_settlements",
+            Self::ReadClientsInCareRelationship => "read_clients_in_care_relationship",
+            Self::SpecialReasonAccess => "special_reason_access",
         }
     }
 }
@@ -97,6 +107,14 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadClients,
             Permission::RecordServiceEvents,
             Permission::ReadSettlements,
+        ],
+    ),
+    (Role::Professional, &[Permission::ReadClientsInCareRelationship]),
+    (
+        Role::SeniorProfessional,
+        &[
+            Permission::ReadClientsInCareRelationship,
+            Permission::SpecialReasonAccess,
         ],
     ),
 ];

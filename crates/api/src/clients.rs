@@ -48,18 +48,71 @@ impl AppState {
     }
 }
 
-fn request<'a>(
+pub(crate) fn request<'a>(
     state: &AppState,
     principal: &'a Principal,
     registrar_id: &str,
     purpose: &str,
-    request_id: &RequestId,
+    access: &ClientAccess,
 ) -> Request<'a> {
     Request {
         principal,
-        audit: audit_context(principal, registrar_id, purpose, request_id),
+        special_reason: access.special_reason.clone(),
+        audit: audit_context(principal, registrar_id, purpose, &access.request_id),
         now: state.clock.now(),
     }
+}
+
+/// The request's id and the special reason (AX-5) a professional may state in the
+/// `Special-Reason` header (a code of the THL list) with `Special-Reason-Explanation`
+/// (percent-encoded UTF-8 text). A malformed reason is a 400 naming the header; a reason stated
+/// without the `special_reason_access` permission changes nothing.
+pub struct ClientAccess {
+    pub request_id: RequestId,
+    pub special_reason: Option<rekisteri_clients::special_reasons::SpecialReason>,
+}
+
+impl actix_web::FromRequest for ClientAccess {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        use actix_web::HttpMessage;
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+        std::future::ready(special_reason(req).map(|special_reason| ClientAccess {
+            request_id,
+            special_reason,
+        }))
+    }
+}
+
+fn special_reason(req: &HttpRequest) -> Result<Option<rekisteri_clients::special_reasons::SpecialReason>, ApiError> {
+    let Some(code) = req.headers().get("Special-Reason") else {
+        return Ok(None);
+    };
+    let code = code
+        .to_str()
+        .map_err(|_| ApiError::field("Special-Reason", "must be a code of the special-reason list"))?;
+    let explanation = req
+        .headers()
+        .get("Special-Reason-Explanation")
+        .map(|v| {
+            let raw = v
+                .to_str()
+                .map_err(|_| ApiError::field("Special-Reason-Explanation", "must be percent-encoded UTF-8 text"))?;
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| ApiError::field("Special-Reason-Explanation", "must be percent-encoded UTF-8 text"))
+        })
+        .transpose()?;
+    rekisteri_clients::access::parse_special_reason(code, explanation.as_deref())
+        .map(Some)
+        .map_err(ApiError::from)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,7 +176,7 @@ fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
 async fn list_clients(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -133,7 +186,7 @@ async fn list_clients(
     let after = decode_cursor(query.cursor.as_deref())?;
     let page = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: list clients", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: list clients", &access);
             Ok(rekisteri_clients::list_clients(
                 conn,
                 &state.clients(),
@@ -169,7 +222,7 @@ async fn list_clients(
 async fn create_client(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<String>,
     body: Json<NewClient>,
 ) -> Result<HttpResponse, ApiError> {
@@ -177,7 +230,7 @@ async fn create_client(
     let new = body.into_inner();
     let client = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: create client", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: create client", &access);
             Ok(rekisteri_clients::create_client(
                 conn,
                 &state.clients(),
@@ -221,7 +274,7 @@ pub struct IdentityCodeSearch {
 async fn search(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<String>,
     body: Json<IdentityCodeSearch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -234,7 +287,7 @@ async fn search(
                 &principal.0,
                 &rid,
                 "client register: search by identity code",
-                &request_id,
+                &access,
             );
             Ok(rekisteri_clients::search_by_identity_code(
                 conn,
@@ -263,13 +316,13 @@ async fn search(
 async fn show_client(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let client = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read client", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: read client", &access);
             Ok(rekisteri_clients::get_client(
                 conn,
                 &state.clients(),
@@ -304,13 +357,13 @@ pub struct ServiceList {
 async fn list_services(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let items = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read services", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: read services", &access);
             Ok(rekisteri_clients::list_services(
                 conn,
                 &state.clients(),
@@ -340,7 +393,7 @@ async fn list_services(
 async fn add_service(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewService>,
 ) -> Result<HttpResponse, ApiError> {
@@ -348,7 +401,7 @@ async fn add_service(
     let new = body.into_inner();
     let service = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: grant service", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: grant service", &access);
             Ok(rekisteri_clients::add_service(
                 conn,
                 &state.clients(),
@@ -377,13 +430,13 @@ async fn add_service(
 async fn show_service(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let service = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read service", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: read service", &access);
             Ok(rekisteri_clients::get_service(
                 conn,
                 &state.clients(),
@@ -415,7 +468,7 @@ async fn show_service(
 async fn update_service(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<ServiceChanges>,
 ) -> Result<HttpResponse, ApiError> {
@@ -423,13 +476,7 @@ async fn update_service(
     let changes = body.into_inner();
     let service = state
         .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "client register: change service",
-                &request_id,
-            );
+            let request = request(state, &principal.0, &rid, "client register: change service", &access);
             Ok(rekisteri_clients::update_service(
                 conn,
                 &state.clients(),
@@ -463,7 +510,7 @@ pub struct ServiceEventList {
 async fn list_events(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
@@ -474,7 +521,7 @@ async fn list_events(
                 &principal.0,
                 &rid,
                 "client register: read service events",
-                &request_id,
+                &access,
             );
             Ok(rekisteri_clients::list_events(
                 conn,
@@ -507,7 +554,7 @@ async fn list_events(
 async fn record_event(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewServiceEvent>,
 ) -> Result<HttpResponse, ApiError> {
@@ -520,7 +567,7 @@ async fn record_event(
                 &principal.0,
                 &rid,
                 "client register: record service event",
-                &request_id,
+                &access,
             );
             Ok(rekisteri_clients::record_event(
                 conn,
@@ -563,7 +610,7 @@ pub struct SettlementQuery {
 async fn settlement(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     http: HttpRequest,
     path: web::Path<String>,
     query: web::Query<SettlementQuery>,
@@ -577,7 +624,7 @@ async fn settlement(
         .is_some_and(|v| v.contains("text/csv"));
     let settlement = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: settlement", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: settlement", &access);
             Ok(rekisteri_clients::settlement(
                 conn,
                 &state.clients(),
@@ -665,7 +712,7 @@ async fn provider_users(
 }
 
 /// The version an `If-Match` header names (`"3"`, or `W/"3"`); 428 without one (PL-2).
-fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
+pub(crate) fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
     let value = http
         .headers()
         .get(header::IF_MATCH)
@@ -706,7 +753,7 @@ fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
 async fn update_client(
     state: web::Data<AppState>,
     principal: Authenticated,
-    request_id: RequestId,
+    access: ClientAccess,
     http: HttpRequest,
     path: web::Path<(String, String)>,
     body: Json<ClientChanges>,
@@ -716,7 +763,7 @@ async fn update_client(
     let changes = body.into_inner();
     let client = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: change client", &request_id);
+            let request = request(state, &principal.0, &rid, "client register: change client", &access);
             Ok(rekisteri_clients::update_client(
                 conn,
                 &state.clients(),

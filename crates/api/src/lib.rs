@@ -5,12 +5,14 @@ pub(crate) mod accounts;
 mod api_clients;
 mod audit;
 mod auth;
+mod client_relations;
 mod clients;
 pub mod extract;
 mod fallback;
 mod health;
 pub mod middleware;
 mod organisations;
+mod own_records;
 pub mod principal;
 pub mod problem;
 mod service_areas;
@@ -143,6 +145,7 @@ are POSTs with the code in the body.",
         (name = "accounts", description = "Organisations, service units and user accounts (AC)"),
         (name = "clients", description = "The client register of service vouchers and purchased services (CL)"),
         (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
+        (name = "me", description = "A citizen's own records and their proxies' (CL-9, CL-10)"),
     )
 )]
 struct ApiDoc;
@@ -157,6 +160,8 @@ fn configure(config: &mut ServiceConfig) {
     audit::configure(config);
     service_areas::configure(config);
     clients::configure(config);
+    client_relations::configure(config);
+    own_records::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

@@ -28,6 +28,8 @@ pub enum ProblemType {
     /// authentication (AX-2).
     StrongAuthenticationRequired,
     Conflict,
+    /// Processing of the client is restricted (CL-12): only storage until it is lifted (409).
+    ProcessingRestricted,
     PreconditionFailed,
     /// A change without `If-Match` (428).
     PreconditionRequired,
@@ -51,6 +53,7 @@ impl ProblemType {
             Self::Forbidden => "/problems/forbidden",
             Self::StrongAuthenticationRequired => "/problems/strong-authentication-required",
             Self::Conflict => "/problems/conflict",
+            Self::ProcessingRestricted => "/problems/processing-restricted",
             Self::PreconditionFailed => "/problems/precondition-failed",
             Self::PreconditionRequired => "/problems/precondition-required",
             Self::BusinessRule => "/problems/business-rule",
@@ -70,7 +73,7 @@ impl ProblemType {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::StrongAuthenticationRequired => StatusCode::FORBIDDEN,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::ProcessingRestricted => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,6 +96,7 @@ impl ProblemType {
             Self::Forbidden => "Forbidden",
             Self::StrongAuthenticationRequired => "Strong authentication required",
             Self::Conflict => "Conflict",
+            Self::ProcessingRestricted => "Processing restricted",
             Self::PreconditionFailed => "Precondition failed",
             Self::PreconditionRequired => "Precondition required",
             Self::BusinessRule => "The request breaks a rule of the register",
@@ -334,9 +338,13 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
             E::NotFound => ApiError::NotFound,
             E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
             E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::Restricted => ApiError::problem(
+                ProblemType::ProcessingRestricted,
+                "Processing of this client's data is restricted; only the registrar can lift the restriction.",
+            ),
             E::VersionMismatch => ApiError::problem(
                 ProblemType::PreconditionFailed,
-                "The client has changed since the version in If-Match; read it again and reapply the change.",
+                "The record has changed since the version in If-Match; read it again and reapply the change.",
             ),
             E::StrongAuthenticationRequired => rekisteri_accounts::AccountsError::StrongAuthenticationRequired.into(),
             other => ApiError::internal(other),

@@ -10,7 +10,8 @@ use rekisteri_db::DbConnection;
 use rekisteri_db::schema::organisations;
 use time::PrimitiveDateTime;
 
-use crate::ClientsError;
+use crate::special_reasons::SpecialReason;
+use crate::{ClientsError, validation};
 
 /// The part of a registrar's register a caller reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +27,28 @@ pub enum Reach {
     Nothing,
 }
 
+/// The care-relationship rule that binds the professional roles (AX-5): on top of its reach, a
+/// professional sees only the clients on whose care team they are, in a service unit they work
+/// in at the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareGate {
+    pub account_id: String,
+    /// The service units the professional works in now (memberships in force).
+    pub service_unit_ids: Vec<String>,
+    /// The day in Finland the care-team validity dates are compared with.
+    pub today: time::Date,
+}
+
 /// An access decision with the basis the usage log records (AX-7).
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub reach: Reach,
     pub basis: AccessBasis,
     pub actor_kind: ActorKind,
+    /// Set for a professional who reaches clients only through a care relationship.
+    pub care: Option<CareGate>,
+    /// The stated special reason (THL code and explanation) when it is the basis (AX-5).
+    pub special_reason: Option<String>,
 }
 
 impl Decision {
@@ -60,7 +77,7 @@ impl Decision {
         AuditContext {
             access_basis: self.basis,
             actor_kind: self.actor_kind,
-            special_reason: None,
+            special_reason: self.special_reason.clone(),
             ..base.clone()
         }
     }
@@ -82,12 +99,18 @@ fn bare_integration(principal: &Principal) -> bool {
 /// Decides what `principal` reaches of registrar `registrar_id`'s clients for work needing
 /// `permission`. A registrar that does not exist is a 404; one that requires strong
 /// authentication refuses a password session with its own 403 (AX-2).
+///
+/// A professional (AX-5) who lacks `permission` but reads through a care relationship gets a
+/// [`CareGate`]; with `special_reason_access` a stated special reason replaces the gate. A
+/// special reason stated by anyone else changes nothing: without a care relationship they
+/// remain an outsider.
 pub fn decide(
     conn: &mut DbConnection,
     principal: &Principal,
     registrar_id: &str,
     permission: Permission,
     at: PrimitiveDateTime,
+    special_reason: Option<&SpecialReason>,
 ) -> Result<Decision, ClientsError> {
     let registrar_kind: Option<String> = organisations::table
         .find(registrar_id)
@@ -118,7 +141,15 @@ pub fn decide(
         reach: Reach::Nothing,
         basis: AccessBasis::None,
         actor_kind,
+        care: None,
+        special_reason: None,
     };
+    let through_care = !principal.can(permission)
+        && permission == Permission::ReadClients
+        && principal.can(Permission::ReadClientsInCareRelationship);
+    if through_care {
+        return care_decision(conn, principal, registrar_id, at, special_reason, actor_kind);
+    }
     if principal.organisation_id == registrar_id {
         if !principal.can(permission) {
             return Err(ClientsError::Forbidden(format!(
@@ -140,6 +171,8 @@ pub fn decide(
             reach: Reach::Registrar { service_types },
             basis,
             actor_kind,
+            care: None,
+            special_reason: None,
         });
     }
     if !principal.can(permission) {
@@ -159,5 +192,75 @@ pub fn decide(
         },
         basis,
         actor_kind,
+        care: None,
+        special_reason: None,
     })
+}
+
+/// A professional's decision (AX-5): the reach of their organisation (the registrar's service
+/// areas, or the provider's own services) narrowed by the care relationship, unless a permitted
+/// special reason is stated.
+fn care_decision(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    at: PrimitiveDateTime,
+    special_reason: Option<&SpecialReason>,
+    actor_kind: ActorKind,
+) -> Result<Decision, ClientsError> {
+    let reach = if principal.organisation_id == registrar_id {
+        Reach::Registrar {
+            service_types: Some(rekisteri_accounts::service_areas::service_types_in_force(
+                conn,
+                &principal.account_id,
+                registrar_id,
+                at,
+            )?),
+        }
+    } else {
+        let caller_kind: Option<String> = organisations::table
+            .find(&principal.organisation_id)
+            .select(organisations::kind)
+            .first(conn)
+            .optional()?;
+        if caller_kind.as_deref() != Some("provider") {
+            return Ok(Decision {
+                reach: Reach::Nothing,
+                basis: AccessBasis::None,
+                actor_kind,
+                care: None,
+                special_reason: None,
+            });
+        }
+        Reach::Provider {
+            provider_id: principal.organisation_id.clone(),
+        }
+    };
+    if let Some(reason) = special_reason
+        && principal.can(Permission::SpecialReasonAccess)
+    {
+        return Ok(Decision {
+            reach,
+            basis: AccessBasis::SpecialReason,
+            actor_kind,
+            care: None,
+            special_reason: Some(reason.for_log()),
+        });
+    }
+    Ok(Decision {
+        reach,
+        basis: AccessBasis::CareRelationship,
+        actor_kind,
+        care: Some(CareGate {
+            account_id: principal.account_id.clone(),
+            service_unit_ids: principal.service_unit_ids.clone(),
+            today: rekisteri_core::calendar::helsinki_local(at).date(),
+        }),
+        special_reason: None,
+    })
+}
+
+/// Parses the special reason a caller states (AX-5): a code of the list and an explanation.
+pub fn parse_special_reason(code: &str, explanation: Option<&str>) -> Result<SpecialReason, ClientsError> {
+    SpecialReason::parse(code, explanation).map_err(|(field, message)| validation(field, message))
 }

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
-use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_audit::{AccessBasis, DataUse, Outcome};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{clients, organisations, service_types, service_units, services};
 use rekisteri_db::{DbConnection, write_transaction_as};
@@ -90,6 +90,21 @@ pub(crate) fn load_client(
         .optional()
 }
 
+/// The registrar's live (not anonymised) client with this identity-code index.
+pub(crate) fn client_by_subject(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    subject: &[u8; 32],
+) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::subject_index.eq(subject.to_vec()))
+        .filter(clients::anonymised_at.is_null())
+        .select(client_columns!())
+        .first(conn)
+        .optional()
+}
+
 pub(crate) fn load_services_of(
     conn: &mut DbConnection,
     registrar_id: &str,
@@ -111,6 +126,12 @@ pub(crate) fn open_client(
     services: &[ServiceRow],
     decision: &Decision,
 ) -> Result<Client, ClientsError> {
+    // The data subject keeps the right of access during a restriction; everyone else sees
+    // only that the record exists (CL-12).
+    let own = matches!(decision.basis, AccessBasis::OwnData | AccessBasis::Proxy);
+    if row.restricted && !own {
+        return Ok(restricted_view(row));
+    }
     let cipher = RowCipher::new(&register.keyring, "clients", &row.id);
     let full = decision.is_registrar();
     let protected = row.protection_order;
@@ -122,13 +143,9 @@ pub(crate) fn open_client(
     Ok(Client {
         id: row.id.clone(),
         registrar_id: row.registrar_id.clone(),
-        identity_code: cipher
-            .open_opt("identity_code", row.identity_code.as_deref())?
-            .unwrap_or_default(),
-        first_names: cipher
-            .open_opt("first_names", row.first_names.as_deref())?
-            .unwrap_or_default(),
-        surname: cipher.open_opt("surname", row.surname.as_deref())?.unwrap_or_default(),
+        identity_code: cipher.open_opt("identity_code", row.identity_code.as_deref())?,
+        first_names: cipher.open_opt("first_names", row.first_names.as_deref())?,
+        surname: cipher.open_opt("surname", row.surname.as_deref())?,
         gender: full.then(|| Gender::parse(&row.gender)),
         home_municipality: if full && !protected {
             row.home_municipality.clone()
@@ -152,11 +169,48 @@ pub(crate) fn open_client(
             cipher.open_json("address", row.address.as_deref())?
         },
         protection_order: protected,
+        restricted: row.restricted,
         version: row.version,
         created_at: format_time(row.created_at),
         updated_at: format_time(row.updated_at),
         services: visible,
     })
+}
+
+/// A restricted client as the staff see it (CL-12): that it exists, its version (to lift the
+/// restriction) and nothing personal.
+fn restricted_view(row: &ClientRow) -> Client {
+    Client {
+        id: row.id.clone(),
+        registrar_id: row.registrar_id.clone(),
+        identity_code: None,
+        first_names: None,
+        surname: None,
+        gender: None,
+        home_municipality: None,
+        moved_in_on: None,
+        moved_out_on: None,
+        died_on: None,
+        language: None,
+        email: None,
+        phone: None,
+        next_of_kin: None,
+        address: None,
+        protection_order: row.protection_order,
+        restricted: true,
+        version: row.version,
+        created_at: format_time(row.created_at),
+        updated_at: format_time(row.updated_at),
+        services: Vec::new(),
+    }
+}
+
+/// Refuses every processing but storage of a restricted client (CL-12).
+pub(crate) fn ensure_not_restricted(row: &ClientRow) -> Result<(), ClientsError> {
+    if row.restricted {
+        return Err(ClientsError::Restricted);
+    }
+    Ok(())
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), ClientsError> {
@@ -358,7 +412,14 @@ pub fn create_client(
     new: NewClient,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::WriteClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     match decision.reach {
         Reach::Registrar { .. } => {}
         Reach::Provider { .. } => {
@@ -480,9 +541,9 @@ pub fn create_client(
     Ok(Client {
         id: id.clone(),
         registrar_id: registrar_id.to_owned(),
-        identity_code: code.reveal().to_owned(),
-        first_names: new.first_names.trim().to_owned(),
-        surname: new.surname.trim().to_owned(),
+        identity_code: Some(code.reveal().to_owned()),
+        first_names: Some(new.first_names.trim().to_owned()),
+        surname: Some(new.surname.trim().to_owned()),
         gender: Some(new.gender),
         home_municipality: row.home_municipality.clone(),
         moved_in_on: new.moved_in_on,
@@ -494,6 +555,7 @@ pub fn create_client(
         next_of_kin: new.next_of_kin,
         address,
         protection_order: new.protection_order,
+        restricted: false,
         version: 1,
         created_at: format_time(at),
         updated_at: format_time(at),
@@ -576,9 +638,12 @@ pub(crate) fn reachable_client(
         Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
         None => Vec::new(),
     };
-    let visible = services
+    let mut visible = services
         .iter()
         .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+    if visible && let Some(gate) = &decision.care {
+        visible = crate::care_team::has_care_relationship(conn, registrar_id, client_id, gate)?;
+    }
     match row {
         Some(row) if visible && row.anonymised_at.is_none() => Ok((row, services)),
         other => Err(deny(
@@ -602,7 +667,14 @@ pub fn get_client(
     client_id: &str,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (row, services) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     register
         .audit
@@ -638,7 +710,14 @@ pub fn list_clients(
     limit: i64,
 ) -> Result<ClientPage, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let mut query = services::table
         .filter(services::registrar_id.eq(registrar_id))
         .select(services::client_id)
@@ -661,6 +740,10 @@ pub fn list_clients(
     }
     if let Some(after) = after {
         query = query.filter(services::client_id.gt(after.to_owned()));
+    }
+    if let Some(gate) = &decision.care {
+        query =
+            query.filter(services::client_id.eq_any(crate::care_team::care_team_clients(conn, registrar_id, gate)?));
     }
     let mut ids: Vec<String> = query.load(conn)?;
     let more = ids.len() as i64 > limit;
@@ -703,7 +786,14 @@ pub fn search_by_identity_code(
     identity_code: &str,
 ) -> Result<Vec<Client>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let code = parse_identity_code("identity_code", identity_code)?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
     let row: Option<ClientRow> = clients::table
@@ -717,11 +807,16 @@ pub fn search_by_identity_code(
         Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
         None => Vec::new(),
     };
-    let found = row.filter(|_| {
+    let mut found = row.filter(|_| {
         services
             .iter()
             .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
     });
+    if let (Some(row), Some(gate)) = (&found, &decision.care)
+        && !crate::care_team::has_care_relationship(conn, registrar_id, &row.id, gate)?
+    {
+        found = None;
+    }
     let context = if matches!(decision.reach, Reach::Nothing) {
         Decision::denied(&request.audit)
     } else {
@@ -762,12 +857,29 @@ pub fn update_client(
     changes: ClientChanges,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (row, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(
             "clients are changed by the registrar's staff with write_clients".into(),
         ));
+    }
+    if row.restricted {
+        // Only lifting the restriction is processing that a restriction allows.
+        let only_flag = ClientChanges {
+            restricted: None,
+            ..changes.clone()
+        };
+        if !is_empty_change(&only_flag) {
+            return Err(ClientsError::Restricted);
+        }
     }
     if let Some(v) = &changes.first_names {
         check_text("first_names", v, 200)?;
@@ -821,6 +933,7 @@ pub fn update_client(
         }
     }
     next.protection_order = protected;
+    next.restricted = changes.restricted.unwrap_or(row.restricted);
     let context = decision.context(&request.audit);
     write_transaction_as(conn, &request.principal.account_id, |conn| {
         let updated = diesel::update(
@@ -843,6 +956,7 @@ pub fn update_client(
             clients::next_of_kin.eq(&next.next_of_kin),
             clients::address.eq(&next.address),
             clients::protection_order.eq(next.protection_order),
+            clients::restricted.eq(next.restricted),
             clients::version.eq(clients::version + 1),
             clients::updated_at.eq(at),
         ))
@@ -863,4 +977,37 @@ pub fn update_client(
         Ok(())
     })?;
     get_client(conn, register, request, registrar_id, client_id)
+}
+
+fn is_empty_change(changes: &ClientChanges) -> bool {
+    let ClientChanges {
+        first_names,
+        surname,
+        gender,
+        home_municipality,
+        moved_in_on,
+        moved_out_on,
+        died_on,
+        language,
+        email,
+        phone,
+        next_of_kin,
+        address,
+        protection_order,
+        restricted,
+    } = changes;
+    first_names.is_none()
+        && surname.is_none()
+        && gender.is_none()
+        && home_municipality.is_none()
+        && moved_in_on.is_none()
+        && moved_out_on.is_none()
+        && died_on.is_none()
+        && language.is_none()
+        && email.is_none()
+        && phone.is_none()
+        && next_of_kin.is_none()
+        && address.is_none()
+        && protection_order.is_none()
+        && restricted.is_none()
 }

@@ -8,21 +8,31 @@
 //! the blind index of the identity code, the same index the usage log names the person by.
 
 pub mod access;
+mod access_report;
+mod care_team;
 mod clients;
 mod model;
+mod own_records;
 mod provider_users;
+mod proxies;
 mod sealed;
 mod services;
 mod settlement;
+pub mod special_reasons;
 
 use std::sync::Arc;
 
+pub use access_report::{AccessReport, ReportedDisclosure, ReportedUse, access_report};
+pub use care_team::{add_care_team_member, list_care_team, remove_care_team_member, update_care_team_member};
 pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code, update_client};
 pub use model::{
-    Address, Client, ClientChanges, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, Service,
+    Address, CareTeamMember, CareTeamMemberChanges, Client, ClientChanges, ContactChanges, Gender, NewCareTeamMember,
+    NewClient, NewProxy, NewService, NewServiceEvent, NextOfKin, OwnRecord, Proxy, Quantity, RecordRelation, Service,
     ServiceChanges, ServiceEvent, ServiceKind, ServiceStatus, Unit,
 };
+pub use own_records::{CitizenRequest, change_own_contact, own_records};
 pub use provider_users::{ProviderUser, provider_users};
+pub use proxies::{add_proxy, list_proxies, revoke_proxy};
 pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
 
@@ -39,6 +49,9 @@ pub struct ClientRegister {
 /// One request's caller and log context: the access decision fills in the basis.
 pub struct Request<'a> {
     pub principal: &'a rekisteri_accounts::Principal,
+    /// A special reason the caller stated for reaching clients without a care relationship
+    /// (AX-5); only roles with `special_reason_access` can rely on it.
+    pub special_reason: Option<special_reasons::SpecialReason>,
     /// The usage entries' context; its basis and actor kind are replaced by the decision's.
     pub audit: AuditContext,
     pub now: time::OffsetDateTime,
@@ -64,6 +77,9 @@ pub enum ClientsError {
     /// The record changed since the version the caller sent in `If-Match` (412).
     #[error("the record has changed; read it again")]
     VersionMismatch,
+    /// Processing of the client is restricted (CL-12): only storage until the flag is lifted.
+    #[error("processing of this client's data is restricted")]
+    Restricted,
     #[error("this registrar's client data needs strong authentication")]
     StrongAuthenticationRequired,
     #[error(transparent)]

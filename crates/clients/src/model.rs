@@ -261,6 +261,9 @@ pub struct ClientChanges {
     pub address: Option<Address>,
     /// Setting it erases the stored address and home municipality (CL-8).
     pub protection_order: Option<bool>,
+    /// Restricts processing (CL-12): while set, only this flag can be changed and reads show no
+    /// personal field.
+    pub restricted: Option<bool>,
 }
 
 /// A service granted by a decision (CL-4).
@@ -293,15 +296,19 @@ pub struct NewService {
 
 /// A client as the caller may see them: a provider sees only the fields it needs (CL-9), and
 /// nobody sees an address or home municipality under a protection order (CL-8). Absent fields
-/// are left out of the JSON.
+/// are left out of the JSON. While processing is restricted (CL-12) the staff see only the
+/// record's id, version and the flag: no personal field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Client {
     pub id: String,
     pub registrar_id: String,
     #[schema(example = "131052-308T")]
-    pub identity_code: String,
-    pub first_names: String,
-    pub surname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_names: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gender: Option<Gender>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -326,6 +333,8 @@ pub struct Client {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
     pub protection_order: bool,
+    /// Processing restricted (GDPR art. 18, CL-12): only storage until the registrar lifts it.
+    pub restricted: bool,
     /// The version `If-Match` names.
     pub version: i64,
     pub created_at: String,
@@ -427,4 +436,128 @@ mod tests {
         assert_eq!(serde_json::to_string(&Quantity(200)).unwrap(), "2");
         assert_eq!(serde_json::to_string(&Quantity(150)).unwrap(), "1.5");
     }
+}
+
+/// A person authorised to act for a client (CL-7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Proxy {
+    pub id: String,
+    pub client_id: String,
+    #[schema(example = "010190-123F")]
+    pub identity_code: String,
+    pub first_names: String,
+    pub surname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    /// Absent: until further notice.
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+    /// When the authorisation was revoked (`DELETE`); a revoked proxy acts for nobody.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    pub created_at: String,
+}
+
+/// A new proxy authorisation (CL-7).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProxy {
+    #[schema(example = "010190-123F")]
+    pub identity_code: String,
+    pub first_names: String,
+    pub surname: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<Date>,
+}
+
+/// A professional on the care team of a client's case (AX-5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CareTeamMember {
+    pub id: String,
+    pub client_id: String,
+    pub account_id: String,
+    /// The service unit in which the professional serves the client; the care relationship
+    /// holds while the professional works in it.
+    pub service_unit_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_role: Option<String>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_until: Option<Date>,
+    /// The version `If-Match` names.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCareTeamMember {
+    pub account_id: String,
+    pub service_unit_id: String,
+    /// E.g. "omatyöntekijä" (the client's named worker).
+    pub team_role: Option<String>,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub valid_from: Date,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_until: Option<Date>,
+}
+
+/// Changes to a care-team membership; absent fields stay. Sent with `If-Match`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CareTeamMemberChanges {
+    pub team_role: Option<String>,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<Date>,
+    /// The last day of the membership.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_until: Option<Date>,
+}
+
+/// How a citizen is related to a record of `/v1/me/client-records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordRelation {
+    /// The citizen's own record.
+    Own,
+    /// A record of a client the citizen is a valid proxy for (CL-7).
+    Proxy,
+}
+
+/// One register's record of the citizen, or of a client they act for (CL-9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OwnRecord {
+    pub registrar_id: String,
+    pub registrar_name: String,
+    pub relation: RecordRelation,
+    pub client: Client,
+}
+
+/// What a client or their proxy may change themselves (CL-10): nothing else.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactChanges {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub next_of_kin: Option<NextOfKin>,
 }

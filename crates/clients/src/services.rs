@@ -184,12 +184,23 @@ fn reachable_service(
     service_id: &str,
 ) -> Result<(ServiceRow, Option<[u8; 32]>), ClientsError> {
     let row = load_service(conn, registrar_id, service_id)?;
-    let subject = match &row {
-        Some(row) => load_client(conn, registrar_id, &row.client_id)?.and_then(|c| c.subject()),
+    let client = match &row {
+        Some(row) => load_client(conn, registrar_id, &row.client_id)?,
         None => None,
     };
-    match row {
-        Some(row) if decision.reaches_service(&row.service_type, &row.provider_id) => Ok((row, subject)),
+    let subject = client.as_ref().and_then(|c| c.subject());
+    let mut visible = row
+        .as_ref()
+        .is_some_and(|row| decision.reaches_service(&row.service_type, &row.provider_id))
+        && client.as_ref().is_some_and(|c| c.anonymised_at.is_none());
+    if visible && let (Some(gate), Some(row)) = (&decision.care, &row) {
+        visible = crate::care_team::has_care_relationship(conn, registrar_id, &row.client_id, gate)?;
+    }
+    match (row, client) {
+        (Some(row), Some(client)) if visible => {
+            crate::clients::ensure_not_restricted(&client)?;
+            Ok((row, subject))
+        }
         _ => Err(deny(conn, register, request, subject, "service", service_id)),
     }
 }
@@ -212,8 +223,16 @@ pub fn list_services(
     client_id: &str,
 ) -> Result<Vec<Service>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (client, rows) = crate::clients::reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
+    crate::clients::ensure_not_restricted(&client)?;
     let subject = client.subject();
     let visible: Vec<ServiceRow> = rows
         .into_iter()
@@ -240,7 +259,14 @@ pub fn add_service(
     new: NewService,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::WriteClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::WriteClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let client = load_client(conn, registrar_id, client_id)?;
     let subject = client.as_ref().and_then(|c| c.subject());
     // A client the caller does not see through its own areas is not there for it (AX-4).
@@ -248,7 +274,9 @@ pub fn add_service(
         .iter()
         .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
     match (&decision.reach, &client) {
-        (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() && visible => {}
+        (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() && visible => {
+            crate::clients::ensure_not_restricted(c)?;
+        }
         (Reach::Provider { .. }, Some(_)) => {
             return Err(ClientsError::Forbidden(
                 "services are granted by the registrar, not by providers".into(),
@@ -277,7 +305,14 @@ pub fn get_service(
     service_id: &str,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     register
         .audit
@@ -297,7 +332,14 @@ pub fn update_service(
     changes: ServiceChanges,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(
@@ -385,9 +427,35 @@ pub fn update_service(
     get_service(conn, register, request, registrar_id, service_id)
 }
 
-type EventRow = (String, String, Date, i64, i64, Option<Vec<u8>>, PrimitiveDateTime);
+pub(crate) type EventRow = (String, String, Date, i64, i64, Option<Vec<u8>>, PrimitiveDateTime);
 
-fn open_event(register: &ClientRegister, row: EventRow) -> Result<ServiceEvent, ClientsError> {
+/// Every event of the client's services, in delivery order.
+pub(crate) fn events_of_client(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> QueryResult<Vec<EventRow>> {
+    service_events::table
+        .filter(service_events::registrar_id.eq(registrar_id))
+        .filter(service_events::client_id.eq(client_id))
+        .order((
+            service_events::delivered_on,
+            service_events::created_at,
+            service_events::id,
+        ))
+        .select((
+            service_events::id,
+            service_events::service_id,
+            service_events::delivered_on,
+            service_events::quantity_centi,
+            service_events::unit_price_cents,
+            service_events::note,
+            service_events::created_at,
+        ))
+        .load(conn)
+}
+
+pub(crate) fn open_event(register: &ClientRegister, row: EventRow) -> Result<ServiceEvent, ClientsError> {
     let (id, service_id, delivered_on, quantity, price, note, created_at) = row;
     let note = RowCipher::new(&register.keyring, "service_events", &id).open_opt("note", note.as_deref())?;
     Ok(ServiceEvent {
@@ -415,7 +483,14 @@ pub fn record_event(
     let at = at_primitive(request.now);
     // Who sees the service learns why it may not record: only its provider does (422);
     // whoever does not see it gets 404 like for a missing one.
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if row.provider_id != request.principal.organisation_id {
         return Err(rule("service_id", "only the service's provider records its events"));
@@ -534,7 +609,14 @@ pub fn list_events(
     service_id: &str,
 ) -> Result<Vec<ServiceEvent>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadClients, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadClients,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     let rows: Vec<EventRow> = service_events::table
         .filter(service_events::registrar_id.eq(registrar_id))

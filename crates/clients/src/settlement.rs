@@ -80,7 +80,14 @@ pub fn settlement(
     month: &str,
 ) -> Result<Settlement, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(conn, request.principal, registrar_id, Permission::ReadSettlements, at)?;
+    let decision = decide(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ReadSettlements,
+        at,
+        request.special_reason.as_ref(),
+    )?;
     let (first, last) = month_bounds(month)?;
     let provider_id: Option<String> = organisations::table
         .filter(

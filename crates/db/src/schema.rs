@@ -338,6 +338,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    proxies (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        subject_index -> Binary,
+        identity_code -> Binary,
+        first_names -> Binary,
+        surname -> Binary,
+        phone -> Nullable<Binary>,
+        email -> Nullable<Binary>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    care_team_members (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        account_id -> Text,
+        service_unit_id -> Text,
+        team_role -> Nullable<Text>,
+        valid_from -> Date,
+        valid_until -> Nullable<Date>,
+        added_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(service_units -> organisations (organisation_id));
 diesel::joinable!(accounts -> organisations (organisation_id));
 diesel::joinable!(account_roles -> accounts (account_id));
@@ -359,5 +396,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_service_areas,
     clients,
     services,
-    service_events
+    service_events,
+    proxies,
+    care_team_members
 );

@@ -505,6 +505,7 @@ fn build(
             request += 1;
             let request_context = rekisteri_clients::Request {
                 principal: &handler,
+                special_reason: None,
                 audit: audit_context(&handler, &registrar.id, "demo seed: create client", request),
                 now: now(),
             };
@@ -520,6 +521,7 @@ fn build(
                 request += 1;
                 let request_context = rekisteri_clients::Request {
                     principal: &staff_principal,
+                    special_reason: None,
                     audit: audit_context(
                         &staff_principal,
                         &registrar.id,

@@ -1,0 +1,2 @@
+DROP TABLE care_team_members;
+DROP TABLE proxies;
