@@ -458,3 +458,96 @@ idp_app_test!(fn cl_17_proxy_changes_through_the_api_and_directly_in_the_databas
     assert!(!rows[0].1.starts_with("database"), "{rows:?}");
     assert!(rows[2].1.starts_with("database"), "{rows:?}");
 });
+
+idp_app_test!(fn ax_4_isolation_matrix_of_proxies_care_teams_access_reports_and_own_records(app) {
+    let w = world(app);
+    let id = maija(app, &w);
+    let r = &w.registrar;
+    let client = format!("/v1/registrars/{r}/clients/{id}");
+    let read: Value = app.get_as(&w.handler, &client).json().unwrap();
+    let sid = read["services"][0]["id"].as_str().unwrap().to_owned();
+    let proxy: Value = app.post_as(&w.handler, &format!("{client}/proxies"), &proxy_body(&code(PROXY_PERSON), "2026-01-01", None)).json().unwrap();
+    let pid = proxy["id"].as_str().unwrap().to_owned();
+    app.post_as(&w.handler, &format!("{client}/proxies"), &proxy_body(&code(52), "2025-01-01", Some("2025-12-31")));
+    let (nurse_id, _, unit) = professional(app, &w, &w.provider, "1.2.246.10.2001", "1.2.246.10.2001.10.1", "nurse4@hoiva.fi", "professional");
+    let member: Value = app
+        .post_as(&w.handler, &format!("{client}/care-team"), &json!({"account_id": nurse_id, "service_unit_id": unit, "valid_from": "2026-01-01"}))
+        .json()
+        .unwrap();
+    let mid = member["id"].as_str().unwrap().to_owned();
+    // A professional of the same unit who is not on the care team.
+    let (outsider_id, outsider) = app.add_user(&w.admin, "outsider@hoiva.fi", &w.provider, "professional");
+    app.post_as(&w.admin, &format!("/v1/accounts/{outsider_id}/service-units"), &json!({"service_unit_id": unit}));
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 1});
+    let if_match = [("If-Match", "\"1\"")];
+    let callers = [
+        (&w.other_handler, "other registrar"),
+        (&w.other_provider_staff, "other provider"),
+        (&w.disability_handler, "no area right"),
+        (&outsider, "outside the care team"),
+    ];
+    let mut client_denials = 0;
+    let mut service_denials = 0;
+    for (caller, who) in callers {
+        let client_calls: Vec<(&str, reqwest::blocking::Response)> = vec![
+            ("GET client", app.get_as(caller, &client)),
+            ("PATCH client", app.request_as(Method::PATCH, caller, &client, &if_match, Some(&json!({"email": "x@y.fi"})))),
+            ("GET services", app.get_as(caller, &format!("{client}/services"))),
+            ("GET proxies", app.get_as(caller, &format!("{client}/proxies"))),
+            ("POST proxies", app.post_as(caller, &format!("{client}/proxies"), &proxy_body(&code(60), "2026-01-01", None))),
+            ("DELETE proxy", app.delete_as(caller, &format!("{client}/proxies/{pid}"))),
+            ("GET care team", app.get_as(caller, &format!("{client}/care-team"))),
+            ("POST care team", app.post_as(caller, &format!("{client}/care-team"), &json!({"account_id": nurse_id, "service_unit_id": unit, "valid_from": "2026-01-01"}))),
+            ("PATCH member", app.request_as(Method::PATCH, caller, &format!("{client}/care-team/{mid}"), &if_match, Some(&json!({"team_role": "x"})))),
+            ("DELETE member", app.delete_as(caller, &format!("{client}/care-team/{mid}"))),
+        ];
+        for (call, response) in client_calls {
+            assert_eq!(response.status().as_u16(), 404, "{who}: {call}");
+            client_denials += 1;
+        }
+        // The right-of-access document: a registrar user without the permission learns only
+        // that they lack it (403, the same for every id); everyone else gets 404.
+        let report = app.get_as(caller, &format!("{client}/access-report"));
+        if who == "no area right" {
+            assert_eq!(report.status().as_u16(), 403, "{who}: access report");
+        } else {
+            assert_eq!(report.status().as_u16(), 404, "{who}: access report");
+            client_denials += 1;
+        }
+        for (call, response) in [
+            ("GET service", app.get_as(caller, &format!("/v1/registrars/{r}/services/{sid}"))),
+            ("GET events", app.get_as(caller, &format!("/v1/registrars/{r}/services/{sid}/events"))),
+            ("POST events", app.post_as(caller, &format!("/v1/registrars/{r}/services/{sid}/events"), &event)),
+        ] {
+            assert_eq!(response.status().as_u16(), 404, "{who}: {call}");
+            service_denials += 1;
+        }
+        let list: Value = app.get_as(caller, &format!("/v1/registrars/{r}/clients")).json().unwrap();
+        assert_eq!(list["items"], json!([]), "{who}: list");
+        let found: Value = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA})).json().unwrap();
+        assert_eq!(found["items"], json!([]), "{who}: search");
+    }
+    let denied = |data_id: &str| bases(app, r, data_id).iter().filter(|(basis, outcome, _)| basis == "none" && outcome == "denied").count();
+    assert_eq!(denied(&id), client_denials);
+    assert_eq!(denied(&sid), service_denials);
+    // Another citizen and an expired proxy reach nothing of the client's.
+    for person in [55, 52] {
+        let token = app.citizen_token(&code(person));
+        let own: Value = app.get_as(&token, "/v1/me/client-records").json().unwrap();
+        assert_eq!(own["items"], json!([]), "person {person}");
+        assert_problem(
+            app.request_as(Method::PATCH, &token, &format!("/v1/me/client-records/{id}/contact"), &if_match, Some(&json!({"phone": "040 123 1234"}))),
+            404,
+            "/problems/not-found",
+        );
+    }
+    // Nothing changed.
+    let after: Value = app.get_as(&w.handler, &client).json().unwrap();
+    assert_eq!(after["version"], 1);
+    let proxies: Value = app.get_as(&w.handler, &format!("{client}/proxies")).json().unwrap();
+    assert_eq!(proxies["items"].as_array().unwrap().len(), 2);
+    assert!(proxies["items"][0]["revoked_at"].is_null());
+    let team: Value = app.get_as(&w.handler, &format!("{client}/care-team")).json().unwrap();
+    assert_eq!(team["items"].as_array().unwrap().len(), 1);
+    assert!(team["items"][0]["team_role"].is_null());
+});
