@@ -170,3 +170,61 @@ fn pl_5_unreachable_postgres_is_a_clear_error() {
     assert!(matches!(err, DbError::Connect(_)), "{err}");
     assert!(err.to_string().starts_with("cannot connect to the database"), "{err}");
 }
+
+#[derive(QueryableByName, Debug)]
+struct KeyStart {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    key_name: String,
+    #[diesel(sql_type = Text)]
+    first_column: String,
+}
+
+/// Every primary and unique key of the tables that hold a client's data (the `clients` table
+/// and every table with a `client_id` column), with its first column: a table added later is
+/// checked without being named here.
+fn client_data_keys(conn: &mut DbConnection) -> Vec<KeyStart> {
+    match conn {
+        DbConnection::Sqlite(inner) => diesel::sql_query(
+            "SELECT m.name AS table_name, il.name AS key_name, ii.name AS first_column \
+             FROM sqlite_master m \
+             JOIN pragma_index_list(m.name) il ON il.\"unique\" = 1 \
+             JOIN pragma_index_info(il.name) ii ON ii.seqno = 0 \
+             WHERE m.type = 'table' AND (m.name = 'clients' OR EXISTS \
+               (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'client_id')) \
+             ORDER BY 1, 2",
+        )
+        .load(inner)
+        .unwrap(),
+        DbConnection::Postgres(inner) => diesel::sql_query(
+            "SELECT t.relname::text AS table_name, i.relname::text AS key_name, a.attname::text AS first_column \
+             FROM pg_index x \
+             JOIN pg_class t ON t.oid = x.indrelid \
+             JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema() \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] \
+             WHERE x.indisunique AND (t.relname = 'clients' OR EXISTS \
+               (SELECT 1 FROM information_schema.columns c WHERE c.table_schema = current_schema() \
+                AND c.table_name = t.relname AND c.column_name = 'client_id')) \
+             ORDER BY 1, 2",
+        )
+        .load(inner)
+        .unwrap(),
+    }
+}
+
+db_test!(fn pl_7_every_key_of_client_data_starts_with_the_registrar(db) {
+    let mut conn = db.conn();
+    let keys = client_data_keys(&mut conn);
+    let tables: std::collections::BTreeSet<&str> = keys.iter().map(|k| k.table_name.as_str()).collect();
+    for expected in ["clients", "services", "service_events", "proxies", "care_team_members"] {
+        assert!(tables.contains(expected), "{expected} is missing from {keys:?}");
+    }
+    // api_tokens.client_id names an API client (a system), not a client of a register.
+    let strays: Vec<&KeyStart> = keys
+        .iter()
+        .filter(|k| k.table_name != "api_tokens" && k.first_column != "registrar_id")
+        .collect();
+    assert!(strays.is_empty(), "keys that do not start with registrar_id (PL-7): {strays:?}");
+});
