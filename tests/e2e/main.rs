@@ -8,4 +8,5 @@ mod clients;
 mod errors;
 mod identity;
 mod inactivity;
+mod lifecycle;
 mod platform;

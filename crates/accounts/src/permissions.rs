@@ -31,10 +31,16 @@ pub enum Permission {
     RecordServiceEvents,
     /// Read settlements (CL-6): the registrar's for every provider, a provider's its own.
     ReadSettlements,
+    /// Read the registrar's client and service statistics (CL-16): aggregates only, cells of
+    /// fewer than five people suppressed; the whole register, not limited to service areas.
+    ReadStatistics,
+    /// Export the clients due for anonymisation in clear for the registrar's archive (CL-14);
+    /// every exported client is a disclosure-log entry.
+    ExportClientArchive,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -45,6 +51,8 @@ impl Permission {
         Permission::WriteClients,
         Permission::RecordServiceEvents,
         Permission::ReadSettlements,
+        Permission::ReadStatistics,
+        Permission::ExportClientArchive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +67,8 @@ impl Permission {
             Self::WriteClients => "write_clients",
             Self::RecordServiceEvents => "record_service_events",
             Self::ReadSettlements => "read_settlements",
+            Self::ReadStatistics => "read_statistics",
+            Self::ExportClientArchive => "export_client_archive",
         }
     }
 }
@@ -78,6 +88,7 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
         &[
             Permission::ManageOwnOrganisationAccounts,
             Permission::ManageServiceAreas,
+            Permission::ReadStatistics,
         ],
     ),
     (Role::Editor, &[]),
@@ -89,6 +100,8 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadClients,
             Permission::WriteClients,
             Permission::ReadSettlements,
+            Permission::ReadStatistics,
+            Permission::ExportClientArchive,
         ],
     ),
     (

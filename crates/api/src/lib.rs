@@ -9,6 +9,7 @@ mod clients;
 pub mod extract;
 mod fallback;
 mod health;
+mod lifecycle;
 pub mod middleware;
 mod organisations;
 pub mod principal;
@@ -157,6 +158,7 @@ fn configure(config: &mut ServiceConfig) {
     audit::configure(config);
     service_areas::configure(config);
     clients::configure(config);
+    lifecycle::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

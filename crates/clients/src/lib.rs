@@ -9,11 +9,13 @@
 
 pub mod access;
 mod clients;
+pub mod lifecycle;
 mod model;
 mod provider_users;
 mod sealed;
 mod services;
 mod settlement;
+pub mod statistics;
 
 use std::sync::Arc;
 

@@ -188,8 +188,15 @@ fn reachable_service(
         Some(row) => load_client(conn, registrar_id, &row.client_id)?.and_then(|c| c.subject()),
         None => None,
     };
+    // CL-13: the services of a client past the end of visibility are not there either.
+    let visible = match &row {
+        Some(row) => {
+            crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, &row.client_id, request.now.date())?
+        }
+        None => false,
+    };
     match row {
-        Some(row) if decision.reaches_service(&row.service_type, &row.provider_id) => Ok((row, subject)),
+        Some(row) if visible && decision.reaches_service(&row.service_type, &row.provider_id) => Ok((row, subject)),
         _ => Err(deny(conn, register, request, subject, "service", service_id)),
     }
 }
@@ -246,7 +253,8 @@ pub fn add_service(
     // A client the caller does not see through its own areas is not there for it (AX-4).
     let visible = crate::clients::load_services_of(conn, registrar_id, &[client_id.to_owned()])?
         .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+        && crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, client_id, request.now.date())?;
     match (&decision.reach, &client) {
         (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() && visible => {}
         (Reach::Provider { .. }, Some(_)) => {
