@@ -388,7 +388,6 @@ pub fn client_statistics(
                     .or(services::closed_on.is_null().and(services::valid_to.ge(period.first))),
             );
         let ids: Vec<String> = overlapping
-            .clone()
             .filter(services::client_id.gt(&after))
             .select(services::client_id)
             .distinct()
@@ -534,7 +533,6 @@ pub fn service_statistics(
             .filter(service_events::delivered_on.ge(period.first))
             .filter(service_events::delivered_on.le(period.last));
         let ids: Vec<String> = in_period
-            .clone()
             .filter(service_events::client_id.gt(&after))
             .select(service_events::client_id)
             .distinct()
