@@ -9,4 +9,5 @@ mod clients;
 mod errors;
 mod identity;
 mod inactivity;
+mod lifecycle;
 mod platform;

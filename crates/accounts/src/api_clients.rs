@@ -21,6 +21,8 @@ pub const SCOPES: &[(&str, Option<Permission>)] = &[
     ("clients:write", Some(Permission::WriteClients)),
     ("service_events:write", Some(Permission::RecordServiceEvents)),
     ("settlements:read", Some(Permission::ReadSettlements)),
+    ("statistics:read", Some(Permission::ReadStatistics)),
+    ("clients:archive", Some(Permission::ExportClientArchive)),
     ("calls:write", None),
     ("vtj:write", None),
 ];

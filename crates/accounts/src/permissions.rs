@@ -37,10 +37,16 @@ pub enum Permission {
     /// Reach a client without a care relationship by stating a special reason from the THL code
     /// list with an explanation; logged with the reason and reported (AX-5, AU-10).
     SpecialReasonAccess,
+    /// Read the registrar's client and service statistics (CL-16): aggregates only, cells of
+    /// fewer than five people suppressed; the whole register, not limited to service areas.
+    ReadStatistics,
+    /// Export the clients due for anonymisation in clear for the registrar's archive (CL-14);
+    /// every exported client is a disclosure-log entry.
+    ExportClientArchive,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -53,6 +59,8 @@ impl Permission {
         Permission::ReadSettlements,
         Permission::ReadClientsInCareRelationship,
         Permission::SpecialReasonAccess,
+        Permission::ReadStatistics,
+        Permission::ExportClientArchive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +77,8 @@ impl Permission {
             Self::ReadSettlements => "read_settlements",
             Self::ReadClientsInCareRelationship => "read_clients_in_care_relationship",
             Self::SpecialReasonAccess => "special_reason_access",
+            Self::ReadStatistics => "read_statistics",
+            Self::ExportClientArchive => "export_client_archive",
         }
     }
 }
@@ -88,6 +98,7 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
         &[
             Permission::ManageOwnOrganisationAccounts,
             Permission::ManageServiceAreas,
+            Permission::ReadStatistics,
         ],
     ),
     (Role::Editor, &[]),
@@ -99,6 +110,8 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadClients,
             Permission::WriteClients,
             Permission::ReadSettlements,
+            Permission::ReadStatistics,
+            Permission::ExportClientArchive,
         ],
     ),
     (

@@ -10,6 +10,7 @@ mod clients;
 pub mod extract;
 mod fallback;
 mod health;
+mod lifecycle;
 pub mod middleware;
 mod organisations;
 mod own_records;
@@ -162,6 +163,7 @@ fn configure(config: &mut ServiceConfig) {
     clients::configure(config);
     client_relations::configure(config);
     own_records::configure(config);
+    lifecycle::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

@@ -513,7 +513,7 @@ pub fn create_client(
                 "the register already has a client with this identity code".into(),
             ));
         }
-        insert_client(conn, &row)?;
+        insert_client(conn, &row, code.birth_date().year())?;
         for (service, _) in &service_rows {
             crate::services::insert_service(conn, service)?;
         }
@@ -563,7 +563,7 @@ pub fn create_client(
     })
 }
 
-fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<usize> {
+fn insert_client(conn: &mut DbConnection, row: &ClientRow, birth_year: i32) -> QueryResult<usize> {
     diesel::insert_into(clients::table)
         .values((
             clients::registrar_id.eq(&row.registrar_id),
@@ -587,6 +587,8 @@ fn insert_client(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<usize>
             clients::version.eq(row.version),
             clients::created_at.eq(row.created_at),
             clients::updated_at.eq(row.updated_at),
+            // The age group's source, kept through anonymisation (CL-14, CL-16).
+            clients::birth_year.eq(Some(birth_year)),
         ))
         .execute(conn)
 }
@@ -640,7 +642,8 @@ pub(crate) fn reachable_client(
     };
     let mut visible = services
         .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+        && crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, client_id, request.now.date())?;
     if visible && let Some(gate) = &decision.care {
         visible = crate::care_team::has_care_relationship(conn, registrar_id, client_id, gate)?;
     }
@@ -745,6 +748,8 @@ pub fn list_clients(
         query =
             query.filter(services::client_id.eq_any(crate::care_team::care_team_clients(conn, registrar_id, gate)?));
     }
+    // CL-13: a client past the end of visibility is not listed.
+    let query = crate::lifecycle::only_visible(query, registrar_id, &decision.reach, request.now.date());
     let mut ids: Vec<String> = query.load(conn)?;
     let more = ids.len() as i64 > limit;
     ids.truncate(usize::try_from(limit).unwrap_or(0));
@@ -807,10 +812,15 @@ pub fn search_by_identity_code(
         Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
         None => Vec::new(),
     };
+    let visible = match &row {
+        Some(row) => crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, &row.id, request.now.date())?,
+        None => false,
+    };
     let mut found = row.filter(|_| {
-        services
-            .iter()
-            .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+        visible
+            && services
+                .iter()
+                .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
     });
     if let (Some(row), Some(gate)) = (&found, &decision.care)
         && !crate::care_team::has_care_relationship(conn, registrar_id, &row.id, gate)?

@@ -11,6 +11,7 @@ pub mod access;
 mod access_report;
 mod care_team;
 mod clients;
+pub mod lifecycle;
 mod model;
 mod own_records;
 mod provider_users;
@@ -19,6 +20,7 @@ mod sealed;
 mod services;
 mod settlement;
 pub mod special_reasons;
+pub mod statistics;
 
 use std::sync::Arc;
 

@@ -189,10 +189,21 @@ fn reachable_service(
         None => None,
     };
     let subject = client.as_ref().and_then(|c| c.subject());
-    let mut visible = row
-        .as_ref()
-        .is_some_and(|row| decision.reaches_service(&row.service_type, &row.provider_id))
-        && client.as_ref().is_some_and(|c| c.anonymised_at.is_none());
+    // CL-13: the services of a client past the end of visibility are not there either.
+    let mut visible = match &row {
+        Some(row) => {
+            decision.reaches_service(&row.service_type, &row.provider_id)
+                && client.as_ref().is_some_and(|c| c.anonymised_at.is_none())
+                && crate::lifecycle::is_visible(
+                    conn,
+                    registrar_id,
+                    &decision.reach,
+                    &row.client_id,
+                    request.now.date(),
+                )?
+        }
+        None => false,
+    };
     if visible && let (Some(gate), Some(row)) = (&decision.care, &row) {
         visible = crate::care_team::has_care_relationship(conn, registrar_id, &row.client_id, gate)?;
     }
@@ -272,7 +283,8 @@ pub fn add_service(
     // A client the caller does not see through its own areas is not there for it (AX-4).
     let visible = crate::clients::load_services_of(conn, registrar_id, &[client_id.to_owned()])?
         .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
+        && crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, client_id, request.now.date())?;
     match (&decision.reach, &client) {
         (Reach::Registrar { .. }, Some(c)) if c.anonymised_at.is_none() && visible => {
             crate::clients::ensure_not_restricted(c)?;

@@ -17,6 +17,8 @@ mod url;
 pub mod testing;
 
 pub use connection::DbConnection;
+/// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
+pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PooledConnection, SqliteSynchronous};
 pub use transaction::{write_transaction, write_transaction_as};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};

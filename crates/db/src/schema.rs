@@ -105,6 +105,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// CL-15: whole years an anonymised client is kept before deletion (migration 000009).
+        anonymised_retention_years -> Integer,
     }
 }
 
@@ -295,6 +297,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         anonymised_at -> Nullable<Timestamp>,
+        /// CL-14, CL-16: year of birth, kept through anonymisation for age groups (migration 000009).
+        birth_year -> Nullable<Integer>,
     }
 }
 

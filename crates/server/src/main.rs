@@ -132,8 +132,13 @@ enum JobsCommand {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum JobName {
-    /// Delete audit entries past their retention (12 years by default), keeping the chains verifiable.
+    /// Delete audit entries past their retention (12 years by default), keeping the chains
+    /// verifiable, and anonymised client data past the registrar's retention (CL-15, 5 years by
+    /// default).
     Retention,
+    /// Close the services of clients who died or moved out, then anonymise every client no
+    /// longer visible to the registrar (CL-13..CL-15).
+    Anonymise,
     /// Remind, close and delete unused accounts (AC-7, AC-8).
     Inactivity,
 }
@@ -199,6 +204,11 @@ fn main() -> ExitCode {
                         name: JobName::Inactivity,
                     },
                 } => inactivity(&config),
+                Command::Jobs {
+                    command: JobsCommand::Run {
+                        name: JobName::Anonymise,
+                    },
+                } => anonymise(&config),
                 Command::ApiClient {
                     command:
                         ApiClientCommand::Create {
@@ -327,7 +337,12 @@ fn audit_export(config: &Config, chain: &str, from_seq: i64, to_seq: i64) -> Res
 }
 
 fn retention(config: &Config) -> Result<(), Failure> {
-    let pool = open_and_migrate(config)?;
+    let Runtime {
+        pool,
+        keyring,
+        clock: _,
+        audit,
+    } = open_runtime(config)?;
     let now = SystemClock.now();
     let cutoff = now
         .replace_year(now.year() - i32::from(config.audit_retention_years))
@@ -343,6 +358,34 @@ fn retention(config: &Config) -> Result<(), Failure> {
     println!(
         "retention: {} entries deleted from {} chains (cut-off {cutoff})",
         report.entries_deleted, report.chains_cut
+    );
+    // CL-15: anonymised client data past each registrar's retention, on a connection of its own
+    // (it gains the right to purge the change history of what it deletes).
+    let mut own = pool.connect_unpooled().map_err(runtime)?;
+    let clients = rekisteri_clients::ClientRegister { keyring, audit };
+    let report = rekisteri_clients::lifecycle::run_deletion(&mut own, &clients, now).map_err(runtime)?;
+    println!(
+        "retention: {} anonymised clients deleted with {} services and {} service events",
+        report.clients_deleted, report.services_deleted, report.events_deleted
+    );
+    Ok(())
+}
+
+/// CL-13..CL-15: closes the services of clients who died or moved out and anonymises every
+/// client past the end of visibility, in every registrar. Safe to re-run.
+fn anonymise(config: &Config) -> Result<(), Failure> {
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
+    let mut own = pool.connect_unpooled().map_err(runtime)?;
+    let clients = rekisteri_clients::ClientRegister { keyring, audit };
+    let report = rekisteri_clients::lifecycle::run_anonymise(&mut own, &clients, clock.now()).map_err(runtime)?;
+    println!(
+        "anonymise: {} clients anonymised, {} services closed (client died or moved out)",
+        report.clients_anonymised, report.services_closed
     );
     Ok(())
 }

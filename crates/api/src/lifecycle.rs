@@ -1,0 +1,312 @@
+//! The client register's lifecycle and statistics over HTTP (CL-13..CL-16): the clients due for
+//! anonymisation, their archive export, and the aggregate reports. The anonymisation and the
+//! deletion themselves are maintenance runs (`rekisteri jobs run anonymise|retention`), not
+//! endpoints.
+
+use actix_web::{HttpResponse, get, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rekisteri_accounts::Principal;
+use rekisteri_clients::Request;
+use rekisteri_clients::lifecycle::{ArchiveRecord, DueClient};
+use rekisteri_clients::statistics::{ClientStatistics, ServiceStatistics, StatisticsQuery};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::middleware::RequestId;
+use crate::principal::{Authenticated, audit_context};
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(due_list)
+        .service(archive_export)
+        .service(client_statistics)
+        .service(service_statistics);
+}
+
+fn request<'a>(
+    state: &AppState,
+    principal: &'a Principal,
+    registrar_id: &str,
+    purpose: &str,
+    request_id: &RequestId,
+) -> Request<'a> {
+    // These are the registrar's own lists: no professional's special reason applies.
+    Request {
+        principal,
+        special_reason: None,
+        audit: audit_context(principal, registrar_id, purpose, request_id),
+        now: state.clock.now(),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DueQuery {
+    /// Days ahead (0–365, default 30): list whoever will no longer be visible by then, and
+    /// whoever is past it but not yet anonymised.
+    lead_days: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–500, default 100.
+    limit: Option<i64>,
+}
+
+fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field("limit", "must be 1-500")),
+    }
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+    cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
+        })
+        .transpose()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DueList {
+    pub items: Vec<DueClient>,
+    /// Present when more follow: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArchiveExport {
+    pub items: Vec<ArchiveRecord>,
+    /// Present when more follow: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+/// The clients due for anonymisation (CL-14) within `lead_days`: ids and dates only, in id
+/// order. Needs `read_clients`; the caller's service areas apply. Every listed client is a
+/// usage-log entry.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), DueQuery),
+    responses(
+        (status = 200, body = DueList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No right to read clients, or strong authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/lifecycle/due")]
+async fn due_list(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<DueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let after = decode_cursor(query.cursor.as_deref())?;
+    let page = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: clients due for anonymisation",
+                &request_id,
+            );
+            Ok(rekisteri_clients::lifecycle::due_for_anonymisation(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                query.lead_days,
+                after.as_deref(),
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DueList {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|id| URL_SAFE_NO_PAD.encode(id)),
+    }))
+}
+
+/// The archive export of the clients due (CL-14): each client's whole record in clear, with
+/// every event, for the registrar's long-term archive, a page at a time. Needs `read_clients`
+/// and `export_client_archive`; every exported client is a usage-log and a disclosure-log
+/// entry, committed before the response.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), DueQuery),
+    responses(
+        (status = 200, body = ArchiveExport),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No right to export, or strong authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/lifecycle/archive-export")]
+async fn archive_export(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<DueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let after = decode_cursor(query.cursor.as_deref())?;
+    let page = state
+        .run(move |conn, state| {
+            let request = request(
+                state,
+                &principal.0,
+                &rid,
+                "client register: archive export before anonymisation",
+                &request_id,
+            );
+            Ok(rekisteri_clients::lifecycle::archive_export(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                query.lead_days,
+                after.as_deref(),
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ArchiveExport {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|id| URL_SAFE_NO_PAD.encode(id)),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ClientStatisticsQuery {
+    /// First month `YYYY-MM`; default eleven months before `to`.
+    from: Option<String>,
+    /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
+    to: Option<String>,
+    /// Comma-separated: `municipality`, `service_type`, `month`, `age_group`, `gender`;
+    /// default `service_type,month`; empty for one cell.
+    group_by: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceStatisticsQuery {
+    /// First month `YYYY-MM`; default eleven months before `to`.
+    from: Option<String>,
+    /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
+    to: Option<String>,
+    /// Comma-separated: `provider`, `service_type`, `month`; default all three. Cells are
+    /// always split by unit.
+    group_by: Option<String>,
+}
+
+/// Clients by home municipality, service type, month, age group and gender (CL-16), over live
+/// and anonymised data. Aggregates only: a cell counting fewer than 5 people has `null` values
+/// and `suppressed: true`, and so does a second cell of its line, so that no total backs it out.
+/// Needs `read_statistics`.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ClientStatisticsQuery),
+    responses(
+        (status = 200, body = ClientStatistics),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/statistics/clients")]
+async fn client_statistics(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<ClientStatisticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let query = query.into_inner();
+    let query = StatisticsQuery {
+        from: query.from,
+        to: query.to,
+        group_by: query.group_by,
+    };
+    let report = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: statistics", &request_id);
+            Ok(rekisteri_clients::statistics::client_statistics(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &query,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Delivered quantities and amounts by provider, service type and month (CL-16), split by
+/// unit; cells of fewer than 5 people suppressed like the clients report. Needs
+/// `read_statistics`.
+#[utoipa::path(
+    tag = "clients",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ServiceStatisticsQuery),
+    responses(
+        (status = 200, body = ServiceStatistics),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/statistics/services")]
+async fn service_statistics(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<ServiceStatisticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let query = query.into_inner();
+    let query = StatisticsQuery {
+        from: query.from,
+        to: query.to,
+        group_by: query.group_by,
+    };
+    let report = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "client register: statistics", &request_id);
+            Ok(rekisteri_clients::statistics::service_statistics(
+                conn,
+                &state.clients(),
+                &request,
+                &rid,
+                &query,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -1,0 +1,65 @@
+-- Lifecycle of the client register (CL-13..CL-16).
+--
+-- clients.birth_year: the year of birth, taken from the identity code when the client is created
+-- (and, for rows older than this migration, by the anonymisation run just before the code is
+-- removed). Year precision only: it feeds the statistics' age groups (CL-16) and survives the
+-- anonymisation (CL-14); a month or a day would make an anonymised row easier to re-identify.
+ALTER TABLE clients ADD COLUMN birth_year INTEGER CHECK (birth_year IS NULL OR birth_year BETWEEN 1800 AND 2999);
+CREATE INDEX clients_anonymised ON clients (registrar_id, anonymised_at);
+
+-- The registrar's retention of anonymised client data (CL-15): the maintenance run deletes an
+-- anonymised client with its services and events this many whole years after the anonymisation.
+ALTER TABLE organisations ADD COLUMN anonymised_retention_years INTEGER NOT NULL DEFAULT 5
+    CHECK (anonymised_retention_years BETWEEN 1 AND 100);
+
+-- The change history is append-only, with one exception: the lifecycle runs purge the history
+-- rows of a client they anonymise or delete (their old values hold the identity data as
+-- ciphertext that the keys still open). Like the audit retention, a DELETE is allowed only on a
+-- connection that registered rekisteri_lifecycle_allowed(), which only those runs do on a
+-- connection of their own.
+DROP TRIGGER change_history_no_delete;
+CREATE TRIGGER change_history_lifecycle_only BEFORE DELETE ON change_history
+BEGIN SELECT RAISE(ABORT, 'change_history is append-only') WHERE rekisteri_lifecycle_allowed() IS NOT 1; END;
+
+-- The history triggers of the tables that gained a column (tools/sqlite-history-triggers.py).
+DROP TRIGGER clients_history_insert;
+DROP TRIGGER clients_history_update;
+DROP TRIGGER clients_history_delete;
+DROP TRIGGER organisations_history_insert;
+DROP TRIGGER organisations_history_update;
+DROP TRIGGER organisations_history_delete;
+
+CREATE TRIGGER clients_history_insert AFTER INSERT ON clients
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('clients', NEW.id, 'INSERT', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), NULL, json_object('registrar_id', NEW.registrar_id, 'id', NEW.id, 'subject_index', hex(NEW.subject_index), 'identity_code', hex(NEW.identity_code), 'first_names', hex(NEW.first_names), 'surname', hex(NEW.surname), 'gender', NEW.gender, 'home_municipality', NEW.home_municipality, 'moved_in_on', NEW.moved_in_on, 'moved_out_on', NEW.moved_out_on, 'died_on', NEW.died_on, 'language', NEW.language, 'email', hex(NEW.email), 'phone', hex(NEW.phone), 'next_of_kin', hex(NEW.next_of_kin), 'address', hex(NEW.address), 'protection_order', NEW.protection_order, 'restricted', NEW.restricted, 'version', NEW.version, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'anonymised_at', NEW.anonymised_at, 'birth_year', NEW.birth_year));
+END;
+CREATE TRIGGER clients_history_update AFTER UPDATE ON clients
+WHEN OLD.registrar_id IS NOT NEW.registrar_id OR OLD.id IS NOT NEW.id OR OLD.subject_index IS NOT NEW.subject_index OR OLD.identity_code IS NOT NEW.identity_code OR OLD.first_names IS NOT NEW.first_names OR OLD.surname IS NOT NEW.surname OR OLD.gender IS NOT NEW.gender OR OLD.home_municipality IS NOT NEW.home_municipality OR OLD.moved_in_on IS NOT NEW.moved_in_on OR OLD.moved_out_on IS NOT NEW.moved_out_on OR OLD.died_on IS NOT NEW.died_on OR OLD.language IS NOT NEW.language OR OLD.email IS NOT NEW.email OR OLD.phone IS NOT NEW.phone OR OLD.next_of_kin IS NOT NEW.next_of_kin OR OLD.address IS NOT NEW.address OR OLD.protection_order IS NOT NEW.protection_order OR OLD.restricted IS NOT NEW.restricted OR OLD.version IS NOT NEW.version OR OLD.created_at IS NOT NEW.created_at OR OLD.updated_at IS NOT NEW.updated_at OR OLD.anonymised_at IS NOT NEW.anonymised_at OR OLD.birth_year IS NOT NEW.birth_year
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('clients', NEW.id, 'UPDATE', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), json_object('registrar_id', OLD.registrar_id, 'id', OLD.id, 'subject_index', hex(OLD.subject_index), 'identity_code', hex(OLD.identity_code), 'first_names', hex(OLD.first_names), 'surname', hex(OLD.surname), 'gender', OLD.gender, 'home_municipality', OLD.home_municipality, 'moved_in_on', OLD.moved_in_on, 'moved_out_on', OLD.moved_out_on, 'died_on', OLD.died_on, 'language', OLD.language, 'email', hex(OLD.email), 'phone', hex(OLD.phone), 'next_of_kin', hex(OLD.next_of_kin), 'address', hex(OLD.address), 'protection_order', OLD.protection_order, 'restricted', OLD.restricted, 'version', OLD.version, 'created_at', OLD.created_at, 'updated_at', OLD.updated_at, 'anonymised_at', OLD.anonymised_at, 'birth_year', OLD.birth_year), json_object('registrar_id', NEW.registrar_id, 'id', NEW.id, 'subject_index', hex(NEW.subject_index), 'identity_code', hex(NEW.identity_code), 'first_names', hex(NEW.first_names), 'surname', hex(NEW.surname), 'gender', NEW.gender, 'home_municipality', NEW.home_municipality, 'moved_in_on', NEW.moved_in_on, 'moved_out_on', NEW.moved_out_on, 'died_on', NEW.died_on, 'language', NEW.language, 'email', hex(NEW.email), 'phone', hex(NEW.phone), 'next_of_kin', hex(NEW.next_of_kin), 'address', hex(NEW.address), 'protection_order', NEW.protection_order, 'restricted', NEW.restricted, 'version', NEW.version, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'anonymised_at', NEW.anonymised_at, 'birth_year', NEW.birth_year));
+END;
+CREATE TRIGGER clients_history_delete AFTER DELETE ON clients
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('clients', OLD.id, 'DELETE', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), json_object('registrar_id', OLD.registrar_id, 'id', OLD.id, 'subject_index', hex(OLD.subject_index), 'identity_code', hex(OLD.identity_code), 'first_names', hex(OLD.first_names), 'surname', hex(OLD.surname), 'gender', OLD.gender, 'home_municipality', OLD.home_municipality, 'moved_in_on', OLD.moved_in_on, 'moved_out_on', OLD.moved_out_on, 'died_on', OLD.died_on, 'language', OLD.language, 'email', hex(OLD.email), 'phone', hex(OLD.phone), 'next_of_kin', hex(OLD.next_of_kin), 'address', hex(OLD.address), 'protection_order', OLD.protection_order, 'restricted', OLD.restricted, 'version', OLD.version, 'created_at', OLD.created_at, 'updated_at', OLD.updated_at, 'anonymised_at', OLD.anonymised_at, 'birth_year', OLD.birth_year), NULL);
+END;
+
+CREATE TRIGGER organisations_history_insert AFTER INSERT ON organisations
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('organisations', NEW.id, 'INSERT', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), NULL, json_object('id', NEW.id, 'name', NEW.name, 'kind', NEW.kind, 'oid', NEW.oid, 'business_id', NEW.business_id, 'strong_authentication_required', NEW.strong_authentication_required, 'version', NEW.version, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'anonymised_retention_years', NEW.anonymised_retention_years));
+END;
+CREATE TRIGGER organisations_history_update AFTER UPDATE ON organisations
+WHEN OLD.id IS NOT NEW.id OR OLD.name IS NOT NEW.name OR OLD.kind IS NOT NEW.kind OR OLD.oid IS NOT NEW.oid OR OLD.business_id IS NOT NEW.business_id OR OLD.strong_authentication_required IS NOT NEW.strong_authentication_required OR OLD.version IS NOT NEW.version OR OLD.created_at IS NOT NEW.created_at OR OLD.updated_at IS NOT NEW.updated_at OR OLD.anonymised_retention_years IS NOT NEW.anonymised_retention_years
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('organisations', NEW.id, 'UPDATE', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), json_object('id', OLD.id, 'name', OLD.name, 'kind', OLD.kind, 'oid', OLD.oid, 'business_id', OLD.business_id, 'strong_authentication_required', OLD.strong_authentication_required, 'version', OLD.version, 'created_at', OLD.created_at, 'updated_at', OLD.updated_at, 'anonymised_retention_years', OLD.anonymised_retention_years), json_object('id', NEW.id, 'name', NEW.name, 'kind', NEW.kind, 'oid', NEW.oid, 'business_id', NEW.business_id, 'strong_authentication_required', NEW.strong_authentication_required, 'version', NEW.version, 'created_at', NEW.created_at, 'updated_at', NEW.updated_at, 'anonymised_retention_years', NEW.anonymised_retention_years));
+END;
+CREATE TRIGGER organisations_history_delete AFTER DELETE ON organisations
+BEGIN
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES ('organisations', OLD.id, 'DELETE', COALESCE((SELECT actor FROM change_actor LIMIT 1), 'database'), strftime('%Y-%m-%d %H:%M:%f', 'now'), json_object('id', OLD.id, 'name', OLD.name, 'kind', OLD.kind, 'oid', OLD.oid, 'business_id', OLD.business_id, 'strong_authentication_required', OLD.strong_authentication_required, 'version', OLD.version, 'created_at', OLD.created_at, 'updated_at', OLD.updated_at, 'anonymised_retention_years', OLD.anonymised_retention_years), NULL);
+END;
+
