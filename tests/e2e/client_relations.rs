@@ -551,3 +551,43 @@ idp_app_test!(fn ax_4_isolation_matrix_of_proxies_care_teams_access_reports_and_
     assert_eq!(team["items"].as_array().unwrap().len(), 1);
     assert!(team["items"][0]["team_role"].is_null());
 });
+
+idp_app_test!(fn cl_8_a_protection_order_set_later_purges_the_address_from_the_row_and_its_change_history(app) {
+    let w = world(app);
+    let id = maija(app, &w);
+    let client = format!("{}/{id}", clients_path(&w));
+    let moved = app.request_as(Method::PATCH, &w.handler, &client, &[("If-Match", "\"1\"")],
+        Some(&json!({"address": {"street_address": "Satakunnankatu 2", "postal_code": "33210"}, "home_municipality": "091"})));
+    assert_eq!(moved.status().as_u16(), 200);
+    let history = |app: &TestApp| rekisteri_db::history::change_history_of(&mut app.db.conn(), "clients", &id).unwrap();
+    let with_address = history(app).iter().filter(|h| h.new_row.as_deref().unwrap_or_default().contains("\"address\"")).count();
+    assert_eq!(with_address, 2, "the creation and the move keep the address before the order");
+    let ordered = app.request_as(Method::PATCH, &w.handler, &client, &[("If-Match", "\"2\"")], Some(&json!({"protection_order": true})));
+    assert_eq!(ordered.status().as_u16(), 200);
+    let view: Value = ordered.json().unwrap();
+    assert_eq!(view["protection_order"], true);
+    assert!(view.get("address").is_none() && view.get("home_municipality").is_none(), "{view}");
+    let rows = history(app);
+    assert_eq!(rows.len(), 3, "no history row is lost, only redacted");
+    for row in &rows {
+        for doc in [&row.old_row, &row.new_row].into_iter().flatten() {
+            let doc: Value = serde_json::from_str(doc).unwrap();
+            assert!(doc.get("address").is_none() && doc.get("home_municipality").is_none(), "{doc}");
+            assert!(doc.get("surname").is_some(), "the other fields stay: {doc}");
+        }
+    }
+    // The redaction is the only change the history accepts.
+    let mut conn = app.db.conn();
+    assert!(diesel::sql_query("UPDATE change_history SET actor = 'someone else'").execute(&mut conn).is_err());
+    assert!(diesel::sql_query("DELETE FROM change_history").execute(&mut conn).is_err());
+    // A later address is not stored while the order stands.
+    let again = app.request_as(Method::PATCH, &w.handler, &client, &[("If-Match", "\"3\"")],
+        Some(&json!({"address": {"street_address": "Uusi katu 1"}})));
+    assert_eq!(again.status().as_u16(), 200);
+    let stored: Option<Vec<u8>> = rekisteri_db::schema::clients::table
+        .filter(rekisteri_db::schema::clients::id.eq(&id))
+        .select(rekisteri_db::schema::clients::address)
+        .first(&mut conn)
+        .unwrap();
+    assert!(stored.is_none());
+});

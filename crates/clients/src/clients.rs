@@ -974,6 +974,11 @@ pub fn update_client(
         if updated == 0 {
             return Err(ClientsError::VersionMismatch);
         }
+        if protected && !row.protection_order {
+            // The order purges the old address from the history too, the update's own row
+            // included (CL-8).
+            rekisteri_db::history::redact_protected_address(conn, client_id)?;
+        }
         let entry = context.usage_entry(
             DataUse {
                 subject_index: row.subject(),
