@@ -546,3 +546,30 @@ fn pl_9_demo_seed_creates_a_usable_demo_once() {
         );
     }
 }
+
+#[test]
+fn cl_14_jobs_run_anonymise_and_retention_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = rekisteri(dir.path()).args(["demo", "seed"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    for _ in 0..2 {
+        let output = rekisteri(dir.path())
+            .args(["jobs", "run", "anonymise"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        // The demo clients have services in force: nobody is due.
+        assert!(
+            stdout.contains("anonymise: 0 clients anonymised, 0 services closed"),
+            "{stdout}"
+        );
+    }
+    let output = rekisteri(dir.path())
+        .args(["jobs", "run", "retention"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("retention: 0 anonymised clients deleted"), "{stdout}");
+}
