@@ -197,6 +197,24 @@ pub fn decide(
     })
 }
 
+/// [`decide`] for a request of the register: its principal, its moment and the special reason
+/// it states.
+pub fn decide_for(
+    conn: &mut DbConnection,
+    request: &crate::Request<'_>,
+    registrar_id: &str,
+    permission: Permission,
+) -> Result<Decision, ClientsError> {
+    decide(
+        conn,
+        request.principal,
+        registrar_id,
+        permission,
+        crate::at_primitive(request.now),
+        request.special_reason.as_ref(),
+    )
+}
+
 /// A professional's decision (AX-5): the reach of their organisation (the registrar's service
 /// areas, or the provider's own services) narrowed by the care relationship, unless a permitted
 /// special reason is stated.

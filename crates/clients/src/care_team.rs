@@ -10,7 +10,7 @@ use rekisteri_db::schema::{accounts, care_team_members, service_units, services}
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
-use crate::access::{CareGate, Decision, Reach, decide};
+use crate::access::{CareGate, Decision, Reach, decide_for};
 use crate::clients::{ensure_not_restricted, reachable_client};
 use crate::{
     CareTeamMember, CareTeamMemberChanges, ClientRegister, ClientsError, NewCareTeamMember, Request, at_primitive,
@@ -141,14 +141,7 @@ pub fn list_care_team(
     client_id: &str,
 ) -> Result<Vec<CareTeamMember>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (client, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     ensure_not_restricted(&client)?;
     let members = members_of(conn, registrar_id, client_id)?;
@@ -167,16 +160,8 @@ fn team_keeper(
     request: &Request<'_>,
     registrar_id: &str,
     client_id: &str,
-    at: PrimitiveDateTime,
 ) -> Result<(Decision, crate::clients::ClientRow), ClientsError> {
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (client, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !matches!(decision.reach, Reach::Registrar { .. })
         || decision.care.is_some()
@@ -218,7 +203,7 @@ pub fn add_care_team_member(
     new: NewCareTeamMember,
 ) -> Result<CareTeamMember, ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id, at)?;
+    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id)?;
     check_dates(new.valid_from, new.valid_until)?;
     check_team_role(new.team_role.as_deref())?;
     let organisation: Option<String> = accounts::table
@@ -322,7 +307,7 @@ pub fn update_care_team_member(
     changes: CareTeamMemberChanges,
 ) -> Result<CareTeamMember, ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id, at)?;
+    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id)?;
     let row = load_member(conn, registrar_id, client_id, member_id)?;
     check_team_role(changes.team_role.as_deref())?;
     let valid_from = changes.valid_from.unwrap_or(row.5);
@@ -365,7 +350,7 @@ pub fn remove_care_team_member(
     member_id: &str,
 ) -> Result<(), ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id, at)?;
+    let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id)?;
     load_member(conn, registrar_id, client_id, member_id)?;
     let context = decision.context(&request.audit);
     write_transaction_as(conn, &request.principal.account_id, |conn| {

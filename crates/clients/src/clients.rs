@@ -8,7 +8,7 @@ use rekisteri_db::schema::{clients, organisations, service_types, service_units,
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
-use crate::access::{Decision, Reach, decide};
+use crate::access::{Decision, Reach, decide_for};
 use crate::sealed::RowCipher;
 use crate::services::{ServiceRow, open_service, service_columns};
 use crate::{
@@ -412,14 +412,7 @@ pub fn create_client(
     new: NewClient,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::WriteClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::WriteClients)?;
     match decision.reach {
         Reach::Registrar { .. } => {}
         Reach::Provider { .. } => {
@@ -670,14 +663,7 @@ pub fn get_client(
     client_id: &str,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, services) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     register
         .audit
@@ -713,14 +699,7 @@ pub fn list_clients(
     limit: i64,
 ) -> Result<ClientPage, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let mut query = services::table
         .filter(services::registrar_id.eq(registrar_id))
         .select(services::client_id)
@@ -791,14 +770,7 @@ pub fn search_by_identity_code(
     identity_code: &str,
 ) -> Result<Vec<Client>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let code = parse_identity_code("identity_code", identity_code)?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
     let row: Option<ClientRow> = clients::table
@@ -867,14 +839,7 @@ pub fn update_client(
     changes: ClientChanges,
 ) -> Result<Client, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(

@@ -50,7 +50,7 @@ use serde::Serialize;
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use crate::access::{Reach, decide};
+use crate::access::{Reach, decide_for};
 use crate::clients::{load_client, load_services_of, open_client};
 use crate::sealed::RowCipher;
 use crate::{
@@ -323,14 +323,7 @@ pub fn due_for_anonymisation(
 ) -> Result<DuePage, ClientsError> {
     let lead = check_lead(lead_days)?;
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     if !decision.is_registrar() {
         return Err(ClientsError::NotFound);
     }
@@ -395,14 +388,7 @@ pub fn archive_export(
 ) -> Result<ArchivePage, ClientsError> {
     let lead = check_lead(lead_days)?;
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     if !decision.is_registrar() {
         return Err(ClientsError::NotFound);
     }

@@ -9,7 +9,7 @@ use rekisteri_db::schema::proxies;
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
-use crate::access::{Decision, decide};
+use crate::access::{Decision, decide_for};
 use crate::clients::{
     ClientRow, check_email, check_phone, ensure_not_restricted, is_unique_violation, parse_identity_code,
     reachable_client,
@@ -117,16 +117,8 @@ fn registrar_staff(
     registrar_id: &str,
     client_id: &str,
     write: bool,
-    at: PrimitiveDateTime,
 ) -> Result<(Decision, ClientRow), ClientsError> {
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (client, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || decision.care.is_some() {
         return Err(ClientsError::Forbidden(
@@ -151,7 +143,7 @@ pub fn list_proxies(
     client_id: &str,
 ) -> Result<Vec<Proxy>, ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, false, at)?;
+    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, false)?;
     let rows = proxies_of(conn, registrar_id, client_id)?;
     register
         .audit
@@ -175,7 +167,7 @@ pub fn add_proxy(
     new: NewProxy,
 ) -> Result<Proxy, ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, true, at)?;
+    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, true)?;
     let code = parse_identity_code("identity_code", &new.identity_code)?;
     for (field, value) in [("first_names", &new.first_names), ("surname", &new.surname)] {
         if value.trim().is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
@@ -275,7 +267,7 @@ pub fn revoke_proxy(
     proxy_id: &str,
 ) -> Result<(), ClientsError> {
     let at = at_primitive(request.now);
-    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, true, at)?;
+    let (decision, client) = registrar_staff(conn, register, request, registrar_id, client_id, true)?;
     let row: Option<ProxyRow> = proxies::table
         .filter(proxies::registrar_id.eq(registrar_id))
         .filter(proxies::client_id.eq(client_id))

@@ -7,7 +7,7 @@ use rekisteri_db::schema::{service_events, services};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
-use crate::access::{Decision, Reach, decide};
+use crate::access::{Decision, Reach, decide_for};
 use crate::clients::{CheckedService, check_service, deny, load_client};
 use crate::sealed::RowCipher;
 use crate::{
@@ -234,14 +234,7 @@ pub fn list_services(
     client_id: &str,
 ) -> Result<Vec<Service>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (client, rows) = crate::clients::reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     crate::clients::ensure_not_restricted(&client)?;
     let subject = client.subject();
@@ -270,14 +263,7 @@ pub fn add_service(
     new: NewService,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::WriteClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::WriteClients)?;
     let client = load_client(conn, registrar_id, client_id)?;
     let subject = client.as_ref().and_then(|c| c.subject());
     // A client the caller does not see through its own areas is not there for it (AX-4).
@@ -317,14 +303,7 @@ pub fn get_service(
     service_id: &str,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     register
         .audit
@@ -344,14 +323,7 @@ pub fn update_service(
     changes: ServiceChanges,
 ) -> Result<Service, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
         return Err(ClientsError::Forbidden(
@@ -495,14 +467,7 @@ pub fn record_event(
     let at = at_primitive(request.now);
     // Who sees the service learns why it may not record: only its provider does (422);
     // whoever does not see it gets 404 like for a missing one.
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if row.provider_id != request.principal.organisation_id {
         return Err(rule("service_id", "only the service's provider records its events"));
@@ -621,14 +586,7 @@ pub fn list_events(
     service_id: &str,
 ) -> Result<Vec<ServiceEvent>, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadClients,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     let rows: Vec<EventRow> = service_events::table
         .filter(service_events::registrar_id.eq(registrar_id))

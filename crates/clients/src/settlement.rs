@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::{Date, Month};
 use utoipa::ToSchema;
 
-use crate::access::{Reach, decide};
+use crate::access::{Reach, decide_for};
 use crate::sealed::RowCipher;
 use crate::{ClientRegister, ClientsError, Quantity, Request, ServiceKind, Unit, at_primitive, validation};
 
@@ -80,14 +80,7 @@ pub fn settlement(
     month: &str,
 ) -> Result<Settlement, ClientsError> {
     let at = at_primitive(request.now);
-    let decision = decide(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ReadSettlements,
-        at,
-        request.special_reason.as_ref(),
-    )?;
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadSettlements)?;
     let (first, last) = month_bounds(month)?;
     let provider_id: Option<String> = organisations::table
         .filter(
