@@ -591,3 +591,37 @@ idp_app_test!(fn cl_8_a_protection_order_set_later_purges_the_address_from_the_r
         .unwrap();
     assert!(stored.is_none());
 });
+
+idp_app_test!(fn pl_2_a_retried_proxy_or_care_team_push_creates_one_and_its_replay_is_logged(app) {
+    let w = world(app);
+    let id = maija(app, &w);
+    let path = format!("{}/{id}/proxies", clients_path(&w));
+    let body = proxy_body(&code(PROXY_PERSON), "2026-01-01", None);
+    let first = app.request_as(Method::POST, &w.handler, &path, &[("Idempotency-Key", "proxy-push-1")], Some(&body));
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().unwrap();
+    let again = app.request_as(Method::POST, &w.handler, &path, &[("Idempotency-Key", "proxy-push-1")], Some(&body));
+    assert_eq!(again.status().as_u16(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().unwrap();
+    assert_eq!(again, first);
+    let listed: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let replays: i64 = usage_log::table
+        .filter(usage_log::registrar_id.eq(&w.registrar))
+        .filter(usage_log::data_kind.eq("proxy"))
+        .filter(usage_log::purpose.like("%(idempotent replay)"))
+        .count()
+        .get_result(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(replays, 1);
+    let (nurse_id, _, unit) = professional(app, &w, &w.provider, "1.2.246.10.2001", "1.2.246.10.2001.10.1", "nurse5@hoiva.fi", "professional");
+    let team = format!("{}/{id}/care-team", clients_path(&w));
+    let member = json!({"account_id": nurse_id, "service_unit_id": unit, "valid_from": "2026-01-01"});
+    for _ in 0..2 {
+        let response = app.request_as(Method::POST, &w.handler, &team, &[("Idempotency-Key", "team-push-1")], Some(&member));
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    let listed: Value = app.get_as(&w.handler, &team).json().unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+});

@@ -43,10 +43,13 @@ pub enum Permission {
     /// Export the clients due for anonymisation in clear for the registrar's archive (CL-14);
     /// every exported client is a disclosure-log entry.
     ExportClientArchive,
+    /// Receive and handle data-subject requests (access, rectification, restriction, objection,
+    /// erasure) of the principal's own registrar, with their due dates (CL-12).
+    HandleDataSubjectRequests,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -61,6 +64,7 @@ impl Permission {
         Permission::SpecialReasonAccess,
         Permission::ReadStatistics,
         Permission::ExportClientArchive,
+        Permission::HandleDataSubjectRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Permission {
             Self::SpecialReasonAccess => "special_reason_access",
             Self::ReadStatistics => "read_statistics",
             Self::ExportClientArchive => "export_client_archive",
+            Self::HandleDataSubjectRequests => "handle_data_subject_requests",
         }
     }
 }
@@ -103,7 +108,10 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
     ),
     (Role::Editor, &[]),
     (Role::Expert, &[]),
-    (Role::Auditor, &[Permission::ReadRegistrarAudit]),
+    (
+        Role::Auditor,
+        &[Permission::ReadRegistrarAudit, Permission::HandleDataSubjectRequests],
+    ),
     (
         Role::ClientHandler,
         &[

@@ -210,10 +210,13 @@ async fn invite(
             )?)
         })
         .await?;
-    Ok(HttpResponse::Created().json(InvitationBody {
-        account: account.into(),
-        invitation_token: token,
-    }))
+    // The token is shown once: not cached, not kept for an idempotent replay (PL-2).
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(InvitationBody {
+            account: account.into(),
+            invitation_token: token,
+        }))
 }
 
 /// One account, to itself, its organisation's main users and admins (AC-9).

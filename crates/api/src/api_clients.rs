@@ -280,7 +280,10 @@ async fn create(
             )?)
         })
         .await?;
-    Ok(HttpResponse::Created().json(ApiClientWithSecret::from(created)))
+    // The secret is shown once: not cached, not kept for an idempotent replay (PL-2).
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ApiClientWithSecret::from(created)))
 }
 
 /// A new secret (admins): the old secret and its tokens stop working at once.

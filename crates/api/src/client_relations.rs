@@ -11,9 +11,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::clients::{ClientAccess, if_match, request};
 use crate::extract::Json;
+use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
 use crate::{AppState, RunBlocking};
+use rekisteri_accounts::Permission;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -94,20 +96,17 @@ async fn add_proxy(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let proxy = state
+    let (proxy, disclosure) = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: add proxy", &access);
-            Ok(rekisteri_clients::add_proxy(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                new,
-            )?)
+            let purpose = "client register: add proxy";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let proxy = rekisteri_clients::add_proxy(conn, &state.clients(), &request, &rid, &id, new)?;
+            let subject = rekisteri_clients::subject_of(conn, &rid, "proxy", &proxy.id)?;
+            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "proxy", &proxy.id);
+            Ok((proxy, disclosure))
         })
         .await?;
-    Ok(HttpResponse::Created().json(proxy))
+    Ok(disclosing(HttpResponse::Created().json(proxy), disclosure))
 }
 
 /// Revoke a proxy authorisation; the revoked proxy stays listed with `revoked_at`. Revoking
@@ -214,28 +213,27 @@ async fn add_care_team_member(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let member = state
+    let (member, disclosure) = state
         .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
+            let purpose = "client register: add care team member";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let member = rekisteri_clients::add_care_team_member(conn, &state.clients(), &request, &rid, &id, new)?;
+            let subject = rekisteri_clients::subject_of(conn, &rid, "care_team_member", &member.id)?;
+            let disclosure = disclosure(
                 &rid,
-                "client register: add care team member",
-                &access,
+                purpose,
+                Permission::WriteClients,
+                subject,
+                "care_team",
+                &member.id,
             );
-            Ok(rekisteri_clients::add_care_team_member(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                new,
-            )?)
+            Ok((member, disclosure))
         })
         .await?;
-    Ok(HttpResponse::Created()
+    let response = HttpResponse::Created()
         .insert_header((header::ETAG, format!("\"{}\"", member.version)))
-        .json(member))
+        .json(member);
+    Ok(disclosing(response, disclosure))
 }
 
 /// Change a membership's role or dates (end it with `valid_until`); send its `ETag` as
@@ -327,7 +325,7 @@ async fn remove_care_team_member(
 }
 
 /// The right-of-access document (CL-12): everything this register holds about the client, in
-/// one JSON document, for the registrar's data-protection officer (`read_registrar_audit`).
+/// one JSON document, for the registrar's data-protection officer (`handle_data_subject_requests`).
 /// Producing it writes a disclosure-log entry; it works during a restriction.
 #[utoipa::path(
     tag = "clients",

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rekisteri_accounts::Principal;
+use rekisteri_accounts::{Permission, Principal};
 use rekisteri_clients::{
     Client, ClientChanges, ClientRegister, NewClient, NewService, NewServiceEvent, Request, Service, ServiceChanges,
     ServiceEvent, Settlement,
@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
+use crate::idempotency::{disclosing, disclosure};
 use crate::middleware::RequestId;
 use crate::principal::{Authenticated, audit_context};
 use crate::problem::{ApiError, Problem};
@@ -138,7 +139,7 @@ pub struct PageQuery {
     limit: Option<i64>,
 }
 
-fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(100),
         Some(n) if (1..=500).contains(&n) => Ok(n),
@@ -228,25 +229,24 @@ async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let client = state
+    let (client, disclosure) = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: create client", &access);
-            Ok(rekisteri_clients::create_client(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                new,
-            )?)
+            let purpose = "client register: create client";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let client = rekisteri_clients::create_client(conn, &state.clients(), &request, &rid, new)?;
+            let subject = rekisteri_clients::subject_of(conn, &rid, "client", &client.id)?;
+            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "client", &client.id);
+            Ok((client, disclosure))
         })
         .await?;
-    Ok(HttpResponse::Created()
+    let response = HttpResponse::Created()
         .insert_header((
             header::LOCATION,
             format!("/v1/registrars/{}/clients/{}", client.registrar_id, client.id),
         ))
         .insert_header((header::ETAG, format!("\"{}\"", client.version)))
-        .json(client))
+        .json(client);
+    Ok(disclosing(response, disclosure))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -399,20 +399,17 @@ async fn add_service(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let service = state
+    let (service, disclosure) = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: grant service", &access);
-            Ok(rekisteri_clients::add_service(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                new,
-            )?)
+            let purpose = "client register: grant service";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let service = rekisteri_clients::add_service(conn, &state.clients(), &request, &rid, &id, new)?;
+            let subject = rekisteri_clients::subject_of(conn, &rid, "service", &service.id)?;
+            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "service", &service.id);
+            Ok((service, disclosure))
         })
         .await?;
-    Ok(HttpResponse::Created().json(service))
+    Ok(disclosing(HttpResponse::Created().json(service), disclosure))
 }
 
 /// One service.
@@ -560,26 +557,24 @@ async fn record_event(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let new = body.into_inner();
-    let event = state
+    let (event, disclosure) = state
         .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
+            let purpose = "client register: record service event";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let event = rekisteri_clients::record_event(conn, &state.clients(), &request, &rid, &sid, new)?;
+            let subject = rekisteri_clients::subject_of(conn, &rid, "service_event", &event.id)?;
+            let disclosure = disclosure(
                 &rid,
-                "client register: record service event",
-                &access,
+                purpose,
+                Permission::RecordServiceEvents,
+                subject,
+                "service_event",
+                &event.id,
             );
-            Ok(rekisteri_clients::record_event(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &sid,
-                new,
-            )?)
+            Ok((event, disclosure))
         })
         .await?;
-    Ok(HttpResponse::Created().json(event))
+    Ok(disclosing(HttpResponse::Created().json(event), disclosure))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -7,9 +7,11 @@ mod audit;
 mod auth;
 mod client_relations;
 mod clients;
+mod data_subject_requests;
 pub mod extract;
 mod fallback;
 mod health;
+pub mod idempotency;
 mod lifecycle;
 pub mod middleware;
 mod organisations;
@@ -164,16 +166,18 @@ fn configure(config: &mut ServiceConfig) {
     client_relations::configure(config);
     own_records::configure(config);
     lifecycle::configure(config);
+    data_subject_requests::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    App::new()
+    let doc = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts()
-        .1
+        .1;
+    idempotency::document(doc)
 }
 
 /// Routes served outside the OpenAPI document.
@@ -201,6 +205,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    let doc = idempotency::document(doc);
     let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
     app.app_data(state)
         .app_data(body_limit)
@@ -215,6 +220,8 @@ pub fn app(
         )
         .route("/docs", web::get().to(docs_redirect))
         .default_service(web::to(fallback::fallback))
+        // Inside the request middleware: runs after authentication (PL-2).
+        .wrap(actix_web::middleware::from_fn(idempotency::layer))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 

@@ -34,6 +34,10 @@ pub enum ProblemType {
     /// A change without `If-Match` (428).
     PreconditionRequired,
     BusinessRule,
+    /// An `Idempotency-Key` sent again with another request (422, PL-2).
+    IdempotencyKeyReused,
+    /// An `Idempotency-Key` whose first request is still running (409, PL-2).
+    IdempotencyKeyInUse,
     TooManyRequests,
     NotReady,
     Internal,
@@ -57,6 +61,8 @@ impl ProblemType {
             Self::PreconditionFailed => "/problems/precondition-failed",
             Self::PreconditionRequired => "/problems/precondition-required",
             Self::BusinessRule => "/problems/business-rule",
+            Self::IdempotencyKeyReused => "/problems/idempotency-key-reused",
+            Self::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",
             Self::TooManyRequests => "/problems/too-many-requests",
             Self::NotReady => "/problems/not-ready",
             Self::Internal => "/problems/internal",
@@ -76,7 +82,8 @@ impl ProblemType {
             Self::Conflict | Self::ProcessingRestricted => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-            Self::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BusinessRule | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,6 +107,8 @@ impl ProblemType {
             Self::PreconditionFailed => "Precondition failed",
             Self::PreconditionRequired => "Precondition required",
             Self::BusinessRule => "The request breaks a rule of the register",
+            Self::IdempotencyKeyReused => "The Idempotency-Key was used for another request",
+            Self::IdempotencyKeyInUse => "A request with this Idempotency-Key is still being processed",
             Self::TooManyRequests => "Too many requests",
             Self::NotReady => "The service is not ready",
             Self::Internal => "Internal error",

@@ -69,7 +69,7 @@ pub struct AccessReport {
 const REGISTER: &str = "client register of service vouchers and purchased services";
 
 /// Produces the right-of-access document of `client_id` for the registrar's data-protection
-/// officer (`read_registrar_audit`): 403 for the registrar's other users, 404 (logged) for
+/// officer (`handle_data_subject_requests`): 403 for the registrar's other users, 404 (logged) for
 /// anyone else or a client that is not there.
 pub fn access_report(
     conn: &mut DbConnection,
@@ -101,7 +101,7 @@ pub fn access_report(
             client_id,
         ));
     }
-    if !principal.can(Permission::ReadRegistrarAudit) {
+    if !principal.can(Permission::HandleDataSubjectRequests) {
         return Err(ClientsError::Forbidden(
             "the right-of-access document is produced by the registrar's data-protection officer".into(),
         ));

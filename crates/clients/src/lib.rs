@@ -16,11 +16,13 @@ mod model;
 mod own_records;
 mod provider_users;
 mod proxies;
+mod requests;
 mod sealed;
 mod services;
 mod settlement;
 pub mod special_reasons;
 pub mod statistics;
+mod subjects;
 
 use std::sync::Arc;
 
@@ -35,8 +37,14 @@ pub use model::{
 pub use own_records::{CitizenRequest, change_own_contact, own_records};
 pub use provider_users::{ProviderUser, provider_users};
 pub use proxies::{add_proxy, list_proxies, revoke_proxy};
+pub use requests::{
+    DEFAULT_COMPLAINT_ROUTE, DataSubjectRequest, DataSubjectRequestChanges, NewDataSubjectRequest, RequestCursor,
+    RequestFilter, RequestKind, RequestPage, RequestStatus, Requester, add_months, create_request, get_request,
+    list_requests, update_request,
+};
 pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
+pub use subjects::subject_of;
 
 use rekisteri_audit::{AuditContext, AuditLog};
 use rekisteri_crypto::Keyring;

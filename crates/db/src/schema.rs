@@ -404,3 +404,53 @@ diesel::allow_tables_to_appear_in_same_query!(
     proxies,
     care_team_members
 );
+
+// Idempotency keys of creating POSTs (PL-2) and data-subject requests (CL-12): migration 000010.
+diesel::table! {
+    idempotency_keys (registrar_id, caller, idempotency_key) {
+        registrar_id -> Text,
+        caller -> Text,
+        idempotency_key -> Text,
+        id -> Text,
+        method -> Text,
+        path -> Text,
+        request_hash -> Binary,
+        state -> Text,
+        status -> Nullable<Integer>,
+        location -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        withheld -> Bool,
+        body -> Nullable<Binary>,
+        disclosure -> Nullable<Binary>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    data_subject_requests (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        kind -> Text,
+        subject_index -> Binary,
+        identity_code -> Binary,
+        client_id -> Nullable<Text>,
+        requester -> Nullable<Binary>,
+        details -> Nullable<Binary>,
+        received_on -> Date,
+        first_due_on -> Date,
+        due_on -> Date,
+        extension_reason -> Nullable<Binary>,
+        extension_notified_on -> Nullable<Date>,
+        status -> Text,
+        refusal_reasons -> Nullable<Binary>,
+        complaint_route -> Nullable<Text>,
+        closed_on -> Nullable<Date>,
+        handled_by -> Nullable<Text>,
+        created_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}

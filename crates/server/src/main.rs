@@ -368,6 +368,9 @@ fn retention(config: &Config) -> Result<(), Failure> {
         "retention: {} anonymised clients deleted with {} services and {} service events",
         report.clients_deleted, report.services_deleted, report.events_deleted
     );
+    // Expired idempotency keys (PL-2: kept 24 hours; claims remove their registrar's too).
+    let keys = rekisteri_idempotency::purge_expired(&mut own, rekisteri_db::to_primitive(now)).map_err(runtime)?;
+    println!("retention: {keys} expired idempotency keys deleted");
     Ok(())
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE data_subject_requests;
+DROP TABLE idempotency_keys;

@@ -1,0 +1,368 @@
+//! `Idempotency-Key` on creating POSTs (PL-2): a retried push creates nothing and gets the first
+//! answer; the stored answer is sealed at rest and its replay is a logged read.
+
+use diesel::prelude::*;
+use rekisteri_db::schema::{idempotency_keys, usage_log};
+use rekisteri_tests::{TestApp, app_test, assert_problem};
+use serde_json::{Value, json};
+
+/// A registrar with two client handlers and its data-protection officer, another registrar with
+/// its officer, and a provider with its staff.
+pub(crate) struct Fixture {
+    pub admin: String,
+    pub registrar: String,
+    pub other_registrar: String,
+    pub provider: String,
+    pub handler: String,
+    pub other_handler: String,
+    pub dpo: String,
+    pub dpo_id: String,
+    pub other_dpo: String,
+    pub provider_staff: String,
+}
+
+pub(crate) fn fixture(app: &TestApp) -> Fixture {
+    let admin = app.bootstrap_admin();
+    let organisation = |name: &str, kind: &str, oid: &str| {
+        app.create_organisation_with(
+            &admin,
+            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
+        )
+    };
+    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
+    let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
+    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
+    let response = app.post_as(
+        &admin,
+        &format!("/v1/registrars/{registrar}/service-areas"),
+        &json!({"code": "home_care", "name": "Kotihoito", "service_types": ["home_care"]}),
+    );
+    assert_eq!(response.status().as_u16(), 201);
+    let area: Value = response.json().unwrap();
+    let mut handlers = Vec::new();
+    for email in ["handler@tampere.fi", "other.handler@tampere.fi"] {
+        let (id, token) = app.add_user(&admin, email, &registrar, "client_handler");
+        let granted = app.post_as(
+            &admin,
+            &format!("/v1/accounts/{id}/service-areas"),
+            &json!({"service_area_id": area["id"]}),
+        );
+        assert_eq!(granted.status().as_u16(), 201);
+        handlers.push(token);
+    }
+    let (dpo_id, dpo) = app.add_user(&admin, "tietosuoja@tampere.fi", &registrar, "auditor");
+    let (_, other_dpo) = app.add_user(&admin, "tietosuoja@nokia.fi", &other_registrar, "auditor");
+    let (_, provider_staff) = app.add_user(&admin, "nurse@hoiva.fi", &provider, "provider_staff");
+    let other_handler = handlers.pop().unwrap();
+    let handler = handlers.pop().unwrap();
+    Fixture {
+        admin,
+        registrar,
+        other_registrar,
+        provider,
+        handler,
+        other_handler,
+        dpo,
+        dpo_id,
+        other_dpo,
+        provider_staff,
+    }
+}
+
+pub(crate) const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+
+/// A valid identity code of someone born 2 Feb 1970 with individual number `200 + n`.
+pub(crate) fn code(n: u32) -> String {
+    let individual = 200 + n;
+    let number: u32 = format!("020270{individual:03}").parse().unwrap();
+    format!(
+        "020270-{individual:03}{}",
+        CHECK_CHARACTERS[(number % 31) as usize] as char
+    )
+}
+
+fn client_body(identity_code: &str, surname: &str, provider: &str) -> Value {
+    json!({"identity_code": identity_code, "first_names": "Iida Ilona", "surname": surname,
+        "email": "iida.idempotentti@esimerkki.fi",
+        "services": [{"kind": "service_voucher", "service_type": "home_care", "service_name": "Kotihoidon palveluseteli",
+            "quantity": 40, "unit": "hour", "unit_value_cents": 3250, "valid_from": "2026-01-01",
+            "valid_to": "2026-12-31", "provider_id": provider}]})
+}
+
+fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> reqwest::blocking::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .unwrap()
+}
+
+fn count_items(app: &TestApp, token: &str, path: &str) -> usize {
+    let list: Value = app.get_as(token, path).json().unwrap();
+    list["items"].as_array().unwrap().len()
+}
+
+/// The usage entries about `data_id`: (outcome, purpose).
+fn usage_of(app: &TestApp, registrar: &str, data_id: &str) -> Vec<(String, String)> {
+    usage_log::table
+        .filter(usage_log::registrar_id.eq(registrar))
+        .filter(usage_log::data_id.eq(data_id))
+        .order(usage_log::seq)
+        .select((usage_log::outcome, usage_log::purpose))
+        .load(&mut app.db.conn())
+        .unwrap()
+}
+
+fn stored_keys(app: &TestApp) -> i64 {
+    idempotency_keys::table.count().get_result(&mut app.db.conn()).unwrap()
+}
+
+app_test!(fn pl_2_retried_push_with_same_idempotency_key_creates_nothing(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let body = client_body(&code(1), "Idempotentti", &f.provider);
+    let first = post_with_key(app, &f.handler, &clients, "push-0001", &body);
+    assert_eq!(first.status().as_u16(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let etag = first.headers()["etag"].clone();
+    let first_body = first.text().unwrap();
+    // The retry gets the first answer, byte for byte, and creates nothing.
+    let retry = post_with_key(app, &f.handler, &clients, "push-0001", &body);
+    assert_eq!(retry.status().as_u16(), 201);
+    assert_eq!(retry.headers()["location"], location);
+    assert_eq!(retry.headers()["etag"], etag);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.headers()["content-type"], "application/json");
+    assert_eq!(retry.text().unwrap(), first_body);
+    assert_eq!(count_items(app, &f.handler, &clients), 1);
+    // A service event, which a plain retry would record twice, is recorded once.
+    let created: Value = serde_json::from_str(&first_body).unwrap();
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let events = format!("/v1/registrars/{}/services/{sid}/events", f.registrar);
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 1.5});
+    let first = post_with_key(app, &f.provider_staff, &events, "event-17", &event);
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().unwrap();
+    let retry = post_with_key(app, &f.provider_staff, &events, "event-17", &event);
+    assert_eq!(retry.status().as_u16(), 201);
+    assert_eq!(retry.json::<Value>().unwrap(), first);
+    assert_eq!(count_items(app, &f.provider_staff, &events), 1);
+    // A first request that failed leaves no record: the client fixes it and retries with the key.
+    let mut bad = event.clone();
+    bad["quantity"] = json!(1000);
+    let refused = post_with_key(app, &f.provider_staff, &events, "event-18", &bad);
+    assert_problem(refused, 422, "/problems/business-rule");
+    let invalid = post_with_key(app, &f.provider_staff, &events, "event-18", &json!({"quantity": 1}));
+    assert_problem(invalid, 400, "/problems/validation");
+    assert_eq!(stored_keys(app), 2);
+    let fixed = post_with_key(app, &f.provider_staff, &events, "event-18", &json!({"delivered_on": "2026-03-03", "quantity": 1}));
+    assert_eq!(fixed.status().as_u16(), 201);
+    assert_eq!(count_items(app, &f.provider_staff, &events), 2);
+    // Without the key, the same push is a new request (and here a duplicate identity code).
+    assert_problem(app.post_as(&f.handler, &clients, &body), 409, "/problems/conflict");
+    // Keys expire after 24 hours; then the key is free again.
+    // (The sessions have expired by then: log in again.)
+    app.clock.advance(time::Duration::hours(24));
+    let staff = app.token("nurse@hoiva.fi", rekisteri_tests::USER_PASSWORD);
+    let again = post_with_key(app, &staff, &events, "event-17", &json!({"delivered_on": "2026-03-04", "quantity": 1}));
+    assert_eq!(again.status().as_u16(), 201);
+    assert!(again.headers().get("idempotent-replayed").is_none());
+    assert_eq!(count_items(app, &staff, &events), 3);
+    assert_eq!(stored_keys(app), 1, "the expired keys were removed");
+});
+
+app_test!(fn pl_2_idempotency_key_with_different_body_is_refused(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let body = client_body(&code(2), "Toistuva", &f.provider);
+    assert_eq!(post_with_key(app, &f.handler, &clients, "k-1", &body).status().as_u16(), 201);
+    let other = client_body(&code(3), "Toinen", &f.provider);
+    let problem = assert_problem(post_with_key(app, &f.handler, &clients, "k-1", &other), 422, "/problems/idempotency-key-reused");
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    assert!(!problem.to_string().contains(&code(3)[7..]), "{problem}");
+    // The same key on another path is another request too.
+    let search = format!("/v1/registrars/{}/clients/search", f.registrar);
+    let problem = assert_problem(
+        post_with_key(app, &f.handler, &search, "k-1", &json!({"identity_code": code(2)})),
+        422,
+        "/problems/idempotency-key-reused",
+    );
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    // Nothing of the refused requests was created.
+    assert_eq!(count_items(app, &f.handler, &clients), 1);
+    // A key must be 1-255 visible ASCII characters.
+    for bad in ["", "has space", &"k".repeat(256)] {
+        let problem = assert_problem(post_with_key(app, &f.handler, &clients, bad, &other), 400, "/problems/validation");
+        assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+    }
+    assert_eq!(post_with_key(app, &f.handler, &clients, &"k".repeat(255), &other).status().as_u16(), 201);
+    assert_eq!(count_items(app, &f.handler, &clients), 2);
+});
+
+app_test!(fn pl_2_parallel_requests_with_one_key_create_exactly_one(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let created: Value = post_with_key(app, &f.handler, &clients, "c", &client_body(&code(4), "Rinnakkainen", &f.provider))
+        .json()
+        .unwrap();
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let events = format!("/v1/registrars/{}/services/{sid}/events", f.registrar);
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 1});
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let response = post_with_key(app, &f.provider_staff, &events, "parallel-1", &event);
+                    let status = response.status().as_u16();
+                    (status, response.text().unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created: Vec<&String> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
+    assert!(!created.is_empty(), "{answers:?}");
+    assert!(created.iter().all(|b| *b == created[0]), "every 201 is the same answer: {answers:?}");
+    for (status, body) in &answers {
+        if *status != 201 {
+            assert_eq!(*status, 409, "{answers:?}");
+            assert!(body.contains("/problems/idempotency-key-in-use"), "{body}");
+        }
+    }
+    assert_eq!(count_items(app, &f.provider_staff, &events), 1);
+});
+
+app_test!(fn pl_2_replay_of_personal_data_writes_the_usage_log(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let body = client_body(&code(5), "Lokitettu", &f.provider);
+    let created: Value = post_with_key(app, &f.handler, &clients, "logged", &body).json().unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(usage_of(app, &f.registrar, id), vec![("used".to_owned(), "client register: create client".to_owned())]);
+    let replay = post_with_key(app, &f.handler, &clients, "logged", &body);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    // The entry was committed before the answer left: it is there when the answer arrives.
+    assert_eq!(
+        usage_of(app, &f.registrar, id),
+        vec![
+            ("used".to_owned(), "client register: create client".to_owned()),
+            ("used".to_owned(), "client register: create client (idempotent replay)".to_owned()),
+        ]
+    );
+    let subjects: Vec<Option<Vec<u8>>> = usage_log::table
+        .filter(usage_log::data_id.eq(id))
+        .select(usage_log::subject_index)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(subjects.len(), 2);
+    assert!(subjects[0].is_some() && subjects[0] == subjects[1], "the replay names the same person");
+});
+
+app_test!(fn pl_2_stored_response_is_not_in_the_database_in_clear(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let identity_code = code(6);
+    let body = client_body(&identity_code, "Salattu-Säilötty", &f.provider);
+    assert_eq!(post_with_key(app, &f.handler, &clients, "sealed", &body).status().as_u16(), 201);
+    assert_eq!(stored_keys(app), 1);
+    let secrets = [identity_code.as_str(), "Salattu-Säilötty", "Iida Ilona", "iida.idempotentti@esimerkki.fi"];
+    let dump: Vec<u8> = match app.db.backend() {
+        rekisteri_db::Backend::Sqlite => {
+            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+            bytes
+        }
+        rekisteri_db::Backend::Postgres => {
+            #[derive(QueryableByName)]
+            struct Dump {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                dump: String,
+            }
+            let row: Dump = diesel::sql_query(
+                "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM idempotency_keys t",
+            )
+            .get_result(&mut app.db.conn())
+            .unwrap();
+            row.dump.into_bytes()
+        }
+    };
+    assert!(dump.len() > 100);
+    for secret in secrets {
+        let needle = secret.as_bytes();
+        assert!(!dump.windows(needle.len()).any(|w| w == needle), "{secret} is in the database in clear");
+    }
+});
+
+app_test!(fn pl_2_another_callers_same_key_is_independent(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let first = post_with_key(app, &f.handler, &clients, "shared-key", &client_body(&code(7), "Ensimmäinen", &f.provider));
+    assert_eq!(first.status().as_u16(), 201);
+    // Another account with the same key and another body: its own request, created.
+    let second = post_with_key(app, &f.other_handler, &clients, "shared-key", &client_body(&code(8), "Toinen", &f.provider));
+    assert_eq!(second.status().as_u16(), 201);
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    // And with the first caller's very body: not a replay of someone else's answer, but its own
+    // attempt (which the register refuses as a duplicate identity code).
+    let third = post_with_key(app, &f.other_handler, &clients, "shared-key-2", &client_body(&code(7), "Ensimmäinen", &f.provider));
+    assert_problem(third, 409, "/problems/conflict");
+    assert_eq!(count_items(app, &f.handler, &clients), 2);
+    assert_eq!(stored_keys(app), 2);
+});
+
+app_test!(fn pl_2_a_retried_data_subject_request_is_recorded_once_and_replayed_only_with_the_right(app) {
+    let f = fixture(app);
+    let path = format!("/v1/registrars/{}/data-subject-requests", f.registrar);
+    let body = json!({"kind": "access", "identity_code": code(9)});
+    let first = post_with_key(app, &f.dpo, &path, "dsr-1", &body);
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().unwrap();
+    let replay = post_with_key(app, &f.dpo, &path, "dsr-1", &body);
+    assert_eq!(replay.status().as_u16(), 201);
+    assert_eq!(replay.json::<Value>().unwrap(), first);
+    assert_eq!(count_items(app, &f.dpo, &path), 1);
+    let uses = usage_of(app, &f.registrar, first["id"].as_str().unwrap());
+    assert_eq!(uses.iter().filter(|(_, p)| p.ends_with("(idempotent replay)")).count(), 1, "{uses:?}");
+    // Once the officer's role has ended, the stored answer is not handed out any more.
+    let account: Value = app.get_as(&f.admin, &format!("/v1/accounts/{}", f.dpo_id)).json().unwrap();
+    let grant = account["roles"][0]["id"].as_str().unwrap();
+    let ended = app
+        .client
+        .patch(app.url(&format!("/v1/accounts/{}/roles/{grant}", f.dpo_id)))
+        .bearer_auth(&f.admin)
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(ended.status().as_u16(), 200);
+    let again = app.token("tietosuoja@tampere.fi", rekisteri_tests::USER_PASSWORD);
+    assert_problem(post_with_key(app, &again, &path, "dsr-1", &body), 403, "/problems/forbidden");
+    assert_eq!(usage_of(app, &f.registrar, first["id"].as_str().unwrap()), uses);
+});
+
+app_test!(fn pl_2_a_one_time_secret_is_never_kept_for_a_replay(app) {
+    let f = fixture(app);
+    let invitation = json!({"email": "uusi@tampere.fi", "first_name": "Uusi", "surname": "Käyttäjä",
+        "organisation_id": f.registrar, "role": "auditor"});
+    let first = post_with_key(app, &f.admin, "/v1/accounts", "invite-1", &invitation);
+    assert_eq!(first.status().as_u16(), 201);
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    let token = first.json::<Value>().unwrap()["invitation_token"].as_str().unwrap().to_owned();
+    // The retry creates nothing and is told so, without the token.
+    let retry = post_with_key(app, &f.admin, "/v1/accounts", "invite-1", &invitation);
+    let replayed = retry.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
+    let problem = assert_problem(retry, 409, "/problems/conflict");
+    assert_eq!(replayed.as_deref(), Some("true"), "{problem}");
+    assert!(!problem.to_string().contains(&token), "{problem}");
+    let stored: Vec<Option<Vec<u8>>> = idempotency_keys::table
+        .select(idempotency_keys::body)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(stored, vec![None]);
+    let accounts: Value = app.get_as(&f.admin, "/v1/accounts").json().unwrap();
+    let invited = accounts["items"].as_array().unwrap().iter().filter(|a| a["email"] == "uusi@tampere.fi").count();
+    assert_eq!(invited, 1, "{accounts}");
+});
