@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi clean help
+.PHONY: run build test lint fmt openapi clean help bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -29,6 +29,14 @@ test: ## the whole test suite, on SQLite and (when reachable) PostgreSQL
 	  echo "== databases under test: SQLite only (no PostgreSQL reachable; set TEST_DATABASE_URL to include it)"; \
 	fi
 	$(CARGO) test --workspace
+
+bench: ## release build, then the headline figures on SQLite and (with BENCH_DATABASE_URL or TEST_DATABASE_URL) PostgreSQL against raw baselines; writes target/bench/results.json
+	$(CARGO) build --release -p rekisteri-server -p rekisteri-bench
+	./target/release/rekisteri-bench
+
+bench-quick: ## the benchmark at small scale on the dev build, to prove it runs (its figures mean nothing)
+	$(CARGO) build -p rekisteri-server -p rekisteri-bench
+	./target/debug/rekisteri-bench --quick --server target/debug/rekisteri --out target/bench/results-quick.json
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

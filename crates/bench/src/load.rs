@@ -1,0 +1,223 @@
+//! The load generator: keep-alive HTTP/1.1 connections over plain TCP on one thread, so that
+//! it takes as little of the two cores from the server as possible. Closed loop (fixed
+//! concurrency, as fast as the server answers) for the maximum rate; open loop (requests
+//! scheduled at a fixed rate, latency counted from the scheduled moment) for latency, so that a
+//! slow answer delays the requests behind it in the figures as it would for real callers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request rendered once, sent many times.
+pub fn render(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8> {
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\n"
+    );
+    if !body.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    request.into_bytes()
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Plan {
+    /// `concurrency` connections, each sending its next request when the previous answered,
+    /// until `count` requests are sent or `duration` has passed.
+    Closed {
+        concurrency: usize,
+        count: Option<usize>,
+        duration: Duration,
+    },
+    /// `rate` requests per second for `duration`, over up to `connections` connections.
+    Open {
+        rate: f64,
+        connections: usize,
+        duration: Duration,
+    },
+}
+
+#[derive(Default)]
+pub struct Outcome {
+    pub ok: u64,
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    pub elapsed: Duration,
+    /// Microseconds per answered request.
+    pub latencies: Vec<u32>,
+    /// (request index, body) of the 2xx answers, when asked for.
+    pub bodies: Vec<(usize, Vec<u8>)>,
+}
+
+impl Outcome {
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q` quantile of the latencies in milliseconds.
+    pub fn percentile_ms(&mut self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies.sort_unstable();
+        let rank = ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
+        f64::from(self.latencies[rank - 1]) / 1000.0
+    }
+}
+
+/// Sends `requests` (cycled) to `addr` as `plan` says.
+pub fn run(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, plan: Plan, keep_bodies: bool) -> Result<Outcome, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("load generator runtime: {e}"))?;
+    runtime.block_on(async move {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let workers = match plan {
+            Plan::Closed { concurrency, .. } => concurrency,
+            Plan::Open { connections, .. } => connections,
+        };
+        let mut handles = Vec::new();
+        for _ in 0..workers.max(1) {
+            let requests = requests.clone();
+            let next = next.clone();
+            handles.push(tokio::spawn(worker(addr, requests, next, plan, started, keep_bodies)));
+        }
+        let mut total = Outcome::default();
+        for handle in handles {
+            let outcome = handle.await.map_err(|e| format!("load worker: {e}"))??;
+            total.ok += outcome.ok;
+            total.failed += outcome.failed;
+            if total.first_failure.is_none() {
+                total.first_failure = outcome.first_failure;
+            }
+            total.latencies.extend(outcome.latencies);
+            total.bodies.extend(outcome.bodies);
+        }
+        total.elapsed = started.elapsed();
+        Ok(total)
+    })
+}
+
+async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    Ok(stream)
+}
+
+async fn worker(
+    addr: SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    next: Arc<AtomicUsize>,
+    plan: Plan,
+    started: Instant,
+    keep_bodies: bool,
+) -> Result<Outcome, String> {
+    let mut outcome = Outcome::default();
+    if requests.is_empty() {
+        return Ok(outcome);
+    }
+    let mut stream = connect(addr).await?;
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let sent_at = match plan {
+            Plan::Closed { count, duration, .. } => {
+                if count.is_some_and(|count| index >= count) || started.elapsed() >= duration {
+                    break;
+                }
+                Instant::now()
+            }
+            Plan::Open { rate, duration, .. } => {
+                let at = started + Duration::from_secs_f64(index as f64 / rate);
+                if at >= started + duration {
+                    break;
+                }
+                tokio::time::sleep_until(at.into()).await;
+                at
+            }
+        };
+        let request = &requests[index % requests.len()];
+        match exchange(&mut stream, request, &mut buffer).await {
+            Ok((status, body)) => {
+                outcome
+                    .latencies
+                    .push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if (200..300).contains(&status) {
+                    outcome.ok += 1;
+                    if keep_bodies {
+                        outcome.bodies.push((index, buffer[body].to_vec()));
+                    }
+                } else {
+                    outcome.failed += 1;
+                    if outcome.first_failure.is_none() {
+                        let text = String::from_utf8_lossy(&buffer[body])
+                            .chars()
+                            .take(300)
+                            .collect::<String>();
+                        outcome.first_failure = Some(format!("HTTP {status}: {text}"));
+                    }
+                }
+            }
+            Err(error) => {
+                outcome.failed += 1;
+                outcome.first_failure.get_or_insert(error);
+                stream = connect(addr).await?;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Writes one request and reads its answer into `buffer`; returns the status and the body's
+/// range in the buffer.
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> Result<(u16, std::ops::Range<usize>), String> {
+    stream.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    buffer.clear();
+    let mut header_end = None;
+    loop {
+        if header_end.is_none() {
+            header_end = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+        }
+        if let Some(end) = header_end {
+            let head = std::str::from_utf8(&buffer[..end]).map_err(|_| "a response head is not UTF-8".to_owned())?;
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| "a response without a status".to_owned())?;
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .ok_or_else(|| format!("a response without Content-Length (HTTP {status})"))?;
+            if buffer.len() >= end + length {
+                return Ok((status, end..end + length));
+            }
+        }
+        let read = stream.read_buf(buffer).await.map_err(|e| format!("read: {e}"))?;
+        if read == 0 {
+            return Err("the server closed the connection".to_owned());
+        }
+    }
+}

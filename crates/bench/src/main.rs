@@ -1,0 +1,609 @@
+//! `make bench` / `make bench-quick`: the headline figures of PL-12..PL-16 measured against what
+//! the database itself does on this machine in the same run (the raw baselines), because these
+//! machines are shared and an absolute figure moves by a third between runs.
+//!
+//! Per database: a fresh database, `rekisteri migrate` and `rekisteri demo seed` by the real
+//! binary, the server started as an operator starts it (cold start, idle memory), clients with
+//! their first service and service events pushed over HTTP (which is also the seeding), the
+//! usage log filled up so that index growth counts, audited reads over HTTP (closed loop for the
+//! maximum rate, then an open loop at 80 % of it for latency), peak memory, `audit verify`
+//! entries/s, and the raw baselines with the server stopped.
+//!
+//! Figures go to the terminal as a Markdown table and to `target/bench/results.json`.
+
+mod load;
+mod raw;
+mod report;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use diesel::prelude::*;
+use load::Plan;
+use rekisteri_audit::{AccessBasis, ActorKind, NewEntry, Outcome, UsageEntry, VerifyOptions, WriterOptions};
+use rekisteri_db::{DatabaseUrl, DbError, Pool, PoolOptions, to_primitive, write_transaction};
+use report::{Figure, Target};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "rekisteri-bench",
+    about = "The headline figures (PL-12..PL-16) against raw database baselines"
+)]
+struct Args {
+    /// Small scale, to prove that the benchmark runs (about a minute per database).
+    #[arg(long)]
+    quick: bool,
+    /// Only this database (`sqlite` or `postgres`).
+    #[arg(long)]
+    only: Option<String>,
+    /// The server binary to measure.
+    #[arg(long, default_value = "target/release/rekisteri")]
+    server: PathBuf,
+    /// Where the figures are written.
+    #[arg(long, default_value = "target/bench/results.json")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+struct Scale {
+    clients: usize,
+    events: usize,
+    log_entries: u64,
+    load_seconds: f64,
+    raw_seconds: f64,
+    read_concurrency: usize,
+    push_concurrency: usize,
+}
+
+impl Scale {
+    fn of(quick: bool) -> Self {
+        if quick {
+            Self {
+                clients: 2_000,
+                events: 2_000,
+                log_entries: 20_000,
+                load_seconds: 2.0,
+                raw_seconds: 1.0,
+                read_concurrency: 32,
+                push_concurrency: 16,
+            }
+        } else {
+            Self {
+                clients: 100_000,
+                events: 100_000,
+                log_entries: 1_000_000,
+                load_seconds: 10.0,
+                raw_seconds: 5.0,
+                read_concurrency: 64,
+                push_concurrency: 32,
+            }
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "clients": self.clients,
+            "service_events": self.events,
+            "usage_log_entries": self.log_entries,
+            "load_seconds": self.load_seconds,
+            "raw_seconds": self.raw_seconds,
+            "read_concurrency": self.read_concurrency,
+            "push_concurrency": self.push_concurrency,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rekisteri-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let scale = Scale::of(args.quick);
+    if !args.server.is_file() {
+        return Err(format!(
+            "no server binary at {} (make bench builds it)",
+            args.server.display()
+        ));
+    }
+    let postgres = std::env::var("BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .ok()
+        .filter(|url| !url.is_empty());
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
+    let mut figures = Vec::new();
+    let mut notes = Vec::new();
+    let root = PathBuf::from("target/bench");
+    if wanted("sqlite") {
+        let dir = fresh_dir(&root.join("sqlite"))?;
+        let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
+        run_database("sqlite", &url, &dir, args, scale, &mut figures, &mut notes)?;
+    }
+    if wanted("postgres") {
+        match &postgres {
+            Some(admin_url) => {
+                let dir = fresh_dir(&root.join("postgres"))?;
+                let database = PostgresDatabase::create(admin_url)?;
+                let result = run_database("postgres", &database.url, &dir, args, scale, &mut figures, &mut notes);
+                database.drop_it();
+                result?;
+            }
+            None => notes.push("PostgreSQL not measured: set BENCH_DATABASE_URL (or TEST_DATABASE_URL)".to_owned()),
+        }
+    }
+    let binary_size = std::fs::metadata(&args.server).map(|m| m.len()).unwrap_or(0);
+    figures.push(Figure::new("-", "release binary size", binary_size as f64 / 1e6, "MB").target(Target::Below(40.0)));
+    println!();
+    println!("{}", report::table(&figures));
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let document = report::document(&figures, scale.json(), &notes);
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!("figures written to {}", args.out.display());
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn fresh_dir(dir: &Path) -> Result<PathBuf, String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    Ok(dir.to_owned())
+}
+
+fn step(what: &str) {
+    println!("-- {what}");
+}
+
+/// What `rekisteri demo seed` printed that the benchmark needs.
+struct Demo {
+    registrar: String,
+    provider: String,
+    handler_token: String,
+    staff_token: String,
+}
+
+impl Demo {
+    fn parse(output: &str) -> Result<Self, String> {
+        let last = |line: &str| line.split_whitespace().last().unwrap_or_default().to_owned();
+        let id_of = |name: &str| {
+            output
+                .lines()
+                .find(|l| l.starts_with(name) && l.contains("1.2.246."))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .find(|w| w.len() == 36 && w.matches('-').count() == 4)
+                })
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the demo seed printed no id for {name}"))
+        };
+        let token_of = |role: &str, organisation: &str| {
+            output
+                .lines()
+                .find(|l| l.starts_with(role) && l.contains(organisation))
+                .map(last)
+                .ok_or_else(|| format!("the demo seed printed no {role} of {organisation}"))
+        };
+        Ok(Self {
+            registrar: id_of("Demo-Tampere")?,
+            provider: id_of("Demo Hoiva Oy")?,
+            handler_token: token_of("client_handler", "Demo-Tampere")?,
+            staff_token: token_of("provider_staff", "Demo Hoiva Oy")?,
+        })
+    }
+}
+
+/// A valid identity code for bench client `n` (born in 1930, individual numbers 002-801).
+fn identity_code(n: usize) -> Result<String, String> {
+    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+    let start = time::Date::from_calendar_date(1930, time::Month::January, 1).map_err(|e| e.to_string())?;
+    let born = start + time::Duration::days((n / 800) as i64);
+    let individual = 2 + n % 800;
+    let digits = format!(
+        "{:02}{:02}{:02}{individual:03}",
+        born.day(),
+        u8::from(born.month()),
+        born.year() % 100
+    );
+    let number: u64 = digits.parse().map_err(|_| "identity code digits".to_owned())?;
+    let check = CHECK[(number % 31) as usize] as char;
+    Ok(format!("{}-{}{check}", &digits[..6], &digits[6..]))
+}
+
+fn client_body(n: usize, provider: &str, valid_from: time::Date) -> Result<String, String> {
+    let body = json!({
+        "identity_code": identity_code(n)?,
+        "first_names": "Maija Liisa", "surname": format!("Penkki{n}"), "gender": "female",
+        "home_municipality": "837", "language": "fi", "email": format!("penkki{n}@esimerkki.fi"),
+        "phone": "+358 40 123 4567", "next_of_kin": {"name": "Matti Meikäläinen", "phone": "040 765 4321"},
+        "address": {"street_address": "Hämeenkatu 1 A 5", "street_name": "Hämeenkatu", "postal_code": "33100",
+            "post_office": "Tampere", "country_code": "FI"},
+        "services": [{"kind": "service_voucher", "service_type": "home_care",
+            "service_name": "Kotihoidon palveluseteli", "quantity": 40, "unit": "hour",
+            "unit_value_cents": 3250, "valid_from": valid_from.to_string(),
+            "valid_to": (valid_from + time::Duration::days(364)).to_string(),
+            "provider_id": provider, "decision_ref": format!("KH-2026-{n}")}],
+    });
+    Ok(body.to_string())
+}
+
+/// One HTTP phase: runs the plan, prints and checks the outcome.
+fn http_phase(
+    what: &str,
+    addr: SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    plan: Plan,
+    keep_bodies: bool,
+) -> Result<load::Outcome, String> {
+    let outcome = load::run(addr, requests, plan, keep_bodies)?;
+    println!(
+        "   {what}: {} ok, {} failed in {:.1} s = {:.0}/s",
+        outcome.ok,
+        outcome.failed,
+        outcome.elapsed.as_secs_f64(),
+        outcome.rate()
+    );
+    if outcome.failed > 0 {
+        return Err(format!(
+            "{what}: {} requests failed, the first: {}",
+            outcome.failed,
+            outcome.first_failure.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_database(
+    database: &'static str,
+    url: &str,
+    dir: &Path,
+    args: &Args,
+    scale: Scale,
+    figures: &mut Vec<Figure>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    println!("== {database}");
+    let setup = server::Setup {
+        binary: absolute(&args.server)?,
+        dir: absolute(dir)?,
+        database_url: url.to_owned(),
+        key_file: absolute(dir)?.join("keys.toml"),
+        addr: server::free_addr()?,
+    };
+    server::write_key_file(&setup.key_file)?;
+    step("migrate and seed the demo (rekisteri migrate, rekisteri demo seed)");
+    setup.run(&["migrate"])?;
+    let demo = Demo::parse(&setup.run(&["demo", "seed"])?)?;
+
+    step("start the server");
+    let (mut server, first_start) = setup.serve()?;
+    std::thread::sleep(Duration::from_secs(1));
+    let (idle_rss, _) = server.memory()?;
+    println!(
+        "   ready in {:.0} ms, idle RSS {:.1} MB",
+        first_start.as_secs_f64() * 1000.0,
+        idle_rss as f64 / 1e6
+    );
+
+    let today = time::OffsetDateTime::now_utc().date();
+    let valid_from = today.replace_day(1).map_err(|e| e.to_string())?;
+    let rid = &demo.registrar;
+
+    step(&format!(
+        "push {} clients with their first service over HTTP",
+        scale.clients
+    ));
+    let requests: Vec<Vec<u8>> = (0..scale.clients)
+        .map(|n| {
+            let body = client_body(n, &demo.provider, valid_from)?;
+            Ok(load::render(
+                "POST",
+                &format!("/v1/registrars/{rid}/clients"),
+                &demo.handler_token,
+                Some(&body),
+            ))
+        })
+        .collect::<Result<_, String>>()?;
+    let plan = Plan::Closed {
+        concurrency: scale.push_concurrency,
+        count: Some(scale.clients),
+        duration: Duration::from_secs(3600),
+    };
+    let mut pushed = http_phase("clients", server.addr, Arc::new(requests), plan, true)?;
+    let mut client_ids = Vec::with_capacity(scale.clients);
+    let mut service_ids = Vec::with_capacity(scale.clients);
+    for (_, body) in &pushed.bodies {
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("a created client: {e}"))?;
+        let id = value["id"].as_str().ok_or("a created client without an id")?;
+        let service = value["services"][0]["id"]
+            .as_str()
+            .ok_or("a created client without a service")?;
+        client_ids.push(id.to_owned());
+        service_ids.push(service.to_owned());
+    }
+    pushed.bodies.clear();
+    figures.push(
+        Figure::new(database, "push: client with first service", pushed.rate(), "/s")
+            .target(Target::AtLeast(if database == "sqlite" { 5000.0 } else { 4000.0 })),
+    );
+    figures
+        .push(Figure::new(database, "push: client, p99", pushed.percentile_ms(0.99), "ms").target(Target::Below(50.0)));
+
+    step(&format!("push {} service events over HTTP", scale.events));
+    let event = json!({"delivered_on": today.to_string(), "quantity": 1, "note": "Aamukäynti"}).to_string();
+    let requests: Vec<Vec<u8>> = (0..scale.events)
+        .map(|n| {
+            let sid = &service_ids[n % service_ids.len()];
+            load::render(
+                "POST",
+                &format!("/v1/registrars/{rid}/services/{sid}/events"),
+                &demo.staff_token,
+                Some(&event),
+            )
+        })
+        .collect();
+    let plan = Plan::Closed {
+        concurrency: scale.push_concurrency,
+        count: Some(scale.events),
+        duration: Duration::from_secs(3600),
+    };
+    let mut events = http_phase("service events", server.addr, Arc::new(requests), plan, false)?;
+    figures.push(
+        Figure::new(database, "push: service event", events.rate(), "/s")
+            .target(Target::AtLeast(if database == "sqlite" { 5000.0 } else { 4000.0 })),
+    );
+    figures.push(
+        Figure::new(database, "push: service event, p99", events.percentile_ms(0.99), "ms").target(Target::Below(50.0)),
+    );
+
+    let pool = Pool::open(
+        &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
+        &PoolOptions::default(),
+    )
+    .map_err(|e| format!("opening the database: {e}"))?;
+    let keyring = rekisteri_crypto::Keyring::from_toml(
+        &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
+    )
+    .map_err(|e| format!("key file: {e}"))?;
+    step(&format!("fill the usage log up to {} entries", scale.log_entries));
+    let filled = fill_log(&pool, &keyring, rid, scale.log_entries)?;
+    println!("   {filled} entries added");
+
+    step("audited read over HTTP: closed loop for the maximum rate");
+    let sample: Vec<Vec<u8>> = client_ids
+        .iter()
+        .take(20_000)
+        .map(|id| {
+            load::render(
+                "GET",
+                &format!("/v1/registrars/{rid}/clients/{id}"),
+                &demo.handler_token,
+                None,
+            )
+        })
+        .collect();
+    let sample = Arc::new(sample);
+    let plan = Plan::Closed {
+        concurrency: scale.read_concurrency,
+        count: None,
+        duration: Duration::from_secs_f64(scale.load_seconds),
+    };
+    let mut closed = http_phase("audited reads", server.addr, sample.clone(), plan, false)?;
+    let max_rate = closed.rate();
+    let closed_p99 = closed.percentile_ms(0.99);
+    println!(
+        "   closed-loop p99 {closed_p99:.1} ms at concurrency {}",
+        scale.read_concurrency
+    );
+    step("audited read over HTTP: open loop at 80 % of the maximum");
+    let plan = Plan::Open {
+        rate: 0.8 * max_rate,
+        connections: scale.read_concurrency * 4,
+        duration: Duration::from_secs_f64(scale.load_seconds),
+    };
+    let mut open = http_phase("audited reads at 80 %", server.addr, sample, plan, false)?;
+    let (p50, p99, p999) = (
+        open.percentile_ms(0.50),
+        open.percentile_ms(0.99),
+        open.percentile_ms(0.999),
+    );
+    println!("   p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms");
+    let (_, peak_rss) = server.memory()?;
+
+    step("stop the server, restart it cold on the seeded data");
+    server.stop();
+    let (mut restarted, cold_start) = setup.serve()?;
+    restarted.stop();
+    println!("   ready in {:.0} ms", cold_start.as_secs_f64() * 1000.0);
+
+    step("audit verify");
+    let public_key = keyring.audit_signer().map(|s| s.public_key());
+    let started = Instant::now();
+    let verified = rekisteri_audit::verify_all(
+        &pool,
+        &VerifyOptions {
+            public_key: public_key.as_deref(),
+            checkpoint_interval: WriterOptions::default().checkpoint_interval,
+            segment_entries: rekisteri_audit::DEFAULT_SEGMENT_ENTRIES,
+        },
+    )
+    .map_err(|e| format!("audit verify: {e}"))?;
+    let verify_seconds = started.elapsed().as_secs_f64();
+    if !verified.intact() {
+        return Err(format!(
+            "the audit log does not verify: {} breaks",
+            verified.breaks.len()
+        ));
+    }
+    let verify_rate = verified.entries as f64 / verify_seconds;
+    println!("   {} entries in {verify_seconds:.2} s", verified.entries);
+
+    step("raw baselines (server stopped)");
+    let keys: Arc<Vec<raw::ClientKey>> = Arc::new(client_ids.iter().map(|id| (rid.clone(), id.clone())).collect());
+    let raw_time = Duration::from_secs_f64(scale.raw_seconds);
+    let threads = if database == "sqlite" { 1 } else { 8 };
+    let raw_one = raw::read_and_log(&pool, keys.clone(), 1, threads, raw_time)?;
+    let raw_grouped = raw::read_and_log(&pool, keys.clone(), 64, threads, raw_time)?;
+    let raw_push = raw::push_inserts(&pool, rid.clone(), demo.provider.clone(), threads, raw_time)?;
+    let raw_update = raw::update_by_key(&pool, keys, raw_time)?;
+    println!(
+        "   read+log: {raw_one:.0}/s one commit each, {raw_grouped:.0}/s 64 per commit; push inserts {raw_push:.0}/s; \
+         UPDATE by key {raw_update:.0}/s ({threads} connection(s))"
+    );
+
+    let read = Figure::new(database, "audited read, max rate", max_rate, "req/s");
+    figures.push(if database == "sqlite" {
+        read.target(Target::AtLeast(20_000.0))
+            .against("read+log, 64 per commit", raw_grouped, "/s", Some(0.5))
+    } else {
+        read.target(Target::AtLeast(6_000.0))
+            .against("read+log, one commit each", raw_one, "/s", Some(0.75))
+    });
+    figures.push(
+        Figure::new(database, "audited read, p99 at 80 % load", p99, "ms")
+            .target(Target::Below(20.0))
+            .against("p50 at 80 % load", p50, "ms", None),
+    );
+    // The pushes are compared with the raw inserts they boil down to.
+    for figure in figures
+        .iter_mut()
+        .filter(|f| f.database == database && f.unit == "/s" && f.name.starts_with("push"))
+    {
+        figure.baseline = Some(report::Baseline {
+            name: "raw client+service+log inserts".to_owned(),
+            value: raw_push,
+            unit: "/s",
+            ratio_target: None,
+        });
+    }
+    figures.push(Figure::new(
+        database,
+        "raw UPDATE by key, 1 000 per commit",
+        raw_update,
+        "rows/s",
+    ));
+    figures.push(Figure::new(database, "audit verify", verify_rate, "entries/s").target(Target::AtLeast(500_000.0)));
+    figures.push(Figure::new(database, "idle RSS", idle_rss as f64 / 1e6, "MB").target(Target::Below(50.0)));
+    figures
+        .push(Figure::new(database, "peak RSS under load", peak_rss as f64 / 1e6, "MB").target(Target::Below(200.0)));
+    let cold = Figure::new(database, "cold start to ready", cold_start.as_secs_f64() * 1000.0, "ms");
+    figures.push(if database == "sqlite" {
+        cold.target(Target::Below(1000.0))
+    } else {
+        cold
+    });
+    notes.push(format!(
+        "{database}: first start on an empty database (migrations included) took {:.0} ms",
+        first_start.as_secs_f64() * 1000.0
+    ));
+    Ok(())
+}
+
+/// Appends usage entries in the registrar's chain until the log holds `target` entries, as the
+/// server's writer would (hash-chained, signed checkpoints), 5 000 per commit.
+fn fill_log(pool: &Pool, keyring: &rekisteri_crypto::Keyring, registrar: &str, target: u64) -> Result<u64, String> {
+    use rekisteri_db::schema::usage_log;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let existing: i64 = usage_log::table
+        .count()
+        .get_result(&mut *conn)
+        .map_err(|e| format!("counting the log: {e}"))?;
+    let missing = target.saturating_sub(u64::try_from(existing).unwrap_or(0));
+    let options = WriterOptions::default();
+    let mut added = 0u64;
+    while added < missing {
+        let batch = (missing - added).min(5000);
+        let now = to_primitive(time::OffsetDateTime::now_utc());
+        let entries: Vec<NewEntry> = (0..batch)
+            .map(|i| {
+                let n = added + i;
+                let mut subject = [0u8; 32];
+                subject[..8].copy_from_slice(&n.to_le_bytes());
+                NewEntry::Usage(UsageEntry {
+                    occurred_at: now,
+                    registrar_id: registrar.to_owned(),
+                    log_controller_id: registrar.to_owned(),
+                    subject_index: Some(subject),
+                    data_kind: "client".to_owned(),
+                    data_id: Some(uuid::Uuid::new_v4().to_string()),
+                    outcome: Outcome::Used,
+                    actor_kind: ActorKind::Staff,
+                    actor_id: "7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11".to_owned(),
+                    actor_name: Some("Maija Meikäläinen".to_owned()),
+                    on_behalf_of: None,
+                    service_unit_oid: Some("1.2.246.10.1234567.10.1".to_owned()),
+                    purpose: "client register: read client".to_owned(),
+                    access_basis: AccessBasis::Role,
+                    special_reason: None,
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    calling_system: Some("apotti".to_owned()),
+                })
+            })
+            .collect();
+        write_transaction(&mut conn, |c| -> Result<(), DbError> {
+            rekisteri_audit::append_in_transaction(c, entries, now, keyring.audit_signer(), &options)
+                .map_err(|e| DbError::Migration(e.to_string()))
+        })
+        .map_err(|e| format!("filling the log: {e}"))?;
+        added += batch;
+    }
+    Ok(added)
+}
+
+/// A database of its own for one run on the PostgreSQL server the URL names, dropped after.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    fn create(url: &str) -> Result<Self, String> {
+        let (server, _) = url
+            .rsplit_once('/')
+            .ok_or_else(|| "BENCH_DATABASE_URL names no database".to_owned())?;
+        let admin_url = format!("{server}/postgres");
+        let name = format!("rekisteri_bench_{}", std::process::id());
+        let mut conn = diesel::PgConnection::establish(&admin_url)
+            .map_err(|e| format!("connecting to PostgreSQL's postgres database: {e}"))?;
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut conn)
+            .map_err(|e| e.to_string())?;
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .map_err(|e| format!("creating the bench database: {e}"))?;
+        Ok(Self {
+            url: format!("{server}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+
+    fn drop_it(&self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Raw baselines: what the database itself does on this machine, in this run, with the
+//! statements the headline operations boil down to, without HTTP, authentication or crypto.
+//! The headline figures are read as ratios to these.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use rekisteri_db::schema::{clients, services, usage_log};
+use rekisteri_db::{DbConnection, Pool, to_primitive, write_transaction};
+
+/// A client's key: (registrar id, client id).
+pub type ClientKey = (String, String);
+
+type Sealed = Option<Vec<u8>>;
+
+fn now() -> time::PrimitiveDateTime {
+    to_primitive(time::OffsetDateTime::now_utc())
+}
+
+fn random_32() -> Vec<u8> {
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .copied()
+        .collect()
+}
+
+/// A usage-log row of the shape the audited read writes, on a chain of the baseline's own.
+fn insert_log_row(conn: &mut DbConnection, chain: &str, seq: i64, registrar: &str, client: &str) -> QueryResult<usize> {
+    diesel::insert_into(usage_log::table)
+        .values((
+            usage_log::chain_id.eq(chain),
+            usage_log::seq.eq(seq),
+            usage_log::occurred_at.eq(now()),
+            usage_log::registrar_id.eq(registrar),
+            usage_log::log_controller_id.eq(registrar),
+            usage_log::subject_index.eq(Some(random_32())),
+            usage_log::data_kind.eq("client"),
+            usage_log::data_id.eq(Some(client)),
+            usage_log::outcome.eq("used"),
+            usage_log::actor_kind.eq("staff"),
+            usage_log::actor_id.eq("7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11"),
+            usage_log::actor_name.eq(Some("Demo Client handler")),
+            usage_log::on_behalf_of.eq(None::<String>),
+            usage_log::service_unit_oid.eq(None::<String>),
+            usage_log::purpose.eq("client register: read client"),
+            usage_log::access_basis.eq("role"),
+            usage_log::special_reason.eq(None::<String>),
+            usage_log::request_id.eq(uuid::Uuid::new_v4().to_string()),
+            usage_log::calling_system.eq(None::<String>),
+            usage_log::prev_hash.eq(random_32()),
+            usage_log::hash.eq(random_32()),
+        ))
+        .execute(conn)
+}
+
+fn read_client(conn: &mut DbConnection, key: &ClientKey) -> QueryResult<(Sealed, Sealed, Sealed, Sealed, i64)> {
+    clients::table
+        .find((&key.0, &key.1))
+        .select((
+            clients::identity_code,
+            clients::first_names,
+            clients::surname,
+            clients::address,
+            clients::version,
+        ))
+        .first(conn)
+}
+
+/// Runs `step` on `threads` connections of `pool` for `duration`; returns operations per second
+/// (each step returns how many operations it did).
+fn measure<F>(pool: &Pool, threads: usize, duration: Duration, step: F) -> Result<f64, String>
+where
+    F: Fn(&mut DbConnection, usize, u64) -> Result<u64, String> + Send + Sync + 'static,
+{
+    let step = Arc::new(step);
+    let stop = Arc::new(AtomicBool::new(false));
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let mut handles = Vec::new();
+    for thread in 0..threads {
+        let mut conn = pool.get().map_err(|e| format!("raw baseline connection: {e}"))?;
+        let (step, stop, barrier) = (step.clone(), stop.clone(), barrier.clone());
+        handles.push(std::thread::spawn(move || -> Result<u64, String> {
+            barrier.wait();
+            let mut done = 0u64;
+            let mut round = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                done += step(&mut conn, thread, round)?;
+                round += 1;
+            }
+            Ok(done)
+        }));
+    }
+    barrier.wait();
+    let started = Instant::now();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for handle in handles {
+        total += handle
+            .join()
+            .map_err(|_| "a raw baseline thread panicked".to_owned())??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The audited read's SQL: select a client by key and insert one log row, `per_commit` of
+/// them per transaction. Returns reads/s.
+pub fn read_and_log(
+    pool: &Pool,
+    keys: Arc<Vec<ClientKey>>,
+    per_commit: usize,
+    threads: usize,
+    duration: Duration,
+) -> Result<f64, String> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    measure(pool, threads, duration, move |conn, thread, round| {
+        let chain = format!("bench:raw:{run}:{thread}");
+        write_transaction(conn, |conn| -> QueryResult<()> {
+            for i in 0..per_commit {
+                let n = (round as usize * per_commit + i) * threads + thread;
+                let key = &keys[n % keys.len()];
+                read_client(conn, key)?;
+                insert_log_row(
+                    conn,
+                    &chain,
+                    (round as usize * per_commit + i + 1) as i64,
+                    &key.0,
+                    &key.1,
+                )?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("raw read and log: {e}"))?;
+        Ok(per_commit as u64)
+    })
+}
+
+/// The push's inserts: a client row with its sealed fields, its first service and a log row,
+/// one transaction each. Returns pushes/s.
+pub fn push_inserts(
+    pool: &Pool,
+    registrar: String,
+    provider: String,
+    threads: usize,
+    duration: Duration,
+) -> Result<f64, String> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let today = time::OffsetDateTime::now_utc().date();
+    measure(pool, threads, duration, move |conn, thread, round| {
+        let chain = format!("bench:raw-push:{run}:{thread}");
+        let client_id = uuid::Uuid::new_v4().to_string();
+        let blob = |n: usize| Some(random_32().repeat(n));
+        write_transaction(conn, |conn| -> QueryResult<()> {
+            let at = now();
+            diesel::insert_into(clients::table)
+                .values((
+                    clients::registrar_id.eq(&registrar),
+                    clients::id.eq(&client_id),
+                    clients::subject_index.eq(Some(random_32())),
+                    clients::identity_code.eq(blob(2)),
+                    clients::first_names.eq(blob(2)),
+                    clients::surname.eq(blob(2)),
+                    clients::gender.eq("female"),
+                    clients::home_municipality.eq(Some("837")),
+                    clients::language.eq(Some("fi")),
+                    clients::email.eq(blob(2)),
+                    clients::phone.eq(blob(2)),
+                    clients::next_of_kin.eq(blob(3)),
+                    clients::address.eq(blob(4)),
+                    clients::protection_order.eq(false),
+                    clients::restricted.eq(false),
+                    clients::version.eq(1i64),
+                    clients::created_at.eq(at),
+                    clients::updated_at.eq(at),
+                    clients::birth_year.eq(Some(1947)),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(services::table)
+                .values((
+                    services::registrar_id.eq(&registrar),
+                    services::id.eq(uuid::Uuid::new_v4().to_string()),
+                    services::client_id.eq(&client_id),
+                    services::kind.eq("service_voucher"),
+                    services::service_type.eq("home_care"),
+                    services::service_name.eq("Kotihoidon palveluseteli"),
+                    services::quantity_centi.eq(4000i64),
+                    services::unit.eq("hour"),
+                    services::unit_value_cents.eq(Some(3250i64)),
+                    services::valid_from.eq(today),
+                    services::valid_to.eq(today + time::Duration::days(365)),
+                    services::provider_id.eq(&provider),
+                    services::decision_ref.eq(Some("KH-2026-17")),
+                    services::status.eq("active"),
+                    services::additional_info.eq(blob(2)),
+                    services::version.eq(1i64),
+                    services::created_at.eq(at),
+                    services::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            insert_log_row(conn, &chain, round as i64 + 1, &registrar, &client_id)?;
+            Ok(())
+        })
+        .map_err(|e| format!("raw push: {e}"))?;
+        Ok(1)
+    })
+}
+
+/// UPDATE by key, 1 000 per transaction (what a VTJ change boils down to). Returns rows/s.
+pub fn update_by_key(pool: &Pool, keys: Arc<Vec<ClientKey>>, duration: Duration) -> Result<f64, String> {
+    const BATCH: usize = 1000;
+    measure(pool, 1, duration, move |conn, _, round| {
+        write_transaction(conn, |conn| -> QueryResult<()> {
+            for i in 0..BATCH {
+                let key = &keys[(round as usize * BATCH + i) % keys.len()];
+                let municipality = if (round + i as u64).is_multiple_of(2) { "837" } else { "536" };
+                diesel::update(clients::table.find((&key.0, &key.1)))
+                    .set((
+                        clients::home_municipality.eq(Some(municipality)),
+                        clients::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("raw update: {e}"))?;
+        Ok(BATCH as u64)
+    })
+}
