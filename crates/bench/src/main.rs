@@ -48,6 +48,9 @@ struct Args {
     /// Where the figures are written.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
+    /// Seconds of each HTTP load phase (to attach a profiler to the server, say).
+    #[arg(long)]
+    load_seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy)]
@@ -111,7 +114,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let scale = Scale::of(args.quick);
+    let mut scale = Scale::of(args.quick);
+    if let Some(seconds) = args.load_seconds {
+        scale.load_seconds = seconds;
+    }
     if !args.server.is_file() {
         return Err(format!(
             "no server binary at {} (make bench builds it)",
@@ -331,7 +337,9 @@ fn run_database(
         count: Some(scale.clients),
         duration: Duration::from_secs(3600),
     };
+    let cpu = server.cpu_seconds()?;
     let mut pushed = http_phase("clients", server.addr, Arc::new(requests), plan, true)?;
+    let push_cpu = (server.cpu_seconds()? - cpu) / pushed.ok.max(1) as f64;
     let mut client_ids = Vec::with_capacity(scale.clients);
     let mut service_ids = Vec::with_capacity(scale.clients);
     for (_, body) in &pushed.bodies {
@@ -369,7 +377,9 @@ fn run_database(
         count: Some(scale.events),
         duration: Duration::from_secs(3600),
     };
+    let cpu = server.cpu_seconds()?;
     let mut events = http_phase("service events", server.addr, Arc::new(requests), plan, false)?;
+    let event_cpu = (server.cpu_seconds()? - cpu) / events.ok.max(1) as f64;
     figures.push(
         Figure::new(database, "push: service event", events.rate(), "/s")
             .target(Target::AtLeast(if database == "sqlite" { 5000.0 } else { 4000.0 })),
@@ -410,7 +420,10 @@ fn run_database(
         count: None,
         duration: Duration::from_secs_f64(scale.load_seconds),
     };
+    let cpu = server.cpu_seconds()?;
     let mut closed = http_phase("audited reads", server.addr, sample.clone(), plan, false)?;
+    let read_cpu = (server.cpu_seconds()? - cpu) / closed.ok.max(1) as f64;
+    println!("   server CPU {:.0} µs per audited read", read_cpu * 1e6);
     let max_rate = closed.rate();
     let closed_p99 = closed.percentile_ms(0.99);
     println!(

@@ -216,7 +216,11 @@ pub fn update_by_key(pool: &Pool, keys: Arc<Vec<ClientKey>>, duration: Duration)
         write_transaction(conn, |conn| -> QueryResult<()> {
             for i in 0..BATCH {
                 let key = &keys[(round as usize * BATCH + i) % keys.len()];
-                let municipality = if (round + i as u64).is_multiple_of(2) { "837" } else { "536" };
+                let municipality = if (round + i as u64).is_multiple_of(2) {
+                    "837"
+                } else {
+                    "536"
+                };
                 diesel::update(clients::table.find((&key.0, &key.1)))
                     .set((
                         clients::home_municipality.eq(Some(municipality)),

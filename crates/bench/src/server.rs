@@ -113,6 +113,21 @@ impl Server {
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
 
+    /// CPU time the server has used so far (user + system), from `/proc`: the cost of a phase
+    /// divided by its requests is a figure that another process's load on the machine does
+    /// not move much.
+    pub fn cpu_seconds(&self) -> Result<f64, String> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .map_err(|e| format!("reading the server's /proc stat: {e}"))?;
+        // The fields after the parenthesised command name; utime and stime are the 14th and
+        // 15th of the whole line.
+        let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // Clock ticks are 100 per second on Linux.
+        Ok((ticks(11) + ticks(12)) / 100.0)
+    }
+
     /// Graceful stop (SIGTERM, as a service manager does), then waits.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")

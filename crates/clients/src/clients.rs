@@ -728,7 +728,7 @@ pub fn list_clients(
             query.filter(services::client_id.eq_any(crate::care_team::care_team_clients(conn, registrar_id, gate)?));
     }
     // CL-13: a client past the end of visibility is not listed.
-    let query = crate::lifecycle::only_visible(query, registrar_id, &decision.reach, request.now.date());
+    let query = crate::lifecycle::only_visible(query, registrar_id, &decision.reach, request.now.date(), None);
     let mut ids: Vec<String> = query.load(conn)?;
     let more = ids.len() as i64 > limit;
     ids.truncate(usize::try_from(limit).unwrap_or(0));
