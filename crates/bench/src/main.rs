@@ -511,6 +511,13 @@ fn run_database(
             ratio_target: None,
         });
     }
+    for (name, seconds) in [
+        ("server CPU per audited read", read_cpu),
+        ("server CPU per client push", push_cpu),
+        ("server CPU per service event", event_cpu),
+    ] {
+        figures.push(Figure::new(database, name, seconds * 1e6, "µs"));
+    }
     figures.push(Figure::new(
         database,
         "raw UPDATE by key, 1 000 per commit",
