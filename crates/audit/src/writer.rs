@@ -460,7 +460,8 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer thread. It holds one connection of `pool` for its lifetime.
+    /// Starts the writer thread. It holds one connection to `pool`'s database of its own, not
+    /// one of the pool's.
     pub fn start(
         pool: Pool,
         clock: SharedClock,
@@ -550,8 +551,11 @@ fn run_writer(
         }
         let entries: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
         if connection.is_none() {
+            // A connection of the writer's own, outside the pool: requests hold pooled
+            // connections while they wait for this writer, so a writer that took its connection
+            // from the same pool could wait behind them for ever once they fill it.
             connection = pool
-                .get()
+                .connect_unpooled()
                 .map_err(|e| log::error!("audit writer: no connection: {e}"))
                 .ok();
         }

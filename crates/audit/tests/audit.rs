@@ -569,3 +569,25 @@ db_test!(fn au_1_personal_data_is_read_only_with_a_context_that_explains_the_rea
     let count: i64 = usage_log::table.count().get_result(&mut db.conn()).unwrap();
     assert_eq!(count, 2);
 });
+
+db_test!(fn au_4_the_writer_needs_no_pooled_connection_so_a_full_pool_cannot_stall_it(db) {
+    // Requests hold their pooled connection while they wait for the writer. With every pooled
+    // connection held, a writer that needed one of them would wait until the pool timed out.
+    let pool = rekisteri_db::Pool::open(
+        db.pool.url(),
+        &rekisteri_db::PoolOptions {
+            max_size: 1,
+            connection_timeout: std::time::Duration::from_millis(300),
+            ..rekisteri_db::PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let keys = keyring();
+    let log = AuditLog::start(pool.clone(), clock(), Some(keys.clone()), WriterOptions::default()).unwrap();
+    let held = pool.get().unwrap();
+    assert!(pool.get().is_err(), "the pool's one connection is taken");
+    log.append(vec![usage("registrar-1", 1)]).unwrap();
+    drop(held);
+    let logged: i64 = usage_log::table.count().get_result(&mut db.conn()).unwrap();
+    assert_eq!(logged, 1);
+});

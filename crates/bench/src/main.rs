@@ -58,6 +58,8 @@ struct Scale {
     clients: usize,
     events: usize,
     log_entries: u64,
+    departed_clients: usize,
+    old_log_entries: u64,
     load_seconds: f64,
     raw_seconds: f64,
     read_concurrency: usize,
@@ -71,6 +73,8 @@ impl Scale {
                 clients: 2_000,
                 events: 2_000,
                 log_entries: 20_000,
+                departed_clients: 5_000,
+                old_log_entries: 50_000,
                 load_seconds: 2.0,
                 raw_seconds: 1.0,
                 read_concurrency: 32,
@@ -81,6 +85,8 @@ impl Scale {
                 clients: 100_000,
                 events: 100_000,
                 log_entries: 1_000_000,
+                departed_clients: 1_000_000,
+                old_log_entries: 10_000_000,
                 load_seconds: 10.0,
                 raw_seconds: 5.0,
                 read_concurrency: 64,
@@ -94,6 +100,8 @@ impl Scale {
             "clients": self.clients,
             "service_events": self.events,
             "usage_log_entries": self.log_entries,
+            "anonymised_clients": self.departed_clients,
+            "retention_log_entries": self.old_log_entries,
             "load_seconds": self.load_seconds,
             "raw_seconds": self.raw_seconds,
             "read_concurrency": self.read_concurrency,
@@ -398,7 +406,7 @@ fn run_database(
     )
     .map_err(|e| format!("key file: {e}"))?;
     step(&format!("fill the usage log up to {} entries", scale.log_entries));
-    let filled = fill_log(&pool, &keyring, rid, scale.log_entries)?;
+    let filled = fill_log(&pool, &keyring, rid, scale.log_entries, None)?;
     println!("   {filled} entries added");
 
     step("audited read over HTTP: closed loop for the maximum rate");
@@ -486,6 +494,52 @@ fn run_database(
          UPDATE by key {raw_update:.0}/s ({threads} connection(s))"
     );
 
+    step(&format!(
+        "bulk: anonymisation of {} clients past the end of visibility",
+        scale.departed_clients
+    ));
+    raw::seed_departed(&pool, rid, &demo.provider, scale.departed_clients)?;
+    let started = Instant::now();
+    let output = setup.run(&["jobs", "run", "anonymise"])?;
+    let anonymise_seconds = started.elapsed().as_secs_f64();
+    println!("   {} in {anonymise_seconds:.1} s", output.trim());
+    step(&format!(
+        "bulk: retention over {} log entries past 12 years",
+        scale.old_log_entries
+    ));
+    let old = to_primitive(time::OffsetDateTime::now_utc() - time::Duration::days(13 * 366));
+    fill_log(&pool, &keyring, RETENTION_REGISTRAR, scale.old_log_entries, Some(old))?;
+    let started = Instant::now();
+    let output = setup.run(&["jobs", "run", "retention"])?;
+    let retention_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "   {} in {retention_seconds:.1} s",
+        output.lines().next().unwrap_or_default()
+    );
+    let full_scale = scale.departed_clients >= 1_000_000;
+    let anonymise = Figure::new(
+        database,
+        format!("anonymise {} clients", scale.departed_clients),
+        anonymise_seconds,
+        "s",
+    );
+    figures.push(if full_scale && database == "sqlite" {
+        anonymise.target(Target::Below(60.0))
+    } else {
+        anonymise
+    });
+    let retention = Figure::new(
+        database,
+        format!("retention over {} log entries", scale.old_log_entries),
+        retention_seconds,
+        "s",
+    );
+    figures.push(if full_scale && database == "sqlite" {
+        retention.target(Target::Below(60.0))
+    } else {
+        retention
+    });
+
     let read = Figure::new(database, "audited read, max rate", max_rate, "req/s");
     figures.push(if database == "sqlite" {
         read.target(Target::AtLeast(20_000.0))
@@ -541,12 +595,23 @@ fn run_database(
     Ok(())
 }
 
+/// The registrar whose log chain holds the entries the retention run is measured on: a chain of
+/// its own, so that the entries past retention are its oldest.
+const RETENTION_REGISTRAR: &str = "bench-retention";
+
 /// Appends usage entries in the registrar's chain until the log holds `target` entries, as the
 /// server's writer would (hash-chained, signed checkpoints), 5 000 per commit.
-fn fill_log(pool: &Pool, keyring: &rekisteri_crypto::Keyring, registrar: &str, target: u64) -> Result<u64, String> {
+fn fill_log(
+    pool: &Pool,
+    keyring: &rekisteri_crypto::Keyring,
+    registrar: &str,
+    target: u64,
+    occurred_at: Option<time::PrimitiveDateTime>,
+) -> Result<u64, String> {
     use rekisteri_db::schema::usage_log;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
     let existing: i64 = usage_log::table
+        .filter(usage_log::registrar_id.eq(registrar))
         .count()
         .get_result(&mut *conn)
         .map_err(|e| format!("counting the log: {e}"))?;
@@ -562,7 +627,7 @@ fn fill_log(pool: &Pool, keyring: &rekisteri_crypto::Keyring, registrar: &str, t
                 let mut subject = [0u8; 32];
                 subject[..8].copy_from_slice(&n.to_le_bytes());
                 NewEntry::Usage(UsageEntry {
-                    occurred_at: now,
+                    occurred_at: occurred_at.unwrap_or(now),
                     registrar_id: registrar.to_owned(),
                     log_controller_id: registrar.to_owned(),
                     subject_index: Some(subject),

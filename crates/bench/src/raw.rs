@@ -234,3 +234,84 @@ pub fn update_by_key(pool: &Pool, keys: Arc<Vec<ClientKey>>, duration: Duration)
         Ok(BATCH as u64)
     })
 }
+
+/// Inserts `count` clients whose only service ended two years ago (past the end of
+/// visibility, CL-13), for the anonymisation run to find; 2 000 per transaction. The sealed
+/// fields are random bytes: anonymisation removes them without opening them (the birth year is
+/// stored).
+pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize) -> Result<(), String> {
+    const BATCH: usize = 2000;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let ended = today - time::Duration::days(730);
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let at = now();
+        let ids: Vec<String> = (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let client_rows: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                (
+                    clients::registrar_id.eq(registrar),
+                    clients::id.eq(id.clone()),
+                    clients::subject_index.eq(Some(random_32())),
+                    clients::identity_code.eq(Some(random_32())),
+                    clients::first_names.eq(Some(random_32())),
+                    clients::surname.eq(Some(random_32())),
+                    clients::gender.eq("male"),
+                    clients::home_municipality.eq(Some("837")),
+                    clients::address.eq(Some(random_32().repeat(3))),
+                    clients::protection_order.eq(false),
+                    clients::restricted.eq(false),
+                    clients::version.eq(1i64),
+                    clients::created_at.eq(at),
+                    clients::updated_at.eq(at),
+                    clients::birth_year.eq(Some(1938)),
+                )
+            })
+            .collect();
+        let service_rows: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                (
+                    services::registrar_id.eq(registrar),
+                    services::id.eq(uuid::Uuid::new_v4().to_string()),
+                    services::client_id.eq(id.clone()),
+                    services::kind.eq("service_voucher"),
+                    services::service_type.eq("home_care"),
+                    services::service_name.eq("Kotihoidon palveluseteli"),
+                    services::quantity_centi.eq(4000i64),
+                    services::unit.eq("hour"),
+                    services::valid_from.eq(ended - time::Duration::days(365)),
+                    services::valid_to.eq(ended),
+                    services::provider_id.eq(provider),
+                    services::status.eq("active"),
+                    services::version.eq(1i64),
+                    services::created_at.eq(at),
+                    services::updated_at.eq(at),
+                )
+            })
+            .collect();
+        write_transaction(&mut conn, |conn| -> QueryResult<()> {
+            // Batch inserts are per backend in a multi-connection; 500 rows per statement stay
+            // under SQLite's bound-parameter limit.
+            for (clients_chunk, services_chunk) in client_rows.chunks(500).zip(service_rows.chunks(500)) {
+                match conn {
+                    DbConnection::Sqlite(c) => {
+                        diesel::insert_into(clients::table).values(clients_chunk).execute(c)?;
+                        diesel::insert_into(services::table).values(services_chunk).execute(c)?;
+                    }
+                    DbConnection::Postgres(c) => {
+                        diesel::insert_into(clients::table).values(clients_chunk).execute(c)?;
+                        diesel::insert_into(services::table).values(services_chunk).execute(c)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("seeding departed clients: {e}"))?;
+        done += n;
+    }
+    Ok(())
+}
