@@ -44,6 +44,10 @@ impl std::str::FromStr for SqliteSynchronous {
 /// count towards RSS only when touched, and are shared with the page cache).
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// How long a SQLite writer waits for another (the busy timeout, and the in-process writer
+/// lock of `write_transaction`).
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
@@ -58,7 +62,7 @@ impl Default for PoolOptions {
             max_size: 16,
             connection_timeout: Duration::from_secs(10),
             sqlite_synchronous: SqliteSynchronous::Full,
-            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: SQLITE_BUSY_TIMEOUT,
         }
     }
 }
