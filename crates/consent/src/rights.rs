@@ -21,6 +21,8 @@ use time::{Date, Duration, PrimitiveDateTime};
 use utoipa::ToSchema;
 
 use crate::decision::UsableRight;
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_today, new_id, rule, validation};
 
 /// RU-5: a right closes this many working days after the service ends.
@@ -30,6 +32,8 @@ pub const CLOSING_WORKING_DAYS: u32 = 7;
 #[serde(deny_unknown_fields)]
 pub struct KantaSettings {
     /// The organiser's Kanta start date; no right opens before it (RU-1).
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
     pub kanta_start_date: Date,
     /// The OID root the organiser's case OIDs are issued under (`<root>.<n>`).
     pub case_oid_root: String,
@@ -43,6 +47,8 @@ pub struct ContractBody {
     /// The organiser's reference of the contract with the provider.
     pub contract_ref: String,
     /// The day the provider joined the Kanta client-data repository; absent: not joined.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub kanta_joined_on: Option<Date>,
 }
 
@@ -71,6 +77,8 @@ pub struct OpenRight {
     pub service_id: String,
     pub provider_unit_oid: String,
     /// Today in Finland when absent.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub opened_on: Option<Date>,
 }
 
@@ -79,6 +87,8 @@ pub struct OpenRight {
 pub struct CloseRight {
     /// The last usable date the organiser sets for this right; today's date closes it from
     /// tomorrow 00:00, an earlier date closes it at once.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
     pub closes_after: Date,
 }
 
@@ -88,6 +98,8 @@ pub struct ReopenRight {
     /// Why the right is reopened (correcting or invalidating documents, RU-6).
     pub reason: String,
     /// The last usable date of the reopened right.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
     pub closes_after: Date,
 }
 
@@ -103,9 +115,15 @@ pub struct Right {
     pub provider_id: String,
     pub provider_unit_oid: String,
     pub case_oid: String,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
     pub opened_on: Date,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub service_ended_on: Option<Date>,
     /// The last usable date; closed from 00:00 Finnish time of the next day.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub closes_after: Option<Date>,
     pub closing_set_by_organiser: bool,
     /// `open`, `closed` or `reopened` (a right past `closes_after` reads as closed).
