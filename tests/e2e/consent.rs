@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::idempotency::code;
 
+#[derive(Clone)]
 struct World {
     registrar: String,
     other_registrar: String,
@@ -95,6 +96,18 @@ fn world(app: &TestApp) -> World {
 }
 
 impl World {
+    /// The organiser sets the right's last day to the day before today: closed at once.
+    fn close_at_once(&mut self, app: &TestApp, right: &str) {
+        self.travel(app, time::macros::datetime!(2026-12-03 10:00 UTC));
+        let closed = app.post_as(
+            &self.handler,
+            &format!("/v1/registrars/{}/registry-use-rights/{right}/close", self.registrar),
+            &json!({"closes_after": "2026-12-02"}),
+        );
+        assert_eq!(closed.status().as_u16(), 200);
+        assert_eq!(closed.json::<Value>().unwrap()["status"], "closed");
+    }
+
     /// Moves the clock to `at` and logs everyone in again (sessions do not last for weeks).
     fn travel(&mut self, app: &TestApp, at: time::OffsetDateTime) {
         app.clock.set(at);
@@ -447,6 +460,14 @@ app_test!(fn ru_1_opening_is_refused_naming_the_missing_condition(app) {
     assert_eq!(open_ok(app, &w, &client2, &service2)["case_oid"], format!("{CASE_ROOT}.2"));
     let list: Value = app.get_as(&w.provider_staff, &format!("/v1/registrars/{}/registry-use-rights", w.registrar)).json().unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(list["items"].as_array().unwrap().iter().all(|r| r["unit_oid_changed"] == false && r["identity_code"].is_null()));
+    // The provider reports another service-unit OID for the voucher client: the open right is
+    // flagged for the organiser (source 003 §2.2).
+    let changed = app.post_as(&w.provider_staff, &format!("/v1/registrars/{}/voucher-provider-choices", w.registrar),
+        &json!({"client_id": client, "service_id": service, "provider_unit_oid": "1.2.246.10.2001.10.2"}));
+    assert_eq!(changed.status().as_u16(), 201);
+    let flagged: Value = app.get_as(&w.handler, &format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar)).json().unwrap();
+    assert_eq!(flagged["unit_oid_changed"], true);
     let none: Value = app.get_as(&w.other_provider_staff, &format!("/v1/registrars/{}/registry-use-rights", w.registrar)).json().unwrap();
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 });
@@ -703,4 +724,90 @@ app_test!(fn co_6_will_service_outbox_delivers_every_item_once_after_the_endpoin
     // The payload (with the identity code) is sealed at rest.
     let payloads: Vec<Vec<u8>> = will_service_outbox::table.select(will_service_outbox::payload).load(&mut app.db.conn()).unwrap();
     assert!(payloads.iter().all(|p| !String::from_utf8_lossy(p).contains(&code(12))));
+});
+
+app_test!(fn ru_2_provider_reads_and_stores_only_while_its_right_is_open(app) {
+    let mut w = world(app);
+    let (client, service) = client_with_service(app, &w, 13, "purchased_service", &w.provider, "2026-12-18");
+    kanta_ready(app, &w, &w.provider);
+    let right = open_ok(app, &w, &client, &service);
+    let case = right["case_oid"].as_str().unwrap().to_owned();
+    let empty: Value = app.get_as(&w.provider_staff, &documents_path(&w, &case)).json().unwrap();
+    assert_eq!(empty["items"].as_array().unwrap().len(), 0);
+    assert_eq!(store(app, &w.provider_staff, &w, &case, "Arvio").status().as_u16(), 201);
+    let docs: Value = app.get_as(&w.provider_staff, &documents_path(&w, &case)).json().unwrap();
+    assert_eq!(docs["items"][0]["title"], "Arvio");
+    // The organiser closes the right at once (an end before today, after the opening day).
+    w.close_at_once(app, right["id"].as_str().unwrap());
+    assert_problem(store(app, &w.provider_staff, &w, &case, "Myöhään"), 403, "/problems/forbidden");
+    assert_problem(app.get_as(&w.provider_staff, &documents_path(&w, &case)), 403, "/problems/forbidden");
+    // The organiser's register still holds the document.
+    let docs: Value = app.get_as(&w.handler, &documents_path(&w, &case)).json().unwrap();
+    assert_eq!(docs["items"].as_array().unwrap().len(), 1);
+});
+
+app_test!(fn ru_7_local_copies_are_marked_and_unconfirmed_ones_reported(app) {
+    let mut w = world(app);
+    let (client, service) = client_with_service(app, &w, 14, "purchased_service", &w.provider, "2026-12-02");
+    kanta_ready(app, &w, &w.provider);
+    let case = open_ok(app, &w, &client, &service)["case_oid"].as_str().unwrap().to_owned();
+    let first: Value = store(app, &w.provider_staff, &w, &case, "Yksi").json().unwrap();
+    app.clock.advance(time::Duration::minutes(1));
+    let second: Value = store(app, &w.provider_staff, &w, &case, "Kaksi").json().unwrap();
+    assert_eq!(first["local_copy"], "kept");
+    let confirm = |w: &World, doc: &Value| {
+        app.post_as(&w.provider_staff, &format!("{}/{}/local-copy-destroyed", documents_path(w, &case), doc["id"].as_str().unwrap()), &json!({}))
+    };
+    // Not marked while the right is open.
+    assert_problem(confirm(&w, &first), 422, "/problems/business-rule");
+    // 2 December + 7 working days = 11 December; closed from the 12th.
+    w.travel(app, time::macros::datetime!(2026-12-12 08:00 UTC));
+    let report = run_job(app);
+    assert_eq!(report.marked_for_destruction, 2);
+    assert_eq!(report.unconfirmed_local_copies.len(), 2);
+    assert_eq!(confirm(&w, &first).status().as_u16(), 204);
+    // Another provider cannot confirm for it.
+    assert_problem(confirm(&World { provider_staff: w.other_provider_staff.clone(), ..w.clone() }, &second), 404, "/problems/not-found");
+    let report = run_job(app);
+    assert_eq!(report.marked_for_destruction, 0);
+    assert_eq!(report.unconfirmed_local_copies, vec![(w.registrar.clone(), case.clone(), second["id"].as_str().unwrap().to_owned())]);
+});
+
+app_test!(fn ru_8_documents_carry_their_sosmeta_type_and_are_encrypted_at_rest(app) {
+    let w = world(app);
+    let (client, service) = client_with_service(app, &w, 15, "purchased_service", &w.provider, "2026-12-18");
+    kanta_ready(app, &w, &w.provider);
+    let case = open_ok(app, &w, &client, &service)["case_oid"].as_str().unwrap().to_owned();
+    let response = app.post_as(&w.provider_staff, &documents_path(&w, &case), &json!({
+        "service_task": "home_care", "document_type": "SOS-PALVELUSUUNNITELMA", "structure_id": "1.2.246.537.6.12.2002.126",
+        "title": "Palvelusuunnitelma", "document_time": "2026-12-01T09:00:00Z", "signature": "MEUCIQDallekirjoitus",
+        "content_type": "application/json", "content": {"goals": ["Kotona asuminen"]}, "author_unit_oid": UNIT_OID}));
+    assert_eq!(response.status().as_u16(), 201);
+    let stored: Value = response.json().unwrap();
+    assert_eq!(stored["case_oid"], case.as_str());
+    assert_eq!(stored["registrar_id"], w.registrar.as_str());
+    assert_eq!(stored["client_id"], client.as_str());
+    assert_eq!(stored["provider_id"], w.provider.as_str());
+    assert_eq!(stored["author_unit_oid"], UNIT_OID);
+    assert_eq!(stored["document_type"], "SOS-PALVELUSUUNNITELMA");
+    assert_eq!(stored["structure_id"], "1.2.246.537.6.12.2002.126");
+    assert_eq!(stored["document_time"], "2026-12-01T09:00:00.000000Z");
+    assert_eq!(stored["signature"], "MEUCIQDallekirjoitus");
+    let read: Value = app.get_as(&w.handler, &documents_path(&w, &case)).json().unwrap();
+    assert_eq!(read["items"][0], stored);
+    let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = case_documents::table
+        .select((case_documents::title, case_documents::content, case_documents::signature))
+        .load(&mut app.db.conn())
+        .unwrap();
+    let (title, content, signature) = &rows[0];
+    assert!(!String::from_utf8_lossy(title).contains("Palvelusuunnitelma"));
+    assert!(!String::from_utf8_lossy(content).contains("Kotona"));
+    assert!(!String::from_utf8_lossy(signature.as_ref().unwrap()).contains("allekirjoitus"));
+    for field in ["document_type", "structure_id", "title", "service_task"] {
+        let mut body = json!({"service_task": "home_care", "document_type": "X", "structure_id": "1", "title": "T",
+            "content_type": "application/json", "content": {}});
+        body[field] = json!(" ");
+        let problem = assert_problem(app.post_as(&w.provider_staff, &documents_path(&w, &case), &body), 400, "/problems/validation");
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
 });

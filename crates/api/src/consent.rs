@@ -42,6 +42,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(reopen_right)
         .service(list_documents)
         .service(store_document)
+        .service(confirm_local_copy)
         .service(list_incidents)
         .service(report_incident)
         .service(show_incident)
@@ -812,6 +813,41 @@ async fn store_document(
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(created), disclosure))
+}
+
+/// The provider confirms that its local copy of the document is destroyed (RU-7); the
+/// closing job reports the copies marked for destruction and not yet confirmed.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("case_oid" = String, Path, description = "Case OID"),
+        ("id" = String, Path, description = "Document id")),
+    responses(
+        (status = 204, description = "Confirmed"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The copy is not marked for destruction", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/cases/{case_oid}/documents/{id}/local-copy-destroyed")]
+async fn confirm_local_copy(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, case_oid, id) = path.into_inner();
+    state
+        .run(move |conn, state| {
+            Ok(rekisteri_consent::confirm_local_copy_destroyed(
+                conn,
+                &principal.0,
+                &rid,
+                &case_oid,
+                &id,
+                state.clock.now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The registrar's security incidents (RU-4), for its data-protection officers.

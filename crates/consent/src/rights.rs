@@ -1110,7 +1110,8 @@ fn seal(
 
 #[allow(
     clippy::disallowed_methods,
-    reason = "case documents and incident texts, opened only inside read_personal_data closures that log the use"
+    reason = "case documents, opened inside read_personal_data closures that log the use; incident texts (no \
+              client data by rule) for the registrar's data-protection officer"
 )]
 fn open(
     register: &ConsentRegister,
@@ -1388,6 +1389,50 @@ pub fn list_documents(
             }
             Ok((documents, uses))
         })
+}
+
+/// RU-7: the provider confirms that its local copy of a document is destroyed; possible (and
+/// expected) after the right closed. Only the document's provider; a copy not marked is 422.
+pub fn confirm_local_copy_destroyed(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    case_oid: &str,
+    document_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), ConsentError> {
+    if !principal.can(Permission::StoreCaseDocuments) {
+        return Err(ConsentError::NotFound);
+    }
+    let at = at_primitive(now);
+    write_transaction(conn, |conn| {
+        let state: String = case_documents::table
+            .filter(case_documents::registrar_id.eq(registrar_id))
+            .filter(case_documents::case_oid.eq(case_oid))
+            .filter(case_documents::id.eq(document_id))
+            .filter(case_documents::provider_id.eq(&principal.organisation_id))
+            .select(case_documents::local_copy)
+            .first(conn)
+            .optional()?
+            .ok_or(ConsentError::NotFound)?;
+        if state != "marked_for_destruction" {
+            return Err(rule(
+                "local_copy",
+                format!("the local copy is {state}, not marked for destruction"),
+            ));
+        }
+        diesel::update(
+            case_documents::table
+                .filter(case_documents::registrar_id.eq(registrar_id))
+                .filter(case_documents::id.eq(document_id)),
+        )
+        .set((
+            case_documents::local_copy.eq("destroyed"),
+            case_documents::local_copy_destroyed_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+        Ok::<_, ConsentError>(())
+    })
 }
 
 type IncidentRow = (
