@@ -795,7 +795,8 @@ app_test!(fn ru_8_documents_carry_their_sosmeta_type_and_are_encrypted_at_rest(a
     assert_eq!(stored["signature"], "MEUCIQDallekirjoitus");
     let read: Value = app.get_as(&w.handler, &documents_path(&w, &case)).json().unwrap();
     assert_eq!(read["items"][0], stored);
-    let rows: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> = case_documents::table
+    type Sealed = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+    let rows: Vec<Sealed> = case_documents::table
         .select((case_documents::title, case_documents::content, case_documents::signature))
         .load(&mut app.db.conn())
         .unwrap();
