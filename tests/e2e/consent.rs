@@ -489,6 +489,10 @@ app_test!(fn ru_5_service_ending_friday_18_december_keeps_the_right_through_31_d
     assert_eq!(run_job(app).warned, vec![id.clone()]);
     assert!(run_job(app).warned.is_empty());
     assert_eq!(notifications(app, &id), ["registry_use_right_opened", "registry_use_right_closing_soon"]);
+    // After the service ended the provider still reads its right, identity code included.
+    let right_path = format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar);
+    let read: Value = app.get_as(&w.provider_staff, &right_path).json().unwrap();
+    assert_eq!(read["identity_code"], code(7));
     // Thursday 31 December 23:59:59 in Helsinki: still usable.
     w.travel(app, time::macros::datetime!(2026-12-31 21:59:59 UTC));
     assert!(run_job(app).closed.is_empty());
@@ -503,8 +507,13 @@ app_test!(fn ru_5_service_ending_friday_18_december_keeps_the_right_through_31_d
     assert_eq!(report.closed, vec![id.clone()]);
     assert_eq!(report.marked_for_destruction, 2);
     assert_eq!(report.unconfirmed_local_copies.len(), 2);
-    let read: Value = app.get_as(&w.handler, &format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar)).json().unwrap();
+    let read: Value = app.get_as(&w.handler, &right_path).json().unwrap();
     assert_eq!(read["status"], "closed");
+    assert_eq!(read["identity_code"], code(7));
+    // The provider sees its right closed, without the identity code any more.
+    let read: Value = app.get_as(&w.provider_staff, &right_path).json().unwrap();
+    assert_eq!(read["status"], "closed");
+    assert!(read["identity_code"].is_null());
     // The organiser still reads the documents of its register; their local copies are marked.
     let docs: Value = app.get_as(&w.handler, &documents_path(&w, &case)).json().unwrap();
     let copies: Vec<&str> = docs["items"].as_array().unwrap().iter().map(|d| d["local_copy"].as_str().unwrap()).collect();

@@ -46,3 +46,25 @@ impl ReachedClient {
         cipher.open_opt("identity_code", self.identity_code.as_deref())
     }
 }
+
+/// The identity code of client `client_id` of `registrar_id` in clear, for a caller whose basis is
+/// not the client register's own decision (a provider's registry use right, RU-1/RU-2); call only
+/// inside a `read_personal_data` closure that logs the use. `None` for a client not there or
+/// anonymised.
+pub fn identity_code_of(
+    conn: &mut rekisteri_db::DbConnection,
+    register: &ClientRegister,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<Option<String>, ClientsError> {
+    use diesel::prelude::*;
+    use rekisteri_db::schema::clients;
+    let sealed: Option<Option<Vec<u8>>> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq(client_id))
+        .select(clients::identity_code)
+        .first(conn)
+        .optional()?;
+    let cipher = RowCipher::new(&register.keyring, "clients", client_id);
+    cipher.open_opt("identity_code", sealed.flatten().as_deref())
+}

@@ -639,6 +639,11 @@ pub fn open_right(
                     "is not one of the provider's registered service units",
                 ));
             }
+            // The increment comes first: it locks the settings row, so concurrent openings
+            // (PostgreSQL, READ COMMITTED) each read their own number.
+            diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
+                .set(kanta_settings::last_case_number.eq(kanta_settings::last_case_number + 1))
+                .execute(conn)?;
             let settings: Option<(Date, String, i64)> = kanta_settings::table
                 .filter(kanta_settings::registrar_id.eq(registrar_id))
                 .select((
@@ -648,16 +653,12 @@ pub fn open_right(
                 ))
                 .first(conn)
                 .optional()?;
-            let Some((start, root, last)) = settings else {
+            let Some((start, root, number)) = settings else {
                 return Err(rule("kanta_start_date", "the organiser's Kanta start date is not set"));
             };
             if opened_on < start {
                 return Err(rule("opened_on", "is before the organiser's Kanta start date"));
             }
-            let number = last + 1;
-            diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
-                .set(kanta_settings::last_case_number.eq(number))
-                .execute(conn)?;
             let case_oid = format!("{root}.{number}");
             let ended = service_end(&service);
             let closes_after = add_working_days(ended, CLOSING_WORKING_DAYS);
@@ -714,14 +715,17 @@ pub fn open_right(
     })
 }
 
-/// Who may read a right: the organiser's staff who reach the client, or the right's provider.
-fn readable_right(
+/// A right, with the client's identity code (RU-1's delivery); a logged use. The organiser's
+/// staff who reach the client read it on the client register's basis; the right's provider on
+/// the right itself (it may no longer reach the client through its services once the service
+/// ended, yet the right lasts 7 working days more), with the identity code only while usable.
+pub fn get_right(
     conn: &mut DbConnection,
     register: &ConsentRegister,
     request: &Request<'_>,
     registrar_id: &str,
     right_id: &str,
-) -> Result<(RightRow, rekisteri_clients::ReachedClient), ConsentError> {
+) -> Result<Right, ConsentError> {
     let row: Option<RightRow> = registry_use_rights::table
         .filter(registry_use_rights::registrar_id.eq(registrar_id))
         .filter(registry_use_rights::id.eq(right_id))
@@ -732,7 +736,34 @@ fn readable_right(
         return Err(ConsentError::NotFound);
     };
     let principal = request.principal;
-    if principal.organisation_id != registrar_id && principal.organisation_id != row.3 {
+    let today = helsinki_today(request.now);
+    let at = at_primitive(request.now);
+    let use_of = |subject| {
+        vec![DataUse {
+            subject_index: subject,
+            data_kind: "registry_use_right".into(),
+            data_id: Some(right_id.to_owned()),
+            outcome: Outcome::Used,
+        }]
+    };
+    if principal.organisation_id == row.3 && principal.can(Permission::StoreCaseDocuments) {
+        let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &row.1)?;
+        let context = rekisteri_audit::AuditContext {
+            access_basis: AccessBasis::RegistryUseRight,
+            actor_kind: ActorKind::ProviderUser,
+            ..request.audit.clone()
+        };
+        let usable = is_usable(&row.10, row.6, row.8, today);
+        return register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+            let code = if usable {
+                rekisteri_clients::identity_code_of(conn, &register.clients, registrar_id, &row.1)?
+            } else {
+                None
+            };
+            Ok((right_of(registrar_id, row, code, today), use_of(subject)))
+        });
+    }
+    if principal.organisation_id != registrar_id {
         return Err(ConsentError::NotFound);
     }
     let reached = reach_client(
@@ -743,35 +774,11 @@ fn readable_right(
         &row.1,
         Permission::ReadClients,
     )?;
-    Ok((row, reached))
-}
-
-/// A right, with the client's identity code (RU-1's delivery); a logged use.
-pub fn get_right(
-    conn: &mut DbConnection,
-    register: &ConsentRegister,
-    request: &Request<'_>,
-    registrar_id: &str,
-    right_id: &str,
-) -> Result<Right, ConsentError> {
-    let (row, reached) = readable_right(conn, register, request, registrar_id, right_id)?;
-    let today = helsinki_today(request.now);
     let context = reached.decision.context(&request.audit);
-    register
-        .clients
-        .audit
-        .read_personal_data(conn, &context, at_primitive(request.now), |_| {
-            let code = reached.reveal_identity_code(&register.clients)?;
-            Ok((
-                right_of(registrar_id, row, code, today),
-                vec![DataUse {
-                    subject_index: reached.subject,
-                    data_kind: "registry_use_right".into(),
-                    data_id: Some(right_id.to_owned()),
-                    outcome: Outcome::Used,
-                }],
-            ))
-        })
+    register.clients.audit.read_personal_data(conn, &context, at, |_| {
+        let code = reached.reveal_identity_code(&register.clients)?;
+        Ok((right_of(registrar_id, row, code, today), use_of(reached.subject)))
+    })
 }
 
 /// The organiser's rights (its staff), or a provider's own rights in this register; without
