@@ -489,6 +489,13 @@ app_test!(fn ru_5_service_ending_friday_18_december_keeps_the_right_through_31_d
     assert_eq!(run_job(app).warned, vec![id.clone()]);
     assert!(run_job(app).warned.is_empty());
     assert_eq!(notifications(app, &id), ["registry_use_right_opened", "registry_use_right_closing_soon"]);
+    let told: Value = app.get_as(&w.provider_staff, "/v1/registry-notifications").json().unwrap();
+    let kinds: Vec<&str> = told["items"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["registry_use_right_opened", "registry_use_right_closing_soon"]);
+    assert_eq!(told["items"][1]["details"]["closes_after"], "2026-12-31");
+    assert_eq!(told["items"][1]["details"]["case_oid"], case.as_str());
+    let none: Value = app.get_as(&w.other_provider_staff, "/v1/registry-notifications").json().unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
     // After the service ended the provider still reads its right, identity code included.
     let right_path = format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar);
     let read: Value = app.get_as(&w.provider_staff, &right_path).json().unwrap();

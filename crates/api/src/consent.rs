@@ -43,6 +43,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(list_documents)
         .service(store_document)
         .service(confirm_local_copy)
+        .service(list_notifications)
         .service(list_incidents)
         .service(report_incident)
         .service(show_incident)
@@ -94,6 +95,11 @@ pub struct RightList {
 #[derive(Serialize, ToSchema)]
 pub struct DocumentList {
     pub items: Vec<CaseDocument>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationList {
+    pub items: Vec<rekisteri_consent::RegistryNotification>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -848,6 +854,25 @@ async fn confirm_local_copy(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The notifications addressed to the caller's organisation (RU-1, RU-4, RU-5): a provider's
+/// rights opened, closing soon (the configured working days before), their closing date
+/// changed or reopened; a registrar's suspected incidents. Oldest first.
+#[utoipa::path(
+    tag = "consent",
+    responses(
+        (status = 200, body = NotificationList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registry-notifications")]
+async fn list_notifications(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+    let items = state
+        .run(move |conn, _| Ok(rekisteri_consent::list_notifications(conn, &principal.0)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(NotificationList { items }))
 }
 
 /// The registrar's security incidents (RU-4), for its data-protection officers.

@@ -19,10 +19,10 @@ pub use consent::{
 pub use outbox::{ForwardReport, WillService, forward_due};
 pub use rights::{
     CaseDocument, CloseRight, ClosingReport, ContractBody, IncidentChanges, KantaSettings, NewDocument, NewIncident,
-    OpenRight, OpenedRight, ReopenRight, Right, SecurityIncident, VoucherChoice, VoucherChoiceBody, close_right,
-    confirm_local_copy_destroyed, get_right, get_security_incident, list_documents, list_rights,
-    list_security_incidents, open_right, record_voucher_choice, reopen_right, report_security_incident, run_closing,
-    set_contract, set_kanta_settings, store_document, update_security_incident,
+    OpenRight, OpenedRight, RegistryNotification, ReopenRight, Right, SecurityIncident, VoucherChoice,
+    VoucherChoiceBody, close_right, confirm_local_copy_destroyed, get_right, get_security_incident, list_documents,
+    list_notifications, list_rights, list_security_incidents, open_right, record_voucher_choice, reopen_right,
+    report_security_incident, run_closing, set_contract, set_kanta_settings, store_document, update_security_incident,
 };
 
 use rekisteri_clients::ClientRegister;
