@@ -625,9 +625,14 @@ app_test!(fn ru_3_a_second_provider_is_never_covered_by_another_providers_right(
 app_test!(fn ru_4_security_incident_runs_the_72_hour_clock_from_discovery(app) {
     let w = world(app);
     kanta_ready(app, &w, &w.provider);
+    let (client, service) = client_with_service(app, &w, 16, "purchased_service", &w.provider, "2026-12-18");
+    let case = open_ok(app, &w, &client, &service)["case_oid"].as_str().unwrap().to_owned();
+    let misplaced: Value = store(app, &w.provider_staff, &w, &case, "Toisen asiakkaan käynti").json().unwrap();
     let path = format!("/v1/registrars/{}/security-incidents", w.registrar);
+    let body = assert_problem(app.post_as(&w.provider_staff, &path, &json!({"description": "x", "document_id": "doc-9"})), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "document_id");
     let response = app.post_as(&w.provider_staff, &path, &json!({"description": "Asiakirja väärässä rekisterissä",
-        "discovered_at": "2026-12-01T08:30:00Z", "document_id": "doc-9"}));
+        "discovered_at": "2026-12-01T08:30:00Z", "document_id": misplaced["id"]}));
     assert_eq!(response.status().as_u16(), 201);
     let incident: Value = response.json().unwrap();
     assert_eq!(incident["state"], "suspected");
@@ -820,6 +825,16 @@ app_test!(fn ru_8_documents_carry_their_sosmeta_type_and_are_encrypted_at_rest(a
     assert!(!String::from_utf8_lossy(title).contains("Palvelusuunnitelma"));
     assert!(!String::from_utf8_lossy(content).contains("Kotona"));
     assert!(!String::from_utf8_lossy(signature.as_ref().unwrap()).contains("allekirjoitus"));
+    // A prohibition of the document's service task covers it when asked by document alone.
+    inform(app, &w.handler, &w, &client);
+    set_consent(app, &w, &client, "positive");
+    let ask = || {
+        decide(app, &w, json!({"client_id": client, "registrar_id": w.registrar, "document_id": stored["id"],
+            "recipient": {"kind": "registrar", "id": w.other_registrar}}))
+    };
+    assert_eq!(ask()["decision"], "allow");
+    prohibit(app, &w, &client, json!({"scope": "service_task", "target": "home_care"}));
+    assert_eq!(ask()["decision"], "deny");
     for field in ["document_type", "structure_id", "title", "service_task"] {
         let mut body = json!({"service_task": "home_care", "document_type": "X", "structure_id": "1", "title": "T",
             "content_type": "application/json", "content": {}});

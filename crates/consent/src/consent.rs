@@ -640,19 +640,22 @@ pub fn decide_disclosure(
     let context = reached.decision.context(&request.audit);
     register.clients.audit.audited_read(conn, |conn| {
         let state = load_state(conn, registrar_id, &body.client_id, today)?;
-        let document_case: Option<String> = match body.document_id.as_deref() {
+        // A stored document brings its own case and service task, so a prohibition of its
+        // service task matches even when the request names only the document.
+        let document: Option<(String, String)> = match body.document_id.as_deref() {
             Some(document_id) => case_documents::table
                 .filter(case_documents::registrar_id.eq(registrar_id))
                 .filter(case_documents::id.eq(document_id))
                 .filter(case_documents::client_id.eq(&body.client_id))
-                .select(case_documents::case_oid)
+                .select((case_documents::case_oid, case_documents::service_task))
                 .first(conn)
                 .optional()?,
             None => None,
         };
+        let (document_case, document_task) = document.unzip();
         let data = DataItem {
             registrar_id: body.registrar_id.clone(),
-            service_task: body.service_task.clone(),
+            service_task: document_task.or(body.service_task.clone()),
             document_id: body.document_id.clone(),
             case_oid: document_case.or(body.case_oid.clone()),
         };

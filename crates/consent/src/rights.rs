@@ -1597,6 +1597,16 @@ pub fn report_security_incident(
             at_primitive(parsed)
         }
     };
+    if let Some(document_id) = body.document_id.as_deref() {
+        let found: i64 = case_documents::table
+            .filter(case_documents::registrar_id.eq(registrar_id))
+            .filter(case_documents::id.eq(document_id))
+            .count()
+            .get_result(conn)?;
+        if found == 0 {
+            return Err(validation("document_id", "is not a document stored in this register"));
+        }
+    }
     let source = if body.document_id.is_some() {
         "misplaced_document"
     } else {
