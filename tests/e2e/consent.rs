@@ -448,6 +448,8 @@ app_test!(fn ru_1_opening_is_refused_naming_the_missing_condition(app) {
     assert_eq!(right["service_ended_on"], "2026-12-18");
     assert_eq!(right["closes_after"], "2026-12-31");
     assert_eq!(right["identity_code"], code(5));
+    // One open right per service and provider.
+    refused(UNIT_OID, "service_id");
     // The delivery: the provider is notified and reads the identity code and case OID.
     let id = right["id"].as_str().unwrap();
     assert_eq!(notifications(app, id), ["registry_use_right_opened"]);
@@ -455,7 +457,11 @@ app_test!(fn ru_1_opening_is_refused_naming_the_missing_condition(app) {
     assert_eq!(delivered["identity_code"], code(5));
     assert_eq!(delivered["case_oid"], format!("{CASE_ROOT}.1"));
     assert_problem(app.get_as(&w.other_provider_staff, &format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar)), 404, "/problems/not-found");
-    // The next case gets the next number under the root.
+    // A service that ended more than 7 working days ago gets no right (19 November + 7 = 30 November).
+    let (ended_client, ended_service) = client_with_service(app, &w, 17, "purchased_service", &w.provider, "2026-11-19");
+    let body = assert_problem(open(app, &w, &ended_client, &ended_service, UNIT_OID), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "service_id");
+    // The next case gets the next number under the root (refused openings used none).
     let (client2, service2) = client_with_service(app, &w, 6, "purchased_service", &w.provider, "2026-12-18");
     assert_eq!(open_ok(app, &w, &client2, &service2)["case_oid"], format!("{CASE_ROOT}.2"));
     let list: Value = app.get_as(&w.provider_staff, &format!("/v1/registrars/{}/registry-use-rights", w.registrar)).json().unwrap();

@@ -524,28 +524,9 @@ pub fn record_voucher_choice(
     let id = new_id();
     let context = reached.decision.context(&request.audit);
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
-        diesel::insert_into(voucher_provider_choices::table)
-            .values((
-                voucher_provider_choices::registrar_id.eq(registrar_id),
-                voucher_provider_choices::id.eq(&id),
-                voucher_provider_choices::client_id.eq(&body.client_id),
-                voucher_provider_choices::service_id.eq(&body.service_id),
-                voucher_provider_choices::provider_id.eq(&provider_id),
-                voucher_provider_choices::provider_unit_oid.eq(body.provider_unit_oid.trim()),
-                voucher_provider_choices::reported_by.eq(&request.principal.account_id),
-                voucher_provider_choices::reported_at.eq(at),
-            ))
-            .execute(conn)?;
-        // A changed service-unit OID flags the provider's open rights of this client (RU-1).
-        diesel::update(
-            registry_use_rights::table
-                .filter(registry_use_rights::registrar_id.eq(registrar_id))
-                .filter(registry_use_rights::service_id.eq(&body.service_id))
-                .filter(registry_use_rights::provider_unit_oid.ne(body.provider_unit_oid.trim()))
-                .filter(registry_use_rights::status.ne("closed")),
-        )
-        .set(registry_use_rights::unit_oid_changed.eq(true))
-        .execute(conn)?;
+        write_transaction(conn, |conn| {
+            record_choice(conn, registrar_id, &body, &provider_id, &id, request, at)
+        })?;
         let choice = VoucherChoice {
             id: id.clone(),
             client_id: body.client_id.clone(),
@@ -564,6 +545,40 @@ pub fn record_voucher_choice(
             }],
         ))
     })
+}
+
+fn record_choice(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    body: &VoucherChoiceBody,
+    provider_id: &str,
+    id: &str,
+    request: &Request<'_>,
+    at: PrimitiveDateTime,
+) -> Result<(), ConsentError> {
+    diesel::insert_into(voucher_provider_choices::table)
+        .values((
+            voucher_provider_choices::registrar_id.eq(registrar_id),
+            voucher_provider_choices::id.eq(&id),
+            voucher_provider_choices::client_id.eq(&body.client_id),
+            voucher_provider_choices::service_id.eq(&body.service_id),
+            voucher_provider_choices::provider_id.eq(&provider_id),
+            voucher_provider_choices::provider_unit_oid.eq(body.provider_unit_oid.trim()),
+            voucher_provider_choices::reported_by.eq(&request.principal.account_id),
+            voucher_provider_choices::reported_at.eq(at),
+        ))
+        .execute(conn)?;
+    // A changed service-unit OID flags the provider's open rights of this client (RU-1).
+    diesel::update(
+        registry_use_rights::table
+            .filter(registry_use_rights::registrar_id.eq(registrar_id))
+            .filter(registry_use_rights::service_id.eq(&body.service_id))
+            .filter(registry_use_rights::provider_unit_oid.ne(body.provider_unit_oid.trim()))
+            .filter(registry_use_rights::status.ne("closed")),
+    )
+    .set(registry_use_rights::unit_oid_changed.eq(true))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// RU-1: opens a right, refused with the missing condition named; issues the case OID.
@@ -659,9 +674,27 @@ pub fn open_right(
             if opened_on < start {
                 return Err(rule("opened_on", "is before the organiser's Kanta start date"));
             }
-            let case_oid = format!("{root}.{number}");
             let ended = service_end(&service);
             let closes_after = add_working_days(ended, CLOSING_WORKING_DAYS);
+            if closes_after < opened_on {
+                return Err(rule(
+                    "service_id",
+                    "the service ended more than 7 working days before the opening date",
+                ));
+            }
+            let existing: Vec<RightRow> = registry_use_rights::table
+                .filter(registry_use_rights::registrar_id.eq(registrar_id))
+                .filter(registry_use_rights::service_id.eq(&body.service_id))
+                .filter(registry_use_rights::provider_id.eq(&provider_id))
+                .select(right_columns!())
+                .load(conn)?;
+            if existing.iter().any(|r| effective_status(r, today) != "closed") {
+                return Err(rule(
+                    "service_id",
+                    "the service already has an open registry use right for this provider",
+                ));
+            }
+            let case_oid = format!("{root}.{number}");
             let id = new_id();
             diesel::insert_into(registry_use_rights::table)
                 .values((
