@@ -607,11 +607,12 @@ fn load_state(
             ProhibitionScope::from_parts(&r.2, r.3.as_deref()).map(|scope| ProhibitionInForce { id: r.0, scope })
         })
         .collect();
-    let usable_rights = crate::rights::usable_rights(conn, registrar_id, client_id, today)?;
+    let rights = crate::rights::rights_of_client(conn, registrar_id, client_id)?;
     Ok(DisclosureState {
         consent,
         prohibitions,
-        usable_rights,
+        rights,
+        today,
     })
 }
 

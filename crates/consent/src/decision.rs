@@ -10,6 +10,7 @@
 //!    and revoked disclose nothing).
 
 use serde::{Deserialize, Serialize};
+use time::Date;
 use utoipa::ToSchema;
 
 /// The client's disclosure consent (CO-2).
@@ -97,15 +98,32 @@ pub struct ProhibitionInForce {
     pub scope: ProhibitionScope,
 }
 
-/// A registry use right usable at the moment of the decision (open or reopened, within its
-/// dates), of the client in question.
+/// A registry use right of the client in question, in whatever state it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsableRight {
+pub struct RightState {
     pub id: String,
     /// The organiser: whose register the right writes into.
     pub registrar_id: String,
     pub provider_id: String,
     pub case_oid: String,
+    /// `open`, `closed` or `reopened`.
+    pub status: String,
+    pub opened_on: Date,
+    /// The last usable day (Finnish date).
+    pub closes_after: Option<Date>,
+}
+
+/// Whether a right in `status` is usable on `today` (a Finnish date): not closed, opened, and
+/// not past its last usable day; from 00:00 Europe/Helsinki after `closes_after` it is closed
+/// whether or not the closing job has run (RU-5).
+pub fn is_usable(status: &str, opened_on: Date, closes_after: Option<Date>, today: Date) -> bool {
+    status != "closed" && opened_on <= today && closes_after.is_none_or(|last| today <= last)
+}
+
+impl RightState {
+    pub fn usable_on(&self, today: Date) -> bool {
+        is_usable(&self.status, self.opened_on, self.closes_after, today)
+    }
 }
 
 /// The data asked about.
@@ -131,7 +149,9 @@ pub struct Recipient {
 pub struct DisclosureState {
     pub consent: ConsentState,
     pub prohibitions: Vec<ProhibitionInForce>,
-    pub usable_rights: Vec<UsableRight>,
+    pub rights: Vec<RightState>,
+    /// The day in Finland the decision is made.
+    pub today: Date,
 }
 
 /// Why the answer is what it is.
@@ -163,10 +183,12 @@ pub struct Decision {
 pub fn decide(state: &DisclosureState, data: &DataItem, recipient: &Recipient) -> Decision {
     if recipient.kind == "provider"
         && let Some(case_oid) = data.case_oid.as_deref()
-        && let Some(right) = state
-            .usable_rights
-            .iter()
-            .find(|r| r.provider_id == recipient.id && r.case_oid == case_oid && r.registrar_id == data.registrar_id)
+        && let Some(right) = state.rights.iter().find(|r| {
+            r.usable_on(state.today)
+                && r.provider_id == recipient.id
+                && r.case_oid == case_oid
+                && r.registrar_id == data.registrar_id
+        })
     {
         return Decision {
             allow: true,
@@ -225,11 +247,31 @@ mod tests {
         ]
     }
 
+    const TODAY: Date = time::macros::date!(2027 - 01 - 01);
+
+    fn right_status() -> impl Strategy<Value = (String, Date, Option<Date>)> {
+        use time::macros::date;
+        (
+            prop_oneof![Just("open"), Just("reopened"), Just("closed")],
+            prop_oneof![Just(date!(2026 - 09 - 01)), Just(TODAY), Just(date!(2027 - 01 - 02))],
+            prop_oneof![
+                Just(None),
+                Just(Some(date!(2026 - 12 - 31))),
+                Just(Some(TODAY)),
+                Just(Some(date!(2027 - 02 - 01))),
+            ],
+        )
+            .prop_map(|(status, opened_on, closes_after)| (status.to_owned(), opened_on, closes_after))
+    }
+
     fn state() -> impl Strategy<Value = DisclosureState> {
         (
             consent(),
             proptest::collection::vec(scope(), 0..3),
-            proptest::collection::vec((pick(&REGISTRARS), pick(&PROVIDERS), pick(&CASES)), 0..3),
+            proptest::collection::vec(
+                (pick(&REGISTRARS), pick(&PROVIDERS), pick(&CASES), right_status()),
+                0..5,
+            ),
         )
             .prop_map(|(consent, scopes, rights)| DisclosureState {
                 consent,
@@ -241,16 +283,22 @@ mod tests {
                         scope,
                     })
                     .collect(),
-                usable_rights: rights
+                rights: rights
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (registrar_id, provider_id, case_oid))| UsableRight {
-                        id: format!("ru{i}"),
-                        registrar_id,
-                        provider_id,
-                        case_oid,
-                    })
+                    .map(
+                        |(i, (registrar_id, provider_id, case_oid, (status, opened_on, closes_after)))| RightState {
+                            id: format!("ru{i}"),
+                            registrar_id,
+                            provider_id,
+                            case_oid,
+                            status,
+                            opened_on,
+                            closes_after,
+                        },
+                    )
                     .collect(),
+                today: TODAY,
             })
     }
 
@@ -259,7 +307,7 @@ mod tests {
             pick(&REGISTRARS),
             proptest::option::of(pick(&TASKS)),
             proptest::option::of(pick(&DOCS)),
-            proptest::option::of(pick(&CASES)),
+            proptest::option::weighted(0.8, pick(&CASES)),
         )
             .prop_map(|(registrar_id, service_task, document_id, case_oid)| DataItem {
                 registrar_id,
@@ -271,8 +319,8 @@ mod tests {
 
     fn recipient() -> impl Strategy<Value = Recipient> {
         (
-            prop_oneof![Just("provider"), Just("registrar"), Just("organisation")],
-            prop_oneof![pick(&PROVIDERS), pick(&REGISTRARS)],
+            prop_oneof![4 => Just("provider"), 1 => Just("registrar"), 1 => Just("organisation")],
+            prop_oneof![4 => pick(&PROVIDERS), 1 => pick(&REGISTRARS)],
         )
             .prop_map(|(kind, id)| Recipient { kind: kind.into(), id })
     }
@@ -289,10 +337,15 @@ mod tests {
         )
     }
 
+    /// Written out from RU-5 independently of `is_usable`: open or reopened, opened by today,
+    /// today not past the last usable day.
     fn holds_open_right(state: &DisclosureState, data: &DataItem, recipient: &Recipient) -> bool {
         recipient.kind == "provider"
-            && state.usable_rights.iter().any(|r| {
-                r.provider_id == recipient.id
+            && state.rights.iter().any(|r| {
+                matches!(r.status.as_str(), "open" | "reopened")
+                    && r.opened_on <= state.today
+                    && r.closes_after.is_none_or(|last| last >= state.today)
+                    && r.provider_id == recipient.id
                     && Some(&r.case_oid) == data.case_oid.as_ref()
                     && r.registrar_id == data.registrar_id
             })
@@ -344,20 +397,42 @@ mod tests {
 
     #[test]
     fn co_5_exception_only_for_the_provider_holding_an_open_right_for_that_client_and_case() {
+        // The generated cases must exercise both sides: exceptions granted, and refused to a
+        // provider whose right for the case is closed or not yet open.
+        let granted = std::cell::Cell::new(0);
+        let refused_for_state = std::cell::Cell::new(0);
         runner()
             .run(&(state(), data(), recipient()), |(state, data, recipient)| {
                 let decision = decide(&state, &data, &recipient);
                 let exception = matches!(decision.basis, Basis::OrganiserException { .. });
+                granted.set(granted.get() + usize::from(exception));
+                let right_not_usable = recipient.kind == "provider"
+                    && state.rights.iter().any(|r| {
+                        r.provider_id == recipient.id
+                            && Some(&r.case_oid) == data.case_oid.as_ref()
+                            && r.registrar_id == data.registrar_id
+                            && !r.usable_on(state.today)
+                    });
+                refused_for_state.set(refused_for_state.get() + usize::from(right_not_usable && !exception));
                 prop_assert_eq!(exception, holds_open_right(&state, &data, &recipient));
                 if let Basis::OrganiserException { right_id, case_oid } = &decision.basis {
-                    let right = state.usable_rights.iter().find(|r| &r.id == right_id).unwrap();
+                    let right = state.rights.iter().find(|r| &r.id == right_id).unwrap();
                     prop_assert_eq!(&right.provider_id, &recipient.id);
+                    prop_assert!(right.status != "closed");
+                    prop_assert!(right.closes_after.is_none_or(|last| last >= state.today));
                     prop_assert_eq!(Some(case_oid), data.case_oid.as_ref());
                     prop_assert!(decision.allow);
                 }
                 Ok(())
             })
             .unwrap();
+        eprintln!(
+            "co_5: {} exceptions, {} refused",
+            granted.get(),
+            refused_for_state.get()
+        );
+        assert!(granted.get() > 0, "no case exercised the exception");
+        assert!(refused_for_state.get() > 0, "no case had a closed or future right");
     }
 
     #[test]
@@ -368,7 +443,8 @@ mod tests {
                 id: "pr".into(),
                 scope: ProhibitionScope::Document("d1".into()),
             }],
-            usable_rights: vec![],
+            rights: vec![],
+            today: TODAY,
         };
         let recipient = Recipient {
             kind: "registrar".into(),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, Duration, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use crate::decision::UsableRight;
+use crate::decision::{RightState, is_usable};
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_today, new_id, rule, validation};
@@ -260,11 +260,6 @@ macro_rules! right_columns {
     };
 }
 
-/// Whether a right in `status` with `closes_after` is usable on `today` (Finnish date).
-pub(crate) fn is_usable(status: &str, opened_on: Date, closes_after: Option<Date>, today: Date) -> bool {
-    status != "closed" && opened_on <= today && closes_after.is_none_or(|last| today <= last)
-}
-
 fn effective_status(row: &RightRow, today: Date) -> String {
     if row.10 != "closed" && !is_usable(&row.10, row.6, row.8, today) && row.8.is_some_and(|last| today > last) {
         "closed".to_owned()
@@ -294,13 +289,12 @@ fn right_of(registrar_id: &str, row: RightRow, identity_code: Option<String>, to
     }
 }
 
-/// The client's rights usable on `today`, for the disclosure decision (CO-5).
-pub(crate) fn usable_rights(
+/// The client's rights in every state, for the disclosure decision (CO-5).
+pub(crate) fn rights_of_client(
     conn: &mut DbConnection,
     registrar_id: &str,
     client_id: &str,
-    today: Date,
-) -> Result<Vec<UsableRight>, ConsentError> {
+) -> Result<Vec<RightState>, ConsentError> {
     let rows: Vec<RightRow> = registry_use_rights::table
         .filter(registry_use_rights::registrar_id.eq(registrar_id))
         .filter(registry_use_rights::client_id.eq(client_id))
@@ -308,12 +302,14 @@ pub(crate) fn usable_rights(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter(|r| is_usable(&r.10, r.6, r.8, today))
-        .map(|r| UsableRight {
+        .map(|r| RightState {
             id: r.0,
             registrar_id: registrar_id.to_owned(),
             provider_id: r.3,
             case_oid: r.5,
+            status: r.10,
+            opened_on: r.6,
+            closes_after: r.8,
         })
         .collect())
 }
