@@ -805,6 +805,15 @@ app_test!(fn ru_8_documents_carry_their_sosmeta_type_and_are_encrypted_at_rest(a
     let (client, service) = client_with_service(app, &w, 15, "purchased_service", &w.provider, "2026-12-18");
     kanta_ready(app, &w, &w.provider);
     let case = open_ok(app, &w, &client, &service)["case_oid"].as_str().unwrap().to_owned();
+    // The organiser lists the types that need the professional's signature.
+    let settings = put_as(app, &w.handler, &format!("/v1/registrars/{}/kanta-settings", w.registrar),
+        &json!({"kanta_start_date": "2026-09-01", "case_oid_root": CASE_ROOT, "signed_document_types": ["SOS-PALVELUSUUNNITELMA"]}));
+    assert_eq!(settings.json::<Value>().unwrap()["signed_document_types"], json!(["SOS-PALVELUSUUNNITELMA"]));
+    let unsigned = app.post_as(&w.provider_staff, &documents_path(&w, &case), &json!({
+        "service_task": "home_care", "document_type": "SOS-PALVELUSUUNNITELMA", "structure_id": "1.2.246.537.6.12.2002.126",
+        "title": "Palvelusuunnitelma", "content_type": "application/json", "content": {}}));
+    let body = assert_problem(unsigned, 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "signature");
     let response = app.post_as(&w.provider_staff, &documents_path(&w, &case), &json!({
         "service_task": "home_care", "document_type": "SOS-PALVELUSUUNNITELMA", "structure_id": "1.2.246.537.6.12.2002.126",
         "title": "Palvelusuunnitelma", "document_time": "2026-12-01T09:00:00Z", "signature": "MEUCIQDallekirjoitus",

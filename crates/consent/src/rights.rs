@@ -39,6 +39,10 @@ pub struct KantaSettings {
     pub case_oid_root: String,
     /// Working days of notice to the provider before an automatic closing (default 3).
     pub closing_notice_working_days: Option<u32>,
+    /// The Sosmeta document types whose documents must carry the professional's electronic
+    /// signature (RU-8); none by default.
+    #[serde(default)]
+    pub signed_document_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -386,6 +390,15 @@ pub fn set_kanta_settings(
     if notice > 30 {
         return Err(validation("closing_notice_working_days", "must be 0–30"));
     }
+    let mut signed: Vec<String> = settings
+        .signed_document_types
+        .iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    signed.sort();
+    signed.dedup();
+    let signed_json = serde_json::to_string(&signed).map_err(|e| ConsentError::Crypto(e.to_string()))?;
     let at = at_primitive(now);
     write_transaction(conn, |conn| {
         let exists: i64 = kanta_settings::table
@@ -399,6 +412,7 @@ pub fn set_kanta_settings(
                     kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
                     kanta_settings::case_oid_root.eq(root),
                     kanta_settings::closing_notice_working_days.eq(notice as i32),
+                    kanta_settings::signed_document_types.eq(&signed_json),
                     kanta_settings::updated_at.eq(at),
                 ))
                 .execute(conn)?;
@@ -408,6 +422,7 @@ pub fn set_kanta_settings(
                     kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
                     kanta_settings::case_oid_root.eq(root),
                     kanta_settings::closing_notice_working_days.eq(notice as i32),
+                    kanta_settings::signed_document_types.eq(&signed_json),
                     kanta_settings::updated_at.eq(at),
                 ))
                 .execute(conn)?;
@@ -418,6 +433,7 @@ pub fn set_kanta_settings(
         kanta_start_date: settings.kanta_start_date,
         case_oid_root: root.to_owned(),
         closing_notice_working_days: Some(notice),
+        signed_document_types: signed,
     })
 }
 
@@ -1206,6 +1222,21 @@ pub fn store_document(
             "no open registry use right of the caller's organisation covers this case (ArSa05)".into(),
         ));
     };
+    let signed_types: Option<String> = kanta_settings::table
+        .filter(kanta_settings::registrar_id.eq(registrar_id))
+        .select(kanta_settings::signed_document_types)
+        .first(conn)
+        .optional()?;
+    let signed_types: Vec<String> = signed_types
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let signature = new.signature.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if signature.is_none() && signed_types.iter().any(|t| t == new.document_type.trim()) {
+        return Err(rule(
+            "signature",
+            "this document type requires the professional's electronic signature",
+        ));
+    }
     let at = at_primitive(request.now);
     let id = new_id();
     let content = new.content.to_string();

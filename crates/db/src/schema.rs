@@ -505,6 +505,7 @@ diesel::table! {
         case_oid_root -> Text,
         last_case_number -> BigInt,
         closing_notice_working_days -> Integer,
+        signed_document_types -> Text,
         updated_at -> Timestamp,
     }
 }

@@ -59,6 +59,9 @@ CREATE TABLE kanta_settings (
     case_oid_root TEXT NOT NULL,
     last_case_number INTEGER NOT NULL DEFAULT 0,
     closing_notice_working_days INTEGER NOT NULL DEFAULT 3,
+    -- RU-8: the Sosmeta document types whose documents must carry the professional's
+    -- electronic signature (a JSON array of type codes).
+    signed_document_types TEXT NOT NULL DEFAULT '[]',
     updated_at TEXT NOT NULL
 ) STRICT;
 
