@@ -6,6 +6,7 @@ mod api_clients;
 mod audit;
 mod client_relations;
 mod clients;
+mod consent;
 mod data_subject_requests;
 mod errors;
 mod idempotency;

@@ -46,10 +46,22 @@ pub enum Permission {
     /// Receive and handle data-subject requests (access, rectification, restriction, objection,
     /// erasure) of the principal's own registrar, with their due dates (CL-12).
     HandleDataSubjectRequests,
+    /// Record and read a client's Kanta informing, disclosure consent and prohibitions, and ask
+    /// the disclosure decision (CO-1..CO-4), for the clients the principal reaches.
+    ManageDisclosureConsent,
+    /// The organiser's Kanta settings and provider contracts; open, close and reopen registry
+    /// use rights (RU-1, RU-5, RU-6).
+    ManageRegistryUseRights,
+    /// Store documents into an organiser's register under a case while the provider holds an
+    /// open registry use right for it, and read that case's documents (RU-2, RU-8).
+    StoreCaseDocuments,
+    /// Assess security incidents of the principal's own registrar and record the notification
+    /// to the authority (RU-4).
+    HandleSecurityIncidents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -65,6 +77,10 @@ impl Permission {
         Permission::ReadStatistics,
         Permission::ExportClientArchive,
         Permission::HandleDataSubjectRequests,
+        Permission::ManageDisclosureConsent,
+        Permission::ManageRegistryUseRights,
+        Permission::StoreCaseDocuments,
+        Permission::HandleSecurityIncidents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +100,10 @@ impl Permission {
             Self::ReadStatistics => "read_statistics",
             Self::ExportClientArchive => "export_client_archive",
             Self::HandleDataSubjectRequests => "handle_data_subject_requests",
+            Self::ManageDisclosureConsent => "manage_disclosure_consent",
+            Self::ManageRegistryUseRights => "manage_registry_use_rights",
+            Self::StoreCaseDocuments => "store_case_documents",
+            Self::HandleSecurityIncidents => "handle_security_incidents",
         }
     }
 }
@@ -110,7 +130,11 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
     (Role::Expert, &[]),
     (
         Role::Auditor,
-        &[Permission::ReadRegistrarAudit, Permission::HandleDataSubjectRequests],
+        &[
+            Permission::ReadRegistrarAudit,
+            Permission::HandleDataSubjectRequests,
+            Permission::HandleSecurityIncidents,
+        ],
     ),
     (
         Role::ClientHandler,
@@ -120,6 +144,8 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadSettlements,
             Permission::ReadStatistics,
             Permission::ExportClientArchive,
+            Permission::ManageDisclosureConsent,
+            Permission::ManageRegistryUseRights,
         ],
     ),
     (
@@ -128,6 +154,8 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ReadClients,
             Permission::RecordServiceEvents,
             Permission::ReadSettlements,
+            Permission::ManageDisclosureConsent,
+            Permission::StoreCaseDocuments,
         ],
     ),
     (Role::Professional, &[Permission::ReadClientsInCareRelationship]),

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod client_relations;
 mod clients;
+mod consent;
 mod data_subject_requests;
 pub mod extract;
 mod fallback;
@@ -149,6 +150,7 @@ are POSTs with the code in the body.",
         (name = "clients", description = "The client register of service vouchers and purchased services (CL)"),
         (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
         (name = "me", description = "A citizen's own records and their proxies' (CL-9, CL-10)"),
+        (name = "consent", description = "Kanta informing, disclosure consent and prohibitions, registry use rights and case documents (CO, RU)"),
     )
 )]
 struct ApiDoc;
@@ -167,6 +169,7 @@ fn configure(config: &mut ServiceConfig) {
     own_records::configure(config);
     lifecycle::configure(config);
     data_subject_requests::configure(config);
+    consent::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

@@ -16,6 +16,7 @@ mod model;
 mod own_records;
 mod provider_users;
 mod proxies;
+mod reach;
 mod requests;
 mod sealed;
 mod services;
@@ -37,6 +38,7 @@ pub use model::{
 pub use own_records::{CitizenRequest, change_own_contact, own_records};
 pub use provider_users::{ProviderUser, provider_users};
 pub use proxies::{add_proxy, list_proxies, revoke_proxy};
+pub use reach::{ReachedClient, identity_code_of, reach_client};
 pub use requests::{
     DEFAULT_COMPLAINT_ROUTE, DataSubjectRequest, DataSubjectRequestChanges, NewDataSubjectRequest, RequestCursor,
     RequestFilter, RequestKind, RequestPage, RequestStatus, Requester, add_months, create_request, get_request,

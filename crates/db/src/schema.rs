@@ -454,3 +454,179 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+// Kanta informing, disclosure consent and prohibitions (CO), registry use rights and case
+// documents (RU): migration 000012.
+diesel::table! {
+    kanta_informings (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        informed_at -> Timestamp,
+        method -> Text,
+        recorded_by -> Text,
+        recorded_by_organisation -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    disclosure_consents (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        state -> Text,
+        recorded_by -> Text,
+        recorded_by_organisation -> Text,
+        recorded_at -> Timestamp,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    disclosure_prohibitions (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        target -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_by_organisation -> Text,
+        recorded_at -> Timestamp,
+        revoked_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    kanta_settings (registrar_id) {
+        registrar_id -> Text,
+        kanta_start_date -> Date,
+        case_oid_root -> Text,
+        last_case_number -> BigInt,
+        closing_notice_working_days -> Integer,
+        signed_document_types -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provider_contracts (registrar_id, provider_id) {
+        registrar_id -> Text,
+        provider_id -> Text,
+        contract_ref -> Text,
+        kanta_joined_on -> Nullable<Date>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    voucher_provider_choices (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        service_id -> Text,
+        provider_id -> Text,
+        provider_unit_oid -> Text,
+        reported_by -> Text,
+        reported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    registry_use_rights (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        client_id -> Text,
+        service_id -> Text,
+        provider_id -> Text,
+        provider_unit_oid -> Text,
+        case_oid -> Text,
+        opened_on -> Date,
+        service_ended_on -> Nullable<Date>,
+        closes_after -> Nullable<Date>,
+        closing_set_by_organiser -> Bool,
+        status -> Text,
+        closed_at -> Nullable<Timestamp>,
+        reopen_reason -> Nullable<Text>,
+        warned_for -> Nullable<Date>,
+        unit_oid_changed -> Bool,
+        opened_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_documents (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        case_oid -> Text,
+        right_id -> Text,
+        client_id -> Text,
+        service_task -> Text,
+        author_id -> Text,
+        author_unit_oid -> Text,
+        provider_id -> Text,
+        document_type -> Text,
+        structure_id -> Text,
+        title -> Binary,
+        document_time -> Timestamp,
+        signature -> Nullable<Binary>,
+        content_type -> Text,
+        content -> Binary,
+        local_copy -> Text,
+        local_copy_marked_at -> Nullable<Timestamp>,
+        local_copy_destroyed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    security_incidents (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        state -> Text,
+        source -> Text,
+        description -> Nullable<Binary>,
+        document_id -> Nullable<Text>,
+        discovered_at -> Timestamp,
+        notify_by -> Timestamp,
+        assessment -> Nullable<Binary>,
+        notified_at -> Nullable<Timestamp>,
+        reported_by -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    registry_notifications (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        recipient_id -> Text,
+        kind -> Text,
+        subject_id -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    will_service_outbox (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        kind -> Text,
+        record_id -> Text,
+        payload -> Binary,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}

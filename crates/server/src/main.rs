@@ -141,6 +141,11 @@ enum JobName {
     Anonymise,
     /// Remind, close and delete unused accounts (AC-7, AC-8).
     Inactivity,
+    /// Close registry use rights 7 working days after their service ended, warn providers
+    /// before, mark local copies for destruction and report unconfirmed ones (RU-5, RU-7).
+    RegistryUseRights,
+    /// Forward the will-service outbox to `REKISTERI_WILL_SERVICE_URL` (CO-6).
+    Outbox,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +214,15 @@ fn main() -> ExitCode {
                         name: JobName::Anonymise,
                     },
                 } => anonymise(&config),
+                Command::Jobs {
+                    command:
+                        JobsCommand::Run {
+                            name: JobName::RegistryUseRights,
+                        },
+                } => registry_use_rights(&config),
+                Command::Jobs {
+                    command: JobsCommand::Run { name: JobName::Outbox },
+                } => will_service_outbox(&config),
                 Command::ApiClient {
                     command:
                         ApiClientCommand::Create {
@@ -530,6 +544,44 @@ fn inactivity(config: &Config) -> Result<(), Failure> {
     println!(
         "inactivity: {} reminded, {} closed, {} deleted, {} kept (held rights to client data)",
         report.reminded, report.closed, report.deleted, report.kept
+    );
+    Ok(())
+}
+
+fn registry_use_rights(config: &Config) -> Result<(), Failure> {
+    let Runtime { pool, clock, .. } = open_runtime(config)?;
+    let report = rekisteri_consent::run_closing(&mut *pool.get().map_err(runtime)?, clock.now()).map_err(runtime)?;
+    println!(
+        "registry-use-rights: {} closed, {} providers warned, {} local copies marked for destruction, {} not yet confirmed destroyed",
+        report.closed.len(),
+        report.warned.len(),
+        report.marked_for_destruction,
+        report.unconfirmed_local_copies.len()
+    );
+    for (registrar, case_oid, document) in &report.unconfirmed_local_copies {
+        println!("unconfirmed local copy: registrar {registrar} case {case_oid} document {document}");
+    }
+    Ok(())
+}
+
+fn will_service_outbox(config: &Config) -> Result<(), Failure> {
+    let url = std::env::var("REKISTERI_WILL_SERVICE_URL")
+        .map_err(|_| usage("set REKISTERI_WILL_SERVICE_URL to the will service's recording endpoint"))?;
+    let Runtime {
+        pool,
+        keyring,
+        clock,
+        audit,
+    } = open_runtime(config)?;
+    let register = rekisteri_consent::ConsentRegister {
+        clients: rekisteri_clients::ClientRegister { keyring, audit },
+    };
+    let will = rekisteri_consent::WillService::new(url).map_err(runtime)?;
+    let report = rekisteri_consent::forward_due(&mut *pool.get().map_err(runtime)?, &register, &will, clock.now())
+        .map_err(runtime)?;
+    println!(
+        "outbox: {} delivered to the will service, {} failed (retried later), {} waiting",
+        report.delivered, report.failed, report.waiting
     );
     Ok(())
 }

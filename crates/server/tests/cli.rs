@@ -573,3 +573,40 @@ fn cl_14_jobs_run_anonymise_and_retention_from_the_command_line() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("retention: 0 anonymised clients deleted"), "{stdout}");
 }
+
+#[test]
+fn ru_5_jobs_run_registry_use_rights_and_outbox_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = rekisteri(dir.path()).args(["demo", "seed"]).output().unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let output = rekisteri(dir.path())
+        .args(["jobs", "run", "registry-use-rights"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("registry-use-rights: 0 closed, 0 providers warned, 0 local copies marked for destruction, 0 not yet confirmed destroyed"),
+        "{stdout}"
+    );
+    // CO-6: the forwarder needs its endpoint, and with an empty outbox sends nothing.
+    let unset = rekisteri(dir.path()).args(["jobs", "run", "outbox"]).output().unwrap();
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unset.stderr).contains("REKISTERI_WILL_SERVICE_URL"),
+        "{}",
+        String::from_utf8_lossy(&unset.stderr)
+    );
+    let output = rekisteri(dir.path())
+        .args(["jobs", "run", "outbox"])
+        .env("REKISTERI_WILL_SERVICE_URL", "http://127.0.0.1:9/recordings")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("outbox: 0 delivered to the will service, 0 failed (retried later), 0 waiting"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

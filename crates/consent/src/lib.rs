@@ -1,0 +1,105 @@
+//! Kanta informing, disclosure consent and prohibitions (CO-1..CO-6), the disclosure decision,
+//! registry use rights (RU-1..RU-7) and the documents providers store under them (RU-8).
+//!
+//! The decision itself ([`decision::decide`]) is a pure function over state loaded beforehand,
+//! so its invariants are checked by property tests; everything else reads and writes through
+//! the client register's access decision ([`rekisteri_clients::reach_client`]) and logs every
+//! read of consent state or documents in the usage log (AU-1).
+
+mod consent;
+pub mod decision;
+mod outbox;
+mod rights;
+
+pub use consent::{
+    ConsentChange, ConsentView, DecisionRequest, DecisionResponse, Informing, NewInforming, NewProhibition,
+    Prohibition, RecipientBody, add_prohibition, decide_disclosure, get_consent, list_informings, list_prohibitions,
+    record_informing, revoke_prohibition, set_consent,
+};
+pub use outbox::{ForwardReport, WillService, forward_due};
+pub use rights::{
+    CaseDocument, CloseRight, ClosingReport, ContractBody, IncidentChanges, KantaSettings, NewDocument, NewIncident,
+    OpenRight, OpenedRight, RegistryNotification, ReopenRight, Right, SecurityIncident, VoucherChoice,
+    VoucherChoiceBody, close_right, confirm_local_copy_destroyed, get_right, get_security_incident, list_documents,
+    list_notifications, list_rights, list_security_incidents, open_right, record_voucher_choice, reopen_right,
+    report_security_incident, run_closing, set_contract, set_kanta_settings, store_document, update_security_incident,
+};
+
+use rekisteri_clients::ClientRegister;
+
+/// What every operation needs besides the connection.
+#[derive(Clone)]
+pub struct ConsentRegister {
+    pub clients: ClientRegister,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// 400: a field is malformed.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// 422: well-formed, but a rule refuses it; names the field or condition.
+    #[error("{field}: {message}")]
+    Rule { field: String, message: String },
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Clients(#[from] rekisteri_clients::ClientsError),
+    #[error(transparent)]
+    Db(#[from] rekisteri_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] rekisteri_audit::AuditError),
+    #[error("cryptography failed: {0}")]
+    Crypto(String),
+}
+
+impl From<diesel::result::Error> for ConsentError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(rekisteri_db::DbError::Query(e))
+    }
+}
+
+impl From<rekisteri_crypto::CryptoError> for ConsentError {
+    fn from(e: rekisteri_crypto::CryptoError) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+impl From<rekisteri_accounts::AccountsError> for ConsentError {
+    fn from(e: rekisteri_accounts::AccountsError) -> Self {
+        Self::Clients(e.into())
+    }
+}
+
+pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> ConsentError {
+    ConsentError::Validation {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> ConsentError {
+    ConsentError::Rule {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    rekisteri_db::to_primitive(now)
+}
+
+pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
+    rekisteri_audit::format_time(at)
+}
+
+/// Today in Finland, the day every date rule of the register is compared with.
+pub(crate) fn helsinki_today(now: time::OffsetDateTime) -> time::Date {
+    rekisteri_core::calendar::helsinki_local(at_primitive(now)).date()
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,1896 @@
+//! Registry use rights (RU-1..RU-7), the documents stored under them (RU-8), register
+//! separation (RU-3) and security incidents (RU-4).
+//!
+//! A right is usable on a day in Finland from its opening through `closes_after`: from 00:00
+//! Europe/Helsinki of the next day it is closed (RU-5), whether or not the closing job has run
+//! yet, so no access ever depends on the job's timing.
+
+use diesel::prelude::*;
+use rekisteri_accounts::{Permission, Principal};
+use rekisteri_audit::{AccessBasis, ActorKind, DataUse, NewEntry, Outcome, SecurityEvent};
+use rekisteri_clients::{Request, reach_client};
+use rekisteri_core::calendar::add_working_days;
+use rekisteri_crypto::{FieldCipher, FieldContext};
+use rekisteri_db::schema::{
+    case_documents, kanta_settings, organisations, provider_contracts, registry_notifications, registry_use_rights,
+    security_incidents, service_units, services, voucher_provider_choices,
+};
+use rekisteri_db::{DbConnection, write_transaction};
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, PrimitiveDateTime};
+use utoipa::ToSchema;
+
+use crate::decision::{RightState, is_usable};
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_today, new_id, rule, validation};
+
+/// RU-5: a right closes this many working days after the service ends.
+pub const CLOSING_WORKING_DAYS: u32 = 7;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KantaSettings {
+    /// The organiser's Kanta start date; no right opens before it (RU-1).
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub kanta_start_date: Date,
+    /// The OID root the organiser's case OIDs are issued under (`<root>.<n>`).
+    pub case_oid_root: String,
+    /// Working days of notice to the provider before an automatic closing (default 3).
+    pub closing_notice_working_days: Option<u32>,
+    /// The Sosmeta document types whose documents must carry the professional's electronic
+    /// signature (RU-8); none by default.
+    #[serde(default)]
+    pub signed_document_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractBody {
+    /// The organiser's reference of the contract with the provider.
+    pub contract_ref: String,
+    /// The day the provider joined the Kanta client-data repository; absent: not joined.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub kanta_joined_on: Option<Date>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoucherChoiceBody {
+    pub client_id: String,
+    pub service_id: String,
+    pub provider_unit_oid: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VoucherChoice {
+    pub id: String,
+    pub client_id: String,
+    pub service_id: String,
+    pub provider_id: String,
+    pub provider_unit_oid: String,
+    pub reported_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRight {
+    pub client_id: String,
+    pub service_id: String,
+    pub provider_unit_oid: String,
+    /// Today in Finland when absent.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub opened_on: Option<Date>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseRight {
+    /// The last usable date the organiser sets for this right; today's date closes it from
+    /// tomorrow 00:00, an earlier date closes it at once.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub closes_after: Date,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReopenRight {
+    /// Why the right is reopened (correcting or invalidating documents, RU-6).
+    pub reason: String,
+    /// The last usable date of the reopened right.
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub closes_after: Date,
+}
+
+/// A registry use right. `identity_code` is the delivery to the provider (RU-1): present on
+/// every read, each a logged use.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Right {
+    pub id: String,
+    pub registrar_id: String,
+    pub client_id: String,
+    pub identity_code: Option<String>,
+    pub service_id: String,
+    pub provider_id: String,
+    pub provider_unit_oid: String,
+    pub case_oid: String,
+    #[serde(with = "iso_date")]
+    #[schema(value_type = String, format = Date)]
+    pub opened_on: Date,
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub service_ended_on: Option<Date>,
+    /// The last usable date; closed from 00:00 Finnish time of the next day.
+    #[serde(default, with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub closes_after: Option<Date>,
+    pub closing_set_by_organiser: bool,
+    /// `open`, `closed` or `reopened` (a right past `closes_after` reads as closed).
+    pub status: String,
+    pub reopen_reason: Option<String>,
+    /// The provider reported a change of its service-unit OID (RU-1, source 003 §2.2).
+    pub unit_oid_changed: bool,
+}
+
+pub type OpenedRight = Right;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDocument {
+    pub service_task: String,
+    /// Sosmeta document type (asiakirjatyyppi) code.
+    pub document_type: String,
+    /// Sosmeta structure id (rakenne).
+    pub structure_id: String,
+    pub title: String,
+    /// RFC 3339; the moment of storing when absent.
+    pub document_time: Option<String>,
+    /// The professional's electronic signature, where the type requires one.
+    pub signature: Option<String>,
+    /// `application/json`, or the media type of a file sent as base64 in `content`.
+    pub content_type: String,
+    pub content: serde_json::Value,
+    /// The author's service unit OID; the right's unit when absent.
+    pub author_unit_oid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CaseDocument {
+    pub id: String,
+    pub registrar_id: String,
+    pub case_oid: String,
+    pub client_id: String,
+    pub service_task: String,
+    pub author_id: String,
+    pub author_unit_oid: String,
+    pub provider_id: String,
+    pub document_type: String,
+    pub structure_id: String,
+    pub title: String,
+    pub document_time: String,
+    pub signature: Option<String>,
+    pub content_type: String,
+    pub content: serde_json::Value,
+    /// `kept`, `marked_for_destruction` or `destroyed` (RU-7).
+    pub local_copy: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    pub description: String,
+    /// RFC 3339; now when absent. The 72-hour clock runs from it.
+    pub discovered_at: Option<String>,
+    /// A document found stored in the wrong register.
+    pub document_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentChanges {
+    /// `assessed`, `authority_notified` or `notification_not_required`.
+    pub state: String,
+    pub assessment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecurityIncident {
+    pub id: String,
+    pub registrar_id: String,
+    /// `suspected`, `assessed`, `authority_notified` or `notification_not_required`.
+    pub state: String,
+    /// `reported`, `refused_store` or `misplaced_document`.
+    pub source: String,
+    pub description: Option<String>,
+    pub document_id: Option<String>,
+    pub discovered_at: String,
+    /// Discovery + 72 hours: the authority must be notified by then (source 003 §3.3.1).
+    pub notify_by: String,
+    pub assessment: Option<String>,
+    pub notified_at: Option<String>,
+    pub reported_by: String,
+}
+
+/// What a closing run did (RU-5, RU-7).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ClosingReport {
+    pub closed: Vec<String>,
+    pub warned: Vec<String>,
+    pub marked_for_destruction: usize,
+    /// Documents whose provider's local copy is marked but not confirmed destroyed:
+    /// (registrar, case OID, document id).
+    pub unconfirmed_local_copies: Vec<(String, String, String)>,
+}
+
+type RightRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Date,
+    Option<Date>,
+    Option<Date>,
+    bool,
+    String,
+    Option<String>,
+    bool,
+);
+
+macro_rules! right_columns {
+    () => {
+        (
+            registry_use_rights::id,
+            registry_use_rights::client_id,
+            registry_use_rights::service_id,
+            registry_use_rights::provider_id,
+            registry_use_rights::provider_unit_oid,
+            registry_use_rights::case_oid,
+            registry_use_rights::opened_on,
+            registry_use_rights::service_ended_on,
+            registry_use_rights::closes_after,
+            registry_use_rights::closing_set_by_organiser,
+            registry_use_rights::status,
+            registry_use_rights::reopen_reason,
+            registry_use_rights::unit_oid_changed,
+        )
+    };
+}
+
+fn effective_status(row: &RightRow, today: Date) -> String {
+    if row.10 != "closed" && !is_usable(&row.10, row.6, row.8, today) && row.8.is_some_and(|last| today > last) {
+        "closed".to_owned()
+    } else {
+        row.10.clone()
+    }
+}
+
+fn right_of(registrar_id: &str, row: RightRow, identity_code: Option<String>, today: Date) -> Right {
+    let status = effective_status(&row, today);
+    Right {
+        id: row.0,
+        registrar_id: registrar_id.to_owned(),
+        client_id: row.1,
+        identity_code,
+        service_id: row.2,
+        provider_id: row.3,
+        provider_unit_oid: row.4,
+        case_oid: row.5,
+        opened_on: row.6,
+        service_ended_on: row.7,
+        closes_after: row.8,
+        closing_set_by_organiser: row.9,
+        status,
+        reopen_reason: row.11,
+        unit_oid_changed: row.12,
+    }
+}
+
+/// The client's rights in every state, for the disclosure decision (CO-5).
+pub(crate) fn rights_of_client(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<Vec<RightState>, ConsentError> {
+    let rows: Vec<RightRow> = registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::client_id.eq(client_id))
+        .select(right_columns!())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RightState {
+            id: r.0,
+            registrar_id: registrar_id.to_owned(),
+            provider_id: r.3,
+            case_oid: r.5,
+            status: r.10,
+            opened_on: r.6,
+            closes_after: r.8,
+        })
+        .collect())
+}
+
+fn organisation_kind(conn: &mut DbConnection, id: &str) -> Result<Option<String>, ConsentError> {
+    Ok(organisations::table
+        .find(id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?)
+}
+
+/// The organiser's own staff holding `permission`; anyone else: 404 (another organisation)
+/// or 403 (the registrar's user without the permission).
+fn organiser_staff(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    permission: Permission,
+) -> Result<(), ConsentError> {
+    match organisation_kind(conn, registrar_id)?.as_deref() {
+        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
+        Some(_) => {}
+    }
+    if principal.organisation_id != registrar_id {
+        return Err(ConsentError::NotFound);
+    }
+    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
+    if !principal.can(permission) {
+        return Err(ConsentError::Forbidden(format!(
+            "the caller's roles do not grant {}",
+            permission.as_str()
+        )));
+    }
+    Ok(())
+}
+
+fn notify(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    recipient_id: &str,
+    kind: &str,
+    subject_id: &str,
+    details: serde_json::Value,
+    at: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::insert_into(registry_notifications::table)
+        .values((
+            registry_notifications::registrar_id.eq(registrar_id),
+            registry_notifications::id.eq(new_id()),
+            registry_notifications::recipient_id.eq(recipient_id),
+            registry_notifications::kind.eq(kind),
+            registry_notifications::subject_id.eq(subject_id),
+            registry_notifications::details.eq(details.to_string()),
+            registry_notifications::created_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+/// RU-1: the organiser's Kanta start date, case OID root and notice period.
+pub fn set_kanta_settings(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    settings: KantaSettings,
+    now: time::OffsetDateTime,
+) -> Result<KantaSettings, ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
+    let root = settings.case_oid_root.trim();
+    if root.parse::<rekisteri_core::Oid>().is_err() {
+        return Err(validation("case_oid_root", "must be an OID (digits separated by dots)"));
+    }
+    let notice = settings.closing_notice_working_days.unwrap_or(3);
+    if notice > 30 {
+        return Err(validation("closing_notice_working_days", "must be 0–30"));
+    }
+    let mut signed: Vec<String> = settings
+        .signed_document_types
+        .iter()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    signed.sort();
+    signed.dedup();
+    let signed_json = serde_json::to_string(&signed).map_err(|e| ConsentError::Crypto(e.to_string()))?;
+    let at = at_primitive(now);
+    write_transaction(conn, |conn| {
+        let exists: i64 = kanta_settings::table
+            .filter(kanta_settings::registrar_id.eq(registrar_id))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(kanta_settings::table)
+                .values((
+                    kanta_settings::registrar_id.eq(registrar_id),
+                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
+                    kanta_settings::case_oid_root.eq(root),
+                    kanta_settings::closing_notice_working_days.eq(notice as i32),
+                    kanta_settings::signed_document_types.eq(&signed_json),
+                    kanta_settings::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        } else {
+            diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
+                .set((
+                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
+                    kanta_settings::case_oid_root.eq(root),
+                    kanta_settings::closing_notice_working_days.eq(notice as i32),
+                    kanta_settings::signed_document_types.eq(&signed_json),
+                    kanta_settings::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, ConsentError>(())
+    })?;
+    Ok(KantaSettings {
+        kanta_start_date: settings.kanta_start_date,
+        case_oid_root: root.to_owned(),
+        closing_notice_working_days: Some(notice),
+        signed_document_types: signed,
+    })
+}
+
+/// RU-1: the organiser's contract with a provider, and whether the provider joined Kanta.
+pub fn set_contract(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    provider_id: &str,
+    body: ContractBody,
+    now: time::OffsetDateTime,
+) -> Result<ContractBody, ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
+    if organisation_kind(conn, provider_id)?.as_deref() != Some("provider") {
+        return Err(ConsentError::NotFound);
+    }
+    if body.contract_ref.trim().is_empty() {
+        return Err(validation("contract_ref", "is required"));
+    }
+    let at = at_primitive(now);
+    write_transaction(conn, |conn| {
+        diesel::delete(
+            provider_contracts::table
+                .filter(provider_contracts::registrar_id.eq(registrar_id))
+                .filter(provider_contracts::provider_id.eq(provider_id)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(provider_contracts::table)
+            .values((
+                provider_contracts::registrar_id.eq(registrar_id),
+                provider_contracts::provider_id.eq(provider_id),
+                provider_contracts::contract_ref.eq(body.contract_ref.trim()),
+                provider_contracts::kanta_joined_on.eq(body.kanta_joined_on),
+                provider_contracts::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok::<_, ConsentError>(())
+    })?;
+    Ok(body)
+}
+
+type ServiceRow = (String, String, String, Date, Option<Date>);
+
+fn load_service(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<Option<ServiceRow>, ConsentError> {
+    Ok(services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::id.eq(service_id))
+        .select((
+            services::client_id,
+            services::kind,
+            services::provider_id,
+            services::valid_to,
+            services::closed_on,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// When the service ends: its closing date, or the end of its decision.
+fn service_end(service: &ServiceRow) -> Date {
+    service.4.unwrap_or(service.3)
+}
+
+/// RU-1: a provider reports a voucher client's choice of provider.
+pub fn record_voucher_choice(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    body: VoucherChoiceBody,
+) -> Result<VoucherChoice, ConsentError> {
+    let reached = reach_client(
+        conn,
+        &register.clients,
+        request,
+        registrar_id,
+        &body.client_id,
+        Permission::ReadClients,
+    )?;
+    if !reached.decision.is_provider() {
+        return Err(ConsentError::Forbidden(
+            "the provider chosen reports the client's choice".into(),
+        ));
+    }
+    let provider_id = request.principal.organisation_id.clone();
+    let service = load_service(conn, registrar_id, &body.service_id)?
+        .filter(|s| s.0 == body.client_id && s.2 == provider_id)
+        .ok_or_else(|| validation("service_id", "is not a service of this client with this provider"))?;
+    if service.1 != "service_voucher" {
+        return Err(rule(
+            "service_id",
+            "only a service voucher has a choice of provider to report",
+        ));
+    }
+    let at = at_primitive(request.now);
+    let id = new_id();
+    let context = reached.decision.context(&request.audit);
+    register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        write_transaction(conn, |conn| {
+            record_choice(conn, registrar_id, &body, &provider_id, &id, request, at)
+        })?;
+        let choice = VoucherChoice {
+            id: id.clone(),
+            client_id: body.client_id.clone(),
+            service_id: body.service_id.clone(),
+            provider_id: provider_id.clone(),
+            provider_unit_oid: body.provider_unit_oid.trim().to_owned(),
+            reported_at: format_time(at),
+        };
+        Ok((
+            choice,
+            vec![DataUse {
+                subject_index: reached.subject,
+                data_kind: "voucher_provider_choice".into(),
+                data_id: Some(id.clone()),
+                outcome: Outcome::Used,
+            }],
+        ))
+    })
+}
+
+fn record_choice(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    body: &VoucherChoiceBody,
+    provider_id: &str,
+    id: &str,
+    request: &Request<'_>,
+    at: PrimitiveDateTime,
+) -> Result<(), ConsentError> {
+    diesel::insert_into(voucher_provider_choices::table)
+        .values((
+            voucher_provider_choices::registrar_id.eq(registrar_id),
+            voucher_provider_choices::id.eq(&id),
+            voucher_provider_choices::client_id.eq(&body.client_id),
+            voucher_provider_choices::service_id.eq(&body.service_id),
+            voucher_provider_choices::provider_id.eq(&provider_id),
+            voucher_provider_choices::provider_unit_oid.eq(body.provider_unit_oid.trim()),
+            voucher_provider_choices::reported_by.eq(&request.principal.account_id),
+            voucher_provider_choices::reported_at.eq(at),
+        ))
+        .execute(conn)?;
+    // A changed service-unit OID flags the provider's open rights of this client (RU-1).
+    diesel::update(
+        registry_use_rights::table
+            .filter(registry_use_rights::registrar_id.eq(registrar_id))
+            .filter(registry_use_rights::service_id.eq(&body.service_id))
+            .filter(registry_use_rights::provider_unit_oid.ne(body.provider_unit_oid.trim()))
+            .filter(registry_use_rights::status.ne("closed")),
+    )
+    .set(registry_use_rights::unit_oid_changed.eq(true))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// RU-1: opens a right, refused with the missing condition named; issues the case OID.
+pub fn open_right(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    body: OpenRight,
+) -> Result<Right, ConsentError> {
+    organiser_staff(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ManageRegistryUseRights,
+    )?;
+    let reached = reach_client(
+        conn,
+        &register.clients,
+        request,
+        registrar_id,
+        &body.client_id,
+        Permission::ReadClients,
+    )?;
+    let today = helsinki_today(request.now);
+    let opened_on = body.opened_on.unwrap_or(today);
+    let at = at_primitive(request.now);
+    let unit_oid = body.provider_unit_oid.trim().to_owned();
+    let service = load_service(conn, registrar_id, &body.service_id)?
+        .filter(|s| s.0 == body.client_id)
+        .ok_or_else(|| validation("service_id", "is not a service of this client"))?;
+    let provider_id = service.2.clone();
+    let context = reached.decision.context(&request.audit);
+    register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        let row = write_transaction(conn, |conn| {
+            if service.1 == "service_voucher" {
+                let chosen: i64 = voucher_provider_choices::table
+                    .filter(voucher_provider_choices::registrar_id.eq(registrar_id))
+                    .filter(voucher_provider_choices::service_id.eq(&body.service_id))
+                    .filter(voucher_provider_choices::provider_id.eq(&provider_id))
+                    .count()
+                    .get_result(conn)?;
+                if chosen == 0 {
+                    return Err(rule(
+                        "voucher_provider_choice",
+                        "the provider has not reported the voucher client's choice of provider",
+                    ));
+                }
+            }
+            let contract: Option<Option<Date>> = provider_contracts::table
+                .filter(provider_contracts::registrar_id.eq(registrar_id))
+                .filter(provider_contracts::provider_id.eq(&provider_id))
+                .select(provider_contracts::kanta_joined_on)
+                .first(conn)
+                .optional()?;
+            let Some(joined) = contract else {
+                return Err(rule("contract", "no contract with the provider is recorded"));
+            };
+            if joined.is_none_or(|day| day > opened_on) {
+                return Err(rule(
+                    "provider_kanta_joining",
+                    "the provider is not marked as joined to the Kanta client-data repository",
+                ));
+            }
+            let registered: i64 = service_units::table
+                .filter(service_units::organisation_id.eq(&provider_id))
+                .filter(service_units::oid.eq(&unit_oid))
+                .count()
+                .get_result(conn)?;
+            if registered == 0 {
+                return Err(rule(
+                    "provider_unit_oid",
+                    "is not one of the provider's registered service units",
+                ));
+            }
+            // The increment comes first: it locks the settings row, so concurrent openings
+            // (PostgreSQL, READ COMMITTED) each read their own number.
+            diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
+                .set(kanta_settings::last_case_number.eq(kanta_settings::last_case_number + 1))
+                .execute(conn)?;
+            let settings: Option<(Date, String, i64)> = kanta_settings::table
+                .filter(kanta_settings::registrar_id.eq(registrar_id))
+                .select((
+                    kanta_settings::kanta_start_date,
+                    kanta_settings::case_oid_root,
+                    kanta_settings::last_case_number,
+                ))
+                .first(conn)
+                .optional()?;
+            let Some((start, root, number)) = settings else {
+                return Err(rule("kanta_start_date", "the organiser's Kanta start date is not set"));
+            };
+            if opened_on < start {
+                return Err(rule("opened_on", "is before the organiser's Kanta start date"));
+            }
+            let ended = service_end(&service);
+            let closes_after = add_working_days(ended, CLOSING_WORKING_DAYS);
+            if closes_after < opened_on {
+                return Err(rule(
+                    "service_id",
+                    "the service ended more than 7 working days before the opening date",
+                ));
+            }
+            let existing: Vec<RightRow> = registry_use_rights::table
+                .filter(registry_use_rights::registrar_id.eq(registrar_id))
+                .filter(registry_use_rights::service_id.eq(&body.service_id))
+                .filter(registry_use_rights::provider_id.eq(&provider_id))
+                .select(right_columns!())
+                .load(conn)?;
+            if existing.iter().any(|r| effective_status(r, today) != "closed") {
+                return Err(rule(
+                    "service_id",
+                    "the service already has an open registry use right for this provider",
+                ));
+            }
+            let case_oid = format!("{root}.{number}");
+            let id = new_id();
+            diesel::insert_into(registry_use_rights::table)
+                .values((
+                    registry_use_rights::registrar_id.eq(registrar_id),
+                    registry_use_rights::id.eq(&id),
+                    registry_use_rights::client_id.eq(&body.client_id),
+                    registry_use_rights::service_id.eq(&body.service_id),
+                    registry_use_rights::provider_id.eq(&provider_id),
+                    registry_use_rights::provider_unit_oid.eq(&unit_oid),
+                    registry_use_rights::case_oid.eq(&case_oid),
+                    registry_use_rights::opened_on.eq(opened_on),
+                    registry_use_rights::service_ended_on.eq(Some(ended)),
+                    registry_use_rights::closes_after.eq(Some(closes_after)),
+                    registry_use_rights::closing_set_by_organiser.eq(false),
+                    registry_use_rights::status.eq("open"),
+                    registry_use_rights::opened_by.eq(&request.principal.account_id),
+                    registry_use_rights::version.eq(1i64),
+                    registry_use_rights::created_at.eq(at),
+                    registry_use_rights::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            // The delivery to the provider (RU-1): it reads the right, identity code and case
+            // OID included, as a logged use.
+            notify(
+                conn,
+                registrar_id,
+                &provider_id,
+                "registry_use_right_opened",
+                &id,
+                serde_json::json!({"right_id": id, "case_oid": case_oid}),
+                at,
+            )?;
+            let row: RightRow = registry_use_rights::table
+                .filter(registry_use_rights::registrar_id.eq(registrar_id))
+                .filter(registry_use_rights::id.eq(&id))
+                .select(right_columns!())
+                .first(conn)?;
+            Ok::<_, ConsentError>(row)
+        })?;
+        let code = reached.reveal_identity_code(&register.clients)?;
+        let id = row.0.clone();
+        Ok((
+            right_of(registrar_id, row, code, today),
+            vec![DataUse {
+                subject_index: reached.subject,
+                data_kind: "registry_use_right".into(),
+                data_id: Some(id),
+                outcome: Outcome::Used,
+            }],
+        ))
+    })
+}
+
+/// A right, with the client's identity code (RU-1's delivery); a logged use. The organiser's
+/// staff who reach the client read it on the client register's basis; the right's provider on
+/// the right itself (it may no longer reach the client through its services once the service
+/// ended, yet the right lasts 7 working days more), with the identity code only while usable.
+pub fn get_right(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    right_id: &str,
+) -> Result<Right, ConsentError> {
+    let row: Option<RightRow> = registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::id.eq(right_id))
+        .select(right_columns!())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Err(ConsentError::NotFound);
+    };
+    let principal = request.principal;
+    let today = helsinki_today(request.now);
+    let at = at_primitive(request.now);
+    let use_of = |subject| {
+        vec![DataUse {
+            subject_index: subject,
+            data_kind: "registry_use_right".into(),
+            data_id: Some(right_id.to_owned()),
+            outcome: Outcome::Used,
+        }]
+    };
+    if principal.organisation_id == row.3 && principal.can(Permission::StoreCaseDocuments) {
+        let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &row.1)?;
+        let context = rekisteri_audit::AuditContext {
+            access_basis: AccessBasis::RegistryUseRight,
+            actor_kind: ActorKind::ProviderUser,
+            ..request.audit.clone()
+        };
+        let usable = is_usable(&row.10, row.6, row.8, today);
+        return register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+            let code = if usable {
+                rekisteri_clients::identity_code_of(conn, &register.clients, registrar_id, &row.1)?
+            } else {
+                None
+            };
+            Ok((right_of(registrar_id, row, code, today), use_of(subject)))
+        });
+    }
+    if principal.organisation_id != registrar_id {
+        return Err(ConsentError::NotFound);
+    }
+    let reached = reach_client(
+        conn,
+        &register.clients,
+        request,
+        registrar_id,
+        &row.1,
+        Permission::ReadClients,
+    )?;
+    let context = reached.decision.context(&request.audit);
+    register.clients.audit.read_personal_data(conn, &context, at, |_| {
+        let code = reached.reveal_identity_code(&register.clients)?;
+        Ok((right_of(registrar_id, row, code, today), use_of(reached.subject)))
+    })
+}
+
+/// The organiser's rights (its staff), or a provider's own rights in this register; without
+/// identity codes (open one for the delivery).
+pub fn list_rights(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Vec<Right>, ConsentError> {
+    let today = helsinki_today(now);
+    let mut query = registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .into_boxed();
+    if principal.organisation_id == registrar_id {
+        organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
+    } else if principal.can(Permission::StoreCaseDocuments) {
+        query = query.filter(registry_use_rights::provider_id.eq(&principal.organisation_id));
+    } else {
+        return Err(ConsentError::NotFound);
+    }
+    let rows: Vec<RightRow> = query
+        .order((registry_use_rights::created_at, registry_use_rights::id))
+        .select(right_columns!())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| right_of(registrar_id, r, None, today))
+        .collect())
+}
+
+fn load_right(conn: &mut DbConnection, registrar_id: &str, right_id: &str) -> Result<RightRow, ConsentError> {
+    registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::id.eq(right_id))
+        .select(right_columns!())
+        .first(conn)
+        .optional()?
+        .ok_or(ConsentError::NotFound)
+}
+
+/// Marks the provider's local copies of the right's documents for destruction (RU-7).
+fn mark_local_copies(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    right_id: &str,
+    at: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        case_documents::table
+            .filter(case_documents::registrar_id.eq(registrar_id))
+            .filter(case_documents::right_id.eq(right_id))
+            .filter(case_documents::local_copy.eq("kept")),
+    )
+    .set((
+        case_documents::local_copy.eq("marked_for_destruction"),
+        case_documents::local_copy_marked_at.eq(Some(at)),
+    ))
+    .execute(conn)
+}
+
+/// RU-5: the organiser sets another closing date for one right; the provider is notified.
+/// A date before today closes it at once.
+pub fn close_right(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    right_id: &str,
+    body: CloseRight,
+) -> Result<Right, ConsentError> {
+    organiser_staff(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ManageRegistryUseRights,
+    )?;
+    let today = helsinki_today(request.now);
+    let at = at_primitive(request.now);
+    write_transaction(conn, |conn| {
+        let row = load_right(conn, registrar_id, right_id)?;
+        if effective_status(&row, today) == "closed" {
+            return Err(rule("status", "the right is closed; reopen it instead"));
+        }
+        if body.closes_after < row.6 {
+            return Err(validation("closes_after", "must not be before the opening date"));
+        }
+        let closed_now = body.closes_after < today;
+        diesel::update(
+            registry_use_rights::table
+                .filter(registry_use_rights::registrar_id.eq(registrar_id))
+                .filter(registry_use_rights::id.eq(right_id)),
+        )
+        .set((
+            registry_use_rights::closes_after.eq(Some(body.closes_after)),
+            registry_use_rights::closing_set_by_organiser.eq(true),
+            registry_use_rights::status.eq(if closed_now { "closed" } else { row.10.as_str() }),
+            registry_use_rights::closed_at.eq(closed_now.then_some(at)),
+            registry_use_rights::version.eq(registry_use_rights::version + 1),
+            registry_use_rights::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+        if closed_now {
+            mark_local_copies(conn, registrar_id, right_id, at)?;
+        }
+        notify(
+            conn,
+            registrar_id,
+            &row.3,
+            "registry_use_right_closing_date_changed",
+            right_id,
+            serde_json::json!({"right_id": right_id, "case_oid": row.5, "closes_after": body.closes_after.to_string()}),
+            at,
+        )?;
+        Ok::<_, ConsentError>(())
+    })?;
+    let _ = register;
+    let row = load_right(conn, registrar_id, right_id)?;
+    Ok(right_of(registrar_id, row, None, today))
+}
+
+/// RU-6: reopens a closed right with a reason and a last usable date.
+pub fn reopen_right(
+    conn: &mut DbConnection,
+    request: &Request<'_>,
+    registrar_id: &str,
+    right_id: &str,
+    body: ReopenRight,
+) -> Result<Right, ConsentError> {
+    organiser_staff(
+        conn,
+        request.principal,
+        registrar_id,
+        Permission::ManageRegistryUseRights,
+    )?;
+    let today = helsinki_today(request.now);
+    let at = at_primitive(request.now);
+    if body.reason.trim().is_empty() {
+        return Err(validation("reason", "is required"));
+    }
+    if body.closes_after < today {
+        return Err(validation("closes_after", "must be today or later"));
+    }
+    write_transaction(conn, |conn| {
+        let row = load_right(conn, registrar_id, right_id)?;
+        if effective_status(&row, today) != "closed" {
+            return Err(rule("status", "only a closed right can be reopened"));
+        }
+        diesel::update(
+            registry_use_rights::table
+                .filter(registry_use_rights::registrar_id.eq(registrar_id))
+                .filter(registry_use_rights::id.eq(right_id)),
+        )
+        .set((
+            registry_use_rights::closes_after.eq(Some(body.closes_after)),
+            registry_use_rights::closing_set_by_organiser.eq(true),
+            registry_use_rights::status.eq("reopened"),
+            registry_use_rights::closed_at.eq(None::<PrimitiveDateTime>),
+            registry_use_rights::reopen_reason.eq(Some(body.reason.trim())),
+            registry_use_rights::warned_for.eq(None::<Date>),
+            registry_use_rights::version.eq(registry_use_rights::version + 1),
+            registry_use_rights::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+        notify(
+            conn,
+            registrar_id,
+            &row.3,
+            "registry_use_right_reopened",
+            right_id,
+            serde_json::json!({"right_id": right_id, "case_oid": row.5, "closes_after": body.closes_after.to_string()}),
+            at,
+        )?;
+        Ok::<_, ConsentError>(())
+    })?;
+    let row = load_right(conn, registrar_id, right_id)?;
+    Ok(right_of(registrar_id, row, None, today))
+}
+
+/// RU-5, RU-7: the closing job. Follows each open right's service end (7 working days after
+/// it, unless the organiser set the date), warns the provider the configured working days
+/// before an automatic closing (once per date), closes rights whose last usable day has passed
+/// in Finland and marks their documents' local copies for destruction; reports the local copies
+/// not yet confirmed destroyed.
+pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result<ClosingReport, ConsentError> {
+    let today = helsinki_today(now);
+    let at = at_primitive(now);
+    let mut report = ClosingReport::default();
+    write_transaction(conn, |conn| {
+        type OpenRow = (String, String, String, String, Option<Date>, bool, Option<Date>, String);
+        let open: Vec<OpenRow> = registry_use_rights::table
+            .filter(registry_use_rights::status.ne("closed"))
+            .order((registry_use_rights::registrar_id, registry_use_rights::id))
+            .select((
+                registry_use_rights::registrar_id,
+                registry_use_rights::id,
+                registry_use_rights::service_id,
+                registry_use_rights::provider_id,
+                registry_use_rights::closes_after,
+                registry_use_rights::closing_set_by_organiser,
+                registry_use_rights::warned_for,
+                registry_use_rights::case_oid,
+            ))
+            .load(conn)?;
+        for (registrar_id, id, service_id, provider_id, closes_after, set_by_organiser, warned_for, case_oid) in open {
+            let mut last = closes_after;
+            if !set_by_organiser && let Some(service) = load_service(conn, &registrar_id, &service_id)? {
+                let ended = service_end(&service);
+                let computed = add_working_days(ended, CLOSING_WORKING_DAYS);
+                if Some(computed) != closes_after {
+                    diesel::update(
+                        registry_use_rights::table
+                            .filter(registry_use_rights::registrar_id.eq(&registrar_id))
+                            .filter(registry_use_rights::id.eq(&id)),
+                    )
+                    .set((
+                        registry_use_rights::service_ended_on.eq(Some(ended)),
+                        registry_use_rights::closes_after.eq(Some(computed)),
+                        registry_use_rights::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                }
+                last = Some(computed);
+            }
+            let Some(last) = last else { continue };
+            if today > last {
+                diesel::update(
+                    registry_use_rights::table
+                        .filter(registry_use_rights::registrar_id.eq(&registrar_id))
+                        .filter(registry_use_rights::id.eq(&id)),
+                )
+                .set((
+                    registry_use_rights::status.eq("closed"),
+                    registry_use_rights::closed_at.eq(Some(at)),
+                    registry_use_rights::version.eq(registry_use_rights::version + 1),
+                    registry_use_rights::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+                report.marked_for_destruction += mark_local_copies(conn, &registrar_id, &id, at)?;
+                report.closed.push(id);
+                continue;
+            }
+            if set_by_organiser || warned_for == Some(last) {
+                continue;
+            }
+            let notice: i32 = kanta_settings::table
+                .filter(kanta_settings::registrar_id.eq(&registrar_id))
+                .select(kanta_settings::closing_notice_working_days)
+                .first(conn)
+                .optional()?
+                .unwrap_or(3);
+            if add_working_days(today, notice.max(0) as u32) >= last {
+                notify(
+                    conn,
+                    &registrar_id,
+                    &provider_id,
+                    "registry_use_right_closing_soon",
+                    &id,
+                    serde_json::json!({"right_id": id, "case_oid": case_oid, "closes_after": last.to_string()}),
+                    at,
+                )?;
+                diesel::update(
+                    registry_use_rights::table
+                        .filter(registry_use_rights::registrar_id.eq(&registrar_id))
+                        .filter(registry_use_rights::id.eq(&id)),
+                )
+                .set(registry_use_rights::warned_for.eq(Some(last)))
+                .execute(conn)?;
+                report.warned.push(id);
+            }
+        }
+        report.unconfirmed_local_copies = case_documents::table
+            .filter(case_documents::local_copy.eq("marked_for_destruction"))
+            .order((
+                case_documents::registrar_id,
+                case_documents::case_oid,
+                case_documents::id,
+            ))
+            .select((
+                case_documents::registrar_id,
+                case_documents::case_oid,
+                case_documents::id,
+            ))
+            .load(conn)?;
+        Ok::<_, ConsentError>(())
+    })?;
+    Ok(report)
+}
+
+/// The right that lets the caller's organisation use case `case_oid` today, if any.
+fn covering_right(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    case_oid: &str,
+    provider_id: &str,
+    today: Date,
+) -> Result<Option<RightRow>, ConsentError> {
+    let row: Option<RightRow> = registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::case_oid.eq(case_oid))
+        .filter(registry_use_rights::provider_id.eq(provider_id))
+        .select(right_columns!())
+        .first(conn)
+        .optional()?;
+    Ok(row.filter(|r| is_usable(&r.10, r.6, r.8, today)))
+}
+
+fn security_event(
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    event_type: &str,
+    details: serde_json::Value,
+) -> Result<(), ConsentError> {
+    register.clients.audit.append(vec![NewEntry::Security(SecurityEvent {
+        occurred_at: at_primitive(request.now),
+        organisation_id: Some(registrar_id.to_owned()),
+        event_type: event_type.to_owned(),
+        actor_kind: ActorKind::ProviderUser,
+        actor_id: Some(request.principal.account_id.clone()),
+        details,
+        request_id: Some(request.audit.request_id.clone()),
+    })])?;
+    Ok(())
+}
+
+fn seal(
+    register: &ConsentRegister,
+    table: &str,
+    column: &str,
+    row_id: &str,
+    value: &str,
+) -> Result<Vec<u8>, ConsentError> {
+    Ok(FieldCipher::new(&register.clients.keyring).encrypt_str(&FieldContext::new(table, column, row_id), value)?)
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "case documents, opened inside read_personal_data closures that log the use; incident texts (no \
+              client data by rule) for the registrar's data-protection officer"
+)]
+fn open(
+    register: &ConsentRegister,
+    table: &str,
+    column: &str,
+    row_id: &str,
+    value: &[u8],
+) -> Result<String, ConsentError> {
+    Ok(FieldCipher::new(&register.clients.keyring).decrypt_string(&FieldContext::new(table, column, row_id), value)?)
+}
+
+/// RU-2, RU-3, RU-8: a provider stores a document into the organiser's register under a case.
+/// Without a right usable today for that case the store is refused and is a security event.
+pub fn store_document(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    case_oid: &str,
+    new: NewDocument,
+) -> Result<CaseDocument, ConsentError> {
+    let principal = request.principal;
+    if !principal.can(Permission::StoreCaseDocuments) {
+        return Err(ConsentError::Forbidden(
+            "the caller's roles do not grant store_case_documents".into(),
+        ));
+    }
+    for (field, value) in [
+        ("service_task", &new.service_task),
+        ("document_type", &new.document_type),
+        ("structure_id", &new.structure_id),
+        ("title", &new.title),
+        ("content_type", &new.content_type),
+    ] {
+        if value.trim().is_empty() {
+            return Err(validation(field, "is required"));
+        }
+    }
+    let document_time = match new.document_time.as_deref() {
+        None => at_primitive(request.now),
+        Some(text) => at_primitive(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| validation("document_time", "must be an RFC 3339 date-time"))?,
+        ),
+    };
+    let today = helsinki_today(request.now);
+    let Some(right) = covering_right(conn, registrar_id, case_oid, &principal.organisation_id, today)? else {
+        security_event(
+            register,
+            request,
+            registrar_id,
+            "cross_register_store_refused",
+            serde_json::json!({"case_oid": case_oid, "provider_id": principal.organisation_id}),
+        )?;
+        return Err(ConsentError::Forbidden(
+            "no open registry use right of the caller's organisation covers this case (ArSa05)".into(),
+        ));
+    };
+    let signed_types: Option<String> = kanta_settings::table
+        .filter(kanta_settings::registrar_id.eq(registrar_id))
+        .select(kanta_settings::signed_document_types)
+        .first(conn)
+        .optional()?;
+    let signed_types: Vec<String> = signed_types
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let signature = new.signature.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if signature.is_none() && signed_types.iter().any(|t| t == new.document_type.trim()) {
+        return Err(rule(
+            "signature",
+            "this document type requires the professional's electronic signature",
+        ));
+    }
+    let at = at_primitive(request.now);
+    let id = new_id();
+    let content = new.content.to_string();
+    let sealed_content = seal(register, "case_documents", "content", &id, &content)?;
+    let sealed_title = seal(register, "case_documents", "title", &id, new.title.trim())?;
+    let sealed_signature = new
+        .signature
+        .as_deref()
+        .map(|s| seal(register, "case_documents", "signature", &id, s))
+        .transpose()?;
+    let author_unit = new.author_unit_oid.clone().unwrap_or_else(|| right.4.clone());
+    let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &right.1)?;
+    let context = rekisteri_audit::AuditContext {
+        access_basis: AccessBasis::RegistryUseRight,
+        actor_kind: ActorKind::ProviderUser,
+        ..request.audit.clone()
+    };
+    register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        write_transaction(conn, |conn| {
+            diesel::insert_into(case_documents::table)
+                .values((
+                    case_documents::registrar_id.eq(registrar_id),
+                    case_documents::id.eq(&id),
+                    case_documents::case_oid.eq(case_oid),
+                    case_documents::right_id.eq(&right.0),
+                    case_documents::client_id.eq(&right.1),
+                    case_documents::service_task.eq(new.service_task.trim()),
+                    case_documents::author_id.eq(&principal.account_id),
+                    case_documents::author_unit_oid.eq(&author_unit),
+                    case_documents::provider_id.eq(&principal.organisation_id),
+                    case_documents::document_type.eq(new.document_type.trim()),
+                    case_documents::structure_id.eq(new.structure_id.trim()),
+                    case_documents::title.eq(&sealed_title),
+                    case_documents::document_time.eq(document_time),
+                    case_documents::signature.eq(&sealed_signature),
+                    case_documents::content_type.eq(new.content_type.trim()),
+                    case_documents::content.eq(&sealed_content),
+                    case_documents::local_copy.eq("kept"),
+                    case_documents::created_at.eq(at),
+                ))
+                .execute(conn)
+        })?;
+        let document = CaseDocument {
+            id: id.clone(),
+            registrar_id: registrar_id.to_owned(),
+            case_oid: case_oid.to_owned(),
+            client_id: right.1.clone(),
+            service_task: new.service_task.trim().to_owned(),
+            author_id: principal.account_id.clone(),
+            author_unit_oid: author_unit.clone(),
+            provider_id: principal.organisation_id.clone(),
+            document_type: new.document_type.trim().to_owned(),
+            structure_id: new.structure_id.trim().to_owned(),
+            title: new.title.trim().to_owned(),
+            document_time: format_time(document_time),
+            signature: new.signature.clone(),
+            content_type: new.content_type.trim().to_owned(),
+            content: new.content.clone(),
+            local_copy: "kept".into(),
+            created_at: format_time(at),
+        };
+        Ok((
+            document,
+            vec![DataUse {
+                subject_index: subject,
+                data_kind: "document".into(),
+                data_id: Some(id.clone()),
+                outcome: Outcome::Used,
+            }],
+        ))
+    })
+}
+
+type DocumentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    PrimitiveDateTime,
+    Option<Vec<u8>>,
+    String,
+    Vec<u8>,
+    String,
+    PrimitiveDateTime,
+);
+
+/// RU-2: the case's documents: for the provider while its right is open (refused otherwise,
+/// like a store), for the organiser's staff who reach the client. Each document is a logged use.
+pub fn list_documents(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    case_oid: &str,
+) -> Result<Vec<CaseDocument>, ConsentError> {
+    let principal = request.principal;
+    let today = helsinki_today(request.now);
+    let (client_id, context) = if principal.organisation_id == registrar_id {
+        let client_id: Option<String> = registry_use_rights::table
+            .filter(registry_use_rights::registrar_id.eq(registrar_id))
+            .filter(registry_use_rights::case_oid.eq(case_oid))
+            .select(registry_use_rights::client_id)
+            .first(conn)
+            .optional()?;
+        let Some(client_id) = client_id else {
+            return Err(ConsentError::NotFound);
+        };
+        let reached = reach_client(
+            conn,
+            &register.clients,
+            request,
+            registrar_id,
+            &client_id,
+            Permission::ReadClients,
+        )?;
+        (client_id, reached.decision.context(&request.audit))
+    } else {
+        if !principal.can(Permission::StoreCaseDocuments) {
+            return Err(ConsentError::NotFound);
+        }
+        let Some(right) = covering_right(conn, registrar_id, case_oid, &principal.organisation_id, today)? else {
+            security_event(
+                register,
+                request,
+                registrar_id,
+                "case_read_refused",
+                serde_json::json!({"case_oid": case_oid, "provider_id": principal.organisation_id}),
+            )?;
+            return Err(ConsentError::Forbidden(
+                "no open registry use right of the caller's organisation covers this case".into(),
+            ));
+        };
+        (
+            right.1,
+            rekisteri_audit::AuditContext {
+                access_basis: AccessBasis::RegistryUseRight,
+                actor_kind: ActorKind::ProviderUser,
+                ..request.audit.clone()
+            },
+        )
+    };
+    let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &client_id)?;
+    register
+        .clients
+        .audit
+        .read_personal_data(conn, &context, at_primitive(request.now), |conn| {
+            let rows: Vec<DocumentRow> = case_documents::table
+                .filter(case_documents::registrar_id.eq(registrar_id))
+                .filter(case_documents::case_oid.eq(case_oid))
+                .order((case_documents::created_at, case_documents::id))
+                .select((
+                    case_documents::id,
+                    case_documents::client_id,
+                    case_documents::service_task,
+                    case_documents::author_id,
+                    case_documents::author_unit_oid,
+                    case_documents::provider_id,
+                    case_documents::document_type,
+                    case_documents::structure_id,
+                    case_documents::content_type,
+                    case_documents::title,
+                    case_documents::document_time,
+                    case_documents::signature,
+                    case_documents::local_copy,
+                    case_documents::content,
+                    case_documents::case_oid,
+                    case_documents::created_at,
+                ))
+                .load(conn)?;
+            let mut documents = Vec::new();
+            let mut uses = Vec::new();
+            for r in rows {
+                let content = open(register, "case_documents", "content", &r.0, &r.13)?;
+                uses.push(DataUse {
+                    subject_index: subject,
+                    data_kind: "document".into(),
+                    data_id: Some(r.0.clone()),
+                    outcome: Outcome::Used,
+                });
+                documents.push(CaseDocument {
+                    title: open(register, "case_documents", "title", &r.0, &r.9)?,
+                    signature: r
+                        .11
+                        .as_deref()
+                        .map(|s| open(register, "case_documents", "signature", &r.0, s))
+                        .transpose()?,
+                    content: serde_json::from_str(&content).map_err(|e| ConsentError::Crypto(e.to_string()))?,
+                    id: r.0,
+                    registrar_id: registrar_id.to_owned(),
+                    case_oid: r.14,
+                    client_id: r.1,
+                    service_task: r.2,
+                    author_id: r.3,
+                    author_unit_oid: r.4,
+                    provider_id: r.5,
+                    document_type: r.6,
+                    structure_id: r.7,
+                    document_time: format_time(r.10),
+                    content_type: r.8,
+                    local_copy: r.12,
+                    created_at: format_time(r.15),
+                });
+            }
+            if uses.is_empty() {
+                uses.push(DataUse {
+                    subject_index: subject,
+                    data_kind: "documents".into(),
+                    data_id: Some(case_oid.to_owned()),
+                    outcome: Outcome::NotFound,
+                });
+            }
+            Ok((documents, uses))
+        })
+}
+
+/// RU-7: the provider confirms that its local copy of a document is destroyed; possible (and
+/// expected) after the right closed. Only the document's provider; a copy not marked is 422.
+pub fn confirm_local_copy_destroyed(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    case_oid: &str,
+    document_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), ConsentError> {
+    if !principal.can(Permission::StoreCaseDocuments) {
+        return Err(ConsentError::NotFound);
+    }
+    let at = at_primitive(now);
+    write_transaction(conn, |conn| {
+        let state: String = case_documents::table
+            .filter(case_documents::registrar_id.eq(registrar_id))
+            .filter(case_documents::case_oid.eq(case_oid))
+            .filter(case_documents::id.eq(document_id))
+            .filter(case_documents::provider_id.eq(&principal.organisation_id))
+            .select(case_documents::local_copy)
+            .first(conn)
+            .optional()?
+            .ok_or(ConsentError::NotFound)?;
+        if state != "marked_for_destruction" {
+            return Err(rule(
+                "local_copy",
+                format!("the local copy is {state}, not marked for destruction"),
+            ));
+        }
+        diesel::update(
+            case_documents::table
+                .filter(case_documents::registrar_id.eq(registrar_id))
+                .filter(case_documents::id.eq(document_id)),
+        )
+        .set((
+            case_documents::local_copy.eq("destroyed"),
+            case_documents::local_copy_destroyed_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+        Ok::<_, ConsentError>(())
+    })
+}
+
+/// A notification to an organisation (RU-4, RU-5): ids, dates and kinds, no personal data.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegistryNotification {
+    pub id: String,
+    pub registrar_id: String,
+    /// `registry_use_right_opened`, `registry_use_right_closing_soon`,
+    /// `registry_use_right_closing_date_changed`, `registry_use_right_reopened`,
+    /// `security_incident_suspected`.
+    pub kind: String,
+    /// The right or incident it is about.
+    pub subject_id: String,
+    pub details: serde_json::Value,
+    pub created_at: String,
+}
+
+/// The notifications addressed to the principal's organisation, oldest first: a provider's
+/// users who store case documents, a registrar's users who manage rights or incidents.
+pub fn list_notifications(
+    conn: &mut DbConnection,
+    principal: &Principal,
+) -> Result<Vec<RegistryNotification>, ConsentError> {
+    if ![
+        Permission::StoreCaseDocuments,
+        Permission::ManageRegistryUseRights,
+        Permission::HandleSecurityIncidents,
+    ]
+    .into_iter()
+    .any(|p| principal.can(p))
+    {
+        return Err(ConsentError::Forbidden(
+            "the caller's roles grant no registry use right or incident permission".into(),
+        ));
+    }
+    let rows: Vec<(String, String, String, String, String, PrimitiveDateTime)> = registry_notifications::table
+        .filter(registry_notifications::recipient_id.eq(&principal.organisation_id))
+        .order((registry_notifications::created_at, registry_notifications::id))
+        .select((
+            registry_notifications::id,
+            registry_notifications::registrar_id,
+            registry_notifications::kind,
+            registry_notifications::subject_id,
+            registry_notifications::details,
+            registry_notifications::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RegistryNotification {
+            id: r.0,
+            registrar_id: r.1,
+            kind: r.2,
+            subject_id: r.3,
+            details: serde_json::from_str(&r.4).unwrap_or(serde_json::Value::Null),
+            created_at: format_time(r.5),
+        })
+        .collect())
+}
+
+type IncidentRow = (
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    Option<String>,
+    PrimitiveDateTime,
+    PrimitiveDateTime,
+    Option<Vec<u8>>,
+    Option<PrimitiveDateTime>,
+    String,
+);
+
+macro_rules! incident_columns {
+    () => {
+        (
+            security_incidents::id,
+            security_incidents::state,
+            security_incidents::source,
+            security_incidents::description,
+            security_incidents::document_id,
+            security_incidents::discovered_at,
+            security_incidents::notify_by,
+            security_incidents::assessment,
+            security_incidents::notified_at,
+            security_incidents::reported_by,
+        )
+    };
+}
+
+fn incident_of(
+    register: &ConsentRegister,
+    registrar_id: &str,
+    r: IncidentRow,
+) -> Result<SecurityIncident, ConsentError> {
+    Ok(SecurityIncident {
+        description: r
+            .3
+            .as_deref()
+            .map(|d| open(register, "security_incidents", "description", &r.0, d))
+            .transpose()?,
+        assessment: r
+            .7
+            .as_deref()
+            .map(|d| open(register, "security_incidents", "assessment", &r.0, d))
+            .transpose()?,
+        id: r.0,
+        registrar_id: registrar_id.to_owned(),
+        state: r.1,
+        source: r.2,
+        document_id: r.4,
+        discovered_at: format_time(r.5),
+        notify_by: format_time(r.6),
+        notified_at: r.8.map(format_time),
+        reported_by: r.9,
+    })
+}
+
+/// RU-4: any user of the registrar, or of a provider with a contract with it, reports a
+/// suspected breach; the 72-hour clock runs from discovery and the registrar's contact is
+/// notified through the outbox.
+pub fn report_security_incident(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    principal: &Principal,
+    registrar_id: &str,
+    body: NewIncident,
+    now: time::OffsetDateTime,
+) -> Result<SecurityIncident, ConsentError> {
+    match organisation_kind(conn, registrar_id)?.as_deref() {
+        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
+        Some(_) => {}
+    }
+    if principal.organisation_id != registrar_id {
+        let contracted: i64 = provider_contracts::table
+            .filter(provider_contracts::registrar_id.eq(registrar_id))
+            .filter(provider_contracts::provider_id.eq(&principal.organisation_id))
+            .count()
+            .get_result(conn)?;
+        if contracted == 0 {
+            return Err(ConsentError::NotFound);
+        }
+    }
+    if body.description.trim().is_empty() {
+        return Err(validation("description", "is required"));
+    }
+    let discovered = match body.discovered_at.as_deref() {
+        None => at_primitive(now),
+        Some(text) => {
+            let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| validation("discovered_at", "must be an RFC 3339 date-time"))?;
+            if parsed > now {
+                return Err(validation("discovered_at", "must not be in the future"));
+            }
+            at_primitive(parsed)
+        }
+    };
+    if let Some(document_id) = body.document_id.as_deref() {
+        let found: i64 = case_documents::table
+            .filter(case_documents::registrar_id.eq(registrar_id))
+            .filter(case_documents::id.eq(document_id))
+            .count()
+            .get_result(conn)?;
+        if found == 0 {
+            return Err(validation("document_id", "is not a document stored in this register"));
+        }
+    }
+    let source = if body.document_id.is_some() {
+        "misplaced_document"
+    } else {
+        "reported"
+    };
+    let id = new_id();
+    let at = at_primitive(now);
+    let description = seal(
+        register,
+        "security_incidents",
+        "description",
+        &id,
+        body.description.trim(),
+    )?;
+    write_transaction(conn, |conn| {
+        diesel::insert_into(security_incidents::table)
+            .values((
+                security_incidents::registrar_id.eq(registrar_id),
+                security_incidents::id.eq(&id),
+                security_incidents::state.eq("suspected"),
+                security_incidents::source.eq(source),
+                security_incidents::description.eq(Some(&description)),
+                security_incidents::document_id.eq(body.document_id.as_deref()),
+                security_incidents::discovered_at.eq(discovered),
+                security_incidents::notify_by.eq(discovered + Duration::hours(72)),
+                security_incidents::reported_by.eq(&principal.account_id),
+                security_incidents::version.eq(1i64),
+                security_incidents::created_at.eq(at),
+                security_incidents::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        notify(
+            conn,
+            registrar_id,
+            registrar_id,
+            "security_incident_suspected",
+            &id,
+            serde_json::json!({"incident_id": id, "notify_by": format_time(discovered + Duration::hours(72))}),
+            at,
+        )?;
+        Ok::<_, ConsentError>(())
+    })?;
+    Ok(SecurityIncident {
+        id: id.clone(),
+        registrar_id: registrar_id.to_owned(),
+        state: "suspected".into(),
+        source: source.into(),
+        description: Some(body.description.trim().to_owned()),
+        document_id: body.document_id,
+        discovered_at: format_time(discovered),
+        notify_by: format_time(discovered + Duration::hours(72)),
+        assessment: None,
+        notified_at: None,
+        reported_by: principal.account_id.clone(),
+    })
+}
+
+/// RU-4: the registrar's incidents (its data-protection officers).
+pub fn list_security_incidents(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    principal: &Principal,
+    registrar_id: &str,
+) -> Result<Vec<SecurityIncident>, ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::HandleSecurityIncidents)?;
+    let rows: Vec<IncidentRow> = security_incidents::table
+        .filter(security_incidents::registrar_id.eq(registrar_id))
+        .order((security_incidents::discovered_at, security_incidents::id))
+        .select(incident_columns!())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|r| incident_of(register, registrar_id, r))
+        .collect()
+}
+
+pub fn get_security_incident(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    principal: &Principal,
+    registrar_id: &str,
+    id: &str,
+) -> Result<SecurityIncident, ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::HandleSecurityIncidents)?;
+    let row: IncidentRow = security_incidents::table
+        .filter(security_incidents::registrar_id.eq(registrar_id))
+        .filter(security_incidents::id.eq(id))
+        .select(incident_columns!())
+        .first(conn)
+        .optional()?
+        .ok_or(ConsentError::NotFound)?;
+    incident_of(register, registrar_id, row)
+}
+
+/// RU-4: `suspected` → `assessed` → `authority_notified` or `notification_not_required`.
+pub fn update_security_incident(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    principal: &Principal,
+    registrar_id: &str,
+    id: &str,
+    changes: IncidentChanges,
+    now: time::OffsetDateTime,
+) -> Result<SecurityIncident, ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::HandleSecurityIncidents)?;
+    let at = at_primitive(now);
+    write_transaction(conn, |conn| {
+        let state: String = security_incidents::table
+            .filter(security_incidents::registrar_id.eq(registrar_id))
+            .filter(security_incidents::id.eq(id))
+            .select(security_incidents::state)
+            .first(conn)
+            .optional()?
+            .ok_or(ConsentError::NotFound)?;
+        let allowed = matches!(
+            (state.as_str(), changes.state.as_str()),
+            ("suspected", "assessed") | ("assessed", "authority_notified") | ("assessed", "notification_not_required")
+        );
+        if !matches!(
+            changes.state.as_str(),
+            "assessed" | "authority_notified" | "notification_not_required"
+        ) {
+            return Err(validation(
+                "state",
+                "must be assessed, authority_notified or notification_not_required",
+            ));
+        }
+        if !allowed {
+            return Err(rule("state", format!("an incident in state {state} cannot move there")));
+        }
+        let assessment = changes
+            .assessment
+            .as_deref()
+            .map(|a| seal(register, "security_incidents", "assessment", id, a.trim()))
+            .transpose()?;
+        if changes.state == "assessed" && assessment.is_none() {
+            return Err(rule("assessment", "is required to assess an incident"));
+        }
+        let target = security_incidents::table
+            .filter(security_incidents::registrar_id.eq(registrar_id))
+            .filter(security_incidents::id.eq(id));
+        diesel::update(target)
+            .set((
+                security_incidents::state.eq(&changes.state),
+                security_incidents::version.eq(security_incidents::version + 1),
+                security_incidents::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        if let Some(assessment) = assessment {
+            diesel::update(target)
+                .set(security_incidents::assessment.eq(Some(assessment)))
+                .execute(conn)?;
+        }
+        if changes.state == "authority_notified" {
+            diesel::update(target)
+                .set(security_incidents::notified_at.eq(Some(at)))
+                .execute(conn)?;
+        }
+        Ok::<_, ConsentError>(())
+    })?;
+    get_security_incident(conn, register, principal, registrar_id, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    fn last_day(ended: Date) -> Date {
+        add_working_days(ended, CLOSING_WORKING_DAYS)
+    }
+
+    #[test]
+    fn ru_5_spec_example_service_ending_friday_before_christmas_holds_through_new_years_eve() {
+        let last = last_day(date!(2026 - 12 - 18));
+        assert_eq!(last, date!(2026 - 12 - 31));
+        assert!(is_usable(
+            "open",
+            date!(2026 - 09 - 01),
+            Some(last),
+            date!(2026 - 12 - 31)
+        ));
+        assert!(!is_usable(
+            "open",
+            date!(2026 - 09 - 01),
+            Some(last),
+            date!(2027 - 01 - 01)
+        ));
+        // 00:00 Helsinki on 1 January 2027 is 22:00 UTC on 31 December.
+        assert_eq!(
+            helsinki_today(datetime!(2026-12-31 21:59:59 UTC)),
+            date!(2026 - 12 - 31)
+        );
+        assert_eq!(helsinki_today(datetime!(2026-12-31 22:00 UTC)), date!(2027 - 01 - 01));
+    }
+
+    #[test]
+    fn ru_5_closing_skips_easter_and_midsummer() {
+        // Good Friday 26 March and Easter Monday 29 March 2027 are not working days.
+        assert_eq!(last_day(date!(2027 - 03 - 24)), date!(2027 - 04 - 06));
+        // Midsummer Eve, Friday 25 June 2027, is not a working day.
+        assert_eq!(last_day(date!(2027 - 06 - 21)), date!(2027 - 07 - 01));
+        // Midsummer 2026: Eve Friday 19 June.
+        assert_eq!(last_day(date!(2026 - 06 - 17)), date!(2026 - 06 - 29));
+    }
+
+    #[test]
+    fn ru_6_a_closed_right_is_unusable_whatever_its_dates() {
+        assert!(!is_usable(
+            "closed",
+            date!(2026 - 09 - 01),
+            Some(date!(2030 - 01 - 01)),
+            date!(2026 - 12 - 01)
+        ));
+        assert!(is_usable(
+            "reopened",
+            date!(2026 - 09 - 01),
+            Some(date!(2027 - 01 - 15)),
+            date!(2027 - 01 - 15)
+        ));
+        assert!(!is_usable(
+            "open",
+            date!(2026 - 12 - 02),
+            Some(date!(2027 - 01 - 15)),
+            date!(2026 - 12 - 01)
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+DROP TABLE will_service_outbox;
+DROP TABLE registry_notifications;
+DROP TABLE security_incidents;
+DROP TABLE case_documents;
+DROP TABLE registry_use_rights;
+DROP TABLE voucher_provider_choices;
+DROP TABLE provider_contracts;
+DROP TABLE kanta_settings;
+DROP TABLE disclosure_prohibitions;
+DROP TABLE disclosure_consents;
+DROP TABLE kanta_informings;
