@@ -83,7 +83,7 @@ impl Scale {
         } else {
             Self {
                 clients: 100_000,
-                events: 100_000,
+                events: 20_000,
                 log_entries: 1_000_000,
                 departed_clients: 1_000_000,
                 old_log_entries: 10_000_000,

@@ -167,6 +167,10 @@ impl Pool {
         let inner = r2d2::Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
+            // A SQLite connection is a file handle that does not go stale; checking it with a
+            // query at every checkout would cost two statements per request. A PostgreSQL
+            // connection can (the server restarts), so it is checked.
+            .test_on_check_out(url.backend() == Backend::Postgres)
             .connection_timeout(options.connection_timeout)
             .build(manager)?;
         Ok(Self {
