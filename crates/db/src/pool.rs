@@ -74,7 +74,7 @@ impl ConnectionManager {
         // busy_timeout first: switching a fresh file to WAL needs a lock other connections may hold.
         format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
             self.options.sqlite_busy_timeout.as_millis(),
             self.options.sqlite_synchronous.as_str()
         )

@@ -1,0 +1,1 @@
+//! The throughput benchmark of VT-13 / PL-14.
