@@ -13,3 +13,4 @@ mod identity;
 mod inactivity;
 mod lifecycle;
 mod platform;
+mod vtj;

@@ -52,7 +52,8 @@ pub fn monitored_clients(
         .filter(services::registrar_id.eq(registrar_id))
         .filter(services::status.eq("active"))
         .select(services::client_id);
-    let rows: Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>)> = clients::table
+    type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let rows: Vec<Row> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::anonymised_at.is_null())
         .filter(clients::id.eq_any(open))

@@ -175,7 +175,7 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         let stop = self.handle.stop(false);
-        let _ = actix_web::rt::System::new().block_on(stop);
+        actix_web::rt::System::new().block_on(stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

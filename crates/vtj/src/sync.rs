@@ -457,3 +457,24 @@ pub fn status(conn: &mut DbConnection, registrar_id: &str) -> Result<VtjStatus, 
         last_errors,
     })
 }
+
+/// VT-11: a file or a pushed body of `muutokset` answers (JSON Lines; a single answer is one
+/// line). Every line is parsed before anything is staged: a malformed line refuses the whole
+/// input, naming the line and column, and nothing of it is applied (VT-8).
+pub fn ingest_text(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    source: &str,
+    text: &str,
+) -> Result<ApplyCounts, VtjError> {
+    let mut messages = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let answer = crate::message::parse_muutokset(line).map_err(|e| match e {
+            VtjError::Malformed(m) => VtjError::Malformed(format!("input line {}: {m}", i + 1)),
+            other => other,
+        })?;
+        messages.extend(answer.muutokset);
+    }
+    ingest(conn, vtj, registrar_id, source, messages)
+}
