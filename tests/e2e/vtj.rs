@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use diesel::prelude::*;
+use rekisteri_core::Clock;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{change_history, clients, services, usage_log, vtj_staged};
 use rekisteri_tests::{TestApp, USER_PASSWORD, app_test};
@@ -670,3 +671,122 @@ app_test!(
         }
     }
 );
+
+/// Starts the application with its VTJ configuration pointing at `sim`.
+fn app_with_simulator(db: rekisteri_db::testing::TestDatabase, sim: &Simulator) -> TestApp {
+    let options = rekisteri_tests::TestAppOptions {
+        vtj: VtjConfig {
+            base_url: sim.url.clone(),
+            credentials: rekisteri_vtj::Credentials {
+                username: "kunta-tampere".into(),
+                password: "salainen-sana".into(),
+            },
+            scheme: rekisteri_vtj::CredentialScheme::MutpHeaders,
+            initial_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+            ..VtjConfig::default()
+        },
+        ..rekisteri_tests::TestAppOptions::default()
+    };
+    TestApp::start_with(db, options)
+}
+
+fn vt_10_body(db: rekisteri_db::testing::TestDatabase) {
+    let sim = simulator((0..3).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+    let app = &app_with_simulator(db, &sim);
+    let w = world(app);
+    for n in 0..3 {
+        create(app, &w, n);
+    }
+    let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+    app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+    let other = app.create_organisation_with(
+        &admin,
+        &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
+    );
+    app.add_user(&admin, "paakayttaja@nokia.fi", &other, "main_user");
+    let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+    let sync_path = format!("/v1/registrars/{}/vtj/sync", w.registrar);
+    let response = app.post_as(&main_user, &sync_path, &json!({}));
+    assert_eq!(response.status().as_u16(), 200);
+    let run: Value = response.json().unwrap();
+    assert_eq!(
+        (
+            run["monitored"].as_u64(),
+            run["loaded"].as_u64(),
+            run["applied"].as_u64()
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    assert!(sim.calls().iter().all(|c| c.authenticated && c.status == 200));
+    // Pushed batch (VT-11): the interface's own format, through the same staging.
+    let changes_path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+    let batch = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [
+        name_change(1, "Tyonnetty", "2026-11-29"), name_change(700, "Vieras", "2026-11-29")]});
+    let response = app.post_as(&main_user, &changes_path, &batch);
+    assert_eq!(response.status().as_u16(), 200);
+    let pushed: Value = response.json().unwrap();
+    assert_eq!(
+        (pushed["applied"].as_u64(), pushed["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let broken = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [{"henkilotunnus": 5}]});
+    let problem = rekisteri_tests::assert_problem(
+        app.post_as(&main_user, &changes_path, &broken),
+        400,
+        "/problems/validation",
+    );
+    assert!(
+        problem
+            .to_string()
+            .contains("muutokset[0].henkilotunnus: expected a string"),
+        "{problem}"
+    );
+    // Status (VT-10).
+    let response = app.get_as(&main_user, &format!("/v1/registrars/{}/vtj/status", w.registrar));
+    assert_eq!(response.status().as_u16(), 200);
+    let status: Value = response.json().unwrap();
+    assert_eq!(status["cursor"], 1000);
+    assert_eq!(status["last_run_outcome"], "completed");
+    assert_eq!(
+        (status["applied"].as_i64(), status["skipped"].as_i64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(status["running"], false);
+    // Another registrar's user: 404; a user of the registrar without manage_vtj: 403.
+    let stranger = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
+    assert_eq!(app.post_as(&stranger, &sync_path, &json!({})).status().as_u16(), 404);
+    assert_eq!(app.post_as(&w.token, &sync_path, &json!({})).status().as_u16(), 403);
+    // One run per registrar at a time: while one holds the lock, a second start is 409.
+    {
+        let mut conn = app.db.conn();
+        diesel::update(
+            rekisteri_db::schema::vtj_state::table
+                .filter(rekisteri_db::schema::vtj_state::registrar_id.eq(&w.registrar)),
+        )
+        .set(rekisteri_db::schema::vtj_state::running_since.eq(Some(rekisteri_db::to_primitive(app.clock.now()))))
+        .execute(&mut *conn)
+        .unwrap();
+    }
+    rekisteri_tests::assert_problem(
+        app.post_as(&main_user, &sync_path, &json!({})),
+        409,
+        "/problems/conflict",
+    );
+}
+
+mod vt_10_sync_and_status_over_http_with_one_run_per_registrar_and_pushed_batches {
+    use super::*;
+
+    #[test]
+    fn sqlite() {
+        vt_10_body(rekisteri_db::testing::TestDatabase::sqlite());
+    }
+
+    #[test]
+    fn postgres() {
+        if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
+            vt_10_body(db);
+        }
+    }
+}

@@ -46,10 +46,12 @@ pub enum Permission {
     /// Receive and handle data-subject requests (access, rectification, restriction, objection,
     /// erasure) of the principal's own registrar, with their due dates (CL-12).
     HandleDataSubjectRequests,
+    /// VT-10, VT-11: run the registrar's VTJ sync, push VTJ changes, read its status.
+    ManageVtj,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -65,6 +67,7 @@ impl Permission {
         Permission::ReadStatistics,
         Permission::ExportClientArchive,
         Permission::HandleDataSubjectRequests,
+        Permission::ManageVtj,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl Permission {
             Self::ReadStatistics => "read_statistics",
             Self::ExportClientArchive => "export_client_archive",
             Self::HandleDataSubjectRequests => "handle_data_subject_requests",
+            Self::ManageVtj => "manage_vtj",
         }
     }
 }
@@ -104,6 +108,7 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ManageOwnOrganisationAccounts,
             Permission::ManageServiceAreas,
             Permission::ReadStatistics,
+            Permission::ManageVtj,
         ],
     ),
     (Role::Editor, &[]),

@@ -19,6 +19,7 @@ mod own_records;
 pub mod principal;
 pub mod problem;
 mod service_areas;
+mod vtj;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Set once the keys were checked against the database at start-up.
     pub keys_verified: bool,
+    /// DVV's change interface (VT-9).
+    pub vtj: rekisteri_vtj::VtjConfig,
 }
 
 impl AppState {
@@ -149,6 +152,7 @@ are POSTs with the code in the body.",
         (name = "clients", description = "The client register of service vouchers and purchased services (CL)"),
         (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
         (name = "me", description = "A citizen's own records and their proxies' (CL-9, CL-10)"),
+        (name = "vtj", description = "Population register (VTJ) change ingestion (VT)"),
     )
 )]
 struct ApiDoc;
@@ -167,6 +171,7 @@ fn configure(config: &mut ServiceConfig) {
     own_records::configure(config);
     lifecycle::configure(config);
     data_subject_requests::configure(config);
+    vtj::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

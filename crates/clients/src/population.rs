@@ -313,3 +313,13 @@ pub fn protected_subjects(
     }
     Ok(out)
 }
+
+/// The registrars that have at least one live client (the `vtj-sync` job runs for each).
+pub fn registrars_with_clients(conn: &mut DbConnection) -> Result<Vec<String>, ClientsError> {
+    Ok(clients::table
+        .filter(clients::anonymised_at.is_null())
+        .select(clients::registrar_id)
+        .distinct()
+        .order(clients::registrar_id)
+        .load(conn)?)
+}

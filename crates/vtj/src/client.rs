@@ -249,3 +249,45 @@ fn path_kind(path: &str) -> &'static str {
         "muutokset"
     }
 }
+
+impl VtjConfig {
+    /// The configuration from `REKISTERI_VTJ_*` variables (`env` looks them up); unset ones keep
+    /// their defaults. The password is read here and never printed.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, VtjError> {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let number = |name: &str, default: u64| -> Result<u64, VtjError> {
+            match env(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| VtjError::Config(format!("{name}: not a number"))),
+            }
+        };
+        let defaults = Self::default();
+        let scheme = match env("REKISTERI_VTJ_CREDENTIALS") {
+            None => CredentialScheme::Basic,
+            Some(v) => CredentialScheme::parse(v.trim())
+                .ok_or_else(|| VtjError::Config("REKISTERI_VTJ_CREDENTIALS: basic or mutp-headers".into()))?,
+        };
+        let config = Self {
+            base_url: env("REKISTERI_VTJ_BASE_URL").unwrap_or(defaults.base_url),
+            credentials: Credentials {
+                username: env("REKISTERI_VTJ_USERNAME").unwrap_or_default(),
+                password: env("REKISTERI_VTJ_PASSWORD").unwrap_or_default(),
+            },
+            scheme,
+            xroad_client: env("REKISTERI_VTJ_XROAD_CLIENT"),
+            batch_size: number("REKISTERI_VTJ_BATCH_SIZE", 1000)? as usize,
+            timeout: Duration::from_secs(number("REKISTERI_VTJ_TIMEOUT_SECS", 30)?),
+            max_retries: number("REKISTERI_VTJ_MAX_RETRIES", 5)? as u32,
+            permit_reference: env("REKISTERI_VTJ_PERMIT").unwrap_or_default(),
+            apply_batch: number("REKISTERI_VTJ_APPLY_BATCH", 1000)?.max(1) as usize,
+            ..defaults
+        };
+        if config.batch_size == 0 || config.batch_size > 1000 {
+            return Err(VtjError::Config("REKISTERI_VTJ_BATCH_SIZE: 1..=1000".into()));
+        }
+        Ok(config)
+    }
+}

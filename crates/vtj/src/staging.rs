@@ -263,7 +263,7 @@ fn apply_one(
         diesel::update(
             vtj_monitored::table
                 .filter(vtj_monitored::registrar_id.eq(registrar_id))
-                .filter(vtj_monitored::client_id.eq(&client_id)),
+                .filter(vtj_monitored::subject_index.eq(subject)),
         )
         .set(vtj_monitored::last_change_on.eq(newer))
         .execute(conn)?;

@@ -44,6 +44,7 @@ CREATE TABLE vtj_staged (
 ) STRICT;
 CREATE INDEX vtj_staged_pending ON vtj_staged (registrar_id, seq) WHERE outcome IS NULL;
 CREATE INDEX vtj_staged_subject ON vtj_staged (registrar_id, subject_index);
+CREATE INDEX vtj_monitored_client ON vtj_monitored (registrar_id, client_id);
 
 -- Identity codes a client had before a correction (VT-5): a search by the old code finds them.
 CREATE TABLE client_previous_codes (
