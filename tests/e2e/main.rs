@@ -14,3 +14,4 @@ mod identity;
 mod inactivity;
 mod lifecycle;
 mod platform;
+mod vtj;

@@ -35,6 +35,8 @@ pub struct TestAppOptions {
     pub keys_verified: bool,
     pub extra_routes: ExtraRoutes,
     pub identity_providers: Vec<rekisteri_accounts::idp::IdentityProvider>,
+    /// Where the VTJ sync endpoint reaches DVV's interface (a simulator).
+    pub vtj: rekisteri_vtj::VtjConfig,
 }
 
 impl Default for TestAppOptions {
@@ -44,6 +46,7 @@ impl Default for TestAppOptions {
             keys_verified: true,
             extra_routes: |_| {},
             identity_providers: Vec::new(),
+            vtj: rekisteri_vtj::VtjConfig::default(),
         }
     }
 }
@@ -157,6 +160,7 @@ impl TestApp {
             accounts: accounts.clone(),
             clock: clock.clone(),
             keys_verified: options.keys_verified,
+            vtj: options.vtj,
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

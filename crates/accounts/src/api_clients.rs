@@ -24,7 +24,7 @@ pub const SCOPES: &[(&str, Option<Permission>)] = &[
     ("statistics:read", Some(Permission::ReadStatistics)),
     ("clients:archive", Some(Permission::ExportClientArchive)),
     ("calls:write", None),
-    ("vtj:write", None),
+    ("vtj:write", Some(Permission::ManageVtj)),
 ];
 
 /// How long an access token lives.

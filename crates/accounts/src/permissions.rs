@@ -58,10 +58,12 @@ pub enum Permission {
     /// Assess security incidents of the principal's own registrar and record the notification
     /// to the authority (RU-4).
     HandleSecurityIncidents,
+    /// VT-10, VT-11: run the registrar's VTJ sync, push VTJ changes, read its status.
+    ManageVtj,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -81,6 +83,7 @@ impl Permission {
         Permission::ManageRegistryUseRights,
         Permission::StoreCaseDocuments,
         Permission::HandleSecurityIncidents,
+        Permission::ManageVtj,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl Permission {
             Self::ManageRegistryUseRights => "manage_registry_use_rights",
             Self::StoreCaseDocuments => "store_case_documents",
             Self::HandleSecurityIncidents => "handle_security_incidents",
+            Self::ManageVtj => "manage_vtj",
         }
     }
 }
@@ -124,6 +128,7 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ManageOwnOrganisationAccounts,
             Permission::ManageServiceAreas,
             Permission::ReadStatistics,
+            Permission::ManageVtj,
         ],
     ),
     (Role::Editor, &[]),

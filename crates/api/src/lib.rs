@@ -20,6 +20,7 @@ mod own_records;
 pub mod principal;
 pub mod problem;
 mod service_areas;
+mod vtj;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Set once the keys were checked against the database at start-up.
     pub keys_verified: bool,
+    /// DVV's change interface (VT-9).
+    pub vtj: rekisteri_vtj::VtjConfig,
 }
 
 impl AppState {
@@ -151,6 +154,7 @@ are POSTs with the code in the body.",
         (name = "audit", description = "Usage and disclosure logs, security events, chain verification (AU)"),
         (name = "me", description = "A citizen's own records and their proxies' (CL-9, CL-10)"),
         (name = "consent", description = "Kanta informing, disclosure consent and prohibitions, registry use rights and case documents (CO, RU)"),
+        (name = "vtj", description = "Population register (VTJ) change ingestion (VT)"),
     )
 )]
 struct ApiDoc;
@@ -170,6 +174,7 @@ fn configure(config: &mut ServiceConfig) {
     lifecycle::configure(config);
     data_subject_requests::configure(config);
     consent::configure(config);
+    vtj::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

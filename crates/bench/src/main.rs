@@ -60,6 +60,7 @@ struct Scale {
     log_entries: u64,
     departed_clients: usize,
     old_log_entries: u64,
+    vtj_changes: u64,
     load_seconds: f64,
     raw_seconds: f64,
     read_concurrency: usize,
@@ -75,6 +76,7 @@ impl Scale {
                 log_entries: 20_000,
                 departed_clients: 5_000,
                 old_log_entries: 50_000,
+                vtj_changes: 10_000,
                 load_seconds: 2.0,
                 raw_seconds: 1.0,
                 read_concurrency: 32,
@@ -87,6 +89,7 @@ impl Scale {
                 log_entries: 1_000_000,
                 departed_clients: 1_000_000,
                 old_log_entries: 10_000_000,
+                vtj_changes: 1_000_000,
                 load_seconds: 10.0,
                 raw_seconds: 5.0,
                 read_concurrency: 64,
@@ -102,6 +105,7 @@ impl Scale {
             "usage_log_entries": self.log_entries,
             "anonymised_clients": self.departed_clients,
             "retention_log_entries": self.old_log_entries,
+            "vtj_changes": self.vtj_changes,
             "load_seconds": self.load_seconds,
             "raw_seconds": self.raw_seconds,
             "read_concurrency": self.read_concurrency,
@@ -144,6 +148,8 @@ fn run(args: &Args) -> Result<(), String> {
         let dir = fresh_dir(&root.join("sqlite"))?;
         let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
         run_database("sqlite", &url, &dir, args, scale, &mut figures, &mut notes)?;
+        let vtj_url = format!("sqlite://{}", absolute(&dir)?.join("vtj.db").display());
+        run_vtj("sqlite", &vtj_url, scale, &mut figures)?;
     }
     if wanted("postgres") {
         match &postgres {
@@ -151,6 +157,10 @@ fn run(args: &Args) -> Result<(), String> {
                 let dir = fresh_dir(&root.join("postgres"))?;
                 let database = PostgresDatabase::create(admin_url)?;
                 let result = run_database("postgres", &database.url, &dir, args, scale, &mut figures, &mut notes);
+                database.drop_it();
+                result?;
+                let database = PostgresDatabase::create(admin_url)?;
+                let result = run_vtj("postgres", &database.url, scale, &mut figures);
                 database.drop_it();
                 result?;
             }
@@ -591,6 +601,44 @@ fn run_database(
     notes.push(format!(
         "{database}: first start on an empty database (migrations included) took {:.0} ms",
         first_start.as_secs_f64() * 1000.0
+    ));
+    Ok(())
+}
+
+/// VTJ ingestion (VT-13, PL-14): stage and apply changes on a scratch database of its own, with
+/// the raw UPDATE-by-key rate of the same table measured in the same run.
+fn run_vtj(database: &'static str, url: &str, scale: Scale, figures: &mut Vec<Figure>) -> Result<(), String> {
+    step(&format!(
+        "{database}: VTJ, stage and apply {} changes",
+        scale.vtj_changes
+    ));
+    let report =
+        rekisteri_vtj::bench::stage_and_apply(url, scale.vtj_changes).map_err(|e| format!("VTJ benchmark: {e}"))?;
+    println!(
+        "   staged in {:.1} s, applied in {:.1} s: {:.0} changes/s; raw UPDATE by key {:.0} rows/s",
+        report.stage_seconds, report.apply_seconds, report.changes_per_second, report.raw_updates_per_second
+    );
+    let apply = Figure::new(database, "VTJ apply", report.changes_per_second, "changes/s");
+    figures.push(if database == "sqlite" {
+        apply.target(Target::AtLeast(30_000.0)).against(
+            "UPDATE by key, 1 000 per commit",
+            report.raw_updates_per_second,
+            "rows/s",
+            Some(0.4),
+        )
+    } else {
+        apply.against(
+            "UPDATE by key, 1 000 per commit",
+            report.raw_updates_per_second,
+            "rows/s",
+            None,
+        )
+    });
+    figures.push(Figure::new(
+        database,
+        "VTJ stage + apply",
+        report.end_to_end_per_second,
+        "changes/s",
     ));
     Ok(())
 }

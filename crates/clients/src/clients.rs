@@ -169,6 +169,7 @@ pub(crate) fn open_client(
             cipher.open_json("address", row.address.as_deref())?
         },
         protection_order: protected,
+        found_by_previous_identity_code: false,
         restricted: row.restricted,
         version: row.version,
         created_at: format_time(row.created_at),
@@ -197,6 +198,7 @@ fn restricted_view(row: &ClientRow) -> Client {
         next_of_kin: None,
         address: None,
         protection_order: row.protection_order,
+        found_by_previous_identity_code: false,
         restricted: true,
         version: row.version,
         created_at: format_time(row.created_at),
@@ -548,6 +550,7 @@ pub fn create_client(
         next_of_kin: new.next_of_kin,
         address,
         protection_order: new.protection_order,
+        found_by_previous_identity_code: false,
         restricted: false,
         version: 1,
         created_at: format_time(at),
@@ -773,13 +776,21 @@ pub fn search_by_identity_code(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let code = parse_identity_code("identity_code", identity_code)?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
-    let row: Option<ClientRow> = clients::table
+    let mut row: Option<ClientRow> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::subject_index.eq(subject.to_vec()))
         .filter(clients::anonymised_at.is_null())
         .select(client_columns!())
         .first(conn)
         .optional()?;
+    // VT-5: a code VTJ corrected still finds its client, flagged.
+    let mut by_previous_code = false;
+    if row.is_none()
+        && let Some(id) = crate::population::client_by_previous_code(conn, registrar_id, &subject)?
+    {
+        row = load_client(conn, registrar_id, &id)?.filter(|r| r.anonymised_at.is_none());
+        by_previous_code = row.is_some();
+    }
     let services = match &row {
         Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
         None => Vec::new(),
@@ -807,7 +818,10 @@ pub fn search_by_identity_code(
     register.audit.read_personal_data(conn, &context, at, |_| {
         let (items, outcome, data_id) = match &found {
             Some(row) => (
-                vec![open_client(register, row, &services, &decision)?],
+                vec![Client {
+                    found_by_previous_identity_code: by_previous_code,
+                    ..open_client(register, row, &services, &decision)?
+                }],
                 Outcome::Used,
                 Some(row.id.clone()),
             ),

@@ -14,6 +14,7 @@ mod clients;
 pub mod lifecycle;
 mod model;
 mod own_records;
+pub mod population;
 mod provider_users;
 mod proxies;
 mod reach;

@@ -333,6 +333,9 @@ pub struct Client {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
     pub protection_order: bool,
+    /// A search found the client by an identity code that VTJ has since corrected (VT-5).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub found_by_previous_identity_code: bool,
     /// Processing restricted (GDPR art. 18, CL-12): only storage until the registrar lifts it.
     pub restricted: bool,
     /// The version `If-Match` names.

@@ -83,10 +83,13 @@ impl ConnectionManager {
         // committed, which with a usage-log write per request is always; without mmap every read
         // then fetches each page it touches with a pread of its own (some 200 per audited read).
         // temp_store: sorts and DISTINCTs stay in memory instead of temporary files.
+        // secure_delete: what is deleted or purged (a protected address, VT-6, CL-8) is overwritten
+        // in the file, not left in free pages.
         // busy_timeout first: switching a fresh file to WAL needs a lock other connections may hold.
         format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-             PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA temp_store = MEMORY;",
+             PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA temp_store = MEMORY; \
+             PRAGMA secure_delete = ON;",
             self.options.sqlite_busy_timeout.as_millis(),
             self.options.sqlite_synchronous.as_str()
         )

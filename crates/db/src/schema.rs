@@ -630,3 +630,52 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+// VTJ change ingestion (migration 000013, VT-1..VT-13).
+diesel::table! {
+    vtj_state (registrar_id) {
+        registrar_id -> Text,
+        change_cursor -> Nullable<BigInt>,
+        running_since -> Nullable<Timestamp>,
+        run_id -> Nullable<Text>,
+        last_run_started_at -> Nullable<Timestamp>,
+        last_run_finished_at -> Nullable<Timestamp>,
+        last_run_outcome -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    vtj_monitored (registrar_id, subject_index) {
+        registrar_id -> Text,
+        subject_index -> Binary,
+        client_id -> Text,
+        needs_load -> Bool,
+        last_change_on -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    vtj_staged (registrar_id, seq) {
+        registrar_id -> Text,
+        seq -> BigInt,
+        source -> Text,
+        change_cursor -> Nullable<BigInt>,
+        subject_index -> Nullable<Binary>,
+        message -> Binary,
+        received_at -> Timestamp,
+        outcome -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        processed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_previous_codes (registrar_id, subject_index) {
+        registrar_id -> Text,
+        subject_index -> Binary,
+        client_id -> Text,
+        identity_code -> Binary,
+        corrected_at -> Timestamp,
+    }
+}

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod keys;
+mod vtj;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -65,6 +66,16 @@ enum Command {
     Demo {
         #[command(subcommand)]
         command: DemoCommand,
+    },
+    /// Population register (VTJ) change ingestion: import, sync, simulator.
+    Vtj {
+        #[command(subcommand)]
+        command: vtj::VtjCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: vtj::BenchCommand,
     },
 }
 
@@ -146,6 +157,8 @@ enum JobName {
     RegistryUseRights,
     /// Forward the will-service outbox to `REKISTERI_WILL_SERVICE_URL` (CO-6).
     Outbox,
+    /// Fetch and apply VTJ changes for every registrar with monitored clients (VT-10).
+    VtjSync,
 }
 
 #[derive(Subcommand)]
@@ -155,19 +168,19 @@ enum ConfigCommand {
 }
 
 /// A failure that ends the command: the message for the operator and the exit code.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     message: String,
 }
 
-fn usage(message: impl std::fmt::Display) -> Failure {
+pub(crate) fn usage(message: impl std::fmt::Display) -> Failure {
     Failure {
         code: 2,
         message: message.to_string(),
     }
 }
 
-fn runtime(message: impl std::fmt::Display) -> Failure {
+pub(crate) fn runtime(message: impl std::fmt::Display) -> Failure {
     Failure {
         code: 1,
         message: message.to_string(),
@@ -242,6 +255,11 @@ fn main() -> ExitCode {
                 Command::Demo {
                     command: DemoCommand::Seed,
                 } => demo::seed(&config),
+                Command::Jobs {
+                    command: JobsCommand::Run { name: JobName::VtjSync },
+                } => vtj::sync(&config, None),
+                Command::Vtj { command } => vtj::run(&config, command),
+                Command::Bench { command } => vtj::bench(command),
             },
         },
     };
@@ -409,14 +427,14 @@ fn anonymise(config: &Config) -> Result<(), Failure> {
 
 /// What every command that touches personal data or the audit log needs: a migrated database,
 /// keys checked against it, and the audit log writer.
-struct Runtime {
+pub(crate) struct Runtime {
     pool: Pool,
     keyring: Arc<Keyring>,
     clock: Arc<SystemClock>,
     audit: rekisteri_audit::AuditLog,
 }
 
-fn open_runtime(config: &Config) -> Result<Runtime, Failure> {
+pub(crate) fn open_runtime(config: &Config) -> Result<Runtime, Failure> {
     let pool = open_and_migrate(config)?;
     let (keyring, source) = keys::load(config, std::env::var("REKISTERI_KEYS").ok(), true).map_err(usage)?;
     log::info!("keys loaded from {source}; active data key {}", keyring.active_key_id());
@@ -611,6 +629,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
         },
         clock,
         keys_verified: true,
+        vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
     };
     let address = listener.local_addr().map_err(runtime)?;
     log::info!("serving on http://{address} (docs at /docs)");

@@ -1,0 +1,325 @@
+//! What the population register (VTJ) may do to the client register (VT-1, VT-4..VT-7): the
+//! monitored list and the application of one person's change. The `vtj` crate decides what a
+//! message means; this module owns the tables it lands in.
+
+use diesel::prelude::*;
+use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
+use rekisteri_crypto::Keyring;
+use rekisteri_db::DbConnection;
+use rekisteri_db::schema::{client_previous_codes, clients, services};
+use time::{Date, PrimitiveDateTime};
+
+use crate::clients::{ClientRow, load_client};
+use crate::sealed::RowCipher;
+use crate::{Address, ClientsError};
+
+/// A client the registrar follows in VTJ: one with at least one open service (VT-1).
+pub struct MonitoredClient {
+    pub client_id: String,
+    pub subject_index: [u8; 32],
+    pub identity_code: PersonalIdentityCode,
+}
+
+/// The indexes and ids of the registrar's monitored clients (VT-1), without opening anything.
+pub fn monitored_subjects(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+) -> Result<Vec<([u8; 32], String)>, ClientsError> {
+    let open = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::status.eq("active"))
+        .select(services::client_id);
+    let rows: Vec<(String, Option<Vec<u8>>)> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::anonymised_at.is_null())
+        .filter(clients::id.eq_any(open))
+        .select((clients::id, clients::subject_index))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, s)| s.and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok()).map(|s| (s, id)))
+        .collect())
+}
+
+/// The registrar's clients with at least one active service, not anonymised (VT-1). Opens the
+/// identity codes, which are about to be sent to DVV: the caller logs that use per person.
+pub fn monitored_clients(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    registrar_id: &str,
+) -> Result<Vec<MonitoredClient>, ClientsError> {
+    let open = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::status.eq("active"))
+        .select(services::client_id);
+    type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let rows: Vec<Row> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::anonymised_at.is_null())
+        .filter(clients::id.eq_any(open))
+        .order(clients::id)
+        .select((clients::id, clients::subject_index, clients::identity_code))
+        .load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (client_id, subject, code) in rows {
+        let (Some(subject), Some(code)) = (subject, code) else {
+            continue;
+        };
+        let Ok(subject_index) = <[u8; 32]>::try_from(subject.as_slice()) else {
+            continue;
+        };
+        let clear = RowCipher::new(keyring, "clients", &client_id).open("identity_code", &code)?;
+        let identity_code = PersonalIdentityCode::parse(&clear, TemporaryCodesAllowed::Yes)
+            .map_err(|e| ClientsError::Crypto(format!("a stored identity code is invalid: {e}")))?;
+        out.push(MonitoredClient {
+            client_id,
+            subject_index,
+            identity_code,
+        });
+    }
+    Ok(out)
+}
+
+/// The client fields one VTJ change sets. `None` leaves a field as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PopulationUpdate {
+    pub first_names: Option<String>,
+    pub surname: Option<String>,
+    pub language: Option<Option<String>>,
+    pub died_on: Option<Option<Date>>,
+    pub address: Option<Option<Address>>,
+    pub home_municipality: Option<Option<String>>,
+    pub moved_in_on: Option<Option<Date>>,
+    pub moved_out_on: Option<Option<Date>>,
+    pub protection_order: Option<bool>,
+    /// VT-5: the client's identity code is replaced by this one.
+    pub new_identity_code: Option<PersonalIdentityCode>,
+}
+
+/// What applying a change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PopulationOutcome {
+    Applied {
+        client_id: String,
+        /// A protection order began: the stored address was purged (VT-6).
+        protection_started: bool,
+        /// A protection order ended: the values must be fetched again (VT-6).
+        protection_ended: bool,
+        /// VT-5: the client is now found by this index.
+        rekeyed_to: Option<[u8; 32]>,
+        /// VT-7: services closed by the date of death.
+        services_closed: usize,
+    },
+    /// The register holds no live client with this identity code.
+    NotAClient,
+}
+
+/// Applies `update` to the registrar's client `client_id`, inside the caller's transaction (which names the actor for the change history). Under a protection
+/// order no address or home municipality is stored, whatever the update says (CL-8).
+pub fn apply_population_update(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    registrar_id: &str,
+    client_id: &str,
+    update: &PopulationUpdate,
+    at: PrimitiveDateTime,
+) -> Result<PopulationOutcome, ClientsError> {
+    let Some(row) = load_client(conn, registrar_id, client_id)?.filter(|r| r.anonymised_at.is_none()) else {
+        return Ok(PopulationOutcome::NotAClient);
+    };
+    let subject: [u8; 32] = row.subject().unwrap_or([0; 32]);
+    let cipher = RowCipher::new(keyring, "clients", &row.id);
+    let mut next: ClientRow = row.clone();
+    if let Some(v) = &update.first_names {
+        next.first_names = Some(cipher.seal("first_names", v.trim())?);
+    }
+    if let Some(v) = &update.surname {
+        next.surname = Some(cipher.seal("surname", v.trim())?);
+    }
+    if let Some(v) = &update.language {
+        next.language = v.clone();
+    }
+    if let Some(v) = update.died_on {
+        next.died_on = v;
+    }
+    if let Some(v) = update.moved_in_on {
+        next.moved_in_on = v;
+    }
+    if let Some(v) = update.moved_out_on {
+        next.moved_out_on = v;
+    }
+    let protected = update.protection_order.unwrap_or(row.protection_order);
+    if protected {
+        next.address = None;
+        next.home_municipality = None;
+    } else {
+        if let Some(v) = &update.address {
+            next.address = cipher.seal_json("address", v.as_ref())?;
+        }
+        if let Some(v) = &update.home_municipality {
+            next.home_municipality = v.clone();
+        }
+    }
+    next.protection_order = protected;
+    let mut rekeyed_to = None;
+    if let Some(code) = &update.new_identity_code {
+        let new_subject = rekisteri_audit::subject_index(keyring, code);
+        if new_subject != subject {
+            let taken: i64 = clients::table
+                .filter(clients::registrar_id.eq(registrar_id))
+                .filter(clients::subject_index.eq(new_subject.to_vec()))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(ClientsError::Conflict(
+                    "the corrected identity code belongs to another client".into(),
+                ));
+            }
+            if let Some(old) = &row.identity_code {
+                let previous = RowCipher::new(keyring, "client_previous_codes", &row.id);
+                let clear = cipher.open("identity_code", old)?;
+                let sealed = previous.seal("identity_code", &clear)?;
+                diesel::delete(
+                    client_previous_codes::table
+                        .filter(client_previous_codes::registrar_id.eq(registrar_id))
+                        .filter(client_previous_codes::subject_index.eq(subject.to_vec())),
+                )
+                .execute(conn)?;
+                diesel::insert_into(client_previous_codes::table)
+                    .values((
+                        client_previous_codes::registrar_id.eq(registrar_id),
+                        client_previous_codes::subject_index.eq(subject.to_vec()),
+                        client_previous_codes::client_id.eq(&row.id),
+                        client_previous_codes::identity_code.eq(sealed),
+                        client_previous_codes::corrected_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            next.subject_index = Some(new_subject.to_vec());
+            next.identity_code = Some(cipher.seal("identity_code", code.reveal())?);
+            rekeyed_to = Some(new_subject);
+        }
+    }
+    diesel::update(
+        clients::table
+            .filter(clients::registrar_id.eq(registrar_id))
+            .filter(clients::id.eq(&row.id)),
+    )
+    .set((
+        clients::subject_index.eq(&next.subject_index),
+        clients::identity_code.eq(&next.identity_code),
+        clients::first_names.eq(&next.first_names),
+        clients::surname.eq(&next.surname),
+        clients::home_municipality.eq(&next.home_municipality),
+        clients::moved_in_on.eq(next.moved_in_on),
+        clients::moved_out_on.eq(next.moved_out_on),
+        clients::died_on.eq(next.died_on),
+        clients::language.eq(&next.language),
+        clients::address.eq(&next.address),
+        clients::protection_order.eq(next.protection_order),
+        clients::version.eq(clients::version + 1),
+        clients::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    let protection_started = protected && !row.protection_order;
+    if protection_started {
+        // The history row the update just wrote holds the old address too (CL-8).
+        rekisteri_db::history::redact_protected_address(conn, &row.id)?;
+    }
+    let mut services_closed = 0;
+    if let Some(died) = next.died_on.filter(|_| row.died_on != next.died_on) {
+        services_closed = close_services_on_death(conn, registrar_id, &row.id, died, at)?;
+    }
+    Ok(PopulationOutcome::Applied {
+        client_id: row.id,
+        protection_started,
+        protection_ended: row.protection_order && !protected,
+        rekeyed_to,
+        services_closed,
+    })
+}
+
+/// VT-7: the client's open services close on the date of death (within their validity).
+fn close_services_on_death(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+    died: Date,
+    at: PrimitiveDateTime,
+) -> Result<usize, ClientsError> {
+    let open: Vec<(String, Date, Date)> = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::client_id.eq(client_id))
+        .filter(services::status.eq("active"))
+        .select((services::id, services::valid_from, services::valid_to))
+        .load(conn)?;
+    for (id, valid_from, valid_to) in &open {
+        let closed_on = died.clamp(*valid_from, (*valid_to).max(*valid_from));
+        diesel::update(
+            services::table
+                .filter(services::registrar_id.eq(registrar_id))
+                .filter(services::id.eq(id)),
+        )
+        .set((
+            services::status.eq("closed"),
+            services::closed_on.eq(closed_on),
+            services::version.eq(services::version + 1),
+            services::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    }
+    Ok(open.len())
+}
+
+/// VT-5: the client whose earlier identity code has this index, if any.
+pub fn client_by_previous_code(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    subject: &[u8; 32],
+) -> Result<Option<String>, ClientsError> {
+    Ok(client_previous_codes::table
+        .filter(client_previous_codes::registrar_id.eq(registrar_id))
+        .filter(client_previous_codes::subject_index.eq(subject.to_vec()))
+        .select(client_previous_codes::client_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The index the client with this id is found by now.
+pub fn subject_of_client(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<Option<[u8; 32]>, ClientsError> {
+    crate::subject_of(conn, registrar_id, "client", client_id)
+}
+
+/// Which of `subjects` are live clients under a protection order (VT-6: nothing of theirs is
+/// staged).
+pub fn protected_subjects(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    subjects: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, ClientsError> {
+    let mut out = Vec::new();
+    for chunk in subjects.chunks(500) {
+        let found: Vec<Option<Vec<u8>>> = clients::table
+            .filter(clients::registrar_id.eq(registrar_id))
+            .filter(clients::protection_order.eq(true))
+            .filter(clients::subject_index.eq_any(chunk))
+            .select(clients::subject_index)
+            .load(conn)?;
+        out.extend(found.into_iter().flatten());
+    }
+    Ok(out)
+}
+
+/// The registrars that have at least one live client (the `vtj-sync` job runs for each).
+pub fn registrars_with_clients(conn: &mut DbConnection) -> Result<Vec<String>, ClientsError> {
+    Ok(clients::table
+        .filter(clients::anonymised_at.is_null())
+        .select(clients::registrar_id)
+        .distinct()
+        .order(clients::registrar_id)
+        .load(conn)?)
+}

@@ -1,0 +1,426 @@
+//! The change interface's messages with their real field names (VT-3, VT-4, VT-8), and what a
+//! person's message means for the client register.
+//!
+//! The answers are parsed tolerantly: unknown fields are ignored and each element of
+//! `tietoryhmat` stays a raw JSON value, so that a group kind this system does not know is
+//! staged as it came and skipped with a reason instead of failing the answer.
+
+use rekisteri_clients::Address;
+use rekisteri_clients::population::PopulationUpdate;
+use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::Date;
+
+use crate::VtjError;
+
+/// `GET /api/v1/kirjausavain/{yyyy-MM-dd}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KirjausavainResponse {
+    pub viimeisin_kirjausavain: i64,
+}
+
+/// `POST /api/v1/perustiedot`: at most the configured batch of codes (≤ 1000).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerustiedotRequest {
+    pub hetulista: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tietoryhmat: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerustiedotResponse {
+    pub perustiedot: Vec<Value>,
+    #[serde(default = "yes")]
+    pub ajan_tasalla: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/v1/muutokset`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MuutoksetRequest {
+    pub viimeisin_kirjausavain: i64,
+    pub hetulista: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MuutoksetResponse {
+    pub viimeisin_kirjausavain: i64,
+    pub muutokset: Vec<Value>,
+    pub ajan_tasalla: bool,
+}
+
+/// Parses a `muutokset` answer: invalid JSON or a broken schema is refused with its position
+/// (line and column, and the path of the element), and nothing of it is used (VT-8).
+pub fn parse_muutokset(body: &str) -> Result<MuutoksetResponse, VtjError> {
+    let parsed: MuutoksetResponse = serde_json::from_str(body).map_err(|e| malformed(&e))?;
+    for (i, m) in parsed.muutokset.iter().enumerate() {
+        check_person(m, &format!("muutokset[{i}]"))?;
+    }
+    Ok(parsed)
+}
+
+/// Parses a `perustiedot` answer like [`parse_muutokset`].
+pub fn parse_perustiedot(body: &str) -> Result<PerustiedotResponse, VtjError> {
+    let parsed: PerustiedotResponse = serde_json::from_str(body).map_err(|e| malformed(&e))?;
+    for (i, m) in parsed.perustiedot.iter().enumerate() {
+        check_person(m, &format!("perustiedot[{i}]"))?;
+    }
+    Ok(parsed)
+}
+
+fn malformed(e: &serde_json::Error) -> VtjError {
+    // serde_json's messages name the expected type and the position, never the value.
+    VtjError::Malformed(format!("line {} column {}: {}", e.line(), e.column(), category(e)))
+}
+
+fn category(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // Drop serde_json's own " at line L column C" suffix: the position is given once.
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn check_person(message: &Value, path: &str) -> Result<(), VtjError> {
+    let Value::Object(map) = message else {
+        return Err(VtjError::Malformed(format!("{path}: expected an object")));
+    };
+    match map.get("henkilotunnus") {
+        Some(Value::String(_)) => {}
+        _ => return Err(VtjError::Malformed(format!("{path}.henkilotunnus: expected a string"))),
+    }
+    match map.get("tietoryhmat") {
+        None | Some(Value::Array(_)) => {}
+        _ => return Err(VtjError::Malformed(format!("{path}.tietoryhmat: expected an array"))),
+    }
+    if let Some(Value::Array(groups)) = map.get("tietoryhmat") {
+        for (j, g) in groups.iter().enumerate() {
+            match g.get("tietoryhma") {
+                Some(Value::String(_)) => {}
+                _ => {
+                    return Err(VtjError::Malformed(format!(
+                        "{path}.tietoryhmat[{j}].tietoryhma: expected a string"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The identity code a person's message is about (validated, CL-2).
+pub fn identity_code_of(message: &Value) -> Option<PersonalIdentityCode> {
+    let code = message.get("henkilotunnus")?.as_str()?;
+    PersonalIdentityCode::parse(code, TemporaryCodesAllowed::Yes).ok()
+}
+
+/// The groups a protection order withholds (TIEDOT_SENSUROIDAAN, VT-6): purged on arrival and
+/// not stored while the order is active.
+pub const CENSORED_GROUPS: &[&str] = &[
+    "VAKINAINEN_KOTIMAINEN_OSOITE",
+    "TILAPAINEN_KOTIMAINEN_OSOITE",
+    "KOTIMAINEN_POSTIOSOITE",
+    "VAKINAINEN_ULKOMAINEN_OSOITE",
+    "TILAPAINEN_ULKOMAINEN_OSOITE",
+    "ULKOMAINEN_POSTIOSOITE",
+    "KOTIKUNTA",
+];
+
+/// Contact addresses of a protected person: never stored (CL-8).
+pub const CONTACT_GROUPS: &[&str] = &["KOTIMAINEN_YHTEYSOSOITE", "ULKOMAINEN_YHTEYSOSOITE"];
+
+fn group_kind(group: &Value) -> &str {
+    group.get("tietoryhma").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Whether the message starts (true) or ends (false) a protection order, as of `today`.
+pub fn protection_in(message: &Value, today: Date) -> Option<bool> {
+    let groups = message.get("tietoryhmat")?.as_array()?;
+    let mut result = None;
+    for g in groups.iter().filter(|g| group_kind(g) == "TURVAKIELTO") {
+        let attribute = g.get("muutosattribuutti").and_then(Value::as_str).unwrap_or("LISATTY");
+        if attribute == "KORJATTAVA" || (attribute == "MUUTETTU" && g.get("loppupv").is_some()) {
+            continue;
+        }
+        let active = g.get("turvakieltoAktiivinen").and_then(Value::as_bool).unwrap_or(true)
+            && attribute != "POISTETTU"
+            && date_field(g, "turvaLoppuPv").is_none_or(|end| end >= today);
+        result = Some(active);
+    }
+    result
+}
+
+/// Removes the contact addresses always, and the censored groups when `protected` (VT-6):
+/// a group is replaced by a marker naming it, so that the outcome can say what was withheld.
+/// Returns whether anything was removed.
+pub fn strip(message: &mut Value, protected: bool) -> bool {
+    let Some(groups) = message.get_mut("tietoryhmat").and_then(Value::as_array_mut) else {
+        return false;
+    };
+    let mut changed = false;
+    for g in groups.iter_mut() {
+        let kind = group_kind(g).to_owned();
+        let withheld =
+            CONTACT_GROUPS.contains(&kind.as_str()) || (protected && CENSORED_GROUPS.contains(&kind.as_str()));
+        if withheld && g.get("poistettuTallennettaessa").is_none() {
+            *g = serde_json::json!({"tietoryhma": kind, "poistettuTallennettaessa": true});
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// What one person's message means for their client record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interpretation {
+    pub update: PopulationUpdate,
+    /// Groups used.
+    pub applied: Vec<String>,
+    /// Groups not used, each with its reason (VT-8).
+    pub skipped: Vec<String>,
+    /// `muutospv`, the date of the change (VT-4).
+    pub changed_on: Option<Date>,
+}
+
+/// Reads a person's message into the client fields it sets (VT-4, the table of `vtj.md`).
+pub fn interpret(message: &Value, today: Date) -> Interpretation {
+    let mut out = Interpretation {
+        changed_on: message
+            .get("muutospv")
+            .and_then(Value::as_str)
+            .and_then(|s| parse_date(s.get(..10).unwrap_or(s))),
+        ..Interpretation::default()
+    };
+    let Some(groups) = message.get("tietoryhmat").and_then(Value::as_array) else {
+        return out;
+    };
+    let mut mother_tongue = None;
+    let mut service_language = None;
+    for g in groups {
+        let kind = group_kind(g).to_owned();
+        let attribute = g.get("muutosattribuutti").and_then(Value::as_str).unwrap_or("LISATTY");
+        if g.get("poistettuTallennettaessa").is_some() {
+            out.skipped
+                .push(format!("{kind}: not stored under a protection order (CL-8)"));
+            continue;
+        }
+        if CONTACT_GROUPS.contains(&kind.as_str()) {
+            out.skipped.push(format!("{kind}: contact address not stored (CL-8)"));
+            continue;
+        }
+        match attribute {
+            "LISATTY" | "MUUTETTU" | "POISTETTU" | "KORJATTU" | "KORJATTAVA" | "LISATIETO" => {}
+            other => {
+                out.skipped.push(format!("{kind}: unknown attribute {other}"));
+                continue;
+            }
+        }
+        // The value before a correction, an ended old value and additional information set
+        // nothing: the corrected or new value comes in its own element.
+        if attribute == "KORJATTAVA"
+            || attribute == "LISATIETO"
+            || (attribute == "MUUTETTU" && g.get("loppupv").is_some())
+        {
+            continue;
+        }
+        if g.get("turvakiellonAlaisetKentat").is_some() {
+            out.skipped.push(format!("{kind}: withheld by a protection order"));
+            continue;
+        }
+        let removed = attribute == "POISTETTU";
+        let u = &mut out.update;
+        match kind.as_str() {
+            "HENKILON_NIMI" | "NIMENMUUTOS" => {
+                if let Some(v) = text(g, "etunimi") {
+                    u.first_names = Some(v);
+                }
+                if let Some(v) = text(g, "sukunimi") {
+                    u.surname = Some(v);
+                }
+            }
+            "HENKILOTUNNUS_KORJAUS" => {
+                let active = g.get("voimassaolo").and_then(Value::as_str) != Some("PASSIIVI");
+                let new = text(g, "aktiivinenHenkilotunnus").or_else(|| text(g, "muutettuHenkilotunnus"));
+                match new.map(|c| PersonalIdentityCode::parse(&c, TemporaryCodesAllowed::Yes)) {
+                    Some(Ok(code)) if active => u.new_identity_code = Some(code),
+                    Some(Err(_)) => {
+                        out.skipped
+                            .push(format!("{kind}: the corrected identity code is invalid"));
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            "KUOLINPAIVA" => {
+                if removed || g.get("kuollut").and_then(Value::as_bool) == Some(false) {
+                    u.died_on = Some(None);
+                } else if let Some(d) = date_field(g, "kuolinpv") {
+                    u.died_on = Some(Some(d));
+                }
+            }
+            "AIDINKIELI" => mother_tongue = Some(if removed { None } else { text(g, "kielikoodi") }),
+            "ASIOINTIKIELI" => service_language = Some(if removed { None } else { text(g, "kielikoodi") }),
+            "TURVAKIELTO" => {}
+            "VAKINAINEN_KOTIMAINEN_OSOITE" => {
+                u.address = Some(if removed { None } else { Some(domestic_address(g)) });
+            }
+            "VAKINAINEN_ULKOMAINEN_OSOITE" => {
+                u.address = Some(if removed { None } else { Some(foreign_address(g)) });
+            }
+            "TILAPAINEN_KOTIMAINEN_OSOITE"
+            | "KOTIMAINEN_POSTIOSOITE"
+            | "TILAPAINEN_ULKOMAINEN_OSOITE"
+            | "ULKOMAINEN_POSTIOSOITE" => {
+                out.skipped.push(format!("{kind}: secondary addresses are not kept"));
+                continue;
+            }
+            "KOTIKUNTA" => {
+                if removed {
+                    u.home_municipality = Some(None);
+                } else {
+                    if let Some(v) = text(g, "kuntakoodi") {
+                        u.home_municipality = Some(Some(v));
+                    }
+                    if let Some(d) = date_field(g, "kuntaanMuuttopv") {
+                        u.moved_in_on = Some(Some(d));
+                    }
+                    if let Some(d) = date_field(g, "kunnastaPoisMuuttopv") {
+                        u.moved_out_on = Some(Some(d));
+                    }
+                }
+            }
+            "EDUNVALVONTA" | "EDUNVALVONTAVALTUUTUS" => {
+                out.skipped.push(format!("{kind}: guardianship is not kept"));
+                continue;
+            }
+            other => {
+                out.skipped.push(format!("unknown group {other}"));
+                continue;
+            }
+        }
+        out.applied.push(kind);
+    }
+    if let Some(p) = protection_in(message, today) {
+        out.update.protection_order = Some(p);
+    }
+    // The language of dealings wins over the mother tongue when both are given.
+    if let Some(lang) = service_language.or(mother_tongue) {
+        out.update.language = Some(lang.map(|l| l.to_lowercase()));
+    }
+    out
+}
+
+fn text(g: &Value, field: &str) -> Option<String> {
+    match g.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        // Bilingual values ({"fi": .., "sv": ..}): Finnish first.
+        Value::Object(map) => map
+            .get("fi")
+            .or_else(|| map.get("sv"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// `{"arvo": "2024-01-31", "tarkkuus": "PAIVA"}`, or a bare date string. A month or a year
+/// precision is read as its first day (the precision is not kept).
+fn date_field(g: &Value, field: &str) -> Option<Date> {
+    let v = g.get(field)?;
+    let s = match v {
+        Value::String(s) => s.as_str(),
+        Value::Object(map) => map.get("arvo")?.as_str()?,
+        _ => return None,
+    };
+    parse_date(s)
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &format)
+        .ok()
+        .or_else(|| Date::parse(&format!("{s}-01"), &format).ok())
+        .or_else(|| Date::parse(&format!("{s}-01-01"), &format).ok())
+}
+
+fn domestic_address(g: &Value) -> Address {
+    let street = text(g, "katunimi");
+    let number = text(g, "katunumero");
+    let street_address = match (&street, &number) {
+        (Some(s), Some(n)) => Some(format!("{s} {n}")),
+        (Some(s), None) => Some(s.clone()),
+        _ => None,
+    };
+    Address {
+        street_address,
+        street_name: street,
+        apartment_letter: text(g, "huoneistokirjain"),
+        apartment_number: text(g, "huoneistonumero"),
+        apartment_division_letter: text(g, "jakokirjain"),
+        postal_code: text(g, "postinumero"),
+        post_office: text(g, "postitoimipaikka"),
+        municipality: text(g, "kuntakoodi"),
+        country_code: Some("FI".into()),
+        ..Address::default()
+    }
+}
+
+fn foreign_address(g: &Value) -> Address {
+    Address {
+        street_address: text(g, "lahiosoite"),
+        post_office: text(g, "paikkakunta"),
+        country_code: text(g, "valtiokoodi"),
+        ..Address::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+    use time::macros::date;
+
+    #[test]
+    fn vt_8_malformed_json_is_refused_with_its_position() {
+        let e =
+            parse_muutokset("{\"viimeisinKirjausavain\": 5,\n \"muutokset\": [ {\"henkilotunnus\": }]").unwrap_err();
+        assert!(e.to_string().contains("line 2 column"), "{e}");
+        let e = parse_muutokset(
+            r#"{"viimeisinKirjausavain": 5, "muutokset": [{"henkilotunnus": 7}], "ajanTasalla": true}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed message: muutokset[0].henkilotunnus: expected a string"
+        );
+    }
+
+    #[test]
+    fn vt_4_names_language_and_home_municipality_map_to_client_fields() {
+        let m = json!({"henkilotunnus": "010180-100X", "muutospv": "2026-11-02T08:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "HENKILON_NIMI", "muutosattribuutti": "LISATTY", "etunimi": "Liisa", "sukunimi": "Uusi"},
+            {"tietoryhma": "AIDINKIELI", "kielikoodi": "fi"},
+            {"tietoryhma": "ASIOINTIKIELI", "kielikoodi": "SV"},
+            {"tietoryhma": "KOTIKUNTA", "kuntakoodi": "091", "kuntaanMuuttopv": {"arvo": "2026-10", "tarkkuus": "KUUKAUSI"}},
+            {"tietoryhma": "UUSI_RYHMA", "x": 1}
+        ]});
+        let i = interpret(&m, date!(2026 - 11 - 30));
+        assert_eq!(i.update.first_names.as_deref(), Some("Liisa"));
+        assert_eq!(i.update.language, Some(Some("sv".into())));
+        assert_eq!(i.update.home_municipality, Some(Some("091".into())));
+        assert_eq!(i.update.moved_in_on, Some(Some(date!(2026 - 10 - 01))));
+        assert_eq!(i.changed_on, Some(date!(2026 - 11 - 02)));
+        assert_eq!(i.skipped, vec!["unknown group UUSI_RYHMA".to_owned()]);
+    }
+}

@@ -1,0 +1,306 @@
+//! Staging raw messages and applying them in order (VT-3, VT-4, VT-6, VT-8).
+//!
+//! A message is staged as it came, sealed to its row (it holds an identity code and personal
+//! data), except what a protection order or CL-8 forbids storing: contact addresses always, and
+//! the censored groups of a protected person. Application takes the pending rows in `seq`
+//! order, a bounded batch per transaction; each row ends `applied`, `skipped` (reason) or
+//! `failed` (error) in the same transaction as its change, so a crash and a re-run apply each
+//! row exactly once.
+
+use diesel::prelude::*;
+use rekisteri_clients::ClientsError;
+use rekisteri_clients::population::{PopulationOutcome, PopulationUpdate, apply_population_update, protected_subjects};
+use rekisteri_crypto::{FieldCipher, FieldContext};
+use rekisteri_db::schema::{vtj_monitored, vtj_staged};
+use rekisteri_db::{DbConnection, write_transaction_as};
+use serde_json::Value;
+use time::{Date, PrimitiveDateTime};
+
+use crate::message::{identity_code_of, interpret, protection_in, strip};
+use crate::{Vtj, VtjError};
+
+/// The change history's actor for everything VTJ applies (VT-4).
+pub const ACTOR: &str = "vtj";
+
+/// Rows applied, skipped and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyCounts {
+    pub applied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl ApplyCounts {
+    pub fn total(&self) -> u64 {
+        self.applied + self.skipped + self.failed
+    }
+
+    fn add(&mut self, other: ApplyCounts) {
+        self.applied += other.applied;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+}
+
+fn row_id(registrar_id: &str, seq: i64) -> String {
+    format!("{registrar_id}/{seq}")
+}
+
+fn seal(vtj: &Vtj, registrar_id: &str, seq: i64, message: &Value) -> Result<Vec<u8>, VtjError> {
+    let id = row_id(registrar_id, seq);
+    let json = serde_json::to_string(message).map_err(|_| VtjError::Crypto)?;
+    Ok(FieldCipher::new(&vtj.keyring).encrypt_str(&FieldContext::new("vtj_staged", "message", &id), &json)?)
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "opens a staged VTJ message to apply or purge it; the VTJ query that brought it is in the usage log"
+)]
+fn open(vtj: &Vtj, registrar_id: &str, seq: i64, sealed: &[u8]) -> Result<Value, VtjError> {
+    let id = row_id(registrar_id, seq);
+    let json =
+        FieldCipher::new(&vtj.keyring).decrypt_string(&FieldContext::new("vtj_staged", "message", &id), sealed)?;
+    serde_json::from_str(&json).map_err(|_| VtjError::Crypto)
+}
+
+type StagedInsert = (
+    diesel::dsl::Eq<vtj_staged::registrar_id, String>,
+    diesel::dsl::Eq<vtj_staged::seq, i64>,
+    diesel::dsl::Eq<vtj_staged::source, String>,
+    diesel::dsl::Eq<vtj_staged::change_cursor, Option<i64>>,
+    diesel::dsl::Eq<vtj_staged::subject_index, Option<Vec<u8>>>,
+    diesel::dsl::Eq<vtj_staged::message, Vec<u8>>,
+    diesel::dsl::Eq<vtj_staged::received_at, PrimitiveDateTime>,
+);
+
+/// Stages `messages` (elements of `perustiedot` or `muutokset`) in the caller's transaction, in
+/// their order, after the registrar's last staged row. Returns the indexes of the people named.
+pub fn stage_messages(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    source: &str,
+    cursor: Option<i64>,
+    messages: Vec<Value>,
+    at: PrimitiveDateTime,
+) -> Result<Vec<Option<[u8; 32]>>, VtjError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let today = at.date();
+    let last: Option<i64> = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .select(diesel::dsl::max(vtj_staged::seq))
+        .first(conn)?;
+    let mut seq = last.unwrap_or(0);
+    let subjects: Vec<Option<[u8; 32]>> = messages
+        .iter()
+        .map(|m| identity_code_of(m).map(|c| rekisteri_audit::subject_index(&vtj.keyring, &c)))
+        .collect();
+    let known: Vec<Vec<u8>> = subjects.iter().flatten().map(|s| s.to_vec()).collect();
+    let protected: std::collections::HashSet<Vec<u8>> =
+        protected_subjects(conn, registrar_id, &known)?.into_iter().collect();
+    let mut rows: Vec<StagedInsert> = Vec::with_capacity(messages.len());
+    for (mut message, subject) in messages.into_iter().zip(subjects.iter()) {
+        seq += 1;
+        // Nothing a protection order hides is stored while it is active, not even staged (VT-6).
+        let order = protection_in(&message, today);
+        let is_protected = order.unwrap_or_else(|| subject.is_some_and(|s| protected.contains(s.as_slice())));
+        strip(&mut message, is_protected);
+        rows.push((
+            vtj_staged::registrar_id.eq(registrar_id.to_owned()),
+            vtj_staged::seq.eq(seq),
+            vtj_staged::source.eq(source.to_owned()),
+            vtj_staged::change_cursor.eq(cursor),
+            vtj_staged::subject_index.eq(subject.map(|s| s.to_vec())),
+            vtj_staged::message.eq(seal(vtj, registrar_id, seq, &message)?),
+            vtj_staged::received_at.eq(at),
+        ));
+    }
+    for chunk in rows.chunks(500) {
+        match conn {
+            DbConnection::Sqlite(c) => diesel::insert_into(vtj_staged::table)
+                .values(chunk.to_vec())
+                .execute(c)?,
+            DbConnection::Postgres(c) => diesel::insert_into(vtj_staged::table)
+                .values(chunk.to_vec())
+                .execute(c)?,
+        };
+    }
+    Ok(subjects)
+}
+
+struct Pending {
+    seq: i64,
+    subject: Option<Vec<u8>>,
+    message: Vec<u8>,
+}
+
+/// Applies the registrar's pending staged rows in order, `config.apply_batch` per transaction.
+pub fn apply_pending(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> Result<ApplyCounts, VtjError> {
+    let mut counts = ApplyCounts::default();
+    let batch = vtj.config.apply_batch.max(1) as i64;
+    loop {
+        let pending: Vec<Pending> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(registrar_id))
+            .filter(vtj_staged::outcome.is_null())
+            .order(vtj_staged::seq)
+            .limit(batch)
+            .select((vtj_staged::seq, vtj_staged::subject_index, vtj_staged::message))
+            .load::<(i64, Option<Vec<u8>>, Vec<u8>)>(conn)?
+            .into_iter()
+            .map(|(seq, subject, message)| Pending { seq, subject, message })
+            .collect();
+        if pending.is_empty() {
+            return Ok(counts);
+        }
+        let at = rekisteri_db::to_primitive(vtj.clock.now());
+        let done = write_transaction_as(conn, ACTOR, |conn| {
+            let mut done = ApplyCounts::default();
+            for row in &pending {
+                let (outcome, reason) = apply_one(conn, vtj, registrar_id, row, at)?;
+                vtj.fail.applied_one()?;
+                match outcome {
+                    "applied" => done.applied += 1,
+                    "skipped" => done.skipped += 1,
+                    _ => done.failed += 1,
+                }
+                diesel::update(
+                    vtj_staged::table
+                        .filter(vtj_staged::registrar_id.eq(registrar_id))
+                        .filter(vtj_staged::seq.eq(row.seq)),
+                )
+                .set((
+                    vtj_staged::outcome.eq(outcome),
+                    vtj_staged::reason.eq(reason),
+                    vtj_staged::processed_at.eq(at),
+                ))
+                .execute(conn)?;
+            }
+            Ok::<_, VtjError>(done)
+        })?;
+        counts.add(done);
+    }
+}
+
+fn apply_one(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    row: &Pending,
+    at: PrimitiveDateTime,
+) -> Result<(&'static str, Option<String>), VtjError> {
+    let Ok(message) = open(vtj, registrar_id, row.seq, &row.message) else {
+        return Ok(("failed", Some("the staged message cannot be opened".into())));
+    };
+    let Some(subject) = &row.subject else {
+        return Ok(("failed", Some("henkilotunnus: not a valid identity code".into())));
+    };
+    let monitored: Option<(String, Option<Date>)> = vtj_monitored::table
+        .filter(vtj_monitored::registrar_id.eq(registrar_id))
+        .filter(vtj_monitored::subject_index.eq(subject))
+        .select((vtj_monitored::client_id, vtj_monitored::last_change_on))
+        .first(conn)
+        .optional()?;
+    let Some((client_id, last_change_on)) = monitored else {
+        return Ok(("skipped", Some("not on the monitored list".into())));
+    };
+    let meaning = interpret(&message, at.date());
+    let reasons = (!meaning.skipped.is_empty()).then(|| meaning.skipped.join("; "));
+    if let (Some(on), Some(last)) = (meaning.changed_on, last_change_on)
+        && on < last
+    {
+        return Ok(("skipped", Some("older than the data the register holds".into())));
+    }
+    if meaning.update == PopulationUpdate::default() {
+        return Ok(("skipped", Some(reasons.unwrap_or_else(|| "nothing to apply".into()))));
+    }
+    let outcome = match apply_population_update(conn, &vtj.keyring, registrar_id, &client_id, &meaning.update, at) {
+        Ok(outcome) => outcome,
+        Err(
+            ClientsError::Conflict(m)
+            | ClientsError::Validation { message: m, .. }
+            | ClientsError::Rule { message: m, .. },
+        ) => {
+            return Ok(("failed", Some(m)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let PopulationOutcome::Applied {
+        protection_started,
+        protection_ended,
+        rekeyed_to,
+        ..
+    } = outcome
+    else {
+        return Ok(("skipped", Some("no such client in the register".into())));
+    };
+    if protection_started {
+        purge_staged(conn, vtj, registrar_id, subject)?;
+    }
+    if let Some(new_subject) = rekeyed_to {
+        let exists: i64 = vtj_monitored::table
+            .filter(vtj_monitored::registrar_id.eq(registrar_id))
+            .filter(vtj_monitored::subject_index.eq(new_subject.to_vec()))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            diesel::insert_into(vtj_monitored::table)
+                .values((
+                    vtj_monitored::registrar_id.eq(registrar_id),
+                    vtj_monitored::subject_index.eq(new_subject.to_vec()),
+                    vtj_monitored::client_id.eq(&client_id),
+                    vtj_monitored::needs_load.eq(false),
+                    vtj_monitored::last_change_on.eq(meaning.changed_on.or(last_change_on)),
+                ))
+                .execute(conn)?;
+        }
+    }
+    let newer = meaning
+        .changed_on
+        .filter(|on| last_change_on.is_none_or(|last| *on > last));
+    if newer.is_some() {
+        diesel::update(
+            vtj_monitored::table
+                .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                .filter(vtj_monitored::subject_index.eq(subject)),
+        )
+        .set(vtj_monitored::last_change_on.eq(newer))
+        .execute(conn)?;
+    }
+    if protection_ended {
+        // VT-6: when the order ends, the hidden values are fetched again.
+        diesel::update(
+            vtj_monitored::table
+                .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                .filter(vtj_monitored::client_id.eq(&client_id)),
+        )
+        .set(vtj_monitored::needs_load.eq(true))
+        .execute(conn)?;
+    }
+    Ok(("applied", reasons))
+}
+
+/// VT-6: overwrites the censored groups of every staged message of this person.
+fn purge_staged(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str, subject: &[u8]) -> Result<usize, VtjError> {
+    let rows: Vec<(i64, Vec<u8>)> = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .filter(vtj_staged::subject_index.eq(subject))
+        .select((vtj_staged::seq, vtj_staged::message))
+        .load(conn)?;
+    let mut purged = 0;
+    for (seq, sealed) in rows {
+        let mut message = open(vtj, registrar_id, seq, &sealed)?;
+        if strip(&mut message, true) {
+            diesel::update(
+                vtj_staged::table
+                    .filter(vtj_staged::registrar_id.eq(registrar_id))
+                    .filter(vtj_staged::seq.eq(seq)),
+            )
+            .set(vtj_staged::message.eq(seal(vtj, registrar_id, seq, &message)?))
+            .execute(conn)?;
+            purged += 1;
+        }
+    }
+    Ok(purged)
+}

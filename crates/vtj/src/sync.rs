@@ -1,0 +1,480 @@
+//! One registrar's VTJ run (VT-1..VT-3, VT-10): pending rows of a crashed run first, the
+//! monitored list, the cursor (taken before any initial load), the initial load in batches, the
+//! change loop until `ajanTasalla`, and the reveal of ended protection orders.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, Outcome};
+use rekisteri_clients::population::{monitored_clients, monitored_subjects};
+use rekisteri_db::schema::{vtj_monitored, vtj_staged, vtj_state};
+use rekisteri_db::{DbConnection, write_transaction};
+use serde_json::Value;
+use time::PrimitiveDateTime;
+
+use crate::staging::{ApplyCounts, apply_pending, stage_messages};
+use crate::{Vtj, VtjClient, VtjError};
+
+/// A run holding the lock longer than this is taken to have died (a process crash leaves the
+/// lock set).
+const STALE_RUN: time::Duration = time::Duration::hours(6);
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub run_id: String,
+    pub cursor_before: Option<i64>,
+    pub cursor_after: Option<i64>,
+    pub monitored: usize,
+    /// `perustiedot` calls and the people they were for.
+    pub load_calls: usize,
+    pub loaded: usize,
+    /// `muutokset` pages.
+    pub pages: usize,
+    pub staged: usize,
+    pub counts: ApplyCounts,
+}
+
+/// `GET …/vtj/status` (VT-10).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VtjStatus {
+    pub cursor: Option<i64>,
+    pub running: bool,
+    pub last_run_started_at: Option<String>,
+    pub last_run_finished_at: Option<String>,
+    pub last_run_outcome: Option<String>,
+    pub last_run_error: Option<String>,
+    pub monitored: i64,
+    pub applied: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub pending: i64,
+    /// The latest failed rows: staged sequence number and error.
+    pub last_errors: Vec<StagedError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StagedError {
+    pub seq: i64,
+    pub reason: Option<String>,
+}
+
+fn now(vtj: &Vtj) -> PrimitiveDateTime {
+    rekisteri_db::to_primitive(vtj.clock.now())
+}
+
+/// The usage-log context of VTJ queries (VT-9: every look-up is personal-data processing).
+fn query_context(vtj: &Vtj, registrar_id: &str, run_id: &str) -> AuditContext {
+    AuditContext {
+        registrar_id: registrar_id.to_owned(),
+        actor_kind: ActorKind::System,
+        actor_id: "vtj".into(),
+        actor_name: None,
+        on_behalf_of: None,
+        service_unit_oid: None,
+        purpose: if vtj.config.permit_reference.is_empty() {
+            "keeping the client register current from VTJ".into()
+        } else {
+            format!(
+                "keeping the client register current from VTJ (permit {})",
+                vtj.config.permit_reference
+            )
+        },
+        access_basis: AccessBasis::Integration,
+        special_reason: None,
+        request_id: run_id.to_owned(),
+        calling_system: Some("VTJmutpa".into()),
+    }
+}
+
+/// Takes the registrar's run lock (VT-10: one run at a time).
+fn lock(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str, run_id: &str) -> Result<Option<i64>, VtjError> {
+    let at = now(vtj);
+    write_transaction(conn, |conn| {
+        let state: Option<(Option<i64>, Option<PrimitiveDateTime>)> = vtj_state::table
+            .filter(vtj_state::registrar_id.eq(registrar_id))
+            .select((vtj_state::change_cursor, vtj_state::running_since))
+            .first(conn)
+            .optional()?;
+        match state {
+            None => {
+                diesel::insert_into(vtj_state::table)
+                    .values((
+                        vtj_state::registrar_id.eq(registrar_id),
+                        vtj_state::running_since.eq(at),
+                        vtj_state::run_id.eq(run_id),
+                        vtj_state::last_run_started_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                Ok(None)
+            }
+            Some((_, Some(since))) if since + STALE_RUN > at => Err(VtjError::AlreadyRunning),
+            Some((cursor, _)) => {
+                diesel::update(vtj_state::table.filter(vtj_state::registrar_id.eq(registrar_id)))
+                    .set((
+                        vtj_state::running_since.eq(at),
+                        vtj_state::run_id.eq(run_id),
+                        vtj_state::last_run_started_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                Ok(cursor)
+            }
+        }
+    })
+}
+
+fn unlock(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str, error: Option<String>) -> Result<(), VtjError> {
+    let at = now(vtj);
+    let outcome = if error.is_some() { "failed" } else { "completed" };
+    write_transaction(conn, |conn| {
+        diesel::update(vtj_state::table.filter(vtj_state::registrar_id.eq(registrar_id)))
+            .set((
+                vtj_state::running_since.eq(None::<PrimitiveDateTime>),
+                vtj_state::last_run_finished_at.eq(at),
+                vtj_state::last_run_outcome.eq(outcome),
+                vtj_state::last_error.eq(error),
+            ))
+            .execute(conn)?;
+        Ok::<_, VtjError>(())
+    })
+}
+
+/// Runs the registrar's sync against the interface `client` speaks to.
+pub fn run_sync(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    client: &VtjClient,
+    registrar_id: &str,
+) -> Result<SyncReport, VtjError> {
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let cursor = lock(conn, vtj, registrar_id, &run_id)?;
+    let mut report = SyncReport {
+        run_id: run_id.clone(),
+        cursor_before: cursor,
+        ..SyncReport::default()
+    };
+    let result = sync_locked(conn, vtj, client, registrar_id, &mut report);
+    let error = result.as_ref().err().map(ToString::to_string);
+    if let Some(e) = &error {
+        log::warn!("vtj: run {run_id} failed: {e}");
+    } else {
+        log::info!(
+            "vtj: run {run_id}: cursor {:?} -> {:?}, {} loaded, {} pages, {} applied, {} skipped, {} failed",
+            report.cursor_before,
+            report.cursor_after,
+            report.loaded,
+            report.pages,
+            report.counts.applied,
+            report.counts.skipped,
+            report.counts.failed
+        );
+    }
+    unlock(conn, vtj, registrar_id, error)?;
+    result.map(|()| report)
+}
+
+fn add(total: &mut ApplyCounts, more: ApplyCounts) {
+    total.applied += more.applied;
+    total.skipped += more.skipped;
+    total.failed += more.failed;
+}
+
+fn sync_locked(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    client: &VtjClient,
+    registrar_id: &str,
+    report: &mut SyncReport,
+) -> Result<(), VtjError> {
+    // What a crashed run staged is applied before anything new is fetched.
+    add(&mut report.counts, apply_pending(conn, vtj, registrar_id)?);
+    report.monitored = refresh_monitored(conn, vtj, registrar_id)?;
+    let context = query_context(vtj, registrar_id, &report.run_id);
+    // VT-2: the cursor is taken before the initial load, so that nothing changing during the
+    // load is missed.
+    let mut cursor = match report.cursor_before {
+        Some(c) => c,
+        None => {
+            let c = client.kirjausavain(vtj.clock.now().date())?;
+            write_transaction(conn, |conn| {
+                diesel::update(vtj_state::table.filter(vtj_state::registrar_id.eq(registrar_id)))
+                    .set(vtj_state::change_cursor.eq(c))
+                    .execute(conn)?;
+                Ok::<_, VtjError>(())
+            })?;
+            c
+        }
+    };
+    initial_load(conn, vtj, client, registrar_id, cursor, &context, report)?;
+    let codes: Vec<String> = monitored_clients(conn, &vtj.keyring, registrar_id)?
+        .iter()
+        .map(|m| m.identity_code.reveal().to_owned())
+        .collect();
+    if !codes.is_empty() {
+        loop {
+            let answer = client.muutokset(cursor, &codes)?;
+            let next = answer.viimeisin_kirjausavain;
+            let staged = answer.muutokset.len();
+            let at = now(vtj);
+            write_transaction(conn, |conn| {
+                let subjects = stage_messages(conn, vtj, registrar_id, "muutokset", Some(next), answer.muutokset, at)?;
+                // VT-3: the new cursor commits with the staged rows.
+                diesel::update(vtj_state::table.filter(vtj_state::registrar_id.eq(registrar_id)))
+                    .set(vtj_state::change_cursor.eq(next))
+                    .execute(conn)?;
+                let mut entries = vec![context.usage_entry(
+                    DataUse {
+                        subject_index: None,
+                        data_kind: "vtj_muutokset".into(),
+                        data_id: Some(format!(
+                            "codes={} cursor={cursor}->{next} changes={staged}",
+                            codes.len()
+                        )),
+                        outcome: Outcome::Used,
+                    },
+                    at,
+                )];
+                entries.extend(subjects.into_iter().flatten().map(|s| {
+                    context.usage_entry(
+                        DataUse {
+                            subject_index: Some(s),
+                            data_kind: "vtj_change".into(),
+                            data_id: Some(format!("cursor={next}")),
+                            outcome: Outcome::Used,
+                        },
+                        at,
+                    )
+                }));
+                vtj.audit.append_in(conn, entries, at)?;
+                Ok::<_, VtjError>(())
+            })?;
+            report.pages += 1;
+            report.staged += staged;
+            cursor = next;
+            vtj.fail.staged()?;
+            add(&mut report.counts, apply_pending(conn, vtj, registrar_id)?);
+            if answer.ajan_tasalla {
+                break;
+            }
+        }
+    }
+    // VT-6: protection orders that ended in this run are fetched again and revealed.
+    initial_load(conn, vtj, client, registrar_id, cursor, &context, report)?;
+    report.cursor_after = Some(cursor);
+    Ok(())
+}
+
+/// Brings `vtj_monitored` in line with the client register (VT-1): new clients with an open
+/// service enter needing their base data, clients without one leave.
+fn refresh_monitored(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> Result<usize, VtjError> {
+    let current = monitored_subjects(conn, registrar_id)?;
+    let wanted: HashSet<Vec<u8>> = current.iter().map(|(s, _)| s.to_vec()).collect();
+    let known: HashSet<Vec<u8>> = vtj_monitored::table
+        .filter(vtj_monitored::registrar_id.eq(registrar_id))
+        .select(vtj_monitored::subject_index)
+        .load::<Vec<u8>>(conn)?
+        .into_iter()
+        .collect();
+    let gone: Vec<Vec<u8>> = known.difference(&wanted).cloned().collect();
+    let new: Vec<(Vec<u8>, String)> = current
+        .into_iter()
+        .filter(|(s, _)| !known.contains(s.as_slice()))
+        .map(|(s, id)| (s.to_vec(), id))
+        .collect();
+    let _ = vtj;
+    write_transaction(conn, |conn| {
+        for chunk in gone.chunks(500) {
+            diesel::delete(
+                vtj_monitored::table
+                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                    .filter(vtj_monitored::subject_index.eq_any(chunk)),
+            )
+            .execute(conn)?;
+        }
+        for (subject, client_id) in &new {
+            diesel::insert_into(vtj_monitored::table)
+                .values((
+                    vtj_monitored::registrar_id.eq(registrar_id),
+                    vtj_monitored::subject_index.eq(subject),
+                    vtj_monitored::client_id.eq(client_id),
+                    vtj_monitored::needs_load.eq(true),
+                ))
+                .execute(conn)?;
+        }
+        Ok::<_, VtjError>(())
+    })?;
+    Ok(wanted.len())
+}
+
+/// `perustiedot` for every monitored person still needing base data, `batch_size` codes a call
+/// (VT-2); each answer is staged with the marks cleared in one transaction, then applied.
+fn initial_load(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    client: &VtjClient,
+    registrar_id: &str,
+    cursor: i64,
+    context: &AuditContext,
+    report: &mut SyncReport,
+) -> Result<(), VtjError> {
+    let needing: HashSet<Vec<u8>> = vtj_monitored::table
+        .filter(vtj_monitored::registrar_id.eq(registrar_id))
+        .filter(vtj_monitored::needs_load.eq(true))
+        .select(vtj_monitored::subject_index)
+        .load::<Vec<u8>>(conn)?
+        .into_iter()
+        .collect();
+    if needing.is_empty() {
+        return Ok(());
+    }
+    let people: Vec<_> = monitored_clients(conn, &vtj.keyring, registrar_id)?
+        .into_iter()
+        .filter(|m| needing.contains(m.subject_index.as_slice()))
+        .collect();
+    for batch in people.chunks(client.config().batch_size) {
+        let codes: Vec<String> = batch.iter().map(|m| m.identity_code.reveal().to_owned()).collect();
+        let answer = client.perustiedot(&codes)?;
+        let at = now(vtj);
+        let persons: Vec<Value> = answer.perustiedot;
+        write_transaction(conn, |conn| {
+            let found: HashSet<[u8; 32]> =
+                stage_messages(conn, vtj, registrar_id, "perustiedot", Some(cursor), persons, at)?
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            let subjects: Vec<Vec<u8>> = batch.iter().map(|m| m.subject_index.to_vec()).collect();
+            diesel::update(
+                vtj_monitored::table
+                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                    .filter(vtj_monitored::subject_index.eq_any(&subjects)),
+            )
+            .set(vtj_monitored::needs_load.eq(false))
+            .execute(conn)?;
+            let entries = batch
+                .iter()
+                .map(|m| {
+                    context.usage_entry(
+                        DataUse {
+                            subject_index: Some(m.subject_index),
+                            data_kind: "vtj_perustiedot".into(),
+                            data_id: Some(format!("cursor={cursor}")),
+                            // An unknown code is silently absent from the answer.
+                            outcome: if found.contains(&m.subject_index) {
+                                Outcome::Used
+                            } else {
+                                Outcome::NotFound
+                            },
+                        },
+                        at,
+                    )
+                })
+                .collect();
+            vtj.audit.append_in(conn, entries, at)?;
+            Ok::<_, VtjError>(())
+        })?;
+        report.load_calls += 1;
+        report.loaded += batch.len();
+        vtj.fail.staged()?;
+        add(&mut report.counts, apply_pending(conn, vtj, registrar_id)?);
+    }
+    Ok(())
+}
+
+/// Stages pushed or imported `muutokset` answers (VT-11) and applies them: the same path as a
+/// fetched page, without moving the cursor.
+pub fn ingest(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    source: &str,
+    messages: Vec<Value>,
+) -> Result<ApplyCounts, VtjError> {
+    refresh_monitored(conn, vtj, registrar_id)?;
+    let at = now(vtj);
+    write_transaction(conn, |conn| {
+        stage_messages(conn, vtj, registrar_id, source, None, messages, at)?;
+        Ok::<_, VtjError>(())
+    })?;
+    apply_pending(conn, vtj, registrar_id)
+}
+
+/// VT-10: the registrar's cursor, last run, counts by outcome and last errors.
+pub fn status(conn: &mut DbConnection, registrar_id: &str) -> Result<VtjStatus, VtjError> {
+    type StateRow = (
+        Option<i64>,
+        Option<PrimitiveDateTime>,
+        Option<PrimitiveDateTime>,
+        Option<PrimitiveDateTime>,
+        Option<String>,
+        Option<String>,
+    );
+    let state: Option<StateRow> = vtj_state::table
+        .filter(vtj_state::registrar_id.eq(registrar_id))
+        .select((
+            vtj_state::change_cursor,
+            vtj_state::running_since,
+            vtj_state::last_run_started_at,
+            vtj_state::last_run_finished_at,
+            vtj_state::last_run_outcome,
+            vtj_state::last_error,
+        ))
+        .first(conn)
+        .optional()?;
+    let counts: Vec<(Option<String>, i64)> = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .group_by(vtj_staged::outcome)
+        .select((vtj_staged::outcome, diesel::dsl::count_star()))
+        .load(conn)?;
+    let count = |o: Option<&str>| counts.iter().find(|(k, _)| k.as_deref() == o).map_or(0, |(_, n)| *n);
+    let last_errors = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .filter(vtj_staged::outcome.eq("failed"))
+        .order(vtj_staged::seq.desc())
+        .limit(10)
+        .select((vtj_staged::seq, vtj_staged::reason))
+        .load::<(i64, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(seq, reason)| StagedError { seq, reason })
+        .collect();
+    let monitored: i64 = vtj_monitored::table
+        .filter(vtj_monitored::registrar_id.eq(registrar_id))
+        .count()
+        .get_result(conn)?;
+    let format = |t: Option<PrimitiveDateTime>| t.map(rekisteri_audit::format_time);
+    let (cursor, running, started, finished, outcome, error) = state.unwrap_or_default();
+    Ok(VtjStatus {
+        cursor,
+        running: running.is_some(),
+        last_run_started_at: format(started),
+        last_run_finished_at: format(finished),
+        last_run_outcome: outcome,
+        last_run_error: error,
+        monitored,
+        applied: count(Some("applied")),
+        skipped: count(Some("skipped")),
+        failed: count(Some("failed")),
+        pending: count(None),
+        last_errors,
+    })
+}
+
+/// VT-11: a file or a pushed body of `muutokset` answers (JSON Lines; a single answer is one
+/// line). Every line is parsed before anything is staged: a malformed line refuses the whole
+/// input, naming the line and column, and nothing of it is applied (VT-8).
+pub fn ingest_text(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    source: &str,
+    text: &str,
+) -> Result<ApplyCounts, VtjError> {
+    let mut messages = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let answer = crate::message::parse_muutokset(line).map_err(|e| match e {
+            VtjError::Malformed(m) => VtjError::Malformed(format!("input line {}: {m}", i + 1)),
+            other => other,
+        })?;
+        messages.extend(answer.muutokset);
+    }
+    ingest(conn, vtj, registrar_id, source, messages)
+}

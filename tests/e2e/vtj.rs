@@ -1,0 +1,792 @@
+//! VTJ change ingestion (VT-1..VT-9) against the simulator of DVV's change interface over real
+//! HTTP, on SQLite and PostgreSQL.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use diesel::prelude::*;
+use rekisteri_core::Clock;
+use rekisteri_crypto::{FieldCipher, FieldContext};
+use rekisteri_db::schema::{change_history, clients, services, usage_log, vtj_staged};
+use rekisteri_tests::{TestApp, USER_PASSWORD, app_test};
+use rekisteri_vtj::simulator::{Simulator, SimulatorData};
+use rekisteri_vtj::{FailPoints, Vtj, VtjClient, VtjConfig, VtjError};
+use serde_json::{Value, json};
+use time::macros::datetime;
+
+const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+const HANDLER: &str = "handler@tampere.fi";
+
+/// A valid identity code: born 1 Jan 1980 plus `n / 800` days, individual number `100 + n % 800`.
+fn code(n: u32) -> String {
+    let day = 1 + n / 800;
+    let individual = 100 + n % 800;
+    let number: u32 = format!("{day:02}0180{individual:03}").parse().unwrap();
+    format!(
+        "{day:02}0180-{individual:03}{}",
+        CHECK_CHARACTERS[(number % 31) as usize] as char
+    )
+}
+
+struct World {
+    registrar: String,
+    provider: String,
+    token: String,
+}
+
+fn world(app: &TestApp) -> World {
+    app.clock.set(datetime!(2026-11-30 09:00 UTC));
+    let admin = app.bootstrap_admin();
+    let organisation = |name: &str, kind: &str, oid: &str| {
+        app.create_organisation_with(
+            &admin,
+            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
+        )
+    };
+    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
+    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
+    let response = app.post_as(
+        &admin,
+        &format!("/v1/registrars/{registrar}/service-areas"),
+        &json!({"code": "elderly", "name": "elderly", "service_types": ["home_care"]}),
+    );
+    assert_eq!(response.status().as_u16(), 201);
+    let area = response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
+    let (id, _) = app.add_user(&admin, HANDLER, &registrar, "client_handler");
+    let response = app.post_as(
+        &admin,
+        &format!("/v1/accounts/{id}/service-areas"),
+        &json!({"service_area_id": area}),
+    );
+    assert_eq!(response.status().as_u16(), 201);
+    let token = app.token(HANDLER, USER_PASSWORD);
+    World {
+        registrar,
+        provider,
+        token,
+    }
+}
+
+/// Creates the client `n` with one open service; returns its id and the service's.
+fn create(app: &TestApp, w: &World, n: u32) -> (String, String) {
+    let body = json!({"identity_code": code(n), "first_names": "Vanha", "surname": "Nimi",
+        "gender": "female", "home_municipality": "837", "language": "fi",
+        "address": {"street_name": "Alkukatu", "postal_code": "33100"},
+        "services": [{"kind": "purchased_service", "service_type": "home_care", "service_name": "Kotihoito",
+            "quantity": 10, "unit": "hour", "valid_from": "2026-01-01", "valid_to": "2027-12-31",
+            "provider_id": w.provider}]});
+    let response = app.post_as(&w.token, &format!("/v1/registrars/{}/clients", w.registrar), &body);
+    assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
+    let created: Value = response.json().unwrap();
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["services"][0]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// DVV's base data of person `n`.
+fn person(n: u32, street: &str) -> Value {
+    json!({"henkilotunnus": code(n), "tietoryhmat": [
+        {"tietoryhma": "HENKILON_NIMI", "etunimi": format!("Etu{n}"), "sukunimi": format!("Suku{n}")},
+        {"tietoryhma": "VAKINAINEN_KOTIMAINEN_OSOITE", "katunimi": {"fi": street, "sv": street},
+            "katunumero": format!("{}", n % 90 + 1), "postinumero": "33100", "postitoimipaikka": {"fi": "TAMPERE"}},
+        {"tietoryhma": "KOTIKUNTA", "kuntakoodi": "837", "kuntaanMuuttopv": {"arvo": "2001-05-01", "tarkkuus": "PAIVA"}},
+        {"tietoryhma": "AIDINKIELI", "kielikoodi": "fi"}
+    ]})
+}
+
+fn name_change(n: u32, first: &str, on: &str) -> Value {
+    json!({"henkilotunnus": code(n), "muutospv": format!("{on}T10:00:00.000Z"), "tietoryhmat": [
+        {"tietoryhma": "HENKILON_NIMI", "muutosattribuutti": "LISATTY", "etunimi": first, "sukunimi": format!("Suku{n}")}
+    ]})
+}
+
+fn simulator(people: Vec<Value>, changes: Vec<Value>, page_size: usize) -> Simulator {
+    Simulator::start(
+        "127.0.0.1:0",
+        SimulatorData {
+            kirjausavain: 1000,
+            page_size,
+            throttle: 0,
+            people,
+            changes,
+        },
+    )
+    .unwrap()
+}
+
+fn vtj(app: &TestApp, sim: &Simulator) -> Vtj {
+    Vtj {
+        keyring: app.keyring.clone(),
+        audit: app.audit.clone(),
+        clock: app.clock.clone(),
+        config: VtjConfig {
+            base_url: sim.url.clone(),
+            credentials: rekisteri_vtj::Credentials {
+                username: "kunta-tampere".into(),
+                password: "salainen-sana".into(),
+            },
+            xroad_client: Some("FI/MUN/0211675-2/rekisteri".into()),
+            initial_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+            permit_reference: "DVV/123/2026".into(),
+            apply_batch: 5,
+            ..VtjConfig::default()
+        },
+        fail: FailPoints::off(),
+    }
+}
+
+fn sync(app: &TestApp, v: &Vtj, w: &World) -> Result<rekisteri_vtj::SyncReport, VtjError> {
+    let client = VtjClient::new(v.config.clone()).unwrap();
+    rekisteri_vtj::run_sync(&mut app.db.conn(), v, &client, &w.registrar)
+}
+
+#[allow(clippy::disallowed_methods, reason = "the test reads back what it compares")]
+fn open(app: &TestApp, id: &str, column: &str, value: Option<Vec<u8>>) -> Option<String> {
+    value.map(|v| {
+        FieldCipher::new(&app.keyring)
+            .decrypt_string(&FieldContext::new("clients", column, id), &v)
+            .unwrap()
+    })
+}
+
+/// The register as comparable values: per identity code, every field VTJ can touch and the
+/// version (a change applied twice shows as a higher version), plus the services' states and
+/// the staged rows' outcomes.
+type FullState = (Vec<Vec<Option<String>>>, Vec<(String, Option<String>)>);
+
+fn full_state(app: &TestApp, w: &World) -> FullState {
+    type Row = (
+        String,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<time::Date>,
+        Option<String>,
+        bool,
+        i64,
+    );
+    let mut conn = app.db.conn();
+    let rows: Vec<Row> = clients::table
+        .filter(clients::registrar_id.eq(&w.registrar))
+        .select((
+            clients::id,
+            clients::identity_code,
+            clients::first_names,
+            clients::surname,
+            clients::address,
+            clients::home_municipality,
+            clients::died_on,
+            clients::language,
+            clients::protection_order,
+            clients::version,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let mut state: Vec<Vec<Option<String>>> = rows
+        .into_iter()
+        .map(
+            |(id, code, first, last, address, home, died, language, protected, version)| {
+                let service: (String, Option<time::Date>) = services::table
+                    .filter(services::registrar_id.eq(&w.registrar))
+                    .filter(services::client_id.eq(&id))
+                    .select((services::status, services::closed_on))
+                    .first(&mut conn)
+                    .unwrap();
+                vec![
+                    open(app, &id, "identity_code", code),
+                    open(app, &id, "first_names", first),
+                    open(app, &id, "surname", last),
+                    open(app, &id, "address", address),
+                    home,
+                    died.map(|d| d.to_string()),
+                    language,
+                    Some(protected.to_string()),
+                    Some(version.to_string()),
+                    Some(format!("{service:?}")),
+                ]
+            },
+        )
+        .collect();
+    state.sort();
+    let staged = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(&w.registrar))
+        .order(vtj_staged::seq)
+        .select((vtj_staged::outcome, vtj_staged::reason))
+        .load::<(Option<String>, Option<String>)>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|(o, r)| (o.unwrap_or_default(), r))
+        .collect();
+    (state, staged)
+}
+
+fn client_json(app: &TestApp, w: &World, id: &str) -> Value {
+    let response = app.get_as(&w.token, &format!("/v1/registrars/{}/clients/{id}", w.registrar));
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().unwrap()
+}
+
+fn search(app: &TestApp, w: &World, identity_code: &str) -> Value {
+    let response = app.post_as(
+        &w.token,
+        &format!("/v1/registrars/{}/clients/search", w.registrar),
+        &json!({"identity_code": identity_code}),
+    );
+    assert_eq!(response.status().as_u16(), 200, "{}", response.text().unwrap());
+    response.json::<Value>().unwrap()["items"].clone()
+}
+
+app_test!(
+    fn vt_2_initial_load_of_2500_people_in_three_batches_with_the_cursor_taken_first(app) {
+        let w = world(app);
+        let people: Vec<Value> = (0..2499).map(|n| person(n, "Kotikatu")).collect();
+        for n in 0..2500 {
+            create(app, &w, n);
+        }
+        let sim = simulator(people, Vec::new(), 100);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.load_calls, 3);
+        assert_eq!(report.loaded, 2500);
+        assert_eq!(report.cursor_before, None);
+        assert_eq!(report.cursor_after, Some(1000));
+        let calls = sim.calls();
+        let kinds: Vec<(&str, usize)> = calls.iter().map(|c| (c.kind.as_str(), c.codes)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("kirjausavain", 0),
+                ("perustiedot", 1000),
+                ("perustiedot", 1000),
+                ("perustiedot", 500),
+                ("muutokset", 2500)
+            ]
+        );
+        assert!(calls.iter().all(|c| c.authenticated
+            && c.status == 200
+            && c.xroad_client.as_deref() == Some("FI/MUN/0211675-2/rekisteri")));
+        // 2 499 known to DVV applied; the unknown code is silently absent.
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (2499, 0, 0));
+        let (state, _) = full_state(app, &w);
+        let first = state.iter().find(|r| r[0].as_deref() == Some(code(7).as_str())).unwrap();
+        assert_eq!(first[1].as_deref(), Some("Etu7"));
+        assert!(first[3].as_deref().unwrap().contains("Kotikatu 8"));
+        let unknown = state.iter().find(|r| r[0].as_deref() == Some(code(2499).as_str())).unwrap();
+        assert_eq!(unknown[1].as_deref(), Some("Vanha"));
+        // The change history names vtj; the usage log has one query entry per person.
+        let mut conn = app.db.conn();
+        let by_vtj: i64 = change_history::table
+            .filter(change_history::table_name.eq("clients"))
+            .filter(change_history::actor.eq("vtj"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(by_vtj, 2499);
+        let queries: Vec<String> = usage_log::table
+            .filter(usage_log::data_kind.eq("vtj_perustiedot"))
+            .select(usage_log::outcome)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(queries.len(), 2500);
+        assert_eq!(queries.iter().filter(|o| *o == "not_found").count(), 1);
+    }
+);
+
+app_test!(
+    fn vt_3_change_loop_spans_several_pages_and_saves_the_cursor(app) {
+        let w = world(app);
+        for n in 0..10 {
+            create(app, &w, n);
+        }
+        let changes: Vec<Value> = (0..25).map(|i| name_change(i % 10, &format!("Muutos{i}"), "2026-11-20")).collect();
+        let sim = simulator((0..10).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        for c in changes {
+            sim.push_change(c);
+        }
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.pages, 3);
+        assert_eq!(report.staged, 25);
+        assert_eq!((report.cursor_before, report.cursor_after), (Some(1000), Some(1025)));
+        assert_eq!(report.counts.applied, 25);
+        let (state, _) = full_state(app, &w);
+        let p5 = state.iter().find(|r| r[0].as_deref() == Some(code(5).as_str())).unwrap();
+        assert_eq!(p5[1].as_deref(), Some("Muutos15"));
+        let status = rekisteri_vtj::status(&mut app.db.conn(), &w.registrar).unwrap();
+        assert_eq!(status.cursor, Some(1025));
+        assert_eq!((status.applied, status.pending, status.failed), (35, 0, 0));
+        // Nothing new: one page, nothing staged.
+        let again = sync(app, &v, &w).unwrap();
+        assert_eq!((again.pages, again.staged), (1, 0));
+    }
+);
+
+/// Runs a load and three pages of changes on a fresh register; `crash` injects failures.
+fn crash_scenario(app: &TestApp, crash: bool) -> FullState {
+    let w = world(app);
+    for n in 0..12 {
+        create(app, &w, n);
+    }
+    let sim = simulator((0..12).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 8);
+    let v = vtj(app, &sim);
+    sync(app, &v, &w).unwrap();
+    for i in 0..20u32 {
+        sim.push_change(name_change(i % 12, &format!("Muutos{i}"), "2026-11-21"));
+    }
+    sim.push_change(
+        json!({"henkilotunnus": code(3), "muutospv": "2026-11-22", "tietoryhmat": [
+        {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11-22", "tarkkuus": "PAIVA"}}]}),
+    );
+    if crash {
+        v.fail.after_staging.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(sync(app, &v, &w), Err(VtjError::Injected("after staging"))));
+        v.fail.after_applied_rows.store(7, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(
+            sync(app, &v, &w),
+            Err(VtjError::Injected("in the middle of application"))
+        ));
+        let status = rekisteri_vtj::status(&mut app.db.conn(), &w.registrar).unwrap();
+        assert!(status.pending > 0, "the crash left rows to apply");
+    }
+    sync(app, &v, &w).unwrap();
+    full_state(app, &w)
+}
+
+app_test!(
+    fn vt_3_crash_between_staging_and_application_and_during_application_then_rerun_equals_an_uninterrupted_run(app) {
+        let crashed = crash_scenario(app, true);
+        let db = match &*app.db.conn() {
+            rekisteri_db::DbConnection::Sqlite(_) => rekisteri_db::testing::TestDatabase::sqlite(),
+            rekisteri_db::DbConnection::Postgres(_) => rekisteri_db::testing::TestDatabase::postgres().unwrap(),
+        };
+        let other = TestApp::start(db);
+        let clean = crash_scenario(&other, false);
+        assert_eq!(crashed, clean);
+        // Every staged row applied exactly once.
+        assert!(crashed.1.iter().all(|(o, _)| o == "applied"));
+        let dead = crashed.0.iter().find(|r| r[0].as_deref() == Some(code(3).as_str())).unwrap();
+        assert_eq!(dead[5].as_deref(), Some("2026-11-22"));
+        assert!(dead[9].as_deref().unwrap().contains("closed"), "VT-7: {dead:?}");
+    }
+);
+
+app_test!(
+    fn vt_5_identity_code_correction_rekeys_the_client_and_the_old_code_still_finds_it(app) {
+        let w = world(app);
+        let (id, _) = create(app, &w, 1);
+        create(app, &w, 2);
+        let sim = simulator(vec![person(1, "Kotikatu"), person(2, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        let new_code = code(801);
+        sim.push_change(json!({"henkilotunnus": code(1), "muutospv": "2026-11-25", "tietoryhmat": [
+            {"tietoryhma": "HENKILOTUNNUS_KORJAUS", "muutosattribuutti": "KORJATTAVA", "voimassaolo": "PASSIIVI",
+             "muutettuHenkilotunnus": code(1)},
+            {"tietoryhma": "HENKILOTUNNUS_KORJAUS", "muutosattribuutti": "KORJATTU", "voimassaolo": "AKTIIVI",
+             "aktiivinenHenkilotunnus": new_code, "edellisetHenkilotunnukset": [code(1)]}]}));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.counts.applied, 1);
+        let by_old = search(app, &w, &code(1));
+        let found = by_old.as_array().unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0]["id"], id.as_str());
+        assert_eq!(found[0]["identity_code"], new_code.as_str());
+        assert_eq!(found[0]["found_by_previous_identity_code"], true);
+        let by_new = search(app, &w, &new_code);
+        assert_eq!(by_new[0]["id"], id.as_str());
+        assert!(by_new[0].get("found_by_previous_identity_code").is_none());
+        // The monitored list follows: a change for the new code applies.
+        sim.push_change(name_change(801, "Korjattu", "2026-11-26"));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.counts.applied, 1);
+        assert_eq!(client_json(app, &w, &id)["first_names"], "Korjattu");
+    }
+);
+
+app_test!(
+    fn vt_6_protection_order_purges_address_and_home_municipality_everywhere_and_its_end_reveals_them(app) {
+        let w = world(app);
+        let (id, _) = create(app, &w, 4);
+        create(app, &w, 5);
+        let sim = simulator(vec![person(4, "Salakuja"), person(5, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        assert_eq!(client_json(app, &w, &id)["address"]["street_name"], "Salakuja");
+        // DVV: the order begins; a new address arrives censored, a contact address with it.
+        let mut protected = person(4, "Uusikuja");
+        protected["tietoryhmat"].as_array_mut().unwrap().push(json!(
+            {"tietoryhma": "TURVAKIELTO", "turvakieltoAktiivinen": true, "turvaLoppuPv": {"arvo": "2030-01-01", "tarkkuus": "PAIVA"}}));
+        sim.set_person(protected);
+        sim.push_change(json!({"henkilotunnus": code(4), "muutospv": "2026-11-27", "tietoryhmat": [
+            {"tietoryhma": "TURVAKIELTO", "muutosattribuutti": "LISATTY", "turvakieltoAktiivinen": true,
+             "turvaLoppuPv": {"arvo": "2030-01-01", "tarkkuus": "PAIVA"}},
+            {"tietoryhma": "VAKINAINEN_KOTIMAINEN_OSOITE", "muutosattribuutti": "LISATTY", "katunimi": {"fi": "Uusikuja"}},
+            {"tietoryhma": "KOTIMAINEN_YHTEYSOSOITE", "muutosattribuutti": "LISATTY", "postiosoite": {"fi": "PL 1"}}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["protection_order"], true);
+        assert!(client.get("address").is_none() && client.get("home_municipality").is_none());
+        let mut conn = app.db.conn();
+        let (address, home): (Option<Vec<u8>>, Option<String>) = clients::table
+            .filter(clients::registrar_id.eq(&w.registrar))
+            .filter(clients::id.eq(&id))
+            .select((clients::address, clients::home_municipality))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!((address, home), (None, None));
+        let history = rekisteri_db::history::change_history_of(&mut conn, "clients", &id).unwrap();
+        assert!(history.len() > 2);
+        for h in &history {
+            for row in [&h.old_row, &h.new_row].into_iter().flatten() {
+                let row: Value = serde_json::from_str(row).unwrap();
+                assert!(row.get("address").is_none() && row.get("home_municipality").is_none(), "{row}");
+            }
+        }
+        // The staged messages hold no censored group of this person any more.
+        let staged: Vec<(i64, Vec<u8>)> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .select((vtj_staged::seq, vtj_staged::message))
+            .load(&mut conn)
+            .unwrap();
+        let mut seen = 0;
+        for (seq, sealed) in staged {
+            #[allow(clippy::disallowed_methods, reason = "the test inspects what was staged")]
+            let text = FieldCipher::new(&app.keyring)
+                .decrypt_string(
+                    &FieldContext::new("vtj_staged", "message", &format!("{}/{seq}", w.registrar)),
+                    &sealed,
+                )
+                .unwrap();
+            assert!(!text.contains("Uusikuja") && !text.contains("PL 1"), "{text}");
+            if text.contains(&code(4)) {
+                assert!(!text.contains("Salakuja"), "{text}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2);
+        drop(conn);
+        if let rekisteri_db::DbConnection::Sqlite(_) = &*app.db.conn() {
+            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+            {
+                let mut conn = app.db.conn();
+                diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).unwrap();
+            }
+            for file in [path.clone(), format!("{path}-wal")] {
+                if let Ok(bytes) = std::fs::read(&file) {
+                    for needle in ["Salakuja", "Uusikuja", code(4).as_str()] {
+                        assert!(
+                            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                            "{needle} in {file}"
+                        );
+                    }
+                }
+            }
+        }
+        // The order ends: the values are fetched again and revealed.
+        sim.set_person(person(4, "Avoinkatu"));
+        sim.push_change(json!({"henkilotunnus": code(4), "muutospv": "2026-11-29", "tietoryhmat": [
+            {"tietoryhma": "TURVAKIELTO", "muutosattribuutti": "MUUTETTU", "turvakieltoAktiivinen": false}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["protection_order"], false);
+        assert_eq!(client["address"]["street_name"], "Avoinkatu");
+        assert_eq!(client["home_municipality"], "837");
+    }
+);
+
+app_test!(
+    fn vt_8_unknown_group_is_skipped_with_its_reason_while_the_rest_applies(app) {
+        let w = world(app);
+        for n in 0..3 {
+            create(app, &w, n);
+        }
+        let sim = simulator((0..3).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(json!({"henkilotunnus": code(0), "muutospv": "2026-11-28", "uusiKentta": 1,
+            "tietoryhmat": [{"tietoryhma": "AVARUUSOSOITE", "planeetta": "Mars"}]}));
+        sim.push_change(json!({"henkilotunnus": code(1), "muutospv": "2026-11-28", "tietoryhmat": [
+            {"tietoryhma": "AVARUUSOSOITE", "planeetta": "Mars"},
+            {"tietoryhma": "HENKILON_NIMI", "muutosattribuutti": "LISATTY", "etunimi": "Uusi", "sukunimi": "Suku1",
+             "tuntematonKentta": true}]}));
+        sim.push_change(name_change(2, "Kolmas", "2026-11-28"));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (2, 1, 0));
+        let (state, staged) = full_state(app, &w);
+        let tail: Vec<_> = staged.iter().rev().take(3).rev().cloned().collect();
+        assert_eq!(
+            tail,
+            vec![
+                ("skipped".to_owned(), Some("unknown group AVARUUSOSOITE".to_owned())),
+                ("applied".to_owned(), Some("unknown group AVARUUSOSOITE".to_owned())),
+                ("applied".to_owned(), None),
+            ]
+        );
+        let p1 = state.iter().find(|r| r[0].as_deref() == Some(code(1).as_str())).unwrap();
+        assert_eq!(p1[1].as_deref(), Some("Uusi"));
+    }
+);
+
+app_test!(
+    fn vt_8_malformed_json_is_refused_with_its_position_and_nothing_is_applied(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let sim = simulator(vec![person(0, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        let before = full_state(app, &w);
+        let good = json!({"viimeisinKirjausavain": 5, "ajanTasalla": true,
+            "muutokset": [name_change(0, "Ei", "2026-11-28")]})
+        .to_string();
+        let input = format!("{good}\n{{\"viimeisinKirjausavain\": 6, \"muutokset\": [}}\n");
+        let error = rekisteri_vtj::sync::ingest_text(&mut app.db.conn(), &v, &w.registrar, "import", &input).unwrap_err();
+        assert!(
+            error.to_string().starts_with("malformed message: input line 2: line 1 column 44"),
+            "{error}"
+        );
+        let schema = r#"{"viimeisinKirjausavain": 6, "ajanTasalla": true, "muutokset": [{"henkilotunnus": 1}]}"#;
+        let error = rekisteri_vtj::sync::ingest_text(&mut app.db.conn(), &v, &w.registrar, "import", &format!("{good}\n{schema}"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "malformed message: input line 2: muutokset[0].henkilotunnus: expected a string"
+        );
+        assert_eq!(full_state(app, &w), before);
+        // The well-formed file applies.
+        let counts = rekisteri_vtj::sync::ingest_text(&mut app.db.conn(), &v, &w.registrar, "import", &good).unwrap();
+        assert_eq!(counts.applied, 1);
+    }
+);
+
+app_test!(
+    fn vt_9_429_is_answered_with_backoff_and_eventual_success(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let sim = simulator(vec![person(0, "Kotikatu")], Vec::new(), 10);
+        sim.throttle(3);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.counts.applied, 1);
+        let statuses: Vec<(String, u16)> = sim.calls().into_iter().map(|c| (c.kind, c.status)).collect();
+        assert_eq!(
+            statuses[..4],
+            [
+                ("kirjausavain".to_owned(), 429),
+                ("kirjausavain".to_owned(), 429),
+                ("kirjausavain".to_owned(), 429),
+                ("kirjausavain".to_owned(), 200)
+            ]
+        );
+        // Beyond the retry bound the run fails and says so, without applying anything.
+        sim.throttle(100);
+        sim.push_change(name_change(0, "Ei", "2026-11-28"));
+        let error = sync(app, &v, &w).unwrap_err();
+        assert_eq!(error.to_string(), "the VTJ interface refused muutokset: HTTP 429");
+        let status = rekisteri_vtj::status(&mut app.db.conn(), &w.registrar).unwrap();
+        assert_eq!(status.last_run_outcome.as_deref(), Some("failed"));
+        assert!(!status.running);
+    }
+);
+
+app_test!(
+    fn vt_1_only_clients_with_an_open_service_are_monitored_and_others_are_skipped(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let (_, service) = create(app, &w, 1);
+        let response = app.patch_as(
+            &w.token,
+            &format!("/v1/registrars/{}/services/{service}", w.registrar),
+            &json!({"status": "closed", "closed_on": "2026-11-29"}),
+        );
+        assert_eq!(response.status().as_u16(), 200);
+        let sim = simulator(vec![person(0, "Kotikatu"), person(1, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.monitored, report.loaded), (1, 1));
+        let pushed = json!({"viimeisinKirjausavain": 9, "ajanTasalla": true,
+            "muutokset": [name_change(1, "Ei", "2026-11-28")]})
+        .to_string();
+        let counts = rekisteri_vtj::sync::ingest_text(&mut app.db.conn(), &v, &w.registrar, "push", &pushed).unwrap();
+        assert_eq!((counts.applied, counts.skipped), (0, 1));
+        let (_, staged) = full_state(app, &w);
+        assert_eq!(
+            staged.last().unwrap(),
+            &("skipped".to_owned(), Some("not on the monitored list".to_owned()))
+        );
+    }
+);
+
+/// Every log line of the process, for the scan below.
+fn captured() -> &'static Mutex<Vec<String>> {
+    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    LINES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        captured()
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {}", record.level(), record.target(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+app_test!(
+    fn vt_9_no_identity_code_or_secret_in_any_log_line_of_a_sync_run(app) {
+        static INIT: OnceLock<()> = OnceLock::new();
+        INIT.get_or_init(|| {
+            static CAPTURE: Capture = Capture;
+            if log::set_logger(&CAPTURE).is_ok() {
+                log::set_max_level(log::LevelFilter::Trace);
+            }
+        });
+        let w = world(app);
+        for n in 0..3 {
+            create(app, &w, n);
+        }
+        let sim = simulator((0..3).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+        sim.throttle(1);
+        let v = vtj(app, &sim);
+        let _ = Arc::clone(&v.fail);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(name_change(1, "Loki", "2026-11-28"));
+        sync(app, &v, &w).unwrap();
+        let lines = captured().lock().unwrap().clone();
+        assert!(lines.iter().any(|l| l.contains("vtj: run")), "the run logs");
+        for line in &lines {
+            for n in 0..3 {
+                assert!(!line.contains(&code(n)), "{line}");
+            }
+            assert!(!line.contains("salainen-sana"), "{line}");
+        }
+    }
+);
+
+/// Starts the application with its VTJ configuration pointing at `sim`.
+fn app_with_simulator(db: rekisteri_db::testing::TestDatabase, sim: &Simulator) -> TestApp {
+    let options = rekisteri_tests::TestAppOptions {
+        vtj: VtjConfig {
+            base_url: sim.url.clone(),
+            credentials: rekisteri_vtj::Credentials {
+                username: "kunta-tampere".into(),
+                password: "salainen-sana".into(),
+            },
+            scheme: rekisteri_vtj::CredentialScheme::MutpHeaders,
+            initial_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+            ..VtjConfig::default()
+        },
+        ..rekisteri_tests::TestAppOptions::default()
+    };
+    TestApp::start_with(db, options)
+}
+
+fn vt_10_body(db: rekisteri_db::testing::TestDatabase) {
+    let sim = simulator((0..3).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+    let app = &app_with_simulator(db, &sim);
+    let w = world(app);
+    for n in 0..3 {
+        create(app, &w, n);
+    }
+    let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+    app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+    let other = app.create_organisation_with(
+        &admin,
+        &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
+    );
+    app.add_user(&admin, "paakayttaja@nokia.fi", &other, "main_user");
+    let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+    let sync_path = format!("/v1/registrars/{}/vtj/sync", w.registrar);
+    let response = app.post_as(&main_user, &sync_path, &json!({}));
+    assert_eq!(response.status().as_u16(), 200);
+    let run: Value = response.json().unwrap();
+    assert_eq!(
+        (
+            run["monitored"].as_u64(),
+            run["loaded"].as_u64(),
+            run["applied"].as_u64()
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    assert!(sim.calls().iter().all(|c| c.authenticated && c.status == 200));
+    // Pushed batch (VT-11): the interface's own format, through the same staging.
+    let changes_path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+    let batch = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [
+        name_change(1, "Tyonnetty", "2026-11-29"), name_change(700, "Vieras", "2026-11-29")]});
+    let response = app.post_as(&main_user, &changes_path, &batch);
+    assert_eq!(response.status().as_u16(), 200);
+    let pushed: Value = response.json().unwrap();
+    assert_eq!(
+        (pushed["applied"].as_u64(), pushed["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let broken = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [{"henkilotunnus": 5}]});
+    let problem = rekisteri_tests::assert_problem(
+        app.post_as(&main_user, &changes_path, &broken),
+        400,
+        "/problems/validation",
+    );
+    assert!(
+        problem
+            .to_string()
+            .contains("muutokset[0].henkilotunnus: expected a string"),
+        "{problem}"
+    );
+    // Status (VT-10).
+    let response = app.get_as(&main_user, &format!("/v1/registrars/{}/vtj/status", w.registrar));
+    assert_eq!(response.status().as_u16(), 200);
+    let status: Value = response.json().unwrap();
+    assert_eq!(status["cursor"], 1000);
+    assert_eq!(status["last_run_outcome"], "completed");
+    assert_eq!(
+        (status["applied"].as_i64(), status["skipped"].as_i64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(status["running"], false);
+    // Another registrar's user: 404; a user of the registrar without manage_vtj: 403.
+    let stranger = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
+    assert_eq!(app.post_as(&stranger, &sync_path, &json!({})).status().as_u16(), 404);
+    assert_eq!(app.post_as(&w.token, &sync_path, &json!({})).status().as_u16(), 403);
+    // One run per registrar at a time: while one holds the lock, a second start is 409.
+    {
+        let mut conn = app.db.conn();
+        diesel::update(
+            rekisteri_db::schema::vtj_state::table
+                .filter(rekisteri_db::schema::vtj_state::registrar_id.eq(&w.registrar)),
+        )
+        .set(rekisteri_db::schema::vtj_state::running_since.eq(Some(rekisteri_db::to_primitive(app.clock.now()))))
+        .execute(&mut *conn)
+        .unwrap();
+    }
+    rekisteri_tests::assert_problem(
+        app.post_as(&main_user, &sync_path, &json!({})),
+        409,
+        "/problems/conflict",
+    );
+}
+
+mod vt_10_sync_and_status_over_http_with_one_run_per_registrar_and_pushed_batches {
+    use super::*;
+
+    #[test]
+    fn sqlite() {
+        vt_10_body(rekisteri_db::testing::TestDatabase::sqlite());
+    }
+
+    #[test]
+    fn postgres() {
+        if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
+            vt_10_body(db);
+        }
+    }
+}
