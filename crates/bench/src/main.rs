@@ -240,7 +240,6 @@ impl Demo {
 
 /// A valid identity code for bench client `n` (born in 1930, individual numbers 002-801).
 fn identity_code(n: usize) -> Result<String, String> {
-    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
     let start = time::Date::from_calendar_date(1930, time::Month::January, 1).map_err(|e| e.to_string())?;
     let born = start + time::Duration::days((n / 800) as i64);
     let individual = 2 + n % 800;
@@ -250,8 +249,8 @@ fn identity_code(n: usize) -> Result<String, String> {
         u8::from(born.month()),
         born.year() % 100
     );
-    let number: u64 = digits.parse().map_err(|_| "identity code digits".to_owned())?;
-    let check = CHECK[(number % 31) as usize] as char;
+    let number: u32 = digits.parse().map_err(|_| "identity code digits".to_owned())?;
+    let check = rekisteri_core::identity_code::check_character(number);
     Ok(format!("{}-{}{check}", &digits[..6], &digits[6..]))
 }
 

@@ -13,6 +13,12 @@ use time::{Date, Month};
 
 const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
 
+/// The check character of the nine digits `DDMMYYNNN` (birth date and individual number): for
+/// making valid codes (demo data, benchmarks, tests); [`PersonalIdentityCode::parse`] checks it.
+pub fn check_character(nine_digits: u32) -> char {
+    CHECK_CHARACTERS[(nine_digits % 31) as usize] as char
+}
+
 /// Why an identity code was refused. The messages never contain the code itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityCodeError {

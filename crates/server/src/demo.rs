@@ -31,7 +31,6 @@ use crate::{Failure, Runtime, open_runtime, runtime};
 const MARKER_OID: &str = "1.2.246.10.9900001";
 /// The client address logins are throttled by (the command line has no peer address).
 const LOGIN_ADDRESS: &str = "rekisteri demo seed";
-const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
 
 struct DemoMunicipality {
     name: &'static str,
@@ -109,7 +108,7 @@ const PROVIDER_BUSINESS_ID_BASE: &str = "9900003";
 /// number (002-899): the check character is the 9-digit number modulo 31.
 fn identity_code(born: &str, individual: u16) -> String {
     let number: u32 = format!("{born}{individual:03}").parse().unwrap_or_default();
-    let check = CHECK_CHARACTERS[(number % 31) as usize] as char;
+    let check = rekisteri_core::identity_code::check_character(number);
     format!("{born}-{individual:03}{check}")
 }
 

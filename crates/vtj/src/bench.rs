@@ -38,8 +38,6 @@ pub struct BenchReport {
     pub ratio: f64,
 }
 
-const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
-
 /// The `n`th distinct valid identity code (born in the 1900s).
 fn nth_code(n: u64) -> Result<PersonalIdentityCode, VtjError> {
     let individual = 2 + n % 898;
@@ -57,7 +55,7 @@ fn nth_code(n: u64) -> Result<PersonalIdentityCode, VtjError> {
     let text = format!(
         "{}-{individual:03}{}",
         &digits[..6],
-        CHECK[(number % 31) as usize] as char
+        rekisteri_core::identity_code::check_character(number as u32)
     );
     PersonalIdentityCode::parse(&text, TemporaryCodesAllowed::No).map_err(|_| VtjError::Config("code".into()))
 }
