@@ -13,11 +13,15 @@ export TEST_DATABASE_URL
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-run: ## build, migrate, seed a demo (prints its users' tokens once) and serve on the embedded SQLite default (data/)
+VTJ_SIMULATOR := 127.0.0.1:8090
+
+run: ## build, migrate, seed a demo (prints its users' tokens once) and serve on the embedded SQLite default (data/), with the VTJ simulator on $(VTJ_SIMULATOR)
 	$(CARGO) build --release -p rekisteri-server
 	./target/release/rekisteri migrate
 	./target/release/rekisteri demo seed
-	./target/release/rekisteri serve
+	./target/release/rekisteri vtj simulate --bind $(VTJ_SIMULATOR) --data demo/vtj-simulator.json & simulator=$$!; \
+	  trap 'kill $$simulator 2>/dev/null' EXIT; \
+	  REKISTERI_VTJ_BASE_URL=http://$(VTJ_SIMULATOR) ./target/release/rekisteri serve
 
 build: ## release build of the rekisteri binary
 	$(CARGO) build --release -p rekisteri-server

@@ -790,3 +790,98 @@ mod vt_10_sync_and_status_over_http_with_one_run_per_registrar_and_pushed_batche
         }
     }
 }
+
+app_test!(
+    fn vt_7_death_closes_services_ends_proxies_and_puts_the_client_on_the_work_list(app) {
+        let w = world(app);
+        let (id, service) = create(app, &w, 1);
+        let (living, _) = create(app, &w, 2);
+        let proxies = format!("/v1/registrars/{}/clients/{id}/proxies", w.registrar);
+        for (n, from) in [(900, "2026-01-01"), (901, "2027-01-01")] {
+            let body = json!({"identity_code": code(n), "first_names": "Pekka", "surname": "Puolestapuhuja",
+                "valid_from": from, "valid_to": null});
+            let response = app.post_as(&w.token, &proxies, &body);
+            assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
+        }
+        let sim = simulator(vec![person(1, "Kotikatu"), person(2, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(json!({"henkilotunnus": code(1), "muutospv": "2026-11-23T08:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11-22", "tarkkuus": "PAIVA"}}]}));
+        assert_eq!(sync(app, &v, &w).unwrap().counts.applied, 1);
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["died_on"], "2026-11-22");
+        {
+            use rekisteri_db::schema::proxies;
+            let mut conn = app.db.conn();
+            let closed: (String, Option<time::Date>) = services::table
+                .filter(services::id.eq(&service))
+                .select((services::status, services::closed_on))
+                .first(&mut *conn)
+                .unwrap();
+            assert_eq!(closed, ("closed".to_owned(), Some(time::macros::date!(2026 - 11 - 22))));
+            let mut ended: Vec<(time::Date, Option<time::Date>, Option<String>)> = proxies::table
+                .filter(proxies::client_id.eq(&id))
+                .select((proxies::valid_from, proxies::valid_to, proxies::revoked_by))
+                .load(&mut *conn)
+                .unwrap();
+            ended.sort();
+            assert_eq!(
+                ended,
+                vec![
+                    (time::macros::date!(2026 - 01 - 01), Some(time::macros::date!(2026 - 11 - 22)), None),
+                    (time::macros::date!(2027 - 01 - 01), None, Some("vtj".to_owned())),
+                ]
+            );
+        }
+        // Service events dated after the death are refused; one before it is still accepted.
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "hoitaja@hoiva.fi", &w.provider, "provider_staff");
+        let staff = app.token("hoitaja@hoiva.fi", USER_PASSWORD);
+        let events = format!("/v1/registrars/{}/services/{service}/events", w.registrar);
+        let refused = rekisteri_tests::assert_problem(
+            app.post_as(&staff, &events, &json!({"delivered_on": "2026-11-23", "quantity": 1, "unit_price_cents": 4500})),
+            422,
+            "/problems/business-rule",
+        );
+        assert_eq!(refused["errors"][0]["field"], "delivered_on");
+        let before = app.post_as(&staff, &events, &json!({"delivered_on": "2026-11-21", "quantity": 1, "unit_price_cents": 4500}));
+        assert_eq!(before.status().as_u16(), 201, "{}", before.text().unwrap());
+        // The work list names the client closed this way, and not the living one; the read is logged.
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/deaths", w.registrar);
+        let response = app.get_as(&main_user, &path);
+        assert_eq!(response.status().as_u16(), 200);
+        let list: Value = response.json().unwrap();
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["client_id"], id.as_str());
+        assert_ne!(items[0]["client_id"], living.as_str());
+        assert_eq!(items[0]["died_on"], "2026-11-22");
+        assert_eq!((items[0]["services_closed"].as_i64(), items[0]["proxies_ended"].as_i64()), (Some(1), Some(2)));
+        {
+            let mut conn = app.db.conn();
+            let logged: Vec<(Option<String>, String, String)> = usage_log::table
+                .filter(usage_log::data_kind.eq("vtj_death_work_list"))
+                .select((usage_log::data_id, usage_log::outcome, usage_log::actor_id))
+                .load(&mut *conn)
+                .unwrap();
+            assert_eq!(logged.len(), 1);
+            assert_eq!(logged[0].0.as_deref(), Some(id.as_str()));
+            assert_eq!(logged[0].1, "used");
+        }
+        let later = app.get_as(&main_user, &format!("{path}?since=2026-12-01"));
+        assert_eq!(later.json::<Value>().unwrap()["items"], json!([]));
+        rekisteri_tests::assert_problem(app.get_as(&main_user, &format!("{path}?since=eilen")), 400, "/problems/validation");
+        // The handler without manage_vtj: 403; another registrar's user: 404.
+        rekisteri_tests::assert_problem(app.get_as(&w.token, &path), 403, "/problems/forbidden");
+        let other = app.create_organisation_with(
+            &admin,
+            &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
+        );
+        app.add_user(&admin, "paakayttaja@nokia.fi", &other, "main_user");
+        let stranger = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
+        rekisteri_tests::assert_problem(app.get_as(&stranger, &path), 404, "/problems/not-found");
+    }
+);

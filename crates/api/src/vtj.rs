@@ -5,17 +5,22 @@
 use actix_web::{HttpResponse, get, post, web};
 use rekisteri_accounts::Permission;
 use rekisteri_vtj::{Vtj, VtjClient, VtjError};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::extract::Json;
-use crate::principal::Authenticated;
+use crate::extract::{Json, parse_time};
+use crate::middleware::RequestId;
+use crate::principal::{Authenticated, audit_context};
 use crate::problem::{ApiError, Problem, ProblemType};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
-    config.service(start_sync).service(show_status).service(push_changes);
+    config
+        .service(start_sync)
+        .service(show_status)
+        .service(push_changes)
+        .service(death_work_list);
 }
 
 fn authorise(principal: &rekisteri_accounts::Principal, rid: &str) -> Result<(), ApiError> {
@@ -224,5 +229,85 @@ async fn push_changes(
         applied: counts.applied,
         skipped: counts.skipped,
         failed: counts.failed,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeathWorkListQuery {
+    /// Only clients closed at or after this time (RFC 3339 or a date).
+    since: Option<String>,
+    /// 1–500, default 100.
+    limit: Option<i64>,
+}
+
+/// One client whose services VTJ closed by the date of death (VT-7).
+#[derive(Serialize, ToSchema)]
+pub struct DeathClosureView {
+    pub client_id: String,
+    pub died_on: String,
+    /// Open services closed with the date of death as their closing date.
+    pub services_closed: i32,
+    /// Proxies ended on the date of death (or revoked, if not yet begun).
+    pub proxies_ended: i32,
+    /// When VTJ applied the death.
+    pub recorded_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeathWorkList {
+    pub items: Vec<DeathClosureView>,
+}
+
+/// The registrar's work list of clients closed by death (VT-7): whose open services VTJ closed
+/// with the date of death and whose proxies it ended, newest first. Every listed client's read
+/// is written to the usage log.
+#[utoipa::path(
+    tag = "vtj",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), DeathWorkListQuery),
+    responses(
+        (status = 200, body = DeathWorkList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/vtj/deaths")]
+async fn death_work_list(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<DeathWorkListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    authorise(&principal.0, &rid)?;
+    let query = query.into_inner();
+    let limit = crate::clients::page_limit(query.limit)?;
+    let since = parse_time("since", query.since.as_deref())?;
+    let rows = state
+        .run(move |conn, state| {
+            let context = audit_context(
+                &principal.0,
+                &rid,
+                "client register: clients closed by death (VTJ)",
+                &request_id,
+            );
+            rekisteri_vtj::death_work_list(conn, &vtj(state), &context, since, limit).map_err(map_error)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DeathWorkList {
+        items: rows
+            .into_iter()
+            .map(|row| DeathClosureView {
+                client_id: row.client_id,
+                died_on: row.died_on.to_string(),
+                services_closed: row.services_closed,
+                proxies_ended: row.proxies_ended,
+                recorded_at: rekisteri_audit::format_time(row.recorded_at),
+            })
+            .collect(),
     }))
 }

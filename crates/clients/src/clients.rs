@@ -70,6 +70,7 @@ macro_rules! client_columns {
         )
     };
 }
+pub(crate) use client_columns;
 
 impl ClientRow {
     pub(crate) fn subject(&self) -> Option<[u8; 32]> {

@@ -43,7 +43,8 @@ use rekisteri_accounts::Permission;
 use rekisteri_audit::{ActorKind, DataUse, DisclosureEntry, NewEntry, Outcome, SecurityEvent};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{
-    care_team_members, change_history, clients, organisations, proxies, service_events, services,
+    care_team_members, change_history, client_death_closures, client_previous_codes, clients, organisations, proxies,
+    service_events, services, vtj_monitored, vtj_staged,
 };
 use rekisteri_db::{DbBackend, DbConnection, write_transaction_as};
 use serde::Serialize;
@@ -758,6 +759,53 @@ fn birth_year_of(
         .map(|c| c.birth_date().year()))
 }
 
+/// What VTJ keeps of the clients (CL-14): their staged messages, earlier identity codes, place
+/// on the monitored list and on the death work list go with the identity data.
+fn purge_population_data(conn: &mut DbConnection, registrar_id: &str, ids: &[String]) -> QueryResult<()> {
+    let mut subjects: Vec<Vec<u8>> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq_any(ids))
+        .select(clients::subject_index)
+        .load::<Option<Vec<u8>>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    subjects.extend(
+        client_previous_codes::table
+            .filter(client_previous_codes::registrar_id.eq(registrar_id))
+            .filter(client_previous_codes::client_id.eq_any(ids))
+            .select(client_previous_codes::subject_index)
+            .load::<Vec<u8>>(conn)?,
+    );
+    for chunk in subjects.chunks(500) {
+        diesel::delete(
+            vtj_staged::table
+                .filter(vtj_staged::registrar_id.eq(registrar_id))
+                .filter(vtj_staged::subject_index.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    diesel::delete(
+        client_previous_codes::table
+            .filter(client_previous_codes::registrar_id.eq(registrar_id))
+            .filter(client_previous_codes::client_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        vtj_monitored::table
+            .filter(vtj_monitored::registrar_id.eq(registrar_id))
+            .filter(vtj_monitored::client_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        client_death_closures::table
+            .filter(client_death_closures::registrar_id.eq(registrar_id))
+            .filter(client_death_closures::client_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Anonymises one batch of clients (CL-14) in one transaction.
 fn anonymise_batch(
     conn: &mut DbConnection,
@@ -769,6 +817,7 @@ fn anonymise_batch(
     let ids: Vec<String> = years.values().flatten().cloned().collect();
     write_transaction_as(conn, actor, |conn| {
         begin_purge(conn)?;
+        purge_population_data(conn, registrar_id, &ids)?;
         for (year, group) in years {
             diesel::update(
                 clients::table

@@ -6,10 +6,12 @@ use diesel::prelude::*;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_crypto::Keyring;
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::{client_previous_codes, clients, services};
+use rekisteri_db::schema::{client_death_closures, client_previous_codes, clients, proxies, services};
 use time::{Date, PrimitiveDateTime};
 
-use crate::clients::{ClientRow, load_client};
+use std::collections::HashMap;
+
+use crate::clients::{ClientRow, client_columns, load_client};
 use crate::sealed::RowCipher;
 use crate::{Address, ClientsError};
 
@@ -124,8 +126,72 @@ pub fn apply_population_update(
     update: &PopulationUpdate,
     at: PrimitiveDateTime,
 ) -> Result<PopulationOutcome, ClientsError> {
-    let Some(row) = load_client(conn, registrar_id, client_id)?.filter(|r| r.anonymised_at.is_none()) else {
-        return Ok(PopulationOutcome::NotAClient);
+    let row = load_client(conn, registrar_id, client_id)?;
+    Ok(apply_to(conn, keyring, registrar_id, row, update, at)?.0)
+}
+
+/// The clients a batch of VTJ changes touches, read once for the batch (VT-13): each change
+/// is applied to the row as the previous change of the batch left it, one UPDATE per change,
+/// so that the change history keeps every change.
+pub struct PopulationBatch {
+    registrar_id: String,
+    rows: HashMap<String, Option<ClientRow>>,
+}
+
+impl PopulationBatch {
+    /// Reads the registrar's clients `client_ids` in a few statements.
+    pub fn load(conn: &mut DbConnection, registrar_id: &str, client_ids: &[String]) -> Result<Self, ClientsError> {
+        let mut rows: HashMap<String, Option<ClientRow>> = client_ids.iter().map(|id| (id.clone(), None)).collect();
+        for chunk in client_ids.chunks(500) {
+            let found: Vec<ClientRow> = clients::table
+                .filter(clients::registrar_id.eq(registrar_id))
+                .filter(clients::id.eq_any(chunk))
+                .select(client_columns!())
+                .load(conn)?;
+            for row in found {
+                rows.insert(row.id.clone(), Some(row));
+            }
+        }
+        Ok(Self {
+            registrar_id: registrar_id.to_owned(),
+            rows,
+        })
+    }
+
+    /// [`apply_population_update`] on the batch's copy of the client, inside the caller's
+    /// transaction.
+    pub fn apply(
+        &mut self,
+        conn: &mut DbConnection,
+        keyring: &Keyring,
+        client_id: &str,
+        update: &PopulationUpdate,
+        at: PrimitiveDateTime,
+    ) -> Result<PopulationOutcome, ClientsError> {
+        let row = match self.rows.get(client_id) {
+            Some(row) => row.clone(),
+            None => load_client(conn, &self.registrar_id, client_id)?,
+        };
+        let (outcome, next) = apply_to(conn, keyring, &self.registrar_id, row, update, at)?;
+        if let Some(next) = next {
+            self.rows.insert(client_id.to_owned(), Some(next));
+        }
+        Ok(outcome)
+    }
+}
+
+/// Applies `update` to `row` (as the database holds it now); returns the outcome and the row as
+/// the UPDATE left it.
+fn apply_to(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    registrar_id: &str,
+    row: Option<ClientRow>,
+    update: &PopulationUpdate,
+    at: PrimitiveDateTime,
+) -> Result<(PopulationOutcome, Option<ClientRow>), ClientsError> {
+    let Some(row) = row.filter(|r| r.anonymised_at.is_none()) else {
+        return Ok((PopulationOutcome::NotAClient, None));
     };
     let subject: [u8; 32] = row.subject().unwrap_or([0; 32]);
     let cipher = RowCipher::new(keyring, "clients", &row.id);
@@ -228,19 +294,26 @@ pub fn apply_population_update(
     }
     let mut services_closed = 0;
     if let Some(died) = next.died_on.filter(|_| row.died_on != next.died_on) {
-        services_closed = close_services_on_death(conn, registrar_id, &row.id, died, at)?;
+        services_closed = close_on_death(conn, registrar_id, &row.id, died, at)?;
     }
-    Ok(PopulationOutcome::Applied {
-        client_id: row.id,
-        protection_started,
-        protection_ended: row.protection_order && !protected,
-        rekeyed_to,
-        services_closed,
-    })
+    next.version = row.version + 1;
+    next.updated_at = at;
+    Ok((
+        PopulationOutcome::Applied {
+            client_id: row.id,
+            protection_started,
+            protection_ended: row.protection_order && !protected,
+            rekeyed_to,
+            services_closed,
+        },
+        Some(next),
+    ))
 }
 
-/// VT-7: the client's open services close on the date of death (within their validity).
-fn close_services_on_death(
+/// VT-7: the client's open services close on the date of death (within their validity), its
+/// standing proxies end on that date (one that had not begun is revoked), and the client enters
+/// the registrar's death work list. Returns the services closed.
+fn close_on_death(
     conn: &mut DbConnection,
     registrar_id: &str,
     client_id: &str,
@@ -268,7 +341,109 @@ fn close_services_on_death(
         ))
         .execute(conn)?;
     }
+    let standing = || {
+        proxies::table
+            .filter(proxies::registrar_id.eq(registrar_id))
+            .filter(proxies::client_id.eq(client_id))
+            .filter(proxies::revoked_at.is_null())
+            .filter(proxies::valid_to.is_null().or(proxies::valid_to.gt(died)))
+    };
+    let ended = diesel::update(standing().filter(proxies::valid_from.le(died)))
+        .set(proxies::valid_to.eq(Some(died)))
+        .execute(conn)?;
+    let revoked = diesel::update(standing().filter(proxies::valid_from.gt(died)))
+        .set((proxies::revoked_at.eq(Some(at)), proxies::revoked_by.eq(Some("vtj"))))
+        .execute(conn)?;
+    let proxies_ended = i32::try_from(ended + revoked).unwrap_or(i32::MAX);
+    let services_closed = i32::try_from(open.len()).unwrap_or(i32::MAX);
+    let entry = (
+        client_death_closures::died_on.eq(died),
+        client_death_closures::services_closed.eq(services_closed),
+        client_death_closures::proxies_ended.eq(proxies_ended),
+        client_death_closures::recorded_at.eq(at),
+    );
+    let updated = diesel::update(
+        client_death_closures::table
+            .filter(client_death_closures::registrar_id.eq(registrar_id))
+            .filter(client_death_closures::client_id.eq(client_id)),
+    )
+    .set(entry)
+    .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(client_death_closures::table)
+            .values((
+                client_death_closures::registrar_id.eq(registrar_id),
+                client_death_closures::client_id.eq(client_id),
+                entry.0,
+                entry.1,
+                entry.2,
+                entry.3,
+            ))
+            .execute(conn)?;
+    }
     Ok(open.len())
+}
+
+/// One client on the registrar's death work list (VT-7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeathClosure {
+    pub client_id: String,
+    pub subject_index: Option<[u8; 32]>,
+    pub died_on: Date,
+    pub services_closed: i32,
+    pub proxies_ended: i32,
+    pub recorded_at: PrimitiveDateTime,
+}
+
+/// The registrar's death work list (VT-7), newest first, at most `limit` rows recorded at or
+/// after `since`. The caller logs the read per client.
+pub fn death_work_list(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    since: Option<PrimitiveDateTime>,
+    limit: i64,
+) -> Result<Vec<DeathClosure>, ClientsError> {
+    let mut query = client_death_closures::table
+        .inner_join(
+            clients::table.on(clients::registrar_id
+                .eq(client_death_closures::registrar_id)
+                .and(clients::id.eq(client_death_closures::client_id))),
+        )
+        .filter(client_death_closures::registrar_id.eq(registrar_id))
+        .filter(clients::anonymised_at.is_null())
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(client_death_closures::recorded_at.ge(since));
+    }
+    type Row = (String, Option<Vec<u8>>, Date, i32, i32, PrimitiveDateTime);
+    let rows: Vec<Row> = query
+        .order((
+            client_death_closures::recorded_at.desc(),
+            client_death_closures::client_id,
+        ))
+        .limit(limit)
+        .select((
+            client_death_closures::client_id,
+            clients::subject_index,
+            client_death_closures::died_on,
+            client_death_closures::services_closed,
+            client_death_closures::proxies_ended,
+            client_death_closures::recorded_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(client_id, subject, died_on, services_closed, proxies_ended, recorded_at)| DeathClosure {
+                client_id,
+                subject_index: subject.and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok()),
+                died_on,
+                services_closed,
+                proxies_ended,
+                recorded_at,
+            },
+        )
+        .collect())
 }
 
 /// VT-5: the client whose earlier identity code has this index, if any.

@@ -402,7 +402,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     services,
     service_events,
     proxies,
-    care_team_members
+    care_team_members,
+    client_death_closures
 );
 
 // Idempotency keys of creating POSTs (PL-2) and data-subject requests (CL-12): migration 000010.
@@ -667,6 +668,17 @@ diesel::table! {
         outcome -> Nullable<Text>,
         reason -> Nullable<Text>,
         processed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_death_closures (registrar_id, client_id) {
+        registrar_id -> Text,
+        client_id -> Text,
+        died_on -> Date,
+        services_closed -> Integer,
+        proxies_ended -> Integer,
+        recorded_at -> Timestamp,
     }
 }
 

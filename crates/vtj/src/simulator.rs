@@ -46,6 +46,9 @@ fn default_page() -> usize {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The data file's `kirjausavain`: what `kirjausavain/{date}` answers, so that a first run
+    /// fetches every change of the file after its initial load.
+    start: i64,
     kirjausavain: i64,
     page_size: usize,
     throttle: u32,
@@ -76,6 +79,7 @@ impl Simulator {
     /// Starts serving `data` on `bind` (`127.0.0.1:0` for a free port).
     pub fn start(bind: &str, data: SimulatorData) -> std::io::Result<Self> {
         let mut state = State {
+            start: data.kirjausavain,
             kirjausavain: data.kirjausavain,
             page_size: data.page_size.max(1),
             throttle: data.throttle,
@@ -242,7 +246,7 @@ async fn kirjausavain(state: Shared, request: HttpRequest) -> HttpResponse {
     if let Some(refused) = admit(&mut state, &request, "kirjausavain", 0) {
         return refused;
     }
-    HttpResponse::Ok().json(json!({"viimeisinKirjausavain": state.kirjausavain}))
+    HttpResponse::Ok().json(json!({"viimeisinKirjausavain": state.start}))
 }
 
 #[derive(Deserialize)]

@@ -7,9 +7,11 @@
 //! `failed` (error) in the same transaction as its change, so a crash and a re-run apply each
 //! row exactly once.
 
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use rekisteri_clients::ClientsError;
-use rekisteri_clients::population::{PopulationOutcome, PopulationUpdate, apply_population_update, protected_subjects};
+use rekisteri_clients::population::{PopulationBatch, PopulationOutcome, PopulationUpdate, protected_subjects};
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{vtj_monitored, vtj_staged};
 use rekisteri_db::{DbConnection, write_transaction_as};
@@ -155,32 +157,126 @@ pub fn apply_pending(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> 
             return Ok(counts);
         }
         let at = rekisteri_db::to_primitive(vtj.clock.now());
-        let done = write_transaction_as(conn, ACTOR, |conn| {
-            let mut done = ApplyCounts::default();
-            for row in &pending {
-                let (outcome, reason) = apply_one(conn, vtj, registrar_id, row, at)?;
-                vtj.fail.applied_one()?;
-                match outcome {
-                    "applied" => done.applied += 1,
-                    "skipped" => done.skipped += 1,
-                    _ => done.failed += 1,
-                }
-                diesel::update(
-                    vtj_staged::table
-                        .filter(vtj_staged::registrar_id.eq(registrar_id))
-                        .filter(vtj_staged::seq.eq(row.seq)),
-                )
-                .set((
-                    vtj_staged::outcome.eq(outcome),
-                    vtj_staged::reason.eq(reason),
-                    vtj_staged::processed_at.eq(at),
-                ))
-                .execute(conn)?;
-            }
-            Ok::<_, VtjError>(done)
-        })?;
+        let done = write_transaction_as(conn, ACTOR, |conn| apply_batch(conn, vtj, registrar_id, &pending, at))?;
         counts.add(done);
     }
+}
+
+/// What a batch reads once and writes back once (VT-13): the monitored entries of its people,
+/// their clients, and the outcome of each row. Only the client UPDATE is per change.
+struct BatchState {
+    monitored: HashMap<Vec<u8>, (String, Option<Date>)>,
+    /// Monitored entries whose `last_change_on` moved.
+    moved: HashSet<Vec<u8>>,
+    clients: PopulationBatch,
+}
+
+fn apply_batch(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    pending: &[Pending],
+    at: PrimitiveDateTime,
+) -> Result<ApplyCounts, VtjError> {
+    let subjects: Vec<Vec<u8>> = pending
+        .iter()
+        .filter_map(|row| row.subject.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut monitored = HashMap::with_capacity(subjects.len());
+    for chunk in subjects.chunks(500) {
+        let rows: Vec<(Vec<u8>, String, Option<Date>)> = vtj_monitored::table
+            .filter(vtj_monitored::registrar_id.eq(registrar_id))
+            .filter(vtj_monitored::subject_index.eq_any(chunk))
+            .select((
+                vtj_monitored::subject_index,
+                vtj_monitored::client_id,
+                vtj_monitored::last_change_on,
+            ))
+            .load(conn)?;
+        monitored.extend(rows.into_iter().map(|(s, id, last)| (s, (id, last))));
+    }
+    let client_ids: Vec<String> = monitored
+        .values()
+        .map(|(id, _)| id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut state = BatchState {
+        monitored,
+        moved: HashSet::new(),
+        clients: PopulationBatch::load(conn, registrar_id, &client_ids)?,
+    };
+    let mut done = ApplyCounts::default();
+    let mut outcomes: Vec<(i64, &'static str, Option<String>)> = Vec::with_capacity(pending.len());
+    for row in pending {
+        let (outcome, reason) = apply_one(conn, vtj, registrar_id, row, at, &mut state)?;
+        vtj.fail.applied_one()?;
+        match outcome {
+            "applied" => done.applied += 1,
+            "skipped" => done.skipped += 1,
+            _ => done.failed += 1,
+        }
+        outcomes.push((row.seq, outcome, reason));
+    }
+    write_outcomes(conn, registrar_id, &outcomes, at)?;
+    // `last_change_on` of the people whose changes moved it, grouped by the new date.
+    let mut by_date: HashMap<Date, Vec<Vec<u8>>> = HashMap::new();
+    for subject in &state.moved {
+        if let Some((_, Some(on))) = state.monitored.get(subject) {
+            by_date.entry(*on).or_default().push(subject.clone());
+        }
+    }
+    for (on, subjects) in by_date {
+        for chunk in subjects.chunks(500) {
+            diesel::update(
+                vtj_monitored::table
+                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                    .filter(vtj_monitored::subject_index.eq_any(chunk)),
+            )
+            .set(vtj_monitored::last_change_on.eq(Some(on)))
+            .execute(conn)?;
+        }
+    }
+    Ok(done)
+}
+
+/// Marks the batch's rows: consecutive rows with the same outcome and no reason in one
+/// statement (the common case: a whole batch applied), the others one by one.
+fn write_outcomes(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    outcomes: &[(i64, &'static str, Option<String>)],
+    at: PrimitiveDateTime,
+) -> Result<(), VtjError> {
+    let mut i = 0;
+    while i < outcomes.len() {
+        let (first, outcome, reason) = &outcomes[i];
+        let mut last = *first;
+        if reason.is_none() {
+            while let Some((seq, o, None)) = outcomes.get(i + 1)
+                && o == outcome
+            {
+                last = *seq;
+                i += 1;
+            }
+        }
+        diesel::update(
+            vtj_staged::table
+                .filter(vtj_staged::registrar_id.eq(registrar_id))
+                .filter(vtj_staged::seq.between(*first, last))
+                .filter(vtj_staged::outcome.is_null()),
+        )
+        .set((
+            vtj_staged::outcome.eq(*outcome),
+            vtj_staged::reason.eq(reason),
+            vtj_staged::processed_at.eq(at),
+        ))
+        .execute(conn)?;
+        i += 1;
+    }
+    Ok(())
 }
 
 fn apply_one(
@@ -189,6 +285,7 @@ fn apply_one(
     registrar_id: &str,
     row: &Pending,
     at: PrimitiveDateTime,
+    state: &mut BatchState,
 ) -> Result<(&'static str, Option<String>), VtjError> {
     let Ok(message) = open(vtj, registrar_id, row.seq, &row.message) else {
         return Ok(("failed", Some("the staged message cannot be opened".into())));
@@ -196,13 +293,7 @@ fn apply_one(
     let Some(subject) = &row.subject else {
         return Ok(("failed", Some("henkilotunnus: not a valid identity code".into())));
     };
-    let monitored: Option<(String, Option<Date>)> = vtj_monitored::table
-        .filter(vtj_monitored::registrar_id.eq(registrar_id))
-        .filter(vtj_monitored::subject_index.eq(subject))
-        .select((vtj_monitored::client_id, vtj_monitored::last_change_on))
-        .first(conn)
-        .optional()?;
-    let Some((client_id, last_change_on)) = monitored else {
+    let Some((client_id, last_change_on)) = state.monitored.get(subject).cloned() else {
         return Ok(("skipped", Some("not on the monitored list".into())));
     };
     let meaning = interpret(&message, at.date());
@@ -215,7 +306,7 @@ fn apply_one(
     if meaning.update == PopulationUpdate::default() {
         return Ok(("skipped", Some(reasons.unwrap_or_else(|| "nothing to apply".into()))));
     }
-    let outcome = match apply_population_update(conn, &vtj.keyring, registrar_id, &client_id, &meaning.update, at) {
+    let outcome = match state.clients.apply(conn, &vtj.keyring, &client_id, &meaning.update, at) {
         Ok(outcome) => outcome,
         Err(
             ClientsError::Conflict(m)
@@ -239,34 +330,32 @@ fn apply_one(
         purge_staged(conn, vtj, registrar_id, subject)?;
     }
     if let Some(new_subject) = rekeyed_to {
+        let new_subject = new_subject.to_vec();
         let exists: i64 = vtj_monitored::table
             .filter(vtj_monitored::registrar_id.eq(registrar_id))
-            .filter(vtj_monitored::subject_index.eq(new_subject.to_vec()))
+            .filter(vtj_monitored::subject_index.eq(&new_subject))
             .count()
             .get_result(conn)?;
         if exists == 0 {
+            let last = meaning.changed_on.or(last_change_on);
             diesel::insert_into(vtj_monitored::table)
                 .values((
                     vtj_monitored::registrar_id.eq(registrar_id),
-                    vtj_monitored::subject_index.eq(new_subject.to_vec()),
+                    vtj_monitored::subject_index.eq(&new_subject),
                     vtj_monitored::client_id.eq(&client_id),
                     vtj_monitored::needs_load.eq(false),
-                    vtj_monitored::last_change_on.eq(meaning.changed_on.or(last_change_on)),
+                    vtj_monitored::last_change_on.eq(last),
                 ))
                 .execute(conn)?;
+            state.monitored.insert(new_subject, (client_id.clone(), last));
         }
     }
     let newer = meaning
         .changed_on
         .filter(|on| last_change_on.is_none_or(|last| *on > last));
     if newer.is_some() {
-        diesel::update(
-            vtj_monitored::table
-                .filter(vtj_monitored::registrar_id.eq(registrar_id))
-                .filter(vtj_monitored::subject_index.eq(subject)),
-        )
-        .set(vtj_monitored::last_change_on.eq(newer))
-        .execute(conn)?;
+        state.monitored.insert(subject.clone(), (client_id.clone(), newer));
+        state.moved.insert(subject.clone());
     }
     if protection_ended {
         // VT-6: when the order ends, the hidden values are fetched again.

@@ -478,3 +478,37 @@ pub fn ingest_text(
     }
     ingest(conn, vtj, registrar_id, source, messages)
 }
+
+/// VT-7: the registrar's clients whose services VTJ closed by the date of death, newest first.
+/// Each listed client's use is logged in the same transaction as the read (AU-1): if the log
+/// cannot be written, nothing is returned.
+pub fn death_work_list(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    context: &AuditContext,
+    since: Option<PrimitiveDateTime>,
+    limit: i64,
+) -> Result<Vec<rekisteri_clients::population::DeathClosure>, VtjError> {
+    let at = now(vtj);
+    write_transaction(conn, |conn| {
+        let rows = rekisteri_clients::population::death_work_list(conn, &context.registrar_id, since, limit)?;
+        let entries: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                context.usage_entry(
+                    DataUse {
+                        subject_index: row.subject_index,
+                        data_kind: "vtj_death_work_list".into(),
+                        data_id: Some(row.client_id.clone()),
+                        outcome: Outcome::Used,
+                    },
+                    at,
+                )
+            })
+            .collect();
+        if !entries.is_empty() {
+            vtj.audit.append_in(conn, entries, at)?;
+        }
+        Ok::<_, VtjError>(rows)
+    })
+}
