@@ -885,3 +885,54 @@ app_test!(
         rekisteri_tests::assert_problem(app.get_as(&stranger, &path), 404, "/problems/not-found");
     }
 );
+
+app_test!(
+    fn cl_14_anonymisation_takes_the_clients_vtj_data_with_it(app) {
+        use rekisteri_db::schema::{client_death_closures, client_previous_codes, vtj_monitored};
+        let w = world(app);
+        let (id, _) = create(app, &w, 1);
+        create(app, &w, 2);
+        let sim = simulator(vec![person(1, "Kotikatu"), person(2, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(json!({"henkilotunnus": code(1), "muutospv": "2026-11-25", "tietoryhmat": [
+            {"tietoryhma": "HENKILOTUNNUS_KORJAUS", "muutosattribuutti": "KORJATTU", "voimassaolo": "AKTIIVI",
+             "aktiivinenHenkilotunnus": code(801), "edellisetHenkilotunnukset": [code(1)]}]}));
+        assert_eq!(sync(app, &v, &w).unwrap().counts.applied, 1);
+        sim.push_change(json!({"henkilotunnus": code(801), "muutospv": "2026-11-27", "tietoryhmat": [
+            {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11-26", "tarkkuus": "PAIVA"}}]}));
+        assert_eq!(sync(app, &v, &w).unwrap().counts.applied, 1);
+        let held = |client: &str| {
+            let mut conn = app.db.conn();
+            let staged: i64 = vtj_staged::table
+                .filter(vtj_staged::registrar_id.eq(&w.registrar))
+                .filter(vtj_staged::subject_index.eq_any([
+                    rekisteri_audit::subject_index(&app.keyring, &rekisteri_core::PersonalIdentityCode::parse(&code(1), rekisteri_core::TemporaryCodesAllowed::No).unwrap()).to_vec(),
+                    rekisteri_audit::subject_index(&app.keyring, &rekisteri_core::PersonalIdentityCode::parse(&code(801), rekisteri_core::TemporaryCodesAllowed::No).unwrap()).to_vec(),
+                ]))
+                .count()
+                .get_result(&mut *conn)
+                .unwrap();
+            let count = |n: i64| n;
+            [
+                staged,
+                count(client_previous_codes::table.filter(client_previous_codes::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
+                count(vtj_monitored::table.filter(vtj_monitored::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
+                count(client_death_closures::table.filter(client_death_closures::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
+            ]
+        };
+        // Staged: base data, correction, death; the old and the new code on the monitored list.
+        let before = held(&id);
+        assert_eq!(before, [3, 1, 1, 1]);
+        // Twelve months after its services closed, the client is anonymised, and its VTJ data goes too.
+        app.clock.set(datetime!(2028-01-02 09:00 UTC));
+        let mut own = app.db.pool.connect_unpooled().unwrap();
+        let register = rekisteri_clients::ClientRegister {
+            keyring: app.keyring.clone(),
+            audit: app.audit.clone(),
+        };
+        let report = rekisteri_clients::lifecycle::run_anonymise(&mut own, &register, app.clock.now()).unwrap();
+        assert!(report.clients_anonymised >= 1, "{report:?}");
+        assert_eq!(held(&id), [0, 0, 0, 0]);
+    }
+);
