@@ -671,9 +671,17 @@ fn close_services_of_departed(
     at: PrimitiveDateTime,
 ) -> Result<u64, ClientsError> {
     let mut closed = 0u64;
+    // One pass over the services in id order, each joined to its client by key.
+    let mut after: Option<String> = None;
     loop {
-        let departed = clients::table
-            .filter(clients::registrar_id.eq(registrar_id.to_owned()))
+        let mut query = services::table
+            .inner_join(
+                clients::table.on(clients::registrar_id
+                    .eq(services::registrar_id)
+                    .and(clients::id.eq(services::client_id))),
+            )
+            .filter(services::registrar_id.eq(registrar_id.to_owned()))
+            .filter(services::status.eq("active"))
             .filter(clients::anonymised_at.is_null())
             .filter(
                 clients::died_on
@@ -683,11 +691,12 @@ fn close_services_of_departed(
                         .is_not_null()
                         .and(clients::moved_out_on.assume_not_null().le(today))),
             )
-            .select(clients::id);
-        let batch: Vec<(String, String, Date, Date)> = services::table
-            .filter(services::registrar_id.eq(registrar_id))
-            .filter(services::status.eq("active"))
-            .filter(services::client_id.eq_any(departed))
+            .into_boxed();
+        if let Some(after) = &after {
+            query = query.filter(services::id.gt(after.clone()));
+        }
+        type Row = (String, String, Date, Date, Option<Date>, Option<Date>);
+        let rows: Vec<Row> = query
             .order(services::id)
             .limit(BATCH)
             .select((
@@ -695,19 +704,21 @@ fn close_services_of_departed(
                 services::client_id,
                 services::valid_from,
                 services::valid_to,
+                clients::died_on,
+                clients::moved_out_on,
             ))
             .load(conn)?;
-        if batch.is_empty() {
+        let Some(last) = rows.last() else {
             return Ok(closed);
-        }
-        let client_ids: Vec<&String> = batch.iter().map(|(_, c, _, _)| c).collect();
-        let dates: HashMap<String, (Option<Date>, Option<Date>)> = clients::table
-            .filter(clients::registrar_id.eq(registrar_id))
-            .filter(clients::id.eq_any(client_ids))
-            .select((clients::id, clients::died_on, clients::moved_out_on))
-            .load::<(String, Option<Date>, Option<Date>)>(conn)?
+        };
+        after = Some(last.0.clone());
+        let mut dates: HashMap<String, (Option<Date>, Option<Date>)> = HashMap::new();
+        let batch: Vec<(String, String, Date, Date)> = rows
             .into_iter()
-            .map(|(id, died, moved)| (id, (died, moved)))
+            .map(|(id, client_id, valid_from, valid_to, died, moved)| {
+                dates.insert(client_id.clone(), (died, moved));
+                (id, client_id, valid_from, valid_to)
+            })
             .collect();
         write_transaction_as(conn, actor, |conn| {
             for (id, client_id, valid_from, valid_to) in &batch {
@@ -889,21 +900,31 @@ pub fn run_anonymise(
     for (registrar_id, _) in registrars(conn)? {
         let closed = close_services_of_departed(conn, &registrar_id, actor, today, at)?;
         let mut anonymised = 0u64;
+        // One pass in id order; each client is checked against its own services through the
+        // index (a correlated NOT EXISTS), so a batch costs the same at the end of a million
+        // clients as at the start.
+        let mut after: Option<String> = None;
         loop {
-            let batch: Vec<(String, Option<i32>, Option<Vec<u8>>)> = clients::table
+            let mut query = clients::table
                 .filter(clients::registrar_id.eq(registrar_id.clone()))
                 .filter(clients::anonymised_at.is_null())
-                .filter(clients::id.ne_all(clients_with_service_ending_after!(
-                    registrar_id.clone(),
-                    visibility_cutoff(today)
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    clients_with_service_ending_after!(registrar_id.clone(), visibility_cutoff(today))
+                        .filter(other_services.field(services::client_id).eq(clients::id)),
                 )))
+                .into_boxed();
+            if let Some(after) = &after {
+                query = query.filter(clients::id.gt(after.clone()));
+            }
+            let batch: Vec<(String, Option<i32>, Option<Vec<u8>>)> = query
                 .order(clients::id)
                 .limit(BATCH)
                 .select((clients::id, clients::birth_year, clients::identity_code))
                 .load(conn)?;
-            if batch.is_empty() {
+            let Some((last, _, _)) = batch.last() else {
                 break;
-            }
+            };
+            after = Some(last.clone());
             let mut years: BTreeMap<Option<i32>, Vec<String>> = BTreeMap::new();
             for (id, stored, code) in &batch {
                 let year = birth_year_of(register, id, *stored, code.as_deref())?;
