@@ -902,26 +902,40 @@ app_test!(
         sim.push_change(json!({"henkilotunnus": code(801), "muutospv": "2026-11-27", "tietoryhmat": [
             {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11-26", "tarkkuus": "PAIVA"}}]}));
         assert_eq!(sync(app, &v, &w).unwrap().counts.applied, 1);
-        let held = |client: &str| {
-            let mut conn = app.db.conn();
-            let staged: i64 = vtj_staged::table
-                .filter(vtj_staged::registrar_id.eq(&w.registrar))
-                .filter(vtj_staged::subject_index.eq_any([
-                    rekisteri_audit::subject_index(&app.keyring, &rekisteri_core::PersonalIdentityCode::parse(&code(1), rekisteri_core::TemporaryCodesAllowed::No).unwrap()).to_vec(),
-                    rekisteri_audit::subject_index(&app.keyring, &rekisteri_core::PersonalIdentityCode::parse(&code(801), rekisteri_core::TemporaryCodesAllowed::No).unwrap()).to_vec(),
-                ]))
-                .count()
-                .get_result(&mut *conn)
+        let subject = |n: u32| {
+            let code = rekisteri_core::PersonalIdentityCode::parse(&code(n), rekisteri_core::TemporaryCodesAllowed::No)
                 .unwrap();
-            let count = |n: i64| n;
+            rekisteri_audit::subject_index(&app.keyring, &code).to_vec()
+        };
+        // Per client: staged messages under its old and new code, earlier codes, monitored
+        // entries, work-list entries.
+        let held = |client: &str| -> [i64; 4] {
+            let mut conn = app.db.conn();
             [
-                staged,
-                count(client_previous_codes::table.filter(client_previous_codes::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
-                count(vtj_monitored::table.filter(vtj_monitored::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
-                count(client_death_closures::table.filter(client_death_closures::client_id.eq(client)).count().get_result(&mut *conn).unwrap()),
+                vtj_staged::table
+                    .filter(vtj_staged::registrar_id.eq(&w.registrar))
+                    .filter(vtj_staged::subject_index.eq_any([subject(1), subject(801)]))
+                    .count()
+                    .get_result(&mut *conn)
+                    .unwrap(),
+                client_previous_codes::table
+                    .filter(client_previous_codes::client_id.eq(client))
+                    .count()
+                    .get_result(&mut *conn)
+                    .unwrap(),
+                vtj_monitored::table
+                    .filter(vtj_monitored::client_id.eq(client))
+                    .count()
+                    .get_result(&mut *conn)
+                    .unwrap(),
+                client_death_closures::table
+                    .filter(client_death_closures::client_id.eq(client))
+                    .count()
+                    .get_result(&mut *conn)
+                    .unwrap(),
             ]
         };
-        // Staged: base data, correction, death; the old and the new code on the monitored list.
+        // Staged: base data, correction, death; one earlier code; monitored under the new code only.
         let before = held(&id);
         assert_eq!(before, [3, 1, 1, 1]);
         // Twelve months after its services closed, the client is anonymised, and its VTJ data goes too.

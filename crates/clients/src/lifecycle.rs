@@ -708,22 +708,13 @@ fn close_services_of_departed(
                 clients::moved_out_on,
             ))
             .load(conn)?;
-        let Some(last) = rows.last() else {
+        let Some((last, ..)) = rows.last() else {
             return Ok(closed);
         };
-        after = Some(last.0.clone());
-        let mut dates: HashMap<String, (Option<Date>, Option<Date>)> = HashMap::new();
-        let batch: Vec<(String, String, Date, Date)> = rows
-            .into_iter()
-            .map(|(id, client_id, valid_from, valid_to, died, moved)| {
-                dates.insert(client_id.clone(), (died, moved));
-                (id, client_id, valid_from, valid_to)
-            })
-            .collect();
+        after = Some(last.clone());
         write_transaction_as(conn, actor, |conn| {
-            for (id, client_id, valid_from, valid_to) in &batch {
-                let (died, moved) = dates.get(client_id).copied().unwrap_or((None, None));
-                let left = [died, moved]
+            for (id, _, valid_from, valid_to, died, moved) in &rows {
+                let left = [*died, *moved]
                     .into_iter()
                     .flatten()
                     .filter(|d| *d <= today)
@@ -746,7 +737,7 @@ fn close_services_of_departed(
             }
             Ok::<_, ClientsError>(())
         })?;
-        closed += batch.len() as u64;
+        closed += rows.len() as u64;
     }
 }
 
