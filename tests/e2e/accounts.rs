@@ -358,6 +358,47 @@ app_test!(fn ac_11_a_role_ended_from_a_date_stops_working_at_that_moment_for_a_l
     assert_eq!(me["roles"], json!([]));
 });
 
+// The server keeps a token's principal under the database's access version (PL-12); a change
+// written by another process (here: straight to the database, as another server or an operator's
+// tool would) moves the version, so the next request of this server sees it.
+app_test!(fn ac_11_a_right_changed_by_another_process_holds_on_the_next_request_of_this_server(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let grant = main_user_grant(app, &admin, &id);
+    let version = || -> i64 {
+        use rekisteri_db::schema::access_version;
+        access_version::table.select(access_version::version).first(&mut app.db.conn()).unwrap()
+    };
+    // Twice, so the second answer comes from the kept principal.
+    for _ in 0..2 {
+        let me: Value = app.get_as(&main_user, "/v1/me").json().unwrap();
+        assert_eq!(me["roles"], json!(["main_user"]));
+    }
+    let before = version();
+    use rekisteri_db::schema::{account_roles, accounts};
+    diesel::update(account_roles::table.find(&grant))
+        .set(account_roles::valid_until.eq(Some(rekisteri_db::to_primitive(app.clock.now()))))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    assert!(version() > before, "ending a right moves the access version");
+    let me: Value = app.get_as(&main_user, "/v1/me").json().unwrap();
+    assert_eq!(me["roles"], json!([]));
+    assert_problem(invite(app, &main_user, "a@kotikunta.fi", &org, "editor"), 403, "/problems/forbidden");
+    // Closing the account the same way ends the session at once.
+    diesel::update(accounts::table.find(&id)).set(accounts::status.eq("closed")).execute(&mut app.db.conn()).unwrap();
+    assert_problem(app.get_as(&main_user, "/v1/me"), 401, "/problems/unauthenticated");
+    // A login or a last_seen_at step moves nothing (they change no kept answer).
+    let before = version();
+    let editor = app.add_user(&admin, "editor@kotikunta.fi", &org, "editor").1;
+    let after_add = version();
+    assert!(after_add > before, "granting a role moves the version");
+    let _ = app.get_as(&editor, "/v1/me");
+    app.clock.advance(time::Duration::minutes(2));
+    let _ = app.get_as(&editor, "/v1/me");
+    assert_eq!(version(), after_add);
+});
+
 app_test!(fn ac_4_main_user_grants_roles_in_its_organisation_but_never_admin(app) {
     let admin = app.bootstrap_admin();
     let org = app.create_organisation(&admin, "Kotikunta", "municipality");

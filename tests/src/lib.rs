@@ -161,6 +161,7 @@ impl TestApp {
             clock: clock.clone(),
             keys_verified: options.keys_verified,
             vtj: options.vtj,
+            access_cache: Default::default(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -208,6 +209,7 @@ impl TestApp {
             keyring: self.keyring.clone(),
             audit: self.audit.clone(),
             options: self.accounts.clone(),
+            access_cache: Default::default(),
         }
     }
 

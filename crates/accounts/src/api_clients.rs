@@ -334,13 +334,15 @@ pub fn issue_token(
 
 /// The principal of an API access token, or `None` when the token is not one. With
 /// `on_behalf_of` (an account id of the client's organisation) the end user's current rights
-/// apply; without it, the scopes' permissions.
-pub fn authenticate_client_token(
+/// apply; without it, the scopes' permissions. With the principal comes the instant until which
+/// only a write that moves the access version can change it (the token's expiry, the next start
+/// or end of one of the end user's rights).
+pub(crate) fn authenticate_client_token(
     conn: &mut DbConnection,
     token: &str,
     on_behalf_of: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Option<Principal>, AccountsError> {
+) -> Result<Option<(Principal, PrimitiveDateTime)>, AccountsError> {
     let at = now_primitive(now);
     let found: Option<(String, String, PrimitiveDateTime)> = api_tokens::table
         .find(token_hash(token).to_vec())
@@ -367,15 +369,18 @@ pub fn authenticate_client_token(
         on_behalf_of: None,
     };
     let Some(user) = on_behalf_of else {
-        return Ok(Some(Principal {
-            account_id: format!("api-client:{client_id}"),
-            organisation_id,
-            roles: Vec::new(),
-            service_unit_ids: Vec::new(),
-            session_id: format!("api-token:{client_id}"),
-            auth_method: AuthMethod::ClientCredentials,
-            integration: Some(integration),
-        }));
+        return Ok(Some((
+            Principal {
+                account_id: format!("api-client:{client_id}"),
+                organisation_id,
+                roles: Vec::new(),
+                service_unit_ids: Vec::new(),
+                session_id: format!("api-token:{client_id}"),
+                auth_method: AuthMethod::ClientCredentials,
+                integration: Some(integration),
+            },
+            expires_at,
+        )));
     };
     // The end user must be an active account of the client's own organisation.
     let account: Option<String> = accounts::table
@@ -390,17 +395,21 @@ pub fn authenticate_client_token(
             "X-On-Behalf-Of names no active user of the client's organisation".into(),
         ));
     };
-    let (roles, service_unit_ids) = crate::sessions::current_rights(conn, &account_id, at)?;
-    Ok(Some(Principal {
-        account_id: account_id.clone(),
-        organisation_id,
-        roles,
-        service_unit_ids,
-        session_id: format!("api-token:{client_id}"),
-        auth_method: AuthMethod::ClientCredentials,
-        integration: Some(crate::Integration {
-            on_behalf_of: Some(account_id),
-            ..integration
-        }),
-    }))
+    let (roles, service_unit_ids, rights_change) = crate::sessions::current_rights_until(conn, &account_id, at)?;
+    let valid_until = rights_change.map_or(expires_at, |change| change.min(expires_at));
+    Ok(Some((
+        Principal {
+            account_id: account_id.clone(),
+            organisation_id,
+            roles,
+            service_unit_ids,
+            session_id: format!("api-token:{client_id}"),
+            auth_method: AuthMethod::ClientCredentials,
+            integration: Some(crate::Integration {
+                on_behalf_of: Some(account_id),
+                ..integration
+            }),
+        },
+        valid_until,
+    )))
 }

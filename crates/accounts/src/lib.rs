@@ -4,6 +4,7 @@
 //! Every change is a security event written in the transaction that makes it (AC-10). Account
 //! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
 
+pub mod access_cache;
 mod accounts;
 pub mod api_clients;
 pub mod idp;
@@ -72,6 +73,8 @@ pub struct Register {
     pub keyring: Arc<Keyring>,
     pub audit: AuditLog,
     pub options: AccountsOptions,
+    /// The principals of recently seen tokens (one per server process).
+    pub access_cache: Arc<access_cache::AccessCache>,
 }
 
 /// Why an operation was refused. Messages never contain a password, token or e-mail address.

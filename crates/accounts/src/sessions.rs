@@ -207,30 +207,56 @@ pub(crate) fn current_rights(
     account_id: &str,
     at: PrimitiveDateTime,
 ) -> QueryResult<(Vec<Role>, Vec<String>)> {
-    let roles: Vec<String> = account_roles::table
+    current_rights_until(conn, account_id, at).map(|(roles, units, _)| (roles, units))
+}
+
+/// The rights in force at `at`, and the next instant at which one of the account's rights
+/// begins or ends (none: they hold until somebody changes them).
+pub(crate) fn current_rights_until(
+    conn: &mut DbConnection,
+    account_id: &str,
+    at: PrimitiveDateTime,
+) -> QueryResult<(Vec<Role>, Vec<String>, Option<PrimitiveDateTime>)> {
+    // Every period of the account is read (a handful of rows, ended ones included) so that
+    // the next change comes with the same statement.
+    let roles: Vec<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = account_roles::table
         .filter(account_roles::account_id.eq(account_id))
-        .filter(account_roles::valid_from.le(at))
-        .filter(
-            account_roles::valid_until
-                .is_null()
-                .or(account_roles::valid_until.gt(at)),
-        )
-        .select(account_roles::role)
+        .select((
+            account_roles::role,
+            account_roles::valid_from,
+            account_roles::valid_until,
+        ))
         .load(conn)?;
-    let units: Vec<String> = account_service_units::table
+    let units: Vec<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = account_service_units::table
         .filter(account_service_units::account_id.eq(account_id))
-        .filter(account_service_units::valid_from.le(at))
-        .filter(
-            account_service_units::valid_until
-                .is_null()
-                .or(account_service_units::valid_until.gt(at)),
-        )
-        .select(account_service_units::service_unit_id)
+        .select((
+            account_service_units::service_unit_id,
+            account_service_units::valid_from,
+            account_service_units::valid_until,
+        ))
         .load(conn)?;
-    let mut roles: Vec<Role> = roles.iter().filter_map(|r| r.parse().ok()).collect();
-    roles.sort();
-    roles.dedup();
-    Ok((roles, units))
+    let in_force =
+        |from: &PrimitiveDateTime, until: &Option<PrimitiveDateTime>| *from <= at && until.is_none_or(|u| u > at);
+    let next_change = roles
+        .iter()
+        .chain(units.iter())
+        .flat_map(|(_, from, until)| [Some(*from), *until])
+        .flatten()
+        .filter(|instant| *instant > at)
+        .min();
+    let mut in_force_roles: Vec<Role> = roles
+        .iter()
+        .filter(|(_, from, until)| in_force(from, until))
+        .filter_map(|(r, _, _)| r.parse().ok())
+        .collect();
+    in_force_roles.sort();
+    in_force_roles.dedup();
+    let in_force_units = units
+        .into_iter()
+        .filter(|(_, from, until)| in_force(from, until))
+        .map(|(u, _, _)| u)
+        .collect();
+    Ok((in_force_roles, in_force_units, next_change))
 }
 
 /// Resolves a bearer token to the principal it stands for, with the rights valid now (AC-11:
@@ -242,6 +268,18 @@ pub fn authenticate(
     token: &str,
     now: OffsetDateTime,
 ) -> Result<Principal, AccountsError> {
+    authenticate_until(conn, register, token, now).map(|(principal, _)| principal)
+}
+
+/// [`authenticate`], and the instant until which its answer cannot change without a write that
+/// moves the access version: the session's expiry, its idle limit, the next minute's
+/// `last_seen_at` update, the next start or end of one of the account's rights.
+fn authenticate_until(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<(Principal, PrimitiveDateTime), AccountsError> {
     let at = now_primitive(now);
     let hash = token_hash(token).to_vec();
     let session: Option<(
@@ -301,16 +339,26 @@ pub fn authenticate(
         })?;
         return Err(AccountsError::Unauthenticated);
     }
-    let (roles, service_unit_ids) = current_rights(conn, &account_id, at)?;
+    let (roles, service_unit_ids, rights_change) = current_rights_until(conn, &account_id, at)?;
     // last_seen_at moves at most once a minute: a write per request would cost more than the
     // request itself.
-    if at - last_seen >= time::Duration::minutes(1) {
+    let last_seen = if at - last_seen >= LAST_SEEN_STEP {
         diesel::update(sessions::table.find(&hash))
             .set(sessions::last_seen_at.eq(at))
             .execute(conn)?;
+        at
+    } else {
+        last_seen
+    };
+    let mut valid_until = expires_at.min(last_seen + LAST_SEEN_STEP);
+    if !from_identity_provider {
+        valid_until = valid_until.min(last_seen + register.options.session_idle);
+    }
+    if let Some(change) = rights_change {
+        valid_until = valid_until.min(change);
     }
     let auth_method = AuthMethod::parse(&method).ok_or(AccountsError::Unauthenticated)?;
-    Ok(Principal {
+    let principal = Principal {
         account_id,
         organisation_id,
         roles,
@@ -318,8 +366,11 @@ pub fn authenticate(
         session_id,
         auth_method,
         integration: None,
-    })
+    };
+    Ok((principal, valid_until))
 }
+
+const LAST_SEEN_STEP: time::Duration = time::Duration::minutes(1);
 
 /// Ends the session the token belongs to.
 pub fn logout(
@@ -369,11 +420,45 @@ pub fn authenticate_bearer(
     on_behalf_of: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<crate::Caller, AccountsError> {
+    let at = now_primitive(now);
+    let hash = token_hash(token);
+    let version = crate::access_cache::current_version(conn)?;
+    if let Some(principal) = register.access_cache.get(hash, on_behalf_of, version, at) {
+        return Ok(crate::Caller::Account(principal));
+    }
+    let (principal, valid_until) = match authenticate_uncached(conn, register, token, on_behalf_of, now)? {
+        Authenticated::Account(principal, valid_until) => (principal, valid_until),
+        Authenticated::Citizen(citizen) => return Ok(crate::Caller::Citizen(citizen)),
+    };
+    register
+        .access_cache
+        .put(hash, on_behalf_of, version, at, valid_until, &principal);
+    Ok(crate::Caller::Account(principal))
+}
+
+enum Authenticated {
+    /// A staff member or a system, and the instant until which the answer holds unless the
+    /// access version moves.
+    Account(Principal, PrimitiveDateTime),
+    /// Citizens' tokens are verified on every request (no database read to save).
+    Citizen(crate::Citizen),
+}
+
+fn authenticate_uncached(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    on_behalf_of: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Authenticated, AccountsError> {
     if !crate::idp::looks_like_jwt(token) {
-        if let Some(principal) = crate::api_clients::authenticate_client_token(conn, token, on_behalf_of, now)? {
-            return Ok(crate::Caller::Account(principal));
+        if let Some((principal, valid_until)) =
+            crate::api_clients::authenticate_client_token(conn, token, on_behalf_of, now)?
+        {
+            return Ok(Authenticated::Account(principal, valid_until));
         }
-        return authenticate(conn, register, token, now).map(crate::Caller::Account);
+        let (principal, valid_until) = authenticate_until(conn, register, token, now)?;
+        return Ok(Authenticated::Account(principal, valid_until));
     }
     let known = sessions::table
         .find(token_hash(token).to_vec())
@@ -381,14 +466,15 @@ pub fn authenticate_bearer(
         .first::<String>(conn)
         .optional()?;
     if known.is_some() {
-        return authenticate(conn, register, token, now).map(crate::Caller::Account);
+        let (principal, valid_until) = authenticate_until(conn, register, token, now)?;
+        return Ok(Authenticated::Account(principal, valid_until));
     }
     match crate::idp::verify(&register.options.identity_providers, token, now)? {
         crate::idp::Verified::Citizen {
             identity_code,
             provider,
             strong,
-        } => Ok(crate::Caller::Citizen(crate::Citizen {
+        } => Ok(Authenticated::Citizen(crate::Citizen {
             identity_code,
             provider,
             auth_method: if strong {
@@ -407,7 +493,8 @@ pub fn authenticate_bearer(
             open_identity_provider_session(
                 conn, register, token, &account, &provider, strong, &methods, expires_at, now,
             )?;
-            authenticate(conn, register, token, now).map(crate::Caller::Account)
+            let (principal, valid_until) = authenticate_until(conn, register, token, now)?;
+            Ok(Authenticated::Account(principal, valid_until))
         }
     }
 }

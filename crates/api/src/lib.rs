@@ -54,6 +54,8 @@ pub struct AppState {
     pub keys_verified: bool,
     /// DVV's change interface (VT-9).
     pub vtj: rekisteri_vtj::VtjConfig,
+    /// The principals of recently seen tokens, kept under the access version (PL-12).
+    pub access_cache: Arc<rekisteri_accounts::access_cache::AccessCache>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             keyring: self.keyring.clone(),
             audit: self.audit.clone(),
             options: self.accounts.clone(),
+            access_cache: self.access_cache.clone(),
         }
     }
 }

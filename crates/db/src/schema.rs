@@ -2,6 +2,14 @@
 //! ids (UUIDs as text), `Binary` for ciphertexts and hashes, `Timestamp` for UTC instants.
 
 diesel::table! {
+    /// The version of everything authentication and access decisions read (one row, id 1).
+    access_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     key_checks (purpose, key_id) {
         purpose -> Text,
         key_id -> Text,
@@ -386,6 +394,7 @@ diesel::joinable!(account_service_units -> accounts (account_id));
 diesel::joinable!(account_service_units -> service_units (service_unit_id));
 diesel::joinable!(sessions -> accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    access_version,
     organisations,
     service_units,
     accounts,

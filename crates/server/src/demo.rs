@@ -170,6 +170,7 @@ pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
         keyring: keyring.clone(),
         audit: audit.clone(),
         options: AccountsOptions::default(),
+        access_cache: Default::default(),
     };
     let clients = ClientRegister { keyring, audit };
     let mut conn = pool.get().map_err(runtime)?;

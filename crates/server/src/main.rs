@@ -492,6 +492,7 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
         keyring,
         audit,
         options: rekisteri_accounts::AccountsOptions::default(),
+        access_cache: Default::default(),
     };
     let mut conn = pool.get().map_err(runtime)?;
     let account =
@@ -520,6 +521,7 @@ fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[
         keyring,
         audit,
         options: rekisteri_accounts::AccountsOptions::default(),
+        access_cache: Default::default(),
     };
     let created = rekisteri_accounts::api_clients::create_api_client(
         &mut *pool.get().map_err(runtime)?,
@@ -551,6 +553,7 @@ fn inactivity(config: &Config) -> Result<(), Failure> {
         keyring,
         audit,
         options: rekisteri_accounts::AccountsOptions::default(),
+        access_cache: Default::default(),
     };
     let report = rekisteri_accounts::inactivity::run_inactivity(
         &mut *pool.get().map_err(runtime)?,
@@ -629,6 +632,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
         },
         clock,
         keys_verified: true,
+        access_cache: Default::default(),
         vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
     };
     let address = listener.local_addr().map_err(runtime)?;
