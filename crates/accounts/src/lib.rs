@@ -30,7 +30,8 @@ pub use organisations::{
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{
-    LoginOutcome, SessionToken, authenticate, authenticate_bearer, login, logout, require_strong_authentication,
+    LoginOutcome, SessionToken, authenticate, authenticate_bearer, check_strong_authentication, login, logout,
+    require_strong_authentication,
 };
 
 use rekisteri_audit::AuditLog;

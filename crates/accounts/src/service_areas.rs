@@ -351,21 +351,23 @@ pub fn service_types_in_force(
     registrar_id: &str,
     at: PrimitiveDateTime,
 ) -> QueryResult<Vec<String>> {
-    let areas: Vec<String> = account_service_areas::table
+    // One statement that stays prepared: the account's areas in force joined to their types.
+    service_types::table
+        .inner_join(
+            account_service_areas::table.on(account_service_areas::service_area_id
+                .eq(service_types::service_area_id)
+                .and(account_service_areas::registrar_id.eq(service_types::registrar_id))),
+        )
+        .filter(service_types::registrar_id.eq(registrar_id))
         .filter(account_service_areas::account_id.eq(account_id))
-        .filter(account_service_areas::registrar_id.eq(registrar_id))
         .filter(account_service_areas::valid_from.le(at))
         .filter(
             account_service_areas::valid_until
                 .is_null()
                 .or(account_service_areas::valid_until.gt(at)),
         )
-        .select(account_service_areas::service_area_id)
-        .load(conn)?;
-    service_types::table
-        .filter(service_types::registrar_id.eq(registrar_id))
-        .filter(service_types::service_area_id.eq_any(areas))
         .select(service_types::code)
+        .distinct()
         .load(conn)
 }
 

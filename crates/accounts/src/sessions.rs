@@ -589,11 +589,17 @@ pub fn require_strong_authentication(
         .select(organisations::strong_authentication_required)
         .first(conn)
         .optional()?;
-    match required {
-        // An unknown registrar is left to the caller's own 404.
-        Some(true) => Err(AccountsError::StrongAuthenticationRequired),
-        _ => Ok(()),
+    // An unknown registrar is left to the caller's own 404.
+    check_strong_authentication(principal, required.unwrap_or(false))
+}
+
+/// [`require_strong_authentication`] for a caller that has read the registrar's setting
+/// (`required`) already.
+pub fn check_strong_authentication(principal: &Principal, required: bool) -> Result<(), AccountsError> {
+    if required && !(principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials) {
+        return Err(AccountsError::StrongAuthenticationRequired);
     }
+    Ok(())
 }
 
 #[cfg(test)]

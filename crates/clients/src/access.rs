@@ -112,19 +112,19 @@ pub fn decide(
     at: PrimitiveDateTime,
     special_reason: Option<&SpecialReason>,
 ) -> Result<Decision, ClientsError> {
-    let registrar_kind: Option<String> = organisations::table
+    let registrar: Option<(String, bool)> = organisations::table
         .find(registrar_id)
-        .select(organisations::kind)
+        .select((organisations::kind, organisations::strong_authentication_required))
         .first(conn)
         .optional()?;
-    let Some(kind) = registrar_kind else {
+    let Some((kind, strong_required)) = registrar else {
         return Err(ClientsError::NotFound);
     };
     if kind == "provider" || kind == "platform" {
         // Providers and the platform keep no client register of their own.
         return Err(ClientsError::NotFound);
     }
-    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
+    rekisteri_accounts::check_strong_authentication(principal, strong_required)?;
     let actor_kind = if bare_integration(principal) {
         ActorKind::Integration
     } else if principal.organisation_id == registrar_id {

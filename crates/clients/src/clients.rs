@@ -119,6 +119,21 @@ pub(crate) fn load_services_of(
         .load(conn)
 }
 
+/// [`load_services_of`] for one client, as a statement that stays prepared (a list of ids makes
+/// a new one each time).
+pub(crate) fn load_services_of_client(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> QueryResult<Vec<ServiceRow>> {
+    services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::client_id.eq(client_id))
+        .order((services::valid_from, services::id))
+        .select(service_columns!())
+        .load(conn)
+}
+
 /// Opens a client's row for the caller: a provider gets only the fields it needs (CL-9), and a
 /// protection order leaves address and home municipality out for everyone (CL-8).
 pub(crate) fn open_client(
@@ -634,13 +649,20 @@ pub(crate) fn reachable_client(
 ) -> Result<(ClientRow, Vec<ServiceRow>), ClientsError> {
     let row = load_client(conn, registrar_id, client_id)?;
     let services = match &row {
-        Some(row) => load_services_of(conn, registrar_id, std::slice::from_ref(&row.id))?,
+        Some(row) => load_services_of_client(conn, registrar_id, &row.id)?,
         None => Vec::new(),
     };
-    let mut visible = services
+    let reached = services
         .iter()
-        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id))
-        && crate::lifecycle::is_visible(conn, registrar_id, &decision.reach, client_id, request.now.date())?;
+        .any(|s| decision.reaches_service(&s.service_type, &s.provider_id));
+    let mut visible = reached
+        && match &decision.reach {
+            // The registrar's own reach depends on the client's services alone, all loaded.
+            crate::access::Reach::Registrar { .. } => {
+                crate::lifecycle::registrar_sees(services.iter().map(|s| (s.closed_on, s.valid_to)), request.now.date())
+            }
+            reach => crate::lifecycle::is_visible(conn, registrar_id, reach, client_id, request.now.date())?,
+        };
     if visible && let Some(gate) = &decision.care {
         visible = crate::care_team::has_care_relationship(conn, registrar_id, client_id, gate)?;
     }

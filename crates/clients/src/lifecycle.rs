@@ -223,6 +223,16 @@ pub(crate) fn only_visible<'a>(
     }
 }
 
+/// Whether the registrar still sees on `today` a client whose services (all of them in its
+/// register) have these closing dates and validity ends (CL-13): the rule of
+/// `clients_with_service_ending_after!`, for a client whose services are already in hand.
+pub(crate) fn registrar_sees(services: impl IntoIterator<Item = (Option<Date>, Date)>, today: Date) -> bool {
+    let cutoff = visibility_cutoff(today);
+    services
+        .into_iter()
+        .any(|(closed_on, valid_to)| closed_on.unwrap_or(valid_to) >= cutoff)
+}
+
 /// Whether `reach` still sees client `client_id` on `today` (CL-13).
 pub(crate) fn is_visible(
     conn: &mut DbConnection,
