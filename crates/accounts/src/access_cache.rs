@@ -35,6 +35,15 @@ struct Key {
     on_behalf_of: Option<String>,
 }
 
+impl Key {
+    fn new(token_hash: [u8; 32], on_behalf_of: Option<&str>) -> Self {
+        Self {
+            token_hash,
+            on_behalf_of: on_behalf_of.map(str::to_owned),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     version: i64,
@@ -61,13 +70,9 @@ impl AccessCache {
         version: i64,
         at: PrimitiveDateTime,
     ) -> Option<Principal> {
-        let key = Key {
-            token_hash,
-            on_behalf_of: on_behalf_of.map(str::to_owned),
-        };
         let principals = self.principals.lock().ok()?;
         principals
-            .get(&key)
+            .get(&Key::new(token_hash, on_behalf_of))
             .filter(|e| e.version == version && e.read_at <= at && at < e.valid_until)
             .map(|e| e.principal.clone())
     }
@@ -92,10 +97,7 @@ impl AccessCache {
             principals.clear();
         }
         principals.insert(
-            Key {
-                token_hash,
-                on_behalf_of: on_behalf_of.map(str::to_owned),
-            },
+            Key::new(token_hash, on_behalf_of),
             Entry {
                 version,
                 read_at,

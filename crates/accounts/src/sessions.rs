@@ -581,7 +581,7 @@ pub fn require_strong_authentication(
     use rekisteri_db::schema::organisations;
     // An integration authenticates as a system; the person it may name was authenticated by
     // that system (AX-1). The rule is for people's own sessions.
-    if principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials {
+    if !bound_by_strong_authentication(principal) {
         return Ok(());
     }
     let required: Option<bool> = organisations::table
@@ -593,10 +593,16 @@ pub fn require_strong_authentication(
     check_strong_authentication(principal, required.unwrap_or(false))
 }
 
+/// Whether the registrars' strong-authentication rule applies to the principal: it does to
+/// people's own sessions that did not sign in strongly, not to integrations (AX-1).
+fn bound_by_strong_authentication(principal: &Principal) -> bool {
+    !(principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials)
+}
+
 /// [`require_strong_authentication`] for a caller that has read the registrar's setting
 /// (`required`) already.
 pub fn check_strong_authentication(principal: &Principal, required: bool) -> Result<(), AccountsError> {
-    if required && !(principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials) {
+    if required && bound_by_strong_authentication(principal) {
         return Err(AccountsError::StrongAuthenticationRequired);
     }
     Ok(())
