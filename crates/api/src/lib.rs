@@ -246,6 +246,9 @@ async fn docs_redirect() -> actix_web::HttpResponse {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub workers: usize,
+    /// Threads for blocking database work, over all workers. More threads than pooled
+    /// connections only queue on the pool's lock, so the pool's size is the natural figure.
+    pub blocking_threads: usize,
     pub body_limit: usize,
     /// How long in-flight requests may take to finish after SIGTERM (PL-11).
     pub shutdown_timeout: Duration,
@@ -257,8 +260,10 @@ pub struct ServerSettings {
 pub fn server(state: AppState, settings: &ServerSettings, listener: TcpListener) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let limit = BodyLimit(settings.body_limit);
+    let workers = settings.workers.max(1);
     let mut server = HttpServer::new(move || app(state.clone(), limit))
-        .workers(settings.workers.max(1))
+        .workers(workers)
+        .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers).max(1))
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .listen(listener)?;
     if !settings.handle_signals {

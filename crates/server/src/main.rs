@@ -618,6 +618,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
     let settings = ServerSettings {
         workers: config.workers,
+        blocking_threads: config.pool.max_size as usize,
         body_limit: config.max_body_bytes,
         shutdown_timeout: config.shutdown_timeout,
         handle_signals: true,
