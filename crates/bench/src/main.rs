@@ -144,29 +144,25 @@ fn run(args: &Args) -> Result<(), String> {
     let mut figures = Vec::new();
     let mut notes = Vec::new();
     let root = PathBuf::from("target/bench");
-    if wanted("sqlite") {
-        let dir = fresh_dir(&root.join("sqlite"))?;
-        let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
-        run_database("sqlite", &url, &dir, args, scale, &mut figures, &mut notes)?;
-        let vtj_url = format!("sqlite://{}", absolute(&dir)?.join("vtj.db").display());
-        run_vtj("sqlite", &vtj_url, scale, &mut figures)?;
+    // A phase that fails stops its database's run; the figures measured before it are still
+    // printed and written, and the benchmark then exits with the failure.
+    let mut failures = Vec::new();
+    if wanted("sqlite")
+        && let Err(failure) = run_sqlite(&root, args, scale, &mut figures, &mut notes)
+    {
+        failures.push(format!("sqlite: {failure}"));
     }
     if wanted("postgres") {
         match &postgres {
             Some(admin_url) => {
-                let dir = fresh_dir(&root.join("postgres"))?;
-                let database = PostgresDatabase::create(admin_url)?;
-                let result = run_database("postgres", &database.url, &dir, args, scale, &mut figures, &mut notes);
-                database.drop_it();
-                result?;
-                let database = PostgresDatabase::create(admin_url)?;
-                let result = run_vtj("postgres", &database.url, scale, &mut figures);
-                database.drop_it();
-                result?;
+                if let Err(failure) = run_postgres(admin_url, &root, args, scale, &mut figures, &mut notes) {
+                    failures.push(format!("postgres: {failure}"));
+                }
             }
             None => notes.push("PostgreSQL not measured: set BENCH_DATABASE_URL (or TEST_DATABASE_URL)".to_owned()),
         }
     }
+    notes.extend(failures.iter().map(|f| format!("stopped early: {f}")));
     let binary_size = std::fs::metadata(&args.server).map(|m| m.len()).unwrap_or(0);
     figures.push(Figure::new("-", "release binary size", binary_size as f64 / 1e6, "MB").target(Target::Below(40.0)));
     println!();
@@ -181,7 +177,44 @@ fn run(args: &Args) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
     std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!("figures written to {}", args.out.display());
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+fn run_sqlite(
+    root: &Path,
+    args: &Args,
+    scale: Scale,
+    figures: &mut Vec<Figure>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let dir = fresh_dir(&root.join("sqlite"))?;
+    let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
+    run_database("sqlite", &url, &dir, args, scale, figures, notes)?;
+    let vtj_url = format!("sqlite://{}", absolute(&dir)?.join("vtj.db").display());
+    run_vtj("sqlite", &vtj_url, scale, figures)
+}
+
+fn run_postgres(
+    admin_url: &str,
+    root: &Path,
+    args: &Args,
+    scale: Scale,
+    figures: &mut Vec<Figure>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let dir = fresh_dir(&root.join("postgres"))?;
+    let database = PostgresDatabase::create(admin_url)?;
+    let result = run_database("postgres", &database.url, &dir, args, scale, figures, notes);
+    database.drop_it();
+    result?;
+    let database = PostgresDatabase::create(admin_url)?;
+    let result = run_vtj("postgres", &database.url, scale, figures);
+    database.drop_it();
+    result
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, String> {
@@ -324,6 +357,10 @@ fn run_database(
     let (mut server, first_start) = setup.serve()?;
     std::thread::sleep(Duration::from_secs(1));
     let (idle_rss, _) = server.memory()?;
+    notes.push(format!(
+        "{database}: first start on an empty database (migrations included) took {:.0} ms",
+        first_start.as_secs_f64() * 1000.0
+    ));
     println!(
         "   ready in {:.0} ms, idle RSS {:.1} MB",
         first_start.as_secs_f64() * 1000.0,
@@ -461,12 +498,39 @@ fn run_database(
     );
     println!("   p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms");
     let (_, peak_rss) = server.memory()?;
+    // Each figure is kept as soon as it is measured, so that a later phase that fails leaves
+    // the ones before it in the table and the JSON.
+    figures.push(
+        Figure::new(database, "audited read, max rate", max_rate, "req/s")
+            .target(Target::AtLeast(if database == "sqlite" { 20_000.0 } else { 6_000.0 })),
+    );
+    figures.push(
+        Figure::new(database, "audited read, p99 at 80 % load", p99, "ms")
+            .target(Target::Below(20.0))
+            .against("p50 at 80 % load", p50, "ms", None),
+    );
+    for (name, seconds) in [
+        ("server CPU per audited read", read_cpu),
+        ("server CPU per client push", push_cpu),
+        ("server CPU per service event", event_cpu),
+    ] {
+        figures.push(Figure::new(database, name, seconds * 1e6, "µs"));
+    }
+    figures.push(Figure::new(database, "idle RSS", idle_rss as f64 / 1e6, "MB").target(Target::Below(50.0)));
+    figures
+        .push(Figure::new(database, "peak RSS under load", peak_rss as f64 / 1e6, "MB").target(Target::Below(200.0)));
 
     step("stop the server, restart it cold on the seeded data");
     server.stop();
     let (mut restarted, cold_start) = setup.serve()?;
     restarted.stop();
     println!("   ready in {:.0} ms", cold_start.as_secs_f64() * 1000.0);
+    let cold = Figure::new(database, "cold start to ready", cold_start.as_secs_f64() * 1000.0, "ms");
+    figures.push(if database == "sqlite" {
+        cold.target(Target::Below(1000.0))
+    } else {
+        cold
+    });
 
     step("audit verify");
     let public_key = keyring.audit_signer().map(|s| s.public_key());
@@ -489,6 +553,7 @@ fn run_database(
     }
     let verify_rate = verified.entries as f64 / verify_seconds;
     println!("   {} entries in {verify_seconds:.2} s", verified.entries);
+    figures.push(Figure::new(database, "audit verify", verify_rate, "entries/s").target(Target::AtLeast(500_000.0)));
 
     step("raw baselines (server stopped)");
     let keys: Arc<Vec<raw::ClientKey>> = Arc::new(client_ids.iter().map(|id| (rid.clone(), id.clone())).collect());
@@ -502,6 +567,39 @@ fn run_database(
         "   read+log: {raw_one:.0}/s one commit each, {raw_grouped:.0}/s 64 per commit; push inserts {raw_push:.0}/s; \
          UPDATE by key {raw_update:.0}/s ({threads} connection(s))"
     );
+    for figure in figures.iter_mut().filter(|f| f.database == database) {
+        if figure.name == "audited read, max rate" {
+            figure.baseline = Some(if database == "sqlite" {
+                report::Baseline {
+                    name: "read+log, 64 per commit".to_owned(),
+                    value: raw_grouped,
+                    unit: "/s",
+                    ratio_target: Some(0.5),
+                }
+            } else {
+                report::Baseline {
+                    name: "read+log, one commit each".to_owned(),
+                    value: raw_one,
+                    unit: "/s",
+                    ratio_target: Some(0.75),
+                }
+            });
+        } else if figure.unit == "/s" && figure.name.starts_with("push") {
+            // The pushes are compared with the raw inserts they boil down to.
+            figure.baseline = Some(report::Baseline {
+                name: "raw client+service+log inserts".to_owned(),
+                value: raw_push,
+                unit: "/s",
+                ratio_target: None,
+            });
+        }
+    }
+    figures.push(Figure::new(
+        database,
+        "raw UPDATE by key, 1 000 per commit",
+        raw_update,
+        "rows/s",
+    ));
 
     step(&format!(
         "bulk: anonymisation of {} clients past the end of visibility",
@@ -512,6 +610,18 @@ fn run_database(
     let output = setup.run(&["jobs", "run", "anonymise"])?;
     let anonymise_seconds = started.elapsed().as_secs_f64();
     println!("   {} in {anonymise_seconds:.1} s", output.trim());
+    let full_scale = scale.departed_clients >= 1_000_000;
+    let anonymise = Figure::new(
+        database,
+        format!("anonymise {} clients", scale.departed_clients),
+        anonymise_seconds,
+        "s",
+    );
+    figures.push(if full_scale && database == "sqlite" {
+        anonymise.target(Target::Below(60.0))
+    } else {
+        anonymise
+    });
     step(&format!(
         "bulk: retention over {} log entries past 12 years",
         scale.old_log_entries
@@ -525,18 +635,6 @@ fn run_database(
         "   {} in {retention_seconds:.1} s",
         output.lines().next().unwrap_or_default()
     );
-    let full_scale = scale.departed_clients >= 1_000_000;
-    let anonymise = Figure::new(
-        database,
-        format!("anonymise {} clients", scale.departed_clients),
-        anonymise_seconds,
-        "s",
-    );
-    figures.push(if full_scale && database == "sqlite" {
-        anonymise.target(Target::Below(60.0))
-    } else {
-        anonymise
-    });
     let retention = Figure::new(
         database,
         format!("retention over {} log entries", scale.old_log_entries),
@@ -548,59 +646,6 @@ fn run_database(
     } else {
         retention
     });
-
-    let read = Figure::new(database, "audited read, max rate", max_rate, "req/s");
-    figures.push(if database == "sqlite" {
-        read.target(Target::AtLeast(20_000.0))
-            .against("read+log, 64 per commit", raw_grouped, "/s", Some(0.5))
-    } else {
-        read.target(Target::AtLeast(6_000.0))
-            .against("read+log, one commit each", raw_one, "/s", Some(0.75))
-    });
-    figures.push(
-        Figure::new(database, "audited read, p99 at 80 % load", p99, "ms")
-            .target(Target::Below(20.0))
-            .against("p50 at 80 % load", p50, "ms", None),
-    );
-    // The pushes are compared with the raw inserts they boil down to.
-    for figure in figures
-        .iter_mut()
-        .filter(|f| f.database == database && f.unit == "/s" && f.name.starts_with("push"))
-    {
-        figure.baseline = Some(report::Baseline {
-            name: "raw client+service+log inserts".to_owned(),
-            value: raw_push,
-            unit: "/s",
-            ratio_target: None,
-        });
-    }
-    for (name, seconds) in [
-        ("server CPU per audited read", read_cpu),
-        ("server CPU per client push", push_cpu),
-        ("server CPU per service event", event_cpu),
-    ] {
-        figures.push(Figure::new(database, name, seconds * 1e6, "µs"));
-    }
-    figures.push(Figure::new(
-        database,
-        "raw UPDATE by key, 1 000 per commit",
-        raw_update,
-        "rows/s",
-    ));
-    figures.push(Figure::new(database, "audit verify", verify_rate, "entries/s").target(Target::AtLeast(500_000.0)));
-    figures.push(Figure::new(database, "idle RSS", idle_rss as f64 / 1e6, "MB").target(Target::Below(50.0)));
-    figures
-        .push(Figure::new(database, "peak RSS under load", peak_rss as f64 / 1e6, "MB").target(Target::Below(200.0)));
-    let cold = Figure::new(database, "cold start to ready", cold_start.as_secs_f64() * 1000.0, "ms");
-    figures.push(if database == "sqlite" {
-        cold.target(Target::Below(1000.0))
-    } else {
-        cold
-    });
-    notes.push(format!(
-        "{database}: first start on an empty database (migrations included) took {:.0} ms",
-        first_start.as_secs_f64() * 1000.0
-    ));
     Ok(())
 }
 
