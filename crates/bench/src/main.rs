@@ -525,12 +525,10 @@ fn run_database(
     let (mut restarted, cold_start) = setup.serve()?;
     restarted.stop();
     println!("   ready in {:.0} ms", cold_start.as_secs_f64() * 1000.0);
-    let cold = Figure::new(database, "cold start to ready", cold_start.as_secs_f64() * 1000.0, "ms");
-    figures.push(if database == "sqlite" {
-        cold.target(Target::Below(1000.0))
-    } else {
-        cold
-    });
+    figures.push(
+        Figure::new(database, "cold start to ready", cold_start.as_secs_f64() * 1000.0, "ms")
+            .target_if(database == "sqlite", Target::Below(1000.0)),
+    );
 
     step("audit verify");
     let public_key = keyring.audit_signer().map(|s| s.public_key());
@@ -610,18 +608,17 @@ fn run_database(
     let output = setup.run(&["jobs", "run", "anonymise"])?;
     let anonymise_seconds = started.elapsed().as_secs_f64();
     println!("   {} in {anonymise_seconds:.1} s", output.trim());
-    let full_scale = scale.departed_clients >= 1_000_000;
-    let anonymise = Figure::new(
-        database,
-        format!("anonymise {} clients", scale.departed_clients),
-        anonymise_seconds,
-        "s",
+    // PL-15's 60 s is set for SQLite at full scale.
+    let bulk_target_applies = scale.departed_clients >= 1_000_000 && database == "sqlite";
+    figures.push(
+        Figure::new(
+            database,
+            format!("anonymise {} clients", scale.departed_clients),
+            anonymise_seconds,
+            "s",
+        )
+        .target_if(bulk_target_applies, Target::Below(60.0)),
     );
-    figures.push(if full_scale && database == "sqlite" {
-        anonymise.target(Target::Below(60.0))
-    } else {
-        anonymise
-    });
     step(&format!(
         "bulk: retention over {} log entries past 12 years",
         scale.old_log_entries
@@ -635,17 +632,15 @@ fn run_database(
         "   {} in {retention_seconds:.1} s",
         output.lines().next().unwrap_or_default()
     );
-    let retention = Figure::new(
-        database,
-        format!("retention over {} log entries", scale.old_log_entries),
-        retention_seconds,
-        "s",
+    figures.push(
+        Figure::new(
+            database,
+            format!("retention over {} log entries", scale.old_log_entries),
+            retention_seconds,
+            "s",
+        )
+        .target_if(bulk_target_applies, Target::Below(60.0)),
     );
-    figures.push(if full_scale && database == "sqlite" {
-        retention.target(Target::Below(60.0))
-    } else {
-        retention
-    });
     Ok(())
 }
 

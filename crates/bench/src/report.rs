@@ -59,6 +59,11 @@ impl Figure {
         self
     }
 
+    /// The target where it applies (some hold only on SQLite, or only at full scale).
+    pub fn target_if(self, applies: bool, target: Target) -> Self {
+        if applies { self.target(target) } else { self }
+    }
+
     pub fn against(
         mut self,
         name: impl Into<String>,
