@@ -502,6 +502,41 @@ app_test!(fn ac_11_ending_a_service_area_right_stops_access_on_the_next_request(
     assert_problem(refused, 404, "/problems/not-found");
 });
 
+// The server keeps what access decisions read (the registrar's kind and strong-authentication
+// rule, an account's service-area rights) under the access version (PL-12); a change written
+// behind the API, as another server process or an operator's tool would, holds on the next
+// request all the same.
+app_test!(fn ax_4_a_kept_access_decision_follows_a_change_made_by_another_process(app) {
+    use rekisteri_core::Clock;
+    use rekisteri_db::schema::{account_service_areas, organisations};
+    let w = world(app);
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
+    let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
+    let areas: Value = app.get_as(&w.admin, &format!("/v1/registrars/{}/service-areas", w.registrar)).json().unwrap();
+    let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
+    let grant = grant_area(app, &w.admin, &id, &home_care);
+    // Twice, so that the second decision comes from what the server kept.
+    for _ in 0..2 {
+        assert_eq!(app.get_as(&token, &path).status().as_u16(), 200);
+    }
+    diesel::update(account_service_areas::table.find(&grant))
+        .set(account_service_areas::valid_until.eq(Some(rekisteri_db::to_primitive(app.clock.now()))))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
+    // The handler who still has the right reads on, until the registrar asks for strong
+    // authentication, which a password session is not.
+    for _ in 0..2 {
+        assert_eq!(app.get_as(&w.handler, &path).status().as_u16(), 200);
+    }
+    diesel::update(organisations::table.find(&w.registrar))
+        .set(organisations::strong_authentication_required.eq(true))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    assert_problem(app.get_as(&w.handler, &path), 403, "/problems/strong-authentication-required");
+});
+
 app_test!(fn cl_17_client_changes_made_directly_in_the_database_are_in_the_change_history(app) {
     let w = world(app);
     let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));

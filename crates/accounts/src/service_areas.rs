@@ -343,16 +343,14 @@ pub fn end_service_area(
     })
 }
 
-/// The service types an account reaches in registrar `registrar_id` through the service-area
-/// rights in force at `at` (AX-4).
-pub fn service_types_in_force(
+/// Every service-area right of an account in a registrar, whatever its validity, with the
+/// area's service types (what [`crate::access_cache::AccessCache::service_types_in_force`] keeps).
+pub(crate) fn area_rights(
     conn: &mut DbConnection,
     account_id: &str,
     registrar_id: &str,
-    at: PrimitiveDateTime,
-) -> QueryResult<Vec<String>> {
-    // One statement that stays prepared: the account's areas in force joined to their types.
-    service_types::table
+) -> QueryResult<Vec<crate::access_cache::AreaRight>> {
+    let rows: Vec<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = service_types::table
         .inner_join(
             account_service_areas::table.on(account_service_areas::service_area_id
                 .eq(service_types::service_area_id)
@@ -360,15 +358,22 @@ pub fn service_types_in_force(
         )
         .filter(service_types::registrar_id.eq(registrar_id))
         .filter(account_service_areas::account_id.eq(account_id))
-        .filter(account_service_areas::valid_from.le(at))
-        .filter(
-            account_service_areas::valid_until
-                .is_null()
-                .or(account_service_areas::valid_until.gt(at)),
+        .select((
+            service_types::code,
+            account_service_areas::valid_from,
+            account_service_areas::valid_until,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(service_type, valid_from, valid_until)| crate::access_cache::AreaRight {
+                service_type,
+                valid_from,
+                valid_until,
+            },
         )
-        .select(service_types::code)
-        .distinct()
-        .load(conn)
+        .collect())
 }
 
 /// Every service type of the registrar (for principals that reach all areas: the registrar's

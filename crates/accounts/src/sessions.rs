@@ -423,6 +423,7 @@ pub fn authenticate_bearer(
     let at = now_primitive(now);
     let hash = token_hash(token);
     let version = crate::access_cache::current_version(conn)?;
+    register.access_cache.observe(version);
     if let Some(principal) = register.access_cache.get(hash, on_behalf_of, version, at) {
         return Ok(crate::Caller::Account(principal));
     }

@@ -61,6 +61,7 @@ pub(crate) fn request<'a>(
         special_reason: access.special_reason.clone(),
         audit: audit_context(principal, registrar_id, purpose, &access.request_id),
         now: state.clock.now(),
+        access_cache: state.access_cache.clone(),
     }
 }
 

@@ -40,6 +40,7 @@ fn request<'a>(
         special_reason: None,
         audit: audit_context(principal, registrar_id, purpose, request_id),
         now: state.clock.now(),
+        access_cache: state.access_cache.clone(),
     }
 }
 

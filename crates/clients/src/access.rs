@@ -3,11 +3,10 @@
 //! A decision names its basis, which goes to the usage log; a caller outside every rule gets a
 //! reach that matches nothing, so a missing and a forbidden client look the same (404).
 
-use diesel::prelude::*;
+use rekisteri_accounts::access_cache::{AccessCache, OrganisationAccess};
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::organisations;
 use time::PrimitiveDateTime;
 
 use crate::special_reasons::SpecialReason;
@@ -106,18 +105,18 @@ fn bare_integration(principal: &Principal) -> bool {
 /// remain an outsider.
 pub fn decide(
     conn: &mut DbConnection,
+    cache: &AccessCache,
     principal: &Principal,
     registrar_id: &str,
     permission: Permission,
     at: PrimitiveDateTime,
     special_reason: Option<&SpecialReason>,
 ) -> Result<Decision, ClientsError> {
-    let registrar: Option<(String, bool)> = organisations::table
-        .find(registrar_id)
-        .select((organisations::kind, organisations::strong_authentication_required))
-        .first(conn)
-        .optional()?;
-    let Some((kind, strong_required)) = registrar else {
+    let Some(OrganisationAccess {
+        kind,
+        strong_authentication_required: strong_required,
+    }) = cache.organisation_access(conn, registrar_id)?
+    else {
         return Err(ClientsError::NotFound);
     };
     if kind == "provider" || kind == "platform" {
@@ -148,7 +147,7 @@ pub fn decide(
         && permission == Permission::ReadClients
         && principal.can(Permission::ReadClientsInCareRelationship);
     if through_care {
-        return care_decision(conn, principal, registrar_id, at, special_reason, actor_kind);
+        return care_decision(conn, cache, principal, registrar_id, at, special_reason, actor_kind);
     }
     if principal.organisation_id == registrar_id {
         if !principal.can(permission) {
@@ -160,12 +159,7 @@ pub fn decide(
         let service_types = if bare_integration(principal) {
             None
         } else {
-            Some(rekisteri_accounts::service_areas::service_types_in_force(
-                conn,
-                &principal.account_id,
-                registrar_id,
-                at,
-            )?)
+            Some(cache.service_types_in_force(conn, &principal.account_id, registrar_id, at)?)
         };
         return Ok(Decision {
             reach: Reach::Registrar { service_types },
@@ -178,11 +172,9 @@ pub fn decide(
     if !principal.can(permission) {
         return Ok(nothing);
     }
-    let caller_kind: Option<String> = organisations::table
-        .find(&principal.organisation_id)
-        .select(organisations::kind)
-        .first(conn)
-        .optional()?;
+    let caller_kind = cache
+        .organisation_access(conn, &principal.organisation_id)?
+        .map(|o| o.kind);
     if caller_kind.as_deref() != Some("provider") {
         return Ok(nothing);
     }
@@ -207,6 +199,7 @@ pub fn decide_for(
 ) -> Result<Decision, ClientsError> {
     decide(
         conn,
+        &request.access_cache,
         request.principal,
         registrar_id,
         permission,
@@ -220,6 +213,7 @@ pub fn decide_for(
 /// special reason is stated.
 fn care_decision(
     conn: &mut DbConnection,
+    cache: &AccessCache,
     principal: &Principal,
     registrar_id: &str,
     at: PrimitiveDateTime,
@@ -228,19 +222,12 @@ fn care_decision(
 ) -> Result<Decision, ClientsError> {
     let reach = if principal.organisation_id == registrar_id {
         Reach::Registrar {
-            service_types: Some(rekisteri_accounts::service_areas::service_types_in_force(
-                conn,
-                &principal.account_id,
-                registrar_id,
-                at,
-            )?),
+            service_types: Some(cache.service_types_in_force(conn, &principal.account_id, registrar_id, at)?),
         }
     } else {
-        let caller_kind: Option<String> = organisations::table
-            .find(&principal.organisation_id)
-            .select(organisations::kind)
-            .first(conn)
-            .optional()?;
+        let caller_kind = cache
+            .organisation_access(conn, &principal.organisation_id)?
+            .map(|o| o.kind);
         if caller_kind.as_deref() != Some("provider") {
             return Ok(Decision {
                 reach: Reach::Nothing,

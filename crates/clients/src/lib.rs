@@ -68,6 +68,9 @@ pub struct Request<'a> {
     /// The usage entries' context; its basis and actor kind are replaced by the decision's.
     pub audit: AuditContext,
     pub now: time::OffsetDateTime,
+    /// The process's access cache: access decisions read organisations and service-area rights
+    /// through it, under the access version the request's authentication read.
+    pub access_cache: std::sync::Arc<rekisteri_accounts::access_cache::AccessCache>,
 }
 
 /// Why an operation was refused. Messages never contain an identity code, name or other

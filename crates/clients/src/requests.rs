@@ -388,6 +388,7 @@ fn authorise(
     let at = at_primitive(request.now);
     let decision = decide(
         conn,
+        &request.access_cache,
         request.principal,
         registrar_id,
         Permission::HandleDataSubjectRequests,

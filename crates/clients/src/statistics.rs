@@ -319,6 +319,7 @@ fn authorise(
 ) -> Result<crate::access::Decision, ClientsError> {
     let decision = decide(
         conn,
+        &request.access_cache,
         request.principal,
         registrar_id,
         Permission::ReadStatistics,

@@ -508,6 +508,7 @@ fn build(
                 special_reason: None,
                 audit: audit_context(&handler, &registrar.id, "demo seed: create client", request),
                 now: now(),
+                access_cache: Default::default(),
             };
             let client = rekisteri_clients::create_client(conn, clients, &request_context, &registrar.id, new)
                 .map_err(during(format!("creating client {number} of {}", registrar.name)))?;
@@ -529,6 +530,7 @@ fn build(
                         request,
                     ),
                     now: now(),
+                    access_cache: Default::default(),
                 };
                 rekisteri_clients::record_event(
                     conn,
