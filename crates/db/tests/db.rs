@@ -171,6 +171,56 @@ fn pl_5_unreachable_postgres_is_a_clear_error() {
     assert!(err.to_string().starts_with("cannot connect to the database"), "{err}");
 }
 
+fn backend_pid(conn: &mut DbConnection) -> i64 {
+    diesel::sql_query("SELECT pg_backend_pid()::bigint AS n")
+        .get_result::<Number>(conn)
+        .unwrap()
+        .n
+}
+
+/// Ends a PostgreSQL backend as a server restart would, and waits until it has gone.
+fn terminate(db: &rekisteri_db::testing::TestDatabase, pid: i64) {
+    let ended = diesel::sql_query(format!("SELECT pg_terminate_backend({pid}, 10000)::int::bigint AS n"))
+        .get_result::<Number>(&mut db.conn())
+        .unwrap();
+    assert_eq!(ended.n, 1, "backend {pid} did not end");
+}
+
+// A pooled PostgreSQL connection is checked (`SELECT 1`) at most once per liveness interval, not
+// at every checkout (PL-12); one the server has dropped is then replaced, not handed out.
+#[test]
+fn pl_5_a_postgres_connection_the_server_dropped_is_replaced_at_checkout() {
+    let Some(db) = rekisteri_db::testing::TestDatabase::postgres() else {
+        return;
+    };
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let pool_with = |interval: std::time::Duration| {
+        Pool::open(
+            &url,
+            &PoolOptions {
+                max_size: 1,
+                postgres_liveness_interval: interval,
+                ..PoolOptions::default()
+            },
+        )
+        .unwrap()
+    };
+
+    let checked = pool_with(std::time::Duration::ZERO);
+    let first = backend_pid(&mut checked.get().unwrap());
+    terminate(&db, first);
+    let mut conn = checked.get().unwrap();
+    let second = backend_pid(&mut conn);
+    assert_ne!(second, first, "a new connection replaces the dropped one");
+
+    // Within the interval the connection is handed out unchecked: the dropped one fails once.
+    let trusting = pool_with(std::time::Duration::from_secs(3600));
+    let pid = backend_pid(&mut trusting.get().unwrap());
+    terminate(&db, pid);
+    let failed = diesel::sql_query("SELECT 1::bigint AS n").get_result::<Number>(&mut *trusting.get().unwrap());
+    assert!(failed.is_err(), "the unchecked connection was the dropped one");
+}
+
 #[derive(QueryableByName)]
 struct KeyStart {
     #[diesel(sql_type = Text)]
