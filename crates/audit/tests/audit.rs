@@ -476,6 +476,27 @@ db_test!(fn au_8_retention_deletes_expired_entries_and_the_rest_still_verifies(d
     assert_eq!(usage_log::table.count().get_result::<i64>(&mut db.conn()).unwrap(), 4);
 });
 
+// The run deletes in ranges of sequence numbers (memory stays flat over 10 000 000 entries);
+// ranges that do not divide the expired prefix evenly still delete all of it and nothing more.
+db_test!(fn au_8_retention_in_ranges_deletes_the_whole_expired_prefix_and_nothing_more(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    for n in 1..=10 {
+        log.append(vec![usage_at("r1", n, datetime!(2014-06-01 12:00 UTC))]).unwrap();
+    }
+    for n in 11..=12 {
+        log.append(vec![usage_at("r1", n, datetime!(2026-11-20 12:00 UTC))]).unwrap();
+    }
+    let now = datetime!(2026-11-25 03:00 UTC);
+    let cutoff = to_primitive(now.replace_year(2014).unwrap());
+    let mut own = db.pool.connect_unpooled().unwrap();
+    let report = rekisteri_audit::retention::run_in_ranges(&mut own, cutoff, to_primitive(now), 3).unwrap();
+    assert_eq!(report, rekisteri_audit::retention::RetentionReport { chains_cut: 1, entries_deleted: 10 });
+    let left: Vec<i64> = usage_log::table.filter(usage_log::chain_id.eq("usage:r1")).order(usage_log::seq).select(usage_log::seq).load(&mut db.conn()).unwrap();
+    assert_eq!(left, vec![11, 12]);
+    assert!(verify(db, &keys, 0).intact());
+});
+
 db_test!(fn au_7_an_export_verifies_with_the_outside_script(db) {
     let keys = keyring();
     let log = writer(db, &keys, 0);
