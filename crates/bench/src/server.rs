@@ -97,8 +97,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Resident set size now and its peak, in bytes (from `/proc`).
-    pub fn memory(&self) -> Result<(u64, u64), String> {
+    /// Resident set size now, its peak, and now the part of it that is the process's own memory
+    /// (`RssAnon`) rather than mapped files (the binary, SQLite's mapped database), in bytes
+    /// (from `/proc`).
+    pub fn memory(&self) -> Result<(u64, u64, u64), String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .map_err(|e| format!("reading the server's /proc status: {e}"))?;
         let field = |name: &str| {
@@ -110,7 +112,7 @@ impl Server {
                 .map(|kib| kib * 1024)
                 .ok_or_else(|| format!("no {name} in the server's /proc status"))
         };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        Ok((field("VmRSS:")?, field("VmHWM:")?, field("RssAnon:")?))
     }
 
     /// CPU time the server has used so far (user + system), from `/proc`: the cost of a phase
