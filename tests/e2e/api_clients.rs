@@ -113,25 +113,29 @@ app_test!(fn ax_2_rotating_the_secret_stops_the_old_secret_and_its_tokens(app) {
     assert!(!list.contains(&new.secret) && list.contains(&client.id));
 });
 
-app_test!(fn ax_1_an_integration_acting_for_a_named_user_has_that_users_rights_and_is_logged(app) {
+app_test!(fn ax_1_an_integration_acting_for_a_named_user_has_at_most_that_users_rights_and_is_logged(app) {
     let admin = app.bootstrap_admin();
     let org = app.create_organisation(&admin, "Pirkanmaa", "wellbeing_services_county");
     let other = app.create_organisation(&admin, "Satakunta", "wellbeing_services_county");
     let (auditor_id, auditor) = app.add_user(&admin, "dpo@pirkanmaa.fi", &org, "auditor");
     let (stranger_id, _) = app.add_user(&admin, "dpo@satakunta.fi", &other, "auditor");
     let (editor_id, _) = app.add_user(&admin, "editor@pirkanmaa.fi", &org, "editor");
-    let client = create_client(app, &admin, &org, &["clients:read"]);
+    let reader = access_token(app, &create_client(app, &admin, &org, &["clients:read"]));
+    let client = create_client(app, &admin, &org, &["audit:read"]);
     let token = access_token(app, &client);
-    let as_user = |user: &str| {
+    let as_user = |token: &str, user: &str| {
         app.client
             .get(app.url(&format!("/v1/registrars/{org}/audit/usage")))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .header("X-On-Behalf-Of", user)
             .send()
             .unwrap()
     };
-    // The client's own scope does not reach the logs; the auditor's role does.
-    assert_problem(app.get_as(&token, &format!("/v1/registrars/{org}/audit/usage")), 404, "/problems/not-found");
+    // A client whose scopes do not reach the logs does not reach them by naming the auditor
+    // (the intersection of scopes and the user's rights, AX-1).
+    assert_problem(app.get_as(&reader, &format!("/v1/registrars/{org}/audit/usage")), 404, "/problems/not-found");
+    assert_problem(as_user(&reader, &auditor_id), 404, "/problems/not-found");
+    let as_user = |user: &str| as_user(&token, user);
     let response = as_user(&auditor_id);
     assert_eq!(response.status().as_u16(), 200);
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();

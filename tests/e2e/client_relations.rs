@@ -490,7 +490,12 @@ idp_app_test!(fn ax_4_isolation_matrix_of_proxies_care_teams_access_reports_and_
     ];
     let mut client_denials = 0;
     let mut service_denials = 0;
+    let mut knocks = 0;
     for (caller, who) in callers {
+        // Another registrar's user and an unrelated provider have no standing in the registrar:
+        // they are refused at its door, each request logged as a denial about the record its
+        // path names (listings and searches: about the registrar).
+        let outside = who == "other registrar" || who == "other provider";
         let client_calls: Vec<(&str, reqwest::blocking::Response)> = vec![
             ("GET client", app.get_as(caller, &client)),
             ("PATCH client", app.request_as(Method::PATCH, caller, &client, &if_match, Some(&json!({"email": "x@y.fi"})))),
@@ -524,14 +529,21 @@ idp_app_test!(fn ax_4_isolation_matrix_of_proxies_care_teams_access_reports_and_
             assert_eq!(response.status().as_u16(), 404, "{who}: {call}");
             service_denials += 1;
         }
-        let list: Value = app.get_as(caller, &format!("/v1/registrars/{r}/clients")).json().unwrap();
-        assert_eq!(list["items"], json!([]), "{who}: list");
-        let found: Value = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA})).json().unwrap();
-        assert_eq!(found["items"], json!([]), "{who}: search");
+        let list = app.get_as(caller, &format!("/v1/registrars/{r}/clients"));
+        let found = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA}));
+        if outside {
+            assert_problem(list, 404, "/problems/not-found");
+            assert_problem(found, 404, "/problems/not-found");
+            knocks += 2;
+        } else {
+            assert_eq!(list.json::<Value>().unwrap()["items"], json!([]), "{who}: list");
+            assert_eq!(found.json::<Value>().unwrap()["items"], json!([]), "{who}: search");
+        }
     }
     let denied = |data_id: &str| bases(app, r, data_id).iter().filter(|(basis, outcome, _)| basis == "none" && outcome == "denied").count();
     assert_eq!(denied(&id), client_denials);
     assert_eq!(denied(&sid), service_denials);
+    assert_eq!(denied(r), knocks, "the listings and searches of those outside");
     // Another citizen and an expired proxy reach nothing of the client's.
     for person in [55, 52] {
         let token = app.citizen_token(&code(person));

@@ -437,8 +437,7 @@ app_test!(fn cl_9_each_caller_sees_only_what_its_rules_allow(app) {
     // Another registrar's handler: 404 on the client, its services and in the list.
     assert_problem(app.get_as(&w.other_handler, &path), 404, "/problems/not-found");
     assert_problem(app.get_as(&w.other_handler, &format!("{path}/services")), 404, "/problems/not-found");
-    let list: Value = app.get_as(&w.other_handler, &format!("/v1/registrars/{}/clients", w.registrar)).json().unwrap();
-    assert_eq!(list["items"], json!([]));
+    assert_problem(app.get_as(&w.other_handler, &format!("/v1/registrars/{}/clients", w.registrar)), 404, "/problems/not-found");
     // A registrar's client is not reachable under another registrar's path either.
     assert_problem(app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{id}", w.other_registrar)), 404, "/problems/not-found");
     // A user of the registrar without client roles is refused outright.
@@ -460,9 +459,20 @@ app_test!(fn cl_11_identity_code_search_is_logged_with_or_without_a_hit(app) {
     assert_eq!(hit["items"][0]["identity_code"], MAIJA);
     let miss: Value = app.post_as(&w.handler, &search, &json!({"identity_code": code(3)})).json().unwrap();
     assert_eq!(miss["items"], json!([]));
-    // The other provider cannot find the client even with the code.
-    let hidden: Value = app.post_as(&w.other_provider_staff, &search, &json!({"identity_code": MAIJA})).json().unwrap();
+    // A handler of the registrar without the client's service area cannot find the client even
+    // with the code; the search is logged under the person all the same.
+    let hidden: Value = app.post_as(&w.disability_handler, &search, &json!({"identity_code": MAIJA})).json().unwrap();
     assert_eq!(hidden["items"], json!([]));
+    // The other provider, with no standing in the registrar, cannot even search it: refused at
+    // the registrar's door, before the body is read, and logged as a denial about the registrar.
+    assert_problem(app.post_as(&w.other_provider_staff, &search, &json!({"identity_code": MAIJA})), 404, "/problems/not-found");
+    let knocked: Vec<String> = usage_log::table
+        .filter(usage_log::registrar_id.eq(&w.registrar))
+        .filter(usage_log::data_kind.eq("registrar"))
+        .select(usage_log::outcome)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(knocked, ["denied"]);
     let searches: Vec<(String, Option<Vec<u8>>)> = usage_log::table
         .filter(usage_log::registrar_id.eq(&w.registrar))
         .filter(usage_log::data_kind.eq("client_search"))
@@ -610,17 +620,26 @@ app_test!(fn ax_4_isolation_matrix_every_client_endpoint_answers_404_to_those_ou
         for (call, response) in calls {
             assert_eq!(response.status().as_u16(), 404, "{who}: {call}");
         }
-        let list: Value = app.get_as(caller, &format!("/v1/registrars/{r}/clients")).json().unwrap();
-        assert_eq!(list["items"], json!([]), "{who}: list");
-        let found: Value = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA})).json().unwrap();
-        assert_eq!(found["items"], json!([]), "{who}: search");
+        let list = app.get_as(caller, &format!("/v1/registrars/{r}/clients"));
+        let found = app.post_as(caller, &format!("/v1/registrars/{r}/clients/search"), &json!({"identity_code": MAIJA}));
+        if who == "no area right" {
+            assert_eq!(list.json::<Value>().unwrap()["items"], json!([]), "{who}: list");
+            assert_eq!(found.json::<Value>().unwrap()["items"], json!([]), "{who}: search");
+        } else {
+            // No standing in the registrar at all: what a registrar that does not exist answers.
+            assert_problem(list, 404, "/problems/not-found");
+            assert_problem(found, 404, "/problems/not-found");
+        }
     }
-    // Every refused call on the client or its service is in the registrar's log as a denial.
+    // Every refused call on the client or its service is in the registrar's log as a denial
+    // (for those outside the registrar, refused at its door, about the record the path names),
+    // and the listings and searches of those outside as denials about the registrar.
     let denied = |data_id: &str| {
         usage_about(app, r, data_id).into_iter().filter(|(_, outcome, basis, _)| outcome == "denied" && basis == "none").count()
     };
     assert_eq!(denied(id), 3 * 3, "GET client, GET services and POST services by three callers");
     assert_eq!(denied(sid), 3 * 4, "the four service calls by three callers");
+    assert_eq!(denied(r), 2 * 2, "the list and the search by the two callers outside");
     // Nothing changed: the service keeps its quantity and has no events.
     let service: Value = app.get_as(&w.handler, &format!("/v1/registrars/{r}/services/{sid}")).json().unwrap();
     assert_eq!(service["quantity"], 40);

@@ -474,8 +474,8 @@ app_test!(fn ru_1_opening_is_refused_naming_the_missing_condition(app) {
     assert_eq!(changed.status().as_u16(), 201);
     let flagged: Value = app.get_as(&w.handler, &format!("/v1/registrars/{}/registry-use-rights/{id}", w.registrar)).json().unwrap();
     assert_eq!(flagged["unit_oid_changed"], true);
-    let none: Value = app.get_as(&w.other_provider_staff, &format!("/v1/registrars/{}/registry-use-rights", w.registrar)).json().unwrap();
-    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    // A provider with neither a service nor a contract of the registrar has no standing there.
+    assert_problem(app.get_as(&w.other_provider_staff, &format!("/v1/registrars/{}/registry-use-rights", w.registrar)), 404, "/problems/not-found");
 });
 
 app_test!(fn ru_5_service_ending_friday_18_december_keeps_the_right_through_31_december(app) {
@@ -610,10 +610,11 @@ app_test!(fn ru_3_a_second_provider_is_never_covered_by_another_providers_right(
     assert_problem(app.get_as(&w.other_provider_staff, &documents_path(&w, &case)), 403, "/problems/forbidden");
     assert_eq!(security_event_count(app, "cross_register_store_refused"), 1);
     assert_eq!(security_event_count(app, "case_read_refused"), 1);
-    // Nor does a right in one register cover another registrar's register.
+    // Nor does a right in one register cover another registrar's register, which to a provider
+    // without standing there looks like no registrar at all (AX-4).
     let other = format!("/v1/registrars/{}/cases/{case}/documents", w.other_registrar);
     assert_problem(app.post_as(&w.provider_staff, &other, &json!({"service_task": "home_care", "document_type": "X",
-        "structure_id": "1", "title": "T", "content_type": "application/json", "content": {}})), 403, "/problems/forbidden");
+        "structure_id": "1", "title": "T", "content_type": "application/json", "content": {}})), 404, "/problems/not-found");
     assert_eq!(store(app, &w.provider_staff, &w, &case, "Oikea rekisteri").status().as_u16(), 201);
     let stored: i64 = case_documents::table.count().get_result(&mut app.db.conn()).unwrap();
     assert_eq!(stored, 1);

@@ -12,6 +12,7 @@ mod errors;
 mod idempotency;
 mod identity;
 mod inactivity;
+mod isolation;
 mod lifecycle;
 mod platform;
 mod vtj;

@@ -14,18 +14,39 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::organisations::security_event;
 use crate::{AccountsError, AuthMethod, Permission, Principal, Register, now_primitive, validation};
 
-/// The scopes an API client can hold, and the permission each grants.
-pub const SCOPES: &[(&str, Option<Permission>)] = &[
-    ("audit:read", Some(Permission::ReadRegistrarAudit)),
-    ("clients:read", Some(Permission::ReadClients)),
-    ("clients:write", Some(Permission::WriteClients)),
-    ("service_events:write", Some(Permission::RecordServiceEvents)),
-    ("settlements:read", Some(Permission::ReadSettlements)),
-    ("statistics:read", Some(Permission::ReadStatistics)),
-    ("clients:archive", Some(Permission::ExportClientArchive)),
-    ("calls:write", None),
-    ("vtj:write", Some(Permission::ManageVtj)),
+/// The scopes an API client can hold, and the permissions each grants. Administration
+/// (organisations, accounts, service areas, security events) has no scope: no system acts as an
+/// administrator (AX-1).
+pub const SCOPES: &[(&str, &[Permission])] = &[
+    ("audit:read", &[Permission::ReadRegistrarAudit]),
+    (
+        "clients:read",
+        &[
+            Permission::ReadClients,
+            Permission::ReadClientsInCareRelationship,
+            Permission::SpecialReasonAccess,
+        ],
+    ),
+    ("clients:write", &[Permission::WriteClients]),
+    ("service_events:write", &[Permission::RecordServiceEvents]),
+    ("settlements:read", &[Permission::ReadSettlements]),
+    ("statistics:read", &[Permission::ReadStatistics]),
+    ("clients:archive", &[Permission::ExportClientArchive]),
+    ("consent:write", &[Permission::ManageDisclosureConsent]),
+    ("registry_use_rights:write", &[Permission::ManageRegistryUseRights]),
+    ("case_documents:write", &[Permission::StoreCaseDocuments]),
+    ("calls:write", &[]),
+    ("vtj:write", &[Permission::ManageVtj]),
 ];
+
+/// Whether one of `scopes` grants `permission`.
+pub fn scopes_grant(scopes: &[String], permission: Permission) -> bool {
+    scopes.iter().any(|scope| {
+        SCOPES
+            .iter()
+            .any(|(name, granted)| name == scope && granted.contains(&permission))
+    })
+}
 
 /// How long an access token lives.
 pub const ACCESS_TOKEN_SECONDS: i64 = 900;
@@ -39,6 +60,16 @@ pub struct ApiClient {
     pub created_at: PrimitiveDateTime,
     pub secret_rotated_at: PrimitiveDateTime,
     pub disabled_at: Option<PrimitiveDateTime>,
+    /// Set when an admin attested that the system authenticates its users strongly itself
+    /// (AX-2): who attested it and when.
+    pub strong_user_authentication: Option<Attestation>,
+}
+
+/// An admin's statement about an API client, with who made it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    pub attested_by: String,
+    pub attested_at: PrimitiveDateTime,
 }
 
 /// A client and its secret, which is shown only here.
@@ -98,6 +129,8 @@ type ClientRow = (
     PrimitiveDateTime,
     PrimitiveDateTime,
     Option<PrimitiveDateTime>,
+    Option<String>,
+    Option<PrimitiveDateTime>,
 );
 
 fn from_row(row: ClientRow) -> ApiClient {
@@ -109,6 +142,10 @@ fn from_row(row: ClientRow) -> ApiClient {
         created_at: row.4,
         secret_rotated_at: row.5,
         disabled_at: row.6,
+        strong_user_authentication: row.7.zip(row.8).map(|(attested_by, attested_at)| Attestation {
+            attested_by,
+            attested_at,
+        }),
     }
 }
 
@@ -122,6 +159,8 @@ macro_rules! client_columns {
             api_clients::created_at,
             api_clients::secret_rotated_at,
             api_clients::disabled_at,
+            api_clients::strong_user_authentication_attested_by,
+            api_clients::strong_user_authentication_attested_at,
         )
     };
 }
@@ -255,6 +294,49 @@ pub fn rotate_secret(
     })
 }
 
+/// Records (or, with `attested` false, withdraws) an admin's attestation that the client's
+/// system authenticates its users strongly itself (AX-2): a user it names then reaches client
+/// data of a registrar that requires strong authentication. A security event either way.
+pub fn set_strong_user_authentication(
+    conn: &mut DbConnection,
+    register: &Register,
+    actor: &Principal,
+    id: &str,
+    attested: bool,
+    now: OffsetDateTime,
+) -> Result<ApiClient, AccountsError> {
+    require_admin(Some(actor))?;
+    let client = get_api_client(conn, id)?;
+    let at = now_primitive(now);
+    let (by, when) = if attested {
+        (Some(actor.account_id.clone()), Some(at))
+    } else {
+        (None, None)
+    };
+    write_transaction(conn, |conn| {
+        diesel::update(api_clients::table.find(id))
+            .set((
+                api_clients::strong_user_authentication_attested_by.eq(by),
+                api_clients::strong_user_authentication_attested_at.eq(when),
+            ))
+            .execute(conn)?;
+        let event = security_event(
+            Some(&client.organisation_id),
+            Some(actor),
+            if attested {
+                "api_client_strong_user_authentication_attested"
+            } else {
+                "api_client_strong_user_authentication_withdrawn"
+            },
+            serde_json::json!({"client_id": id}),
+            at,
+        );
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok::<_, AccountsError>(())
+    })?;
+    get_api_client(conn, id)
+}
+
 /// The client-credentials grant: checks the secret and issues a short-lived access token with
 /// the requested scopes (all of the client's when none are named). Every grant and refusal is a
 /// security event.
@@ -355,10 +437,15 @@ pub(crate) fn authenticate_client_token(
     if expires_at <= at {
         return Err(AccountsError::Unauthenticated);
     }
-    let (organisation_id, disabled): (String, Option<PrimitiveDateTime>) = api_clients::table
-        .find(&client_id)
-        .select((api_clients::organisation_id, api_clients::disabled_at))
-        .first(conn)?;
+    let (organisation_id, disabled, attested_at): (String, Option<PrimitiveDateTime>, Option<PrimitiveDateTime>) =
+        api_clients::table
+            .find(&client_id)
+            .select((
+                api_clients::organisation_id,
+                api_clients::disabled_at,
+                api_clients::strong_user_authentication_attested_at,
+            ))
+            .first(conn)?;
     if disabled.is_some() {
         return Err(AccountsError::Unauthenticated);
     }
@@ -367,6 +454,7 @@ pub(crate) fn authenticate_client_token(
         client_id: client_id.clone(),
         scopes,
         on_behalf_of: None,
+        strong_user_authentication: false,
     };
     let Some(user) = on_behalf_of else {
         return Ok(Some((
@@ -396,6 +484,16 @@ pub(crate) fn authenticate_client_token(
         ));
     };
     let (roles, service_unit_ids, rights_change) = crate::sessions::current_rights_until(conn, &account_id, at)?;
+    // Administration is never done through a system: an admin's rights reach every
+    // organisation, and a stolen client secret must not become them (AX-1).
+    if roles
+        .iter()
+        .any(|role| role.permissions().contains(&crate::Permission::ManageAllAccounts))
+    {
+        return Err(AccountsError::Forbidden(
+            "X-On-Behalf-Of cannot name an administrator; administrators act only in their own sessions".into(),
+        ));
+    }
     let valid_until = rights_change.map_or(expires_at, |change| change.min(expires_at));
     Ok(Some((
         Principal {
@@ -407,9 +505,47 @@ pub(crate) fn authenticate_client_token(
             auth_method: AuthMethod::ClientCredentials,
             integration: Some(crate::Integration {
                 on_behalf_of: Some(account_id),
+                strong_user_authentication: attested_at.is_some(),
                 ..integration
             }),
         },
         valid_until,
     )))
+}
+
+/// Confirms that the end user an integration names signed in strongly (AX-2): `assertion` is
+/// that user's own token from a trusted staff identity provider, sent by the system beside its
+/// own (`X-On-Behalf-Of-Token`). A token that does not verify, or names another account, is
+/// refused; a valid token of a weak method leaves the principal as it was.
+pub fn confirm_user_assertion(
+    conn: &mut DbConnection,
+    register: &Register,
+    principal: &mut Principal,
+    assertion: &str,
+    now: OffsetDateTime,
+) -> Result<(), AccountsError> {
+    let Some(integration) = principal.integration.as_mut() else {
+        return Ok(());
+    };
+    let Some(user) = integration.on_behalf_of.as_deref() else {
+        return Err(AccountsError::Forbidden(
+            "X-On-Behalf-Of-Token needs X-On-Behalf-Of naming the user whose token it is".into(),
+        ));
+    };
+    let crate::idp::Verified::Staff { account, strong, .. } =
+        crate::idp::verify(&register.options.identity_providers, assertion, now)?
+    else {
+        return Err(AccountsError::Unauthenticated);
+    };
+    let named: Option<Vec<u8>> = accounts::table
+        .find(user)
+        .select(accounts::email_index)
+        .first(conn)
+        .optional()?;
+    let presented = crate::accounts::email_index(&register.keyring, &account);
+    if !named.is_some_and(|index| equal_constant_time(&index, &presented)) {
+        return Err(AccountsError::Unauthenticated);
+    }
+    integration.strong_user_authentication |= strong;
+    Ok(())
 }

@@ -187,8 +187,14 @@ pub struct Principal {
 pub struct Integration {
     pub client_id: String,
     pub scopes: Vec<String>,
-    /// The end user the integration acts for (an account id); their rights then apply.
+    /// The end user the integration acts for (an account id); their rights then apply, as far
+    /// as the client's scopes reach.
     pub on_behalf_of: Option<String>,
+    /// Whether the end user's strong sign-in stands behind the call (AX-2): an admin attested
+    /// that the system authenticates its users strongly, or the request carried the user's own
+    /// strong token. Without it, a named user is bound by the strong-authentication rule like a
+    /// password session.
+    pub strong_user_authentication: bool,
 }
 
 impl Principal {
@@ -196,18 +202,19 @@ impl Principal {
         self.roles.contains(&role)
     }
 
-    /// Whether any role in force grants `permission` (AX-3).
+    /// Whether the principal may use `permission` now (AX-1, AX-3): a person through a role in
+    /// force; an integration through one of its scopes, and when it names an end user, only where
+    /// that user's roles grant the permission too (the intersection: a system never gains a right
+    /// by naming a user, nor a user by going through a system).
     pub fn can(&self, permission: Permission) -> bool {
-        if let Some(integration) = &self.integration
-            && integration.on_behalf_of.is_none()
-        {
-            return integration.scopes.iter().any(|scope| {
-                crate::api_clients::SCOPES
-                    .iter()
-                    .any(|(name, granted)| name == scope && *granted == Some(permission))
-            });
+        let by_role = || self.roles.iter().any(|r| r.permissions().contains(&permission));
+        match &self.integration {
+            None => by_role(),
+            Some(integration) => {
+                crate::api_clients::scopes_grant(&integration.scopes, permission)
+                    && (integration.on_behalf_of.is_none() || by_role())
+            }
         }
-        self.roles.iter().any(|r| r.permissions().contains(&permission))
     }
 
     pub fn is_admin(&self) -> bool {

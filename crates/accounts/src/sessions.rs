@@ -580,8 +580,6 @@ pub fn require_strong_authentication(
     registrar_id: &str,
 ) -> Result<(), AccountsError> {
     use rekisteri_db::schema::organisations;
-    // An integration authenticates as a system; the person it may name was authenticated by
-    // that system (AX-1). The rule is for people's own sessions.
     if !bound_by_strong_authentication(principal) {
         return Ok(());
     }
@@ -595,9 +593,15 @@ pub fn require_strong_authentication(
 }
 
 /// Whether the registrars' strong-authentication rule applies to the principal: it does to
-/// people's own sessions that did not sign in strongly, not to integrations (AX-1).
+/// people who did not sign in strongly, whether in their own session or named by an integration
+/// (unless the user's strong sign-in stands behind the call), not to a system acting as itself
+/// (AX-1, AX-2).
 fn bound_by_strong_authentication(principal: &Principal) -> bool {
-    !(principal.auth_method.is_strong() || principal.auth_method == AuthMethod::ClientCredentials)
+    match &principal.integration {
+        Some(integration) if integration.on_behalf_of.is_none() => false,
+        Some(integration) => !integration.strong_user_authentication,
+        None => !principal.auth_method.is_strong(),
+    }
 }
 
 /// [`require_strong_authentication`] for a caller that has read the registrar's setting

@@ -1,7 +1,7 @@
 //! API clients and the OAuth 2.0 client-credentials token endpoint (AX-2.2).
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rekisteri_accounts::api_clients::{ApiClient, ClientWithSecret, OAuthError};
@@ -19,7 +19,9 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(token)
         .service(list)
         .service(create)
-        .service(rotate_secret);
+        .service(rotate_secret)
+        .service(attest_strong_user_authentication)
+        .service(withdraw_strong_user_authentication);
 }
 
 /// A token request (RFC 6749 §4.4.2), form-encoded. The client authenticates with HTTP Basic
@@ -181,6 +183,19 @@ pub struct ApiClientBody {
     #[schema(value_type = String, format = DateTime)]
     pub secret_rotated_at: String,
     pub disabled: bool,
+    /// Present when an admin attested that the system authenticates its users strongly itself
+    /// (AX-2): a user it names in `X-On-Behalf-Of` then reaches client data of registrars that
+    /// require strong authentication without sending the user's own token.
+    pub strong_user_authentication: Option<AttestationBody>,
+}
+
+/// Who attested and when.
+#[derive(Serialize, ToSchema)]
+pub struct AttestationBody {
+    /// The admin's account id.
+    pub attested_by: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub attested_at: String,
 }
 
 impl From<ApiClient> for ApiClientBody {
@@ -193,6 +208,10 @@ impl From<ApiClient> for ApiClientBody {
             created_at: rekisteri_audit::format_time(c.created_at),
             secret_rotated_at: rekisteri_audit::format_time(c.secret_rotated_at),
             disabled: c.disabled_at.is_some(),
+            strong_user_authentication: c.strong_user_authentication.map(|a| AttestationBody {
+                attested_by: a.attested_by,
+                attested_at: rekisteri_audit::format_time(a.attested_at),
+            }),
         }
     }
 }
@@ -317,4 +336,68 @@ async fn rotate_secret(
         })
         .await?;
     Ok(HttpResponse::Ok().json(ApiClientWithSecret::from(rotated)))
+}
+
+/// Attest that the client's system authenticates its users strongly itself (admins; AX-2). A
+/// security event names the admin.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = ApiClientBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/api-clients/{id}/strong-user-authentication")]
+async fn attest_strong_user_authentication(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_strong_user_authentication(state, principal, path.into_inner(), true).await
+}
+
+/// Withdraw the attestation (admins): the users the client names need their own strong token
+/// again where a registrar requires strong authentication.
+#[utoipa::path(
+    tag = "accounts",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = ApiClientBody),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/api-clients/{id}/strong-user-authentication")]
+async fn withdraw_strong_user_authentication(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_strong_user_authentication(state, principal, path.into_inner(), false).await
+}
+
+async fn set_strong_user_authentication(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    id: String,
+    attested: bool,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let client = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::api_clients::set_strong_user_authentication(
+                conn,
+                &state.register(),
+                &principal.0,
+                &id,
+                attested,
+                now,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ApiClientBody::from(client)))
 }

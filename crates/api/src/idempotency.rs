@@ -69,12 +69,17 @@ fn internal(e: IdempotencyError) -> ApiError {
     }
 }
 
-/// The caller a key belongs to: the API client for an integration (whoever it acts for), the
+/// The caller a key belongs to: the API client for an integration (with the user it names), the
 /// account otherwise, a citizen by the blind index of their code.
 fn caller_scope(caller: &Caller, state: &AppState) -> String {
     match caller {
+        // A system's key is also its named user's: another user of the same system never gets
+        // the first one's answer (AX-4).
         Caller::Account(principal) => match &principal.integration {
-            Some(integration) => format!("api_client:{}", integration.client_id),
+            Some(integration) => match &integration.on_behalf_of {
+                Some(user) => format!("api_client:{}:on_behalf_of:{user}", integration.client_id),
+                None => format!("api_client:{}", integration.client_id),
+            },
             None => format!("account:{}", principal.account_id),
         },
         Caller::Citizen(citizen) => format!(
@@ -290,12 +295,16 @@ async fn replay(
                         ));
                     }
                     rekisteri_accounts::require_strong_authentication(conn, principal, &disclosure.registrar_id)?;
-                    Some(crate::principal::audit_context(
+                    let context = crate::principal::audit_context(
                         principal,
                         &disclosure.registrar_id,
                         &format!("{} (idempotent replay)", disclosure.purpose),
                         &request_id,
-                    ))
+                    );
+                    if let Some(Some(permission)) = needed {
+                        reach_disclosed(conn, state, principal, &disclosure, permission, &context, now)?;
+                    }
+                    Some(context)
                 }
                 _ => None,
             };
@@ -338,6 +347,41 @@ async fn replay(
     }
     response.insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
     Ok(response.body(stored.body))
+}
+
+/// A replay is a new read (AX-4): every client-register record the stored answer holds must be
+/// within the caller's reach now, decided as a first request would be (a denial is logged).
+fn reach_disclosed(
+    conn: &mut rekisteri_db::DbConnection,
+    state: &AppState,
+    principal: &rekisteri_accounts::Principal,
+    disclosure: &Disclosure,
+    permission: Permission,
+    context: &rekisteri_audit::AuditContext,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    let request = rekisteri_clients::Request {
+        principal,
+        special_reason: None,
+        audit: context.clone(),
+        now,
+        access_cache: state.access_cache.clone(),
+    };
+    for used in &disclosure.uses {
+        if !rekisteri_clients::CLIENT_REGISTER_KINDS.contains(&used.data_kind.as_str()) {
+            continue;
+        }
+        let subject = used.subject().ok_or(ApiError::NotFound)?;
+        rekisteri_clients::reach_subject(
+            conn,
+            &state.clients(),
+            &request,
+            &disclosure.registrar_id,
+            &subject,
+            permission,
+        )?;
+    }
+    Ok(())
 }
 
 /// Documents the header on every POST that answers 201, with its 409 and 422, in the OpenAPI

@@ -135,7 +135,7 @@ pub async fn request_context(
         .app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()
         .map_or(Access::NoRoute, |table| table.access(req.method(), req.path()));
     if access == Access::Authenticated
-        && let Err(error) = crate::principal::authenticate(&req).await
+        && let Err(error) = authorise(&req).await
     {
         let mut response = req.into_response(error.error_response());
         if response.status() == StatusCode::UNAUTHORIZED {
@@ -158,6 +158,12 @@ pub async fn request_context(
         }
     };
     Ok(finish(response, &request_id, &method, started))
+}
+
+/// Who the caller is, and that it has any standing in the registrar the path names (AX-4).
+async fn authorise(req: &ServiceRequest) -> Result<(), crate::ApiError> {
+    crate::principal::authenticate(req).await?;
+    crate::principal::require_standing(req).await
 }
 
 /// Every response's last step: a problem document for every error, the request id, the log line.

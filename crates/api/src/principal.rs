@@ -73,6 +73,11 @@ fn bearer_token(req: &ServiceRequest) -> Option<String> {
 /// user id is carried; the user's rights then apply and the user is logged.
 pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
 
+/// The header in which an integration that names a user may send that user's own token from a
+/// trusted staff identity provider, so that the user's strong sign-in stands behind the call
+/// (AX-2) where the registrar requires it.
+pub const ON_BEHALF_OF_TOKEN: &str = "x-on-behalf-of-token";
+
 /// Authenticates the request's bearer token and stores the principal in its extensions.
 pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     let token = bearer_token(req).ok_or_else(unauthenticated)?;
@@ -86,19 +91,106 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
         .map(|v| v.to_str().map(|s| s.trim().to_owned()))
         .transpose()
         .map_err(|_| ApiError::field("X-On-Behalf-Of", "must be an account id"))?;
+    let user_token = req
+        .headers()
+        .get(ON_BEHALF_OF_TOKEN)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()))
+        .transpose()
+        .map_err(|_| ApiError::field("X-On-Behalf-Of-Token", "must be a JWT"))?;
     let now = state.clock.now();
     let caller = state
         .run(move |conn, state| {
-            rekisteri_accounts::authenticate_bearer(conn, &state.register(), &token, on_behalf_of.as_deref(), now)
-                .map_err(|e| match e {
+            authenticate_caller(conn, state, &token, on_behalf_of.as_deref(), user_token.as_deref(), now).map_err(|e| {
+                match e {
                     AccountsError::Unauthenticated => unauthenticated(),
                     AccountsError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
                     other => ApiError::internal(other),
-                })
+                }
+            })
         })
         .await?;
     req.extensions_mut().insert(caller);
     Ok(())
+}
+
+fn authenticate_caller(
+    conn: &mut rekisteri_db::DbConnection,
+    state: &AppState,
+    token: &str,
+    on_behalf_of: Option<&str>,
+    user_token: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<Caller, AccountsError> {
+    let register = state.register();
+    let mut caller = rekisteri_accounts::authenticate_bearer(conn, &register, token, on_behalf_of, now)?;
+    if let (Some(user_token), Caller::Account(principal)) = (user_token, &mut caller) {
+        rekisteri_accounts::api_clients::confirm_user_assertion(conn, &register, principal, user_token, now)?;
+    }
+    Ok(caller)
+}
+
+/// The registrar a path of a registrar's register names (`/v1/registrars/{rid}/…`).
+pub fn registrar_of_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/registrars/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|rid| !rid.is_empty())
+}
+
+/// Refuses, before any other check, a caller without standing in the registrar the path names
+/// with what a registrar that does not exist answers (AX-4): 404. The registrar's own people
+/// and systems pass without a database round trip.
+pub async fn require_standing(req: &ServiceRequest) -> Result<(), ApiError> {
+    let Some(registrar_id) = registrar_of_path(req.path()) else {
+        return Ok(());
+    };
+    let principal = match req.extensions().get::<Caller>() {
+        Some(Caller::Account(principal)) => principal.clone(),
+        // Citizens reach their records through /v1/me, never a registrar's paths.
+        Some(Caller::Citizen(_)) | None => return Err(ApiError::NotFound),
+    };
+    if rekisteri_clients::access::has_standing_without_lookup(&principal, registrar_id) {
+        return Ok(());
+    }
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no application state"))?;
+    let request_id = req
+        .extensions()
+        .get::<crate::RequestId>()
+        .cloned()
+        .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string()));
+    let purpose = format!("{} outside the caller's registrars", req.method());
+    let target = door_target(req.path());
+    let context = audit_context(&principal, registrar_id, &purpose, &request_id);
+    let now = rekisteri_db::to_primitive(state.clock.now());
+    state
+        .run(move |conn, state| {
+            Ok(rekisteri_clients::access::require_standing(
+                conn,
+                &state.clients(),
+                &principal,
+                &context,
+                target,
+                now,
+            )?)
+        })
+        .await
+}
+
+/// The record a registrar path names (`…/clients/{id}/…` is client `id`), for the usage entry of
+/// a refused request. Only an id that is a UUID is taken: a path is the caller's text, and the
+/// log must not keep whatever was typed there (an identity code, say).
+fn door_target(path: &str) -> rekisteri_clients::access::DoorTarget {
+    use rekisteri_clients::access::DoorTarget;
+    let mut segments = path.split('/').skip(4);
+    match (segments.next(), segments.next()) {
+        (Some(collection), Some(id)) if uuid::Uuid::parse_str(id).is_ok() => DoorTarget::Record {
+            kind: collection.strip_suffix('s').unwrap_or(collection).replace('-', "_"),
+            id: id.to_owned(),
+        },
+        _ => DoorTarget::Registrar,
+    }
 }
 
 /// The audit context of a request by `principal` that uses data of `registrar_id`'s register

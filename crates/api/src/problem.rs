@@ -172,6 +172,10 @@ pub struct Problem {
     /// The fields at fault; empty when the problem is not about fields.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// A conflict's existing resource (its path), present only when the caller may read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/v1/registrars/4b0c…/clients/9e1f…")]
+    pub existing: Option<String>,
 }
 
 impl Problem {
@@ -182,6 +186,7 @@ impl Problem {
             status: kind.status().as_u16(),
             detail: None,
             errors: Vec::new(),
+            existing: None,
         }
     }
 
@@ -207,6 +212,9 @@ pub enum ApiError {
     BusinessRule(FieldError),
     #[error("not found")]
     NotFound,
+    /// 409: the resource to create exists; `existing` names it to a caller who may read it.
+    #[error("{detail}")]
+    Exists { detail: String, existing: Option<String> },
     #[error("too many attempts")]
     Throttled { retry_after_seconds: i64 },
     #[error("internal error: {0}")]
@@ -252,6 +260,12 @@ impl ApiError {
                 problem
             }
             Self::NotFound => Problem::new(ProblemType::NotFound),
+            Self::Exists { detail, existing } => {
+                let mut problem = Problem::new(ProblemType::Conflict);
+                problem.detail = Some(detail.clone());
+                problem.existing = existing.clone();
+                problem
+            }
             Self::Throttled { retry_after_seconds } => {
                 let mut problem = Problem::new(ProblemType::TooManyRequests);
                 problem.detail = Some(format!(
@@ -276,6 +290,7 @@ impl ResponseError for ApiError {
             Self::Problem { kind, .. } => kind.status(),
             Self::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Exists { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -347,6 +362,13 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
             E::NotFound => ApiError::NotFound,
             E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
             E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::ClientExists {
+                registrar_id,
+                client_id,
+            } => ApiError::Exists {
+                detail: "The register already has a client with this identity code.".to_owned(),
+                existing: client_id.map(|id| format!("/v1/registrars/{registrar_id}/clients/{id}")),
+            },
             E::Restricted => ApiError::problem(
                 ProblemType::ProcessingRestricted,
                 "Processing of this client's data is restricted; only the registrar can lift the restriction.",

@@ -99,6 +99,9 @@ pub enum Outcome {
     NotFound,
     /// Access was refused (PL-19: the log shows the denial).
     Denied,
+    /// A create found the person already in the register: the caller learnt that they are
+    /// there, whether or not it may see the record (CL-1, AX-4).
+    Exists,
 }
 
 impl Outcome {
@@ -107,6 +110,7 @@ impl Outcome {
             Self::Used => "used",
             Self::NotFound => "not_found",
             Self::Denied => "denied",
+            Self::Exists => "exists",
         }
     }
 }

@@ -189,6 +189,93 @@ pub fn decide(
     })
 }
 
+/// Whether `principal` has any standing in registrar `registrar_id` (AX-4): its own staff and
+/// integrations, a provider that serves or has a contract with it, and the platform's admins
+/// (who keep every organisation's service areas). Anyone else gets, at every path of the
+/// registrar and before any other check, exactly what a registrar id that does not exist gets,
+/// so that not even a registrar's setting (strong authentication) tells one apart.
+pub fn has_standing(conn: &mut DbConnection, principal: &Principal, registrar_id: &str) -> Result<bool, ClientsError> {
+    use diesel::dsl::exists;
+    use diesel::prelude::*;
+    use rekisteri_db::schema::{provider_contracts, services};
+    if has_standing_without_lookup(principal, registrar_id) {
+        return Ok(true);
+    }
+    let provider = principal.organisation_id.as_str();
+    // The contract table is the consent register's; the question "does this provider work for
+    // the registrar" is asked here once for every register.
+    let serves: bool = diesel::select(exists(
+        services::table
+            .filter(services::registrar_id.eq(registrar_id))
+            .filter(services::provider_id.eq(provider)),
+    ))
+    .get_result(conn)?;
+    if serves {
+        return Ok(true);
+    }
+    Ok(diesel::select(exists(
+        provider_contracts::table
+            .filter(provider_contracts::registrar_id.eq(registrar_id))
+            .filter(provider_contracts::provider_id.eq(provider)),
+    ))
+    .get_result(conn)?)
+}
+
+/// What a request refused at a registrar's door was after, as its usage entry names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoorTarget {
+    /// One record (`client`, `service`, …) by its id.
+    Record { kind: String, id: String },
+    /// The registrar as a whole (a listing, a search, a report).
+    Registrar,
+}
+
+/// [`has_standing`], and for a caller without it a 404 ([`ClientsError::NotFound`]) and, when
+/// the registrar exists, a denied entry in its usage log about `target`, so its auditor sees
+/// who knocked and at what (AX-7). The entry is committed on its own: the request goes no further.
+pub fn require_standing(
+    conn: &mut DbConnection,
+    register: &crate::ClientRegister,
+    principal: &Principal,
+    context: &AuditContext,
+    target: DoorTarget,
+    at: PrimitiveDateTime,
+) -> Result<(), ClientsError> {
+    use diesel::prelude::*;
+    use rekisteri_db::schema::organisations;
+    let registrar_id = context.registrar_id.as_str();
+    if has_standing(conn, principal, registrar_id)? {
+        return Ok(());
+    }
+    let exists: bool = diesel::select(diesel::dsl::exists(
+        organisations::table.filter(organisations::id.eq(registrar_id)),
+    ))
+    .get_result(conn)?;
+    if exists {
+        let (data_kind, data_id) = match target {
+            DoorTarget::Record { kind, id } => (kind, id),
+            DoorTarget::Registrar => ("registrar".to_owned(), registrar_id.to_owned()),
+        };
+        let entry = Decision::denied(context).usage_entry(
+            rekisteri_audit::DataUse {
+                subject_index: None,
+                data_kind,
+                data_id: Some(data_id),
+                outcome: rekisteri_audit::Outcome::Denied,
+            },
+            at,
+        );
+        rekisteri_db::write_transaction(conn, |conn| register.audit.append_in(conn, vec![entry], at))?;
+    }
+    Err(ClientsError::NotFound)
+}
+
+/// The part of [`has_standing`] that needs no database: the registrar's own people and systems,
+/// and the platform's admins.
+pub fn has_standing_without_lookup(principal: &Principal, registrar_id: &str) -> bool {
+    principal.organisation_id == registrar_id || principal.can(Permission::ManageOrganisations)
+}
+
 /// [`decide`] for a request of the register: its principal, its moment and the special reason
 /// it states.
 pub fn decide_for(

@@ -5,7 +5,7 @@ use rekisteri_accounts::Permission;
 use rekisteri_audit::{AccessBasis, DataUse, Outcome};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{clients, organisations, service_types, service_units, services};
-use rekisteri_db::{DbConnection, write_transaction_as};
+use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
 use crate::access::{Decision, Reach, decide_for};
@@ -520,9 +520,10 @@ pub fn create_client(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(ClientsError::Conflict(
-                "the register already has a client with this identity code".into(),
-            ));
+            return Err(ClientsError::ClientExists {
+                registrar_id: registrar_id.to_owned(),
+                client_id: None,
+            });
         }
         insert_client(conn, &row, code.birth_date().year())?;
         for (service, _) in &service_rows {
@@ -541,10 +542,15 @@ pub fn create_client(
         Ok(())
     });
     match result {
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ClientsError::Conflict(
-                "the register already has a client with this identity code".into(),
-            ));
+        Err(e) if is_unique_violation(&e) || matches!(e, ClientsError::ClientExists { .. }) => {
+            return Err(existing_client(
+                conn,
+                register,
+                request,
+                &decision,
+                registrar_id,
+                subject,
+            )?);
         }
         other => other?,
     }
@@ -639,14 +645,53 @@ pub(crate) fn deny(
 
 /// A client the decision reaches, with all its services (for the caller to filter); otherwise a
 /// logged denial and 404, so that a missing and a forbidden client look the same (AX-4, AX-7).
-pub(crate) fn reachable_client(
+/// The answer to a create for a person the register already holds: the attempt goes to the
+/// usage log (outcome `exists`) in a transaction of its own, since the create's rolled back,
+/// so the auditor sees who learnt of whom; the existing client is named only to a caller who
+/// reaches it.
+fn existing_client(
     conn: &mut DbConnection,
     register: &ClientRegister,
     request: &Request<'_>,
     decision: &Decision,
     registrar_id: &str,
+    subject: [u8; 32],
+) -> Result<ClientsError, ClientsError> {
+    let at = at_primitive(request.now);
+    let existing: Option<String> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::subject_index.eq(subject.to_vec()))
+        .select(clients::id)
+        .first(conn)
+        .optional()?;
+    let reached = match &existing {
+        Some(id) => visible_client(conn, request, decision, registrar_id, id)?.is_some(),
+        None => false,
+    };
+    let entry = decision.context(&request.audit).usage_entry(
+        DataUse {
+            subject_index: Some(subject),
+            data_kind: "client".into(),
+            data_id: existing.clone(),
+            outcome: Outcome::Exists,
+        },
+        at,
+    );
+    write_transaction(conn, |conn| register.audit.append_in(conn, vec![entry], at))?;
+    Ok(ClientsError::ClientExists {
+        registrar_id: registrar_id.to_owned(),
+        client_id: existing.filter(|_| reached),
+    })
+}
+
+/// The client and its services when the decision reaches it now, without logging anything.
+fn visible_client(
+    conn: &mut DbConnection,
+    request: &Request<'_>,
+    decision: &Decision,
+    registrar_id: &str,
     client_id: &str,
-) -> Result<(ClientRow, Vec<ServiceRow>), ClientsError> {
+) -> Result<Option<(ClientRow, Vec<ServiceRow>)>, ClientsError> {
     let row = load_client(conn, registrar_id, client_id)?;
     let services = match &row {
         Some(row) => load_services_of_client(conn, registrar_id, &row.id)?,
@@ -666,17 +711,25 @@ pub(crate) fn reachable_client(
     if visible && let Some(gate) = &decision.care {
         visible = crate::care_team::has_care_relationship(conn, registrar_id, client_id, gate)?;
     }
-    match row {
-        Some(row) if visible && row.anonymised_at.is_none() => Ok((row, services)),
-        other => Err(deny(
-            conn,
-            register,
-            request,
-            other.and_then(|r| r.subject()),
-            "client",
-            client_id,
-        )),
+    Ok(match row {
+        Some(row) if visible && row.anonymised_at.is_none() => Some((row, services)),
+        _ => None,
+    })
+}
+
+pub(crate) fn reachable_client(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    decision: &Decision,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<(ClientRow, Vec<ServiceRow>), ClientsError> {
+    if let Some(found) = visible_client(conn, request, decision, registrar_id, client_id)? {
+        return Ok(found);
     }
+    let subject = load_client(conn, registrar_id, client_id)?.and_then(|r| r.subject());
+    Err(deny(conn, register, request, subject, "client", client_id))
 }
 
 /// One client with the services the caller may see (CL-9); a client the caller may not see is

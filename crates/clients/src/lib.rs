@@ -39,7 +39,7 @@ pub use model::{
 pub use own_records::{CitizenRequest, change_own_contact, own_records};
 pub use provider_users::{ProviderUser, provider_users};
 pub use proxies::{add_proxy, list_proxies, revoke_proxy};
-pub use reach::{ReachedClient, identity_code_of, reach_client};
+pub use reach::{CLIENT_REGISTER_KINDS, ReachedClient, identity_code_of, reach_client, reach_subject};
 pub use requests::{
     DEFAULT_COMPLAINT_ROUTE, DataSubjectRequest, DataSubjectRequestChanges, NewDataSubjectRequest, RequestCursor,
     RequestFilter, RequestKind, RequestPage, RequestStatus, Requester, add_months, create_request, get_request,
@@ -90,6 +90,13 @@ pub enum ClientsError {
     Forbidden(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 409 to a create: the register already has a client with the identity code; its id only
+    /// for a caller who reaches that client (AX-4).
+    #[error("the register already has a client with this identity code")]
+    ClientExists {
+        registrar_id: String,
+        client_id: Option<String>,
+    },
     /// The record changed since the version the caller sent in `If-Match` (412).
     #[error("the record has changed; read it again")]
     VersionMismatch,

@@ -68,3 +68,40 @@ pub fn identity_code_of(
     let cipher = RowCipher::new(&register.keyring, "clients", client_id);
     cipher.open_opt("identity_code", sealed.flatten().as_deref())
 }
+
+/// The data kinds of the client register whose disclosure depends on reaching the client they
+/// belong to (as opposed to a permission alone).
+pub const CLIENT_REGISTER_KINDS: &[&str] = &[
+    "client",
+    "service",
+    "service_event",
+    "proxy",
+    "care_team",
+    "care_team_member",
+];
+
+/// Decides again whether the caller reaches the client filed under `subject` in `registrar_id`
+/// for work needing `permission`, as a new read would: an answer stored earlier (an idempotent
+/// replay, PL-2) is disclosed only to a caller who reaches that client now (AX-4). Out of reach
+/// is a logged denial and [`ClientsError::NotFound`].
+pub fn reach_subject(
+    conn: &mut rekisteri_db::DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    subject: &[u8; 32],
+    permission: Permission,
+) -> Result<ReachedClient, ClientsError> {
+    use diesel::prelude::*;
+    use rekisteri_db::schema::clients;
+    let client_id: Option<String> = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::subject_index.eq(subject.to_vec()))
+        .select(clients::id)
+        .first(conn)
+        .optional()?;
+    let Some(client_id) = client_id else {
+        return Err(ClientsError::NotFound);
+    };
+    reach_client(conn, register, request, registrar_id, &client_id, permission)
+}

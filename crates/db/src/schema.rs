@@ -213,6 +213,8 @@ diesel::table! {
         created_at -> Timestamp,
         secret_rotated_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
+        strong_user_authentication_attested_by -> Nullable<Text>,
+        strong_user_authentication_attested_at -> Nullable<Timestamp>,
     }
 }
 

@@ -136,6 +136,13 @@ impl Disclosure {
     }
 }
 
+impl Disclosed {
+    /// The person's blind index, when the record names one.
+    pub fn subject(&self) -> Option<[u8; 32]> {
+        self.subject_index.as_deref().and_then(from_hex)
+    }
+}
+
 fn from_hex(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;

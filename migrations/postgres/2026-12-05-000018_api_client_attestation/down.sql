@@ -1,0 +1,3 @@
+DROP TRIGGER api_clients_attestation_access_version ON api_clients;
+ALTER TABLE api_clients DROP COLUMN strong_user_authentication_attested_at;
+ALTER TABLE api_clients DROP COLUMN strong_user_authentication_attested_by;
