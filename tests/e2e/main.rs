@@ -15,4 +15,5 @@ mod inactivity;
 mod isolation;
 mod lifecycle;
 mod platform;
+mod regressions;
 mod vtj;

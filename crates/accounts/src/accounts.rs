@@ -421,6 +421,13 @@ pub fn close_account(
             "only admins and the organisation's main users close accounts".into(),
         ));
     }
+    // Like any change of one's own rights: closing one's own account would lock out its holder
+    // until an admin restores it.
+    if account.id == actor.account_id {
+        return Err(AccountsError::Forbidden(
+            "nobody closes their own account; another main user or an admin does".into(),
+        ));
+    }
     if account
         .roles
         .iter()

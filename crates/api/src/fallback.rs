@@ -80,10 +80,22 @@ impl RouteTable {
         if exists { Access::Authenticated } else { Access::NoRoute }
     }
 
+    /// The methods of the most specific paths that match: a literal segment beats a template
+    /// (`…/clients/search` is not `…/clients/{id}`), as the document lists them.
     fn allowed(&self, path: &str) -> Vec<Method> {
+        let templates = |definition: &ResourceDef| definition.pattern().map_or(0, |p| p.matches('{').count());
+        let Some(fewest) = self
+            .routes
+            .iter()
+            .filter(|(definition, _)| definition.is_match(path))
+            .map(|(definition, _)| templates(definition))
+            .min()
+        else {
+            return Vec::new();
+        };
         let mut methods: Vec<Method> = Vec::new();
         for (definition, route_methods) in &self.routes {
-            if definition.is_match(path) {
+            if definition.is_match(path) && templates(definition) == fewest {
                 for method in route_methods {
                     if !methods.contains(method) {
                         methods.push(method.clone());

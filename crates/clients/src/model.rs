@@ -124,6 +124,11 @@ impl Quantity {
         if rounded > MAX_QUANTITY_CENTI as f64 {
             return Err("is too large");
         }
+        // A positive number too small for the two-decimals check (1e-10) rounds to nothing;
+        // zero is no quantity.
+        if rounded < 1.0 {
+            return Err("must be at least 0.01");
+        }
         Ok(Self(rounded as i64))
     }
 
@@ -165,6 +170,8 @@ impl utoipa::PartialSchema for Quantity {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::Number)
             .description(Some("A positive quantity of the unit with at most two decimals"))
+            .minimum(Some(0.01))
+            .maximum(Some(MAX_QUANTITY_CENTI as f64 / 100.0))
             .examples([serde_json::json!(1.5)])
             .into()
     }
@@ -432,6 +439,9 @@ mod tests {
         assert_eq!(Quantity::from_number(0.005), Err("must have at most two decimals"));
         assert_eq!(Quantity::from_number(0.0), Err("must be a positive number"));
         assert_eq!(Quantity::from_number(-1.0), Err("must be a positive number"));
+        assert_eq!(Quantity::from_number(1e-10), Err("must be at least 0.01"));
+        assert_eq!(Quantity::from_number(5e-324), Err("must be at least 0.01"));
+        assert_eq!(Quantity::from_number(0.01), Ok(Quantity(1)));
         assert_eq!(Quantity(150).to_string(), "1.5");
         assert_eq!(Quantity(235).to_string(), "2.35");
         assert_eq!(Quantity(205).to_string(), "2.05");

@@ -1,0 +1,67 @@
+//! Regressions found by trying the service from outside (issue 20, point 5): each case here
+//! once answered wrongly.
+
+use rekisteri_tests::{app_test, assert_problem};
+use serde_json::{Value, json};
+
+use crate::clients::{MAIJA, client_body, create, home_care_voucher, world};
+
+fn field_of(problem: &Value) -> &str {
+    problem["errors"][0]["field"].as_str().unwrap()
+}
+
+app_test!(fn cl_6_a_positive_quantity_below_one_hundredth_is_refused_naming_the_field(app) {
+    let w = world(app);
+    let r = &w.registrar;
+    // These passed the two-decimals check, rounded to 0 and hit a CHECK constraint (500).
+    for tiny in [json!(1e-10), json!(5e-324)] {
+        let mut service = home_care_voucher(&w.provider);
+        service["quantity"] = tiny.clone();
+        let response = app.post_as(&w.handler, &format!("/v1/registrars/{r}/clients"), &client_body(MAIJA, json!([service])));
+        let problem = assert_problem(response, 400, "/problems/validation");
+        assert_eq!(field_of(&problem), "services[0].quantity", "{tiny}");
+    }
+    let created = create(app, &w.handler, r, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let id = created["id"].as_str().unwrap();
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let mut service = home_care_voucher(&w.provider);
+    service["quantity"] = json!(1e-10);
+    let problem = assert_problem(app.post_as(&w.handler, &format!("/v1/registrars/{r}/clients/{id}/services"), &service), 400, "/problems/validation");
+    assert_eq!(field_of(&problem), "quantity");
+    let problem = assert_problem(app.patch_as(&w.handler, &format!("/v1/registrars/{r}/services/{sid}"), &json!({"quantity": 1e-10})), 400, "/problems/validation");
+    assert_eq!(field_of(&problem), "quantity");
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 5e-324});
+    let problem = assert_problem(app.post_as(&w.provider_staff, &format!("/v1/registrars/{r}/services/{sid}/events"), &event), 400, "/problems/validation");
+    assert_eq!(field_of(&problem), "quantity");
+    // The smallest quantity there is still works.
+    let event = json!({"delivered_on": "2026-03-02", "quantity": 0.01});
+    assert_eq!(app.post_as(&w.provider_staff, &format!("/v1/registrars/{r}/services/{sid}/events"), &event).status().as_u16(), 201);
+});
+
+app_test!(fn ac_4_nobody_closes_their_own_account(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (main_id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let (other_id, _) = app.add_user(&admin, "other@kotikunta.fi", &org, "editor");
+    let own = app.delete_as(&main_user, &format!("/v1/accounts/{main_id}"));
+    assert_problem(own, 403, "/problems/forbidden");
+    // Still active: the main user goes on working.
+    let me: Value = app.get_as(&main_user, "/v1/me").json().unwrap();
+    assert_eq!(me["account"]["status"], "active");
+    let admin_id = app.get_as(&admin, "/v1/me").json::<Value>().unwrap()["account"]["id"].as_str().unwrap().to_owned();
+    assert_problem(app.delete_as(&admin, &format!("/v1/accounts/{admin_id}")), 403, "/problems/forbidden");
+    // Another account of the organisation is still the main user's to close.
+    assert_eq!(app.delete_as(&main_user, &format!("/v1/accounts/{other_id}")).status().as_u16(), 200);
+});
+
+app_test!(fn pl_3_a_literal_path_allows_only_its_own_methods(app) {
+    let w = world(app);
+    let search = format!("/v1/registrars/{}/clients/search", w.registrar);
+    let response = app.client.request(reqwest::Method::OPTIONS, app.url(&search)).send().unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_problem(response, 405, "/problems/method-not-allowed");
+    // A templated path keeps its own.
+    let client = format!("/v1/registrars/{}/clients/5f0e8c3a-9d1b-4c7e-8a2f-6b4d3e2c1a09", w.registrar);
+    let response = app.client.request(reqwest::Method::OPTIONS, app.url(&client)).send().unwrap();
+    assert_eq!(response.headers()["allow"], "GET, PATCH");
+});
