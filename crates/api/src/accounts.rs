@@ -14,15 +14,15 @@ use crate::{AppState, RunBlocking};
 pub fn configure(config: &mut ServiceConfig) {
     config
         .service(me)
-        .service(list)
+        .service(list_accounts)
         .service(invite)
-        .service(show)
+        .service(show_account)
         .service(close)
         .service(restore)
         .service(grant_role)
         .service(end_role)
-        .service(update)
-        .service(list_units)
+        .service(update_account)
+        .service(list_account_service_units)
         .service(join_unit)
         .service(leave_unit);
 }
@@ -133,7 +133,7 @@ async fn me(state: web::Data<AppState>, principal: Authenticated) -> Result<Http
     )
 )]
 #[get("/v1/accounts")]
-async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+async fn list_accounts(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
     let items = state
         .run(move |conn, state| {
             Ok(rekisteri_accounts::list_accounts(
@@ -230,7 +230,7 @@ async fn invite(
     )
 )]
 #[get("/v1/accounts/{id}")]
-async fn show(
+async fn show_account(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
@@ -441,7 +441,7 @@ pub struct AccountChangesBody {
     )
 )]
 #[patch("/v1/accounts/{id}")]
-async fn update(
+async fn update_account(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
@@ -517,7 +517,7 @@ pub struct MembershipRequest {
     )
 )]
 #[get("/v1/accounts/{id}/service-units")]
-async fn list_units(
+async fn list_account_service_units(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,

@@ -17,8 +17,8 @@ use crate::{AppState, RunBlocking};
 pub fn configure(config: &mut ServiceConfig) {
     config
         .service(token)
-        .service(list)
-        .service(create)
+        .service(list_api_clients)
+        .service(create_api_client)
         .service(rotate_secret)
         .service(attest_strong_user_authentication)
         .service(withdraw_strong_user_authentication);
@@ -258,7 +258,7 @@ pub struct NewApiClient {
     )
 )]
 #[get("/v1/api-clients")]
-async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+async fn list_api_clients(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
     let items = state
         .run(move |conn, _| Ok(rekisteri_accounts::api_clients::list_api_clients(conn, &principal.0)?))
         .await?;
@@ -279,7 +279,7 @@ async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<Ht
     )
 )]
 #[post("/v1/api-clients")]
-async fn create(
+async fn create_api_client(
     state: web::Data<AppState>,
     principal: Authenticated,
     body: Json<NewApiClient>,

@@ -287,6 +287,24 @@ mod tests {
     }
 
     #[test]
+    fn pl_1_every_operation_has_its_own_operation_id() {
+        // Generators name a client's methods after operationId: a repeated one silently drops
+        // all but one of the operations that share it.
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                    panic!("operationId {id} of {method} {path} is also that of {first}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pl_1_every_operation_documents_its_errors_as_problems() {
         let doc = serde_json::to_value(super::openapi()).unwrap();
         for (path, item) in doc["paths"].as_object().unwrap() {

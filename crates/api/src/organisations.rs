@@ -14,11 +14,11 @@ use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
     config
-        .service(list)
-        .service(create)
-        .service(show)
-        .service(update)
-        .service(list_units)
+        .service(list_organisations)
+        .service(create_organisation)
+        .service(show_organisation)
+        .service(update_organisation)
+        .service(list_organisation_service_units)
         .service(add_unit);
 }
 
@@ -77,7 +77,7 @@ pub struct OrganisationList {
     )
 )]
 #[get("/v1/organisations")]
-async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+async fn list_organisations(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
     let items = state
         .run(move |conn, _| Ok(rekisteri_accounts::list_organisations(conn, &principal.0)?))
         .await?;
@@ -99,7 +99,7 @@ async fn list(state: web::Data<AppState>, principal: Authenticated) -> Result<Ht
     )
 )]
 #[post("/v1/organisations")]
-async fn create(
+async fn create_organisation(
     state: web::Data<AppState>,
     principal: Authenticated,
     body: Json<NewOrganisationBody>,
@@ -138,7 +138,7 @@ async fn create(
     )
 )]
 #[get("/v1/organisations/{oid}")]
-async fn show(
+async fn show_organisation(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
@@ -194,7 +194,7 @@ pub struct NewServiceUnitBody {
     )
 )]
 #[get("/v1/organisations/{oid}/service-units")]
-async fn list_units(
+async fn list_organisation_service_units(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
@@ -271,7 +271,7 @@ pub struct OrganisationChangesBody {
     )
 )]
 #[patch("/v1/organisations/{oid}")]
-async fn update(
+async fn update_organisation(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,

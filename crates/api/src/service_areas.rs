@@ -14,8 +14,8 @@ use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
     config
-        .service(list)
-        .service(create)
+        .service(list_service_areas)
+        .service(create_service_area)
         .service(list_grants)
         .service(grant_area)
         .service(end_grant);
@@ -72,7 +72,7 @@ pub struct NewServiceAreaBody {
     )
 )]
 #[get("/v1/registrars/{rid}/service-areas")]
-async fn list(
+async fn list_service_areas(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
@@ -107,7 +107,7 @@ async fn list(
     )
 )]
 #[post("/v1/registrars/{rid}/service-areas")]
-async fn create(
+async fn create_service_area(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
