@@ -233,6 +233,57 @@ app_test!(fn cl_2_an_invalid_identity_code_is_refused_and_never_echoed(app) {
     assert!(!body.to_string().contains("308U"));
 });
 
+app_test!(fn pl_3_a_missing_required_field_is_named_by_its_path(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    let refused = |body: &Value| -> (String, String) {
+        let problem = assert_problem(app.post_as(&w.handler, &path, body), 400, "/problems/validation");
+        assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
+        (
+            problem["errors"][0]["field"].as_str().unwrap().to_owned(),
+            problem["errors"][0]["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    // Top level: the field itself, never `body`.
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body.as_object_mut().unwrap().remove("services");
+    assert_eq!(refused(&body), ("services".to_owned(), "missing field `services`".to_owned()));
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body.as_object_mut().unwrap().remove("surname");
+    assert_eq!(refused(&body).0, "surname");
+    // Nested: the path to the missing field, as other field errors are named.
+    let mut service = home_care_voucher(&w.provider);
+    service.as_object_mut().unwrap().remove("service_type");
+    let body = client_body(&code(1), json!([home_care_voucher(&w.provider), service]));
+    assert_eq!(
+        refused(&body),
+        ("services[1].service_type".to_owned(), "missing field `service_type`".to_owned())
+    );
+    // Unknown fields and wrong types name their paths too (PL-3).
+    let mut service = home_care_voucher(&w.provider);
+    service["colour"] = json!("red");
+    let (field, message) = refused(&client_body(&code(1), json!([service])));
+    assert_eq!(field, "services[0].colour");
+    assert!(message.starts_with("unknown field `colour`"), "{message}");
+    let mut service = home_care_voucher(&w.provider);
+    service["quantity"] = json!("forty");
+    assert_eq!(refused(&client_body(&code(1), json!([service]))).0, "services[0].quantity");
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body["address"]["postal_code"] = json!(33100);
+    assert_eq!(
+        refused(&body),
+        ("address.postal_code".to_owned(), "invalid type: integer, expected a string".to_owned())
+    );
+    // Only a document that is not an object at all is about the `body`.
+    assert_eq!(
+        refused(&json!("a client")),
+        ("body".to_owned(), "invalid type: string, expected struct NewClient".to_owned())
+    );
+    // Nothing was created.
+    let list: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+});
+
 app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
     let w = world(app);
     create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
