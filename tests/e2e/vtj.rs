@@ -603,6 +603,49 @@ app_test!(
 );
 
 app_test!(
+    fn pl_3_a_malformed_pushed_vtj_batch_names_the_field_by_its_path(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+        let refused = |batch: Value| -> (String, String) {
+            let problem = rekisteri_tests::assert_problem(app.post_as(&main_user, &path, &batch), 400, "/problems/validation");
+            (
+                problem["errors"][0]["field"].as_str().unwrap().to_owned(),
+                problem["errors"][0]["message"].as_str().unwrap().to_owned(),
+            )
+        };
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true})),
+            ("muutokset".to_owned(), "missing field `muutokset`".to_owned())
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": "7", "ajanTasalla": true, "muutokset": []})).0,
+            "viimeisinKirjausavain"
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
+                "muutokset": [name_change(0, "Hyva", "2026-11-29"), {"henkilotunnus": 5}]})),
+            ("muutokset[1].henkilotunnus".to_owned(), "expected a string".to_owned())
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
+                "muutokset": [{"henkilotunnus": code(0), "tietoryhmat": [{"etunimi": "Ei"}]}]})),
+            ("muutokset[0].tietoryhmat[0].tietoryhma".to_owned(), "expected a string".to_owned())
+        );
+        // Nothing of a refused batch was staged.
+        let staged: i64 = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(staged, 0);
+    }
+);
+
+app_test!(
     fn vt_9_429_is_answered_with_backoff_and_eventual_success(app) {
         let w = world(app);
         create(app, &w, 0);
