@@ -233,6 +233,129 @@ app_test!(fn cl_2_an_invalid_identity_code_is_refused_and_never_echoed(app) {
     assert!(!body.to_string().contains("308U"));
 });
 
+app_test!(fn cl_2_a_non_canonical_identity_code_is_refused_at_every_entry_point(app) {
+    let w = world(app);
+    let (_, auditor) = app.add_user(&w.admin, "auditor@tampere.fi", &w.registrar, "auditor");
+    let created = create(app, &w.handler, &w.registrar, &client_body(&code(1), json!([home_care_voucher(&w.provider)])));
+    let clients = format!("/v1/registrars/{}/clients", w.registrar);
+    let client = format!("{clients}/{}", created["id"].as_str().unwrap());
+    let whitespace = "must not have surrounding whitespace";
+    let upper = "the century sign and the check character must be upper case";
+    // Each is MAIJA's valid code, changed only in form: nothing is normalised (CL-2).
+    let cases = [
+        (" 131052-308T", whitespace),
+        ("131052-308T ", whitespace),
+        ("\t131052-308T\n", whitespace),
+        ("131052-308t", upper),
+        ("131052y308T", upper),
+        ("010594y123w", upper),
+    ];
+    for (bad, reason) in cases {
+        let proxy = json!({"identity_code": bad, "first_names": "Pekka", "surname": "Puolestapuhuja",
+            "valid_from": "2026-01-01"});
+        let attempts: [(&str, &str, reqwest::blocking::Response); 5] = [
+            ("create client", "identity_code",
+                app.post_as(&w.handler, &clients, &client_body(bad, json!([home_care_voucher(&w.provider)])))),
+            ("search", "identity_code",
+                app.post_as(&w.handler, &format!("{clients}/search"), &json!({"identity_code": bad}))),
+            ("add proxy", "identity_code", app.post_as(&w.handler, &format!("{client}/proxies"), &proxy)),
+            ("data-subject request", "identity_code", app.post_as(
+                &auditor,
+                &format!("/v1/registrars/{}/data-subject-requests", w.registrar),
+                &json!({"kind": "access", "identity_code": bad}),
+            )),
+            ("audit search by person", "identity_code", app.post_as(
+                &auditor,
+                &format!("/v1/registrars/{}/audit/usage/search", w.registrar),
+                &json!({"identity_code": bad}),
+            )),
+        ];
+        for (what, field, response) in attempts {
+            let body = assert_problem(response, 400, "/problems/validation");
+            assert_eq!(body["errors"][0]["field"], field, "{what} {bad:?}: {body}");
+            assert_eq!(body["errors"][0]["message"], reason, "{what} {bad:?}: {body}");
+            let text = body.to_string();
+            assert!(!text.contains(bad.trim()) && !text.contains(&bad.trim()[7..]) && !text.contains("131052"), "{what}: {text}");
+        }
+        // A client's code is not changed by PATCH at all (VTJ corrects it, VT-5): the field is unknown.
+        let response = app
+            .client
+            .patch(app.url(&client))
+            .bearer_auth(&w.handler)
+            .header("If-Match", "\"1\"")
+            .json(&json!({"identity_code": bad}))
+            .send()
+            .unwrap();
+        let body = assert_problem(response, 400, "/problems/validation");
+        assert_eq!(body["errors"][0]["field"], "identity_code", "{body}");
+        assert!(!body.to_string().contains(&bad.trim()[7..]), "{body}");
+    }
+    // Nothing was created: one client (the one made above), no proxy, no request.
+    let list: Value = app.get_as(&w.handler, &clients).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let proxies: Value = app.get_as(&w.handler, &format!("{client}/proxies")).json().unwrap();
+    assert_eq!(proxies["items"].as_array().map_or(0, Vec::len), 0, "{proxies}");
+    let requests: Value = app
+        .get_as(&auditor, &format!("/v1/registrars/{}/data-subject-requests", w.registrar))
+        .json()
+        .unwrap();
+    assert_eq!(requests["items"].as_array().map_or(0, Vec::len), 0, "{requests}");
+    // The canonical form is accepted everywhere.
+    let response = app.post_as(&w.handler, &format!("{clients}/search"), &json!({"identity_code": code(1)}));
+    assert_eq!(response.status().as_u16(), 200);
+});
+
+app_test!(fn pl_3_a_missing_required_field_is_named_by_its_path(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    let refused = |body: &Value| -> (String, String) {
+        let problem = assert_problem(app.post_as(&w.handler, &path, body), 400, "/problems/validation");
+        assert_eq!(problem["errors"].as_array().unwrap().len(), 1, "{problem}");
+        (
+            problem["errors"][0]["field"].as_str().unwrap().to_owned(),
+            problem["errors"][0]["message"].as_str().unwrap().to_owned(),
+        )
+    };
+    // Top level: the field itself, never `body`.
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body.as_object_mut().unwrap().remove("services");
+    assert_eq!(refused(&body), ("services".to_owned(), "missing field `services`".to_owned()));
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body.as_object_mut().unwrap().remove("surname");
+    assert_eq!(refused(&body).0, "surname");
+    // Nested: the path to the missing field, as other field errors are named.
+    let mut service = home_care_voucher(&w.provider);
+    service.as_object_mut().unwrap().remove("service_type");
+    let body = client_body(&code(1), json!([home_care_voucher(&w.provider), service]));
+    assert_eq!(
+        refused(&body),
+        ("services[1].service_type".to_owned(), "missing field `service_type`".to_owned())
+    );
+    // Unknown fields and wrong types name their paths too (PL-3).
+    let mut service = home_care_voucher(&w.provider);
+    service["colour"] = json!("red");
+    let (field, message) = refused(&client_body(&code(1), json!([service])));
+    assert_eq!(field, "services[0].colour");
+    assert!(message.starts_with("unknown field `colour`"), "{message}");
+    let mut service = home_care_voucher(&w.provider);
+    service["quantity"] = json!("forty");
+    assert_eq!(refused(&client_body(&code(1), json!([service]))).0, "services[0].quantity");
+    let mut body = client_body(&code(1), json!([home_care_voucher(&w.provider)]));
+    body["address"]["postal_code"] = json!(33100);
+    assert_eq!(
+        refused(&body),
+        ("address.postal_code".to_owned(), "invalid type: integer, expected a string".to_owned())
+    );
+    // Only a document that is not an object at all is about the `body`.
+    assert_eq!(
+        refused(&json!("a client")),
+        ("body".to_owned(), "invalid type: string, expected struct NewClient".to_owned())
+    );
+    // Nothing was created.
+    let list: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+});
+
 app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
     let w = world(app);
     create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));

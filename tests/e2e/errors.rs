@@ -159,7 +159,19 @@ fn pl_3_unknown_and_missing_fields_are_named() {
         400,
         "/problems/validation",
     );
+    assert_eq!(body["errors"][0]["field"], "count");
     assert_eq!(body["errors"][0]["message"], "missing field `count`");
+    let body = assert_problem(
+        post(
+            &app,
+            "application/json",
+            r#"{"identity_code":"131052-308T","count":3,"items":[{"gender":"male"},{}]}"#,
+        ),
+        400,
+        "/problems/validation",
+    );
+    assert_eq!(body["errors"][0]["field"], "items[1].gender");
+    assert_eq!(body["errors"][0]["message"], "missing field `gender`");
 }
 
 #[test]

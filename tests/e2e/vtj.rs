@@ -563,6 +563,89 @@ app_test!(
 );
 
 app_test!(
+    fn cl_2_a_non_canonical_identity_code_in_a_pushed_vtj_batch_fails_its_row(app) {
+        // A pushed batch is judged row by row (VT-3): a code that is not in its canonical form is
+        // an invalid code like any other, so its row fails and the rest of the batch applies.
+        let w = world(app);
+        let lettered = (0..31).find(|n| code(*n).ends_with(|c: char| c.is_ascii_uppercase())).unwrap();
+        let other = lettered + 1;
+        create(app, &w, lettered);
+        create(app, &w, other);
+        let sim = simulator(vec![person(lettered, "Kotikatu"), person(other, "Kotikatu")], Vec::new(), 10);
+        sync(app, &vtj(app, &sim), &w).unwrap();
+        let before = full_state(app, &w);
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let mut lower = name_change(lettered, "Pieni", "2026-11-29");
+        lower["henkilotunnus"] = json!(code(lettered).to_ascii_lowercase());
+        let mut spaced = name_change(other, "Tyhja", "2026-11-29");
+        spaced["henkilotunnus"] = json!(format!(" {}", code(other)));
+        let batch = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
+            "muutokset": [lower, spaced, name_change(other, "Oikea", "2026-11-29")]});
+        let response = app.post_as(&main_user, &format!("/v1/registrars/{}/vtj/changes", w.registrar), &batch);
+        assert_eq!(response.status().as_u16(), 200);
+        let pushed: Value = response.json().unwrap();
+        assert_eq!(
+            (pushed["applied"].as_u64(), pushed["skipped"].as_u64(), pushed["failed"].as_u64()),
+            (Some(1), Some(0), Some(2)),
+            "{pushed}"
+        );
+        let (state, staged) = full_state(app, &w);
+        let invalid = ("failed".to_owned(), Some("henkilotunnus: not a valid identity code".to_owned()));
+        assert_eq!(staged[staged.len() - 3..], [invalid.clone(), invalid, ("applied".to_owned(), None)]);
+        // The person named in lower case keeps their name; the other got only the valid change.
+        let row = |n: u32| state.iter().find(|r| r[0].as_deref() == Some(code(n).as_str())).unwrap().clone();
+        let was = |n: u32| before.0.iter().find(|r| r[0].as_deref() == Some(code(n).as_str())).unwrap().clone();
+        assert_eq!(row(lettered), was(lettered));
+        assert_eq!(row(other)[1].as_deref(), Some("Oikea"));
+    }
+);
+
+app_test!(
+    fn pl_3_a_malformed_pushed_vtj_batch_names_the_field_by_its_path(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+        let refused = |batch: Value| -> (String, String) {
+            let problem = rekisteri_tests::assert_problem(app.post_as(&main_user, &path, &batch), 400, "/problems/validation");
+            (
+                problem["errors"][0]["field"].as_str().unwrap().to_owned(),
+                problem["errors"][0]["message"].as_str().unwrap().to_owned(),
+            )
+        };
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true})),
+            ("muutokset".to_owned(), "missing field `muutokset`".to_owned())
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": "7", "ajanTasalla": true, "muutokset": []})).0,
+            "viimeisinKirjausavain"
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
+                "muutokset": [name_change(0, "Hyva", "2026-11-29"), {"henkilotunnus": 5}]})),
+            ("muutokset[1].henkilotunnus".to_owned(), "expected a string".to_owned())
+        );
+        assert_eq!(
+            refused(json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
+                "muutokset": [{"henkilotunnus": code(0), "tietoryhmat": [{"etunimi": "Ei"}]}]})),
+            ("muutokset[0].tietoryhmat[0].tietoryhma".to_owned(), "expected a string".to_owned())
+        );
+        // Nothing of a refused batch was staged.
+        let staged: i64 = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(staged, 0);
+    }
+);
+
+app_test!(
     fn vt_9_429_is_answered_with_backoff_and_eventual_success(app) {
         let w = world(app);
         create(app, &w, 0);

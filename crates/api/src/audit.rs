@@ -82,7 +82,7 @@ pub struct EntryPage {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonSearch {
-    /// The person's identity code; it never appears in a URL (api.md).
+    /// The person's identity code; it never appears in a URL (api.md). Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(value_type = String, example = "131052-308T")]
     pub identity_code: String,
     pub from: Option<String>,

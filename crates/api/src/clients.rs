@@ -253,6 +253,7 @@ async fn create_client(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityCodeSearch {
+    /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "131052-308T")]
     pub identity_code: String,
 }

@@ -148,7 +148,7 @@ async fn create_request(
             let purpose = "data-subject requests: record request";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let subject = rekisteri_core::PersonalIdentityCode::parse(
-                new.identity_code.trim(),
+                &new.identity_code,
                 rekisteri_core::TemporaryCodesAllowed::No,
             )
             .ok()

@@ -100,17 +100,30 @@ fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match error.classify() {
         Category::Data => {
-            let field = if path == "." || path.is_empty() {
-                "body".to_owned()
-            } else {
-                path.to_owned()
-            };
-            ApiError::Validation(vec![FieldError::new(field, sanitize_message(&error.to_string()))])
+            let message = sanitize_message(&error.to_string());
+            ApiError::Validation(vec![FieldError::new(field_path(path, &message), message)])
         }
         Category::Syntax | Category::Eof | Category::Io => ApiError::problem(
             ProblemType::MalformedBody,
             format!("Invalid JSON at line {} column {}.", error.line(), error.column()),
         ),
+    }
+}
+
+/// The path of the field an error is about. Serde reports a missing field at the object that
+/// lacks it (`services[0]`, or `.` for the document), so its name is appended:
+/// `services[0].service_type`. Only an error about the document as a whole is `body`.
+fn field_path(path: &str, message: &str) -> String {
+    let at_document = path == "." || path.is_empty();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .filter(|name| !name.is_empty());
+    match (missing, at_document) {
+        (Some(name), true) => name.to_owned(),
+        (Some(name), false) => format!("{path}.{name}"),
+        (None, true) => "body".to_owned(),
+        (None, false) => path.to_owned(),
     }
 }
 
@@ -181,5 +194,18 @@ mod tests {
             "unknown value, expected one of `male`, `female`"
         );
         assert_eq!(sanitize_message("missing field `surname`"), "missing field `surname`");
+    }
+
+    #[test]
+    fn pl_3_a_missing_field_is_named_by_its_own_path() {
+        assert_eq!(field_path(".", "missing field `services`"), "services");
+        assert_eq!(field_path("", "missing field `services`"), "services");
+        assert_eq!(
+            field_path("services[0]", "missing field `service_type`"),
+            "services[0].service_type"
+        );
+        assert_eq!(field_path("address", "missing field `street`"), "address.street");
+        assert_eq!(field_path("items[1].gender", "unknown value"), "items[1].gender");
+        assert_eq!(field_path(".", "invalid type: sequence, expected struct Probe"), "body");
     }
 }

@@ -190,7 +190,9 @@ async fn show_status(
 /// `{"viimeisinKirjausavain", "muutokset": [{"henkilotunnus", "muutospv", "tietoryhmat"}],
 /// "ajanTasalla"}`, VT-11). It goes through the same staging and application as a fetched
 /// page; changes for people not on the monitored list are skipped. A batch that breaks the
-/// schema is refused whole (400, naming the element).
+/// schema is refused whole (400, `errors[].field` the path of the element at fault, e.g.
+/// `muutokset[0].henkilotunnus`). A message whose `henkilotunnus` is not a valid identity code
+/// in its canonical form (CL-2) is not a schema error: its row fails and the rest applies.
 #[utoipa::path(
     tag = "vtj",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
@@ -208,15 +210,15 @@ async fn push_changes(
     state: web::Data<AppState>,
     principal: Authenticated,
     path: web::Path<String>,
-    body: Json<serde_json::Value>,
+    body: Json<rekisteri_vtj::message::MuutoksetResponse>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     authorise(&principal.0, &rid)?;
-    let text = body.into_inner().to_string();
+    let answer = body.into_inner();
+    rekisteri_vtj::message::check_muutokset(&answer).map_err(|e| ApiError::field(e.path, e.reason))?;
     let counts = state
         .run(move |conn, state| {
             let vtj = vtj(state);
-            let answer = rekisteri_vtj::message::parse_muutokset(&text).map_err(map_error)?;
             rekisteri_vtj::sync::ingest(conn, &vtj, &rid, "push", answer.muutokset).map_err(map_error)
         })
         .await?;

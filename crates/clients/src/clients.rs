@@ -319,10 +319,10 @@ fn check_language(language: Option<&str>) -> Result<(), ClientsError> {
     Ok(())
 }
 
-/// Parses an identity code given by a caller (CL-2); the error names the field and the reason,
-/// never the code.
+/// Parses an identity code given by a caller (CL-2), only in its canonical form (nothing is
+/// trimmed or upper-cased); the error names the field and the reason, never the code.
 pub(crate) fn parse_identity_code(field: &str, value: &str) -> Result<PersonalIdentityCode, ClientsError> {
-    PersonalIdentityCode::parse(value.trim(), TemporaryCodesAllowed::No).map_err(|e| validation(field, e.to_string()))
+    PersonalIdentityCode::parse(value, TemporaryCodesAllowed::No).map_err(|e| validation(field, e.to_string()))
 }
 
 /// A new service checked against the registrar's service types, the caller's service areas and

@@ -210,7 +210,7 @@ pub struct Address {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
-    /// Never echoed back in errors or logs.
+    /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "131052-308T")]
     pub identity_code: String,
     pub first_names: String,
@@ -481,6 +481,7 @@ pub struct Proxy {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProxy {
+    /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "010190-123F")]
     pub identity_code: String,
     pub first_names: String,

@@ -126,7 +126,7 @@ pub struct Requester {
 #[serde(deny_unknown_fields)]
 pub struct NewDataSubjectRequest {
     pub kind: RequestKind,
-    /// The person the request is about; never echoed in errors.
+    /// The person the request is about; never echoed in errors. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "131052-308T")]
     pub identity_code: String,
     /// The day the request reached the registrar; today (Finnish time) when absent.

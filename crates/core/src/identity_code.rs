@@ -22,8 +22,12 @@ pub fn check_character(nine_digits: u32) -> char {
 /// Why an identity code was refused. The messages never contain the code itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityCodeError {
+    #[error("must not have surrounding whitespace")]
+    SurroundingWhitespace,
     #[error("an identity code has 11 characters (DDMMYYCZZZQ)")]
     WrongLength,
+    #[error("the century sign and the check character must be upper case")]
+    NotUpperCase,
     #[error("the date part (DDMMYY) must be six digits")]
     DateNotDigits,
     #[error("the century sign must be one of + - Y X W V U A B C D E F")]
@@ -47,25 +51,26 @@ pub enum TemporaryCodesAllowed {
     No,
 }
 
-/// A validated Finnish personal identity code, stored in canonical upper-case form.
+/// A validated Finnish personal identity code, in its canonical form (upper case, exactly as given).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PersonalIdentityCode {
     canonical: [u8; 11],
 }
 
 impl PersonalIdentityCode {
-    /// Validates `input`. Leading and trailing whitespace is ignored and letters are accepted in
-    /// either case (client systems send both); anything else must be exact.
+    /// Validates `input`, which must be the code in its canonical form (CL-2): exactly 11
+    /// characters, with no surrounding whitespace and an upper-case century sign and check
+    /// character. Nothing is normalised: a code that is not canonical is refused with the reason.
     pub fn parse(input: &str, temporary: TemporaryCodesAllowed) -> Result<Self, IdentityCodeError> {
-        let trimmed = input.trim();
-        let bytes = trimmed.as_bytes();
-        if bytes.len() != 11 || !trimmed.is_ascii() {
+        if input.trim() != input {
+            return Err(IdentityCodeError::SurroundingWhitespace);
+        }
+        let bytes = input.as_bytes();
+        if bytes.len() != 11 || !input.is_ascii() {
             return Err(IdentityCodeError::WrongLength);
         }
         let mut canonical = [0u8; 11];
-        for (slot, byte) in canonical.iter_mut().zip(bytes) {
-            *slot = byte.to_ascii_uppercase();
-        }
+        canonical.copy_from_slice(bytes);
         let digits = |range: std::ops::Range<usize>| -> Option<u32> {
             canonical[range].iter().try_fold(0u32, |acc, b| {
                 b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
@@ -74,7 +79,13 @@ impl PersonalIdentityCode {
         let day = digits(0..2).ok_or(IdentityCodeError::DateNotDigits)?;
         let month = digits(2..4).ok_or(IdentityCodeError::DateNotDigits)?;
         let year_in_century = digits(4..6).ok_or(IdentityCodeError::DateNotDigits)?;
-        let century = century_of(canonical[6]).ok_or(IdentityCodeError::UnknownCenturySign)?;
+        let century = match century_of(canonical[6]) {
+            Some(century) => century,
+            None if century_of(canonical[6].to_ascii_uppercase()).is_some() => {
+                return Err(IdentityCodeError::NotUpperCase);
+            }
+            None => return Err(IdentityCodeError::UnknownCenturySign),
+        };
         let year = i32::try_from(century + year_in_century).map_err(|_| IdentityCodeError::ImpossibleDate)?;
         let month = u8::try_from(month)
             .ok()
@@ -93,6 +104,9 @@ impl PersonalIdentityCode {
         let number = digits(0..6).unwrap_or_default() * 1000 + individual;
         let expected = CHECK_CHARACTERS[(number % 31) as usize];
         if canonical[10] != expected {
+            if canonical[10].is_ascii_lowercase() && canonical[10].to_ascii_uppercase() == expected {
+                return Err(IdentityCodeError::NotUpperCase);
+            }
             return Err(IdentityCodeError::WrongCheckCharacter);
         }
         Ok(Self { canonical })
@@ -310,11 +324,32 @@ mod tests {
     }
 
     #[test]
-    fn cl_2_lowercase_and_surrounding_whitespace_are_normalised() {
-        let lower = parse(" 010594y123w\n").unwrap();
-        assert_eq!(lower.reveal(), "010594Y123W");
-        assert_eq!(lower, parse("010594Y123W").unwrap());
-        assert_eq!(parse("131052-308t").unwrap().reveal(), "131052-308T");
+    fn cl_2_lowercase_and_surrounding_whitespace_are_refused() {
+        // Only the canonical form is accepted (CL-2): nothing is normalised.
+        assert_eq!(parse(" 010594Y123W"), Err(IdentityCodeError::SurroundingWhitespace));
+        assert_eq!(parse("010594Y123W\n"), Err(IdentityCodeError::SurroundingWhitespace));
+        assert_eq!(parse("\t131052-308T "), Err(IdentityCodeError::SurroundingWhitespace));
+        assert_eq!(parse("010594y123W"), Err(IdentityCodeError::NotUpperCase));
+        assert_eq!(parse("010594Y123w"), Err(IdentityCodeError::NotUpperCase));
+        assert_eq!(parse("131052-308t"), Err(IdentityCodeError::NotUpperCase));
+        assert_eq!(parse("010594y123w"), Err(IdentityCodeError::NotUpperCase));
+        assert_eq!(parse("010594a123W"), Err(IdentityCodeError::NotUpperCase));
+        // A lower-case letter that would be wrong in upper case too keeps its own reason.
+        assert_eq!(parse("131052g308T"), Err(IdentityCodeError::UnknownCenturySign));
+        assert_eq!(parse("131052-308u"), Err(IdentityCodeError::WrongCheckCharacter));
+        // The canonical forms still pass.
+        assert_eq!(parse("010594Y123W").unwrap().reveal(), "010594Y123W");
+        assert_eq!(parse("131052-308T").unwrap().reveal(), "131052-308T");
+        for err in [
+            IdentityCodeError::SurroundingWhitespace,
+            IdentityCodeError::NotUpperCase,
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains("must not have surrounding whitespace") || text.contains("must be upper case"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -338,7 +373,14 @@ mod tests {
 
     #[test]
     fn cl_2_error_messages_never_contain_the_code() {
-        for bad in ["131052-308U", "290223A123X", "131052-000A", "010594Y9032"] {
+        for bad in [
+            "131052-308U",
+            "290223A123X",
+            "131052-000A",
+            "010594Y9032",
+            "131052-308t",
+            "131052y308T",
+        ] {
             let err = parse(bad).unwrap_err();
             let text = format!("{err} {err:?}");
             assert!(!text.contains(&bad[7..]), "{text}");

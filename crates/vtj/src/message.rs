@@ -62,17 +62,38 @@ pub struct MuutoksetResponse {
 /// (line and column, and the path of the element), and nothing of it is used (VT-8).
 pub fn parse_muutokset(body: &str) -> Result<MuutoksetResponse, VtjError> {
     let parsed: MuutoksetResponse = serde_json::from_str(body).map_err(|e| malformed(&e))?;
-    for (i, m) in parsed.muutokset.iter().enumerate() {
+    check_muutokset(&parsed)?;
+    Ok(parsed)
+}
+
+/// Where a message breaks the schema: the path of the element (`muutokset[0].henkilotunnus`)
+/// and what is wrong with it, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct SchemaError {
+    pub path: String,
+    pub reason: &'static str,
+}
+
+impl From<SchemaError> for VtjError {
+    fn from(e: SchemaError) -> Self {
+        VtjError::Malformed(e.to_string())
+    }
+}
+
+/// Checks every person's message of a `muutokset` answer already parsed (a pushed batch, VT-11).
+pub fn check_muutokset(answer: &MuutoksetResponse) -> Result<(), SchemaError> {
+    for (i, m) in answer.muutokset.iter().enumerate() {
         check_person(m, &format!("muutokset[{i}]"))?;
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// Parses a `perustiedot` answer like [`parse_muutokset`].
 pub fn parse_perustiedot(body: &str) -> Result<PerustiedotResponse, VtjError> {
     let parsed: PerustiedotResponse = serde_json::from_str(body).map_err(|e| malformed(&e))?;
     for (i, m) in parsed.perustiedot.iter().enumerate() {
-        check_person(m, &format!("perustiedot[{i}]"))?;
+        check_person(m, &format!("perustiedot[{i}]")).map_err(VtjError::from)?;
     }
     Ok(parsed)
 }
@@ -91,27 +112,24 @@ fn category(e: &serde_json::Error) -> String {
     }
 }
 
-fn check_person(message: &Value, path: &str) -> Result<(), VtjError> {
+fn check_person(message: &Value, path: &str) -> Result<(), SchemaError> {
+    let error = |path: String, reason: &'static str| Err(SchemaError { path, reason });
     let Value::Object(map) = message else {
-        return Err(VtjError::Malformed(format!("{path}: expected an object")));
+        return error(path.to_owned(), "expected an object");
     };
     match map.get("henkilotunnus") {
         Some(Value::String(_)) => {}
-        _ => return Err(VtjError::Malformed(format!("{path}.henkilotunnus: expected a string"))),
+        _ => return error(format!("{path}.henkilotunnus"), "expected a string"),
     }
     match map.get("tietoryhmat") {
         None | Some(Value::Array(_)) => {}
-        _ => return Err(VtjError::Malformed(format!("{path}.tietoryhmat: expected an array"))),
+        _ => return error(format!("{path}.tietoryhmat"), "expected an array"),
     }
     if let Some(Value::Array(groups)) = map.get("tietoryhmat") {
         for (j, g) in groups.iter().enumerate() {
             match g.get("tietoryhma") {
                 Some(Value::String(_)) => {}
-                _ => {
-                    return Err(VtjError::Malformed(format!(
-                        "{path}.tietoryhmat[{j}].tietoryhma: expected a string"
-                    )));
-                }
+                _ => return error(format!("{path}.tietoryhmat[{j}].tietoryhma"), "expected a string"),
             }
         }
     }
