@@ -49,6 +49,7 @@ pub struct LogQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Entries per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -66,6 +67,7 @@ pub struct SecurityQuery {
     from: Option<String>,
     to: Option<String>,
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -88,6 +90,7 @@ pub struct PersonSearch {
     pub from: Option<String>,
     pub to: Option<String>,
     pub cursor: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -658,6 +661,7 @@ pub struct PageQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Entries per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

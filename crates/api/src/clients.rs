@@ -137,6 +137,7 @@ pub struct PageQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 

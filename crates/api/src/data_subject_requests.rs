@@ -43,6 +43,7 @@ pub struct RequestQuery {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// Only requests in this status.
     #[param(value_type = Option<RequestStatus>)]

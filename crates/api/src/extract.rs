@@ -30,6 +30,37 @@ impl<T> Json<T> {
     }
 }
 
+/// Documents, on every operation that takes a JSON body, the 413 and 415 that [`Json`] answers
+/// for it (a body over the limit, a body that is not JSON).
+pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.post, &mut item.put, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let takes_json = operation
+                .request_body
+                .as_ref()
+                .is_some_and(|body| body.content.contains_key("application/json"));
+            if !takes_json {
+                continue;
+            }
+            for (status, description) in [
+                (
+                    "413",
+                    "The body is larger than the server accepts (`REKISTERI_MAX_BODY_BYTES`)",
+                ),
+                ("415", "The body is not JSON: send `Content-Type: application/json`"),
+            ] {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| crate::problem::documented_problem(description));
+            }
+        }
+    }
+    doc
+}
+
 fn is_json_content_type(req: &HttpRequest) -> bool {
     let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;

@@ -388,7 +388,7 @@ fn reach_disclosed(
 /// document (the middleware serves them all).
 pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+    use utoipa::openapi::{RefOr, Required};
     let parameter = ParameterBuilder::new()
         .name("Idempotency-Key")
         .parameter_in(ParameterIn::Header)
@@ -405,19 +405,7 @@ pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .max_length(Some(255)),
         ))
         .build();
-    let problem = |description: &str| {
-        RefOr::T(
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    crate::problem::PROBLEM_CONTENT_TYPE,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build(),
-        )
-    };
+    let problem = crate::problem::documented_problem;
     for item in doc.paths.paths.values_mut() {
         let Some(post) = item.post.as_mut() else { continue };
         if !post.responses.responses.contains_key("201") {

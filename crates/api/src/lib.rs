@@ -188,7 +188,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts()
         .1;
-    idempotency::document(doc)
+    extract::document(idempotency::document(doc))
 }
 
 /// Routes served outside the OpenAPI document.
@@ -216,7 +216,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    let doc = idempotency::document(doc);
+    let doc = extract::document(idempotency::document(doc));
     let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
     app.app_data(state)
         .app_data(body_limit)
@@ -302,6 +302,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pl_3_every_operation_with_a_json_body_documents_413_and_415() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if operation["requestBody"]["content"]["application/json"].is_null() {
+                    continue;
+                }
+                bodies += 1;
+                for status in ["413", "415"] {
+                    assert!(
+                        operation["responses"][status]["content"]["application/problem+json"].is_object(),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+        assert!(bodies > 40, "{bodies}");
     }
 
     #[test]

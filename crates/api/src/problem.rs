@@ -382,3 +382,20 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
         }
     }
 }
+
+/// A problem response as the OpenAPI document lists one, for the modifiers that add the errors
+/// a middleware or an extractor answers for every operation of a kind.
+pub fn documented_problem(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}

@@ -241,6 +241,7 @@ pub struct DeathWorkListQuery {
     /// Only clients closed at or after this time (RFC 3339 or a date).
     since: Option<String>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
