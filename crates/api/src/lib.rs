@@ -127,7 +127,11 @@ impl utoipa::Modify for SecurityAddon {
                     "/v1/auth/token",
                     scopes,
                 ))],
-                "API clients (other systems); name the end user acted for in X-On-Behalf-Of",
+                "API clients (other systems). Name the end user acted for in X-On-Behalf-Of (an account id of \
+                 the client's organisation): the call then has the intersection of the client's scopes and the \
+                 user's rights. Where a registrar requires strong authentication, send the user's own staff \
+                 identity-provider token in X-On-Behalf-Of-Token unless an admin attested the client \
+                 (PUT /v1/api-clients/{id}/strong-user-authentication). See docs/permissions.md.",
             )),
         );
         openapi.security = Some(vec![
