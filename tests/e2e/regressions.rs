@@ -65,3 +65,20 @@ app_test!(fn pl_3_a_literal_path_allows_only_its_own_methods(app) {
     let response = app.client.request(reqwest::Method::OPTIONS, app.url(&client)).send().unwrap();
     assert_eq!(response.headers()["allow"], "GET, PATCH");
 });
+
+app_test!(fn pl_3_an_accept_header_that_no_answer_matches_is_406(app) {
+    let admin = app.bootstrap_admin();
+    let me = |accept: &str| app.request_as(reqwest::Method::GET, &admin, "/v1/me", &[("Accept", accept)], None);
+    // It answered 200 JSON, although docs/errors.md promises 406.
+    for accept in ["application/xml", "text/html, text/csv", "application/json;q=0, text/plain"] {
+        let response = me(accept);
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{accept}");
+        assert_problem(response, 406, "/problems/not-acceptable");
+    }
+    for accept in ["application/json", "application/*", "*/*", "text/html, application/json;q=0.5"] {
+        assert_eq!(me(accept).status().as_u16(), 200, "{accept}");
+    }
+    // An answer without a body takes any Accept.
+    let logout = app.request_as(reqwest::Method::POST, &admin, "/v1/auth/logout", &[("Accept", "application/xml")], None);
+    assert_eq!(logout.status().as_u16(), 204);
+});

@@ -14,6 +14,8 @@ pub struct RouteTable {
     routes: Vec<(ResourceDef, Vec<Method>)>,
     /// Operations reachable without credentials: those whose OpenAPI security is empty.
     public: Vec<(ResourceDef, Method)>,
+    /// The media types each operation's successful answers come in, as documented.
+    produces: Vec<(ResourceDef, Method, Vec<String>)>,
 }
 
 /// Whether a request may go ahead without credentials.
@@ -37,6 +39,7 @@ impl RouteTable {
     pub fn from_openapi(doc: &OpenApi, extra: &[(&str, Method)]) -> Self {
         let mut routes: Vec<(ResourceDef, Vec<Method>)> = Vec::new();
         let mut public = Vec::new();
+        let mut produces = Vec::new();
         for (path, item) in &doc.paths.paths {
             let operations = [
                 (Method::GET, &item.get),
@@ -51,6 +54,18 @@ impl RouteTable {
                     if is_public(operation) {
                         public.push((ResourceDef::new(path.as_str()), method.clone()));
                     }
+                    let types: Vec<String> = operation
+                        .responses
+                        .responses
+                        .iter()
+                        .filter(|(status, _)| status.starts_with('2'))
+                        .filter_map(|(_, response)| match response {
+                            utoipa::openapi::RefOr::T(response) => Some(response.content.keys().cloned()),
+                            utoipa::openapi::RefOr::Ref(_) => None,
+                        })
+                        .flatten()
+                        .collect();
+                    produces.push((ResourceDef::new(path.as_str()), method.clone(), types));
                     methods.push(method);
                 }
             }
@@ -60,7 +75,45 @@ impl RouteTable {
             routes.push((ResourceDef::new(*path), vec![method.clone()]));
             public.push((ResourceDef::new(*path), method.clone()));
         }
-        Self { routes, public }
+        Self {
+            routes,
+            public,
+            produces,
+        }
+    }
+
+    /// Whether an `Accept` header admits one of the media types the operation answers in
+    /// (RFC 9110 §12.5.1: `*/*`, `type/*` or the type itself, a range with `q=0` excluded). An
+    /// operation that answers without a body, or one not in the document, admits anything.
+    pub fn accepts(&self, method: &Method, path: &str, accept: &str) -> bool {
+        let Some((_, _, types)) = self
+            .produces
+            .iter()
+            .find(|(definition, m, _)| m == method && definition.is_match(path))
+        else {
+            return true;
+        };
+        if types.is_empty() {
+            return true;
+        }
+        accept.split(',').any(|range| {
+            let mut parts = range.split(';');
+            let media_range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            !refused
+                && types.iter().any(|produced| {
+                    media_range == "*/*"
+                        || media_range == *produced
+                        || media_range
+                            .strip_suffix("/*")
+                            .is_some_and(|kind| produced.split('/').next() == Some(kind))
+                })
+        })
     }
 
     /// Every operation needs credentials unless the OpenAPI document says it is public, so an
@@ -105,6 +158,35 @@ impl RouteTable {
         }
         methods
     }
+}
+
+/// Documents the 406 that the request middleware answers, on every operation whose successful
+/// answers have a body ([`RouteTable::accepts`]).
+pub fn document(mut doc: OpenApi) -> OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.responses.responses.iter().any(|(status, response)| {
+                status.starts_with('2') && matches!(response, utoipa::openapi::RefOr::T(r) if !r.content.is_empty())
+            });
+            if has_body {
+                operation
+                    .responses
+                    .responses
+                    .entry("406".to_owned())
+                    .or_insert_with(|| {
+                        crate::problem::documented_problem("No representation of the answer matches `Accept`")
+                    });
+            }
+        }
+    }
+    doc
 }
 
 pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {

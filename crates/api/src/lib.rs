@@ -192,7 +192,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts()
         .1;
-    extract::document(idempotency::document(doc))
+    fallback::document(extract::document(idempotency::document(doc)))
 }
 
 /// Routes served outside the OpenAPI document.
@@ -220,7 +220,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    let doc = extract::document(idempotency::document(doc));
+    let doc = fallback::document(extract::document(idempotency::document(doc)));
     let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
     app.app_data(state)
         .app_data(body_limit)

@@ -134,6 +134,22 @@ pub async fn request_context(
     let access = req
         .app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()
         .map_or(Access::NoRoute, |table| table.access(req.method(), req.path()));
+    if access != Access::NoRoute
+        && let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok())
+        && let Some(table) = req.app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()
+        && !table.accepts(req.method(), req.path(), accept)
+    {
+        let error = crate::ApiError::problem(
+            ProblemType::NotAcceptable,
+            "No representation of this resource matches Accept; see the operation's responses in the OpenAPI document.",
+        );
+        return Ok(finish(
+            req.into_response(error.error_response()),
+            &request_id,
+            &method,
+            started,
+        ));
+    }
     if access == Access::Authenticated
         && let Err(error) = authorise(&req).await
     {
