@@ -10,6 +10,9 @@ use utoipa::openapi::OpenApi;
 
 use crate::problem::{ApiError, Problem, ProblemType};
 
+/// The OAuth 2.0 token endpoint, whose errors are RFC 6749's, not problem documents.
+const OAUTH_TOKEN_PATH: &str = "/v1/auth/token";
+
 pub struct RouteTable {
     routes: Vec<(ResourceDef, Vec<Method>)>,
     /// Operations reachable without credentials: those whose OpenAPI security is empty.
@@ -54,17 +57,22 @@ impl RouteTable {
                     if is_public(operation) {
                         public.push((ResourceDef::new(path.as_str()), method.clone()));
                     }
-                    let types: Vec<String> = operation
-                        .responses
-                        .responses
-                        .iter()
-                        .filter(|(status, _)| status.starts_with('2'))
-                        .filter_map(|(_, response)| match response {
-                            utoipa::openapi::RefOr::T(response) => Some(response.content.keys().cloned()),
-                            utoipa::openapi::RefOr::Ref(_) => None,
-                        })
-                        .flatten()
-                        .collect();
+                    // The token endpoint answers as RFC 6749 says, whatever `Accept` asks.
+                    let types: Vec<String> = if path == OAUTH_TOKEN_PATH {
+                        Vec::new()
+                    } else {
+                        operation
+                            .responses
+                            .responses
+                            .iter()
+                            .filter(|(status, _)| status.starts_with('2'))
+                            .filter_map(|(_, response)| match response {
+                                utoipa::openapi::RefOr::T(response) => Some(response.content.keys().cloned()),
+                                utoipa::openapi::RefOr::Ref(_) => None,
+                            })
+                            .flatten()
+                            .collect()
+                    };
                     produces.push((ResourceDef::new(path.as_str()), method.clone(), types));
                     methods.push(method);
                 }
@@ -163,7 +171,10 @@ impl RouteTable {
 /// Documents the 406 that the request middleware answers, on every operation whose successful
 /// answers have a body ([`RouteTable::accepts`]).
 pub fn document(mut doc: OpenApi) -> OpenApi {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if path == OAUTH_TOKEN_PATH {
+            continue;
+        }
         let operations = [
             &mut item.get,
             &mut item.post,
