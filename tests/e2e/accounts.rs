@@ -438,6 +438,33 @@ app_test!(fn ac_4_nobody_grants_a_role_to_their_own_account(app) {
     assert_eq!(roles(&main_user), json!(["main_user", "client_handler"]));
 });
 
+app_test!(fn ac_4_nobody_grants_a_service_area_right_or_a_service_unit_to_their_own_account(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (main_id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let area: Value = app
+        .post_as(&admin, &format!("/v1/registrars/{org}/service-areas"), &json!({"code": "elderly", "name": "Ikäihmiset", "service_types": ["home_care"]}))
+        .json()
+        .unwrap();
+    let unit: Value = app
+        .post_as(&admin, &format!("/v1/organisations/{org}/service-units"), &json!({"oid": "1.2.246.10.1001.10.1", "name": "Kotihoito"}))
+        .json()
+        .unwrap();
+    let grant_area = |token: &str| app.post_as(token, &format!("/v1/accounts/{main_id}/service-areas"), &json!({"service_area_id": area["id"]}));
+    let join_unit = |token: &str| app.post_as(token, &format!("/v1/accounts/{main_id}/service-units"), &json!({"service_unit_id": unit["id"]}));
+    let body = assert_problem(grant_area(&main_user), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "nobody grants a service-area right to their own account");
+    let body = assert_problem(join_unit(&main_user), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "nobody adds their own account to a service unit");
+    let areas: Value = app.get_as(&admin, &format!("/v1/accounts/{main_id}/service-areas")).json().unwrap();
+    assert_eq!(areas["items"], json!([]), "{areas}");
+    let units: Value = app.get_as(&admin, &format!("/v1/accounts/{main_id}/service-units")).json().unwrap();
+    assert_eq!(units["items"], json!([]), "{units}");
+    // Someone else may.
+    assert_eq!(grant_area(&admin).status().as_u16(), 201);
+    assert_eq!(join_unit(&admin).status().as_u16(), 201);
+});
+
 app_test!(fn ac_4_only_an_admin_grants_the_auditor_role(app) {
     let admin = app.bootstrap_admin();
     let org = app.create_organisation(&admin, "Kotikunta", "municipality");

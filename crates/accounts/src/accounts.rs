@@ -792,6 +792,13 @@ pub fn add_service_unit_membership(
             "only admins and the organisation's main users change service units".into(),
         ));
     }
+    // A service unit is where care relationships hold (AX-5): joining one widens what a
+    // professional reaches, so as with roles it takes a second person (AC-4).
+    if account.id == actor.account_id {
+        return Err(AccountsError::Forbidden(
+            "nobody adds their own account to a service unit".into(),
+        ));
+    }
     let belongs: i64 = service_units::table
         .filter(service_units::id.eq(service_unit_id))
         .filter(service_units::organisation_id.eq(&account.organisation_id))
