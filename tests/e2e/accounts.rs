@@ -407,12 +407,81 @@ app_test!(fn ac_4_main_user_grants_roles_in_its_organisation_but_never_admin(app
     let grant = |token: &str, role: &str| app.post_as(token, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": role}));
     assert_problem(grant(&main_user, "admin"), 403, "/problems/forbidden");
     assert_problem(grant(&editor, "main_user"), 403, "/problems/forbidden");
-    let granted = grant(&main_user, "auditor");
+    let granted = grant(&main_user, "expert");
     assert_eq!(granted.status().as_u16(), 201);
     let me: Value = app.get_as(&editor, "/v1/me").json().unwrap();
-    assert_eq!(me["roles"], json!(["editor", "auditor"]));
+    assert_eq!(me["roles"], json!(["editor", "expert"]));
     let bad = app.post_as(&main_user, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": "expert", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}));
     assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "valid_until");
+});
+
+app_test!(fn ac_4_nobody_grants_a_role_to_their_own_account(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (main_id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let admin_id = app.get_as(&admin, "/v1/me").json::<Value>().unwrap()["account"]["id"].as_str().unwrap().to_owned();
+    let grant = |token: &str, id: &str, role: &str| app.post_as(token, &format!("/v1/accounts/{id}/roles"), &json!({"role": role}));
+    for (token, id, role) in [
+        (&main_user, &main_id, "client_handler"),
+        (&main_user, &main_id, "main_user"),
+        (&admin, &admin_id, "auditor"),
+        (&admin, &admin_id, "admin"),
+    ] {
+        let body = assert_problem(grant(token, id, role), 403, "/problems/forbidden");
+        assert_eq!(body["detail"], "nobody grants a role to their own account", "{role}");
+    }
+    let roles = |token: &str| app.get_as(token, "/v1/me").json::<Value>().unwrap()["roles"].clone();
+    assert_eq!(roles(&main_user), json!(["main_user"]));
+    assert_eq!(roles(&admin), json!(["admin"]));
+    // Someone else may.
+    assert_eq!(grant(&admin, &main_id, "client_handler").status().as_u16(), 201);
+    assert_eq!(roles(&main_user), json!(["main_user", "client_handler"]));
+});
+
+app_test!(fn ac_4_nobody_grants_a_service_area_right_or_a_service_unit_to_their_own_account(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (main_id, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let area: Value = app
+        .post_as(&admin, &format!("/v1/registrars/{org}/service-areas"), &json!({"code": "elderly", "name": "Ikäihmiset", "service_types": ["home_care"]}))
+        .json()
+        .unwrap();
+    let unit: Value = app
+        .post_as(&admin, &format!("/v1/organisations/{org}/service-units"), &json!({"oid": "1.2.246.10.1001.10.1", "name": "Kotihoito"}))
+        .json()
+        .unwrap();
+    let grant_area = |token: &str| app.post_as(token, &format!("/v1/accounts/{main_id}/service-areas"), &json!({"service_area_id": area["id"]}));
+    let join_unit = |token: &str| app.post_as(token, &format!("/v1/accounts/{main_id}/service-units"), &json!({"service_unit_id": unit["id"]}));
+    let body = assert_problem(grant_area(&main_user), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "nobody grants a service-area right to their own account");
+    let body = assert_problem(join_unit(&main_user), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "nobody adds their own account to a service unit");
+    let areas: Value = app.get_as(&admin, &format!("/v1/accounts/{main_id}/service-areas")).json().unwrap();
+    assert_eq!(areas["items"], json!([]), "{areas}");
+    let units: Value = app.get_as(&admin, &format!("/v1/accounts/{main_id}/service-units")).json().unwrap();
+    assert_eq!(units["items"], json!([]), "{units}");
+    // Someone else may.
+    assert_eq!(grant_area(&admin).status().as_u16(), 201);
+    assert_eq!(join_unit(&admin).status().as_u16(), 201);
+});
+
+app_test!(fn ac_4_only_an_admin_grants_the_auditor_role(app) {
+    let admin = app.bootstrap_admin();
+    let org = app.create_organisation(&admin, "Kotikunta", "municipality");
+    let (_, main_user) = app.add_user(&admin, "main@kotikunta.fi", &org, "main_user");
+    let (editor_id, editor) = app.add_user(&admin, "editor@kotikunta.fi", &org, "editor");
+    let grant = |token: &str| app.post_as(token, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": "auditor"}));
+    let body = assert_problem(grant(&main_user), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "only admins grant the auditor role");
+    let body = assert_problem(invite(app, &main_user, "dpo@kotikunta.fi", &org, "auditor"), 403, "/problems/forbidden");
+    assert_eq!(body["detail"], "only admins grant the auditor role");
+    let listed: Value = app.get_as(&admin, "/v1/accounts").json().unwrap();
+    assert!(!listed.to_string().contains("dpo@kotikunta.fi"), "{listed}");
+    assert_eq!(app.get_as(&editor, "/v1/me").json::<Value>().unwrap()["roles"], json!(["editor"]));
+    // An admin does both.
+    assert_eq!(grant(&admin).status().as_u16(), 201);
+    assert_eq!(app.get_as(&editor, "/v1/me").json::<Value>().unwrap()["roles"], json!(["editor", "auditor"]));
+    assert_eq!(invite(app, &admin, "dpo@kotikunta.fi", &org, "auditor").status().as_u16(), 201);
 });
 
 app_test!(fn au_9_changes_to_rights_leave_a_history_naming_who_made_them_even_behind_the_api(app) {

@@ -258,6 +258,59 @@ app_test!(fn au_7_an_export_over_http_verifies_with_the_outside_script(app) {
     assert_eq!(missing.status().as_u16(), 400);
 });
 
+app_test!(fn au_7_an_export_is_streamed_with_the_same_lines_as_the_chain_export(app) {
+    app.clock.set(time::macros::datetime!(2026-11-25 10:00 UTC));
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    app.audit
+        .append((1..=12).map(|n| read_of(app, &r.id, PERSON_A, "nurse-1", "client", n)).collect())
+        .unwrap();
+    let day = app.clock.now().date();
+    // What the export returned when it was built in memory: the whole chain range at once, read
+    // before the export writes its own usage entry.
+    let chain = rekisteri_audit::chain_id(rekisteri_audit::LogKind::Usage, Some(&r.id));
+    let mut conn = app.db.conn();
+    let (first, last) = rekisteri_audit::query::seq_range(
+        &mut conn,
+        rekisteri_audit::LogKind::Usage,
+        &chain,
+        rekisteri_db::to_primitive(day.midnight().assume_utc()),
+        rekisteri_db::to_primitive(day.next_day().unwrap().midnight().assume_utc()),
+    )
+    .unwrap()
+    .unwrap();
+    let mut whole = Vec::new();
+    assert_eq!(rekisteri_audit::export::export_chain(&mut conn, &chain, first, last, &mut whole).unwrap(), 12);
+    drop(conn);
+    let path = format!("/v1/registrars/{}/audit/export?from={day}&to={}", r.id, day.next_day().unwrap());
+    let response = app.get_as(&r.auditor, &path);
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/jsonl");
+    assert_eq!(response.headers().get("transfer-encoding").map(|v| v.to_str().unwrap()), Some("chunked"));
+    assert_eq!(response.headers().get("content-length"), None);
+    let streamed = response.bytes().unwrap();
+    assert_eq!(String::from_utf8(streamed.to_vec()).unwrap(), String::from_utf8(whole).unwrap());
+    // An empty range is an empty body.
+    let empty = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/export?from=2020-01-01&to=2020-01-02", r.id));
+    assert_eq!(empty.status().as_u16(), 200);
+    assert_eq!(empty.text().unwrap(), "");
+});
+
+app_test!(fn au_7_an_export_covers_at_most_366_days(app) {
+    let admin = app.bootstrap_admin();
+    let r = registrar(app, &admin, "Pirkanmaa");
+    let export = |from: &str, to: &str| {
+        app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/export?from={from}&to={to}", r.id))
+    };
+    // A leap year whole, and 366 days of an ordinary year.
+    assert_eq!(export("2028-01-01", "2029-01-01").status().as_u16(), 200);
+    assert_eq!(export("2025-01-01", "2026-01-02").status().as_u16(), 200);
+    for (from, to) in [("2025-01-01", "2026-01-02T00:00:01Z"), ("2020-01-01", "2026-01-01")] {
+        let body = assert_problem(export(from, to), 400, "/problems/validation");
+        assert_eq!(body["errors"], json!([{"field": "to", "message": "an export covers at most 366 days"}]), "{from}..{to}");
+    }
+});
+
 app_test!(fn au_10_supervision_reports(app) {
     use rekisteri_audit::DisclosureEntry;
     // Wednesday 25 November 2026, 12:00 in Helsinki.

@@ -137,6 +137,67 @@ idp_test!(fn ax_2_wrong_audience_issuer_expired_unsigned_or_unknown_key_is_401(a
     assert_problem(app.get_as(&token, "/v1/me"), 401, "/problems/unauthenticated");
 });
 
+/// A citizen token from the test provider with `claims` over the standard ones; `None` removes
+/// a claim.
+fn citizen_token_with(app: &TestApp, claims: &[(&str, Option<Value>)]) -> String {
+    let mut token = app.jwt_claims(json!({"iss": rekisteri_tests::CITIZEN_IDP_ISSUER,
+        "national_identification_number": CITIZEN, "amr": ["bank"]}));
+    let object = token.as_object_mut().unwrap();
+    for (name, value) in claims {
+        match value {
+            Some(value) => object.insert((*name).to_owned(), value.clone()),
+            None => object.remove(*name),
+        };
+    }
+    sign_jwt("rsa", &token)
+}
+
+idp_test!(fn ax_2_time_claims_that_are_not_json_numbers_are_refused(app) {
+    let now = app.clock.now().unix_timestamp();
+    let path = "/v1/me/client-records";
+    assert_eq!(app.get_as(&citizen_token_with(app, &[]), path).status().as_u16(), 200);
+    let cases = [
+        ("exp as a string", "exp", json!((now + 600).to_string())),
+        ("nbf as a string", "nbf", json!("9999999999")),
+        ("iat as a string", "iat", json!(now.to_string())),
+        ("exp as null", "exp", Value::Null),
+        ("nbf as a fraction", "nbf", json!(now as f64 + 0.5)),
+        ("iat as a boolean", "iat", json!(true)),
+    ];
+    for (what, claim, value) in cases {
+        let token = citizen_token_with(app, &[(claim, Some(value))]);
+        let response = app.get_as(&token, path);
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        assert_problem(response, 401, "/problems/unauthenticated");
+    }
+});
+
+idp_test!(fn ax_2_a_citizen_token_needs_iat_and_lives_at_most_the_providers_maximum(app) {
+    let now = app.clock.now().unix_timestamp();
+    let path = "/v1/me/client-records";
+    let at = |iat: i64, exp: i64| citizen_token_with(app, &[("iat", Some(json!(iat))), ("exp", Some(json!(exp)))]);
+    // The default maximum is an hour, to the second.
+    assert_eq!(app.get_as(&at(now, now + 3600), path).status().as_u16(), 200);
+    assert_eq!(app.get_as(&at(now - 3000, now + 600), path).status().as_u16(), 200);
+    let cases = [
+        ("without iat", citizen_token_with(app, &[("iat", None)])),
+        ("an hour and a second", at(now, now + 3601)),
+        ("a day", at(now - 600, now + 86_400)),
+        ("issued in the future", at(now + 3600, now + 3700)),
+    ];
+    for (what, token) in cases {
+        let response = app.get_as(&token, path);
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        assert_problem(response, 401, "/problems/unauthenticated");
+    }
+    // Staff tokens open a session that ends like any other; they need no iat.
+    let admin = app.bootstrap_admin();
+    let (_, email) = staff_member(app, &admin);
+    let mut staff = app.jwt_claims(json!({"email": email, "amr": ["sc"]}));
+    staff.as_object_mut().unwrap().remove("iat");
+    assert_eq!(app.get_as(&sign_jwt("ed25519", &staff), "/v1/me").status().as_u16(), 200);
+});
+
 idp_test!(fn ac_8_closing_an_account_ends_its_identity_provider_session(app) {
     let admin = app.bootstrap_admin();
     let org = app.create_organisation(&admin, "Pirkanmaa", "wellbeing_services_county");

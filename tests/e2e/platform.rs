@@ -1,7 +1,7 @@
 //! Health, the OpenAPI document, the docs page and request ids.
 
 use rekisteri_db::testing::TestDatabase;
-use rekisteri_tests::{TestApp, TestAppOptions, assert_problem, db_test};
+use rekisteri_tests::{TestApp, TestAppOptions, app_test, assert_problem, db_test};
 
 db_test!(fn pl_10_ready_when_database_migrations_and_keys_are_good(db) {
     let app = TestApp::start(db_reopen(db));
@@ -105,3 +105,64 @@ fn pl_4_request_id_is_taken_from_the_caller_or_made() {
         .unwrap();
     assert_eq!(missing.headers()["x-request-id"], "trace-1");
 }
+
+app_test!(fn pl_3_responses_carry_security_headers(app) {
+    let header = |response: &reqwest::blocking::Response, name: &str| {
+        response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+    };
+    let general = |response: &reqwest::blocking::Response| {
+        assert_eq!(header(response, "x-content-type-options").as_deref(), Some("nosniff"), "{}", response.url());
+        assert_eq!(header(response, "referrer-policy").as_deref(), Some("no-referrer"), "{}", response.url());
+    };
+    // API responses, successes and errors alike, are never stored by a cache.
+    let admin = app.bootstrap_admin();
+    let me = app.get_as(&admin, "/v1/me");
+    assert_eq!(me.status().as_u16(), 200);
+    let unauthenticated = app.get("/v1/me");
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    let missing = app.get_as(&admin, "/v1/nowhere");
+    assert_eq!(missing.status().as_u16(), 404);
+    let login = app.login(rekisteri_tests::ADMIN_EMAIL, "not the password at all");
+    assert_eq!(login.status().as_u16(), 401);
+    for response in [&me, &unauthenticated, &missing, &login] {
+        general(response);
+        assert_eq!(header(response, "cache-control").as_deref(), Some("no-store"), "{}", response.url());
+        assert_eq!(header(response, "content-security-policy"), None, "{}", response.url());
+    }
+    // Health and the OpenAPI document hold neither tokens nor personal data.
+    let live = app.get("/health/live");
+    let openapi = app.get("/openapi.json");
+    for response in [&live, &openapi] {
+        assert_eq!(response.status().as_u16(), 200);
+        general(response);
+        assert_eq!(header(response, "cache-control"), None, "{}", response.url());
+        assert_eq!(header(response, "content-security-policy"), None, "{}", response.url());
+    }
+    // The docs page, its redirect and its assets: framed by no one, scripts only from files.
+    let policy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                  object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    let redirect = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/docs"))
+        .send()
+        .unwrap();
+    assert_eq!(redirect.status().as_u16(), 308);
+    let page = app.get("/docs/");
+    let initializer = app.get("/docs/swagger-initializer.js");
+    for response in [&redirect, &page, &initializer] {
+        general(response);
+        assert_eq!(header(response, "content-security-policy").as_deref(), Some(policy), "{}", response.url());
+        assert_eq!(header(response, "cache-control"), None, "{}", response.url());
+    }
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().unwrap();
+    let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+    assert_eq!(scripts.len(), 3, "{html}");
+    for script in scripts {
+        let (tag, rest) = script.split_once('>').unwrap();
+        assert!(tag.contains(" src="), "an inline script needs 'unsafe-inline': {html}");
+        assert!(rest.trim_start().starts_with("</script>"), "an inline script needs 'unsafe-inline': {html}");
+    }
+});

@@ -199,9 +199,7 @@ pub fn invite(
                 ))
             };
         }
-        if new.role == Role::Admin && !actor.is_admin() {
-            return Err(AccountsError::Forbidden("only admins grant the admin role".into()));
-        }
+        only_admins_grant(actor, new.role)?;
     }
     let email = new.email.trim().to_owned();
     if !valid_email(&email) {
@@ -567,8 +565,21 @@ fn may_manage_rights(actor: &Principal, account: &Account, role: Role) -> Result
     Ok(())
 }
 
+/// Admins alone grant the admin role, and the auditor role: an auditor reads the registrar's
+/// logs, which record what its main users do, so a main user must not choose who watches them.
+fn only_admins_grant(actor: &Principal, role: Role) -> Result<(), AccountsError> {
+    if matches!(role, Role::Admin | Role::Auditor) && !actor.is_admin() {
+        return Err(AccountsError::Forbidden(format!(
+            "only admins grant the {} role",
+            role.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Grants `role` to account `id` for `[valid_from, valid_until)` (AC-11); `valid_from`
-/// defaults to now. Earlier grants stay as history.
+/// defaults to now. Earlier grants stay as history. Nobody grants a role to their own account:
+/// widening one's own rights always takes a second person (AC-4).
 #[allow(clippy::too_many_arguments)]
 pub fn grant_role(
     conn: &mut DbConnection,
@@ -582,6 +593,12 @@ pub fn grant_role(
 ) -> Result<Account, AccountsError> {
     let account = get_account(conn, register, Some(actor), id)?;
     may_manage_rights(actor, &account, role)?;
+    if account.id == actor.account_id {
+        return Err(AccountsError::Forbidden(
+            "nobody grants a role to their own account".into(),
+        ));
+    }
+    only_admins_grant(actor, role)?;
     let at = now_primitive(now);
     let valid_from = valid_from.unwrap_or(at);
     if valid_until.is_some_and(|until| until <= valid_from) {
@@ -780,6 +797,13 @@ pub fn add_service_unit_membership(
     if !actor.manages_organisation(&account.organisation_id) {
         return Err(AccountsError::Forbidden(
             "only admins and the organisation's main users change service units".into(),
+        ));
+    }
+    // A service unit is where care relationships hold (AX-5): joining one widens what a
+    // professional reaches, so as with roles it takes a second person (AC-4).
+    if account.id == actor.account_id {
+        return Err(AccountsError::Forbidden(
+            "nobody adds their own account to a service unit".into(),
         ));
     }
     let belongs: i64 = service_units::table

@@ -59,7 +59,14 @@ pub struct IdentityProvider {
     pub account_claim: String,
     /// `amr` values (RFC 8176) that count as strong authentication, e.g. `sc` (smart card).
     pub strong_methods: Vec<String>,
+    /// Citizens: the longest lifetime (`exp - iat`) a token may claim. A citizen token is
+    /// checked on every request and never revoked, so a long-lived one stolen from a browser
+    /// would work until it expires.
+    pub max_token_lifetime: time::Duration,
 }
+
+/// The default of [`IdentityProvider::max_token_lifetime`].
+pub const DEFAULT_MAX_TOKEN_LIFETIME: time::Duration = time::Duration::hours(1);
 
 impl IdentityProvider {
     /// A provider with the documented defaults for the claims.
@@ -73,6 +80,7 @@ impl IdentityProvider {
             identity_code_claim: "national_identification_number".to_owned(),
             account_claim: "email".to_owned(),
             strong_methods: vec!["sc".to_owned(), "hwk".to_owned()],
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
     }
 }
@@ -107,7 +115,7 @@ pub enum Verified {
     },
 }
 
-/// Clock skew tolerated on `exp` and `nbf`.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: i64 = 60;
 
 /// Whether a bearer token is a JWT rather than one of our opaque session tokens (which have no
@@ -146,16 +154,33 @@ fn refuse(reason: &str) -> AccountsError {
     AccountsError::Unauthenticated
 }
 
+/// A time claim (RFC 7519 NumericDate), when present: it must be a JSON integer of seconds. A
+/// string is refused, not read as a number: a claim this check skipped or read differently from
+/// the issuer's libraries would let a token live longer than anyone meant.
+fn numeric_date(claims: &Value, name: &str) -> Result<Option<i64>, AccountsError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| refuse(&format!("{name} is not an integer number"))),
+    }
+}
+
 fn claims_of(provider: &IdentityProvider, claims: &Value, now: OffsetDateTime) -> Result<Verified, AccountsError> {
     let now_seconds = now.unix_timestamp();
-    let exp = claims["exp"].as_i64().ok_or_else(|| refuse("exp is not a number"))?;
-    if now_seconds > exp + LEEWAY_SECONDS {
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| refuse("no exp"))?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    if now_seconds > exp.saturating_add(LEEWAY_SECONDS) {
         return Err(refuse("expired"));
     }
-    if let Some(nbf) = claims["nbf"].as_i64()
-        && now_seconds + LEEWAY_SECONDS < nbf
-    {
+    if nbf.is_some_and(|nbf| now_seconds.saturating_add(LEEWAY_SECONDS) < nbf) {
         return Err(refuse("not yet valid"));
+    }
+    // A token issued in the future could otherwise carry a lifetime that starts later than now.
+    if iat.is_some_and(|iat| now_seconds.saturating_add(LEEWAY_SECONDS) < iat) {
+        return Err(refuse("issued in the future"));
     }
     let methods: Vec<String> = match &claims["amr"] {
         Value::Array(values) => values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
@@ -165,6 +190,10 @@ fn claims_of(provider: &IdentityProvider, claims: &Value, now: OffsetDateTime) -
     let strong = methods.iter().any(|m| provider.strong_methods.contains(m));
     match provider.kind {
         IdpKind::Citizen => {
+            let iat = iat.ok_or_else(|| refuse("a citizen token without iat"))?;
+            if exp.saturating_sub(iat) > provider.max_token_lifetime.whole_seconds() {
+                return Err(refuse("a citizen token that lives longer than the provider's maximum"));
+            }
             let code = claims[provider.identity_code_claim.as_str()]
                 .as_str()
                 .ok_or_else(|| refuse("no identity-code claim"))?;

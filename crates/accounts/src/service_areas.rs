@@ -198,6 +198,12 @@ pub fn grant_service_area(
             "only the registrar's main users and admins grant service-area rights".into(),
         ));
     }
+    // As with roles (AC-4): reaching more clients always takes a second person.
+    if account.id == actor.account_id {
+        return Err(AccountsError::Forbidden(
+            "nobody grants a service-area right to their own account".into(),
+        ));
+    }
     let area: Option<String> = service_areas::table
         .filter(service_areas::registrar_id.eq(&account.organisation_id))
         .filter(service_areas::id.eq(service_area_id))

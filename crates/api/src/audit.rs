@@ -473,12 +473,15 @@ pub struct ExportQuery {
     log: Option<String>,
     /// Start of the range (RFC 3339 or date), inclusive.
     from: String,
-    /// End of the range, exclusive.
+    /// End of the range, exclusive; at most 366 days after `from`.
     to: String,
 }
 
 /// A range of the registrar's log as JSON Lines with the chain hashes (AU-7), oldest first;
-/// verify it outside the platform with `tools/verify-audit-export.py`.
+/// verify it outside the platform with `tools/verify-audit-export.py`. The range covers at most
+/// 366 days (a longer one is a 400 naming `to`); the body is streamed in pages of 5 000 entries
+/// (chunked, no `Content-Length`). An error while it streams cuts the body short without
+/// its terminating chunk, so a client sees an incomplete transfer, never a shorter export.
 #[utoipa::path(
     tag = "audit",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ExportQuery),
@@ -511,27 +514,53 @@ async fn export(
     if to <= from {
         return Err(ApiError::field("to", "must be after from"));
     }
-    let body = state
-        .run(move |conn, state| {
-            let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
-            let (context, entry) = supervision(&principal, &registrar_id, None, "audit_export", &request_id);
-            state
-                .audit
-                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
-                    let mut out = Vec::new();
-                    if let Some((first, last)) =
-                        rekisteri_audit::query::seq_range(conn, kind, &chain, from, to).map_err(ApiError::internal)?
-                    {
-                        rekisteri_audit::export::export_chain(conn, &chain, first, last, &mut out)
+    if to - from > time::Duration::days(rekisteri_audit::export::MAX_EXPORT_DAYS) {
+        return Err(ApiError::field("to", "an export covers at most 366 days"));
+    }
+    let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
+    // The export's own usage entry is durable before the first page is read; the seq range is
+    // fixed now, so entries written while the body streams are not part of it.
+    let range = {
+        let chain = chain.clone();
+        state
+            .run(move |conn, state| {
+                let (context, entry) = supervision(&principal, &registrar_id, None, "audit_export", &request_id);
+                state
+                    .audit
+                    .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
+                        let range = rekisteri_audit::query::seq_range(conn, kind, &chain, from, to)
                             .map_err(ApiError::internal)?;
+                        Ok::<_, ApiError>((range, vec![entry]))
+                    })
+            })
+            .await?
+    };
+    let pages = futures_util::stream::unfold(
+        range.map(|(first, last)| (first.saturating_sub(1), last)),
+        move |cursor| {
+            let state = state.clone();
+            let chain = chain.clone();
+            async move {
+                let (after, last) = cursor?;
+                let page = state
+                    .run(move |conn, _| {
+                        rekisteri_audit::export::export_page(conn, &chain, after, last).map_err(ApiError::internal)
+                    })
+                    .await;
+                match page {
+                    Ok(Some((lines, _, next))) => Some((Ok(web::Bytes::from(lines)), Some((next, last)))),
+                    Ok(None) => None,
+                    Err(error) => {
+                        log::error!("audit export: a page could not be read, the body is cut short: {error}");
+                        Some((Err(std::io::Error::other("the export could not be completed")), None))
                     }
-                    Ok::<_, ApiError>((out, vec![entry]))
-                })
-        })
-        .await?;
+                }
+            }
+        },
+    );
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/jsonl"))
-        .body(body))
+        .streaming(pages))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -119,6 +119,8 @@ impl ResponseError for EscapedError {
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        // The path is gone by now; a problem document is API output, so it gets the API's rule.
+        add_security_headers(response.headers_mut(), "/v1/");
         response
     }
 }
@@ -182,7 +184,32 @@ async fn authorise(req: &ServiceRequest) -> Result<(), crate::ApiError> {
     crate::principal::require_standing(req).await
 }
 
-/// Every response's last step: a problem document for every error, the request id, the log line.
+/// The policy of the documentation page. The vendored Swagger UI page loads its scripts from
+/// files (no inline script, which `pl_3_responses_carry_security_headers` checks), but the UI
+/// sets inline styles and shows `data:` images; it fetches only `/openapi.json`.
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers every response carries. API responses hold tokens or personal data, so no cache
+/// (a browser's, a proxy's) may keep them; health, the OpenAPI document and the docs page may
+/// be cached. The docs page is the one HTML page, so only it needs a content security policy;
+/// `frame-ancestors 'none'` keeps it out of other sites' frames.
+fn add_security_headers(headers: &mut header::HeaderMap, path: &str) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if path.starts_with("/v1/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if path == "/docs" || path.starts_with("/docs/") {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY),
+        );
+    }
+}
+
+/// Every response's last step: a problem document for every error, the request id, the
+/// security headers, the log line.
 fn finish(
     response: ServiceResponse<BoxBody>,
     request_id: &RequestId,
@@ -194,6 +221,7 @@ fn finish(
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         body_response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    add_security_headers(body_response.headers_mut(), request.path());
     // The route pattern, never the raw path: a path could carry something a client should not
     // have put there, and the log must not keep it.
     let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());

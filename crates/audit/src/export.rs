@@ -16,6 +16,11 @@ use crate::{AuditError, LogKind};
 
 const PAGE: i64 = 5_000;
 
+/// The longest time range one export over the API covers: a year, leap day included. A longer
+/// range is asked for as several exports, so that no single request holds a connection and a
+/// blocking thread for hours; the command line (`audit export`) has no such limit.
+pub const MAX_EXPORT_DAYS: i64 = 366;
+
 fn hex(value: &Option<Vec<u8>>) -> Value {
     value.as_ref().map_or(Value::Null, |v| Value::String(to_hex(v)))
 }
@@ -76,6 +81,40 @@ fn page(conn: &mut DbConnection, kind: LogKind, chain: &str, after: i64, last: i
     })
 }
 
+fn kind_of(chain: &str) -> Result<LogKind, AuditError> {
+    LogKind::ALL
+        .into_iter()
+        .find(|k| chain.starts_with(&format!("{}:", k.as_str())))
+        .ok_or_else(|| AuditError::Write(format!("'{chain}' is not a chain id")))
+}
+
+/// One page of an export: the JSON Lines of the entries of `chain` after `after` up to
+/// `last`, how many they are, and the seq the next page starts after; `None` when none is left.
+/// A caller that streams an export reads it page by page, each with a connection of its own
+/// for only as long as the page takes.
+pub fn export_page(
+    conn: &mut DbConnection,
+    chain: &str,
+    after: i64,
+    last: i64,
+) -> Result<Option<(Vec<u8>, u64, i64)>, AuditError> {
+    let rows = page(conn, kind_of(chain)?, chain, after, last)?;
+    let Some(tail) = rows.last() else {
+        return Ok(None);
+    };
+    let next = match tail {
+        StoredEntry::Usage(r) => r.seq,
+        StoredEntry::Disclosure(r) => r.seq,
+        StoredEntry::Security(r) => r.seq,
+    };
+    let mut out = Vec::new();
+    for row in &rows {
+        let line = entry_json(row).to_string();
+        writeln!(out, "{line}").map_err(|e| AuditError::Write(format!("export: {e}")))?;
+    }
+    Ok(Some((out, rows.len() as u64, next)))
+}
+
 /// Writes entries `first..=last` of `chain` as JSON Lines; returns how many were written.
 pub fn export_chain(
     conn: &mut DbConnection,
@@ -84,25 +123,14 @@ pub fn export_chain(
     last: i64,
     out: &mut dyn Write,
 ) -> Result<u64, AuditError> {
-    let kind = LogKind::ALL
-        .into_iter()
-        .find(|k| chain.starts_with(&format!("{}:", k.as_str())))
-        .ok_or_else(|| AuditError::Write(format!("'{chain}' is not a chain id")))?;
+    kind_of(chain)?;
     let mut after = first.saturating_sub(1);
     let mut written = 0;
-    loop {
-        let rows = page(conn, kind, chain, after, last)?;
-        let Some(tail) = rows.last() else { break };
-        after = match tail {
-            StoredEntry::Usage(r) => r.seq,
-            StoredEntry::Disclosure(r) => r.seq,
-            StoredEntry::Security(r) => r.seq,
-        };
-        for row in &rows {
-            let line = entry_json(row).to_string();
-            writeln!(out, "{line}").map_err(|e| AuditError::Write(format!("export: {e}")))?;
-            written += 1;
-        }
+    while let Some((lines, count, next)) = export_page(conn, chain, after, last)? {
+        out.write_all(&lines)
+            .map_err(|e| AuditError::Write(format!("export: {e}")))?;
+        written += count;
+        after = next;
     }
     Ok(written)
 }

@@ -200,15 +200,28 @@ pub fn settlement(
 /// The settlement as CSV (RFC 4180): one row per client and service, then the total. Euros with
 /// two decimals beside the cents, so that a spreadsheet needs no conversion.
 pub fn to_csv(settlement: &Settlement) -> String {
+    /// A text cell: names, ids and codes, some of them typed in by people. One that a
+    /// spreadsheet would take for a formula (OWASP "CSV injection": a leading `=`, `+`, `-`,
+    /// `@`, tab or carriage return) gets a leading `'`, which spreadsheets show as text. The
+    /// quantity and amount cells are not text and never pass here: we format them ourselves
+    /// from integers, and a negative amount such as `-12.50` must stay a number a spreadsheet
+    /// can sum.
     fn field(value: &str) -> String {
+        let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{value}")
+        } else {
+            value.to_owned()
+        };
         if value.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", value.replace('"', "\"\""))
         } else {
-            value.to_owned()
+            value
         }
     }
     fn euros(cents: i64) -> String {
-        format!("{}.{:02}", cents.div_euclid(100), cents.rem_euclid(100))
+        let sign = if cents < 0 { "-" } else { "" };
+        let cents = cents.unsigned_abs();
+        format!("{sign}{}.{:02}", cents / 100, cents % 100)
     }
     let mut out =
         String::from("client_id,client_name,service_id,service_type,kind,unit,quantity,amount_cents,amount_eur\r\n");
@@ -245,6 +258,48 @@ mod tests {
         assert_eq!(amount_cents(1, 50), 1);
         assert_eq!(amount_cents(1, 49), 0);
         assert_eq!(amount_cents(33, 1001), 330);
+    }
+
+    fn line(client_name: &str, service_type: &str, amount_cents: i64) -> SettlementLine {
+        SettlementLine {
+            client_id: "c1".into(),
+            client_name: client_name.into(),
+            service_id: "s1".into(),
+            service_type: service_type.into(),
+            kind: ServiceKind::PurchasedService,
+            unit: Unit::Hour,
+            quantity: Quantity(150),
+            amount_cents,
+        }
+    }
+
+    #[test]
+    fn cl_6_csv_text_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        let lines = vec![
+            line("=HYPERLINK(\"http://x\",\"y\")", "kotihoito", 1),
+            line("+358 Maija", "-1+1", 2),
+            line("@SUM(A1) Maija", "\tkotihoito", 3),
+            line("\rMaija", "koti=hoito", 4),
+            line("Meikäläinen Maija", "kotihoito", -1250),
+        ];
+        let settlement = Settlement {
+            registrar_id: "r".into(),
+            provider_id: "p".into(),
+            month: "2026-10".into(),
+            total_amount_cents: lines.iter().map(|l| l.amount_cents).sum(),
+            lines,
+            currency: "EUR".into(),
+        };
+        assert_eq!(
+            to_csv(&settlement),
+            "client_id,client_name,service_id,service_type,kind,unit,quantity,amount_cents,amount_eur\r\n\
+             c1,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",s1,kotihoito,purchased_service,hour,1.5,1,0.01\r\n\
+             c1,'+358 Maija,s1,'-1+1,purchased_service,hour,1.5,2,0.02\r\n\
+             c1,'@SUM(A1) Maija,s1,'\tkotihoito,purchased_service,hour,1.5,3,0.03\r\n\
+             c1,\"'\rMaija\",s1,koti=hoito,purchased_service,hour,1.5,4,0.04\r\n\
+             c1,Meikäläinen Maija,s1,kotihoito,purchased_service,hour,1.5,-1250,-12.50\r\n\
+             total,,,,,,,-1240,-12.40\r\n"
+        );
     }
 
     #[test]

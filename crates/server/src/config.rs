@@ -49,6 +49,8 @@ pub struct IdentityProviderConfig {
     pub identity_code_claim: Option<String>,
     pub account_claim: Option<String>,
     pub strong_methods: Option<Vec<String>>,
+    /// Citizens: the longest `exp - iat` accepted, in seconds (default 3600).
+    pub max_token_lifetime_secs: Option<u64>,
     pub keys: Vec<IdentityProviderKey>,
 }
 
@@ -102,6 +104,17 @@ impl IdentityProviderConfig {
         }
         if let Some(methods) = &self.strong_methods {
             provider.strong_methods = methods.clone();
+        }
+        if let Some(seconds) = self.max_token_lifetime_secs {
+            if kind != IdpKind::Citizen {
+                return Err(invalid(
+                    "max_token_lifetime_secs applies to citizen providers only".to_owned(),
+                ));
+            }
+            if !(1..=86_400).contains(&seconds) {
+                return Err(invalid("max_token_lifetime_secs must be 1-86400".to_owned()));
+            }
+            provider.max_token_lifetime = time::Duration::seconds(seconds.cast_signed());
         }
         Ok(provider)
     }
@@ -390,5 +403,51 @@ mod tests {
         .unwrap();
         let error = load(&[], Some(&path)).unwrap_err().to_string();
         assert!(error.contains("unsupported algorithm 'HS256'"), "{error}");
+    }
+
+    #[test]
+    fn ax_2_a_citizen_providers_longest_token_lifetime_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/idp/ed25519.pub");
+        let path = dir.path().join("rekisteri.toml");
+        let provider = |kind: &str, lifetime: &str| {
+            format!(
+                "[[identity_providers]]\nname = \"X\"\nkind = \"{kind}\"\nissuer = \"i\"\naudience = \"a\"\n{lifetime}\
+                 [[identity_providers.keys]]\nalgorithm = \"EdDSA\"\npublic_key_file = {key:?}\n"
+            )
+        };
+        std::fs::write(&path, provider("citizen", "")).unwrap();
+        let config = load(&[], Some(&path)).unwrap();
+        assert_eq!(
+            config.identity_providers[0].max_token_lifetime,
+            time::Duration::hours(1)
+        );
+        std::fs::write(&path, provider("citizen", "max_token_lifetime_secs = 900\n")).unwrap();
+        let config = load(&[], Some(&path)).unwrap();
+        assert_eq!(
+            config.identity_providers[0].max_token_lifetime,
+            time::Duration::minutes(15)
+        );
+        for (kind, lifetime, message) in [
+            (
+                "citizen",
+                "max_token_lifetime_secs = 0\n",
+                "X: max_token_lifetime_secs must be 1-86400",
+            ),
+            (
+                "citizen",
+                "max_token_lifetime_secs = 86401\n",
+                "X: max_token_lifetime_secs must be 1-86400",
+            ),
+            (
+                "staff",
+                "max_token_lifetime_secs = 900\n",
+                "X: max_token_lifetime_secs applies to citizen providers only",
+            ),
+        ] {
+            std::fs::write(&path, provider(kind, lifetime)).unwrap();
+            let error = load(&[], Some(&path)).unwrap_err().to_string();
+            assert_eq!(error, format!("identity_providers: {message}"));
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! embedded SQLite default is a missing key file created, with a warning; a production database
 //! must never silently get fresh keys.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use rekisteri_crypto::{Keyring, KeyringError};
 
@@ -20,6 +21,11 @@ pub enum KeySourceError {
          automatically only for the embedded SQLite default)"
     )]
     Missing(String),
+    #[error(
+        "the key file {path} is open to group or others (mode {mode:04o}); anyone who can read it \
+         can read every encrypted field: run `chmod 600 {path}`"
+    )]
+    Exposed { path: String, mode: u32 },
 }
 
 pub enum KeySource {
@@ -51,11 +57,11 @@ pub fn load(config: &Config, env_keys: Option<String>, create: bool) -> Result<(
         ));
     }
     if let Some(path) = &config.key_file {
-        return Ok((Keyring::load_file(path)?, KeySource::File(path.clone())));
+        return Ok((load_private_file(path)?, KeySource::File(path.clone())));
     }
     let path = default_path(config);
     if path.exists() {
-        return Ok((Keyring::load_file(&path)?, KeySource::File(path)));
+        return Ok((load_private_file(&path)?, KeySource::File(path)));
     }
     if create && config.embedded_default {
         let keyring = Keyring::create_file(&path)?;
@@ -67,4 +73,29 @@ pub fn load(config: &Config, env_keys: Option<String>, create: bool) -> Result<(
         return Ok((keyring, KeySource::Created(path)));
     }
     Err(KeySourceError::Missing(path.display().to_string()))
+}
+
+/// Reads a key file that only its owner can read or change, as ssh does with private keys: a
+/// key file open to others is a leak waiting to happen (a backup, a shared host), and one open to
+/// writing could be swapped. The mode is read from the opened file, so it is the file read.
+fn load_private_file(path: &Path) -> Result<Keyring, KeySourceError> {
+    let read_error = |source| KeyringError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(read_error)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeySourceError::Exposed {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_error)?;
+    Ok(Keyring::from_toml(&text)?)
 }

@@ -187,7 +187,32 @@ pub(crate) fn runtime(message: impl std::fmt::Display) -> Failure {
     }
 }
 
+/// Everything the process creates (the SQLite database with its WAL and journal, the key file,
+/// the data directory, exports) is for the service's own user only, whatever umask it was
+/// started with. `rustix` is the safe wrapper: the workspace forbids `unsafe`.
+fn restrict_created_files() {
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        rustix::process::umask(Mode::RWXG | Mode::RWXO);
+    }
+}
+
+/// Creates the directory of the embedded database (the data directory by default) for the
+/// service's user only. An existing directory is left as it is: it may be a shared parent such as
+/// `/var/lib`, and the files the process creates in it are private by the umask anyway.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| runtime(format!("cannot create the data directory {}: {e}", dir.display())))
+}
+
 fn main() -> ExitCode {
+    restrict_created_files();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -279,6 +304,11 @@ fn print_openapi() -> Result<(), Failure> {
 }
 
 fn open_and_migrate(config: &Config) -> Result<Pool, Failure> {
+    if let rekisteri_db::DatabaseUrl::Sqlite { path } = &config.database_url
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        create_private_dir(dir)?;
+    }
     let pool = Pool::open(&config.database_url, &config.pool).map_err(runtime)?;
     let mut conn = pool.get().map_err(runtime)?;
     let applied = migrations::run_pending(&mut conn).map_err(runtime)?;

@@ -787,3 +787,75 @@ fn vt_11_vtj_import_applies_a_file_of_change_pages_and_refuses_a_malformed_one_w
     assert!(!stderr.contains("120336-244A"), "{stderr}");
     assert_eq!(staged(), 2);
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn pl_6_the_data_directory_and_what_the_server_creates_in_it_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = rekisteri(dir.path()).arg("migrate").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(mode_of(&dir.path().join("data")), 0o700);
+    assert_eq!(mode_of(&dir.path().join("data/rekisteri.db")), 0o600);
+    // The key file of the embedded default, made on first start.
+    let output = rekisteri(dir.path())
+        .args(["admin", "bootstrap", "--email", "ada@example.test"])
+        .env("REKISTERI_ADMIN_PASSWORD", "a long and private passphrase")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(mode_of(&dir.path().join("data/keys.toml")), 0o600);
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode_of(&path) & 0o077, 0, "{}", path.display());
+    }
+}
+
+#[test]
+fn pl_6_a_group_readable_key_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, rekisteri_crypto::Keyring::generate_toml().unwrap()).unwrap();
+    let configured = keys.display().to_string();
+    // The configured file by its path as given, and the embedded default's in the data directory.
+    for (mode, path, env, shown) in [
+        (0o640, keys.clone(), Some(keys.clone()), configured.as_str()),
+        (0o604, keys.clone(), Some(keys.clone()), configured.as_str()),
+        (0o644, dir.path().join("data/keys.toml"), None, "data/keys.toml"),
+    ] {
+        if env.is_none() {
+            std::fs::create_dir_all(dir.path().join("data")).unwrap();
+            std::fs::copy(&keys, &path).unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut command = rekisteri(dir.path());
+        command.args(["config", "check"]);
+        if let Some(env) = &env {
+            command.env("REKISTERI_KEY_FILE", env);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the key file {shown} is open to group or others (mode {mode:04o}); anyone who can read it \
+                 can read every encrypted field: run `chmod 600 {shown}`"
+            )),
+            "{stderr}"
+        );
+        // Once private, it is taken.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("# keys: "));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if env.is_none() {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
