@@ -309,6 +309,21 @@ mod tests {
     }
 
     #[test]
+    fn pl_1_every_time_is_documented_as_a_date_time() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+            let Some(properties) = schema["properties"].as_object() else {
+                continue;
+            };
+            for (property, definition) in properties {
+                if property.ends_with("_at") {
+                    assert_eq!(definition["format"], "date-time", "{name}.{property}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pl_3_every_operation_with_a_json_body_documents_413_and_415() {
         let doc = serde_json::to_value(super::openapi()).unwrap();
         let mut bodies = 0;

@@ -78,7 +78,9 @@ pub struct VtjStatusView {
     /// `viimeisinKirjausavain`: where the next change fetch continues.
     pub cursor: Option<i64>,
     pub running: bool,
+    #[schema(format = DateTime)]
     pub last_run_started_at: Option<String>,
+    #[schema(format = DateTime)]
     pub last_run_finished_at: Option<String>,
     /// `completed` or `failed`.
     pub last_run_outcome: Option<String>,
@@ -255,6 +257,7 @@ pub struct DeathClosureView {
     /// Proxies ended on the date of death (or revoked, if not yet begun).
     pub proxies_ended: i32,
     /// When VTJ applied the death.
+    #[schema(format = DateTime)]
     pub recorded_at: String,
 }
 

@@ -24,6 +24,7 @@ use crate::{
 /// purposes; employees are named by their id only).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReportedUse {
+    #[schema(format = DateTime)]
     pub occurred_at: String,
     /// The organisation whose user used the data (the log controller).
     pub organisation_id: String,
@@ -37,6 +38,7 @@ pub struct ReportedUse {
 /// One disclosure of the person's data.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReportedDisclosure {
+    #[schema(format = DateTime)]
     pub occurred_at: String,
     pub description: String,
     pub recipient_kind: String,
@@ -53,6 +55,7 @@ pub struct AccessReport {
     pub register: String,
     pub registrar_id: String,
     pub registrar_name: String,
+    #[schema(format = DateTime)]
     pub produced_at: String,
     /// The client record with every field and every service.
     pub client: Client,

@@ -347,7 +347,9 @@ pub struct Client {
     pub restricted: bool,
     /// The version `If-Match` names.
     pub version: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// The services the caller may see.
     pub services: Vec<Service>,
@@ -424,6 +426,7 @@ pub struct ServiceEvent {
     pub unit_price_cents: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -473,7 +476,9 @@ pub struct Proxy {
     pub valid_to: Option<Date>,
     /// When the authorisation was revoked (`DELETE`); a revoked proxy acts for nobody.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -515,7 +520,9 @@ pub struct CareTeamMember {
     pub valid_until: Option<Date>,
     /// The version `If-Match` names.
     pub version: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -212,7 +212,9 @@ pub struct DataSubjectRequest {
     pub created_by: String,
     /// The version `If-Match` names.
     pub version: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -26,6 +26,7 @@ pub struct NewInforming {
     /// `in_person` or `omakanta_receipt`.
     pub method: String,
     /// RFC 3339; the moment of recording when absent.
+    #[schema(format = DateTime)]
     pub informed_at: Option<String>,
 }
 
@@ -34,10 +35,12 @@ pub struct Informing {
     pub id: String,
     pub client_id: String,
     pub method: String,
+    #[schema(format = DateTime)]
     pub informed_at: String,
     /// The user who informed, and their organisation.
     pub recorded_by: String,
     pub recorded_by_organisation: String,
+    #[schema(format = DateTime)]
     pub recorded_at: String,
 }
 
@@ -46,6 +49,7 @@ pub struct ConsentChange {
     pub state: ConsentState,
     pub recorded_by: String,
     pub recorded_by_organisation: String,
+    #[schema(format = DateTime)]
     pub recorded_at: String,
 }
 
@@ -77,8 +81,10 @@ pub struct Prohibition {
     pub in_force: bool,
     pub recorded_by: String,
     pub recorded_by_organisation: String,
+    #[schema(format = DateTime)]
     pub recorded_at: String,
     pub revoked_by: Option<String>,
+    #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
 }
 

@@ -71,6 +71,7 @@ pub struct VoucherChoice {
     pub service_id: String,
     pub provider_id: String,
     pub provider_unit_oid: String,
+    #[schema(format = DateTime)]
     pub reported_at: String,
 }
 
@@ -178,6 +179,7 @@ pub struct CaseDocument {
     pub content: serde_json::Value,
     /// `kept`, `marked_for_destruction` or `destroyed` (RU-7).
     pub local_copy: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -186,6 +188,7 @@ pub struct CaseDocument {
 pub struct NewIncident {
     pub description: String,
     /// RFC 3339; now when absent. The 72-hour clock runs from it.
+    #[schema(format = DateTime)]
     pub discovered_at: Option<String>,
     /// A document found stored in the wrong register.
     pub document_id: Option<String>,
@@ -209,10 +212,12 @@ pub struct SecurityIncident {
     pub source: String,
     pub description: Option<String>,
     pub document_id: Option<String>,
+    #[schema(format = DateTime)]
     pub discovered_at: String,
     /// Discovery + 72 hours: the authority must be notified by then (source 003 §3.3.1).
     pub notify_by: String,
     pub assessment: Option<String>,
+    #[schema(format = DateTime)]
     pub notified_at: Option<String>,
     pub reported_by: String,
 }
@@ -1514,6 +1519,7 @@ pub struct RegistryNotification {
     /// The right or incident it is about.
     pub subject_id: String,
     pub details: serde_json::Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
