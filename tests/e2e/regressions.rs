@@ -82,3 +82,25 @@ app_test!(fn pl_3_an_accept_header_that_no_answer_matches_is_406(app) {
     let logout = app.request_as(reqwest::Method::POST, &admin, "/v1/auth/logout", &[("Accept", "application/xml")], None);
     assert_eq!(logout.status().as_u16(), 204);
 });
+
+app_test!(fn cl_6_settlement_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(app) {
+    let w = world(app);
+    let r = &w.registrar;
+    let mut body = client_body(MAIJA, json!([home_care_voucher(&w.provider)]));
+    body["surname"] = json!("=HYPERLINK(\"http://evil.example\";\"x\")");
+    body["first_names"] = json!("@SUM(A1)");
+    let created = create(app, &w.handler, r, &body);
+    let sid = created["services"][0]["id"].as_str().unwrap();
+    let event = json!({"delivered_on": "2026-10-01", "quantity": 1});
+    assert_eq!(app.post_as(&w.provider_staff, &format!("/v1/registrars/{r}/services/{sid}/events"), &event).status().as_u16(), 201);
+    let path = format!("/v1/registrars/{r}/settlements?provider=1.2.246.10.2001&month=2026-10");
+    let csv = app.request_as(reqwest::Method::GET, &w.handler, &path, &[("Accept", "text/csv")], None);
+    assert_eq!(csv.status().as_u16(), 200);
+    let text = csv.text().unwrap();
+    let line = text.lines().nth(1).unwrap();
+    // The name cell starts with a quote, so no spreadsheet runs it; the JSON keeps the name.
+    assert!(line.contains(",\"'=HYPERLINK(\"\"http://evil.example\"\";\"\"x\"\") @SUM(A1)\","), "{line}");
+    assert!(!text.lines().any(|l| l.split(',').any(|cell| cell.starts_with('=') || cell.starts_with('@'))), "{text}");
+    let json: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(json["lines"][0]["client_name"], "=HYPERLINK(\"http://evil.example\";\"x\") @SUM(A1)");
+});
