@@ -14,4 +14,5 @@ mod identity;
 mod inactivity;
 mod lifecycle;
 mod platform;
+mod throttle;
 mod vtj;
