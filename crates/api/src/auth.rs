@@ -135,7 +135,11 @@ async fn accept_invitation(
     let AcceptInvitationRequest { token, password } = body.into_inner();
     let address = state.trusted_proxies.of_request(&req);
     let now = state.clock.now();
-    // The token is checked (and a bad one counted) before any hashing.
+    // A place on the hashing pool first, as for a login: the pool's size bounds how many
+    // password requests hold database connections at once, so a flood of them (bogus tokens
+    // included) is shed at once when it is full. The token is checked (and a bad one counted)
+    // before anything is hashed; a refusal gives the place back unused.
+    let hashing = state.hashing.reserve()?;
     let checked = password.clone();
     let pending = state
         .run(move |conn, state| {
@@ -150,7 +154,7 @@ async fn accept_invitation(
         })
         .await?;
     let hasher = pending.password_hasher();
-    let password_hash = state.hashing.run(move || hasher.hash(&password)).await??;
+    let password_hash = hashing.run(move || hasher.hash(&password)).await??;
     let account = state
         .run(move |conn, state| {
             Ok(rekisteri_accounts::finish_accept_invitation(

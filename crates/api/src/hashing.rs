@@ -2,10 +2,15 @@
 //! (600 000 iterations a check) never takes the threads and connections of database work. Its
 //! queue is bounded: when every thread is busy and the queue is full, a request is refused at
 //! once with 503 and `Retry-After` rather than waiting (and piling up) behind the others.
+//!
+//! A request takes its place before its database work ([`HashingPool::reserve`]), so the
+//! pool's size also bounds how many password requests (logins, invitation acceptances, bogus
+//! ones included) hold database connections at once: a flood of them is shed at once and never
+//! queues in front of other requests for the blocking threads and the connection pool.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -21,6 +26,8 @@ struct Shared {
     /// Jobs reserved, queued or running.
     in_flight: AtomicUsize,
     capacity: usize,
+    /// Jobs run to their end.
+    completed: AtomicU64,
 }
 
 /// A handle to the pool (cheap to clone); the threads end when the last handle is dropped.
@@ -77,6 +84,7 @@ impl HashingPool {
             shared: Arc::new(Shared {
                 in_flight: AtomicUsize::new(0),
                 capacity: threads + queue,
+                completed: AtomicU64::new(0),
             }),
             threads,
         })
@@ -100,6 +108,11 @@ impl HashingPool {
                 retry_after_seconds: RETRY_AFTER_SECONDS,
             }),
         }
+    }
+
+    /// How many jobs have run (for tests: whether a request hashed anything).
+    pub fn completed(&self) -> u64 {
+        self.shared.completed.load(Ordering::Acquire)
     }
 
     /// Runs `work` on the pool; refused like [`HashingPool::reserve`] when full.
@@ -136,6 +149,7 @@ impl Reservation {
         let job: Job = Box::new(move || {
             // A panicking job leaves its thread running and its request an error.
             let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
+            shared.completed.fetch_add(1, Ordering::AcqRel);
             shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             if let Ok(mut slot) = filled.lock() {
                 slot.value = value;
@@ -209,6 +223,7 @@ mod tests {
         drop(first);
         let value = actix_web::rt::System::new().block_on(pool.run(|| 6 * 7)).unwrap();
         assert_eq!(value, 42);
+        assert_eq!(pool.completed(), 1);
         assert!(pool.reserve().is_ok());
     }
 }
