@@ -232,6 +232,7 @@ pub fn finish_login(
     let session_id = uuid::Uuid::new_v4().to_string();
     let expires_at = now_primitive(now + register.options.session_absolute);
     write_transaction(conn, |conn| {
+        throttle::lock(conn, &[&pending.keys.account, &pending.keys.address], at)?;
         throttle::reset(conn, &pending.keys.account)?;
         if let Some(address) = pending.counted(&pending.keys.address) {
             throttle::uncount(conn, address, at)?;

@@ -110,6 +110,12 @@ fn lock_rows(conn: &mut DbConnection, keys: &[&[u8]], at: PrimitiveDateTime) -> 
     }
 }
 
+/// Locks the keys' rows (in key order, like every other writer of them, so that two
+/// transactions never wait on each other in a cycle) before a transaction changes them.
+pub(crate) fn lock(conn: &mut DbConnection, keys: &[&[u8]], at: PrimitiveDateTime) -> QueryResult<()> {
+    lock_rows(conn, keys, at).map(|_| ())
+}
+
 /// The latest hold of the keys still in force at `at`, after locking their rows.
 pub(crate) fn held_until(
     conn: &mut DbConnection,
