@@ -56,7 +56,7 @@ async fn login(
     let now = state.clock.now();
     // A place on the hashing pool first: when it is full, the attempt is refused before it
     // costs (or counts) anything.
-    let hashing = state.hashing.reserve()?;
+    let hashing = state.hashing.reserve_waiting().await?;
     let pending = state
         .run(move |conn, state| {
             Ok(rekisteri_accounts::begin_login(
@@ -137,9 +137,9 @@ async fn accept_invitation(
     let now = state.clock.now();
     // A place on the hashing pool first, as for a login: the pool's size bounds how many
     // password requests hold database connections at once, so a flood of them (bogus tokens
-    // included) is shed at once when it is full. The token is checked (and a bad one counted)
+    // included) is shed when it is full. The token is checked (and a bad one counted)
     // before anything is hashed; a refusal gives the place back unused.
-    let hashing = state.hashing.reserve()?;
+    let hashing = state.hashing.reserve_waiting().await?;
     let checked = password.clone();
     let pending = state
         .run(move |conn, state| {

@@ -1,7 +1,8 @@
 //! The password-hashing pool: a few threads of their own for PBKDF2, so that password work
 //! (600 000 iterations a check) never takes the threads and connections of database work. Its
 //! queue is bounded: when every thread is busy and the queue is full, a request is refused at
-//! once with 503 and `Retry-After` rather than waiting (and piling up) behind the others.
+//! with 503 and `Retry-After` (after a short pause on a timer, see [`BUSY_PAUSE`]) rather than
+//! waiting (and piling up) behind the others.
 //!
 //! A request takes its place before its database work ([`HashingPool::reserve`]), so the
 //! pool's size also bounds how many password requests (logins, invitation acceptances, bogus
@@ -19,6 +20,11 @@ use crate::problem::ApiError;
 
 /// Seconds a refused request is told to wait.
 pub const RETRY_AFTER_SECONDS: i64 = 1;
+
+/// How long a request waits for a place (on a timer, costing no CPU) before it is refused: a
+/// place often frees within it, and a client that floods the pool in a loop gets at most a few
+/// answers a second per connection instead of as many as the CPU can write.
+pub const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -107,6 +113,17 @@ impl HashingPool {
             Err(_) => Err(ApiError::Busy {
                 retry_after_seconds: RETRY_AFTER_SECONDS,
             }),
+        }
+    }
+
+    /// [`HashingPool::reserve`], after waiting [`BUSY_PAUSE`] for a place when the pool is full.
+    pub async fn reserve_waiting(&self) -> Result<Reservation, ApiError> {
+        match self.reserve() {
+            Ok(reservation) => Ok(reservation),
+            Err(_) => {
+                actix_web::rt::time::sleep(BUSY_PAUSE).await;
+                self.reserve()
+            }
         }
     }
 
