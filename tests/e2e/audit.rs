@@ -217,8 +217,11 @@ app_test!(fn au_5_verify_over_http_reports_intact_and_names_the_first_break(app)
 app_test!(fn au_3_admins_list_security_events_by_type_with_a_cursor(app) {
     let admin = app.bootstrap_admin();
     let r = registrar(app, &admin, "Pirkanmaa");
-    for _ in 0..3 {
-        assert_eq!(app.login("dpo@pirkanmaa.fi", "wrong password, long enough").status().as_u16(), 401);
+    // Failed logins are one event per account per throttle window (AC-5): three accounts.
+    app.add_user(&admin, "dpo2@pirkanmaa.fi", &r.id, "auditor");
+    app.add_user(&admin, "dpo3@pirkanmaa.fi", &r.id, "auditor");
+    for email in ["dpo@pirkanmaa.fi", "dpo2@pirkanmaa.fi", "dpo3@pirkanmaa.fi"] {
+        assert_eq!(app.login(email, "wrong password, long enough").status().as_u16(), 401);
     }
     let first: Value = app.get_as(&admin, "/v1/audit/security-events?type=login_failed&limit=2").json().unwrap();
     assert_eq!(first["items"].as_array().unwrap().len(), 2);

@@ -16,4 +16,5 @@ mod isolation;
 mod lifecycle;
 mod platform;
 mod regressions;
+mod throttle;
 mod vtj;

@@ -25,6 +25,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub audit: rekisteri_audit::AuditLog,
     pub accounts: rekisteri_accounts::AccountsOptions,
+    /// The server's password-hashing pool (a test can fill it).
+    pub hashing: rekisteri_api::hashing::HashingPool,
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -37,6 +39,12 @@ pub struct TestAppOptions {
     pub identity_providers: Vec<rekisteri_accounts::idp::IdentityProvider>,
     /// Where the VTJ sync endpoint reaches DVV's interface (a simulator).
     pub vtj: rekisteri_vtj::VtjConfig,
+    /// The user register's settings before the identity providers are added; `None`:
+    /// [`test_accounts_options`].
+    pub accounts: Option<rekisteri_accounts::AccountsOptions>,
+    /// The hashing pool's threads and queue.
+    pub hashing: (usize, usize),
+    pub trusted_proxies: rekisteri_api::client_address::TrustedProxies,
 }
 
 impl Default for TestAppOptions {
@@ -47,6 +55,9 @@ impl Default for TestAppOptions {
             extra_routes: |_| {},
             identity_providers: Vec::new(),
             vtj: rekisteri_vtj::VtjConfig::default(),
+            accounts: None,
+            hashing: (1, 64),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -151,8 +162,9 @@ impl TestApp {
         .unwrap();
         let accounts = rekisteri_accounts::AccountsOptions {
             identity_providers: Arc::new(options.identity_providers),
-            ..test_accounts_options()
+            ..options.accounts.unwrap_or_else(test_accounts_options)
         };
+        let hashing = rekisteri_api::hashing::HashingPool::new(options.hashing.0, options.hashing.1).unwrap();
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
             audit: audit.clone(),
@@ -162,6 +174,8 @@ impl TestApp {
             keys_verified: options.keys_verified,
             vtj: options.vtj,
             access_cache: Default::default(),
+            hashing: hashing.clone(),
+            trusted_proxies: options.trusted_proxies,
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -189,6 +203,7 @@ impl TestApp {
             clock,
             audit,
             accounts,
+            hashing,
             db,
             handle,
             thread: Some(thread),

@@ -303,40 +303,146 @@ pub fn invite(
     Ok((account, token))
 }
 
-/// Sets the first password with an invitation token: single use, within its validity (AC-3).
-pub fn accept_invitation(
+/// An invitation acceptance whose token was found valid ([`begin_accept_invitation`]); the
+/// password is still to be hashed ([`PendingAcceptance::password_hasher`]) and stored
+/// ([`finish_accept_invitation`]).
+pub struct PendingAcceptance {
+    token_hash: Vec<u8>,
+    hasher: PasswordHasher,
+}
+
+impl std::fmt::Debug for PendingAcceptance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAcceptance").finish_non_exhaustive()
+    }
+}
+
+/// Hashing a new password: PBKDF2, CPU work for whichever thread the caller chooses (the API
+/// runs it on its own small pool).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordHasher {
+    iterations: std::num::NonZeroU32,
+}
+
+impl PasswordHasher {
+    pub fn hash(&self, password: &str) -> Result<String, AccountsError> {
+        hash_password(password, self.iterations).map_err(|e| AccountsError::Crypto(e.to_string()))
+    }
+}
+
+impl PendingAcceptance {
+    pub fn password_hasher(&self) -> PasswordHasher {
+        self.hasher
+    }
+}
+
+fn invitation_key(register: &Register, client_address: &str) -> Vec<u8> {
+    BlindIndex::new(&register.keyring)
+        .compute("throttle_invitation_address", client_address.as_bytes())
+        .to_vec()
+}
+
+/// The first step of accepting an invitation (AC-3): checks the password's rules and the token
+/// before any password is hashed. An unknown, used or expired token counts as a failure of the
+/// client address, which is held back like a login's (AC-5); its holds are security events.
+pub fn begin_accept_invitation(
     conn: &mut DbConnection,
     register: &Register,
     token: &str,
     password: &str,
+    client_address: &str,
+    now: OffsetDateTime,
+) -> Result<PendingAcceptance, AccountsError> {
+    check_password(&register.options, password)?;
+    let at = now_primitive(now);
+    let key = invitation_key(register, client_address);
+    let limit = crate::sessions::address_limit(&register.options);
+    let hash = token_hash(token).to_vec();
+    let outcome = write_transaction(conn, |conn| {
+        if let Some(until) = crate::throttle::held_until(conn, &[&key], at)? {
+            return Ok::<_, AccountsError>(Err(Some(until)));
+        }
+        if invitation_account(conn, &hash, at)?.is_some() {
+            return Ok(Ok(()));
+        }
+        let counted = crate::throttle::count_failure(conn, &[(&key, limit)], at)?;
+        let holds: Vec<_> = counted
+            .iter()
+            .filter_map(|c| {
+                c.locked_until.map(|until| {
+                    security_event(
+                        None,
+                        None,
+                        "invitation_throttled",
+                        serde_json::json!({"scope": "address", "failures": c.failures,
+                            "locked_until": crate::format_time(until)}),
+                        at,
+                    )
+                })
+            })
+            .collect();
+        if !holds.is_empty() {
+            register.audit.append_in(conn, holds, at)?;
+        }
+        Ok(Err(None))
+    })?;
+    match outcome {
+        Ok(()) => Ok(PendingAcceptance {
+            token_hash: hash,
+            hasher: PasswordHasher {
+                iterations: register.options.pbkdf2_iterations,
+            },
+        }),
+        Err(Some(until)) => Err(crate::sessions::retry_after(until, at)),
+        Err(None) => Err(invalid_invitation()),
+    }
+}
+
+fn invalid_invitation() -> AccountsError {
+    validation("token", "the invitation is unknown, used or expired")
+}
+
+/// The account an unused, unexpired invitation is for, while the account is still invited.
+fn invitation_account(
+    conn: &mut DbConnection,
+    token_hash: &[u8],
+    at: PrimitiveDateTime,
+) -> Result<Option<String>, AccountsError> {
+    let invitation: Option<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = invitations::table
+        .filter(invitations::token_hash.eq(token_hash))
+        .select((invitations::account_id, invitations::expires_at, invitations::used_at))
+        .first(conn)
+        .optional()?;
+    let Some((account_id, expires_at, None)) = invitation else {
+        return Ok(None);
+    };
+    if expires_at <= at {
+        return Ok(None);
+    }
+    let status: String = accounts::table.find(&account_id).select(accounts::status).first(conn)?;
+    Ok((status == "invited").then_some(account_id))
+}
+
+/// The last step of accepting an invitation: uses the invitation up and stores the hashed
+/// password, when the invitation is still unused (single use, AC-3).
+pub fn finish_accept_invitation(
+    conn: &mut DbConnection,
+    register: &Register,
+    pending: PendingAcceptance,
+    password_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Account, AccountsError> {
-    check_password(&register.options, password)?;
-    let password_hash = hash(&register.options, password)?;
     let at = now_primitive(now);
-    let invalid = || validation("token", "the invitation is unknown, used or expired");
     let account_id = write_transaction(conn, |conn| {
-        let invitation: Option<(String, PrimitiveDateTime, Option<PrimitiveDateTime>)> = invitations::table
-            .filter(invitations::token_hash.eq(token_hash(token).to_vec()))
-            .select((invitations::account_id, invitations::expires_at, invitations::used_at))
-            .first(conn)
-            .optional()?;
-        let Some((account_id, expires_at, None)) = invitation else {
-            return Err(invalid());
+        let Some(account_id) = invitation_account(conn, &pending.token_hash, at)? else {
+            return Err(invalid_invitation());
         };
-        if expires_at <= at {
-            return Err(invalid());
-        }
-        let status: String = accounts::table.find(&account_id).select(accounts::status).first(conn)?;
-        if status != "invited" {
-            return Err(invalid());
-        }
-        diesel::update(invitations::table.filter(invitations::token_hash.eq(token_hash(token).to_vec())))
+        diesel::update(invitations::table.filter(invitations::token_hash.eq(&pending.token_hash)))
             .set(invitations::used_at.eq(at))
             .execute(conn)?;
         diesel::update(accounts::table.find(&account_id))
             .set((
-                accounts::password_hash.eq(&password_hash),
+                accounts::password_hash.eq(password_hash),
                 accounts::status.eq("active"),
                 accounts::updated_at.eq(at),
                 accounts::version.eq(accounts::version + 1),
@@ -357,6 +463,23 @@ pub fn accept_invitation(
         Ok(account_id)
     })?;
     get_account(conn, register, None, &account_id)
+}
+
+/// The client address the command line counts as (it has no peer).
+const LOCAL_ADDRESS: &str = "local";
+
+/// Sets the first password with an invitation token: single use, within its validity (AC-3).
+/// [`begin_accept_invitation`], the hashing on the calling thread, [`finish_accept_invitation`].
+pub fn accept_invitation(
+    conn: &mut DbConnection,
+    register: &Register,
+    token: &str,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<Account, AccountsError> {
+    let pending = begin_accept_invitation(conn, register, token, password, LOCAL_ADDRESS, now)?;
+    let password_hash = pending.password_hasher().hash(password)?;
+    finish_accept_invitation(conn, register, pending, &password_hash, now)
 }
 
 /// An account, when the actor may see it (AC-9): itself, its organisation's main users, admins.

@@ -361,15 +361,16 @@ pub fn issue_token(
         .optional()
         .map_err(|_| OAuthError::InvalidRequest)?;
     let presented = token_hash(client_secret);
+    // Refusals are one security event per client (all unknown ids together) per window.
+    let refusal_key = rekisteri_crypto::BlindIndex::new(&register.keyring)
+        .compute(
+            "refused_api_client",
+            if stored.is_some() { client_id } else { "" }.as_bytes(),
+        )
+        .to_vec();
     let Some((organisation_id, _, scopes, None)) = stored.filter(|s| equal_constant_time(&s.1, &presented)) else {
-        let event = security_event(
-            None,
-            None,
-            "api_client_refused",
-            serde_json::json!({"client_id_length": client_id.len()}),
-            at,
-        );
-        let _ = write_transaction(conn, |conn| register.audit.append_in(conn, vec![event], at));
+        let details = serde_json::json!({"client_id_length": client_id.len()});
+        let _ = crate::sessions::record_refusal(conn, register, "api_client_refused", &refusal_key, details, at);
         return Err(OAuthError::InvalidClient);
     };
     let held: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();

@@ -14,14 +14,16 @@ mod organisations;
 mod permissions;
 pub mod service_areas;
 mod sessions;
+mod throttle;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 pub use accounts::{
-    Account, AccountChanges, NewAccount, RoleGrant, ServiceUnitMembership, accept_invitation,
-    add_service_unit_membership, bootstrap_admin, close_account, end_role, end_service_unit_membership, get_account,
-    grant_role, invite, list_accounts, restore_account, service_unit_memberships, update_account,
+    Account, AccountChanges, NewAccount, PasswordHasher, PendingAcceptance, RoleGrant, ServiceUnitMembership,
+    accept_invitation, add_service_unit_membership, begin_accept_invitation, bootstrap_admin, close_account, end_role,
+    end_service_unit_membership, finish_accept_invitation, get_account, grant_role, invite, list_accounts,
+    restore_account, service_unit_memberships, update_account,
 };
 pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
 pub use organisations::{
@@ -30,8 +32,8 @@ pub use organisations::{
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{
-    LoginOutcome, SessionToken, authenticate, authenticate_bearer, check_strong_authentication, login, logout,
-    require_strong_authentication,
+    LoginOutcome, PasswordCheck, PendingLogin, SessionToken, authenticate, authenticate_bearer, begin_login,
+    check_strong_authentication, finish_login, login, logout, require_strong_authentication,
 };
 
 use rekisteri_audit::AuditLog;
@@ -45,8 +47,16 @@ pub struct AccountsOptions {
     pub invitation_valid: time::Duration,
     pub session_idle: time::Duration,
     pub session_absolute: time::Duration,
-    /// Failed logins allowed per account and per client address within `throttle_window`.
+    /// Failed logins per account within `throttle_window` before the account is held back.
     pub throttle_failures: i32,
+    /// Failed logins (and invitation acceptances) per client address within `throttle_window`
+    /// before the address is held back: higher than per account, so that the failures of a
+    /// few people behind one address (an office's NAT) do not hold back everyone there.
+    pub throttle_address_failures: i32,
+    /// The first hold past a limit; every further failure doubles it, up to `throttle_window`.
+    pub throttle_delay: time::Duration,
+    /// How long failures are remembered: from a key's first failure, or from the end of its
+    /// latest hold.
     pub throttle_window: time::Duration,
     pub minimum_password_length: usize,
     /// Trusted identity providers (AX-2.3); empty: only password sessions.
@@ -61,6 +71,8 @@ impl Default for AccountsOptions {
             session_idle: time::Duration::minutes(30),
             session_absolute: time::Duration::hours(12),
             throttle_failures: 5,
+            throttle_address_failures: 30,
+            throttle_delay: time::Duration::minutes(1),
             throttle_window: time::Duration::minutes(15),
             minimum_password_length: 12,
             identity_providers: Arc::new(Vec::new()),

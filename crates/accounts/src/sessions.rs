@@ -4,12 +4,13 @@ use std::sync::OnceLock;
 
 use diesel::prelude::*;
 use rekisteri_crypto::{BlindIndex, random_token, token_hash, verify_password};
-use rekisteri_db::schema::{account_roles, account_service_units, accounts, login_throttle, sessions};
+use rekisteri_db::schema::{account_roles, account_service_units, accounts, sessions};
 use rekisteri_db::{DbConnection, write_transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::accounts::email_index;
 use crate::organisations::security_event;
+use crate::throttle::{self, Counted, Limit};
 use crate::{AccountsError, AuthMethod, Principal, Register, Role, now_primitive};
 
 static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
@@ -41,57 +42,58 @@ pub enum LoginOutcome {
     Refused(AccountsError),
 }
 
-fn throttle_keys(register: &Register, email: &str, client_address: &str) -> [Vec<u8>; 2] {
+/// The throttle keys of a login: the account named (by its e-mail, known or not), the client
+/// address, and the address's logins for unknown e-mails (which are security events of the
+/// address, not of each e-mail tried).
+struct LoginKeys {
+    account: Vec<u8>,
+    address: Vec<u8>,
+    unknown_from_address: Vec<u8>,
+}
+
+fn login_keys(register: &Register, email: &str, client_address: &str) -> LoginKeys {
     let index = BlindIndex::new(&register.keyring);
-    [
-        index
+    LoginKeys {
+        account: index
             .compute("throttle_account", email.trim().to_lowercase().as_bytes())
             .to_vec(),
-        index.compute("throttle_address", client_address.as_bytes()).to_vec(),
-    ]
-}
-
-fn locked_until(
-    conn: &mut DbConnection,
-    keys: &[Vec<u8>],
-    at: PrimitiveDateTime,
-) -> QueryResult<Option<PrimitiveDateTime>> {
-    let locks: Vec<Option<PrimitiveDateTime>> = login_throttle::table
-        .filter(login_throttle::throttle_key.eq_any(keys))
-        .select(login_throttle::locked_until)
-        .load(conn)?;
-    Ok(locks.into_iter().flatten().filter(|until| *until > at).max())
-}
-
-fn record_failure(
-    conn: &mut DbConnection,
-    register: &Register,
-    keys: &[Vec<u8>],
-    at: PrimitiveDateTime,
-) -> QueryResult<()> {
-    let window = register.options.throttle_window;
-    for key in keys {
-        let current: Option<(i32, PrimitiveDateTime)> = login_throttle::table
-            .find(key)
-            .select((login_throttle::failures, login_throttle::window_started_at))
-            .first(conn)
-            .optional()?;
-        let (failures, started) = match current {
-            Some((failures, started)) if started + window > at => (failures + 1, started),
-            _ => (1, at),
-        };
-        let locked = (failures >= register.options.throttle_failures).then_some(at + window);
-        diesel::delete(login_throttle::table.find(key)).execute(conn)?;
-        diesel::insert_into(login_throttle::table)
-            .values((
-                login_throttle::throttle_key.eq(key),
-                login_throttle::failures.eq(failures),
-                login_throttle::window_started_at.eq(started),
-                login_throttle::locked_until.eq(locked),
-            ))
-            .execute(conn)?;
+        address: index.compute("throttle_address", client_address.as_bytes()).to_vec(),
+        unknown_from_address: index
+            .compute("throttle_unknown_account", client_address.as_bytes())
+            .to_vec(),
     }
-    Ok(())
+}
+
+pub(crate) fn account_limit(options: &crate::AccountsOptions) -> Limit {
+    Limit {
+        failures: Some(options.throttle_failures),
+        first_delay: options.throttle_delay,
+        window: options.throttle_window,
+    }
+}
+
+pub(crate) fn address_limit(options: &crate::AccountsOptions) -> Limit {
+    Limit {
+        failures: Some(options.throttle_address_failures),
+        ..account_limit(options)
+    }
+}
+
+/// A key that is never held back: it only groups failures into one security event per window.
+pub(crate) fn event_limit(options: &crate::AccountsOptions) -> Limit {
+    Limit {
+        failures: None,
+        ..account_limit(options)
+    }
+}
+
+pub(crate) fn retry_after(until: PrimitiveDateTime, at: PrimitiveDateTime) -> AccountsError {
+    let seconds = (until - at).as_seconds_f64().ceil();
+    AccountsError::Throttled {
+        // Whole seconds, rounded up; the cast cannot overflow (a hold is at most a window).
+        #[allow(clippy::cast_possible_truncation)]
+        retry_after_seconds: (seconds as i64).max(1),
+    }
 }
 
 /// A hash of a password nobody has, verified when the e-mail is unknown so that a login for an
@@ -101,32 +103,71 @@ fn dummy_hash(register: &Register) -> &'static str {
     DUMMY.get_or_init(|| crate::accounts::hash(&register.options, "not a password of anyone").unwrap_or_default())
 }
 
-/// Checks e-mail and password and opens a session (AC-6). Failures count towards the
-/// throttle of both the account and the client address; every attempt is a security event.
-pub fn login(
+type LoginAccount = (String, String, Option<String>, String);
+
+/// A login attempt that has been counted against the throttle ([`begin_login`]) and waits for
+/// its password to be checked ([`PendingLogin::password_check`]) and the outcome recorded
+/// ([`finish_login`]).
+pub struct PendingLogin {
+    account: Option<LoginAccount>,
+    keys: LoginKeys,
+    counted: Vec<Counted>,
+    stored: String,
+    at: PrimitiveDateTime,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin").finish_non_exhaustive()
+    }
+}
+
+/// The check of a password against a stored hash: PBKDF2, CPU work for whichever thread the
+/// caller chooses (the API runs it on its own small pool).
+pub struct PasswordCheck {
+    stored: String,
+}
+
+impl std::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordCheck").finish_non_exhaustive()
+    }
+}
+
+impl PasswordCheck {
+    pub fn verify(&self, password: &str) -> bool {
+        verify_password(password, &self.stored).unwrap_or(false)
+    }
+}
+
+impl PendingLogin {
+    /// The password check (the dummy hash for an unknown e-mail, so that timing tells nothing).
+    pub fn password_check(&self) -> PasswordCheck {
+        PasswordCheck {
+            stored: self.stored.clone(),
+        }
+    }
+
+    fn counted(&self, key: &[u8]) -> Option<&Counted> {
+        self.counted.iter().find(|c| c.key == key)
+    }
+}
+
+/// The first step of a login (AC-5): refuses a held-back account or address, and otherwise
+/// counts the attempt as a failure of both, in one write transaction, before the password is
+/// checked; a successful login takes the count back. Of any number of parallel guesses, at most
+/// the account's limit get their password checked.
+pub fn begin_login(
     conn: &mut DbConnection,
     register: &Register,
     email: &str,
-    password: &str,
     client_address: &str,
     now: OffsetDateTime,
-) -> Result<SessionToken, AccountsError> {
+) -> Result<PendingLogin, AccountsError> {
     let at = now_primitive(now);
-    let keys = throttle_keys(register, email, client_address);
-    if let Some(until) = locked_until(conn, &keys, at)? {
-        let event = security_event(None, None, "login_throttled", serde_json::json!({}), at);
-        write_transaction(conn, |conn| {
-            register
-                .audit
-                .append_in(conn, vec![event], at)
-                .map_err(AccountsError::from)
-        })?;
-        return Err(AccountsError::Throttled {
-            retry_after_seconds: (until - at).whole_seconds().max(1),
-        });
-    }
+    let keys = login_keys(register, email, client_address);
     let index = email_index(&register.keyring, email);
-    let account: Option<(String, String, Option<String>, String)> = accounts::table
+    let account: Option<LoginAccount> = accounts::table
         .filter(accounts::email_index.eq(index.to_vec()))
         .select((
             accounts::id,
@@ -136,43 +177,66 @@ pub fn login(
         ))
         .first(conn)
         .optional()?;
+    let options = &register.options;
+    let mut limits: Vec<(&[u8], Limit)> = vec![
+        (&keys.account, account_limit(options)),
+        (&keys.address, address_limit(options)),
+    ];
+    if account.is_none() {
+        limits.push((&keys.unknown_from_address, event_limit(options)));
+    }
+    let counted = write_transaction(conn, |conn| throttle::count_attempt(conn, &limits, at))?;
+    // A refused attempt is no security event of its own: the hold that refuses it was one.
+    let counted = counted.map_err(|until| retry_after(until, at))?;
     // The hash is checked whatever the account's state, so timing tells nothing.
     let stored = account
         .as_ref()
         .and_then(|(_, _, hash, _)| hash.clone())
         .unwrap_or_else(|| dummy_hash(register).to_owned());
-    let password_ok = verify_password(password, &stored).unwrap_or(false);
-    let accepted = match &account {
+    Ok(PendingLogin {
+        account,
+        keys,
+        counted,
+        stored,
+        at,
+    })
+}
+
+/// The last step of a login: opens the session when the password was right and the account is
+/// active (and takes back the failure counted for it), or records the failure. Failures are
+/// security events once per account (or per address, for unknown e-mails) per throttle window,
+/// with the count of the window before; every hold they earn is one too, with its count.
+pub fn finish_login(
+    conn: &mut DbConnection,
+    register: &Register,
+    pending: PendingLogin,
+    password_ok: bool,
+    now: OffsetDateTime,
+) -> Result<SessionToken, AccountsError> {
+    let at = pending.at;
+    let accepted = match &pending.account {
         Some((id, organisation, Some(_), status)) if password_ok && status == "active" => {
             Some((id.clone(), organisation.clone()))
         }
         _ => None,
     };
     let Some((account_id, organisation_id)) = accepted else {
-        let reason = match &account {
-            None => "unknown_account",
-            Some((_, _, _, status)) if status != "active" => "account_not_active",
-            _ => "wrong_password",
-        };
-        write_transaction(conn, |conn| {
-            record_failure(conn, register, &keys, at)?;
-            let event = security_event(
-                account.as_ref().map(|a| a.1.as_str()),
-                None,
-                "login_failed",
-                serde_json::json!({"account_id": account.as_ref().map(|a| &a.0), "reason": reason}),
-                at,
-            );
-            register.audit.append_in(conn, vec![event], at)?;
-            Ok::<_, AccountsError>(())
-        })?;
+        record_login_failure(conn, register, &pending)?;
         return Err(AccountsError::InvalidCredentials);
     };
+    let earlier_failures = pending
+        .counted(&pending.keys.account)
+        .map_or(0, |c| c.failures - 1)
+        .max(0);
     let token = random_token()?;
     let session_id = uuid::Uuid::new_v4().to_string();
     let expires_at = now_primitive(now + register.options.session_absolute);
     write_transaction(conn, |conn| {
-        diesel::delete(login_throttle::table.filter(login_throttle::throttle_key.eq(&keys[0]))).execute(conn)?;
+        throttle::lock(conn, &[&pending.keys.account, &pending.keys.address], at)?;
+        throttle::reset(conn, &pending.keys.account)?;
+        if let Some(address) = pending.counted(&pending.keys.address) {
+            throttle::uncount(conn, address, at)?;
+        }
         diesel::insert_into(sessions::table)
             .values((
                 sessions::token_hash.eq(token_hash(&token).to_vec()),
@@ -193,13 +257,111 @@ pub fn login(
             None,
             "login",
             serde_json::json!({"account_id": account_id, "session_id": session_id, "auth_method": "password",
-                "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "service_unit_ids": units}),
+                "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "service_unit_ids": units,
+                "failed_attempts_before": earlier_failures}),
             at,
         );
         register.audit.append_in(conn, vec![event], at)?;
         Ok::<_, AccountsError>(())
     })?;
     Ok(SessionToken { token, expires_at })
+}
+
+/// The security events of a failed login: `login_failed` when it opened its account's (or, for
+/// an unknown e-mail, its address's) window, and `login_throttled` for each hold it earned.
+fn record_login_failure(
+    conn: &mut DbConnection,
+    register: &Register,
+    pending: &PendingLogin,
+) -> Result<(), AccountsError> {
+    let at = pending.at;
+    let account_id = pending.account.as_ref().map(|a| a.0.as_str());
+    let organisation_id = pending.account.as_ref().map(|a| a.1.as_str());
+    let reason = match &pending.account {
+        None => "unknown_account",
+        Some((_, _, _, status)) if status != "active" => "account_not_active",
+        _ => "wrong_password",
+    };
+    let event_key = if pending.account.is_some() {
+        &pending.keys.account
+    } else {
+        &pending.keys.unknown_from_address
+    };
+    let mut events = Vec::new();
+    if let Some(counted) = pending.counted(event_key).filter(|c| c.opened_window()) {
+        events.push(security_event(
+            organisation_id,
+            None,
+            "login_failed",
+            serde_json::json!({"account_id": account_id, "reason": reason,
+                "failures": counted.failures, "previous_window_failures": counted.previous_window,
+                "window_minutes": register.options.throttle_window.whole_minutes()}),
+            at,
+        ));
+    }
+    for (key, scope) in [(&pending.keys.account, "account"), (&pending.keys.address, "address")] {
+        if let Some((counted, until)) = pending
+            .counted(key)
+            .and_then(|c| c.locked_until.map(|until| (c, until)))
+        {
+            events.push(security_event(
+                organisation_id.filter(|_| scope == "account"),
+                None,
+                "login_throttled",
+                serde_json::json!({"account_id": account_id.filter(|_| scope == "account"), "scope": scope,
+                    "failures": counted.failures, "locked_until": crate::format_time(until)}),
+                at,
+            ));
+        }
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    write_transaction(conn, |conn| {
+        register.audit.append_in(conn, events, at).map_err(AccountsError::from)
+    })
+}
+
+/// Records a refused attempt (e.g. an API client's wrong credentials) as a security event once
+/// per `key` per throttle window, with the count of the window before, so that anonymous traffic
+/// cannot grow the hash chain without bound; the other refusals are only counted.
+pub(crate) fn record_refusal(
+    conn: &mut DbConnection,
+    register: &Register,
+    event_type: &str,
+    key: &[u8],
+    mut details: serde_json::Value,
+    at: PrimitiveDateTime,
+) -> Result<(), AccountsError> {
+    let limit = event_limit(&register.options);
+    write_transaction(conn, |conn| {
+        let counted = throttle::count_failure(conn, &[(key, limit)], at)?;
+        let Some(counted) = counted.first().filter(|c| c.opened_window()) else {
+            return Ok(());
+        };
+        if let Some(fields) = details.as_object_mut() {
+            fields.insert("failures".to_owned(), counted.failures.into());
+            fields.insert("previous_window_failures".to_owned(), counted.previous_window.into());
+        }
+        let event = security_event(None, None, event_type, details, at);
+        register.audit.append_in(conn, vec![event], at)?;
+        Ok(())
+    })
+}
+
+/// Checks e-mail and password and opens a session (AC-6): [`begin_login`], the password check
+/// on the calling thread, [`finish_login`].
+pub fn login(
+    conn: &mut DbConnection,
+    register: &Register,
+    email: &str,
+    password: &str,
+    client_address: &str,
+    now: OffsetDateTime,
+) -> Result<SessionToken, AccountsError> {
+    let pending = begin_login(conn, register, email, client_address, now)?;
+    let password_ok = pending.password_check().verify(password);
+    finish_login(conn, register, pending, password_ok, now)
 }
 
 pub(crate) fn current_rights(

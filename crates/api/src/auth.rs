@@ -42,6 +42,7 @@ pub struct LoginResponse {
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong e-mail address or password, or the account is not active", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins for this account or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/login")]
@@ -51,18 +52,31 @@ async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
-    let address = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let address = state.trusted_proxies.of_request(&req);
     let now = state.clock.now();
-    let session = state
+    // A place on the hashing pool first: when it is full, the attempt is refused before it
+    // costs (or counts) anything.
+    let hashing = state.hashing.reserve_waiting().await?;
+    let pending = state
         .run(move |conn, state| {
-            Ok(rekisteri_accounts::login(
+            Ok(rekisteri_accounts::begin_login(
                 conn,
                 &state.register(),
                 &email,
-                &password,
                 &address,
+                now,
+            )?)
+        })
+        .await?;
+    let check = pending.password_check();
+    let password_ok = hashing.run(move || check.verify(&password)).await?;
+    let session = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::finish_login(
+                conn,
+                &state.register(),
+                pending,
+                password_ok,
                 now,
             )?)
         })
@@ -108,22 +122,46 @@ pub struct AcceptInvitationRequest {
     responses(
         (status = 200, description = "The account is active", body = AccountBody),
         (status = 400, description = "Invalid, used or expired token, or a password that is too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed acceptances from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many password checks at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/invitations/accept")]
 async fn accept_invitation(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: Json<AcceptInvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let AcceptInvitationRequest { token, password } = body.into_inner();
+    let address = state.trusted_proxies.of_request(&req);
     let now = state.clock.now();
-    let account = state
+    // A place on the hashing pool first, as for a login: the pool's size bounds how many
+    // password requests hold database connections at once, so a flood of them (bogus tokens
+    // included) is shed when it is full. The token is checked (and a bad one counted)
+    // before anything is hashed; a refusal gives the place back unused.
+    let hashing = state.hashing.reserve_waiting().await?;
+    let checked = password.clone();
+    let pending = state
         .run(move |conn, state| {
-            Ok(rekisteri_accounts::accept_invitation(
+            Ok(rekisteri_accounts::begin_accept_invitation(
                 conn,
                 &state.register(),
                 &token,
-                &password,
+                &checked,
+                &address,
+                now,
+            )?)
+        })
+        .await?;
+    let hasher = pending.password_hasher();
+    let password_hash = hashing.run(move || hasher.hash(&password)).await??;
+    let account = state
+        .run(move |conn, state| {
+            Ok(rekisteri_accounts::finish_accept_invitation(
+                conn,
+                &state.register(),
+                pending,
+                &password_hash,
                 now,
             )?)
         })

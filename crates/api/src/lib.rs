@@ -5,12 +5,14 @@ pub(crate) mod accounts;
 mod api_clients;
 mod audit;
 mod auth;
+pub mod client_address;
 mod client_relations;
 mod clients;
 mod consent;
 mod data_subject_requests;
 pub mod extract;
 mod fallback;
+pub mod hashing;
 mod health;
 pub mod idempotency;
 mod lifecycle;
@@ -56,6 +58,10 @@ pub struct AppState {
     pub vtj: rekisteri_vtj::VtjConfig,
     /// The principals of recently seen tokens, kept under the access version (PL-12).
     pub access_cache: Arc<rekisteri_accounts::access_cache::AccessCache>,
+    /// The threads of password hashing (login, invitation acceptance), apart from database work.
+    pub hashing: hashing::HashingPool,
+    /// The proxies whose `X-Forwarded-For` names the client address (AC-5).
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 impl AppState {

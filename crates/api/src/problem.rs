@@ -40,6 +40,8 @@ pub enum ProblemType {
     IdempotencyKeyInUse,
     TooManyRequests,
     NotReady,
+    /// The password-hashing pool is full (503 with `Retry-After`).
+    Busy,
     Internal,
 }
 
@@ -65,6 +67,7 @@ impl ProblemType {
             Self::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",
             Self::TooManyRequests => "/problems/too-many-requests",
             Self::NotReady => "/problems/not-ready",
+            Self::Busy => "/problems/busy",
             Self::Internal => "/problems/internal",
         }
     }
@@ -85,7 +88,7 @@ impl ProblemType {
             Self::BusinessRule | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +114,7 @@ impl ProblemType {
             Self::IdempotencyKeyInUse => "A request with this Idempotency-Key is still being processed",
             Self::TooManyRequests => "Too many requests",
             Self::NotReady => "The service is not ready",
+            Self::Busy => "The service is busy",
             Self::Internal => "Internal error",
         }
     }
@@ -217,6 +221,9 @@ pub enum ApiError {
     Exists { detail: String, existing: Option<String> },
     #[error("too many attempts")]
     Throttled { retry_after_seconds: i64 },
+    /// 503: the password-hashing pool is full; try again after `Retry-After`.
+    #[error("busy")]
+    Busy { retry_after_seconds: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -273,6 +280,13 @@ impl ApiError {
                 ));
                 problem
             }
+            Self::Busy { retry_after_seconds } => {
+                let mut problem = Problem::new(ProblemType::Busy);
+                problem.detail = Some(format!(
+                    "Too many password checks at once; try again in {retry_after_seconds} s."
+                ));
+                problem
+            }
             Self::Internal(_) => {
                 let mut problem = Problem::new(ProblemType::Internal);
                 problem.detail =
@@ -292,6 +306,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Exists { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -301,7 +316,7 @@ impl ResponseError for ApiError {
             log::error!("internal error: {cause}");
         }
         let mut response = self.to_problem().response();
-        if let Self::Throttled { retry_after_seconds } = self
+        if let Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

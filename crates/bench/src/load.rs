@@ -14,10 +14,25 @@ use tokio::net::TcpStream;
 
 /// A request rendered once, sent many times.
 pub fn render(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8> {
+    render_with(method, path, Some(token), &[], body)
+}
+
+/// [`render`] with or without a token, and with extra headers.
+pub fn render_with(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Vec<u8> {
     let body = body.unwrap_or("");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nAccept: application/json\r\n"
-    );
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if !body.is_empty() {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -56,6 +71,8 @@ pub struct Outcome {
     pub latencies: Vec<u32>,
     /// (request index, body) of the 2xx answers, when asked for.
     pub bodies: Vec<(usize, Vec<u8>)>,
+    /// How many answers had each status.
+    pub statuses: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Outcome {
@@ -103,6 +120,9 @@ pub fn run(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, plan: Plan, keep_bodie
             }
             total.latencies.extend(outcome.latencies);
             total.bodies.extend(outcome.bodies);
+            for (status, count) in outcome.statuses {
+                *total.statuses.entry(status).or_default() += count;
+            }
         }
         total.elapsed = started.elapsed();
         Ok(total)
@@ -152,6 +172,7 @@ async fn worker(
         let request = &requests[index % requests.len()];
         match exchange(&mut stream, request, &mut buffer).await {
             Ok((status, body)) => {
+                *outcome.statuses.entry(status).or_default() += 1;
                 outcome
                     .latencies
                     .push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));

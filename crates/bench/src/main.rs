@@ -6,11 +6,13 @@
 //! binary, the server started as an operator starts it (cold start, idle memory), clients with
 //! their first service and service events pushed over HTTP (which is also the seeding), the
 //! usage log filled up so that index growth counts, audited reads over HTTP (closed loop for the
-//! maximum rate, then an open loop at 80 % of it for latency), peak memory, `audit verify`
+//! maximum rate, then an open loop at 80 % of it for latency), peak memory, authenticated reads
+//! while 64 connections flood login and invitation acceptance (`flood`), `audit verify`
 //! entries/s, and the raw baselines with the server stopped.
 //!
 //! Figures go to the terminal as a Markdown table and to `target/bench/results.json`.
 
+mod flood;
 mod load;
 mod raw;
 mod report;
@@ -228,6 +230,9 @@ fn fresh_dir(dir: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     Ok(dir.to_owned())
 }
+
+/// Connections of the login flood (issue 18).
+const FLOOD_CONNECTIONS: usize = 64;
 
 fn step(what: &str) {
     println!("-- {what}");
@@ -526,6 +531,69 @@ fn run_database(
         "anonymous RSS after load",
         anonymous_rss as f64 / 1e6,
         "MB",
+    ));
+
+    step(&format!(
+        "authenticated reads while {} connections flood login and invitation acceptance",
+        FLOOD_CONNECTIONS
+    ));
+    // GET /v1/me and audited client reads, alternately, at a quarter of the maximum rate.
+    let reads: Vec<Vec<u8>> = client_ids
+        .iter()
+        .take(2_000)
+        .flat_map(|id| {
+            [
+                load::render("GET", "/v1/me", &demo.handler_token, None),
+                load::render(
+                    "GET",
+                    &format!("/v1/registrars/{rid}/clients/{id}"),
+                    &demo.handler_token,
+                    None,
+                ),
+            ]
+        })
+        .collect();
+    let flooded = flood::run(
+        server.addr,
+        Arc::new(reads),
+        0.25 * max_rate,
+        scale.read_concurrency,
+        FLOOD_CONNECTIONS,
+        Duration::from_secs_f64(scale.load_seconds),
+    )?;
+    let statuses: Vec<String> = flooded
+        .flood_statuses
+        .iter()
+        .map(|(status, count)| format!("{status}: {count}"))
+        .collect();
+    println!(
+        "   {} reads: p50 {:.2} ms, p99 {:.2} ms (without the flood p99 {:.2} ms); flood answered {:.0}/s ({})",
+        flooded.reads,
+        flooded.p50_ms,
+        flooded.p99_ms,
+        flooded.quiet_p99_ms,
+        flooded.flood_answered_per_second,
+        statuses.join(", ")
+    );
+    notes.push(format!(
+        "{database}: the login and invitation flood's answers by status: {}",
+        statuses.join(", ")
+    ));
+    figures.push(
+        Figure::new(
+            database,
+            "authenticated read p99 under a login flood",
+            flooded.p99_ms,
+            "ms",
+        )
+        .target(Target::Below(50.0))
+        .against("p99 without the flood", flooded.quiet_p99_ms, "ms", None),
+    );
+    figures.push(Figure::new(
+        database,
+        "login and invitation flood, answered",
+        flooded.flood_answered_per_second,
+        "req/s",
     ));
 
     step("stop the server, restart it cold on the seeded data");

@@ -33,6 +33,9 @@ struct FileConfig {
     sqlite_synchronous: Option<String>,
     audit_checkpoint_interval: Option<i64>,
     audit_retention_years: Option<u16>,
+    trusted_proxies: Option<Vec<String>>,
+    hashing_threads: Option<usize>,
+    hashing_queue: Option<usize>,
     #[serde(default)]
     identity_providers: Vec<IdentityProviderConfig>,
 }
@@ -140,6 +143,12 @@ pub struct Config {
     /// How long audit entries are kept (AU-8).
     pub audit_retention_years: u16,
     pub identity_providers: Vec<rekisteri_accounts::idp::IdentityProvider>,
+    /// The proxies whose `X-Forwarded-For` names the client address (AC-5); none by default.
+    pub trusted_proxies: rekisteri_api::client_address::TrustedProxies,
+    /// Threads of the password-hashing pool (default half the CPUs, at least one).
+    pub hashing_threads: usize,
+    /// Password checks that may wait for a hashing thread; past it, 503 with `Retry-After`.
+    pub hashing_queue: usize,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -243,6 +252,34 @@ impl Config {
                 message: "the law requires at least 12 years".to_owned(),
             });
         }
+        let trusted_proxies = match env("REKISTERI_TRUSTED_PROXIES") {
+            Some(v) => rekisteri_api::client_address::TrustedProxies::parse_list(&v),
+            None => rekisteri_api::client_address::TrustedProxies::parse_list(
+                &file_config.trusted_proxies.clone().unwrap_or_default().join(","),
+            ),
+        }
+        .map_err(|message| ConfigError::Invalid {
+            name: "REKISTERI_TRUSTED_PROXIES",
+            message,
+        })?;
+        let hashing_threads: usize = match env("REKISTERI_HASHING_THREADS") {
+            Some(v) => parse_number("REKISTERI_HASHING_THREADS", &v)?,
+            None => file_config
+                .hashing_threads
+                .unwrap_or_else(rekisteri_api::hashing::default_threads),
+        };
+        if hashing_threads == 0 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_HASHING_THREADS",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let hashing_queue: usize = match env("REKISTERI_HASHING_QUEUE") {
+            Some(v) => parse_number("REKISTERI_HASHING_QUEUE", &v)?,
+            None => file_config
+                .hashing_queue
+                .unwrap_or(rekisteri_api::hashing::DEFAULT_QUEUE),
+        };
         let identity_providers = file_config
             .identity_providers
             .iter()
@@ -250,6 +287,9 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             identity_providers,
+            trusted_proxies,
+            hashing_threads,
+            hashing_queue,
             audit_checkpoint_interval,
             audit_retention_years,
             database_url,
@@ -303,6 +343,15 @@ impl Config {
             })
             .collect();
         line("identity_providers", format!("[{}]", providers.join(", ")));
+        let proxies: Vec<String> = self
+            .trusted_proxies
+            .blocks()
+            .iter()
+            .map(|block| format!("{:?}", block.to_string()))
+            .collect();
+        line("trusted_proxies", format!("[{}]", proxies.join(", ")));
+        line("hashing_threads", self.hashing_threads.to_string());
+        line("hashing_queue", self.hashing_queue.to_string());
         out
     }
 }
@@ -367,6 +416,39 @@ mod tests {
         std::fs::write(&path, "bnid = \"x\"\n").unwrap();
         let err = load(&[], Some(&path)).unwrap_err().to_string();
         assert!(err.contains("unknown field `bnid`"), "{err}");
+    }
+
+    #[test]
+    fn ac_5_trusted_proxies_and_the_hashing_pool_are_configured() {
+        let config = load(&[], None).unwrap();
+        assert!(config.trusted_proxies.blocks().is_empty());
+        assert!(config.hashing_threads >= 1);
+        assert_eq!(config.hashing_queue, rekisteri_api::hashing::DEFAULT_QUEUE);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(
+            &path,
+            "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\nhashing_queue = 2\n",
+        )
+        .unwrap();
+        let config = load(&[("REKISTERI_HASHING_THREADS", "3")], Some(&path)).unwrap();
+        assert_eq!(config.trusted_proxies.blocks().len(), 2);
+        assert_eq!((config.hashing_threads, config.hashing_queue), (3, 2));
+        let described = config.describe();
+        assert!(
+            described.contains("trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1/32\"]"),
+            "{described}"
+        );
+        let config = load(&[("REKISTERI_TRUSTED_PROXIES", "172.16.0.0/12")], Some(&path)).unwrap();
+        assert_eq!(config.trusted_proxies.blocks().len(), 1);
+        let err = load(&[("REKISTERI_TRUSTED_PROXIES", "10.0.0.0/40")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("REKISTERI_TRUSTED_PROXIES:"), "{err}");
+        let err = load(&[("REKISTERI_HASHING_THREADS", "0")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("REKISTERI_HASHING_THREADS:"), "{err}");
     }
 
     #[test]

@@ -664,6 +664,9 @@ fn serve(config: &Config) -> Result<(), Failure> {
         clock,
         keys_verified: true,
         access_cache: Default::default(),
+        hashing: rekisteri_api::hashing::HashingPool::new(config.hashing_threads, config.hashing_queue)
+            .map_err(runtime)?,
+        trusted_proxies: config.trusted_proxies.clone(),
         vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
     };
     let address = listener.local_addr().map_err(runtime)?;
