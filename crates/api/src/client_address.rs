@@ -7,59 +7,34 @@ use std::str::FromStr;
 
 use actix_web::HttpRequest;
 
-/// An address block, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a block of one.
+/// An address block, `10.0.0.0/8` or `2001:db8::/32` (the `ipnet` crate's); a bare address is
+/// a block of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(ipnet::IpNet);
 
 impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let network: IpAddr = address
-            .parse()
-            .map_err(|_| format!("'{text}' is not an address or address block such as 10.0.0.0/8"))?;
-        let network = network.to_canonical();
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= bits)
-                .ok_or_else(|| format!("'{text}': the prefix length must be 0..={bits}"))?,
-            None => bits,
-        };
-        Ok(Self { network, prefix })
+        if let Ok(block) = text.parse::<ipnet::IpNet>() {
+            return Ok(Self(block));
+        }
+        text.parse::<IpAddr>()
+            .map(|address| Self(ipnet::IpNet::from(address.to_canonical())))
+            .map_err(|_| format!("'{text}' is not an address or address block such as 10.0.0.0/8"))
     }
 }
 
 impl Cidr {
     pub fn contains(&self, address: IpAddr) -> bool {
-        let prefix = u32::from(self.prefix);
-        match (self.network, address.to_canonical()) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&address.to_canonical())
     }
 }
 
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
