@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use rekisteri_core::Clock;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{change_history, clients, services, usage_log, vtj_staged};
-use rekisteri_tests::{TestApp, USER_PASSWORD, app_test};
+use rekisteri_tests::{TestApp, USER_PASSWORD, app_test, assert_problem};
 use rekisteri_vtj::simulator::{Simulator, SimulatorData};
 use rekisteri_vtj::{FailPoints, Vtj, VtjClient, VtjConfig, VtjError};
 use serde_json::{Value, json};
@@ -563,9 +563,10 @@ app_test!(
 );
 
 app_test!(
-    fn cl_2_a_non_canonical_identity_code_in_a_pushed_vtj_batch_fails_its_row(app) {
-        // A pushed batch is judged row by row (VT-3): a code that is not in its canonical form is
-        // an invalid code like any other, so its row fails and the rest of the batch applies.
+    fn cl_2_a_non_canonical_identity_code_in_a_pushed_vtj_batch_is_a_400_and_an_invalid_one_fails_its_row(app) {
+        // The interface writes codes in canonical form: one in another form is a malformed
+        // request, refused whole (400 naming it) and nothing applied. A canonical code that is
+        // not valid is content, judged row by row (VT-3): its row fails, the rest applies.
         let w = world(app);
         let lettered = (0..31).find(|n| code(*n).ends_with(|c: char| c.is_ascii_uppercase())).unwrap();
         let other = lettered + 1;
@@ -577,24 +578,42 @@ app_test!(
         let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
         app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
         let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
         let mut lower = name_change(lettered, "Pieni", "2026-11-29");
         lower["henkilotunnus"] = json!(code(lettered).to_ascii_lowercase());
         let mut spaced = name_change(other, "Tyhja", "2026-11-29");
         spaced["henkilotunnus"] = json!(format!(" {}", code(other)));
+        for (i, batch) in [
+            json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [lower, name_change(other, "Oikea", "2026-11-29")]}),
+            json!({"viimeisinKirjausavain": 7, "ajanTasalla": true, "muutokset": [name_change(other, "Oikea", "2026-11-29"), spaced]}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let problem = assert_problem(app.post_as(&main_user, &path, &batch), 400, "/problems/validation");
+            let at = if i == 0 { 0 } else { 1 };
+            assert_eq!(problem["errors"][0]["field"], format!("muutokset[{at}].henkilotunnus"));
+            assert!(!problem.to_string().contains(&code(lettered)[..6]), "{problem}");
+        }
+        assert_eq!(full_state(app, &w), before, "nothing of a refused batch applies");
+        // A canonical code with a wrong check character fails its own row only.
+        let mut wrong = name_change(lettered, "Vaara", "2026-11-29");
+        let valid = code(lettered);
+        let swapped = if valid.ends_with('A') { "B" } else { "A" };
+        wrong["henkilotunnus"] = json!(format!("{}{swapped}", &valid[..10]));
         let batch = json!({"viimeisinKirjausavain": 7, "ajanTasalla": true,
-            "muutokset": [lower, spaced, name_change(other, "Oikea", "2026-11-29")]});
-        let response = app.post_as(&main_user, &format!("/v1/registrars/{}/vtj/changes", w.registrar), &batch);
+            "muutokset": [wrong, name_change(other, "Oikea", "2026-11-29")]});
+        let response = app.post_as(&main_user, &path, &batch);
         assert_eq!(response.status().as_u16(), 200);
         let pushed: Value = response.json().unwrap();
         assert_eq!(
             (pushed["applied"].as_u64(), pushed["skipped"].as_u64(), pushed["failed"].as_u64()),
-            (Some(1), Some(0), Some(2)),
+            (Some(1), Some(0), Some(1)),
             "{pushed}"
         );
         let (state, staged) = full_state(app, &w);
         let invalid = ("failed".to_owned(), Some("henkilotunnus: not a valid identity code".to_owned()));
-        assert_eq!(staged[staged.len() - 3..], [invalid.clone(), invalid, ("applied".to_owned(), None)]);
-        // The person named in lower case keeps their name; the other got only the valid change.
+        assert_eq!(staged[staged.len() - 2..], [invalid, ("applied".to_owned(), None)]);
         let row = |n: u32| state.iter().find(|r| r[0].as_deref() == Some(code(n).as_str())).unwrap().clone();
         let was = |n: u32| before.0.iter().find(|r| r[0].as_deref() == Some(code(n).as_str())).unwrap().clone();
         assert_eq!(row(lettered), was(lettered));

@@ -193,8 +193,9 @@ async fn show_status(
 /// "ajanTasalla"}`, VT-11). It goes through the same staging and application as a fetched
 /// page; changes for people not on the monitored list are skipped. A batch that breaks the
 /// schema is refused whole (400, `errors[].field` the path of the element at fault, e.g.
-/// `muutokset[0].henkilotunnus`). A message whose `henkilotunnus` is not a valid identity code
-/// in its canonical form (CL-2) is not a schema error: its row fails and the rest applies.
+/// `muutokset[0].henkilotunnus`), and so is a `henkilotunnus` not in its canonical form (surrounding
+/// whitespace, a lower-case century sign or check character: CL-2). A canonical code that is not
+/// a valid identity code is not a schema error: its row fails and the rest applies (VT-3).
 #[utoipa::path(
     tag = "vtj",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
@@ -217,7 +218,7 @@ async fn push_changes(
     let rid = path.into_inner();
     authorise(&principal.0, &rid)?;
     let answer = body.into_inner();
-    rekisteri_vtj::message::check_muutokset(&answer).map_err(|e| ApiError::field(e.path, e.reason))?;
+    rekisteri_vtj::message::check_pushed_muutokset(&answer).map_err(|e| ApiError::field(e.path, e.reason))?;
     let counts = state
         .run(move |conn, state| {
             let vtj = vtj(state);

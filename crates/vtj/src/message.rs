@@ -89,6 +89,25 @@ pub fn check_muutokset(answer: &MuutoksetResponse) -> Result<(), SchemaError> {
     Ok(())
 }
 
+/// [`check_muutokset`] for a batch an integrator pushes through the API (VT-11): on top of the
+/// interface's shape, every `henkilotunnus` is written as DVV writes one, without surrounding
+/// whitespace and with an upper-case century sign and check character (CL-2). A code in another
+/// form is a malformed request (400 naming it), not a row that fails; a code in canonical form
+/// that is not valid still fails only its own row (VT-3).
+pub fn check_pushed_muutokset(answer: &MuutoksetResponse) -> Result<(), SchemaError> {
+    check_muutokset(answer)?;
+    for (i, m) in answer.muutokset.iter().enumerate() {
+        let code = m.get("henkilotunnus").and_then(Value::as_str).unwrap_or_default();
+        if code.trim() != code || code.chars().any(|c| c.is_ascii_lowercase()) {
+            return Err(SchemaError {
+                path: format!("muutokset[{i}].henkilotunnus"),
+                reason: "must be in canonical form: no surrounding whitespace, an upper-case century sign and check character",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Parses a `perustiedot` answer like [`parse_muutokset`].
 pub fn parse_perustiedot(body: &str) -> Result<PerustiedotResponse, VtjError> {
     let parsed: PerustiedotResponse = serde_json::from_str(body).map_err(|e| malformed(&e))?;
