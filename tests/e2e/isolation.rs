@@ -73,6 +73,14 @@ fn setup(app: &TestApp) -> Setup {
     }
 }
 
+/// Sets the registrar's strong-authentication rule behind the API (only admins change it there).
+fn require_strong_authentication(app: &TestApp, registrar: &str, required: bool) {
+    diesel::update(rekisteri_db::schema::organisations::table.find(registrar))
+        .set(rekisteri_db::schema::organisations::strong_authentication_required.eq(required))
+        .execute(&mut app.db.conn())
+        .unwrap();
+}
+
 fn me(app: &TestApp, token: &str) -> Value {
     app.get_as(token, "/v1/me").json().unwrap()
 }
@@ -183,10 +191,7 @@ app_test!(fn ax_1_an_integration_never_acts_for_an_administrator(app) {
 idp_app_test!(fn ax_2_a_named_user_reaches_strongly_protected_client_data_only_with_their_strong_sign_in(app) {
     let s = setup(app);
     let r = &s.registrar;
-    diesel::update(rekisteri_db::schema::organisations::table.find(r))
-        .set(rekisteri_db::schema::organisations::strong_authentication_required.eq(true))
-        .execute(&mut app.db.conn())
-        .unwrap();
+    require_strong_authentication(app, r, true);
     let (client_id, token) = api_client(app, &s.admin, r, &["clients:read"]);
     let path = format!("/v1/registrars/{r}/clients/{}", s.client);
     let read = |headers: &[(&str, &str)]| app.request_as(reqwest::Method::GET, &token, &path, headers, None);
@@ -326,10 +331,7 @@ app_test!(fn ax_4_another_registrars_paths_answer_exactly_what_a_registrar_that_
     let s = setup(app);
     let r = &s.registrar;
     // The registrar requires strong authentication, which the stranger's session is not.
-    diesel::update(rekisteri_db::schema::organisations::table.find(r))
-        .set(rekisteri_db::schema::organisations::strong_authentication_required.eq(true))
-        .execute(&mut app.db.conn())
-        .unwrap();
+    require_strong_authentication(app, r, true);
     let stranger = app.token("handler@nokia.fi", rekisteri_tests::USER_PASSWORD);
     let (_, integration) = api_client(app, &s.admin, &s.other_registrar, &["clients:read", "clients:write", "audit:read"]);
     let random = "5f0e8c3a-9d1b-4c7e-8a2f-6b4d3e2c1a09".to_owned();
@@ -362,10 +364,7 @@ app_test!(fn ax_4_another_registrars_paths_answer_exactly_what_a_registrar_that_
     assert_eq!(pairs, 18);
     // Nothing changed, and the registrar's log shows who knocked.
     let client: Value = {
-        diesel::update(rekisteri_db::schema::organisations::table.find(r))
-            .set(rekisteri_db::schema::organisations::strong_authentication_required.eq(false))
-            .execute(&mut app.db.conn())
-            .unwrap();
+        require_strong_authentication(app, r, false);
         app.get_as(&s.handler, &format!("/v1/registrars/{r}/clients/{}", s.client)).json().unwrap()
     };
     assert_eq!(client["language"], "fi");
