@@ -45,13 +45,7 @@ fn pl_1_served_openapi_document_is_3_1_and_equals_the_committed_one() {
 #[test]
 fn pl_1_docs_page_works_offline() {
     let app = TestApp::start(TestDatabase::sqlite());
-    let redirect = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(app.url("/docs"))
-        .send()
-        .unwrap();
+    let redirect = get_without_following(&app, "/docs");
     assert_eq!(redirect.status().as_u16(), 308);
     let page = app.get("/docs/");
     assert_eq!(page.status().as_u16(), 200);
@@ -141,13 +135,7 @@ app_test!(fn pl_3_responses_carry_security_headers(app) {
     // The docs page, its redirect and its assets: framed by no one, scripts only from files.
     let policy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                   object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-    let redirect = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(app.url("/docs"))
-        .send()
-        .unwrap();
+    let redirect = get_without_following(app, "/docs");
     assert_eq!(redirect.status().as_u16(), 308);
     let page = app.get("/docs/");
     let initializer = app.get("/docs/swagger-initializer.js");
@@ -166,3 +154,14 @@ app_test!(fn pl_3_responses_carry_security_headers(app) {
         assert!(rest.trim_start().starts_with("</script>"), "an inline script needs 'unsafe-inline': {html}");
     }
 });
+
+/// A GET whose redirect is answered, not followed.
+fn get_without_following(app: &TestApp, path: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(path))
+        .send()
+        .unwrap()
+}

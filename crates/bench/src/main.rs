@@ -464,14 +464,7 @@ fn run_database(
     let sample: Vec<Vec<u8>> = client_ids
         .iter()
         .take(20_000)
-        .map(|id| {
-            load::render(
-                "GET",
-                &format!("/v1/registrars/{rid}/clients/{id}"),
-                &demo.handler_token,
-                None,
-            )
-        })
+        .map(|id| audited_read(rid, id, &demo.handler_token))
         .collect();
     let sample = Arc::new(sample);
     let plan = Plan::Closed {
@@ -544,12 +537,7 @@ fn run_database(
         .flat_map(|id| {
             [
                 load::render("GET", "/v1/me", &demo.handler_token, None),
-                load::render(
-                    "GET",
-                    &format!("/v1/registrars/{rid}/clients/{id}"),
-                    &demo.handler_token,
-                    None,
-                ),
+                audited_read(rid, id, &demo.handler_token),
             ]
         })
         .collect();
@@ -854,4 +842,9 @@ impl PostgresDatabase {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
         }
     }
+}
+
+/// The request of one audited read: a client of the registrar, by the handler.
+fn audited_read(rid: &str, client_id: &str, token: &str) -> Vec<u8> {
+    load::render("GET", &format!("/v1/registrars/{rid}/clients/{client_id}"), token, None)
 }

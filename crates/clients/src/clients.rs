@@ -658,12 +658,7 @@ fn existing_client(
     subject: [u8; 32],
 ) -> Result<ClientsError, ClientsError> {
     let at = at_primitive(request.now);
-    let existing: Option<String> = clients::table
-        .filter(clients::registrar_id.eq(registrar_id))
-        .filter(clients::subject_index.eq(subject.to_vec()))
-        .select(clients::id)
-        .first(conn)
-        .optional()?;
+    let existing = client_by_subject(conn, registrar_id, &subject)?.map(|row| row.id);
     let reached = match &existing {
         Some(id) => visible_client(conn, request, decision, registrar_id, id)?.is_some(),
         None => false,
@@ -852,13 +847,7 @@ pub fn search_by_identity_code(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let code = parse_identity_code("identity_code", identity_code)?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
-    let mut row: Option<ClientRow> = clients::table
-        .filter(clients::registrar_id.eq(registrar_id))
-        .filter(clients::subject_index.eq(subject.to_vec()))
-        .filter(clients::anonymised_at.is_null())
-        .select(client_columns!())
-        .first(conn)
-        .optional()?;
+    let mut row = client_by_subject(conn, registrar_id, &subject)?;
     // VT-5: a code VTJ corrected still finds its client, flagged.
     let mut by_previous_code = false;
     if row.is_none()

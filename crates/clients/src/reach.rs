@@ -92,16 +92,8 @@ pub fn reach_subject(
     subject: &[u8; 32],
     permission: Permission,
 ) -> Result<ReachedClient, ClientsError> {
-    use diesel::prelude::*;
-    use rekisteri_db::schema::clients;
-    let client_id: Option<String> = clients::table
-        .filter(clients::registrar_id.eq(registrar_id))
-        .filter(clients::subject_index.eq(subject.to_vec()))
-        .select(clients::id)
-        .first(conn)
-        .optional()?;
-    let Some(client_id) = client_id else {
+    let Some(client) = crate::clients::client_by_subject(conn, registrar_id, subject)? else {
         return Err(ClientsError::NotFound);
     };
-    reach_client(conn, register, request, registrar_id, &client_id, permission)
+    reach_client(conn, register, request, registrar_id, &client.id, permission)
 }
