@@ -1029,3 +1029,15 @@ pub fn end_service_unit_membership(
         ..membership
     })
 }
+
+/// Whether `account_id` is an active account of `organisation_id`, for other registers that
+/// name a member of staff (CA-1, CA-2).
+pub fn is_active_member(conn: &mut DbConnection, organisation_id: &str, account_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        accounts::table
+            .filter(accounts::id.eq(account_id))
+            .filter(accounts::organisation_id.eq(organisation_id))
+            .filter(accounts::status.eq("active")),
+    ))
+    .get_result(conn)
+}

@@ -35,7 +35,8 @@ pub const SCOPES: &[(&str, &[Permission])] = &[
     ("consent:write", &[Permission::ManageDisclosureConsent]),
     ("registry_use_rights:write", &[Permission::ManageRegistryUseRights]),
     ("case_documents:write", &[Permission::StoreCaseDocuments]),
-    ("calls:write", &[]),
+    ("calls:write", &[Permission::PushContacts]),
+    ("calls:read", &[Permission::ReadContacts]),
     ("vtj:write", &[Permission::ManageVtj]),
 ];
 

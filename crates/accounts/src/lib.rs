@@ -22,13 +22,13 @@ use std::sync::Arc;
 pub use accounts::{
     Account, AccountChanges, NewAccount, PasswordHasher, PendingAcceptance, RoleGrant, ServiceUnitMembership,
     accept_invitation, add_service_unit_membership, begin_accept_invitation, bootstrap_admin, close_account, end_role,
-    end_service_unit_membership, finish_accept_invitation, get_account, grant_role, invite, list_accounts,
-    restore_account, service_unit_memberships, update_account,
+    end_service_unit_membership, finish_accept_invitation, get_account, grant_role, invite, is_active_member,
+    list_accounts, restore_account, service_unit_memberships, update_account,
 };
 pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
 pub use organisations::{
     NewOrganisation, Organisation, OrganisationChanges, ServiceUnit, add_service_unit, create_organisation,
-    find_organisation, list_organisations, list_service_units, update_organisation,
+    find_organisation, list_organisations, list_service_units, service_unit_organisation, update_organisation,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{

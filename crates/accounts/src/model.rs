@@ -36,10 +36,16 @@ pub enum Role {
     /// code list (erityinen syy); such an access is logged with the reason and reported (AX-5,
     /// AU-10).
     SeniorProfessional,
+    /// A call agent of a service queue (asiakaspalvelija, CA-2): reads the registrar's contacts,
+    /// a secret number only in the queues of its own service units, and records callbacks.
+    CallAgent,
+    /// A service unit's supervisor (yksikön esimies, CA-1): listens to the recordings of the
+    /// unit's queues by stated reason, puts them on legal hold, reads contact reports.
+    CallSupervisor,
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 11] = [
         Role::Admin,
         Role::MainUser,
         Role::Editor,
@@ -49,6 +55,8 @@ impl Role {
         Role::ProviderStaff,
         Role::Professional,
         Role::SeniorProfessional,
+        Role::CallAgent,
+        Role::CallSupervisor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +70,8 @@ impl Role {
             Self::ProviderStaff => "provider_staff",
             Self::Professional => "professional",
             Self::SeniorProfessional => "senior_professional",
+            Self::CallAgent => "call_agent",
+            Self::CallSupervisor => "call_supervisor",
         }
     }
 }

@@ -60,10 +60,27 @@ pub enum Permission {
     HandleSecurityIncidents,
     /// VT-10, VT-11: run the registrar's VTJ sync, push VTJ changes, read its status.
     ManageVtj,
+    /// Configure the registrar's service queues (recording, announcement) and grant listening
+    /// rights to named users (CA-1).
+    ManageCallQueues,
+    /// Push contacts and upload their recordings and voicemails: the telephony system, or an
+    /// agent recording a callback by hand (CA-2, CA-3).
+    PushContacts,
+    /// Read the registrar's contacts; a secret number only in the queues of the user's own
+    /// service units (CA-2, AX-6).
+    ReadContacts,
+    /// Listen to recordings of the queues of the user's own service units (the unit's
+    /// supervisor, CA-1), save them to external media and disclose them (CA-5..CA-7). An explicit
+    /// grant for a queue gives the same right in that queue without this permission.
+    ListenToRecordings,
+    /// Put recordings on legal hold and release them (CA-10).
+    ManageLegalHolds,
+    /// Read contact reports: aggregates per queue, small cells suppressed (CA-13).
+    ReadContactReports,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 26] = [
         Permission::ManageOrganisations,
         Permission::ManageAllAccounts,
         Permission::ManageOwnOrganisationAccounts,
@@ -84,6 +101,12 @@ impl Permission {
         Permission::StoreCaseDocuments,
         Permission::HandleSecurityIncidents,
         Permission::ManageVtj,
+        Permission::ManageCallQueues,
+        Permission::PushContacts,
+        Permission::ReadContacts,
+        Permission::ListenToRecordings,
+        Permission::ManageLegalHolds,
+        Permission::ReadContactReports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +131,12 @@ impl Permission {
             Self::StoreCaseDocuments => "store_case_documents",
             Self::HandleSecurityIncidents => "handle_security_incidents",
             Self::ManageVtj => "manage_vtj",
+            Self::ManageCallQueues => "manage_call_queues",
+            Self::PushContacts => "push_contacts",
+            Self::ReadContacts => "read_contacts",
+            Self::ListenToRecordings => "listen_to_recordings",
+            Self::ManageLegalHolds => "manage_legal_holds",
+            Self::ReadContactReports => "read_contact_reports",
         }
     }
 }
@@ -129,6 +158,8 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
             Permission::ManageServiceAreas,
             Permission::ReadStatistics,
             Permission::ManageVtj,
+            Permission::ManageCallQueues,
+            Permission::ReadContactReports,
         ],
     ),
     (Role::Editor, &[]),
@@ -169,6 +200,16 @@ pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
         &[
             Permission::ReadClientsInCareRelationship,
             Permission::SpecialReasonAccess,
+        ],
+    ),
+    (Role::CallAgent, &[Permission::ReadContacts, Permission::PushContacts]),
+    (
+        Role::CallSupervisor,
+        &[
+            Permission::ReadContacts,
+            Permission::ListenToRecordings,
+            Permission::ManageLegalHolds,
+            Permission::ReadContactReports,
         ],
     ),
 ];

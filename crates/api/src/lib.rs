@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 mod api_clients;
 mod audit;
 mod auth;
+mod calls;
 pub mod client_address;
 mod client_relations;
 mod clients;
@@ -21,6 +22,7 @@ mod organisations;
 mod own_records;
 pub mod principal;
 pub mod problem;
+pub(crate) mod recordings;
 mod service_areas;
 mod vtj;
 
@@ -168,6 +170,7 @@ are POSTs with the code in the body.",
         (name = "me", description = "A citizen's own records and their proxies' (CL-9, CL-10)"),
         (name = "consent", description = "Kanta informing, disclosure consent and prohibitions, registry use rights and case documents (CO, RU)"),
         (name = "vtj", description = "Population register (VTJ) change ingestion (VT)"),
+        (name = "calls", description = "The register of call and contact recordings: queues, contacts, listening by reason, processing memos, legal hold, reports (CA)"),
     )
 )]
 struct ApiDoc;
@@ -188,6 +191,7 @@ fn configure(config: &mut ServiceConfig) {
     data_subject_requests::configure(config);
     consent::configure(config);
     vtj::configure(config);
+    calls::configure(config);
 }
 
 /// The OpenAPI 3.1 document of the routes the service registers.

@@ -702,3 +702,138 @@ diesel::table! {
         corrected_at -> Timestamp,
     }
 }
+
+// The register of call and contact recordings (CA): migration 000019.
+
+diesel::table! {
+    call_queues (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        service_unit_id -> Text,
+        name -> Text,
+        recorded -> Bool,
+        recording_announcement -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    call_queue_listeners (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        queue_id -> Text,
+        account_id -> Text,
+        granted_by -> Text,
+        granted_at -> Timestamp,
+        revoked_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    contacts (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        queue_id -> Text,
+        kind -> Text,
+        caller_number -> Nullable<Binary>,
+        caller_number_index -> Nullable<Binary>,
+        secret_number -> Bool,
+        agent_id -> Nullable<Text>,
+        answered -> Bool,
+        home_municipality -> Nullable<Text>,
+        started_at -> Timestamp,
+        wait_seconds -> Nullable<Integer>,
+        duration_seconds -> Nullable<Integer>,
+        client_name -> Nullable<Binary>,
+        subject_index -> Nullable<Binary>,
+        identity_code -> Nullable<Binary>,
+        recording_announcement -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recordings (registrar_id, contact_id) {
+        registrar_id -> Text,
+        contact_id -> Text,
+        id -> Text,
+        content_type -> Text,
+        bytes -> BigInt,
+        sha256 -> Binary,
+        data_key -> Binary,
+        storage_key -> Text,
+        stored_at -> Timestamp,
+        destroyed_at -> Nullable<Timestamp>,
+        destroyed_by_run -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    legal_holds (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        contact_id -> Text,
+        authority -> Text,
+        case_reference -> Text,
+        until_on -> Nullable<Date>,
+        placed_by -> Text,
+        placed_at -> Timestamp,
+        released_by -> Nullable<Text>,
+        released_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    processing_memos (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        contact_id -> Text,
+        listener_id -> Text,
+        reason_category -> Text,
+        reason -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    processing_memo_entries (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        memo_id -> Text,
+        kind -> Text,
+        recipient_kind -> Text,
+        recipient -> Binary,
+        legal_basis -> Text,
+        disclosed -> Text,
+        medium -> Nullable<Text>,
+        reason -> Nullable<Binary>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    listening_grants (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        contact_id -> Text,
+        account_id -> Text,
+        memo_id -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    call_queues,
+    call_queue_listeners,
+    contacts,
+    recordings,
+    legal_holds,
+    processing_memos,
+    processing_memo_entries,
+    listening_grants
+);

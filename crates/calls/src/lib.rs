@@ -1,0 +1,136 @@
+//! The register of call and contact recordings (CA, seed 001): a wellbeing services county's
+//! telephony system pushes every contact (calls, callbacks, voicemails, chats) into it, and the
+//! audio of recorded queues' calls with it.
+//!
+//! Only the registrar's own staff and integrations stand in this register: a provider that
+//! serves the registrar's clients has no business with its phone lines (AX-4). Every read of a
+//! contact is logged through [`rekisteri_audit::AuditLog::read_personal_data`] before the data
+//! leaves (AU-1, CA-14); listening needs a stated reason each time and leaves a processing memo
+//! that can be appended to but never changed (CA-5, CA-6). The audio itself is kept by the
+//! `rekisteri-recordings` store; this crate keeps its metadata, the sealed data key and the
+//! rules around it.
+
+mod access;
+mod contacts;
+mod holds;
+mod listening;
+mod model;
+mod queues;
+mod recordings;
+pub mod reports;
+pub mod retention;
+mod sealed;
+
+use std::sync::Arc;
+
+pub use contacts::{ContactFilter, ContactPage, create_contact, get_contact, list_contacts, search_by_caller_number};
+pub use holds::{place_legal_hold, release_legal_hold};
+pub use listening::{GrantedAudio, add_disclosure, export_to_media, list_disclosures, open_grant, request_listening};
+pub use model::{
+    Contact, ContactKind, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry, MemoEntryKind,
+    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueListener, ReasonCategory,
+    RecipientKind, Recording,
+};
+pub use queues::{create_queue, grant_listening, list_queues, revoke_listening};
+pub use recordings::{StoredAudio, UploadPlan, begin_upload, finish_upload};
+
+use rekisteri_audit::{AuditContext, AuditLog};
+use rekisteri_crypto::Keyring;
+
+/// How long a listening grant can be used (CA-8): long enough to listen to a call with pauses
+/// and seeks, short enough that a grant left in a browser's history is soon worthless.
+pub const LISTENING_GRANT_SECONDS: i64 = 15 * 60;
+
+/// What every operation of the register needs besides the connection.
+#[derive(Clone)]
+pub struct CallRegister {
+    pub keyring: Arc<Keyring>,
+    pub audit: AuditLog,
+}
+
+/// One request's caller and log context.
+pub struct Request<'a> {
+    pub principal: &'a rekisteri_accounts::Principal,
+    pub audit: AuditContext,
+    pub now: time::OffsetDateTime,
+    pub access_cache: Arc<rekisteri_accounts::access_cache::AccessCache>,
+}
+
+/// Why an operation was refused. Messages never contain a phone number, name or other
+/// personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum CallsError {
+    /// 400: a field is malformed.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    /// 422: well-formed, but a rule of the register refuses it.
+    #[error("{field}: {message}")]
+    Rule { field: String, message: String },
+    /// Missing, or not visible to the caller: the two look the same (AX-4).
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("this registrar's data needs strong authentication")]
+    StrongAuthenticationRequired,
+    #[error(transparent)]
+    Db(#[from] rekisteri_db::DbError),
+    #[error(transparent)]
+    Audit(#[from] rekisteri_audit::AuditError),
+    #[error("cryptography failed: {0}")]
+    Crypto(String),
+}
+
+impl From<diesel::result::Error> for CallsError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(rekisteri_db::DbError::Query(e))
+    }
+}
+
+impl From<rekisteri_crypto::CryptoError> for CallsError {
+    fn from(e: rekisteri_crypto::CryptoError) -> Self {
+        Self::Crypto(e.to_string())
+    }
+}
+
+impl From<rekisteri_accounts::AccountsError> for CallsError {
+    fn from(e: rekisteri_accounts::AccountsError) -> Self {
+        use rekisteri_accounts::AccountsError as E;
+        match e {
+            E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
+            E::NotFound => Self::NotFound,
+            E::Forbidden(detail) => Self::Forbidden(detail),
+            E::Db(e) => Self::Db(e),
+            E::Audit(e) => Self::Audit(e),
+            other => Self::Crypto(other.to_string()),
+        }
+    }
+}
+
+pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> CallsError {
+    CallsError::Validation {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> CallsError {
+    CallsError::Rule {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
+    rekisteri_db::to_primitive(now)
+}
+
+pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
+    rekisteri_audit::format_time(at)
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
