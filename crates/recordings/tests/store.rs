@@ -268,6 +268,29 @@ async fn second_put_is_refused(fx: Fixture) {
     fx.assert_no_plaintext(&m);
 }
 
+/// Two uploads for one key at once: whichever way they interleave (the early existence check,
+/// or the no-replace rename at the end), exactly one wins and its object stays. Local only: the
+/// S3 backend sends `If-None-Match: *`, which AWS S3 and MinIO enforce atomically, but s3s-fs
+/// checks it before writing rather than atomically, so there both uploads can win.
+async fn concurrent_puts_one_wins(fx: Fixture) {
+    let (a, b) = (wav(100_000, &marker()), wav(120_000, &marker()));
+    let (dk_a, dk_b) = (DataKey::generate().unwrap(), DataKey::generate().unwrap());
+    let (ra, rb) = tokio::join!(
+        put(&fx, "rec-1", "rec-1", &dk_a, &a),
+        put(&fx, "rec-1", "rec-1", &dk_b, &b)
+    );
+    let (winner, dk) = match (ra, rb) {
+        (Ok(stored), Err(RecordingError::AlreadyExists)) => (stored, dk_a),
+        (Err(RecordingError::AlreadyExists), Ok(stored)) => (stored, dk_b),
+        other => panic!("expected one success and one AlreadyExists: {other:?}"),
+    };
+    fx.store
+        .verify("rec-1", "rec-1", &dk, &winner.sha256, winner.bytes)
+        .await
+        .unwrap();
+    assert_eq!(fx.object_files().len(), 1, "{:?}", fx.object_files());
+}
+
 async fn tampering_is_detected(fx: Fixture) {
     let m = marker();
     let data = wav(300 * 1024, &m);
@@ -464,6 +487,11 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+#[tokio::test]
+async fn local_concurrent_puts_one_wins() {
+    concurrent_puts_one_wins(Fixture::local(rekisteri_recordings::DEFAULT_MAX_BYTES)).await;
 }
 
 fn max_bytes(scenario: &str) -> u64 {
