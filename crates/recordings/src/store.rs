@@ -404,3 +404,52 @@ impl RangeReader {
         Ok(Some(Bytes::from(out)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The store is shared between actix-web workers, and an upload may be spawned as a task.
+    #[test]
+    fn store_and_its_futures_can_cross_threads() {
+        assert_send_sync_clone::<AudioStore>();
+        let dir = tempfile::tempdir().unwrap();
+        let store = AudioStore::new(
+            StorageConfig::Local {
+                dir: dir.path().to_path_buf(),
+            },
+            DEFAULT_MAX_BYTES,
+        )
+        .unwrap();
+        let key = DataKey::generate().unwrap();
+        let body = stream::iter(Vec::<std::result::Result<Bytes, std::io::Error>>::new());
+        let put = store.put("k", "r", &key, body);
+        assert_send(&put);
+        let verify = store.verify("k", "r", &key, &[0; 32], 1);
+        assert_send(&verify);
+    }
+
+    #[test]
+    fn keys_are_plain_relative_paths() {
+        for good in ["a", "2026/05/rec-1.wav", "A_b-c.d"] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "..",
+            "a/../b",
+            ".x",
+            "a b",
+            "ä",
+            &"x".repeat(513),
+        ] {
+            assert!(matches!(check_key(bad), Err(RecordingError::InvalidKey)), "{bad}");
+        }
+    }
+}

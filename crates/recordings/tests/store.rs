@@ -494,6 +494,34 @@ async fn local_concurrent_puts_one_wins() {
     concurrent_puts_one_wins(Fixture::local(rekisteri_recordings::DEFAULT_MAX_BYTES)).await;
 }
 
+/// The chunk size comes from each object's header, so changing the setting leaves older
+/// objects readable, with ranges still fetched chunk by chunk.
+#[tokio::test]
+async fn local_objects_keep_their_own_chunk_size() {
+    let fx = Fixture::local(rekisteri_recordings::DEFAULT_MAX_BYTES);
+    let small_chunks = AudioStore::with_chunk_size(
+        StorageConfig::Local {
+            dir: fx.objects.clone(),
+        },
+        rekisteri_recordings::DEFAULT_MAX_BYTES,
+        1024,
+    )
+    .unwrap();
+    let data = wav(50_000, &marker());
+    let dk = DataKey::generate().unwrap();
+    let stored = small_chunks.put("rec-1", "rec-1", &dk, body(&data)).await.unwrap();
+    let on_disk = std::fs::metadata(fx.object_path("rec-1")).unwrap().len();
+    assert_eq!(on_disk, HEADER + 49 * TAG + 50_000);
+    fx.store
+        .verify("rec-1", "rec-1", &dk, &stored.sha256, stored.bytes)
+        .await
+        .unwrap();
+    let got = read(&fx, "rec-1", "rec-1", &dk, 1000..3100, stored.bytes)
+        .await
+        .unwrap();
+    assert!(got == data[1000..3100]);
+}
+
 fn max_bytes(scenario: &str) -> u64 {
     if scenario == "too_large_leaves_nothing" {
         256_000
