@@ -32,7 +32,8 @@ test: ## the whole test suite, on SQLite and (when reachable) PostgreSQL
 	else \
 	  echo "== databases under test: SQLite only (no PostgreSQL reachable; set TEST_DATABASE_URL to include it)"; \
 	fi
-	$(CARGO) test --workspace
+	@echo "== object storage under test: local directory and S3 (s3s-fs, scripts/s3-test-server)"
+	scripts/s3-test-server run $(CARGO) test --workspace
 
 bench: ## release build, then the headline figures on SQLite and (with BENCH_DATABASE_URL or TEST_DATABASE_URL) PostgreSQL against raw baselines; writes target/bench/results.json
 	$(CARGO) build --release -p rekisteri-server -p rekisteri-bench

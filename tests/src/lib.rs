@@ -27,6 +27,9 @@ pub struct TestApp {
     pub accounts: rekisteri_accounts::AccountsOptions,
     /// The server's password-hashing pool (a test can fill it).
     pub hashing: rekisteri_api::hashing::HashingPool,
+    /// The server's store of recording audio, and the directory of the default local one.
+    pub audio: rekisteri_recordings::AudioStore,
+    pub audio_dir: tempfile::TempDir,
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -45,6 +48,9 @@ pub struct TestAppOptions {
     /// The hashing pool's threads and queue.
     pub hashing: (usize, usize),
     pub trusted_proxies: rekisteri_api::client_address::TrustedProxies,
+    /// Where recording audio goes; `None`: a local directory of the test's own.
+    pub audio: Option<rekisteri_recordings::StorageConfig>,
+    pub recording_max_bytes: u64,
 }
 
 impl Default for TestAppOptions {
@@ -58,6 +64,8 @@ impl Default for TestAppOptions {
             accounts: None,
             hashing: (1, 64),
             trusted_proxies: Default::default(),
+            audio: None,
+            recording_max_bytes: rekisteri_recordings::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -165,6 +173,13 @@ impl TestApp {
             ..options.accounts.unwrap_or_else(test_accounts_options)
         };
         let hashing = rekisteri_api::hashing::HashingPool::new(options.hashing.0, options.hashing.1).unwrap();
+        let audio_dir = tempfile::tempdir().unwrap();
+        let audio_config = options
+            .audio
+            .unwrap_or_else(|| rekisteri_recordings::StorageConfig::Local {
+                dir: audio_dir.path().to_path_buf(),
+            });
+        let audio = rekisteri_recordings::AudioStore::new(audio_config, options.recording_max_bytes).unwrap();
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
             audit: audit.clone(),
@@ -176,6 +191,7 @@ impl TestApp {
             access_cache: Default::default(),
             hashing: hashing.clone(),
             trusted_proxies: options.trusted_proxies,
+            audio: audio.clone(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -204,6 +220,8 @@ impl TestApp {
             audit,
             accounts,
             hashing,
+            audio,
+            audio_dir,
             db,
             handle,
             thread: Some(thread),

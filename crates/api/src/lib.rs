@@ -64,6 +64,8 @@ pub struct AppState {
     pub hashing: hashing::HashingPool,
     /// The proxies whose `X-Forwarded-For` names the client address (AC-5).
     pub trusted_proxies: client_address::TrustedProxies,
+    /// Where call recordings' audio is kept, encrypted (CA-3, CA-4).
+    pub audio: rekisteri_recordings::AudioStore,
 }
 
 impl AppState {

@@ -42,6 +42,10 @@ pub enum ProblemType {
     NotReady,
     /// The password-hashing pool is full (503 with `Retry-After`).
     Busy,
+    /// A requested byte range lies outside the recording (416).
+    RangeNotSatisfiable,
+    /// Stored audio failed its integrity check (CA-3): a fault of storage, never the caller's.
+    IntegrityFailure,
     Internal,
 }
 
@@ -68,6 +72,8 @@ impl ProblemType {
             Self::TooManyRequests => "/problems/too-many-requests",
             Self::NotReady => "/problems/not-ready",
             Self::Busy => "/problems/busy",
+            Self::RangeNotSatisfiable => "/problems/range-not-satisfiable",
+            Self::IntegrityFailure => "/problems/integrity-failure",
             Self::Internal => "/problems/internal",
         }
     }
@@ -89,7 +95,8 @@ impl ProblemType {
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::IntegrityFailure | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -115,6 +122,8 @@ impl ProblemType {
             Self::TooManyRequests => "Too many requests",
             Self::NotReady => "The service is not ready",
             Self::Busy => "The service is busy",
+            Self::RangeNotSatisfiable => "The range is not inside the recording",
+            Self::IntegrityFailure => "The stored data failed its integrity check",
             Self::Internal => "Internal error",
         }
     }

@@ -25,7 +25,10 @@ use std::sync::Arc;
 
 pub use contacts::{ContactFilter, ContactPage, create_contact, get_contact, list_contacts, search_by_caller_number};
 pub use holds::{place_legal_hold, release_legal_hold};
-pub use listening::{GrantedAudio, add_disclosure, export_to_media, list_disclosures, open_grant, request_listening};
+pub use listening::{
+    GrantedAudio, add_disclosure, export_to_media, list_disclosures, open_grant, record_integrity_failure,
+    request_listening,
+};
 pub use model::{
     Contact, ContactKind, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry, MemoEntryKind,
     NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueListener, ReasonCategory,

@@ -592,3 +592,28 @@ pub fn export_to_media(
         })
     })
 }
+
+/// Records that a granted recording's stored audio failed its integrity check (CA-3): a
+/// security event for the registrar, so that someone looks at the storage.
+pub fn record_integrity_failure(
+    register: &CallRegister,
+    request: &Request<'_>,
+    audio: &GrantedAudio,
+) -> Result<(), CallsError> {
+    let at = at_primitive(request.now);
+    register
+        .audit
+        .append(vec![NewEntry::Security(rekisteri_audit::SecurityEvent {
+            occurred_at: at,
+            organisation_id: Some(audio.registrar_id.clone()),
+            event_type: "recording_integrity_failure".to_owned(),
+            actor_kind: request.audit.actor_kind,
+            actor_id: Some(request.principal.account_id.clone()),
+            details: serde_json::json!({
+                "contact_id": audio.contact_id,
+                "recording_id": audio.recording_id,
+            }),
+            request_id: Some(request.audit.request_id.clone()),
+        })])?;
+    Ok(())
+}

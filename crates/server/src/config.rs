@@ -36,8 +36,25 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     hashing_threads: Option<usize>,
     hashing_queue: Option<usize>,
+    recordings_dir: Option<PathBuf>,
+    recording_max_bytes: Option<u64>,
+    recordings_s3: Option<S3FileConfig>,
     #[serde(default)]
     identity_providers: Vec<IdentityProviderConfig>,
+}
+
+/// S3-compatible object storage for call recordings (CA-4), `[recordings_s3]` in the file or
+/// `REKISTERI_S3_*` in the environment. The secret key is best given in the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3FileConfig {
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    allow_http: Option<bool>,
+    prefix: Option<String>,
 }
 
 /// A trusted identity provider (AX-2.3), only from the file: `[[identity_providers]]`.
@@ -149,6 +166,11 @@ pub struct Config {
     pub hashing_threads: usize,
     /// Password checks that may wait for a hashing thread; past it, 503 with `Retry-After`.
     pub hashing_queue: usize,
+    /// Where call recordings' audio is kept (CA-4): a directory (default `DATA_DIR/recordings`)
+    /// or an S3-compatible bucket.
+    pub audio: rekisteri_recordings::StorageConfig,
+    /// The largest recording accepted (default 200 MB).
+    pub recording_max_bytes: u64,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -280,12 +302,63 @@ impl Config {
                 .hashing_queue
                 .unwrap_or(rekisteri_api::hashing::DEFAULT_QUEUE),
         };
+        let recording_max_bytes: u64 = match env("REKISTERI_RECORDING_MAX_BYTES") {
+            Some(v) => parse_number("REKISTERI_RECORDING_MAX_BYTES", &v)?,
+            None => file_config
+                .recording_max_bytes
+                .unwrap_or(rekisteri_recordings::DEFAULT_MAX_BYTES),
+        };
+        if recording_max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_RECORDING_MAX_BYTES",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let s3 = file_config.recordings_s3.unwrap_or_default();
+        let audio = match env("REKISTERI_S3_BUCKET").or(s3.bucket) {
+            Some(bucket) => {
+                let required = |name: &'static str, value: Option<String>| {
+                    value.ok_or(ConfigError::Invalid {
+                        name,
+                        message: "is required when REKISTERI_S3_BUCKET (recordings_s3.bucket) is set".to_owned(),
+                    })
+                };
+                rekisteri_recordings::StorageConfig::S3(rekisteri_recordings::S3Config {
+                    endpoint: required("REKISTERI_S3_ENDPOINT", env("REKISTERI_S3_ENDPOINT").or(s3.endpoint))?,
+                    bucket,
+                    region: env("REKISTERI_S3_REGION")
+                        .or(s3.region)
+                        .unwrap_or_else(|| "eu-north-1".to_owned()),
+                    access_key_id: required(
+                        "REKISTERI_S3_ACCESS_KEY_ID",
+                        env("REKISTERI_S3_ACCESS_KEY_ID").or(s3.access_key_id),
+                    )?,
+                    secret_access_key: required(
+                        "REKISTERI_S3_SECRET_ACCESS_KEY",
+                        env("REKISTERI_S3_SECRET_ACCESS_KEY").or(s3.secret_access_key),
+                    )?,
+                    allow_http: match env("REKISTERI_S3_ALLOW_HTTP") {
+                        Some(v) => v.trim() == "true",
+                        None => s3.allow_http.unwrap_or(false),
+                    },
+                    prefix: env("REKISTERI_S3_PREFIX").or(s3.prefix),
+                })
+            }
+            None => rekisteri_recordings::StorageConfig::Local {
+                dir: env("REKISTERI_RECORDINGS_DIR")
+                    .map(PathBuf::from)
+                    .or(file_config.recordings_dir)
+                    .unwrap_or_else(|| data_dir.join("recordings")),
+            },
+        };
         let identity_providers = file_config
             .identity_providers
             .iter()
             .map(IdentityProviderConfig::load)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            audio,
+            recording_max_bytes,
             identity_providers,
             trusted_proxies,
             hashing_threads,

@@ -637,6 +637,14 @@ fn will_service_outbox(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The store of call recordings' audio (CA-4); a local directory is made private to us.
+pub(crate) fn open_audio(config: &Config) -> Result<rekisteri_recordings::AudioStore, Failure> {
+    if let rekisteri_recordings::StorageConfig::Local { dir } = &config.audio {
+        std::fs::create_dir_all(dir).map_err(|e| runtime(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    rekisteri_recordings::AudioStore::new(config.audio.clone(), config.recording_max_bytes).map_err(runtime)
+}
+
 fn serve(config: &Config) -> Result<(), Failure> {
     let Runtime {
         pool,
@@ -668,6 +676,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
             .map_err(runtime)?,
         trusted_proxies: config.trusted_proxies.clone(),
         vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
+        audio: open_audio(config)?,
     };
     let address = listener.local_addr().map_err(runtime)?;
     log::info!("serving on http://{address} (docs at /docs)");
