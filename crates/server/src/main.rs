@@ -430,10 +430,49 @@ fn retention(config: &Config) -> Result<(), Failure> {
         "retention: {} anonymised clients deleted with {} services and {} service events",
         report.clients_deleted, report.services_deleted, report.events_deleted
     );
+    // CA-9..CA-11: recordings' audio after six months, voicemails and contacts after two years,
+    // unless on legal hold.
+    let calls = rekisteri_calls::CallRegister {
+        keyring: clients.keyring.clone(),
+        audit: clients.audit.clone(),
+    };
+    let report = calls_retention(&mut own, &calls, &open_audio(config)?, now)?;
+    println!(
+        "retention: {} call recordings and {} voicemails destroyed, {} contacts deleted, {} kept by legal hold",
+        report.recordings_destroyed, report.voicemails_destroyed, report.contacts_deleted, report.held
+    );
     // Expired idempotency keys (PL-2: kept 24 hours; claims remove their registrar's too).
     let keys = rekisteri_idempotency::purge_expired(&mut own, rekisteri_db::to_primitive(now)).map_err(runtime)?;
     println!("retention: {keys} expired idempotency keys deleted");
     Ok(())
+}
+
+/// The call register's retention run, deleting audio from the store as it goes, with a spinner
+/// on a terminal.
+fn calls_retention(
+    conn: &mut rekisteri_db::DbConnection,
+    calls: &rekisteri_calls::CallRegister,
+    audio: &rekisteri_recordings::AudioStore,
+    now: time::OffsetDateTime,
+) -> Result<rekisteri_calls::retention::CallsRetentionReport, Failure> {
+    use std::io::IsTerminal;
+    let progress = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} call register: {pos} contacts handled {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let executor = actix_web::rt::Runtime::new().map_err(runtime)?;
+    let run_id = rekisteri_crypto::to_hex(&rekisteri_crypto::random_bytes::<16>().map_err(runtime)?);
+    let mut destroy = |key: &str| executor.block_on(audio.delete(key)).map_err(|e| e.to_string());
+    let mut advance = |n: u64| progress.inc(n);
+    let report =
+        rekisteri_calls::retention::run(conn, calls, now, &run_id, &mut destroy, &mut advance).map_err(runtime)?;
+    progress.finish_and_clear();
+    Ok(report)
 }
 
 /// CL-13..CL-15: closes the services of clients who died or moved out and anonymises every
