@@ -441,9 +441,13 @@ app_test!(fn ca_3_recordings_are_stored_once_encrypted_and_checked(app) {
     let voicemail = push(app, &w, &json!({"kind": "voicemail", "queue_id": w.unrecorded, "caller_number": "+358401111113", "started_at": "2026-03-02T07:20:00Z"}));
     let stored = upload(app, &w.telephony, &w.county, voicemail["id"].as_str().unwrap(), wav(5000, &marker(4)));
     assert_eq!(stored.status().as_u16(), 201);
-    // Only the pusher uploads; the stored audio is nowhere in clear.
+    // Only whoever pushed the contact uploads its audio: an agent cannot plant false evidence.
     let refused = upload(app, &w.supervisor_a, &w.county, plain["id"].as_str().unwrap(), wav(1000, &marker(5)));
     assert_problem(refused, 403, "/problems/forbidden");
+    let pending = push(app, &w, &call(&w.queue_a, "+358401111114"));
+    let refused = upload(app, &w.agent_a, &w.county, pending["id"].as_str().unwrap(), wav(1000, &marker(5)));
+    assert_problem(refused, 403, "/problems/forbidden");
+    // The stored audio is nowhere in clear.
     assert_no_clear_audio(app.audio_dir.path(), &[marker(1), marker(4)]);
 
     // A flipped byte in stored audio fails the next whole read, with a security event.
@@ -724,6 +728,11 @@ app_test!(fn ca_7_disclosure_only_to_a_party_or_an_authority(app) {
     assert_eq!(subject.unwrap(), rekisteri_audit::subject_index(&app.keyring, &code).to_vec());
     assert!(recipient_id.starts_with("processing_memo_entry:"), "{recipient_id}");
     assert_eq!(name, None);
+    let sealed: Vec<Vec<u8>> = rekisteri_db::schema::processing_memo_entries::table
+        .select(rekisteri_db::schema::processing_memo_entries::disclosed)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert!(sealed.iter().all(|d| !String::from_utf8_lossy(d).contains("koko tallenne")), "stored in clear");
     // Someone without listening rights cannot disclose.
     let refused = app.post_as(&w.supervisor_b, &path, &json!({"recipient_kind": "party", "recipient": "X", "legal_basis": "Y", "disclosed": "Z"}));
     assert_problem(refused, 403, "/problems/forbidden");
@@ -756,6 +765,11 @@ app_test!(fn ca_8_audio_streams_with_range_on_a_short_lived_grant(app) {
         assert_eq!(response.headers()["content-range"], content_range.as_str(), "{range}");
         assert_eq!(response.bytes().unwrap().as_ref(), &bytes[expected], "{range}");
     }
+    let upper = audio(app, &w.supervisor_a, &grant, Some("Bytes=1-2"));
+    assert_eq!(upper.status().as_u16(), 206);
+    assert_eq!(upper.bytes().unwrap().as_ref(), &bytes[1..3]);
+    let signed = audio(app, &w.supervisor_a, &grant, Some("bytes=+1-+2"));
+    assert_eq!(signed.status().as_u16(), 200, "a malformed range is ignored");
     let outside = audio(app, &w.supervisor_a, &grant, Some(&format!("bytes={size}-")));
     assert_eq!(outside.headers()["content-range"], format!("bytes */{size}").as_str());
     assert_problem(outside, 416, "/problems/range-not-satisfiable");
@@ -767,7 +781,7 @@ app_test!(fn ca_8_audio_streams_with_range_on_a_short_lived_grant(app) {
         .count()
         .get_result(&mut app.db.conn())
         .unwrap();
-    assert_eq!(uses, 7);
+    assert_eq!(uses, 9);
     // The grant is short-lived.
     app.clock.set(datetime!(2026-03-02 08:16 UTC));
     let expired = assert_problem(audio(app, &w.supervisor_a, &grant, None), 403, "/problems/forbidden");
@@ -794,6 +808,12 @@ app_test!(fn ca_9_recording_audio_is_destroyed_after_six_months_voicemail_after_
     assert_eq!(shown["recording"]["destroyed_at"], "2026-09-02T08:00:00.000000Z");
     assert_eq!(shown["recording"]["destroyed_by_run"], "test-run");
     assert_eq!(shown["recording"]["sha256"].as_str().unwrap().len(), 64, "the metadata stays");
+    let key: Vec<u8> = recordings::table
+        .filter(recordings::contact_id.eq(recorded))
+        .select(recordings::data_key)
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert!(key.is_empty(), "the data key outlived the audio");
     let refused = assert_problem(listen(app, &supervisor, &w.county, recorded), 409, "/problems/conflict");
     assert!(refused["detail"].as_str().unwrap().contains("destroyed"), "{refused}");
     assert_eq!(security_event_count(app, "calls_retention_run"), 2);
@@ -818,9 +838,12 @@ app_test!(fn ca_10_legal_hold_keeps_a_recording_until_released(app) {
     assert_eq!(placed.status().as_u16(), 201);
     assert_problem(app.post_as(&w.supervisor_a, &path, &hold), 409, "/problems/conflict");
     assert_eq!(security_event_count(app, "legal_hold_placed"), 1);
-    let shown: Value = app.get_as(&w.agent_a, &format!("/v1/registrars/{}/contacts/{id}", w.county)).json().unwrap();
+    let shown: Value = app.get_as(&w.supervisor_a, &format!("/v1/registrars/{}/contacts/{id}", w.county)).json().unwrap();
     assert_eq!(shown["legal_hold"]["case_reference"], "5560/R/12345/26");
     assert_eq!(shown["legal_hold"]["until_on"], Value::Null);
+    // The authority's case is not an agent's business.
+    let agent_view: Value = app.get_as(&w.agent_a, &format!("/v1/registrars/{}/contacts/{id}", w.county)).json().unwrap();
+    assert_eq!(agent_view["legal_hold"], Value::Null);
     // A hold with a last day ends by itself; a last day already past is refused.
     let second_path = format!("/v1/registrars/{}/contacts/{second}/legal-hold", w.county);
     let past = json!({"authority": "Poliisi", "case_reference": "X-1", "until_on": "2026-03-01"});
@@ -845,8 +868,14 @@ app_test!(fn ca_10_legal_hold_keeps_a_recording_until_released(app) {
     app.clock.set(datetime!(2026-10-15 20:00 UTC));
     assert_eq!(run_retention(app).held, 1);
     app.clock.set(datetime!(2026-10-16 08:00 UTC));
+    let supervisor = app.token("esimies.a@pirha.fi", USER_PASSWORD);
+    let shown: Value = app.get_as(&supervisor, &format!("/v1/registrars/{}/contacts/{second}", w.county)).json().unwrap();
+    assert_eq!(shown["legal_hold"], Value::Null, "a hold past its last day is over");
     assert_eq!(run_retention(app).recordings_destroyed, 1);
     assert!(files(app.audio_dir.path()).is_empty());
+    // … and makes room for a new hold.
+    let renewed = json!({"authority": "Poliisi", "case_reference": "X-2"});
+    assert_eq!(app.post_as(&supervisor, &second_path, &renewed).status().as_u16(), 201);
 });
 
 app_test!(fn ca_11_contact_data_is_deleted_after_two_years_unless_held(app) {
@@ -894,10 +923,14 @@ app_test!(fn ca_13_reports_are_aggregates_with_small_cells_suppressed(app) {
         ("callback", true, 240, 0),
         ("voicemail", false, 30, 50),
         ("call", true, 600, 5),
+        // 08-09 Finnish time: two more.
+        ("call", true, 100, 15),
+        ("call", false, 0, 200),
     ];
     for (i, (kind, answered, duration, wait)) in rows.iter().enumerate() {
+        let started = if i < 6 { format!("2026-03-02T07:{:02}:00Z", 5 * i) } else { format!("2026-03-02T06:{:02}:00Z", 5 * i) };
         push(app, &w, &json!({"kind": kind, "queue_id": w.queue_a, "answered": answered, "duration_seconds": duration,
-            "wait_seconds": wait, "started_at": format!("2026-03-02T07:{:02}:00Z", 5 * i), "caller_number": "+358401111111"}));
+            "wait_seconds": wait, "started_at": started, "caller_number": "+358401111111"}));
     }
     // Queue B: two contacts, too few to show.
     for i in 0..2 {
@@ -912,13 +945,14 @@ app_test!(fn ca_13_reports_are_aggregates_with_small_cells_suppressed(app) {
     let a = cells.iter().find(|c| c["queue_id"] == w.queue_a.as_str()).unwrap();
     assert_eq!(a["period"], "2026-03-02");
     assert_eq!(a["suppressed"], false);
-    assert_eq!(a["contacts"], 6);
-    assert_eq!(a["answered_share"], 4.0 / 6.0);
-    assert_eq!(a["callback_share"], 1.0 / 6.0);
-    assert_eq!(a["voicemail_share"], 1.0 / 6.0);
-    assert_eq!(a["average_duration_seconds"], (60.0 + 120.0 + 0.0 + 240.0 + 30.0 + 600.0) / 6.0);
+    assert_eq!(a["contacts"], 8);
+    assert_eq!(a["answered_share"], 5.0 / 8.0);
+    assert_eq!(a["callback_share"], 1.0 / 8.0);
+    assert_eq!(a["voicemail_share"], 1.0 / 8.0);
+    assert_eq!(a["average_duration_seconds"], (60.0 + 120.0 + 0.0 + 240.0 + 30.0 + 600.0 + 100.0 + 0.0) / 8.0);
+    // Nearest rank: the 8th of 8 sorted values (ceil(0.9 × 8) = 8).
     assert_eq!(a["p90_duration_seconds"], 600.0);
-    assert_eq!(a["average_wait_seconds"], (10.0 + 20.0 + 300.0 + 0.0 + 50.0 + 5.0) / 6.0);
+    assert_eq!(a["average_wait_seconds"], (10.0 + 20.0 + 300.0 + 0.0 + 50.0 + 5.0 + 15.0 + 200.0) / 8.0);
     assert_eq!(a["p90_wait_seconds"], 300.0);
     let b = cells.iter().find(|c| c["queue_id"] == w.queue_b.as_str()).unwrap();
     assert_eq!(b["suppressed"], true);
@@ -926,9 +960,15 @@ app_test!(fn ca_13_reports_are_aggregates_with_small_cells_suppressed(app) {
     assert_eq!(b["answered_share"], Value::Null);
     // Hourly, in Finnish time; and never an individual (no numbers, names or ids of contacts).
     let hourly: Value = app.get_as(&w.supervisor_a, &format!("{path}&group_by=hour&queue_id={}", w.queue_a)).json().unwrap();
-    assert_eq!(hourly["cells"].as_array().unwrap().len(), 1);
-    assert_eq!(hourly["cells"][0]["period"], "2026-03-02T09");
+    let cells = hourly["cells"].as_array().unwrap();
+    assert_eq!(cells.iter().map(|c| c["period"].as_str().unwrap()).collect::<Vec<_>>(), ["2026-03-02T08", "2026-03-02T09"]);
+    // 08-09 has two contacts; 09-10 is suppressed too, or the day's 8 would give it away.
+    assert!(cells.iter().all(|c| c["suppressed"] == true && c["contacts"].is_null()), "{hourly}");
     assert!(!hourly.to_string().contains("358"));
+    // Windows start on whole days (or hours), so two windows never differ by one contact.
+    let misaligned = format!("/v1/registrars/{}/contact-reports?from=2026-03-01T22:30:00Z&to=2026-03-02T22:00:00Z", w.county);
+    let body = assert_problem(app.get_as(&w.supervisor_a, &misaligned), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "from");
     // A report covers at most a year.
     let long = format!("/v1/registrars/{}/contact-reports?from=2025-01-01T00:00:00Z&to=2026-03-02T00:00:00Z", w.county);
     assert_problem(app.get_as(&w.supervisor_a, &long), 422, "/problems/business-rule");
@@ -959,3 +999,48 @@ app_test!(fn ca_14_every_action_on_the_register_is_audited(app) {
     assert_eq!(verified.status().as_u16(), 200);
     assert_eq!(verified.json::<Value>().unwrap()["breaks"], json!([]));
 });
+
+/// For the right-of-access test of the client register (CL-12): a recorded queue in
+/// `registrar`, a call from the person's phone (+358 40 123 4567), a callback naming them by
+/// `identity_code`, and a call of someone else; returns the person's two contacts' ids in order.
+pub(crate) fn contacts_for_access_report(
+    app: &TestApp,
+    admin: &str,
+    registrar: &str,
+    registrar_oid: &str,
+    identity_code: &str,
+) -> Vec<String> {
+    let unit = unit(
+        app,
+        admin,
+        registrar,
+        &format!("{registrar_oid}.10.99"),
+        "Puhelinpalvelu",
+    );
+    let (_, main_user) = app.add_user(admin, "puhelinpaakayttaja@example.fi", registrar, "main_user");
+    let queue = queue(
+        app,
+        &main_user,
+        registrar,
+        &json!({"name": "Neuvonta", "service_unit_id": unit, "recorded": false}),
+    );
+    let telephony = api_client(app, admin, registrar, &["calls:write"]);
+    let push = |body: Value| -> String {
+        let response = app.post_as(&telephony, &format!("/v1/registrars/{registrar}/contacts"), &body);
+        assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
+        response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let started = |minute: u32| {
+        (app.clock.now() - time::Duration::hours(1) + time::Duration::minutes(minute.into()))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let from_phone = push(
+        json!({"kind": "call", "queue_id": queue, "caller_number": "+358401234567", "secret_number": true, "started_at": started(1)}),
+    );
+    let by_code = push(
+        json!({"kind": "callback", "queue_id": queue, "client_identity_code": identity_code, "started_at": started(2)}),
+    );
+    push(json!({"kind": "call", "queue_id": queue, "caller_number": "+358409999999", "started_at": started(3)}));
+    vec![from_phone, by_code]
+}

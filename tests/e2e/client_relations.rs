@@ -410,6 +410,9 @@ idp_app_test!(fn cl_12_the_right_of_access_document_holds_the_register_about_the
     assert_eq!(event.status().as_u16(), 201);
     let (_, auditor) = app.add_user(&w.admin, "dpo@tampere.fi", &w.registrar, "auditor");
     let (_, other_auditor) = app.add_user(&w.admin, "dpo@nokia.fi", &w.other_registrar, "auditor");
+    // The registrar's call register: a call from the person's phone and a callback naming them
+    // by identity code belong in the document; someone else's call does not.
+    let contacts = crate::calls::contacts_for_access_report(app, &w.admin, &w.registrar, "1.2.246.10.1001", MAIJA);
     let response = app.get_as(&auditor, &format!("{client}/access-report"));
     assert_eq!(response.status().as_u16(), 200);
     let report: Value = response.json().unwrap();
@@ -419,6 +422,11 @@ idp_app_test!(fn cl_12_the_right_of_access_document_holds_the_register_about_the
     assert_eq!(report["client"]["services"].as_array().unwrap().len(), 1);
     assert_eq!(report["service_events"][0]["note"], "Siivous tehty");
     assert_eq!(report["proxies"][0]["surname"], "Puolestapuhuja");
+    let found: Vec<&str> = report["contacts"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(found, contacts, "{report}");
+    assert_eq!(report["contacts"][1]["client_identity_code"], MAIJA);
+    // The person's own secret number is theirs to see.
+    assert_eq!(report["contacts"][0]["caller_number"], "+358401234567");
     let usage = report["usage"].as_array().unwrap();
     assert!(usage.iter().any(|u| u["data_kind"] == "client" && u["access_basis"] == "role"), "{report}");
     // One register per document: nothing from the other registrar's register.

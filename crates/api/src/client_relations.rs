@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use rekisteri_clients::{AccessReport, CareTeamMember, CareTeamMemberChanges, NewCareTeamMember, NewProxy, Proxy};
+use rekisteri_clients::{CareTeamMember, CareTeamMemberChanges, NewCareTeamMember, NewProxy, Proxy};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -324,14 +324,26 @@ async fn remove_care_team_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The right-of-access document (CL-12): everything this register holds about the client, in
-/// one JSON document, for the registrar's data-protection officer (`handle_data_subject_requests`).
-/// Producing it writes a disclosure-log entry; it works during a restriction.
+/// The right-of-access document with the registrar's other register that names the person: the
+/// contacts of the call register found by the client's identity code or phone number (CA-14).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AccessDocument {
+    #[serde(flatten)]
+    pub client_register: rekisteri_clients::AccessReport,
+    /// The person's calls, callbacks and voicemails in the register of call and contact
+    /// recordings (without audio: listening has its own procedure, CA-5).
+    pub contacts: Vec<rekisteri_calls::Contact>,
+}
+
+/// The right-of-access document (CL-12): everything the registrar's registers hold about the
+/// client, in one JSON document, for the registrar's data-protection officer
+/// (`handle_data_subject_requests`). Producing it writes a disclosure-log entry; it works during
+/// a restriction.
 #[utoipa::path(
     tag = "clients",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
-        (status = 200, body = AccessReport),
+        (status = 200, body = AccessDocument),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -348,13 +360,23 @@ async fn access_report(
     let report = state
         .run(move |conn, state| {
             let request = request(state, &principal.0, &rid, "right of access", &access);
-            Ok(rekisteri_clients::access_report(
+            let report = rekisteri_clients::access_report(conn, &state.clients(), &request, &rid, &id)?;
+            let code = report.client.identity_code.as_deref().and_then(|code| {
+                rekisteri_core::PersonalIdentityCode::parse(code, rekisteri_core::TemporaryCodesAllowed::Yes).ok()
+            });
+            let calls_request = crate::calls::request(state, &principal.0, &rid, "right of access", &access.request_id);
+            let contacts = rekisteri_calls::contacts_of_person(
                 conn,
-                &state.clients(),
-                &request,
+                &state.calls(),
+                &calls_request,
                 &rid,
-                &id,
-            )?)
+                code.as_ref(),
+                report.client.phone.as_deref(),
+            )?;
+            Ok(AccessDocument {
+                client_register: report,
+                contacts,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -44,6 +44,10 @@ fn storage_error(e: RecordingError) -> ApiError {
             ProblemType::IntegrityFailure,
             "The stored recording failed its integrity check; the registrar has been alerted.",
         ),
+        RecordingError::NotFound => ApiError::problem(
+            ProblemType::IntegrityFailure,
+            "The recording's audio is missing from storage; the registrar has been alerted.",
+        ),
         other => ApiError::internal(other),
     }
 }
@@ -100,42 +104,44 @@ async fn upload_recording(
         content_type: stored.audio_type.content_type().to_owned(),
         sealed_data_key,
     };
-    let committed = {
-        let plan = plan.clone();
-        state
-            .run(move |conn, state| {
-                let request = request(
-                    state,
-                    &principal,
-                    &plan.registrar_id,
-                    "call register: upload recording",
-                    &request_id,
-                );
-                Ok(rekisteri_calls::finish_upload(
-                    conn,
-                    &state.calls(),
-                    &request,
-                    &plan,
-                    stored,
-                )?)
-            })
-            .await
-    };
-    match committed {
-        Ok(recording) => Ok(HttpResponse::Created()
-            .insert_header((
-                header::LOCATION,
-                format!("/v1/registrars/{}/contacts/{}", plan.registrar_id, plan.contact_id),
-            ))
-            .json(recording)),
-        Err(e) => {
-            // The metadata did not commit: no row names the object, so it goes.
-            if let Err(delete) = state.audio.delete(&plan.storage_key).await {
-                log::error!("an uncommitted recording object could not be deleted: {delete}");
-            }
-            Err(e)
+    // From here the commit and, if it fails, the object's removal run to their end even when
+    // the client hangs up: a dropped handler must not leave audio that no row names.
+    let location = format!("/v1/registrars/{}/contacts/{}", plan.registrar_id, plan.contact_id);
+    let committed = actix_web::rt::spawn(async move {
+        let committed = {
+            let plan = plan.clone();
+            state
+                .run(move |conn, state| {
+                    let request = request(
+                        state,
+                        &principal,
+                        &plan.registrar_id,
+                        "call register: upload recording",
+                        &request_id,
+                    );
+                    Ok(rekisteri_calls::finish_upload(
+                        conn,
+                        &state.calls(),
+                        &request,
+                        &plan,
+                        stored,
+                    )?)
+                })
+                .await
+        };
+        if committed.is_err()
+            && let Err(delete) = state.audio.delete(&plan.storage_key).await
+        {
+            log::error!("an uncommitted recording object could not be deleted: {delete}");
         }
-    }
+        committed
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the upload's commit task failed: {e}")))?;
+    let recording = committed?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(recording))
 }
 
 /// A parsed `Range` header: the one range served, or none (the whole file).
@@ -152,7 +158,13 @@ fn wanted(req: &HttpRequest, size: u64) -> Wanted {
     let Some(value) = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Wanted::Whole;
     };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+    let value = value.trim();
+    // The unit is case-insensitive (RFC 9110 §14.1).
+    let Some(spec) = value
+        .get(..6)
+        .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+        .and_then(|_| value.get(6..))
+    else {
         return Wanted::Whole;
     };
     if spec.contains(',') {
@@ -161,7 +173,13 @@ fn wanted(req: &HttpRequest, size: u64) -> Wanted {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return Wanted::Whole;
     };
-    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    // Digits only: `u64::from_str` would also take a sign.
+    let parse = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().ok())
+            .flatten()
+    };
     let range = match (first.trim().is_empty(), last.trim().is_empty()) {
         (true, false) => match parse(last) {
             Some(0) | None => return Wanted::Unsatisfiable,
@@ -180,11 +198,9 @@ fn wanted(req: &HttpRequest, size: u64) -> Wanted {
     if range.start >= size || range.start >= range.end {
         return Wanted::Unsatisfiable;
     }
-    if range.start == 0 && range.end == size {
-        Wanted::Whole
-    } else {
-        Wanted::Part(range)
-    }
+    // Even a range of the whole file (a player's `bytes=0-`) is a 206: each chunk it reads is
+    // authenticated, and the whole-file hash check stays for reads without `Range`.
+    Wanted::Part(range)
 }
 
 /// Stream the audio of a listening grant (CA-8), to the user it was issued to, while it lasts
@@ -256,7 +272,7 @@ async fn audio(
                 )
                 .await;
             if let Err(e) = verified {
-                if matches!(e, RecordingError::Integrity) {
+                if matches!(e, RecordingError::Integrity | RecordingError::NotFound) {
                     let granted = granted.clone();
                     state
                         .run(move |_, state| {
@@ -283,13 +299,48 @@ async fn audio(
     };
     let length = range.end - range.start;
     let content_range = format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1));
+    let alert = std::sync::Arc::new(std::sync::Once::new());
+    let content_type = granted.content_type.clone();
     let stream = state
         .audio
         .read_range(&granted.storage_key, &granted.recording_id, &data_key, range, size)
-        .map(|chunk| chunk.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())));
+        .map(move |chunk| {
+            chunk.map_err(|e| {
+                // The headers are gone already: the connection breaks, and the registrar hears
+                // of the failed chunk through a security event.
+                if matches!(e, RecordingError::Integrity | RecordingError::NotFound) {
+                    let (state, principal, request_id, granted) =
+                        (state.clone(), principal.clone(), request_id.clone(), granted.clone());
+                    alert.call_once(move || {
+                        actix_web::rt::spawn(async move {
+                            let recorded = state
+                                .run(move |_, state| {
+                                    let request = request(
+                                        state,
+                                        &principal,
+                                        &granted.registrar_id,
+                                        "call register: listening",
+                                        &request_id,
+                                    );
+                                    Ok(rekisteri_calls::record_integrity_failure(
+                                        &state.calls(),
+                                        &request,
+                                        &granted,
+                                    )?)
+                                })
+                                .await;
+                            if let Err(e) = recorded {
+                                log::error!("a recording's integrity failure could not be logged: {e}");
+                            }
+                        });
+                    });
+                }
+                actix_web::error::ErrorInternalServerError(e.to_string())
+            })
+        });
     let mut response = HttpResponse::build(status);
     response
-        .content_type(granted.content_type.as_str())
+        .content_type(content_type.as_str())
         .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .no_chunking(length);

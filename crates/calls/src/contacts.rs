@@ -152,6 +152,7 @@ fn extras(
     conn: &mut DbConnection,
     registrar_id: &str,
     ids: &[String],
+    today: time::Date,
 ) -> Result<(Vec<RecordingColumns>, Vec<HoldColumns>), CallsError> {
     let recordings: Vec<RecordingColumns> = recordings::table
         .filter(recordings::registrar_id.eq(registrar_id))
@@ -170,6 +171,7 @@ fn extras(
         .filter(legal_holds::registrar_id.eq(registrar_id))
         .filter(legal_holds::contact_id.eq_any(ids))
         .filter(legal_holds::released_at.is_null())
+        .filter(legal_holds::until_on.is_null().or(legal_holds::until_on.ge(today)))
         .select((
             legal_holds::contact_id,
             legal_holds::id,
@@ -197,28 +199,46 @@ fn open_contacts(
     keyring: &Keyring,
     principal: &Principal,
     rows: &[ContactRow],
+    now: time::OffsetDateTime,
+) -> Result<Vec<Contact>, CallsError> {
+    open_contacts_as(conn, keyring, Some(principal), rows, now)
+}
+
+/// Opens rows for `viewer` (secret numbers hidden outside their queue), or with every number
+/// shown when the person's own data is compiled for them (`None`).
+fn open_contacts_as(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    viewer: Option<&Principal>,
+    rows: &[ContactRow],
+    now: time::OffsetDateTime,
 ) -> Result<Vec<Contact>, CallsError> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
     let registrar_id = first.registrar_id.clone();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let (recordings, holds) = extras(conn, &registrar_id, &ids)?;
+    let today = rekisteri_core::helsinki_local(at_primitive(now)).date();
+    let (recordings, holds) = extras(conn, &registrar_id, &ids, today)?;
+    // An authority's case reference is for those who handle holds, and for the person.
+    let sees_holds = viewer.is_none_or(|p| p.can(Permission::ManageLegalHolds));
     let units = queue_units(conn, &registrar_id)?;
     rows.iter()
         .map(|row| {
             let cipher = RowCipher::new(keyring, TABLE, &row.id);
-            let queue_user = units.iter().any(|(queue_id, unit)| {
-                *queue_id == row.queue_id
-                    && is_queue_user(
-                        principal,
-                        &QueueRow {
-                            id: queue_id.clone(),
-                            service_unit_id: unit.clone(),
-                            recorded: false,
-                            recording_announcement: None,
-                        },
-                    )
+            let queue_user = viewer.is_none_or(|principal| {
+                units.iter().any(|(queue_id, unit)| {
+                    *queue_id == row.queue_id
+                        && is_queue_user(
+                            principal,
+                            &QueueRow {
+                                id: queue_id.clone(),
+                                service_unit_id: unit.clone(),
+                                recorded: false,
+                                recording_announcement: None,
+                            },
+                        )
+                })
             });
             let caller_number = if row.secret_number && !queue_user {
                 None
@@ -235,7 +255,7 @@ fn open_contacts(
                     destroyed_by_run: run.clone(),
                 },
             );
-            let legal_hold = holds.iter().find(|h| h.0 == row.id).map(
+            let legal_hold = holds.iter().filter(|_| sees_holds).find(|h| h.0 == row.id).map(
                 |(_, id, authority, case_reference, until_on, placed_by, placed_at)| LegalHold {
                     id: id.clone(),
                     authority: authority.clone(),
@@ -421,7 +441,13 @@ pub fn create_contact(
     })?;
     let principal = request.principal;
     register.audit.read_personal_data(conn, &context, at, |conn| {
-        let mut opened = open_contacts(conn, &register.keyring, principal, std::slice::from_ref(&row))?;
+        let mut opened = open_contacts(
+            conn,
+            &register.keyring,
+            principal,
+            std::slice::from_ref(&row),
+            request.now,
+        )?;
         let contact = opened.pop().ok_or(CallsError::NotFound)?;
         Ok::<_, CallsError>((contact, vec![row.data_use("contact")]))
     })
@@ -449,7 +475,13 @@ pub fn get_contact(
     let row = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
     let principal = request.principal;
     register.audit.read_personal_data(conn, &context, at, |conn| {
-        let mut opened = open_contacts(conn, &register.keyring, principal, std::slice::from_ref(&row))?;
+        let mut opened = open_contacts(
+            conn,
+            &register.keyring,
+            principal,
+            std::slice::from_ref(&row),
+            request.now,
+        )?;
         let contact = opened.pop().ok_or(CallsError::NotFound)?;
         Ok::<_, CallsError>((contact, vec![row.data_use("contact")]))
     })
@@ -507,7 +539,7 @@ pub fn list_contacts(
     let next_after = if more { rows.last().map(|r| r.id.clone()) } else { None };
     let principal = request.principal;
     let items = register.audit.read_personal_data(conn, &context, at, |conn| {
-        let opened = open_contacts(conn, &register.keyring, principal, &rows)?;
+        let opened = open_contacts(conn, &register.keyring, principal, &rows, request.now)?;
         Ok::<_, CallsError>((opened, rows.iter().map(|r| r.data_use("contact")).collect()))
     })?;
     Ok(ContactPage { items, next_after })
@@ -535,7 +567,7 @@ pub fn search_by_caller_number(
         .load(conn)?;
     let principal = request.principal;
     register.audit.read_personal_data(conn, &context, at, |conn| {
-        let opened = open_contacts(conn, &register.keyring, principal, &rows)?;
+        let opened = open_contacts(conn, &register.keyring, principal, &rows, request.now)?;
         // A secret number is found only by the users it is shown to: anyone else's search
         // must not tell that the number called (AX-6).
         let visible: Vec<(Contact, DataUse)> = opened
@@ -555,4 +587,72 @@ pub fn search_by_caller_number(
         }
         Ok::<_, CallsError>((visible.into_iter().map(|(c, _)| c).collect(), uses))
     })
+}
+
+/// A finnish number written nationally (`040 123 4567`) in E.164, for matching a client's
+/// recorded phone number with callers' numbers; `None` when it is no phone number.
+fn as_e164(phone: &str) -> Option<String> {
+    let compact: String = phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let candidate = match compact.strip_prefix('0') {
+        Some(rest) if !rest.starts_with('0') => format!("+358{rest}"),
+        Some(rest) => format!("+{}", rest.trim_start_matches('0')),
+        None => compact,
+    };
+    check_e164("phone", &candidate).ok().map(|()| candidate)
+}
+
+/// A person's contacts for their right-of-access document (CL-12): found by the identity code
+/// given with a contact, or by the person's phone number as a caller's number. For the
+/// registrar's data-protection officer only; every contact found is a logged use, and the
+/// person's own secret numbers are shown (it is their own data).
+pub fn contacts_of_person(
+    conn: &mut DbConnection,
+    register: &CallRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    identity_code: Option<&PersonalIdentityCode>,
+    phone: Option<&str>,
+) -> Result<Vec<Contact>, CallsError> {
+    let context = enter(conn, request, registrar_id, Some(Permission::HandleDataSubjectRequests))?;
+    let at = at_primitive(request.now);
+    let subject = identity_code.map(|code| rekisteri_audit::subject_index(&register.keyring, code).to_vec());
+    let number = phone
+        .and_then(as_e164)
+        .map(|n| number_index(&register.keyring, &n).to_vec());
+    if subject.is_none() && number.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut query = contacts::table
+        .filter(contacts::registrar_id.eq(registrar_id))
+        .select(contact_columns!())
+        .order((contacts::started_at, contacts::id))
+        .into_boxed();
+    query = match (subject, number) {
+        (Some(subject), Some(number)) => query.filter(
+            contacts::subject_index
+                .eq(subject)
+                .or(contacts::caller_number_index.eq(number)),
+        ),
+        (Some(subject), None) => query.filter(contacts::subject_index.eq(subject)),
+        (None, Some(number)) => query.filter(contacts::caller_number_index.eq(number)),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let rows: Vec<ContactRow> = query.load(conn)?;
+    register.audit.read_personal_data(conn, &context, at, |conn| {
+        let opened = open_contacts_as(conn, &register.keyring, None, &rows, request.now)?;
+        Ok::<_, CallsError>((opened, rows.iter().map(|r| r.data_use("contact")).collect()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_e164;
+
+    #[test]
+    fn cl_12_a_national_number_matches_its_e164_form() {
+        assert_eq!(as_e164("040 123 4567").as_deref(), Some("+358401234567"));
+        assert_eq!(as_e164("+358401234567").as_deref(), Some("+358401234567"));
+        assert_eq!(as_e164("00358401234567").as_deref(), Some("+358401234567"));
+        assert_eq!(as_e164("not a number"), None);
+    }
 }

@@ -33,14 +33,27 @@ pub fn place_legal_hold(
     check_text("authority", &new.authority)?;
     check_text("case_reference", &new.case_reference)?;
     let at = at_primitive(request.now);
+    // A hold's last day is a Finnish calendar day.
+    let today = rekisteri_core::helsinki_local(at).date();
     if let Some(until) = new.until_on
-        && until < at.date()
+        && until < today
     {
         return Err(rule("until_on", "is in the past"));
     }
     contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
     let id = new_id();
     write_transaction(conn, |conn| {
+        // A dated hold whose last day has passed is over: it is closed as released by its date,
+        // making room for the new one.
+        diesel::update(
+            legal_holds::table
+                .filter(legal_holds::registrar_id.eq(registrar_id))
+                .filter(legal_holds::contact_id.eq(contact_id))
+                .filter(legal_holds::released_at.is_null())
+                .filter(legal_holds::until_on.lt(today)),
+        )
+        .set((legal_holds::released_at.eq(at), legal_holds::released_by.eq("expired")))
+        .execute(conn)?;
         let held: bool = diesel::select(diesel::dsl::exists(
             legal_holds::table
                 .filter(legal_holds::registrar_id.eq(registrar_id))
@@ -103,11 +116,13 @@ pub fn release_legal_hold(
     let context = enter(conn, request, registrar_id, Some(Permission::ManageLegalHolds))?;
     let at = at_primitive(request.now);
     write_transaction(conn, |conn| {
+        let today = rekisteri_core::helsinki_local(at).date();
         let released = diesel::update(
             legal_holds::table
                 .filter(legal_holds::registrar_id.eq(registrar_id))
                 .filter(legal_holds::contact_id.eq(contact_id))
-                .filter(legal_holds::released_at.is_null()),
+                .filter(legal_holds::released_at.is_null())
+                .filter(legal_holds::until_on.is_null().or(legal_holds::until_on.ge(today))),
         )
         .set((
             legal_holds::released_at.eq(at),

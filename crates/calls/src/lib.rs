@@ -23,7 +23,9 @@ mod sealed;
 
 use std::sync::Arc;
 
-pub use contacts::{ContactFilter, ContactPage, create_contact, get_contact, list_contacts, search_by_caller_number};
+pub use contacts::{
+    ContactFilter, ContactPage, contacts_of_person, create_contact, get_contact, list_contacts, search_by_caller_number,
+};
 pub use holds::{place_legal_hold, release_legal_hold};
 pub use listening::{
     GrantedAudio, add_disclosure, export_to_media, list_disclosures, open_grant, record_integrity_failure,
@@ -88,7 +90,15 @@ pub enum CallsError {
 
 impl From<diesel::result::Error> for CallsError {
     fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            // Two requests that both passed the existence check: on PostgreSQL the second meets
+            // the unique key at insert. It is the same conflict the check reports.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Conflict("a concurrent request made the same record first".to_owned())
+            }
+            e => Self::Db(rekisteri_db::DbError::Query(e)),
+        }
     }
 }
 

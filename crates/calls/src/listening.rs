@@ -168,8 +168,8 @@ fn append_entry(
             processing_memo_entries::recipient_kind.eq(input.recipient_kind.as_str()),
             processing_memo_entries::recipient.eq(cipher.seal("recipient", input.recipient)?),
             processing_memo_entries::legal_basis.eq(input.legal_basis),
-            processing_memo_entries::disclosed.eq(input.disclosed),
-            processing_memo_entries::medium.eq(input.medium),
+            processing_memo_entries::disclosed.eq(cipher.seal("disclosed", input.disclosed)?),
+            processing_memo_entries::medium.eq(cipher.seal_opt("medium", input.medium)?),
             processing_memo_entries::reason.eq(cipher.seal_opt("reason", input.reason)?),
             processing_memo_entries::created_by.eq(&context.actor_id),
             processing_memo_entries::created_at.eq(at),
@@ -192,7 +192,8 @@ fn append_entry(
             recipient_kind: input.recipient_kind.as_str().to_owned(),
             recipient_id: format!("processing_memo_entry:{id}"),
             recipient_name: None,
-            purpose: input.disclosed.to_owned(),
+            // What was disclosed is free text and stays sealed in the memo.
+            purpose: description.to_owned(),
             legal_basis: input.legal_basis.to_owned(),
             request_id: context.request_id.clone(),
         })],
@@ -355,8 +356,8 @@ type EntryColumns = (
     String,
     Vec<u8>,
     String,
-    String,
-    Option<String>,
+    Vec<u8>,
+    Option<Vec<u8>>,
     String,
     PrimitiveDateTime,
 );
@@ -409,7 +410,10 @@ fn open_memo(
         .into_iter()
         .map(
             |(entry_id, kind, recipient_kind, recipient, legal_basis, disclosed, medium, created_by, created_at)| {
-                let recipient = RowCipher::new(&register.keyring, ENTRIES, &entry_id).open("recipient", &recipient)?;
+                let cipher = RowCipher::new(&register.keyring, ENTRIES, &entry_id);
+                let recipient = cipher.open("recipient", &recipient)?;
+                let disclosed = cipher.open("disclosed", &disclosed)?;
+                let medium = cipher.open_opt("medium", medium.as_deref())?;
                 Ok(MemoEntry {
                     kind: if kind == "media_export" {
                         MemoEntryKind::MediaExport

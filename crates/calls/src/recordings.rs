@@ -63,6 +63,13 @@ pub fn begin_upload(
 ) -> Result<UploadPlan, CallsError> {
     let context = enter(conn, request, registrar_id, Some(Permission::PushContacts))?;
     let contact = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
+    // Audio can never be replaced, so only whoever pushed the contact (the telephony system, or
+    // the agent who recorded a callback) may give it: anyone else could plant false evidence.
+    if contact.created_by != context.actor_id {
+        return Err(CallsError::Forbidden(
+            "only the system or user that pushed the contact uploads its audio".to_owned(),
+        ));
+    }
     match contact.kind() {
         ContactKind::Chat => return Err(rule("kind", "a chat has no audio")),
         ContactKind::Call | ContactKind::Callback => {

@@ -1,11 +1,16 @@
 //! Contact reports (CA-13): aggregates per queue per day or hour, never individuals.
 //!
 //! A cell with fewer than [`THRESHOLD`] contacts has its values `null` and `suppressed: true`:
-//! at that size shares and percentiles would describe single calls. No totals across cells
-//! are published, so a suppressed cell cannot be backed out of a marginal. Days and hours are
-//! Finnish local time, the time the queue's staff work in.
+//! at that size shares and percentiles would describe single calls; so has an average or a
+//! percentile over fewer than [`THRESHOLD`] durations or waits. No totals across cells are
+//! published, but a day is the total of its hours: so that a day's cell (another query) cannot
+//! back out a suppressed hour, an hourly report suppresses more hours of the same queue and day
+//! while exactly one is suppressed or the suppressed ones hold fewer than [`THRESHOLD`] contacts
+//! (as the client statistics do, CL-16). Periods start and end on whole days or hours, so no
+//! two windows differ by a single contact. Days and hours are Finnish local time, the time the
+//! queue's staff work in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
@@ -98,6 +103,61 @@ fn p90(values: &mut [i32]) -> Option<f64> {
     values.get(rank - 1).map(|v| f64::from(*v))
 }
 
+/// Values an average or a percentile may be published over.
+fn enough(values: &[i32]) -> Option<&[i32]> {
+    (values.len() >= THRESHOLD).then_some(values)
+}
+
+fn enough_mut(values: &mut [i32]) -> Option<&mut [i32]> {
+    (values.len() >= THRESHOLD).then_some(values)
+}
+
+/// The cells to suppress: primary (fewer than [`THRESHOLD`] contacts), and for hours the
+/// secondary suppression within each queue's day (see the module's documentation).
+fn suppress(tallies: &BTreeMap<(String, String), Tally>, group_by: GroupBy) -> BTreeSet<(String, String)> {
+    let mut out: BTreeSet<(String, String)> = tallies
+        .iter()
+        .filter(|(_, t)| (t.contacts as usize) < THRESHOLD)
+        .map(|(key, _)| key.clone())
+        .collect();
+    if group_by == GroupBy::Day {
+        return out;
+    }
+    // An hour's period is `YYYY-MM-DDTHH`: its day is the part before `T`.
+    let mut days: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
+    for ((queue, period), t) in tallies {
+        let day = period.split('T').next().unwrap_or(period).to_owned();
+        days.entry((queue.clone(), day))
+            .or_default()
+            .push((period.clone(), t.contacts));
+    }
+    for ((queue, _), hours) in days {
+        loop {
+            let hidden: Vec<u64> = hours
+                .iter()
+                .filter(|(p, _)| out.contains(&(queue.clone(), p.clone())))
+                .map(|(_, n)| *n)
+                .collect();
+            let exposed =
+                hidden.len() == 1 || (!hidden.is_empty() && (hidden.iter().sum::<u64>() as usize) < THRESHOLD);
+            if !exposed {
+                break;
+            }
+            let smallest = hours
+                .iter()
+                .filter(|(p, _)| !out.contains(&(queue.clone(), p.clone())))
+                .min_by_key(|(_, n)| *n);
+            match smallest {
+                Some((period, _)) => {
+                    out.insert((queue.clone(), period.clone()));
+                }
+                None => break,
+            }
+        }
+    }
+    out
+}
+
 fn share(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
@@ -133,6 +193,22 @@ pub fn contact_report(
     }
     if (to - from).whole_days() > MAX_DAYS {
         return Err(rule("to", format!("a report covers at most {MAX_DAYS} days")));
+    }
+    for (field, instant) in [("from", from), ("to", to)] {
+        let local = rekisteri_core::helsinki_local(at_primitive(instant));
+        let aligned = match group_by {
+            GroupBy::Day => local.time() == time::Time::MIDNIGHT,
+            GroupBy::Hour => local.minute() == 0 && local.second() == 0 && local.nanosecond() == 0,
+        };
+        if !aligned {
+            return Err(rule(
+                field,
+                match group_by {
+                    GroupBy::Day => "must be the start of a day in Finnish time (00:00 Europe/Helsinki)",
+                    GroupBy::Hour => "must be the start of an hour",
+                },
+            ));
+        }
     }
     let at = at_primitive(request.now);
     let mut rows_query = contacts::table
@@ -171,10 +247,11 @@ pub fn contact_report(
             tally.waits.push(w);
         }
     }
+    let suppressed = suppress(&tallies, group_by);
     let cells = tallies
         .into_iter()
         .map(|((queue_id, period), mut t)| {
-            if (t.contacts as usize) < THRESHOLD {
+            if suppressed.contains(&(queue_id.clone(), period.clone())) {
                 return ContactReportCell {
                     queue_id,
                     period,
@@ -197,10 +274,10 @@ pub fn contact_report(
                 answered_share: share(t.answered, t.contacts),
                 callback_share: share(t.callbacks, t.contacts),
                 voicemail_share: share(t.voicemails, t.contacts),
-                average_duration_seconds: average(&t.durations),
-                p90_duration_seconds: p90(&mut t.durations),
-                average_wait_seconds: average(&t.waits),
-                p90_wait_seconds: p90(&mut t.waits),
+                average_duration_seconds: enough(&t.durations).and_then(average),
+                p90_duration_seconds: enough_mut(&mut t.durations).and_then(p90),
+                average_wait_seconds: enough(&t.waits).and_then(average),
+                p90_wait_seconds: enough_mut(&mut t.waits).and_then(p90),
             }
         })
         .collect();

@@ -32,6 +32,8 @@ pub struct CallsRetentionReport {
     pub contacts_deleted: u64,
     /// Contacts past their retention kept by a legal hold in force.
     pub held: u64,
+    /// Audio the store failed to delete: left as it was, tried again by the next run.
+    pub failures: u64,
 }
 
 /// `date` `months` calendar months earlier (the last day of a shorter month).
@@ -57,6 +59,18 @@ fn held_contacts(conn: &mut DbConnection, today: Date) -> Result<HashSet<(String
     Ok(rows.into_iter().collect())
 }
 
+/// Whether a hold placed since the run began keeps this one contact.
+fn held_now(conn: &mut DbConnection, registrar_id: &str, contact_id: &str, today: Date) -> Result<bool, CallsError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        legal_holds::table
+            .filter(legal_holds::registrar_id.eq(registrar_id))
+            .filter(legal_holds::contact_id.eq(contact_id))
+            .filter(legal_holds::released_at.is_null())
+            .filter(legal_holds::until_on.is_null().or(legal_holds::until_on.ge(today))),
+    ))
+    .get_result(conn)?)
+}
+
 /// Runs the register's retention at `now`: `destroy` removes one object from the audio store
 /// (and succeeds for one already gone); `progress` hears of every contact handled.
 pub fn run(
@@ -70,7 +84,9 @@ pub fn run(
     let at = at_primitive(now);
     let recording_cutoff = cutoff(at, RECORDING_MONTHS);
     let contact_cutoff = cutoff(at, 12 * CONTACT_YEARS as u8);
-    let held = held_contacts(conn, at.date())?;
+    // A hold's last day is a Finnish calendar day.
+    let today = rekisteri_core::helsinki_local(at).date();
+    let held = held_contacts(conn, today)?;
     let mut report = CallsRetentionReport::default();
     let mut counted_held: HashSet<(String, String)> = HashSet::new();
 
@@ -109,19 +125,29 @@ pub fn run(
                 continue;
             }
             let key = (registrar_id.clone(), contact_id.clone());
-            if held.contains(&key) {
+            if held.contains(&key) || held_now(conn, &registrar_id, &contact_id, today)? {
                 if counted_held.insert(key) {
                     report.held += 1;
                 }
                 continue;
             }
-            destroy(&storage_key).map_err(CallsError::Crypto)?;
+            if let Err(message) = destroy(&storage_key) {
+                log::error!("retention: the audio of a recording could not be deleted: {message}");
+                report.failures += 1;
+                continue;
+            }
+            // The data key goes with the audio: any copy of the ciphertext left elsewhere (a
+            // backup, an unwiped block) can no longer be decrypted.
             diesel::update(
                 recordings::table
                     .filter(recordings::registrar_id.eq(&registrar_id))
                     .filter(recordings::contact_id.eq(&contact_id)),
             )
-            .set((recordings::destroyed_at.eq(at), recordings::destroyed_by_run.eq(run_id)))
+            .set((
+                recordings::destroyed_at.eq(at),
+                recordings::destroyed_by_run.eq(run_id),
+                recordings::data_key.eq(Vec::<u8>::new()),
+            ))
             .execute(conn)?;
             if voicemail {
                 report.voicemails_destroyed += 1;
@@ -148,20 +174,14 @@ pub fn run(
             .load(conn)?;
         let Some(last) = due.last() else { break };
         after = last.clone();
-        let deletable: Vec<(String, String)> = due
-            .into_iter()
-            .filter(|key| {
-                if held.contains(key) {
-                    if counted_held.insert(key.clone()) {
-                        report.held += 1;
-                    }
-                    false
-                } else {
-                    true
+        for key in due {
+            if held.contains(&key) || held_now(conn, &key.0, &key.1, today)? {
+                if counted_held.insert(key.clone()) {
+                    report.held += 1;
                 }
-            })
-            .collect();
-        for (registrar_id, contact_id) in &deletable {
+                continue;
+            }
+            let (registrar_id, contact_id) = (&key.0, &key.1);
             write_transaction(conn, |conn| {
                 let undestroyed: bool = diesel::select(diesel::dsl::exists(
                     recordings::table
@@ -217,6 +237,7 @@ pub fn run(
             "voicemails_destroyed": report.voicemails_destroyed,
             "contacts_deleted": report.contacts_deleted,
             "held": report.held,
+            "failures": report.failures,
         }),
         request_id: None,
     })])?;

@@ -17,15 +17,17 @@
 -- recordings: the metadata of a call recording or voicemail (CA-3, CA-4); the audio itself is
 -- in the audio store under storage_key, encrypted in chunks with a per-recording data key that
 -- is sealed here under the platform key. A row is written only after its audio is durable; a
--- recording is never updated except to record its destruction (CA-9). storage_key is made of
+-- recording is never updated except to record its destruction (CA-9), which also empties
+-- data_key: ciphertext left anywhere (a backup, a disk block) is then undecryptable. storage_key is made of
 -- the registrar and recording ids only: nothing personal reaches object names.
 --
 -- legal_holds: a recording handed over as pre-trial investigation material (CA-10); at most one
 -- hold in force per contact.
 --
 -- processing_memos and processing_memo_entries: every listening (CA-6) and what was later
--- saved to external media or disclosed (CA-6, CA-7). Append-only: triggers refuse updates and
--- deletes.
+-- saved to external media or disclosed (CA-6, CA-7); what was disclosed, the recipient, the
+-- medium and the reasons are free text and sealed. Append-only: triggers refuse updates and
+-- deletes. Memos outlive their contact: they record what was done with a recording.
 --
 -- listening_grants: a short-lived grant to stream one recording, for the user it was issued
 -- to (CA-5, CA-8). Found by its id alone (the audio URL has no registrar in it).
@@ -81,7 +83,8 @@ CREATE TABLE contacts (
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (registrar_id, id),
     FOREIGN KEY (registrar_id, queue_id) REFERENCES call_queues (registrar_id, id),
-    CHECK (kind <> 'chat' OR (caller_number IS NULL AND client_name IS NULL AND identity_code IS NULL))
+    CHECK (kind <> 'chat' OR (caller_number IS NULL AND caller_number_index IS NULL AND NOT secret_number
+        AND client_name IS NULL AND subject_index IS NULL AND identity_code IS NULL AND home_municipality IS NULL))
 );
 CREATE INDEX contacts_by_start ON contacts (registrar_id, started_at, id);
 CREATE INDEX contacts_by_queue ON contacts (registrar_id, queue_id, started_at);
@@ -141,8 +144,8 @@ CREATE TABLE processing_memo_entries (
     recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('party', 'authority')),
     recipient BYTEA NOT NULL,
     legal_basis TEXT NOT NULL,
-    disclosed TEXT NOT NULL,
-    medium TEXT,
+    disclosed BYTEA NOT NULL,
+    medium BYTEA,
     reason BYTEA,
     created_by TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
@@ -171,3 +174,4 @@ CREATE TABLE listening_grants (
     PRIMARY KEY (registrar_id, id)
 );
 CREATE UNIQUE INDEX listening_grants_by_id ON listening_grants (id);
+CREATE INDEX listening_grants_by_contact ON listening_grants (registrar_id, contact_id);
