@@ -135,7 +135,7 @@ fn random_password() -> Result<String, String> {
 }
 
 /// One demo user as the table shows it.
-struct DemoUser {
+pub(crate) struct DemoUser {
     role: Role,
     organisation: String,
     email: String,
@@ -152,10 +152,12 @@ struct Seeded {
     first_client: (String, String),
     clients: usize,
     events: usize,
+    /// Contacts of the call register.
+    contacts: usize,
 }
 
 /// Adds what was being done to an error of a step.
-fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String {
+pub(crate) fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String {
     move |e| format!("{what}: {e}")
 }
 
@@ -191,11 +193,42 @@ pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
         Err(e) => return Err(runtime(e)),
     }
     let now = || clock.now();
-    let seeded = build(&mut conn, &register, &clients, &now).map_err(|e| {
+    let stopped = |e: String| {
         runtime(format!(
             "the demo seed stopped part-way ({e}); start again from an empty database"
         ))
-    })?;
+    };
+    let mut seeded = build(&mut conn, &register, &clients, &now).map_err(stopped)?;
+    let calls = rekisteri_calls::CallRegister {
+        keyring: clients.keyring.clone(),
+        audit: clients.audit.clone(),
+    };
+    let audio = crate::open_audio(config)?;
+    let first = seeded
+        .registrars
+        .first()
+        .ok_or_else(|| stopped("no registrar".into()))?;
+    let main_user = seeded
+        .users
+        .iter()
+        .find(|u| u.role == Role::MainUser && u.organisation == first.name)
+        .ok_or_else(|| stopped("no main user".into()))?;
+    let admin = seeded.users.first().ok_or_else(|| stopped("no admin".into()))?;
+    let admin = principal_of(&mut conn, &register, admin, now()).map_err(stopped)?;
+    let calls_seeded = crate::demo_calls::seed(
+        &mut conn,
+        &register,
+        &calls,
+        &audio,
+        &admin,
+        first,
+        main_user,
+        MUNICIPALITIES[0].domain,
+        &now,
+    )
+    .map_err(stopped)?;
+    seeded.users.extend(calls_seeded.users);
+    seeded.contacts = calls_seeded.contacts;
     print_summary(&seeded, &config.bind);
     Ok(())
 }
@@ -213,7 +246,7 @@ fn log_in(
     Ok(())
 }
 
-fn principal_of(
+pub(crate) fn principal_of(
     conn: &mut DbConnection,
     register: &Register,
     user: &DemoUser,
@@ -225,7 +258,7 @@ fn principal_of(
 
 /// Invites a user as `actor`, accepts the invitation with a random password and logs it in.
 #[allow(clippy::too_many_arguments)]
-fn add_user(
+pub(crate) fn add_user(
     conn: &mut DbConnection,
     register: &Register,
     actor: &Principal,
@@ -261,12 +294,12 @@ fn add_user(
     Ok(user)
 }
 
-fn oid(text: &str) -> Result<Oid, String> {
+pub(crate) fn oid(text: &str) -> Result<Oid, String> {
     text.parse().map_err(during(format!("OID {text}")))
 }
 
 /// The usage-log context of the demo's own writes of client data: the user who makes them.
-fn audit_context(principal: &Principal, registrar_id: &str, purpose: &str, request: usize) -> AuditContext {
+pub(crate) fn audit_context(principal: &Principal, registrar_id: &str, purpose: &str, request: usize) -> AuditContext {
     AuditContext {
         registrar_id: registrar_id.to_owned(),
         actor_kind: ActorKind::Staff,
@@ -562,6 +595,7 @@ fn build(
         first_client,
         clients: created,
         events,
+        contacts: 0,
     })
 }
 
@@ -597,11 +631,12 @@ fn table(rows: &[Vec<String>]) -> String {
 fn print_summary(seeded: &Seeded, bind: &str) {
     let names: Vec<&str> = seeded.registrars.iter().map(|r| r.name.as_str()).collect();
     println!(
-        "Demo seeded: {} registrars, 1 provider, {} users, {} clients, {} service events.",
+        "Demo seeded: {} registrars, 1 provider, {} users, {} clients, {} service events, {} call-register contacts.",
         seeded.registrars.len(),
         seeded.users.len(),
         seeded.clients,
-        seeded.events
+        seeded.events,
+        seeded.contacts
     );
     println!();
     println!(
@@ -660,6 +695,13 @@ fn print_summary(seeded: &Seeded, bind: &str) {
         );
         println!("  TOKEN=<its session token>  RID={}", first.id);
         println!("  curl -H \"Authorization: Bearer $TOKEN\" http://{bind}/v1/registrars/$RID/clients");
+        println!();
+        println!(
+            "The call register of {}: with its call_supervisor's token, list the contacts, ask to listen to one \
+             with a reason, and fetch the audio (docs/calls.md):",
+            first.name
+        );
+        println!("  curl -H \"Authorization: Bearer $SUPERVISOR\" http://{bind}/v1/registrars/$RID/contacts");
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod demo_calls;
 mod keys;
 mod vtj;
 
