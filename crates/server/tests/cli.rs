@@ -404,22 +404,25 @@ fn pl_9_demo_seed_creates_a_usable_demo_once() {
     assert!(stdout.contains("session token"), "{stdout}");
     let users = demo_users(&stdout);
     let count = |role: &str| users.iter().filter(|u| u.0 == role).count();
-    assert_eq!(users.len(), 8, "{stdout}");
+    assert_eq!(users.len(), 10, "{stdout}");
     assert_eq!(
         [
             count("admin"),
             count("main_user"),
             count("client_handler"),
             count("auditor"),
-            count("provider_staff")
+            count("provider_staff"),
+            count("call_agent"),
+            count("call_supervisor")
         ],
-        [1, 2, 2, 2, 1],
+        [1, 2, 2, 2, 1, 1, 1],
         "{stdout}"
     );
+    assert!(stdout.contains("3 call-register contacts"), "{stdout}");
     let mut secrets: Vec<&str> = users.iter().flat_map(|u| [u.3.as_str(), u.4.as_str()]).collect();
     secrets.sort_unstable();
     secrets.dedup();
-    assert_eq!(secrets.len(), 16, "every password and token differs");
+    assert_eq!(secrets.len(), 20, "every password and token differs");
     let user = |role: &str, organisation: &str| {
         users
             .iter()
@@ -468,11 +471,19 @@ fn pl_9_demo_seed_creates_a_usable_demo_once() {
             accounts::table.count().get_result::<i64>(conn).unwrap(),
             clients::table.count().get_result::<i64>(conn).unwrap(),
             service_events::table.count().get_result::<i64>(conn).unwrap(),
+            rekisteri_db::schema::contacts::table
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap(),
+            rekisteri_db::schema::recordings::table
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap(),
         );
         assert_eq!(
             counts,
-            (4, 8, 10, 30),
-            "platform, 2 registrars, provider; users; clients; visits"
+            (4, 10, 10, 30, 3, 2),
+            "platform, 2 registrars, provider; users; clients; visits; contacts; recordings"
         );
     }
     // Every change of the seed is in the audit trail, whose chains are intact.
