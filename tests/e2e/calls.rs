@@ -314,6 +314,19 @@ app_test!(fn ca_1_queues_and_listening_rights(app) {
     assert_eq!(body["errors"][0]["field"], "service_unit_id");
     let listed: Value = app.get_as(&w.agent_a, &path).json().unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    // Recording is switched on with an announcement, as a security event; new calls state it.
+    let unrecorded = format!("{path}/{}", w.unrecorded);
+    let refused = app.patch_as(&w.main_user, &unrecorded, &json!({"recorded": true}));
+    assert_eq!(assert_problem(refused, 400, "/problems/validation")["errors"][0]["field"], "recording_announcement");
+    assert_problem(app.patch_as(&w.agent_a, &unrecorded, &json!({"recorded": false})), 403, "/problems/forbidden");
+    let changed = app.patch_as(&w.main_user, &unrecorded, &json!({"recorded": true, "recording_announcement": "Puhelu nauhoitetaan."}));
+    assert_eq!(changed.status().as_u16(), 200);
+    assert_eq!(changed.json::<Value>().unwrap()["recorded"], true);
+    assert_eq!(security_event_count(app, "call_queue_changed"), 1);
+    let recorded_now = push(app, &w, &call(&w.unrecorded, "+358401111119"));
+    assert_eq!(recorded_now["recording_announcement"], "Puhelu nauhoitetaan.");
+    let changed = app.patch_as(&w.main_user, &unrecorded, &json!({"recorded": false}));
+    assert_eq!(changed.status().as_u16(), 200);
     // Another registrar's user sees no queues at all.
     assert_problem(app.get_as(&w.stranger, &path), 404, "/problems/not-found");
 

@@ -3,14 +3,14 @@
 //! Audio goes in and out through [`crate::recordings`].
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_calls::reports::{ContactReport, GroupBy};
 use rekisteri_calls::{
     CallRegister, Contact, ContactFilter, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry,
-    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueListener, Request,
+    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueChanges, QueueListener, Request,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,6 +27,7 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .service(list_queues)
         .service(create_queue)
+        .service(update_queue)
         .service(grant_listening)
         .service(revoke_listening)
         .service(list_contacts)
@@ -165,6 +166,47 @@ async fn create_queue(
             format!("/v1/registrars/{}/queues/{}", queue.registrar_id, queue.id),
         ))
         .json(queue))
+}
+
+/// Change a queue's name, whether its calls are recorded, or the announcement (CA-1); a
+/// security event. Contacts already pushed keep the announcement they were pushed under.
+#[utoipa::path(
+    tag = "calls",
+    params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Queue id")),
+    request_body = QueueChanges,
+    responses(
+        (status = 200, body = Queue),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The registrar has a queue with this name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/registrars/{rid}/queues/{id}")]
+async fn update_queue(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<(String, String)>,
+    body: Json<QueueChanges>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let changes = body.into_inner();
+    let queue = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "call register: change queue", &request_id);
+            Ok(rekisteri_calls::update_queue(
+                conn,
+                &state.calls(),
+                &request,
+                &rid,
+                &id,
+                changes,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(queue))
 }
 
 /// Grant a named user listening rights for a queue (CA-1); a security event.

@@ -33,10 +33,10 @@ pub use listening::{
 };
 pub use model::{
     Contact, ContactKind, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry, MemoEntryKind,
-    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueListener, ReasonCategory,
-    RecipientKind, Recording,
+    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueChanges, QueueListener,
+    ReasonCategory, RecipientKind, Recording,
 };
-pub use queues::{create_queue, grant_listening, list_queues, revoke_listening};
+pub use queues::{create_queue, grant_listening, list_queues, revoke_listening, update_queue};
 pub use recordings::{StoredAudio, UploadPlan, begin_upload, finish_upload};
 
 use rekisteri_audit::{AuditContext, AuditLog};

@@ -49,6 +49,22 @@ pub struct NewQueue {
     pub recording_announcement: Option<String>,
 }
 
+/// Changes to a queue (CA-1); absent fields stay. Turning recording on needs an announcement
+/// (given now or already set); contacts already pushed keep the announcement they were pushed
+/// under.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueChanges {
+    #[schema(min_length = 1, max_length = 200)]
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub recorded: Option<bool>,
+    #[schema(max_length = 2000)]
+    #[serde(default)]
+    pub recording_announcement: Option<String>,
+}
+
 /// The kind of a contact (CA-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

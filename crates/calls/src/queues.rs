@@ -8,7 +8,7 @@ use rekisteri_db::{DbConnection, write_transaction};
 use time::PrimitiveDateTime;
 
 use crate::access::{enter, listeners_in_force, queue};
-use crate::model::{NewQueue, Queue, QueueListener};
+use crate::model::{NewQueue, Queue, QueueChanges, QueueListener};
 use crate::{CallRegister, CallsError, Request, at_primitive, format_time, new_id, rule, validation};
 
 pub(crate) fn security_event(
@@ -120,6 +120,104 @@ pub fn create_queue(
 }
 
 type QueueColumns = (String, String, String, bool, Option<String>, PrimitiveDateTime);
+
+/// Changes a queue's name, recording and announcement (CA-1); a security event, since whether
+/// calls are recorded is a decision about processing personal data.
+pub fn update_queue(
+    conn: &mut DbConnection,
+    register: &CallRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    queue_id: &str,
+    changes: QueueChanges,
+) -> Result<Queue, CallsError> {
+    let context = enter(conn, request, registrar_id, Some(Permission::ManageCallQueues))?;
+    if let Some(name) = &changes.name {
+        check_text("name", name, 200)?;
+    }
+    if let Some(announcement) = &changes.recording_announcement {
+        check_text("recording_announcement", announcement, 2000)?;
+    }
+    let at = at_primitive(request.now);
+    write_transaction(conn, |conn| {
+        let row: QueueColumns = call_queues::table
+            .filter(call_queues::registrar_id.eq(registrar_id))
+            .filter(call_queues::id.eq(queue_id))
+            .select((
+                call_queues::id,
+                call_queues::service_unit_id,
+                call_queues::name,
+                call_queues::recorded,
+                call_queues::recording_announcement,
+                call_queues::created_at,
+            ))
+            .first(conn)
+            .optional()?
+            .ok_or(CallsError::NotFound)?;
+        let (id, service_unit_id, name, recorded, announcement, created_at) = row;
+        let name = changes.name.unwrap_or(name);
+        let recorded_now = changes.recorded.unwrap_or(recorded);
+        let announcement = changes.recording_announcement.or(announcement);
+        if recorded_now && announcement.is_none() {
+            return Err(validation(
+                "recording_announcement",
+                "is required for a recorded queue: callers are told that the call is recorded",
+            ));
+        }
+        let taken: bool = diesel::select(diesel::dsl::exists(
+            call_queues::table
+                .filter(call_queues::registrar_id.eq(registrar_id))
+                .filter(call_queues::name.eq(&name))
+                .filter(call_queues::id.ne(queue_id)),
+        ))
+        .get_result(conn)?;
+        if taken {
+            return Err(CallsError::Conflict(
+                "the registrar has a queue with this name".to_owned(),
+            ));
+        }
+        diesel::update(
+            call_queues::table
+                .filter(call_queues::registrar_id.eq(registrar_id))
+                .filter(call_queues::id.eq(queue_id)),
+        )
+        .set((
+            call_queues::name.eq(&name),
+            call_queues::recorded.eq(recorded_now),
+            call_queues::recording_announcement.eq(&announcement),
+        ))
+        .execute(conn)?;
+        register.audit.append_in(
+            conn,
+            vec![security_event(
+                &context,
+                at,
+                "call_queue_changed",
+                serde_json::json!({ "queue_id": queue_id, "recorded": recorded_now, "was_recorded": recorded }),
+            )],
+            at,
+        )?;
+        let listeners = listeners_in_force(conn, registrar_id)?
+            .into_iter()
+            .filter(|(q, ..)| q == queue_id)
+            .map(|(_, account_id, granted_by, granted_at)| QueueListener {
+                account_id,
+                granted_by,
+                granted_at: format_time(granted_at),
+            })
+            .collect();
+        Ok(Queue {
+            id,
+            registrar_id: registrar_id.to_owned(),
+            service_unit_id,
+            name,
+            recorded: recorded_now,
+            recording_announcement: announcement,
+            listeners,
+            created_at: format_time(created_at),
+        })
+    })
+}
 
 /// The registrar's queues with their explicit listeners, for anyone of the registrar who works
 /// with contacts or manages queues.
