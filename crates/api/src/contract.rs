@@ -148,11 +148,13 @@ fn on_behalf_of_parameters() -> [Parameter; 2] {
     [
         header_parameter(
             "X-On-Behalf-Of",
-            "API clients only (ignored with other tokens): the account id of the end user of the client's \
-             organisation the call is made for. The call then has the intersection of the client's scopes and \
+            "API clients only (ignored with other tokens): the account id (a UUID) of the end user of the \
+             client's organisation the call is made for. The call then has the intersection of the client's scopes and \
              the user's rights, and the user is logged (AX-1). Never an admin or another organisation's \
              account (403). See docs/permissions.md.",
-            ObjectBuilder::new().schema_type(Type::String).format(uuid_format()),
+            // No `format: uuid`: generated clients would then type the header as a UUID object,
+            // which some (openapi-python-client over httpx) put into the request unconverted.
+            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)),
         ),
         header_parameter(
             "X-On-Behalf-Of-Token",
