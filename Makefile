@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi clean help bench bench-quick
+.PHONY: run build test lint fmt openapi openapi-check clean help bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -52,6 +52,16 @@ fmt: ## format the code
 
 openapi: ## regenerate api-spec/openapi.json from the code
 	$(CARGO) run -q -p rekisteri-server -- openapi > api-spec/openapi.json
+
+# openapi-spec-validator from the Python package registry, in a virtualenv of its own under target/.
+OPENAPI_VENV := target/openapi-venv
+OPENAPI_SPEC_VALIDATOR := openapi-spec-validator==0.9.0
+
+openapi-check: ## validate the committed api-spec/openapi.json with openapi-spec-validator (a virtualenv under target/)
+	@if ! $(OPENAPI_VENV)/bin/pip show -q openapi-spec-validator >/dev/null 2>&1; then \
+	  python3 -m venv $(OPENAPI_VENV) && $(OPENAPI_VENV)/bin/pip install -q '$(OPENAPI_SPEC_VALIDATOR)'; \
+	fi
+	$(OPENAPI_VENV)/bin/openapi-spec-validator api-spec/openapi.json
 
 clean: ## remove build output and the local demo data
 	$(CARGO) clean

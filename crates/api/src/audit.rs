@@ -486,7 +486,11 @@ pub struct ExportQuery {
     tag = "audit",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ExportQuery),
     responses(
-        (status = 200, description = "One entry per line", content_type = "application/jsonl", body = String),
+        (status = 200, description = "JSON Lines (`application/jsonl`, streamed): one log entry per line, each a JSON \
+object with `log`, `chain_id` (`usage:<registrar id>` or `disclosure:<registrar id>`), `seq`, `occurred_at`, the entry's fields and its chain hashes \
+(`prev_hash`, `hash`). A generator that knows \
+no `application/jsonl` can take it as bytes (openapi-python-client: `content_type_overrides: {application/jsonl: \
+application/octet-stream}`).", content_type = "application/jsonl", body = String),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),

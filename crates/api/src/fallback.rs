@@ -30,14 +30,6 @@ pub enum Access {
     NoRoute,
 }
 
-fn is_public(operation: &utoipa::openapi::path::Operation) -> bool {
-    operation.security.as_ref().is_some_and(|requirements| {
-        requirements
-            .iter()
-            .any(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())))
-    })
-}
-
 impl RouteTable {
     pub fn from_openapi(doc: &OpenApi, extra: &[(&str, Method)]) -> Self {
         let mut routes: Vec<(ResourceDef, Vec<Method>)> = Vec::new();
@@ -54,7 +46,7 @@ impl RouteTable {
             let mut methods = Vec::new();
             for (method, operation) in operations {
                 if let Some(operation) = operation {
-                    if is_public(operation) {
+                    if crate::contract::is_public(operation) {
                         public.push((ResourceDef::new(path.as_str()), method.clone()));
                     }
                     // The token endpoint answers as RFC 6749 says, whatever `Accept` asks.

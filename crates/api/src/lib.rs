@@ -10,6 +10,7 @@ pub mod client_address;
 mod client_relations;
 mod clients;
 mod consent;
+mod contract;
 mod data_subject_requests;
 pub mod extract;
 mod fallback;
@@ -204,7 +205,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts()
         .1;
-    fallback::document(extract::document(idempotency::document(doc)))
+    document(doc)
+}
+
+/// What the modules' document-wide modifiers add to the generated document; the route table
+/// (public operations, media types) is read from the result.
+fn document(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    contract::document(fallback::document(extract::document(idempotency::document(doc))))
 }
 
 /// Routes served outside the OpenAPI document.
@@ -232,7 +239,7 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    let doc = fallback::document(extract::document(idempotency::document(doc)));
+    let doc = document(doc);
     let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
     app.app_data(state)
         .app_data(body_limit)
@@ -378,5 +385,246 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every operation of the document with its path and method.
+    fn operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+        let mut all = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                all.push((path.clone(), method.clone(), operation.clone()));
+            }
+        }
+        all
+    }
+
+    fn header<'a>(operation: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+        operation["parameters"]
+            .as_array()?
+            .iter()
+            .find(|p| p["in"] == "header" && p["name"] == name)
+    }
+
+    const PUBLIC_OPERATIONS: &[(&str, &str)] = &[
+        ("get", "/health/live"),
+        ("get", "/health/ready"),
+        ("post", "/v1/auth/login"),
+        ("post", "/v1/auth/invitations/accept"),
+        ("post", "/v1/auth/token"),
+    ];
+
+    #[test]
+    fn pl_1_public_operations_are_typed_as_needing_no_token() {
+        // `security: []` overrides the document's default: a generated client calls them without
+        // a token. Every other operation inherits the default (bearer or API client).
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        assert!(!doc["security"].as_array().unwrap().is_empty());
+        let table = super::fallback::RouteTable::from_openapi(&super::openapi(), &[]);
+        for (path, method, operation) in operations(&doc) {
+            let public = PUBLIC_OPERATIONS.contains(&(method.as_str(), path.as_str()));
+            let concrete = path.replace('{', "x").replace('}', "");
+            let access = table.access(&method.to_uppercase().parse().unwrap(), &concrete);
+            if public {
+                assert_eq!(operation["security"], serde_json::json!([]), "{method} {path}");
+                assert_eq!(access, super::fallback::Access::Public, "{method} {path}");
+            } else {
+                assert!(
+                    operation.get("security").is_none(),
+                    "{method} {path} overrides security"
+                );
+                assert_eq!(access, super::fallback::Access::Authenticated, "{method} {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn pl_1_every_operation_declares_the_request_headers_the_server_honours() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut creating = 0;
+        for (path, method, operation) in operations(&doc) {
+            let request_id = header(&operation, "X-Request-Id").unwrap_or_else(|| panic!("{method} {path}"));
+            assert_eq!(
+                request_id["schema"]["pattern"],
+                super::contract::REQUEST_ID_PATTERN,
+                "{method} {path}"
+            );
+            let public = operation["security"] == serde_json::json!([]);
+            for name in ["X-On-Behalf-Of", "X-On-Behalf-Of-Token"] {
+                assert_eq!(header(&operation, name).is_some(), !public, "{name} on {method} {path}");
+            }
+            if let Some(on_behalf_of) = header(&operation, "X-On-Behalf-Of") {
+                assert!(
+                    on_behalf_of["description"]
+                        .as_str()
+                        .unwrap()
+                        .contains("account id (a UUID)"),
+                    "{method} {path}"
+                );
+            }
+            // The middleware keeps and replays the 201s of authenticated POSTs; public ones have
+            // no caller to keep a key for, and a POST answering anything else leaves no trace.
+            let creates = method == "post" && operation["responses"]["201"].is_object();
+            creating += usize::from(creates);
+            assert_eq!(
+                header(&operation, "Idempotency-Key").is_some(),
+                creates && !public,
+                "Idempotency-Key on {method} {path}"
+            );
+        }
+        assert!(creating >= 26, "{creating}");
+    }
+
+    #[test]
+    fn pl_1_every_response_declares_its_request_id() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (path, method, operation) in operations(&doc) {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["headers"]["X-Request-Id"]["schema"].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+
+    fn is_id_name(name: &str) -> bool {
+        matches!(name, "id" | "rid" | "pid" | "sid") || name.ends_with("_id") || name.ends_with("_ids")
+    }
+
+    /// Whether an id-named thing is documented as a UUID, or is one of the known exceptions.
+    fn check_id(place: &str, schema_name: &str, name: &str, definition: &serde_json::Value) {
+        let description = definition["description"].as_str().unwrap_or("");
+        let exception = description.contains("OID")
+            || super::contract::NOT_UUID
+                .iter()
+                .any(|(s, n, _)| *n == name && (s.is_empty() || *s == schema_name));
+        let schema = if definition["schema"].is_object() {
+            &definition["schema"]
+        } else {
+            definition
+        };
+        let schema = if schema["type"] == "array" {
+            &schema["items"]
+        } else {
+            schema
+        };
+        if schema["$ref"].is_string() {
+            return;
+        }
+        if exception {
+            assert!(
+                schema["format"] != "uuid",
+                "{place} is declared a UUID but takes other values"
+            );
+        } else {
+            assert_eq!(schema["format"], "uuid", "{place}");
+        }
+    }
+
+    fn check_properties(place: &str, schema_name: &str, schema: &serde_json::Value, checked: &mut usize) {
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, definition) in properties {
+                if is_id_name(name) {
+                    *checked += 1;
+                    check_id(&format!("{place}.{name}"), schema_name, name, definition);
+                }
+                check_properties(&format!("{place}.{name}"), schema_name, definition, checked);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if schema[key].is_object() {
+                check_properties(place, schema_name, &schema[key], checked);
+            }
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for inner in schema[key].as_array().into_iter().flatten() {
+                check_properties(place, schema_name, inner, checked);
+            }
+        }
+    }
+
+    #[test]
+    fn pl_1_ids_are_documented_as_uuids_where_only_a_uuid_is_taken() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut checked = 0;
+        for (path, method, operation) in operations(&doc) {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] != "header" && is_id_name(name) {
+                    checked += 1;
+                    check_id(&format!("{method} {path} {name}"), "", name, parameter);
+                }
+            }
+        }
+        for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+            check_properties(name, name, schema, &mut checked);
+        }
+        assert!(checked > 200, "{checked}");
+        // What the server takes besides a UUID stays a plain string, said in the description.
+        let parameter = |method: &str, path: &str, name: &str| {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            parameter("get", "/v1/registrars/{rid}/clients/{id}", "rid")["schema"]["format"],
+            "uuid"
+        );
+        assert_eq!(
+            parameter("get", "/v1/registrars/{rid}/clients/{id}", "id")["schema"]["format"],
+            "uuid"
+        );
+        assert!(parameter("get", "/v1/registrars/{rid}/service-areas", "rid")["schema"]["format"].is_null());
+        assert!(parameter("get", "/v1/organisations/{oid}", "oid")["schema"]["format"].is_null());
+        let schemas = &doc["components"]["schemas"];
+        assert!(schemas["NewService"]["properties"]["provider_id"]["format"].is_null());
+        assert_eq!(schemas["Service"]["properties"]["provider_id"]["format"], "uuid");
+        assert_eq!(
+            schemas["AccountBody"]["properties"]["service_unit_ids"]["items"]["format"],
+            "uuid"
+        );
+    }
+
+    #[test]
+    fn pl_1_every_operation_has_a_one_line_summary() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        for (path, method, operation) in operations(&doc) {
+            let summary = operation["summary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}"));
+            assert!(
+                !summary.is_empty()
+                    && !summary.contains('\n')
+                    && !summary.ends_with('.')
+                    && summary.chars().count() <= super::contract::SUMMARY_MAX,
+                "{method} {path}: {summary:?}"
+            );
+        }
+        // The rest of a doc comment is kept in the description.
+        let vtj = &doc["paths"]["/v1/registrars/{rid}/vtj/changes"]["post"];
+        assert_eq!(
+            vtj["summary"],
+            "Pushes a batch of changes in the interface's own format"
+        );
+        assert!(vtj["description"].as_str().unwrap().contains("VT-3"));
+    }
+
+    #[test]
+    fn pl_1_document_names_its_server_and_the_audit_export_media_type() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        assert_eq!(doc["servers"][0]["url"], "/");
+        let export = &doc["paths"]["/v1/registrars/{rid}/audit/export"]["get"]["responses"]["200"];
+        let content = export["content"].as_object().unwrap();
+        assert_eq!(content.keys().collect::<Vec<_>>(), ["application/jsonl"]);
+        assert!(
+            export["description"]
+                .as_str()
+                .unwrap()
+                .contains("one log entry per line")
+        );
     }
 }

@@ -64,7 +64,7 @@ pub struct NewServiceAreaBody {
 /// The registrar's service areas.
 #[utoipa::path(
     tag = "clients",
-    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    params(("rid" = String, Path, description = "Registrar (organisation) id; an admin may name the registrar by its OID instead")),
     responses(
         (status = 200, body = ServiceAreaList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -95,7 +95,7 @@ async fn list_service_areas(
 /// Define a service area with its service types (the registrar's main users, admins).
 #[utoipa::path(
     tag = "clients",
-    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    params(("rid" = String, Path, description = "Registrar (organisation) id; an admin may name the registrar by its OID instead")),
     request_body = NewServiceAreaBody,
     responses(
         (status = 201, body = ServiceAreaBody),

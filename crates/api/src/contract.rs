@@ -1,0 +1,431 @@
+//! The OpenAPI document says exactly what the server does (PL-1): the document-wide parts that
+//! no single handler owns, added after every module registered its operations.
+//!
+//! - the headers the request middleware honours on every operation (`X-Request-Id`, and on
+//!   authenticated ones `X-On-Behalf-Of` and `X-On-Behalf-Of-Token`, see [`crate::principal`]),
+//!   and the `X-Request-Id` every response carries;
+//! - `format: uuid` on the ids that are UUIDs (every id the platform makes is a v4 UUID), except
+//!   the ones that take something else too (see [`NOT_UUID`]);
+//! - public operations with `security: []`, so a generated client calls them without a token;
+//! - a one-line `summary` (the doc comment's first sentence), with the rest in `description`;
+//! - the `servers` entry.
+
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, Object, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{ObjectBuilder, OpenApi, RefOr, Required, Schema};
+
+/// The longest summary the document keeps (a test holds every operation to it).
+pub const SUMMARY_MAX: usize = 120;
+/// A first sentence longer than this is cut to its first clause for the summary.
+const SUMMARY_SOFT_MAX: usize = 90;
+
+/// Id-named properties and parameters that are not (always) UUIDs, as `(schema, name)`; an empty
+/// schema matches the name anywhere. A property or parameter whose description mentions an OID
+/// also takes an OID and is left as a string.
+pub const NOT_UUID: &[(&str, &str, &str)] = &[
+    ("", "business_id", "a Finnish business id (Y-tunnus)"),
+    ("", "chain_id", "the name of an audit log's hash chain"),
+    ("", "structure_id", "a Sosmeta structure id"),
+    (
+        "",
+        "author_id",
+        "an account id, or `api-client:<client id>` when a system stored the document as itself",
+    ),
+    (
+        "",
+        "listener_id",
+        "an account id, or `api-client:<client id>` when a system acted as itself",
+    ),
+    (
+        "RecipientBody",
+        "id",
+        "a recipient of any kind, named as its kind names it",
+    ),
+];
+
+/// Whether a property or parameter named `name` holds an id (or, `*_ids`, a list of them).
+fn is_id_name(name: &str) -> bool {
+    matches!(name, "id" | "rid" | "pid" | "sid") || name.ends_with("_id") || name.ends_with("_ids")
+}
+
+fn declared_not_uuid(schema: &str, name: &str, description: Option<&str>) -> bool {
+    description.is_some_and(|d| d.contains("OID"))
+        || NOT_UUID
+            .iter()
+            .any(|(s, n, _)| *n == name && (s.is_empty() || *s == schema))
+}
+
+fn is_string(object: &Object) -> bool {
+    match &object.schema_type {
+        SchemaType::Type(t) => *t == Type::String,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    }
+}
+
+fn uuid_format() -> Option<SchemaFormat> {
+    Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))
+}
+
+/// Sets `format: uuid` on a string schema (or on the items of an array of strings).
+fn mark_uuid(schema: &mut RefOr<Schema>) {
+    match schema {
+        RefOr::T(Schema::Object(object)) if is_string(object) => object.format = uuid_format(),
+        RefOr::T(Schema::Array(array)) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                mark_uuid(items);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn description_of(schema: &RefOr<Schema>) -> Option<&str> {
+    match schema {
+        RefOr::T(Schema::Object(object)) => object.description.as_deref(),
+        RefOr::T(Schema::Array(array)) => array.description.as_deref(),
+        _ => None,
+    }
+}
+
+/// Walks a schema (named `owner` when it is a component) and marks its id properties.
+fn mark_ids(owner: &str, schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(object) => {
+            for (name, property) in object.properties.iter_mut() {
+                if is_id_name(name) && !declared_not_uuid(owner, name, description_of(property)) {
+                    mark_uuid(property);
+                }
+                mark_ids(owner, property);
+            }
+            if let Some(additional) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(inner) = additional
+            {
+                mark_ids(owner, inner);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                mark_ids(owner, items);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(|s| mark_ids(owner, s)),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(|s| mark_ids(owner, s)),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(|s| mark_ids(owner, s)),
+        _ => {}
+    }
+}
+
+fn header_parameter(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+/// The `X-Request-Id` a caller may send (PL-4, [`crate::middleware`]).
+pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+
+fn request_id_parameter() -> Parameter {
+    header_parameter(
+        "X-Request-Id",
+        "The caller's id for the request, 1-128 characters of `A-Z a-z 0-9 - _ . :`; it is logged, written \
+         to audit entries and returned in the response's `X-Request-Id`. Absent or any other value: the \
+         server makes a UUID.",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some(REQUEST_ID_PATTERN)),
+    )
+}
+
+fn on_behalf_of_parameters() -> [Parameter; 2] {
+    [
+        header_parameter(
+            "X-On-Behalf-Of",
+            "API clients only (ignored with other tokens): the account id (a UUID) of the end user of the \
+             client's organisation the call is made for. The call then has the intersection of the client's scopes and \
+             the user's rights, and the user is logged (AX-1). Never an admin or another organisation's \
+             account (403). See docs/permissions.md.",
+            // No `format: uuid`: generated clients would then type the header as a UUID object,
+            // which some (openapi-python-client over httpx) put into the request unconverted.
+            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)),
+        ),
+        header_parameter(
+            "X-On-Behalf-Of-Token",
+            "API clients naming a user in `X-On-Behalf-Of` only: that user's own token (a JWT) from a trusted \
+             staff identity provider, so that the user's strong sign-in stands behind the call where the \
+             registrar requires strong authentication (AX-2). It must name the same account (401 otherwise); \
+             without `X-On-Behalf-Of` it is refused (403). See docs/permissions.md.",
+            ObjectBuilder::new().schema_type(Type::String),
+        ),
+    ]
+}
+
+fn request_id_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some(
+            "The request's id: the caller's valid `X-Request-Id`, or a new UUID",
+        ))
+        .build()
+}
+
+/// Whether the operation is public: `security` holds an empty requirement (`security(())` in a
+/// handler's annotation) or is empty.
+pub fn is_public(operation: &Operation) -> bool {
+    operation.security.as_ref().is_some_and(|requirements| {
+        requirements.is_empty()
+            || requirements
+                .iter()
+                .any(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())))
+    })
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Where the first sentence of `text` ends (the index after its full stop), if it ends before
+/// the text does: a full stop followed by white space, outside parentheses, brackets and code,
+/// and not that of an abbreviation.
+fn first_sentence_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut code = false;
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => code = !code,
+            '(' | '[' | '{' if !code => depth += 1,
+            ')' | ']' | '}' if !code => depth = depth.saturating_sub(1),
+            '?' if !code && depth == 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace) => {
+                return Some(i + 1);
+            }
+            '.' if !code && depth == 0 => {
+                let followed_by_space = bytes.get(i + 1).is_some_and(u8::is_ascii_whitespace);
+                let word = text[..i]
+                    .rsplit(|c: char| c.is_whitespace() || c == '(')
+                    .next()
+                    .unwrap_or("");
+                let abbreviation = matches!(word, "e.g" | "i.e" | "etc" | "cf" | "vs" | "approx" | "No" | "Art");
+                if followed_by_space && !abbreviation {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Where the first clause of `text` ends: before a `:`, `;` or ` — ` outside parentheses and code.
+fn first_clause_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut code = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '`' => code = !code,
+            '(' | '[' | '{' if !code => depth += 1,
+            ')' | ']' | '}' if !code => depth = depth.saturating_sub(1),
+            ':' | ';' | '—' if !code && depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A long first sentence as a summary: its first clause, without parentheses, and cut at a
+/// word before [`SUMMARY_MAX`] if it is still too long.
+fn shorten(sentence: &str) -> String {
+    let clause = first_clause_end(sentence).map_or(sentence, |end| sentence[..end].trim_end());
+    let mut short = without_parentheses(clause);
+    if short.chars().count() > SUMMARY_MAX {
+        let mut cut = String::new();
+        for word in short.split(' ') {
+            if cut.chars().count() + word.chars().count() + 1 > SUMMARY_MAX - 1 {
+                break;
+            }
+            if !cut.is_empty() {
+                cut.push(' ');
+            }
+            cut.push_str(word);
+        }
+        short = format!("{}…", cut.trim_end_matches([',', ';', ':']));
+    }
+    short
+}
+
+/// `text` without its parenthesised parts (outside code).
+fn without_parentheses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut code = false;
+    for c in text.chars() {
+        match c {
+            '`' if depth == 0 => {
+                code = !code;
+                out.push(c);
+            }
+            '(' if !code => depth += 1,
+            ')' if !code && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    out.replace(" ,", ",")
+        .replace(" ;", ";")
+        .replace(" :", ":")
+        .replace(" .", ".")
+}
+
+/// A one-line summary and the description that keeps the rest, from a doc comment's first
+/// paragraph (which utoipa puts in `summary`) and its other paragraphs (`description`).
+pub fn split_summary(summary: &str, description: Option<&str>) -> (String, Option<String>) {
+    let text = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (first, rest) = match first_sentence_end(&text) {
+        Some(end) => (text[..end].to_owned(), text[end..].trim().to_owned()),
+        None => (text.clone(), String::new()),
+    };
+    let first = first.trim_end_matches('.').to_owned();
+    // A first sentence too long for a summary is shortened; the description then keeps all of it.
+    let (short, rest) = if first.chars().count() > SUMMARY_SOFT_MAX {
+        (shorten(&first), summary.trim().to_owned())
+    } else {
+        // The rest keeps the comment's own line breaks (Markdown).
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            reflow_rest(summary.trim(), &rest)
+        };
+        (first, rest)
+    };
+    let description = [Some(rest.as_str()), description]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    (short, (!description.is_empty()).then_some(description))
+}
+
+/// The part of `original` (with its line breaks) that `rest` (with single spaces) is the end of.
+fn reflow_rest(original: &str, rest: &str) -> String {
+    let skip = original
+        .split_whitespace()
+        .count()
+        .saturating_sub(rest.split_whitespace().count());
+    let mut previous_is_space = true;
+    let mut starts = original.char_indices().filter_map(|(i, c)| {
+        let start = previous_is_space && !c.is_whitespace();
+        previous_is_space = c.is_whitespace();
+        start.then_some(i)
+    });
+    starts
+        .nth(skip)
+        .map_or_else(|| rest.to_owned(), |i| original[i..].to_owned())
+}
+
+/// Adds the document-wide parts; see the module's comment.
+pub fn document(mut doc: OpenApi) -> OpenApi {
+    doc.servers = Some(vec![
+        utoipa::openapi::server::ServerBuilder::new()
+            .url("/")
+            .description(Some(
+                "The server that serves this document (the API is at the root of its origin; `make run` binds \
+                 http://127.0.0.1:8080, REKISTERI_BIND)",
+            ))
+            .build(),
+    ]);
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations(item) {
+            let public = is_public(operation);
+            if public {
+                operation.security = Some(Vec::new());
+            }
+            if let Some(summary) = operation.summary.take() {
+                let (summary, description) = split_summary(&summary, operation.description.as_deref());
+                operation.summary = Some(summary);
+                operation.description = description;
+            }
+            let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            for parameter in parameters.iter_mut() {
+                if matches!(parameter.parameter_in, ParameterIn::Path | ParameterIn::Query)
+                    && is_id_name(&parameter.name)
+                    && !declared_not_uuid("", &parameter.name, parameter.description.as_deref())
+                    && let Some(schema) = parameter.schema.as_mut()
+                {
+                    mark_uuid(schema);
+                }
+            }
+            parameters.push(request_id_parameter());
+            if !public {
+                parameters.extend(on_behalf_of_parameters());
+            }
+            for response in operation.responses.responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    response.headers.insert("X-Request-Id".to_owned(), request_id_header());
+                }
+            }
+        }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        for (name, schema) in components.schemas.iter_mut() {
+            mark_ids(name, schema);
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pl_1_summary_is_the_first_sentence_and_the_rest_is_the_description() {
+        let (summary, description) = split_summary(
+            "Lists the clients (newest first, e.g. `a.b`). Paged by `cursor`;\nsee docs/x.md.",
+            Some("More."),
+        );
+        assert_eq!(summary, "Lists the clients (newest first, e.g. `a.b`)");
+        assert_eq!(
+            description.as_deref(),
+            Some("Paged by `cursor`;\nsee docs/x.md.\n\nMore.")
+        );
+        let (summary, description) = split_summary("One line.", None);
+        assert_eq!((summary.as_str(), description), ("One line", None));
+        let long = format!("Pushes a batch ({}) in its own format. Then more.", "x ".repeat(80));
+        let (summary, description) = split_summary(&long, None);
+        assert_eq!(summary, "Pushes a batch in its own format");
+        assert_eq!(description.as_deref(), Some(long.as_str()));
+        let long = format!(
+            "Close an account: it cannot log in {}. Then more.",
+            "and so on ".repeat(10)
+        );
+        assert_eq!(split_summary(&long, None).0, "Close an account");
+        let (summary, _) = split_summary("May X be disclosed to Q? `allow` or `deny`.", None);
+        assert_eq!(summary, "May X be disclosed to Q?");
+        let (summary, _) = split_summary(&"word ".repeat(60), None);
+        assert!(
+            summary.chars().count() <= SUMMARY_MAX && summary.ends_with('…'),
+            "{summary}"
+        );
+    }
+}
