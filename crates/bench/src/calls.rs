@@ -345,7 +345,15 @@ pub fn range_requests(world: &World, audio_url: &str, size: u64, count: usize) -
             noise.fill(&mut word);
             let start = u64::from_le_bytes(word) % span;
             let range = format!("bytes={start}-{}", start + RANGE_LEN - 1);
-            load::render_with("GET", audio_url, Some(&world.supervisor), &[("Range", &range)], None)
+            // What a browser's audio element sends: the operation answers 406 to `audio/*`, as
+            // its OpenAPI entry names application/octet-stream only.
+            load::render_with(
+                "GET",
+                audio_url,
+                Some(&world.supervisor),
+                &[("Accept", "*/*"), ("Range", &range)],
+                None,
+            )
         })
         .collect()
 }

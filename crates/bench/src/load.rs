@@ -26,7 +26,11 @@ pub fn render_with(
     body: Option<&str>,
 ) -> Vec<u8> {
     let body = body.unwrap_or("");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
+    // JSON unless the caller asks for something else (audio, say).
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+        request.push_str("Accept: application/json\r\n");
+    }
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
