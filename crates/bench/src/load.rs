@@ -26,7 +26,11 @@ pub fn render_with(
     body: Option<&str>,
 ) -> Vec<u8> {
     let body = body.unwrap_or("");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n");
+    // JSON unless the caller asks for something else (audio, say).
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("accept")) {
+        request.push_str("Accept: application/json\r\n");
+    }
     if let Some(token) = token {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
@@ -42,6 +46,25 @@ pub fn render_with(
     request.push_str("\r\n");
     request.push_str(body);
     request.into_bytes()
+}
+
+/// A request whose body is not JSON (a form, audio).
+pub fn render_body(method: &str, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = head(method, path, token, content_type, body.len() as u64);
+    request.extend_from_slice(body);
+    request
+}
+
+/// The head of a request whose body of `length` bytes follows it.
+pub fn head(method: &str, path: &str, token: Option<&str>, content_type: &str, length: u64) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: bench\r\nAccept: application/json\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+    ));
+    head.into_bytes()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +96,8 @@ pub struct Outcome {
     pub bodies: Vec<(usize, Vec<u8>)>,
     /// How many answers had each status.
     pub statuses: std::collections::BTreeMap<u16, u64>,
+    /// Bytes of all the 2xx answers' bodies, so that a phase can check their length.
+    pub body_bytes: u64,
 }
 
 impl Outcome {
@@ -118,6 +143,7 @@ pub fn run(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, plan: Plan, keep_bodie
             if total.first_failure.is_none() {
                 total.first_failure = outcome.first_failure;
             }
+            total.body_bytes += outcome.body_bytes;
             total.latencies.extend(outcome.latencies);
             total.bodies.extend(outcome.bodies);
             for (status, count) in outcome.statuses {
@@ -129,7 +155,21 @@ pub fn run(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, plan: Plan, keep_bodie
     })
 }
 
-async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+/// One request on a connection of its own (the set-up steps): the status and the body.
+pub fn once(addr: SocketAddr, request: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("request runtime: {e}"))?;
+    runtime.block_on(async move {
+        let mut stream = connect(addr).await?;
+        let mut buffer = Vec::new();
+        let (status, body) = exchange(&mut stream, request, &mut buffer).await?;
+        Ok((status, buffer[body].to_vec()))
+    })
+}
+
+pub async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -178,6 +218,7 @@ async fn worker(
                     .push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));
                 if (200..300).contains(&status) {
                     outcome.ok += 1;
+                    outcome.body_bytes += body.len() as u64;
                     if keep_bodies {
                         outcome.bodies.push((index, buffer[body].to_vec()));
                     }
@@ -210,6 +251,14 @@ async fn exchange(
     buffer: &mut Vec<u8>,
 ) -> Result<(u16, std::ops::Range<usize>), String> {
     stream.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    read_answer(stream, buffer).await
+}
+
+/// Reads one answer into `buffer`; returns the status and the body's range in the buffer.
+pub async fn read_answer(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> Result<(u16, std::ops::Range<usize>), String> {
     buffer.clear();
     let mut header_end = None;
     loop {

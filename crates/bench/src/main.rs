@@ -8,10 +8,13 @@
 //! usage log filled up so that index growth counts, audited reads over HTTP (closed loop for the
 //! maximum rate, then an open loop at 80 % of it for latency), peak memory, authenticated reads
 //! while 64 connections flood login and invitation acceptance (`flood`), `audit verify`
-//! entries/s, and the raw baselines with the server stopped.
+//! entries/s, the call-recordings register's audio (one long upload with the server's memory
+//! watched, short uploads, ranged reads on a listening grant), and the raw baselines with the
+//! server stopped.
 //!
 //! Figures go to the terminal as a Markdown table and to `target/bench/results.json`.
 
+mod calls;
 mod flood;
 mod load;
 mod raw;
@@ -53,6 +56,16 @@ struct Args {
     /// Seconds of each HTTP load phase (to attach a profiler to the server, say).
     #[arg(long)]
     load_seconds: Option<f64>,
+    /// Which phases run: all of them, or only the call recordings' (upload and ranged reads,
+    /// on the demo seed alone).
+    #[arg(long, value_enum, default_value = "all")]
+    phases: Phases,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phases {
+    All,
+    Calls,
 }
 
 #[derive(Clone, Copy)]
@@ -67,6 +80,9 @@ struct Scale {
     raw_seconds: f64,
     read_concurrency: usize,
     push_concurrency: usize,
+    recording_bytes: u64,
+    short_recordings: usize,
+    range_concurrency: usize,
 }
 
 impl Scale {
@@ -83,6 +99,9 @@ impl Scale {
                 raw_seconds: 1.0,
                 read_concurrency: 32,
                 push_concurrency: 16,
+                recording_bytes: 8_000_000,
+                short_recordings: 5,
+                range_concurrency: 8,
             }
         } else {
             Self {
@@ -96,6 +115,10 @@ impl Scale {
                 raw_seconds: 5.0,
                 read_concurrency: 64,
                 push_concurrency: 32,
+                // The largest recording the server takes by default (REKISTERI_RECORDING_MAX_BYTES).
+                recording_bytes: 200_000_000,
+                short_recordings: 20,
+                range_concurrency: 16,
             }
         }
     }
@@ -112,6 +135,11 @@ impl Scale {
             "raw_seconds": self.raw_seconds,
             "read_concurrency": self.read_concurrency,
             "push_concurrency": self.push_concurrency,
+            "recording_bytes": self.recording_bytes,
+            "short_recordings": self.short_recordings,
+            "short_recording_bytes": SHORT_RECORDING_BYTES,
+            "range_bytes": calls::RANGE_LEN,
+            "range_concurrency": self.range_concurrency,
         })
     }
 }
@@ -196,6 +224,9 @@ fn run_sqlite(
     let dir = fresh_dir(&root.join("sqlite"))?;
     let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
     run_database("sqlite", &url, &dir, args, scale, figures, notes)?;
+    if args.phases == Phases::Calls {
+        return Ok(());
+    }
     let vtj_url = format!("sqlite://{}", absolute(&dir)?.join("vtj.db").display());
     run_vtj("sqlite", &vtj_url, scale, figures)
 }
@@ -213,6 +244,9 @@ fn run_postgres(
     let result = run_database("postgres", &database.url, &dir, args, scale, figures, notes);
     database.drop_it();
     result?;
+    if args.phases == Phases::Calls {
+        return Ok(());
+    }
     let database = PostgresDatabase::create(admin_url)?;
     let result = run_vtj("postgres", &database.url, scale, figures);
     database.drop_it();
@@ -241,9 +275,13 @@ fn step(what: &str) {
 /// What `rekisteri demo seed` printed that the benchmark needs.
 struct Demo {
     registrar: String,
+    registrar_oid: String,
     provider: String,
     handler_token: String,
     staff_token: String,
+    /// E-mail and password of the platform admin and of the registrar's main user.
+    admin: (String, String),
+    main_user: (String, String),
 }
 
 impl Demo {
@@ -267,8 +305,28 @@ impl Demo {
                 .map(last)
                 .ok_or_else(|| format!("the demo seed printed no {role} of {organisation}"))
         };
+        // A user's row: role, organisation (of several words), e-mail, password, token.
+        let login_of = |role: &str, organisation: &str| {
+            output
+                .lines()
+                .find(|l| l.starts_with(role) && l.contains(organisation))
+                .and_then(|l| {
+                    let mut words = l.split_whitespace().skip_while(|w| !w.contains('@'));
+                    Some((words.next()?.to_owned(), words.next()?.to_owned()))
+                })
+                .ok_or_else(|| format!("the demo seed printed no login of the {role} of {organisation}"))
+        };
+        let registrar_oid = output
+            .lines()
+            .find(|l| l.starts_with("Demo-Tampere") && l.contains("1.2.246."))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("1.2.246.")))
+            .map(str::to_owned)
+            .ok_or("the demo seed printed no OID for Demo-Tampere")?;
         Ok(Self {
             registrar: id_of("Demo-Tampere")?,
+            registrar_oid,
+            admin: login_of("admin", "@")?,
+            main_user: login_of("main_user", "Demo-Tampere")?,
             provider: id_of("Demo Hoiva Oy")?,
             handler_token: token_of("client_handler", "Demo-Tampere")?,
             staff_token: token_of("provider_staff", "Demo Hoiva Oy")?,
@@ -371,6 +429,12 @@ fn run_database(
         first_start.as_secs_f64() * 1000.0,
         idle_rss as f64 / 1e6
     );
+
+    if args.phases == Phases::Calls {
+        let result = run_calls(database, &server, &demo, scale, figures);
+        server.stop();
+        return result;
+    }
 
     let today = time::OffsetDateTime::now_utc().date();
     let valid_from = today.replace_day(1).map_err(|e| e.to_string())?;
@@ -584,6 +648,10 @@ fn run_database(
         "req/s",
     ));
 
+    // After the flood and the figures of memory under load, so that neither the audio on
+    // disk nor the upload's buffers touch them.
+    run_calls(database, &server, &demo, scale, figures)?;
+
     step("stop the server, restart it cold on the seeded data");
     server.stop();
     let (mut restarted, cold_start) = setup.serve()?;
@@ -705,6 +773,119 @@ fn run_database(
         )
         .target_if(bulk_target_applies, Target::Below(60.0)),
     );
+    Ok(())
+}
+
+/// Bytes of each of the short recordings uploaded one after another.
+const SHORT_RECORDING_BYTES: u64 = 1_000_000;
+
+/// The call-recordings register's audio (issue 19 point 8): one long recording streamed in
+/// while the server's memory is sampled, short ones one after another, and 64 KiB ranged reads
+/// on a listening grant from many connections at once.
+fn run_calls(
+    database: &'static str,
+    server: &server::Server,
+    demo: &Demo,
+    scale: Scale,
+    figures: &mut Vec<Figure>,
+) -> Result<(), String> {
+    let addr = server.addr;
+    step("call recordings: a recorded queue, a call supervisor and a telephony client over HTTP");
+    let world = calls::prepare(
+        addr,
+        &demo.registrar,
+        &demo.registrar_oid,
+        &calls::Login {
+            email: &demo.admin.0,
+            password: &demo.admin.1,
+        },
+        &calls::Login {
+            email: &demo.main_user.0,
+            password: &demo.main_user.1,
+        },
+    )?;
+
+    let megabytes = scale.recording_bytes as f64 / 1e6;
+    step(&format!(
+        "call recordings: upload one {megabytes:.0} MB WAV recording, streamed"
+    ));
+    let long_call = calls::push_call(addr, &world, 0)?;
+    let (before, _, _) = server.memory()?;
+    let sampler = calls::RssSampler::start(server.pid());
+    let uploaded = calls::upload(addr, &world, &long_call, scale.recording_bytes, 1);
+    let peak = sampler.peak()?;
+    let elapsed = uploaded?;
+    let rate = megabytes / elapsed.as_secs_f64().max(1e-9);
+    let growth = peak.saturating_sub(before) as f64 / 1e6;
+    println!(
+        "   {:.1} s = {rate:.0} MB/s; server RSS {:.1} MB before, {:.1} MB at most during it (+{growth:.1} MB)",
+        elapsed.as_secs_f64(),
+        before as f64 / 1e6,
+        peak as f64 / 1e6
+    );
+    figures.push(
+        Figure::new(
+            database,
+            format!("recording upload, one of {megabytes:.0} MB"),
+            rate,
+            "MB/s",
+        )
+        .target(Target::AtLeast(100.0)),
+    );
+    figures
+        .push(Figure::new(database, "server RSS growth during the upload", growth, "MB").target(Target::Below(32.0)));
+
+    step(&format!(
+        "call recordings: {} uploads of {} MB one after another",
+        scale.short_recordings,
+        SHORT_RECORDING_BYTES / 1_000_000
+    ));
+    let contacts: Vec<String> = (1..=scale.short_recordings)
+        .map(|n| calls::push_call(addr, &world, n))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    for (n, contact) in contacts.iter().enumerate() {
+        calls::upload(addr, &world, contact, SHORT_RECORDING_BYTES, n as u64 + 2)?;
+    }
+    let short_rate = contacts.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    println!("   {short_rate:.1} uploads/s");
+    figures.push(Figure::new(
+        database,
+        format!(
+            "recording upload, {} MB each in sequence",
+            SHORT_RECORDING_BYTES / 1_000_000
+        ),
+        short_rate,
+        "uploads/s",
+    ));
+
+    step(&format!(
+        "call recordings: {} KiB ranged reads at random offsets, {} connections, {:.0} s",
+        calls::RANGE_LEN / 1024,
+        scale.range_concurrency,
+        scale.load_seconds
+    ));
+    // A grant of its own, so that the phase does not lean on one made minutes before.
+    let audio_url = calls::grant(addr, &world, &long_call)?;
+    let requests = calls::range_requests(&world, &audio_url, scale.recording_bytes, 4096);
+    let plan = Plan::Closed {
+        concurrency: scale.range_concurrency,
+        count: None,
+        duration: Duration::from_secs_f64(scale.load_seconds),
+    };
+    let mut reads = calls::ranged_reads(addr, requests, plan)?;
+    let (p50, p99) = (reads.percentile_ms(0.50), reads.percentile_ms(0.99));
+    println!(
+        "   {} reads in {:.1} s = {:.0}/s; p50 {p50:.2} ms, p99 {p99:.2} ms",
+        reads.ok,
+        reads.elapsed.as_secs_f64(),
+        reads.rate()
+    );
+    figures.push(
+        Figure::new(database, "recording ranged read, 64 KiB", reads.rate(), "reads/s").target(Target::AtLeast(2000.0)),
+    );
+    figures.push(Figure::new(database, "recording ranged read, p50", p50, "ms"));
+    figures.push(Figure::new(database, "recording ranged read, p99", p99, "ms"));
     Ok(())
 }
 

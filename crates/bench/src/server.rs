@@ -103,18 +103,16 @@ impl Server {
     /// (`RssAnon`) rather than mapped files (the binary, SQLite's mapped database), in bytes
     /// (from `/proc`).
     pub fn memory(&self) -> Result<(u64, u64, u64), String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("reading the server's /proc status: {e}"))?;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|kib| kib.parse::<u64>().ok())
-                .map(|kib| kib * 1024)
-                .ok_or_else(|| format!("no {name} in the server's /proc status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?, field("RssAnon:")?))
+        let status = proc_status(self.pid())?;
+        Ok((
+            status_field(&status, "VmRSS:")?,
+            status_field(&status, "VmHWM:")?,
+            status_field(&status, "RssAnon:")?,
+        ))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// CPU time the server has used so far (user + system), from `/proc`: the cost of a phase
@@ -155,6 +153,28 @@ impl Drop for Server {
             self.stop();
         }
     }
+}
+
+fn proc_status(pid: u32) -> Result<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("reading the server's /proc status: {e}"))
+}
+
+/// A field of `/proc/PID/status` in bytes (the kernel gives kiB).
+fn status_field(status: &str, name: &str) -> Result<u64, String> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| format!("no {name} in the server's /proc status"))
+}
+
+/// The resident set size of process `pid` now, in bytes; callable from a sampling thread,
+/// which cannot hold the [`Server`].
+pub fn resident(pid: u32) -> Result<u64, String> {
+    status_field(&proc_status(pid)?, "VmRSS:")
 }
 
 /// A free port on loopback, for the server to bind.
