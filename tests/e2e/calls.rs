@@ -778,6 +778,17 @@ app_test!(fn ca_8_audio_streams_with_range_on_a_short_lived_grant(app) {
         assert_eq!(response.headers()["content-range"], content_range.as_str(), "{range}");
         assert_eq!(response.bytes().unwrap().as_ref(), &bytes[expected], "{range}");
     }
+    // A player that names the audio type it wants is answered, not refused with 406.
+    let typed = app
+        .client
+        .get(app.url(grant["audio_url"].as_str().unwrap()))
+        .bearer_auth(&w.supervisor_a)
+        .header("Accept", "audio/*")
+        .header("Range", "bytes=0-3")
+        .send()
+        .unwrap();
+    assert_eq!(typed.status().as_u16(), 206);
+    assert_eq!(typed.bytes().unwrap().as_ref(), b"RIFF");
     let upper = audio(app, &w.supervisor_a, &grant, Some("Bytes=1-2"));
     assert_eq!(upper.status().as_u16(), 206);
     assert_eq!(upper.bytes().unwrap().as_ref(), &bytes[1..3]);
@@ -794,7 +805,7 @@ app_test!(fn ca_8_audio_streams_with_range_on_a_short_lived_grant(app) {
         .count()
         .get_result(&mut app.db.conn())
         .unwrap();
-    assert_eq!(uses, 9);
+    assert_eq!(uses, 10);
     // The grant is short-lived.
     app.clock.set(datetime!(2026-03-02 08:16 UTC));
     let expired = assert_problem(audio(app, &w.supervisor_a, &grant, None), 403, "/problems/forbidden");

@@ -214,8 +214,12 @@ fn wanted(req: &HttpRequest, size: u64) -> Wanted {
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-65535`"),
     ),
     responses(
-        (status = 200, description = "The whole recording", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>, headers(("Content-Range" = String, description = "bytes START-END/SIZE"))),
+        (status = 200, description = "The whole recording, as the type it was recognised as", content(
+            (Vec<u8> = "audio/wav"), (Vec<u8> = "audio/ogg"), (Vec<u8> = "audio/mpeg")
+        )),
+        (status = 206, description = "The requested range", content(
+            (Vec<u8> = "audio/wav"), (Vec<u8> = "audio/ogg"), (Vec<u8> = "audio/mpeg")
+        ), headers(("Content-Range" = String, description = "bytes START-END/SIZE"))),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The grant expired, or the listening right ended", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such grant for this user", body = Problem, content_type = "application/problem+json"),

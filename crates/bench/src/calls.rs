@@ -345,13 +345,12 @@ pub fn range_requests(world: &World, audio_url: &str, size: u64, count: usize) -
             noise.fill(&mut word);
             let start = u64::from_le_bytes(word) % span;
             let range = format!("bytes={start}-{}", start + RANGE_LEN - 1);
-            // What a browser's audio element sends: the operation answers 406 to `audio/*`, as
-            // its OpenAPI entry names application/octet-stream only.
+            // What a media player asks for.
             load::render_with(
                 "GET",
                 audio_url,
                 Some(&world.supervisor),
-                &[("Accept", "*/*"), ("Range", &range)],
+                &[("Accept", "audio/*"), ("Range", &range)],
                 None,
             )
         })
