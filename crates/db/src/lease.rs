@@ -252,15 +252,16 @@ pub fn state(conn: &mut DbConnection, job: &str) -> QueryResult<Option<JobState>
     job_leases::table.filter(job_leases::job.eq(job)).first(conn).optional()
 }
 
-fn held(
-    lease: &Lease,
-) -> diesel::dsl::Filter<
+/// The lease row as long as `lease` is still the current one.
+type Held<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
-        diesel::dsl::Filter<job_leases::table, diesel::dsl::Eq<job_leases::job, &str>>,
-        diesel::dsl::Eq<job_leases::holder, &str>,
+        diesel::dsl::Filter<job_leases::table, diesel::dsl::Eq<job_leases::job, &'a str>>,
+        diesel::dsl::Eq<job_leases::holder, &'a str>,
     >,
     diesel::dsl::Eq<job_leases::token, i64>,
-> {
+>;
+
+fn held(lease: &Lease) -> Held<'_> {
     job_leases::table
         .filter(job_leases::job.eq(lease.job.as_str()))
         .filter(job_leases::holder.eq(lease.holder.as_str()))
