@@ -21,6 +21,19 @@ pub struct JobReport {
     pub lines: Vec<String>,
 }
 
+impl JobReport {
+    /// A line for the operator.
+    pub fn line(&mut self, line: impl Into<String>) {
+        self.lines.push(line.into());
+    }
+
+    /// A count for the run's record; counts of the same name add up.
+    pub fn count(&mut self, name: &str, value: u64) {
+        let total = self.counts.get(name).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        self.counts.insert(name.to_owned(), total.saturating_add(value).into());
+    }
+}
+
 /// What a job is given: its lease (for an explicit [`lease::check_fence`]) and the run's start.
 #[derive(Debug, Clone)]
 pub struct RunContext {
