@@ -7,6 +7,7 @@
 mod connection;
 pub mod history;
 pub mod keycheck;
+pub mod lease;
 pub mod migrations;
 mod pool;
 pub mod schema;

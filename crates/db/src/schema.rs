@@ -837,3 +837,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     processing_memo_entries,
     listening_grants
 );
+
+diesel::table! {
+    /// The scheduler's lease and run record of each periodic job (PL-8; see `lease`).
+    job_leases (job) {
+        job -> Text,
+        holder -> Nullable<Text>,
+        token -> BigInt,
+        acquired_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        last_started_at -> Nullable<Timestamp>,
+        last_finished_at -> Nullable<Timestamp>,
+        last_outcome -> Nullable<Text>,
+        last_counts -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        failures -> Integer,
+        next_run_at -> Nullable<Timestamp>,
+    }
+}

@@ -15,7 +15,23 @@ use crate::DbConnection;
 /// first ([`sqlite_writer`]): SQLite's own busy handler lets a waiting writer sleep 1 to 100 ms
 /// between attempts, which under concurrent writes costs most of the throughput and sets the
 /// p99; a lock hands over at once.
+///
+/// Inside [`lease::fenced`](crate::lease::fenced) it checks the job's fencing token before it
+/// commits, and rolls back when the lease was taken.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_transaction_unfenced(conn, |conn| {
+        let value = f(conn)?;
+        crate::lease::check_current_fence(conn)?;
+        Ok(value)
+    })
+}
+
+/// [`write_transaction`] without the fencing check: the lease operations themselves.
+pub(crate) fn write_transaction_unfenced<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,

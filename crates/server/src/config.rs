@@ -41,6 +41,7 @@ struct FileConfig {
     recordings_s3: Option<S3FileConfig>,
     #[serde(default)]
     identity_providers: Vec<IdentityProviderConfig>,
+    jobs: Option<crate::jobs::JobsFileConfig>,
 }
 
 /// S3-compatible object storage for call recordings (CA-4), `[recordings_s3]` in the file or
@@ -171,6 +172,8 @@ pub struct Config {
     pub audio: rekisteri_recordings::StorageConfig,
     /// The largest recording accepted (default 200 MB).
     pub recording_max_bytes: u64,
+    /// The scheduler of the periodic jobs (PL-8), `[jobs]` in the file.
+    pub jobs: crate::jobs::JobsConfig,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -356,7 +359,9 @@ impl Config {
             .iter()
             .map(IdentityProviderConfig::load)
             .collect::<Result<Vec<_>, _>>()?;
+        let jobs = crate::jobs::JobsConfig::from_file(file_config.jobs.unwrap_or_default())?;
         Ok(Self {
+            jobs,
             audio,
             recording_max_bytes,
             identity_providers,
@@ -425,6 +430,7 @@ impl Config {
         line("trusted_proxies", format!("[{}]", proxies.join(", ")));
         line("hashing_threads", self.hashing_threads.to_string());
         line("hashing_queue", self.hashing_queue.to_string());
+        out.push_str(&self.jobs.describe());
         out
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod demo_calls;
+mod jobs;
 mod keys;
 mod vtj;
 
@@ -17,6 +18,7 @@ use rekisteri_api::{AppState, ServerSettings};
 use rekisteri_core::{Clock, SystemClock};
 use rekisteri_crypto::Keyring;
 use rekisteri_db::{Pool, migrations};
+use rekisteri_jobs::JobReport;
 
 use crate::config::Config;
 
@@ -135,14 +137,17 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum JobsCommand {
-    /// Run a job now.
+    /// Run a job now, under the same lease as the scheduler (refused while another server runs
+    /// it).
     Run {
         #[arg(value_enum)]
         name: JobName,
     },
+    /// Each job's schedule, last run, outcome and next run.
+    List,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum JobName {
     /// Delete audit entries past their retention (12 years by default), keeping the chains
     /// verifiable, and anonymised client data past the registrar's retention (CL-15, 5 years by
@@ -239,29 +244,11 @@ fn main() -> ExitCode {
                         },
                 } => audit_export(&config, &chain, from_seq, to_seq),
                 Command::Jobs {
-                    command: JobsCommand::Run {
-                        name: JobName::Retention,
-                    },
-                } => retention(&config),
+                    command: JobsCommand::Run { name },
+                } => jobs::run(&config, name),
                 Command::Jobs {
-                    command: JobsCommand::Run {
-                        name: JobName::Inactivity,
-                    },
-                } => inactivity(&config),
-                Command::Jobs {
-                    command: JobsCommand::Run {
-                        name: JobName::Anonymise,
-                    },
-                } => anonymise(&config),
-                Command::Jobs {
-                    command:
-                        JobsCommand::Run {
-                            name: JobName::RegistryUseRights,
-                        },
-                } => registry_use_rights(&config),
-                Command::Jobs {
-                    command: JobsCommand::Run { name: JobName::Outbox },
-                } => will_service_outbox(&config),
+                    command: JobsCommand::List,
+                } => jobs::list(&config),
                 Command::ApiClient {
                     command:
                         ApiClientCommand::Create {
@@ -281,9 +268,6 @@ fn main() -> ExitCode {
                 Command::Demo {
                     command: DemoCommand::Seed,
                 } => demo::seed(&config),
-                Command::Jobs {
-                    command: JobsCommand::Run { name: JobName::VtjSync },
-                } => vtj::sync(&config, None),
                 Command::Vtj { command } => vtj::run(&config, command),
                 Command::Bench { command } => vtj::bench(command),
             },
@@ -399,13 +383,8 @@ fn audit_export(config: &Config, chain: &str, from_seq: i64, to_seq: i64) -> Res
     Ok(())
 }
 
-fn retention(config: &Config) -> Result<(), Failure> {
-    let Runtime {
-        pool,
-        keyring,
-        clock: _,
-        audit,
-    } = open_runtime(config)?;
+fn retention(config: &Config, rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
+    let (pool, keyring, audit) = (&rt.pool, rt.keyring.clone(), rt.audit.clone());
     let now = SystemClock.now();
     let cutoff = now
         .replace_year(now.year() - i32::from(config.audit_retention_years))
@@ -418,19 +397,21 @@ fn retention(config: &Config) -> Result<(), Failure> {
         rekisteri_db::to_primitive(now),
     )
     .map_err(runtime)?;
-    println!(
+    out.line(format!(
         "retention: {} entries deleted from {} chains (cut-off {cutoff})",
         report.entries_deleted, report.chains_cut
-    );
+    ));
+    out.count("audit_entries_deleted", report.entries_deleted as u64);
     // CL-15: anonymised client data past each registrar's retention, on a connection of its own
     // (it gains the right to purge the change history of what it deletes).
     let mut own = pool.connect_unpooled().map_err(runtime)?;
     let clients = rekisteri_clients::ClientRegister { keyring, audit };
     let report = rekisteri_clients::lifecycle::run_deletion(&mut own, &clients, now).map_err(runtime)?;
-    println!(
+    out.line(format!(
         "retention: {} anonymised clients deleted with {} services and {} service events",
         report.clients_deleted, report.services_deleted, report.events_deleted
-    );
+    ));
+    out.count("clients_deleted", report.clients_deleted as u64);
     // CA-9..CA-11: recordings' audio after six months, voicemails and contacts after two years,
     // unless on legal hold.
     let calls = rekisteri_calls::CallRegister {
@@ -438,13 +419,25 @@ fn retention(config: &Config) -> Result<(), Failure> {
         audit: clients.audit.clone(),
     };
     let report = calls_retention(&mut own, &calls, &open_audio(config)?, now)?;
-    println!(
+    out.line(format!(
         "retention: {} call recordings and {} voicemails destroyed, {} contacts deleted, {} kept by legal hold",
         report.recordings_destroyed, report.voicemails_destroyed, report.contacts_deleted, report.held
-    );
+    ));
+    out.count("recordings_destroyed", report.recordings_destroyed);
+    out.count("voicemails_destroyed", report.voicemails_destroyed);
+    out.count("contacts_deleted", report.contacts_deleted);
+    out.count("recordings_kept_by_legal_hold", report.held);
+    let audio_failures = report.failures;
     // Expired idempotency keys (PL-2: kept 24 hours; claims remove their registrar's too).
     let keys = rekisteri_idempotency::purge_expired(&mut own, rekisteri_db::to_primitive(now)).map_err(runtime)?;
-    println!("retention: {keys} expired idempotency keys deleted");
+    out.line(format!("retention: {keys} expired idempotency keys deleted"));
+    out.count("idempotency_keys_deleted", keys as u64);
+    if audio_failures > 0 {
+        // The run went on; the audio it could not delete is tried again next time.
+        return Err(runtime(format!(
+            "retention: the audio of {audio_failures} recordings could not be deleted (see the log); the next run tries again"
+        )));
+    }
     Ok(())
 }
 
@@ -478,25 +471,23 @@ fn calls_retention(
 
 /// CL-13..CL-15: closes the services of clients who died or moved out and anonymises every
 /// client past the end of visibility, in every registrar. Safe to re-run.
-fn anonymise(config: &Config) -> Result<(), Failure> {
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
+fn anonymise(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
+    let (pool, keyring, clock, audit) = (&rt.pool, rt.keyring.clone(), &rt.clock, rt.audit.clone());
     let mut own = pool.connect_unpooled().map_err(runtime)?;
     let clients = rekisteri_clients::ClientRegister { keyring, audit };
     let report = rekisteri_clients::lifecycle::run_anonymise(&mut own, &clients, clock.now()).map_err(runtime)?;
-    println!(
+    out.line(format!(
         "anonymise: {} clients anonymised, {} services closed (client died or moved out)",
         report.clients_anonymised, report.services_closed
-    );
+    ));
+    out.count("clients_anonymised", report.clients_anonymised as u64);
+    out.count("services_closed", report.services_closed as u64);
     Ok(())
 }
 
 /// What every command that touches personal data or the audit log needs: a migrated database,
 /// keys checked against it, and the audit log writer.
+#[derive(Clone)]
 pub(crate) struct Runtime {
     pool: Pool,
     keyring: Arc<Keyring>,
@@ -612,13 +603,8 @@ fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[
     Ok(())
 }
 
-fn inactivity(config: &Config) -> Result<(), Failure> {
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
+fn inactivity(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
+    let (pool, keyring, clock, audit) = (&rt.pool, rt.keyring.clone(), &rt.clock, rt.audit.clone());
     let register = rekisteri_accounts::Register {
         keyring,
         audit,
@@ -632,48 +618,56 @@ fn inactivity(config: &Config) -> Result<(), Failure> {
         clock.now(),
     )
     .map_err(runtime)?;
-    println!(
+    out.line(format!(
         "inactivity: {} reminded, {} closed, {} deleted, {} kept (held rights to client data)",
         report.reminded, report.closed, report.deleted, report.kept
-    );
+    ));
+    out.count("reminded", report.reminded as u64);
+    out.count("closed", report.closed as u64);
+    out.count("deleted", report.deleted as u64);
+    out.count("kept", report.kept as u64);
     Ok(())
 }
 
-fn registry_use_rights(config: &Config) -> Result<(), Failure> {
-    let Runtime { pool, clock, .. } = open_runtime(config)?;
+fn registry_use_rights(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
+    let (pool, clock) = (&rt.pool, &rt.clock);
     let report = rekisteri_consent::run_closing(&mut *pool.get().map_err(runtime)?, clock.now()).map_err(runtime)?;
-    println!(
+    out.line(format!(
         "registry-use-rights: {} closed, {} providers warned, {} local copies marked for destruction, {} not yet confirmed destroyed",
         report.closed.len(),
         report.warned.len(),
         report.marked_for_destruction,
         report.unconfirmed_local_copies.len()
-    );
+    ));
+    out.count("closed", report.closed.len() as u64);
+    out.count("warned", report.warned.len() as u64);
+    out.count("marked_for_destruction", report.marked_for_destruction as u64);
+    out.count("unconfirmed_local_copies", report.unconfirmed_local_copies.len() as u64);
     for (registrar, case_oid, document) in &report.unconfirmed_local_copies {
-        println!("unconfirmed local copy: registrar {registrar} case {case_oid} document {document}");
+        out.line(format!(
+            "unconfirmed local copy: registrar {registrar} case {case_oid} document {document}"
+        ));
     }
     Ok(())
 }
 
-fn will_service_outbox(config: &Config) -> Result<(), Failure> {
+fn will_service_outbox(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
     let url = std::env::var("REKISTERI_WILL_SERVICE_URL")
         .map_err(|_| usage("set REKISTERI_WILL_SERVICE_URL to the will service's recording endpoint"))?;
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
+    let (pool, keyring, clock, audit) = (&rt.pool, rt.keyring.clone(), &rt.clock, rt.audit.clone());
     let register = rekisteri_consent::ConsentRegister {
         clients: rekisteri_clients::ClientRegister { keyring, audit },
     };
     let will = rekisteri_consent::WillService::new(url).map_err(runtime)?;
     let report = rekisteri_consent::forward_due(&mut *pool.get().map_err(runtime)?, &register, &will, clock.now())
         .map_err(runtime)?;
-    println!(
+    out.line(format!(
         "outbox: {} delivered to the will service, {} failed (retried later), {} waiting",
         report.delivered, report.failed, report.waiting
-    );
+    ));
+    out.count("delivered", report.delivered as u64);
+    out.count("failed", report.failed as u64);
+    out.count("waiting", report.waiting as u64);
     Ok(())
 }
 
@@ -686,12 +680,14 @@ pub(crate) fn open_audio(config: &Config) -> Result<rekisteri_recordings::AudioS
 }
 
 fn serve(config: &Config) -> Result<(), Failure> {
+    let rt = open_runtime(config)?;
+    let scheduler = jobs::start(config, &rt);
     let Runtime {
         pool,
         keyring,
         clock,
         audit,
-    } = open_runtime(config)?;
+    } = rt;
     let listener =
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
     let settings = ServerSettings {
@@ -724,6 +720,9 @@ fn serve(config: &Config) -> Result<(), Failure> {
         let server = rekisteri_api::server(state, &settings, listener).map_err(runtime)?;
         server.await.map_err(runtime)
     })?;
+    if let Some(scheduler) = scheduler {
+        scheduler.stop(config.shutdown_timeout);
+    }
     log::info!("stopped");
     Ok(())
 }

@@ -96,6 +96,57 @@ pub fn sync(config: &Config, registrar: Option<String>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The scheduled `vtj-sync` (VT-10): every registrar with monitored clients; a failed
+/// registrar fails the run (it is retried with backoff) after the others had their turn.
+pub fn sync_job(rt: &crate::Runtime, out: &mut rekisteri_jobs::JobReport) -> Result<(), Failure> {
+    let vtj = Vtj {
+        keyring: rt.keyring.clone(),
+        audit: rt.audit.clone(),
+        clock: rt.clock.clone(),
+        config: VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
+        fail: FailPoints::off(),
+    };
+    let mut conn = rt.pool.get().map_err(runtime)?;
+    let registrars = rekisteri_clients::population::registrars_with_clients(&mut conn).map_err(runtime)?;
+    if registrars.is_empty() {
+        out.line("vtj-sync: no registrar has monitored clients");
+        return Ok(());
+    }
+    let client = VtjClient::new(vtj.config.clone()).map_err(usage)?;
+    let mut failed = Vec::new();
+    for rid in registrars {
+        match rekisteri_vtj::run_sync(&mut conn, &vtj, &client, &rid) {
+            Ok(r) => {
+                out.line(format!(
+                    "vtj-sync {rid}: cursor {} -> {}, {} monitored, {} loaded, {} pages, {} applied, {} skipped, {} failed",
+                    r.cursor_before.map_or("-".into(), |c| c.to_string()),
+                    r.cursor_after.map_or("-".into(), |c| c.to_string()),
+                    r.monitored,
+                    r.loaded,
+                    r.pages,
+                    r.counts.applied,
+                    r.counts.skipped,
+                    r.counts.failed
+                ));
+                out.count("registrars", 1);
+                out.count("applied", r.counts.applied);
+                out.count("skipped", r.counts.skipped);
+                out.count("failed", r.counts.failed);
+            }
+            Err(e) => failed.push(format!("{rid}: {e}")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(runtime(format!(
+            "{} registrar runs failed: {}",
+            failed.len(),
+            failed.join("; ")
+        )))
+    }
+}
+
 pub fn run(config: &Config, command: VtjCommand) -> Result<(), Failure> {
     match command {
         VtjCommand::Sync { registrar } => sync(config, registrar),
