@@ -51,27 +51,7 @@ fn join(app: &TestApp, admin: &str, account: &str, unit: &str) {
 }
 
 fn api_client(app: &TestApp, admin: &str, organisation: &str, scopes: &[&str]) -> String {
-    let response = app.post_as(
-        admin,
-        "/v1/api-clients",
-        &json!({"name": "Puhelinjärjestelmä", "organisation": organisation, "scopes": scopes}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let body: Value = response.json().unwrap();
-    let id = body["client"]["id"].as_str().unwrap().to_owned();
-    let secret = body["client_secret"].as_str().unwrap().to_owned();
-    let response = app
-        .client
-        .post(app.url("/v1/auth/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    response.json::<Value>().unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    crate::isolation::api_client(app, admin, organisation, scopes).1
 }
 
 fn queue(app: &TestApp, token: &str, rid: &str, body: &Value) -> String {

@@ -86,7 +86,7 @@ fn me(app: &TestApp, token: &str) -> Value {
 }
 
 /// An API client of `organisation` with `scopes`; returns (client id, access token).
-fn api_client(app: &TestApp, admin: &str, organisation: &str, scopes: &[&str]) -> (String, String) {
+pub(crate) fn api_client(app: &TestApp, admin: &str, organisation: &str, scopes: &[&str]) -> (String, String) {
     let response = app.post_as(
         admin,
         "/v1/api-clients",

@@ -317,19 +317,6 @@ pub struct ContactQuery {
     limit: Option<i64>,
 }
 
-fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
-    cursor
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
-        })
-        .transpose()
-}
-
 /// The registrar's contacts, a page at a time; each listed contact is a logged view (CA-14). A
 /// secret number shows only to the users of the queue it was given in (AX-6).
 #[utoipa::path(
@@ -357,7 +344,7 @@ async fn list_contacts(
         queue_id: query.queue_id,
         from: query.from,
         to: query.to,
-        after: decode_cursor(query.cursor.as_deref())?,
+        after: crate::clients::decode_cursor(query.cursor.as_deref())?,
         limit: crate::clients::page_limit(query.limit)?,
     };
     let page = state

@@ -149,7 +149,8 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
+/// An id cursor of a listing that pages by record id (clients, contacts, lifecycle lists).
+pub(crate) fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
     cursor
         .map(|c| {
             URL_SAFE_NO_PAD

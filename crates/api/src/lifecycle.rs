@@ -66,19 +66,6 @@ fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiError> {
-    cursor
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
-        })
-        .transpose()
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct DueList {
     pub items: Vec<DueClient>,
@@ -118,7 +105,7 @@ async fn due_list(
     let rid = path.into_inner();
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = crate::clients::decode_cursor(query.cursor.as_deref())?;
     let page = state
         .run(move |conn, state| {
             let request = request(
@@ -171,7 +158,7 @@ async fn archive_export(
     let rid = path.into_inner();
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
-    let after = decode_cursor(query.cursor.as_deref())?;
+    let after = crate::clients::decode_cursor(query.cursor.as_deref())?;
     let page = state
         .run(move |conn, state| {
             let request = request(

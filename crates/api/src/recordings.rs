@@ -144,6 +144,31 @@ async fn upload_recording(
         .json(recording))
 }
 
+/// Tells the registrar that a granted recording's stored audio failed its check (CA-3).
+async fn alert_integrity_failure(
+    state: web::Data<AppState>,
+    principal: rekisteri_accounts::Principal,
+    request_id: RequestId,
+    granted: rekisteri_calls::GrantedAudio,
+) -> Result<(), ApiError> {
+    state
+        .run(move |_, state| {
+            let request = request(
+                state,
+                &principal,
+                &granted.registrar_id,
+                "call register: listening",
+                &request_id,
+            );
+            Ok(rekisteri_calls::record_integrity_failure(
+                &state.calls(),
+                &request,
+                &granted,
+            )?)
+        })
+        .await
+}
+
 /// A parsed `Range` header: the one range served, or none (the whole file).
 enum Wanted {
     Whole,
@@ -277,22 +302,7 @@ async fn audio(
                 .await;
             if let Err(e) = verified {
                 if matches!(e, RecordingError::Integrity | RecordingError::NotFound) {
-                    let granted = granted.clone();
-                    state
-                        .run(move |_, state| {
-                            let request = request(
-                                state,
-                                &principal,
-                                &granted.registrar_id,
-                                "call register: listening",
-                                &request_id,
-                            );
-                            Ok(rekisteri_calls::record_integrity_failure(
-                                &state.calls(),
-                                &request,
-                                &granted,
-                            )?)
-                        })
+                    alert_integrity_failure(state.clone(), principal.clone(), request_id.clone(), granted.clone())
                         .await?;
                 }
                 return Err(storage_error(e));
@@ -317,23 +327,7 @@ async fn audio(
                         (state.clone(), principal.clone(), request_id.clone(), granted.clone());
                     alert.call_once(move || {
                         actix_web::rt::spawn(async move {
-                            let recorded = state
-                                .run(move |_, state| {
-                                    let request = request(
-                                        state,
-                                        &principal,
-                                        &granted.registrar_id,
-                                        "call register: listening",
-                                        &request_id,
-                                    );
-                                    Ok(rekisteri_calls::record_integrity_failure(
-                                        &state.calls(),
-                                        &request,
-                                        &granted,
-                                    )?)
-                                })
-                                .await;
-                            if let Err(e) = recorded {
+                            if let Err(e) = alert_integrity_failure(state, principal, request_id, granted).await {
                                 log::error!("a recording's integrity failure could not be logged: {e}");
                             }
                         });
