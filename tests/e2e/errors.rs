@@ -239,3 +239,69 @@ fn pl_3_a_path_that_looks_like_personal_data_is_not_logged() {
     let app = TestApp::start(TestDatabase::sqlite());
     assert_problem(app.get("/v1/clients/131052-308T"), 404, "/problems/not-found");
 }
+
+/// Sends `head` on a fresh connection and reads the whole answer (the parser closes it).
+fn raw_exchange(app: &TestApp, head: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(head).unwrap();
+    // The parser closes the connection with bytes of ours still unread, so the kernel may end
+    // it with a reset after the answer: keep what arrived.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn pl_3_requests_the_http_parser_refuses_get_the_documented_empty_answer() {
+    let app = app();
+    let many_headers: String = (0..96).map(|i| format!("X-{i}: v\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a NUL in a header", b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(), "400 Bad Request"),
+        ("two Content-Length headers", b"POST /v1/organisations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}".to_vec(), "400 Bad Request"),
+        ("Content-Length with Transfer-Encoding", b"POST /v1/organisations HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), "400 Bad Request"),
+        ("an unknown HTTP version", b"GET /health/live HTTP/9.9\r\nHost: x\r\n\r\n".to_vec(), "400 Bad Request"),
+        ("a 64 KiB request target", [b"GET /".to_vec(), vec![b'a'; 65535], b" HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()].concat(), "400 Bad Request"),
+        ("97 header fields", format!("GET /health/live HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(), "431 Request Header Fields Too Large"),
+    ];
+    for (case, head, status) in cases {
+        let answer = raw_exchange(&app, &head).to_ascii_lowercase();
+        assert!(
+            answer.starts_with(&format!("http/1.1 {}\r\n", status.to_ascii_lowercase())),
+            "{case}: {answer}"
+        );
+        assert!(answer.contains("\r\ncontent-length: 0\r\n"), "{case}: {answer}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{case}: {answer}");
+        assert!(!answer.contains("content-type"), "{case}: {answer}");
+        assert!(!answer.contains("x-request-id"), "{case}: {answer}");
+        assert!(answer.ends_with("\r\n\r\n"), "{case}: the answer has no body: {answer}");
+    }
+    // Just inside each limit, the request reaches the service and gets its ordinary answers.
+    let target = [
+        b"GET /".to_vec(),
+        vec![b'a'; 65533],
+        b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let answer = raw_exchange(&app, &target).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 404 not found\r\n"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json"), "{answer}");
+    let headers: String = (0..94).map(|i| format!("X-{i}: v\r\n")).collect();
+    let answer = raw_exchange(
+        &app,
+        format!("GET /health/live HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
+    )
+    .to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200 ok\r\n"), "{answer}");
+    assert!(answer.contains("x-request-id"), "{answer}");
+}
