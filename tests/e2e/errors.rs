@@ -35,6 +35,11 @@ async fn probe(body: rekisteri_api::Json<Probe>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"count": body.0.count}))
 }
 
+/// A handler that fails as a fault of ours does: a database error, say.
+async fn broken() -> Result<HttpResponse, rekisteri_api::ApiError> {
+    Err(rekisteri_api::ApiError::internal("the probe's cause"))
+}
+
 fn app() -> TestApp {
     TestApp::start_with(
         TestDatabase::sqlite(),
@@ -42,6 +47,7 @@ fn app() -> TestApp {
             body_limit: 2048,
             extra_routes: |config| {
                 config.route("/probe", web::post().to(probe));
+                config.route("/broken", web::get().to(broken));
             },
             ..TestAppOptions::default()
         },
@@ -304,4 +310,29 @@ fn pl_3_requests_the_http_parser_refuses_get_the_documented_empty_answer() {
     .to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 200 ok\r\n"), "{answer}");
     assert!(answer.contains("x-request-id"), "{answer}");
+}
+
+#[test]
+fn pl_4_an_internal_error_is_logged_with_the_request_id_the_caller_quotes() {
+    rekisteri_tests::capture_log();
+    let app = app();
+    let response = app
+        .client
+        .get(app.url("/broken"))
+        .header("X-Request-Id", "report-me-7")
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "report-me-7");
+    let body = assert_problem(response, 500, "/problems/internal");
+    assert!(
+        !body.to_string().contains("the probe's cause"),
+        "the cause stays in the log: {body}"
+    );
+    let lines = rekisteri_tests::captured_log_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("ERROR") && line.contains("report-me-7 internal error: the probe's cause")),
+        "{lines:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! VTJ change ingestion (VT-1..VT-9) against the simulator of DVV's change interface over real
 //! HTTP, on SQLite and PostgreSQL.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use diesel::prelude::*;
 use rekisteri_core::Clock;
@@ -722,36 +722,9 @@ app_test!(
     }
 );
 
-/// Every log line of the process, for the scan below.
-fn captured() -> &'static Mutex<Vec<String>> {
-    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    LINES.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        captured()
-            .lock()
-            .unwrap()
-            .push(format!("{} {} {}", record.level(), record.target(), record.args()));
-    }
-    fn flush(&self) {}
-}
-
 app_test!(
     fn vt_9_no_identity_code_or_secret_in_any_log_line_of_a_sync_run(app) {
-        static INIT: OnceLock<()> = OnceLock::new();
-        INIT.get_or_init(|| {
-            static CAPTURE: Capture = Capture;
-            if log::set_logger(&CAPTURE).is_ok() {
-                log::set_max_level(log::LevelFilter::Trace);
-            }
-        });
+        rekisteri_tests::capture_log();
         let w = world(app);
         for n in 0..3 {
             create(app, &w, n);
@@ -763,7 +736,7 @@ app_test!(
         sync(app, &v, &w).unwrap();
         sim.push_change(name_change(1, "Loki", "2026-11-28"));
         sync(app, &v, &w).unwrap();
-        let lines = captured().lock().unwrap().clone();
+        let lines = rekisteri_tests::captured_log_lines();
         assert!(lines.iter().any(|l| l.contains("vtj: run")), "the run logs");
         for line in &lines {
             for n in 0..3 {

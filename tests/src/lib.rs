@@ -489,3 +489,46 @@ impl TestApp {
         claims
     }
 }
+
+/// Every log line this test process writes, from the first [`capture_log`] on: the log is
+/// output too, and tests scan it for what must never be in it (personal data, secrets) and
+/// for what must be (the request id of an internal error).
+fn log_lines() -> &'static std::sync::Mutex<Vec<String>> {
+    static LINES: std::sync::OnceLock<std::sync::Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+struct LogCapture;
+
+impl log::Log for LogCapture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!("{} {} {}", record.level(), record.target(), record.args());
+        log_lines()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+    fn flush(&self) {}
+}
+
+/// Installs the process's logger that keeps every line (once; later calls do nothing).
+pub fn capture_log() {
+    static CAPTURE: LogCapture = LogCapture;
+    static INIT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| {
+        if log::set_logger(&CAPTURE).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+    });
+}
+
+/// The lines captured so far (all tests of the process write into one log).
+pub fn captured_log_lines() -> Vec<String> {
+    log_lines()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}

@@ -36,7 +36,18 @@ impl actix_web::FromRequest for RequestId {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request this task serves, for log lines written far from the request
+    /// (an internal error's cause is logged where the error becomes a response).
+    static CURRENT_REQUEST_ID: RequestId;
+}
+
 impl RequestId {
+    /// The id of the request the current task serves, if it serves one.
+    pub fn current() -> Option<Self> {
+        CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+    }
+
     fn from_service_request(req: &ServiceRequest) -> Self {
         let given = req
             .headers()
@@ -129,9 +140,19 @@ pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let started = Instant::now();
     let request_id = RequestId::from_service_request(&req);
     req.extensions_mut().insert(request_id.clone());
+    CURRENT_REQUEST_ID
+        .scope(request_id.clone(), serve(req, next, request_id))
+        .await
+}
+
+async fn serve(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    request_id: RequestId,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
     let method = req.method().clone();
     let access = req
         .app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()

@@ -322,7 +322,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(cause) = self {
-            log::error!("internal error: {cause}");
+            // The request id ties the caller's report (it quotes X-Request-Id) to this line.
+            match crate::middleware::RequestId::current() {
+                Some(id) => log::error!("{} internal error: {cause}", id.0),
+                None => log::error!("internal error: {cause}"),
+            }
         }
         let mut response = self.to_problem().response();
         if let Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } = self
