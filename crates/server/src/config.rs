@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rekisteri_db::{DatabaseUrl, PoolOptions, SqliteSynchronous};
+
+use crate::data_location::{self, DataLocation, Placement};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ struct FileConfig {
     #[serde(default)]
     identity_providers: Vec<IdentityProviderConfig>,
     jobs: Option<crate::jobs::JobsFileConfig>,
+    data_location: Option<String>,
+    database_country: Option<String>,
 }
 
 /// S3-compatible object storage for call recordings (CA-4), `[recordings_s3]` in the file or
@@ -56,6 +60,8 @@ struct S3FileConfig {
     secret_access_key: Option<String>,
     allow_http: Option<bool>,
     prefix: Option<String>,
+    /// The bucket's country when its region name does not tell (PL-10a).
+    country: Option<String>,
 }
 
 /// A trusted identity provider (AX-2.3), only from the file: `[[identity_providers]]`.
@@ -174,6 +180,11 @@ pub struct Config {
     pub recording_max_bytes: u64,
     /// The scheduler of the periodic jobs (PL-8), `[jobs]` in the file.
     pub jobs: crate::jobs::JobsConfig,
+    /// Where personal data may be kept (PL-10a), and where the configured stores are.
+    pub data_location: DataLocation,
+    pub database_placement: Placement,
+    /// `None` for audio in a local directory (the database's machine, as far as we know).
+    pub audio_placement: Option<Placement>,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -317,7 +328,27 @@ impl Config {
                 message: "must be at least 1".to_owned(),
             });
         }
+        let data_location = match env("REKISTERI_DATA_LOCATION").or(file_config.data_location) {
+            Some(value) => DataLocation::parse(&value)?,
+            None => DataLocation::default(),
+        };
+        let database_country = env("REKISTERI_DATABASE_COUNTRY")
+            .or(file_config.database_country)
+            .map(|v| data_location::parse_country("REKISTERI_DATABASE_COUNTRY", &v))
+            .transpose()?;
+        let database_placement = data_location::check_database(
+            data_location,
+            match &database_url {
+                DatabaseUrl::Postgres { url } => Some(url.as_str()),
+                DatabaseUrl::Sqlite { .. } => None,
+            },
+            database_country.as_deref(),
+        )?;
         let s3 = file_config.recordings_s3.unwrap_or_default();
+        let s3_country = env("REKISTERI_S3_COUNTRY")
+            .or(s3.country.clone())
+            .map(|v| data_location::parse_country("REKISTERI_S3_COUNTRY", &v))
+            .transpose()?;
         let audio = match env("REKISTERI_S3_BUCKET").or(s3.bucket) {
             Some(bucket) => {
                 let required = |name: &'static str, value: Option<String>| {
@@ -354,6 +385,14 @@ impl Config {
                     .unwrap_or_else(|| data_dir.join("recordings")),
             },
         };
+        let audio_placement = match &audio {
+            rekisteri_recordings::StorageConfig::S3(s3) => Some(data_location::check_bucket(
+                data_location,
+                &s3.region,
+                s3_country.as_deref(),
+            )?),
+            rekisteri_recordings::StorageConfig::Local { .. } => None,
+        };
         let identity_providers = file_config
             .identity_providers
             .iter()
@@ -361,6 +400,9 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         let jobs = crate::jobs::JobsConfig::from_file(file_config.jobs.unwrap_or_default())?;
         Ok(Self {
+            data_location,
+            database_placement,
+            audio_placement,
             jobs,
             audio,
             recording_max_bytes,
@@ -430,6 +472,21 @@ impl Config {
         line("trusted_proxies", format!("[{}]", proxies.join(", ")));
         line("hashing_threads", self.hashing_threads.to_string());
         line("hashing_queue", self.hashing_queue.to_string());
+        line("data_location", format!("{:?}", self.data_location.as_str()));
+        line(
+            "database_placement",
+            format!("{:?}", self.database_placement.describe()),
+        );
+        line(
+            "recordings_placement",
+            format!(
+                "{:?}",
+                self.audio_placement.as_ref().map_or_else(
+                    || "a local directory, beside the database".to_owned(),
+                    Placement::describe
+                )
+            ),
+        );
         out.push_str(&self.jobs.describe());
         out
     }

@@ -2,6 +2,7 @@
 //! cron.
 
 mod config;
+mod data_location;
 mod demo;
 mod demo_calls;
 mod jobs;

@@ -91,6 +91,75 @@ fn pl_10_config_check_prints_the_effective_configuration_without_secrets() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("set REKISTERI_KEY_FILE or REKISTERI_KEYS"));
 }
 
+#[test]
+fn pl_10a_config_check_and_serve_refuse_a_bucket_outside_the_eu_eea() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = |command: &mut Command, region: &str| {
+        command
+            .env("REKISTERI_S3_BUCKET", "recordings")
+            .env("REKISTERI_S3_ENDPOINT", "https://s3.example.com")
+            .env("REKISTERI_S3_ACCESS_KEY_ID", "id")
+            .env("REKISTERI_S3_SECRET_ACCESS_KEY", "secret-key")
+            .env("REKISTERI_S3_REGION", region);
+    };
+    let mut check = rekisteri(dir.path());
+    check.args(["config", "check"]);
+    bucket(&mut check, "europe-north1");
+    let output = check.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("data_location = \"eu_eea\""), "{stdout}");
+    assert!(
+        stdout.contains("recordings_placement = \"FI (region europe-north1)\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("database_placement = \"the operator's premises"),
+        "{stdout}"
+    );
+    for command in [vec!["config", "check"], vec!["serve"]] {
+        let mut refused = rekisteri(dir.path());
+        refused.args(&command).env("REKISTERI_BIND", "127.0.0.1:0");
+        bucket(&mut refused, "eu-west-2");
+        let output = refused.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "REKISTERI_S3_REGION: the recordings bucket would be in GB (region eu-west-2), outside the EU/EEA"
+            ),
+            "{command:?}: {stderr}"
+        );
+    }
+    // Storage on the premises that calls itself us-east-1 is accepted once its country is stated.
+    let mut stated = rekisteri(dir.path());
+    stated
+        .args(["config", "check"])
+        .env("REKISTERI_S3_COUNTRY", "FI")
+        .env("REKISTERI_DATA_LOCATION", "finland");
+    bucket(&mut stated, "us-east-1");
+    let output = stated.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("recordings_placement = \"FI (stated by REKISTERI_S3_COUNTRY)\""),
+        "{stdout}"
+    );
+    // A managed database in a region outside is refused before anything connects to it.
+    let output = rekisteri(dir.path())
+        .args(["config", "check"])
+        .env(
+            "DATABASE_URL",
+            "postgres://app:hunter2@reg.abc.us-east-1.rds.amazonaws.com/reg",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL: the database would be in US"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 /// A `rekisteri serve` on a free port of loopback, with its log so far and the rest to come.
 struct Served {
     child: std::process::Child,
