@@ -247,12 +247,17 @@ fn finish(
     // have put there, and the log must not keep it.
     let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let status = body_response.status();
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     log::info!(
         target: "rekisteri::access",
-        "{} {method} {route} {} {}us",
+        request_id = request_id.0.as_str(),
+        method = method.as_str(),
+        route = route.as_str(),
+        status = status.as_u16(),
+        duration_us = duration_us;
+        "{} {method} {route} {} {duration_us}us",
         request_id.0,
         status.as_u16(),
-        started.elapsed().as_micros()
     );
     ServiceResponse::new(request, body_response)
 }

@@ -7,6 +7,7 @@ mod demo;
 mod demo_calls;
 mod jobs;
 mod keys;
+mod logging;
 mod vtj;
 
 use std::net::TcpListener;
@@ -220,7 +221,7 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     restrict_created_files();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Openapi => print_openapi(),

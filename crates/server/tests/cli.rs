@@ -366,6 +366,88 @@ fn pl_11_sigterm_stops_the_server_gracefully() {
 }
 
 #[test]
+fn pl_10_json_logs_are_one_object_per_line_with_the_request_fields_and_no_personal_data() {
+    const CODE: &str = "131052-308T";
+    const TOKEN: &str = "not-a-real-token-but-a-secret-one";
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = rekisteri(dir.path())
+        .arg("serve")
+        .env("REKISTERI_BIND", "127.0.0.1:0")
+        .env("REKISTERI_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log: Vec<String> = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("server exited before serving").unwrap();
+        log.push(line.clone());
+        let object: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(rest) = object["message"].as_str().and_then(|m| m.strip_prefix("serving on ")) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::blocking::Client::new();
+    let live = client
+        .get(format!("{address}/health/live"))
+        .header("X-Request-Id", "json-live-1")
+        .send()
+        .unwrap();
+    assert_eq!(live.status().as_u16(), 200);
+    // An identity code in a path and a token in a header: neither may reach the log.
+    let registrar = "5f0e8c3a-9d1b-4c7e-8a2f-6b4d3e2c1a09";
+    let probe = client
+        .get(format!("{address}/v1/registrars/{registrar}/clients/{CODE}"))
+        .header("X-Request-Id", "json-probe-2")
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(probe.status().as_u16(), 401);
+    let login = client
+        .post(format!("{address}/v1/auth/login"))
+        .header("X-Request-Id", "json-login-3")
+        .json(&serde_json::json!({"email": "maija.meikalainen@example.fi", "password": "Maija Meikäläinen 1952"}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 401);
+    terminate(&child);
+    log.extend(lines.map_while(Result::ok));
+    assert!(child.wait().unwrap().success(), "{log:?}");
+    let objects: Vec<serde_json::Value> = log
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}")))
+        .collect();
+    for (line, object) in log.iter().zip(&objects) {
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(object[field].is_string(), "{field} missing: {line}");
+        }
+        for secret in [CODE, "131052", TOKEN, "maija", "Maija", "Meikäläinen", registrar] {
+            assert!(!line.contains(secret), "{secret} in the log: {line}");
+        }
+    }
+    let access = |id: &str| {
+        objects
+            .iter()
+            .find(|o| o["target"] == "rekisteri::access" && o["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id}: {log:?}"))
+    };
+    let live = access("json-live-1");
+    assert_eq!(
+        (&live["method"], &live["route"], &live["status"]),
+        (
+            &serde_json::json!("GET"),
+            &serde_json::json!("/health/live"),
+            &serde_json::json!(200)
+        )
+    );
+    assert!(live["duration_us"].is_u64(), "{live}");
+    let probe = access("json-probe-2");
+    assert_eq!(probe["status"], 401);
+    assert_eq!(probe["route"], "/v1/registrars/{rid}/clients/{id}", "{probe}");
+    assert_eq!(access("json-login-3")["route"], "/v1/auth/login");
+}
+
+#[test]
 fn au_5_audit_verify_exits_0_when_intact_and_1_naming_the_first_break() {
     use rekisteri_audit::{AccessBasis, ActorKind, AuditLog, NewEntry, Outcome, UsageEntry, WriterOptions};
     let dir = tempfile::tempdir().unwrap();
