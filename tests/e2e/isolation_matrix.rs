@@ -373,17 +373,11 @@ fn seed_victim(app: &TestApp, admin: &str) -> Victim {
     .into_iter()
     .collect();
     let mut secrets: Vec<String> = params
-        .values()
-        .chain(
-            fields
-                .values()
-                .filter_map(|f| f.as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
-                .iter(),
-        )
-        .cloned()
+        .iter()
+        .filter(|(segment, _)| **segment != "reports")
+        .map(|(_, id)| id.clone())
+        .chain(fields.values().filter_map(|f| f.as_str().map(str::to_owned)))
         .collect();
-    secrets.retain(|s| s != "special-reasons");
     secrets.extend(
         [
             MAIJA,
