@@ -14,6 +14,7 @@ mod idempotency;
 mod identity;
 mod inactivity;
 mod isolation;
+mod isolation_matrix;
 mod lifecycle;
 mod platform;
 mod regressions;

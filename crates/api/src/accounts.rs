@@ -130,6 +130,7 @@ async fn me(state: web::Data<AppState>, principal: Authenticated) -> Result<Http
     responses(
         (status = 200, body = AccountList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/accounts")]
@@ -226,6 +227,7 @@ async fn invite(
     responses(
         (status = 200, body = AccountBody),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -436,6 +438,7 @@ pub struct AccountChangesBody {
         (status = 200, body = AccountBody),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The account is closed", body = Problem, content_type = "application/problem+json"),
     )
@@ -513,6 +516,7 @@ pub struct MembershipRequest {
     responses(
         (status = 200, body = MembershipList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

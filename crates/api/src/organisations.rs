@@ -74,6 +74,7 @@ pub struct OrganisationList {
     responses(
         (status = 200, body = OrganisationList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/organisations")]
@@ -134,6 +135,7 @@ async fn create_organisation(
     responses(
         (status = 200, body = OrganisationBody),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -190,6 +192,7 @@ pub struct NewServiceUnitBody {
     responses(
         (status = 200, body = ServiceUnitList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -143,12 +143,13 @@ pub async fn require_standing(req: &ServiceRequest) -> Result<(), ApiError> {
     let Some(registrar_id) = registrar_of_path(req.path()) else {
         return Ok(());
     };
-    let principal = match req.extensions().get::<Caller>() {
-        Some(Caller::Account(principal)) => principal.clone(),
-        // Citizens reach their records through /v1/me, never a registrar's paths.
-        Some(Caller::Citizen(_)) | None => return Err(ApiError::NotFound),
+    let caller = match req.extensions().get::<Caller>() {
+        Some(caller) => caller.clone(),
+        None => return Err(ApiError::NotFound),
     };
-    if rekisteri_clients::access::has_standing_without_lookup(&principal, registrar_id) {
+    if let Caller::Account(principal) = &caller
+        && rekisteri_clients::access::has_standing_without_lookup(principal, registrar_id)
+    {
         return Ok(());
     }
     let state = req
@@ -162,6 +163,27 @@ pub async fn require_standing(req: &ServiceRequest) -> Result<(), ApiError> {
         .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string()));
     let purpose = format!("{} outside the caller's registrars", req.method());
     let target = door_target(req.path());
+    let principal = match caller {
+        Caller::Account(principal) => principal,
+        // Citizens reach their records through /v1/me, never a registrar's paths; the knock is
+        // logged all the same (PL-19).
+        Caller::Citizen(citizen) => {
+            let registrar_id = registrar_id.to_owned();
+            let now = state.clock.now();
+            return state
+                .run(move |conn, state| {
+                    let request = rekisteri_clients::CitizenRequest {
+                        citizen: &citizen,
+                        request_id: &request_id.0,
+                        now,
+                    };
+                    Err(request
+                        .refuse_at_door(conn, &state.clients(), &registrar_id, &purpose, target)
+                        .into())
+                })
+                .await;
+        }
+    };
     let context = audit_context(&principal, registrar_id, &purpose, &request_id);
     let now = rekisteri_db::to_primitive(state.clock.now());
     state

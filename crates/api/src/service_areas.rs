@@ -179,6 +179,7 @@ pub struct ServiceAreaGrantRequest {
     responses(
         (status = 200, body = ServiceAreaGrantList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]

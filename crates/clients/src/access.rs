@@ -241,12 +241,39 @@ pub fn require_standing(
     target: DoorTarget,
     at: PrimitiveDateTime,
 ) -> Result<(), ClientsError> {
+    if has_standing(conn, principal, &context.registrar_id)? {
+        return Ok(());
+    }
+    Err(refuse_at_door(conn, register, context, target, at))
+}
+
+/// The refusal of a caller without standing at the door of `context.registrar_id`: when the
+/// registrar exists, a denied entry in its usage log about `target` (committed on its own, the
+/// request goes no further); then a 404 either way, so that a registrar that exists and one
+/// that does not answer alike (AX-4, AX-7). Returns the error to answer with.
+pub fn refuse_at_door(
+    conn: &mut DbConnection,
+    register: &crate::ClientRegister,
+    context: &AuditContext,
+    target: DoorTarget,
+    at: PrimitiveDateTime,
+) -> ClientsError {
+    match log_refusal_at_door(conn, register, context, target, at) {
+        Ok(()) => ClientsError::NotFound,
+        Err(e) => e,
+    }
+}
+
+fn log_refusal_at_door(
+    conn: &mut DbConnection,
+    register: &crate::ClientRegister,
+    context: &AuditContext,
+    target: DoorTarget,
+    at: PrimitiveDateTime,
+) -> Result<(), ClientsError> {
     use diesel::prelude::*;
     use rekisteri_db::schema::organisations;
     let registrar_id = context.registrar_id.as_str();
-    if has_standing(conn, principal, registrar_id)? {
-        return Ok(());
-    }
     let exists: bool = diesel::select(diesel::dsl::exists(
         organisations::table.filter(organisations::id.eq(registrar_id)),
     ))
@@ -267,7 +294,7 @@ pub fn require_standing(
         );
         rekisteri_db::write_transaction(conn, |conn| register.audit.append_in(conn, vec![entry], at))?;
     }
-    Err(ClientsError::NotFound)
+    Ok(())
 }
 
 /// The part of [`has_standing`] that needs no database: the registrar's own people and systems,

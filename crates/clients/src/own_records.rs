@@ -31,6 +31,21 @@ impl CitizenRequest<'_> {
         rekisteri_audit::subject_index(&register.keyring, &self.citizen.identity_code)
     }
 
+    /// A citizen at a registrar's own paths, where citizens never have standing (their records
+    /// are under /v1/me): refused as any caller without standing is, and the attempt logged in
+    /// the registrar's usage log when it exists (AX-4, AX-7). Returns the error to answer with.
+    pub fn refuse_at_door(
+        &self,
+        conn: &mut DbConnection,
+        register: &ClientRegister,
+        registrar_id: &str,
+        purpose: &str,
+        target: crate::access::DoorTarget,
+    ) -> ClientsError {
+        let context = Decision::denied(&self.context(register, registrar_id, AccessBasis::None, purpose));
+        crate::access::refuse_at_door(conn, register, &context, target, at_primitive(self.now))
+    }
+
     fn today(&self) -> Date {
         rekisteri_core::helsinki_local(at_primitive(self.now)).date()
     }
