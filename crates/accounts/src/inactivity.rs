@@ -204,3 +204,11 @@ mod tests {
         );
     }
 }
+
+/// Notifications not yet delivered (`/metrics`' outbox depth).
+pub fn undelivered_notifications(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
+    notification_outbox::table
+        .filter(notification_outbox::delivered_at.is_null())
+        .count()
+        .get_result(conn)
+}

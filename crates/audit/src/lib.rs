@@ -10,6 +10,7 @@ mod canonical;
 mod context;
 mod entry;
 pub mod export;
+pub mod metrics;
 pub mod query;
 pub mod reports;
 pub mod retention;

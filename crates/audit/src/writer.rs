@@ -550,6 +550,7 @@ fn run_writer(
             }
         }
         let entries: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
+        let started = std::time::Instant::now();
         if connection.is_none() {
             // A connection of the writer's own, outside the pool: requests hold pooled
             // connections while they wait for this writer, so a writer that took its connection
@@ -568,7 +569,11 @@ fn run_writer(
                     .map_err(|e| e.to_string())
             }
         };
+        let figures = crate::metrics::writer_metrics();
+        figures.group_entries.observe(count as f64);
+        figures.commit_seconds.observe(started.elapsed().as_secs_f64());
         if let Err(message) = &result {
+            figures.failures.inc();
             log::error!("audit writer: a group commit of {count} entries failed: {message}");
             // A broken connection is replaced before the next group.
             connection = None;

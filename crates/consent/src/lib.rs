@@ -16,7 +16,7 @@ pub use consent::{
     Prohibition, RecipientBody, add_prohibition, decide_disclosure, get_consent, list_informings, list_prohibitions,
     record_informing, revoke_prohibition, set_consent,
 };
-pub use outbox::{ForwardReport, WillService, forward_due};
+pub use outbox::{ForwardReport, WillService, forward_due, pending_count as will_service_outbox_depth};
 pub use rights::{
     CaseDocument, CloseRight, ClosingReport, ContractBody, IncidentChanges, KantaSettings, NewDocument, NewIncident,
     OpenRight, OpenedRight, RegistryNotification, ReopenRight, Right, SecurityIncident, VoucherChoice,

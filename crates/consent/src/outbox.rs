@@ -208,3 +208,11 @@ pub fn forward_due(
         .get_result::<i64>(conn)? as usize;
     Ok(report)
 }
+
+/// Items waiting for the will service (`/metrics`' outbox depth).
+pub fn pending_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    will_service_outbox::table
+        .filter(will_service_outbox::state.eq("pending"))
+        .count()
+        .get_result(conn)
+}

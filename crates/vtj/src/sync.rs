@@ -512,3 +512,36 @@ pub fn death_work_list(
         Ok::<_, VtjError>(rows)
     })
 }
+
+/// One registrar's place in the change feed, for `/metrics`: when a run last completed, and how
+/// many fetched changes still wait to be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedLag {
+    pub registrar_id: String,
+    pub last_completed_at: Option<PrimitiveDateTime>,
+    pub staged: i64,
+}
+
+/// [`FeedLag`] of every registrar that takes VTJ changes.
+pub fn feed_lag(conn: &mut DbConnection) -> Result<Vec<FeedLag>, VtjError> {
+    let states: Vec<(String, Option<PrimitiveDateTime>, Option<String>)> = vtj_state::table
+        .select((
+            vtj_state::registrar_id,
+            vtj_state::last_run_finished_at,
+            vtj_state::last_run_outcome,
+        ))
+        .order(vtj_state::registrar_id)
+        .load(conn)?;
+    let staged: Vec<(String, i64)> = vtj_staged::table
+        .group_by(vtj_staged::registrar_id)
+        .select((vtj_staged::registrar_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(states
+        .into_iter()
+        .map(|(registrar_id, finished, outcome)| FeedLag {
+            staged: staged.iter().find(|(id, _)| *id == registrar_id).map_or(0, |(_, n)| *n),
+            last_completed_at: finished.filter(|_| outcome.as_deref() == Some("completed")),
+            registrar_id,
+        })
+        .collect())
+}
