@@ -690,9 +690,8 @@ fn serve(config: &Config) -> Result<(), Failure> {
     } = rt;
     let listener =
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
-    let instance = rekisteri_idempotency::Instance::new(
-        time::Duration::try_from(config.instance_lease).map_err(runtime)?,
-    );
+    let instance =
+        rekisteri_idempotency::Instance::new(time::Duration::try_from(config.instance_lease).map_err(runtime)?);
     let heartbeat = Heartbeat::start(&pool, clock.clone(), &instance)?;
     let settings = ServerSettings {
         workers: config.workers,
@@ -761,17 +760,14 @@ impl Heartbeat {
             .spawn(move || {
                 let every = thread_instance.renew_every();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let renewed = thread_pool
-                        .get()
+                    let renewed = thread_pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+                        rekisteri_idempotency::register_instance(
+                            &mut conn,
+                            &thread_instance,
+                            rekisteri_db::to_primitive(thread_clock.now()),
+                        )
                         .map_err(|e| e.to_string())
-                        .and_then(|mut conn| {
-                            rekisteri_idempotency::register_instance(
-                                &mut conn,
-                                &thread_instance,
-                                rekisteri_db::to_primitive(thread_clock.now()),
-                            )
-                            .map_err(|e| e.to_string())
-                        });
+                    });
                     // Missed renewals only let other servers give up this one's claims early;
                     // the claims' commit check keeps that safe.
                     if let Err(error) = renewed {
@@ -793,11 +789,9 @@ impl Heartbeat {
         if self.thread.join().is_err() {
             log::error!("the instance heartbeat ended abnormally");
         }
-        let retired = self
-            .pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| rekisteri_idempotency::retire_instance(&mut conn, &self.instance).map_err(|e| e.to_string()));
+        let retired = self.pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+            rekisteri_idempotency::retire_instance(&mut conn, &self.instance).map_err(|e| e.to_string())
+        });
         if let Err(error) = retired {
             log::warn!("this server's instance row could not be removed (its lease runs out instead): {error}");
         }
