@@ -182,9 +182,9 @@ impl TestApp {
                 dir: audio_dir.path().to_path_buf(),
             });
         let audio = rekisteri_recordings::AudioStore::new(audio_config, options.recording_max_bytes).unwrap();
-        // The server's claims of Idempotency-Keys are its own while this row lives; an hour of
-        // the manual clock is longer than any test runs without moving it on purpose.
-        let instance = rekisteri_idempotency::Instance::new(time::Duration::hours(1));
+        // The server's claims of Idempotency-Keys are its own while this row lives. Nothing
+        // renews it here, and tests move the manual clock by days: it outlives them all.
+        let instance = rekisteri_idempotency::Instance::new(time::Duration::days(36_500));
         rekisteri_idempotency::register_instance(&mut db.conn(), &instance, rekisteri_db::to_primitive(clock.now()))
             .unwrap();
         let state = web::Data::new(AppState {
