@@ -252,9 +252,6 @@ impl Instance {
     }
 }
 
-/// The default [`Instance::lease`].
-pub const DEFAULT_INSTANCE_LEASE: time::Duration = time::Duration::seconds(30);
-
 /// Writes or renews the instance's row: alive until `now + lease`.
 pub fn register_instance(
     conn: &mut DbConnection,
