@@ -366,3 +366,163 @@ app_test!(fn pl_2_a_one_time_secret_is_never_kept_for_a_replay(app) {
     let invited = accounts["items"].as_array().unwrap().iter().filter(|a| a["email"] == "uusi@tampere.fi").count();
     assert_eq!(invited, 1, "{accounts}");
 });
+
+/// The caller scope the server keeps `token`'s keys under, read from the claim of a real keyed
+/// request (`account:<id>`).
+fn caller_of(app: &TestApp, key: &str) -> String {
+    idempotency_keys::table
+        .filter(idempotency_keys::idempotency_key.eq(key))
+        .select(idempotency_keys::caller)
+        .first(&mut app.db.conn())
+        .unwrap()
+}
+
+/// Another server process, alive from `from` for `lease`.
+fn other_server(app: &TestApp, from: time::OffsetDateTime, lease: time::Duration) -> rekisteri_idempotency::Instance {
+    let instance = rekisteri_idempotency::Instance::new(lease);
+    rekisteri_idempotency::register_instance(&mut app.db.conn(), &instance, rekisteri_db::to_primitive(from)).unwrap();
+    instance
+}
+
+/// The claim `owner` takes of `key` for a POST of `body` to `path`, as its server would take it
+/// just before running the handler.
+fn claim_as(
+    app: &TestApp,
+    owner: &rekisteri_idempotency::Instance,
+    caller: &str,
+    registrar: &str,
+    key: &str,
+    path: &str,
+    body: &[u8],
+) -> rekisteri_idempotency::Claimed {
+    let scope = rekisteri_idempotency::Scope {
+        registrar_id: registrar.to_owned(),
+        caller: caller.to_owned(),
+        key: key.to_owned(),
+    };
+    let hash = rekisteri_idempotency::request_hash("POST", path, body);
+    let now = rekisteri_db::to_primitive(rekisteri_core::Clock::now(&*app.clock));
+    match rekisteri_idempotency::claim(&mut app.db.conn(), &scope, "POST", path, &hash, owner, now).unwrap() {
+        rekisteri_idempotency::Claim::Claimed(claimed) => claimed,
+        other => panic!("the key was not free: {other:?}"),
+    }
+}
+
+fn post_bytes(app: &TestApp, token: &str, path: &str, key: &str, body: &[u8]) -> reqwest::blocking::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .unwrap()
+}
+
+app_test!(fn pl_17_a_claim_of_a_killed_server_that_committed_nothing_runs_again_once(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    let first = post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(20), "Eka", &f.provider));
+    assert_eq!(first.status().as_u16(), 201);
+    let caller = caller_of(app, "seen");
+    let body = serde_json::to_vec(&client_body(&code(21), "Kesken", &f.provider)).unwrap();
+    // A server claimed the key, then was killed before the handler committed anything; its
+    // instance row was last renewed two minutes ago with a one-minute lease.
+    let now = rekisteri_core::Clock::now(&*app.clock);
+    let dead = other_server(app, now - time::Duration::minutes(2), time::Duration::minutes(1));
+    claim_as(app, &dead, &caller, &f.registrar, "killed-1", &clients, &body);
+    // The retry runs the request (the claim is taken over), and creates the client once.
+    let retry = post_bytes(app, &f.handler, &clients, "killed-1", &body);
+    assert_eq!(retry.status().as_u16(), 201);
+    assert!(retry.headers().get("idempotent-replayed").is_none());
+    let created: Value = retry.json().unwrap();
+    assert_eq!(count_items(app, &f.handler, &clients), 2);
+    // The next retry replays that answer; nothing more is created.
+    let again = post_bytes(app, &f.handler, &clients, "killed-1", &body);
+    assert_eq!(again.status().as_u16(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().unwrap()["id"], created["id"]);
+    assert_eq!(count_items(app, &f.handler, &clients), 2);
+    let owners: Vec<Option<String>> = idempotency_keys::table
+        .filter(idempotency_keys::idempotency_key.eq("killed-1"))
+        .select(idempotency_keys::owner)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(owners, vec![Some(app.instance.id.clone())]);
+});
+
+app_test!(fn pl_17_a_claim_of_a_live_server_is_in_use_until_its_lease_runs_out(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    assert_eq!(post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(22), "Eka", &f.provider)).status().as_u16(), 201);
+    let caller = caller_of(app, "seen");
+    let body = serde_json::to_vec(&client_body(&code(23), "Toinen", &f.provider)).unwrap();
+    // Another server sharing the database holds the claim and renewed its lease just now.
+    let now = rekisteri_core::Clock::now(&*app.clock);
+    let other = other_server(app, now, time::Duration::minutes(1));
+    let held = claim_as(app, &other, &caller, &f.registrar, "shared-1", &clients, &body);
+    assert_problem(post_bytes(app, &f.handler, &clients, "shared-1", &body), 409, "/problems/idempotency-key-in-use");
+    assert_eq!(count_items(app, &f.handler, &clients), 1);
+    // It stops renewing (killed); once its lease has run out, the retry runs.
+    app.clock.advance(time::Duration::seconds(61));
+    let retry = post_bytes(app, &f.handler, &clients, "shared-1", &body);
+    assert_eq!(retry.status().as_u16(), 201);
+    assert_eq!(count_items(app, &f.handler, &clients), 2);
+    // Should the other server only have stalled, its late write cannot commit any more: the
+    // claim is no longer its own, and the write is rolled back with the mark.
+    use rekisteri_db::schema::server_instances as instances;
+    let stray = "a row the stalled server writes";
+    let mut conn = app.db.conn();
+    let late = rekisteri_db::checked(rekisteri_idempotency::commit_check(&held), || {
+        rekisteri_db::write_transaction(&mut conn, |conn| {
+            diesel::insert_into(instances::table)
+                .values((
+                    instances::id.eq(stray),
+                    instances::started_at.eq(rekisteri_db::to_primitive(now)),
+                    instances::expires_at.eq(rekisteri_db::to_primitive(now)),
+                ))
+                .execute(conn)
+        })
+    });
+    let error = late.unwrap_err();
+    assert!(rekisteri_idempotency::is_claim_lost(&error), "{error}");
+    let strays: i64 = instances::table
+        .filter(instances::id.eq(stray))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(strays, 0, "the stalled server's write was rolled back");
+});
+
+app_test!(fn pl_17_a_claim_whose_request_committed_before_its_server_died_is_never_run_again(app) {
+    let f = fixture(app);
+    let clients = format!("/v1/registrars/{}/clients", f.registrar);
+    assert_eq!(post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(24), "Eka", &f.provider)).status().as_u16(), 201);
+    let caller = caller_of(app, "seen");
+    let body = serde_json::to_vec(&client_body(&code(25), "Kirjoitettu", &f.provider)).unwrap();
+    let now = rekisteri_core::Clock::now(&*app.clock);
+    let dying = other_server(app, now, time::Duration::minutes(1));
+    let claimed = claim_as(app, &dying, &caller, &f.registrar, "written-1", &clients, &body);
+    // The request's write transaction commits (and with it the mark), then the server is killed
+    // before it stored its answer.
+    let mut conn = app.db.conn();
+    rekisteri_db::checked(rekisteri_idempotency::commit_check(&claimed), || {
+        rekisteri_db::write_transaction(&mut conn, |_| Ok::<_, diesel::result::Error>(()))
+    })
+    .unwrap();
+    drop(conn);
+    assert_problem(post_bytes(app, &f.handler, &clients, "written-1", &body), 409, "/problems/idempotency-key-in-use");
+    app.clock.advance(time::Duration::seconds(61));
+    // The owner is dead: the request is not run again, and the retry is told it did its work.
+    for _ in 0..2 {
+        let retry = post_bytes(app, &f.handler, &clients, "written-1", &body);
+        let replayed = retry.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
+        let problem = assert_problem(retry, 409, "/problems/conflict");
+        assert_eq!(replayed.as_deref(), Some("true"), "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("its answer is lost"), "{problem}");
+    }
+    assert_eq!(count_items(app, &f.handler, &clients), 1);
+    // The key with another body is still another request.
+    let other = serde_json::to_vec(&client_body(&code(26), "Muu", &f.provider)).unwrap();
+    assert_problem(post_bytes(app, &f.handler, &clients, "written-1", &other), 422, "/problems/idempotency-key-reused");
+});

@@ -30,6 +30,8 @@ pub struct TestApp {
     /// The server's store of recording audio, and the directory of the default local one.
     pub audio: rekisteri_recordings::AudioStore,
     pub audio_dir: tempfile::TempDir,
+    /// The server as the owner of its `Idempotency-Key` claims.
+    pub instance: rekisteri_idempotency::Instance,
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
@@ -180,6 +182,11 @@ impl TestApp {
                 dir: audio_dir.path().to_path_buf(),
             });
         let audio = rekisteri_recordings::AudioStore::new(audio_config, options.recording_max_bytes).unwrap();
+        // The server's claims of Idempotency-Keys are its own while this row lives. Nothing
+        // renews it here, and tests move the manual clock by days: it outlives them all.
+        let instance = rekisteri_idempotency::Instance::new(time::Duration::days(36_500));
+        rekisteri_idempotency::register_instance(&mut db.conn(), &instance, rekisteri_db::to_primitive(clock.now()))
+            .unwrap();
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
             audit: audit.clone(),
@@ -192,6 +199,7 @@ impl TestApp {
             hashing: hashing.clone(),
             trusted_proxies: options.trusted_proxies,
             audio: audio.clone(),
+            instance: instance.clone(),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -222,6 +230,7 @@ impl TestApp {
             hashing,
             audio,
             audio_dir,
+            instance,
             db,
             handle,
             thread: Some(thread),

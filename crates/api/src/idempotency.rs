@@ -9,6 +9,12 @@
 //! key gets 422 `idempotency-key-reused`; one while the first still runs 409
 //! `idempotency-key-in-use`. A first request that did not answer 201 leaves no trace.
 //!
+//! The claim belongs to this server process (`AppState::instance`), so that a retry after a
+//! `kill -9` is not refused for a day: see `rekisteri_idempotency`'s module docs. While the
+//! claimed request runs, [`CLAIM`] holds its commit check, and [`RunBlocking::run`] makes every
+//! write transaction of the request end in it: the claim is marked `written` in the same
+//! transaction as the request's work, and that work cannot commit once the claim was taken over.
+//!
 //! A handler whose 201 discloses personal data says so with [`disclosing`]; a replay then
 //! checks that the caller still holds the permission (and strong authentication where the
 //! registrar requires it) and writes the usage entry before answering (AU-1, AU-4).
@@ -32,6 +38,11 @@ use crate::{AppState, RunBlocking};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a response that is the stored answer to an earlier request with the key.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+tokio::task_local! {
+    /// The commit check of the claim the running request holds (see the module docs).
+    pub(crate) static CLAIM: rekisteri_db::CommitCheck;
+}
 
 /// Marks `response` as disclosing `disclosure` (what a replay of it logs).
 pub fn disclosing(mut response: HttpResponse, disclosure: Disclosure) -> HttpResponse {
@@ -157,7 +168,9 @@ pub async fn layer(
     };
     let now = rekisteri_db::to_primitive(state.clock.now());
     let claimed = state
-        .run(move |conn, _| rekisteri_idempotency::claim(conn, &scope, &method, &path, &hash, now).map_err(internal))
+        .run(move |conn, state| {
+            rekisteri_idempotency::claim(conn, &scope, &method, &path, &hash, &state.instance, now).map_err(internal)
+        })
         .await;
     match claimed {
         Err(error) => Ok(error_response(req, error.error_response())),
@@ -175,6 +188,18 @@ pub async fn layer(
                 "was used for a request with another method, path or body; use a new key for a new request",
             ),
         )),
+        Ok(Claim::Interrupted) => {
+            let mut response = ApiError::problem(
+                ProblemType::Conflict,
+                "The first request with this Idempotency-Key did its work, but the server stopped before it \
+                 answered, so its answer is lost; nothing was created again.",
+            )
+            .error_response();
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            Ok(error_response(req, response))
+        }
         Ok(Claim::Completed(completed)) => {
             let request_id = req
                 .extensions()
@@ -190,8 +215,9 @@ pub async fn layer(
         Ok(Claim::Claimed(claimed)) => {
             // The handler and the storing of its answer run as their own task, so that a client
             // hanging up cannot leave a created resource without its stored response.
+            let check = rekisteri_idempotency::commit_check(&claimed);
             let task = actix_web::rt::spawn(async move {
-                let result = next.call(req).await;
+                let result = CLAIM.scope(check, next.call(req)).await;
                 finish(&state, claimed, result).await
             });
             match task.await {
@@ -228,8 +254,8 @@ async fn finish<B: MessageBody + 'static>(
     let (request, response) = response.into_parts();
     let (head, body) = response.into_parts();
     let Ok(bytes) = actix_web::body::to_bytes(body).await else {
-        // The resource exists; the claim stays pending (409 to retries until it expires) rather
-        // than let a retry create it again.
+        // The resource exists; the claim stays pending (409 to retries while this server runs,
+        // `Interrupted` after it stopped) rather than let a retry create it again.
         log::error!("idempotency: a created response's body could not be read");
         return Err(ApiError::internal("the response body could not be read").into());
     };
@@ -396,7 +422,10 @@ pub fn document(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         .description(Some(
             "1-255 visible ASCII characters, unique per request (e.g. a UUID). A retry with the same key, \
              method, path and body within 24 hours gets the first 201 response back (with \
-             `Idempotent-Replayed: true`) and creates nothing. See docs/errors.md.",
+             `Idempotent-Replayed: true`) and creates nothing. If the server died while the first \
+             request ran, a retry gets 409 `idempotency-key-in-use` until the server's lease has run \
+             out (30 s by default), then runs again if nothing was committed, or gets 409 `conflict` \
+             with `Idempotent-Replayed: true` if it was. See docs/errors.md.",
         ))
         .schema(Some(
             utoipa::openapi::ObjectBuilder::new()

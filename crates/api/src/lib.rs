@@ -67,6 +67,9 @@ pub struct AppState {
     pub trusted_proxies: client_address::TrustedProxies,
     /// Where call recordings' audio is kept, encrypted (CA-3, CA-4).
     pub audio: rekisteri_recordings::AudioStore,
+    /// This server process as the owner of `Idempotency-Key` claims; its row must be kept alive
+    /// (`rekisteri_idempotency::register_instance`) while it serves.
+    pub instance: rekisteri_idempotency::Instance,
 }
 
 impl AppState {
@@ -96,9 +99,14 @@ impl RunBlocking for web::Data<AppState> {
         F: FnOnce(&mut rekisteri_db::DbConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
+        // A request holding an Idempotency-Key claim: its writes commit only with the claim.
+        let check = idempotency::CLAIM.try_with(Clone::clone).ok();
         web::block(move || {
             let mut conn = state.pool.get()?;
-            work(&mut conn, &state)
+            match check {
+                Some(check) => rekisteri_db::checked(check, || work(&mut conn, &state)),
+                None => work(&mut conn, &state),
+            }
         })
         .await?
     }

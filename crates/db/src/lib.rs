@@ -21,7 +21,7 @@ pub use connection::DbConnection;
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PooledConnection, SqliteSynchronous};
-pub use transaction::{write_transaction, write_transaction_as};
+pub use transaction::{CommitCheck, checked, write_transaction, write_transaction_as};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 
 /// Errors of the storage layer. Messages name what failed, never a row's personal data.

@@ -437,6 +437,8 @@ diesel::table! {
         disclosure -> Nullable<Binary>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        owner -> Nullable<Text>,
+        written -> Bool,
     }
 }
 
@@ -853,5 +855,15 @@ diesel::table! {
         last_error -> Nullable<Text>,
         failures -> Integer,
         next_run_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The running servers, each keeping its row alive: the owners of `Idempotency-Key` claims
+    /// (PL-2, PL-17; see `rekisteri_idempotency`).
+    server_instances (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }

@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -17,7 +18,7 @@ use crate::DbConnection;
 /// p99; a lock hands over at once.
 ///
 /// Inside [`lease::fenced`](crate::lease::fenced) it checks the job's fencing token before it
-/// commits, and rolls back when the lease was taken.
+/// commits, and rolls back when the lease was taken; inside [`checked`] it runs that check last.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -26,8 +27,41 @@ where
     write_transaction_unfenced(conn, |conn| {
         let value = f(conn)?;
         crate::lease::check_current_fence(conn)?;
+        check_before_commit(conn)?;
         Ok(value)
     })
+}
+
+/// A statement a write transaction runs just before it commits; an error rolls it back.
+pub type CommitCheck = Arc<dyn Fn(&mut DbConnection) -> diesel::QueryResult<()> + Send + Sync>;
+
+thread_local! {
+    static COMMIT_CHECK: RefCell<Option<CommitCheck>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every [`write_transaction`] of this thread ending in `check`, inside the
+/// transaction: what the check writes commits with the transaction's work or not at all. An
+/// `Idempotency-Key` claim uses it to record, atomically with a request's writes, that they
+/// happened and that the claim was still its own (`rekisteri_idempotency`); like the job leases'
+/// fence, without threading the claim through every domain crate.
+pub fn checked<T>(check: CommitCheck, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<CommitCheck>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            COMMIT_CHECK.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let previous = COMMIT_CHECK.with(|current| current.borrow_mut().replace(check));
+    let _restore = Restore(previous);
+    f()
+}
+
+fn check_before_commit(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    match COMMIT_CHECK.with(|current| current.borrow().clone()) {
+        Some(check) => check(conn),
+        None => Ok(()),
+    }
 }
 
 /// [`write_transaction`] without the fencing check: the lease operations themselves.

@@ -18,12 +18,42 @@
 //! record) is stored beside it, and a replay of such a body is a read of personal data: the body
 //! is opened inside `AuditLog::read_personal_data`, so the usage entry is durable before a byte
 //! leaves (AU-1, AU-4).
+//!
+//! ## Claims belong to a live server (PL-17)
+//!
+//! A claim is owned by the server process that took it: every server makes a random
+//! [`Instance`] id at start and keeps its `server_instances` row alive ([`register_instance`],
+//! renewed well within [`Instance::lease`]; [`retire_instance`] at a clean stop). Several servers
+//! may share one database; each renews only its own row. A pending claim whose owner's row has
+//! expired or is gone belongs to a process that was killed (or has stalled past its lease), and
+//! the next request with the key decides by what that request left behind:
+//!
+//! - It committed nothing: the claim is taken over (a new claim id and owner, one conditional
+//!   UPDATE) and the request runs again, as if it were the first.
+//! - It committed a write: the request is never run again ([`Claim::Interrupted`]); its answer
+//!   was lost with the process, so the retry is told that the first request did its work and
+//!   nothing was created again (409 `conflict`, `Idempotent-Replayed: true`).
+//!
+//! The second case is known exactly because the mark is made in the request's own write
+//! transactions: while a claimed request runs, every `write_transaction` of it ends in
+//! [`commit_check`], which sets the claim's `written` flag *only if the claim is still this
+//! owner's and still pending* and otherwise rolls the transaction back. So a creation and the
+//! mark commit together or not at all, and a taker and a stalled owner cannot both win: on
+//! PostgreSQL the mark's UPDATE locks the claim row until the commit and the taker's conditional
+//! UPDATE (`written = false`, same owner) waits for it and then finds it written; on SQLite the
+//! `BEGIN IMMEDIATE` of both serialises them. A claim is never run twice, whatever the clocks
+//! say; the lease only decides how soon a dead owner's claim is given up (409 until then).
+//!
+//! Claims made before owners existed (no `owner`) keep the old rule: pending until they expire.
 
 use diesel::prelude::*;
 use rekisteri_audit::{AuditContext, AuditError, AuditLog, DataUse, Outcome};
 use rekisteri_crypto::{FieldCipher, FieldContext, Keyring};
+use std::sync::Arc;
+
 use rekisteri_db::schema::idempotency_keys as keys;
-use rekisteri_db::{DbConnection, write_transaction};
+use rekisteri_db::schema::server_instances as instances;
+use rekisteri_db::{CommitCheck, DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 
@@ -193,6 +223,111 @@ impl CompletedKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     pub id: String,
+    /// The [`Instance`] that holds it.
+    pub owner: String,
+}
+
+/// This server process as the owner of the claims it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Random, made at start: a restarted server is another owner.
+    pub id: String,
+    /// How long the row stays alive without a renewal: after a `kill -9`, the time a retry may
+    /// still get 409 for a claim the dead process held.
+    pub lease: time::Duration,
+}
+
+impl Instance {
+    /// A new owner with `lease`.
+    pub fn new(lease: time::Duration) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            lease,
+        }
+    }
+
+    /// How often to renew: a third of the lease, so that two renewals may fail in a row.
+    pub fn renew_every(&self) -> std::time::Duration {
+        std::time::Duration::try_from(self.lease / 3).unwrap_or(std::time::Duration::from_secs(1))
+    }
+}
+
+/// Writes or renews the instance's row: alive until `now + lease`.
+pub fn register_instance(
+    conn: &mut DbConnection,
+    instance: &Instance,
+    now: PrimitiveDateTime,
+) -> Result<(), IdempotencyError> {
+    let expires_at = now + instance.lease;
+    write_transaction(conn, |conn| {
+        let renewed = diesel::update(instances::table.filter(instances::id.eq(&instance.id)))
+            .set(instances::expires_at.eq(expires_at))
+            .execute(conn)?;
+        if renewed == 0 {
+            diesel::insert_into(instances::table)
+                .values((
+                    instances::id.eq(&instance.id),
+                    instances::started_at.eq(now),
+                    instances::expires_at.eq(expires_at),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes the row at a clean stop (after the last request was answered): any claim still
+/// naming it is free at once.
+pub fn retire_instance(conn: &mut DbConnection, instance: &Instance) -> Result<(), IdempotencyError> {
+    write_transaction(conn, |conn| {
+        diesel::delete(instances::table.filter(instances::id.eq(&instance.id))).execute(conn)?;
+        Ok(())
+    })
+}
+
+fn owner_alive(conn: &mut DbConnection, owner: &str, now: PrimitiveDateTime) -> QueryResult<bool> {
+    let alive: i64 = instances::table
+        .filter(instances::id.eq(owner))
+        .filter(instances::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(alive > 0)
+}
+
+/// The error a claimed request's write transaction fails with once the claim is no longer its
+/// owner's (taken over after the owner's lease expired) or no longer pending.
+#[derive(Debug, thiserror::Error)]
+#[error("the Idempotency-Key claim {claim} is no longer held by this server")]
+pub struct ClaimLost {
+    pub claim: String,
+}
+
+/// Whether a database error is a failed [`commit_check`].
+pub fn is_claim_lost(error: &diesel::result::Error) -> bool {
+    matches!(error, diesel::result::Error::QueryBuilderError(e) if e.is::<ClaimLost>())
+}
+
+/// The check every write transaction of the claimed request ends in (see the module docs):
+/// marks the claim `written`, or fails with [`ClaimLost`] when it is no longer this owner's.
+pub fn commit_check(claimed: &Claimed) -> CommitCheck {
+    let claimed = claimed.clone();
+    Arc::new(move |conn: &mut DbConnection| {
+        let marked = diesel::update(
+            keys::table
+                .filter(keys::id.eq(&claimed.id))
+                .filter(keys::owner.eq(&claimed.owner))
+                .filter(keys::state.eq("pending")),
+        )
+        .set(keys::written.eq(true))
+        .execute(conn)?;
+        if marked == 1 {
+            Ok(())
+        } else {
+            Err(diesel::result::Error::QueryBuilderError(Box::new(ClaimLost {
+                claim: claimed.id.clone(),
+            })))
+        }
+    })
 }
 
 /// What a request with a key may do.
@@ -206,22 +341,30 @@ pub enum Claim {
     Mismatch,
     /// The first request answered: replay its response.
     Completed(Box<CompletedKey>),
+    /// The first request's server died after the request had committed its writes but before
+    /// its answer was stored: it is not run again, and its answer is lost.
+    Interrupted,
 }
 
 #[derive(Queryable)]
 struct KeyState {
+    id: String,
     request_hash: Vec<u8>,
     state: String,
+    owner: Option<String>,
+    written: bool,
 }
 
-/// Claims `scope`'s key for the request with `hash`, or says why not. Expired keys of the
-/// registrar are removed on the way (so an expired key can be used again).
+/// Claims `scope`'s key for the request with `hash` as `owner`, or says why not. Expired keys
+/// of the registrar are removed on the way (so an expired key can be used again), and a pending
+/// claim of a dead owner that wrote nothing is taken over.
 pub fn claim(
     conn: &mut DbConnection,
     scope: &Scope,
     method: &str,
     path: &str,
     hash: &[u8; 32],
+    owner: &Instance,
     now: PrimitiveDateTime,
 ) -> Result<Claim, IdempotencyError> {
     // On PostgreSQL two first requests can both find no row; the loser's insert fails on the key
@@ -229,7 +372,7 @@ pub fn claim(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let result = write_transaction(conn, |conn| claim_once(conn, scope, method, path, hash, now));
+        let result = write_transaction(conn, |conn| claim_once(conn, scope, method, path, hash, &owner.id, now));
         match result {
             Err(IdempotencyError::Db(rekisteri_db::DbError::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -246,6 +389,7 @@ fn claim_once(
     method: &str,
     path: &str,
     hash: &[u8; 32],
+    owner: &str,
     now: PrimitiveDateTime,
 ) -> Result<Claim, IdempotencyError> {
     diesel::delete(
@@ -258,7 +402,10 @@ fn claim_once(
         .filter(keys::registrar_id.eq(&scope.registrar_id))
         .filter(keys::caller.eq(&scope.caller))
         .filter(keys::idempotency_key.eq(&scope.key));
-    let existing: Option<KeyState> = mine.select((keys::request_hash, keys::state)).first(conn).optional()?;
+    let existing: Option<KeyState> = mine
+        .select((keys::id, keys::request_hash, keys::state, keys::owner, keys::written))
+        .first(conn)
+        .optional()?;
     match existing {
         None => {
             let id = uuid::Uuid::new_v4().to_string();
@@ -274,12 +421,51 @@ fn claim_once(
                     keys::state.eq("pending"),
                     keys::created_at.eq(now),
                     keys::expires_at.eq(now + TTL),
+                    keys::owner.eq(owner),
                 ))
                 .execute(conn)?;
-            Ok(Claim::Claimed(Claimed { id }))
+            Ok(Claim::Claimed(Claimed {
+                id,
+                owner: owner.to_owned(),
+            }))
         }
         Some(found) if found.request_hash != hash.as_slice() => Ok(Claim::Mismatch),
-        Some(found) if found.state == "pending" => Ok(Claim::InProgress),
+        Some(found) if found.state == "pending" => {
+            let Some(dead) = found.owner else {
+                return Ok(Claim::InProgress);
+            };
+            if owner_alive(conn, &dead, now)? {
+                return Ok(Claim::InProgress);
+            }
+            if found.written {
+                return Ok(Claim::Interrupted);
+            }
+            // Only if it is still the dead owner's and still unwritten: a stalled owner whose
+            // write committed first has marked it (see the module docs).
+            let id = uuid::Uuid::new_v4().to_string();
+            let taken = diesel::update(
+                keys::table
+                    .filter(keys::id.eq(&found.id))
+                    .filter(keys::owner.eq(&dead))
+                    .filter(keys::state.eq("pending"))
+                    .filter(keys::written.eq(false)),
+            )
+            .set((
+                keys::id.eq(&id),
+                keys::owner.eq(owner),
+                keys::created_at.eq(now),
+                keys::expires_at.eq(now + TTL),
+            ))
+            .execute(conn)?;
+            if taken == 1 {
+                Ok(Claim::Claimed(Claimed {
+                    id,
+                    owner: owner.to_owned(),
+                }))
+            } else {
+                Ok(Claim::InProgress)
+            }
+        }
         Some(_) => {
             let row: CompletedKey = mine
                 .select((
@@ -318,6 +504,7 @@ pub fn complete(
         diesel::update(
             keys::table
                 .filter(keys::id.eq(&claimed.id))
+                .filter(keys::owner.eq(&claimed.owner))
                 .filter(keys::state.eq("pending")),
         )
         .set((
@@ -342,6 +529,7 @@ pub fn release(conn: &mut DbConnection, claimed: &Claimed) -> Result<(), Idempot
         diesel::delete(
             keys::table
                 .filter(keys::id.eq(&claimed.id))
+                .filter(keys::owner.eq(&claimed.owner))
                 .filter(keys::state.eq("pending")),
         )
         .execute(conn)?;
@@ -418,9 +606,11 @@ pub fn replay(
     }
 }
 
-/// Removes every expired key (the retention run; claims also remove their registrar's).
+/// Removes every expired key (the retention run; claims also remove their registrar's), and the
+/// rows of servers dead for longer than a key lives (no claim can name them any more).
 pub fn purge_expired(conn: &mut DbConnection, now: PrimitiveDateTime) -> Result<usize, IdempotencyError> {
     write_transaction(conn, |conn| {
+        diesel::delete(instances::table.filter(instances::expires_at.le(now - TTL))).execute(conn)?;
         Ok(diesel::delete(keys::table.filter(keys::expires_at.le(now))).execute(conn)?)
     })
 }

@@ -31,6 +31,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     workers: Option<usize>,
     shutdown_timeout_secs: Option<u64>,
+    instance_lease_secs: Option<u64>,
     pool_size: Option<u32>,
     sqlite_synchronous: Option<String>,
     audit_checkpoint_interval: Option<i64>,
@@ -160,6 +161,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// How long this server's claims of `Idempotency-Key`s outlive it after a `kill -9`: its
+    /// instance row is renewed every third of this (PL-17).
+    pub instance_lease: Duration,
     pub pool: PoolOptions,
     /// A signed audit checkpoint every this many entries of a chain; never change it on a
     /// running installation (verification expects checkpoints at its multiples).
@@ -251,6 +255,16 @@ impl Config {
             Some(v) => parse_number("REKISTERI_SHUTDOWN_TIMEOUT_SECS", &v)?,
             None => file_config.shutdown_timeout_secs.unwrap_or(30),
         };
+        let lease_secs: u64 = match env("REKISTERI_INSTANCE_LEASE_SECS") {
+            Some(v) => parse_number("REKISTERI_INSTANCE_LEASE_SECS", &v)?,
+            None => file_config.instance_lease_secs.unwrap_or(30),
+        };
+        if lease_secs < 3 {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_INSTANCE_LEASE_SECS",
+                message: "must be at least 3 (the lease is renewed every third of it)".to_owned(),
+            });
+        }
         let pool_size: u32 = match env("REKISTERI_DB_POOL_SIZE") {
             Some(v) => parse_number("REKISTERI_DB_POOL_SIZE", &v)?,
             None => file_config.pool_size.unwrap_or(16),
@@ -420,6 +434,7 @@ impl Config {
             max_body_bytes,
             workers,
             shutdown_timeout: Duration::from_secs(shutdown_secs),
+            instance_lease: Duration::from_secs(lease_secs),
             pool: PoolOptions {
                 max_size: pool_size,
                 sqlite_synchronous: synchronous,
@@ -447,6 +462,7 @@ impl Config {
         line("max_body_bytes", self.max_body_bytes.to_string());
         line("workers", self.workers.to_string());
         line("shutdown_timeout_secs", self.shutdown_timeout.as_secs().to_string());
+        line("instance_lease_secs", self.instance_lease.as_secs().to_string());
         line("pool_size", self.pool.max_size.to_string());
         line(
             "sqlite_synchronous",

@@ -692,6 +692,9 @@ fn serve(config: &Config) -> Result<(), Failure> {
     } = rt;
     let listener =
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
+    let instance =
+        rekisteri_idempotency::Instance::new(time::Duration::try_from(config.instance_lease).map_err(runtime)?);
+    let heartbeat = Heartbeat::start(&pool, clock.clone(), &instance)?;
     let settings = ServerSettings {
         workers: config.workers,
         blocking_threads: config.pool.max_size as usize,
@@ -715,6 +718,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
         trusted_proxies: config.trusted_proxies.clone(),
         vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
         audio: open_audio(config)?,
+        instance,
     };
     let address = listener.local_addr().map_err(runtime)?;
     log::info!("serving on http://{address} (docs at /docs)");
@@ -725,6 +729,73 @@ fn serve(config: &Config) -> Result<(), Failure> {
     if let Some(scheduler) = scheduler {
         scheduler.stop(config.shutdown_timeout);
     }
+    heartbeat.stop();
     log::info!("stopped");
     Ok(())
+}
+
+/// Keeps this server's instance row alive while it serves, so that the `Idempotency-Key` claims
+/// it holds are not taken over (PL-17); removes the row at a clean stop.
+struct Heartbeat {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+    pool: rekisteri_db::Pool,
+    instance: rekisteri_idempotency::Instance,
+}
+
+impl Heartbeat {
+    fn start(
+        pool: &rekisteri_db::Pool,
+        clock: rekisteri_core::SharedClock,
+        instance: &rekisteri_idempotency::Instance,
+    ) -> Result<Self, Failure> {
+        let register = |pool: &rekisteri_db::Pool, clock: &rekisteri_core::SharedClock| -> Result<(), String> {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            rekisteri_idempotency::register_instance(&mut conn, instance, rekisteri_db::to_primitive(clock.now()))
+                .map_err(|e| e.to_string())
+        };
+        register(pool, &clock).map_err(|e| runtime(format!("cannot register this server instance: {e}")))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (thread_pool, thread_clock, thread_instance) = (pool.clone(), clock, instance.clone());
+        let thread = std::thread::Builder::new()
+            .name("instance-heartbeat".into())
+            .spawn(move || {
+                let every = thread_instance.renew_every();
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let renewed = thread_pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+                        rekisteri_idempotency::register_instance(
+                            &mut conn,
+                            &thread_instance,
+                            rekisteri_db::to_primitive(thread_clock.now()),
+                        )
+                        .map_err(|e| e.to_string())
+                    });
+                    // Missed renewals only let other servers give up this one's claims early;
+                    // the claims' commit check keeps that safe.
+                    if let Err(error) = renewed {
+                        log::warn!("this server's instance lease could not be renewed: {error}");
+                    }
+                }
+            })
+            .map_err(runtime)?;
+        Ok(Self {
+            stop,
+            thread,
+            pool: pool.clone(),
+            instance: instance.clone(),
+        })
+    }
+
+    fn stop(self) {
+        drop(self.stop);
+        if self.thread.join().is_err() {
+            log::error!("the instance heartbeat ended abnormally");
+        }
+        let retired = self.pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+            rekisteri_idempotency::retire_instance(&mut conn, &self.instance).map_err(|e| e.to_string())
+        });
+        if let Err(error) = retired {
+            log::warn!("this server's instance row could not be removed (its lease runs out instead): {error}");
+        }
+    }
 }
