@@ -165,3 +165,120 @@ fn get_without_following(app: &TestApp, path: &str) -> reqwest::blocking::Respon
         .send()
         .unwrap()
 }
+
+/// One sample: the series' name, its labels and its value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Checks `text` against the OpenMetrics text grammar this server writes: metadata lines,
+/// samples `name{label="value",…} number`, and the closing `# EOF`. Returns the samples.
+fn parse_openmetrics(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "the exposition ends with # EOF");
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+    };
+    for line in &lines[..lines.len() - 1] {
+        if let Some(meta) = line.strip_prefix("# ") {
+            let mut parts = meta.splitn(3, ' ');
+            let (kind, name) = (parts.next().unwrap(), parts.next().unwrap_or(""));
+            assert!(["HELP", "TYPE", "UNIT"].contains(&kind), "{line}");
+            assert!(name_ok(name), "{line}");
+            if kind == "TYPE" {
+                let type_ = parts.next().unwrap_or("");
+                assert!(
+                    ["counter", "gauge", "histogram", "info", "unknown"].contains(&type_),
+                    "{line}"
+                );
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            other => other.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let labels = body
+                    .split("\",")
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, quoted) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label: {line}"));
+                        assert!(name_ok(key), "{line}");
+                        (key.to_owned(), quoted.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(name_ok(name), "{line}");
+        samples.push((name.to_owned(), labels, value));
+    }
+    samples
+}
+
+db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_with_no_personal_data(db) {
+    use crate::clients::{MAIJA, area, client_body, create, grant_area, home_care_voucher};
+    const SCRAPE: &str = "a-scrape-token-of-forty-characters-long!";
+    let app = TestApp::start_with(
+        db_reopen(db),
+        TestAppOptions { metrics_token: Some(SCRAPE.to_owned()), ..TestAppOptions::default() },
+    );
+    let admin = app.bootstrap_admin();
+    let registrar = app.create_organisation_with(
+        &admin,
+        &serde_json::json!({"name": "Tampere", "kind": "municipality", "oid": "1.2.246.10.1001", "strong_authentication_required": false}),
+    );
+    let provider = app.create_organisation(&admin, "Hoiva Oy", "provider");
+    let home_care = area(&app, &admin, &registrar, "home_care", &["home_care"]);
+    let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
+    grant_area(&app, &admin, &handler_id, &home_care);
+    let created = create(&app, &handler, &registrar, &client_body(MAIJA, serde_json::json!([home_care_voucher(&provider)])));
+    let client = created["id"].as_str().unwrap();
+    let read = app.get_as(&handler, &format!("/v1/registrars/{registrar}/clients/{client}"));
+    assert_eq!(read.status().as_u16(), 200);
+
+    // Who may read them.
+    assert_problem(app.get("/metrics"), 401, "/problems/unauthenticated");
+    assert_problem(app.get_as(&handler, "/metrics"), 403, "/problems/forbidden");
+    assert_problem(app.get_as("a-scrape-token-of-forty-characters-long?", "/metrics"), 401, "/problems/unauthenticated");
+    let scraped = app.get_as(SCRAPE, "/metrics");
+    assert_eq!(scraped.status().as_u16(), 200);
+    assert_eq!(scraped.headers()["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let text = scraped.text().unwrap();
+    assert_eq!(app.get_as(&admin, "/metrics").status().as_u16(), 200);
+
+    let samples = parse_openmetrics(&text);
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        samples
+            .iter()
+            .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
+            .map(|(_, _, v)| *v)
+    };
+    let route = "/v1/registrars/{rid}/clients/{id}";
+    assert!(
+        value("rekisteri_http_requests_total", &[("route", route), ("method", "GET"), ("status", "200")]) >= Some(1.0),
+        "{text}"
+    );
+    assert!(value("rekisteri_http_request_duration_seconds_count", &[("route", route), ("method", "GET")]) >= Some(1.0), "{text}");
+    assert!(value("rekisteri_audit_group_commit_entries_count", &[]) >= Some(1.0), "{text}");
+    assert!(value("rekisteri_audit_group_commit_seconds_count", &[]) >= Some(1.0), "{text}");
+    assert!(value("rekisteri_audit_group_commit_failures_total", &[]).is_some(), "{text}");
+    assert!(value("rekisteri_db_pool_size", &[]) >= Some(1.0), "{text}");
+    assert!(value("rekisteri_db_pool_in_use", &[]).is_some(), "{text}");
+    assert!(value("rekisteri_db_pool_waiting", &[]).is_some(), "{text}");
+    assert_eq!(value("rekisteri_outbox_depth", &[("outbox", "will_service")]), Some(0.0), "{text}");
+    assert_eq!(value("rekisteri_outbox_depth", &[("outbox", "notifications")]), Some(0.0), "{text}");
+    // The raw path (with the client's id) never becomes a label; nor does anything personal.
+    for secret in [MAIJA, "131052", client, "handler@tampere.fi", SCRAPE, handler.as_str()] {
+        assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+    assert!(!text.contains(&format!("/v1/registrars/{registrar}")), "a raw path in the metrics");
+});

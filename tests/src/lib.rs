@@ -53,6 +53,8 @@ pub struct TestAppOptions {
     /// Where recording audio goes; `None`: a local directory of the test's own.
     pub audio: Option<rekisteri_recordings::StorageConfig>,
     pub recording_max_bytes: u64,
+    /// The scrape token `/metrics` accepts besides an admin.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for TestAppOptions {
@@ -68,6 +70,7 @@ impl Default for TestAppOptions {
             trusted_proxies: Default::default(),
             audio: None,
             recording_max_bytes: rekisteri_recordings::DEFAULT_MAX_BYTES,
+            metrics_token: None,
         }
     }
 }
@@ -200,6 +203,10 @@ impl TestApp {
             trusted_proxies: options.trusted_proxies,
             audio: audio.clone(),
             instance: instance.clone(),
+            metrics_token: options
+                .metrics_token
+                .as_deref()
+                .map(rekisteri_api::metrics::ScrapeToken::new),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -18,6 +18,7 @@ pub mod hashing;
 mod health;
 pub mod idempotency;
 mod lifecycle;
+pub mod metrics;
 pub mod middleware;
 mod organisations;
 mod own_records;
@@ -70,6 +71,8 @@ pub struct AppState {
     /// This server process as the owner of `Idempotency-Key` claims; its row must be kept alive
     /// (`rekisteri_idempotency::register_instance`) while it serves.
     pub instance: rekisteri_idempotency::Instance,
+    /// The scrape token's digest that `/metrics` accepts besides an admin (none: admins only).
+    pub metrics_token: Option<metrics::ScrapeToken>,
 }
 
 impl AppState {
@@ -189,6 +192,7 @@ struct ApiDoc;
 /// Every module registers its own routes and OpenAPI paths here.
 fn configure(config: &mut ServiceConfig) {
     health::configure(config);
+    metrics::configure(config);
     auth::configure(config);
     api_clients::configure(config);
     organisations::configure(config);

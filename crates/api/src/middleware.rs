@@ -174,6 +174,7 @@ async fn serve(
         ));
     }
     if access == Access::Authenticated
+        && !crate::metrics::is_scrape(&req)
         && let Err(error) = authorise(&req).await
     {
         let mut response = req.into_response(error.error_response());
@@ -247,7 +248,9 @@ fn finish(
     // have put there, and the log must not keep it.
     let route = request.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let status = body_response.status();
-    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    crate::metrics::observe_request(&route, method, status.as_u16(), elapsed.as_secs_f64());
+    let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     log::info!(
         target: "rekisteri::access",
         request_id = request_id.0.as_str(),

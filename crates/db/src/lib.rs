@@ -20,7 +20,7 @@ pub mod testing;
 pub use connection::DbConnection;
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
-pub use pool::{ConnectionManager, Pool, PoolOptions, PooledConnection, SqliteSynchronous};
+pub use pool::{ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SqliteSynchronous};
 pub use transaction::{CommitCheck, checked, write_transaction, write_transaction_as};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 

@@ -151,6 +151,33 @@ pub struct Pool {
     inner: r2d2::Pool<ConnectionManager>,
     url: DatabaseUrl,
     options: PoolOptions,
+    /// Callers inside `get` now (`/metrics`); r2d2 does not count them.
+    waiting: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// The pool at one moment (`/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub max_size: u32,
+    pub connections: u32,
+    pub idle_connections: u32,
+    pub waiting: i64,
+}
+
+/// Counts a caller as waiting for a connection until it is dropped.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Waiting<'a> {
+    fn start(counter: &'a std::sync::atomic::AtomicI64) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for Pool {
@@ -192,14 +219,27 @@ impl Pool {
             inner,
             url: url.clone(),
             options: options.clone(),
+            waiting: Default::default(),
         })
     }
 
+    pub fn state(&self) -> PoolState {
+        let state = self.inner.state();
+        PoolState {
+            max_size: self.inner.max_size(),
+            connections: state.connections,
+            idle_connections: state.idle_connections,
+            waiting: self.waiting.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
     pub fn get(&self) -> Result<PooledConnection, DbError> {
+        let _waiting = Waiting::start(&self.waiting);
         self.live(|| self.inner.get())
     }
 
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection, DbError> {
+        let _waiting = Waiting::start(&self.waiting);
         self.live(|| self.inner.get_timeout(timeout))
     }
 

@@ -47,6 +47,7 @@ struct FileConfig {
     jobs: Option<crate::jobs::JobsFileConfig>,
     data_location: Option<String>,
     database_country: Option<String>,
+    metrics_token: Option<String>,
 }
 
 /// S3-compatible object storage for call recordings (CA-4), `[recordings_s3]` in the file or
@@ -189,6 +190,9 @@ pub struct Config {
     pub database_placement: Placement,
     /// `None` for audio in a local directory (the database's machine, as far as we know).
     pub audio_placement: Option<Placement>,
+    /// The bearer token a Prometheus scraper sends to `/metrics` (admins need none); best given
+    /// in the environment. Never printed.
+    pub metrics_token: Option<String>,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -413,7 +417,17 @@ impl Config {
             .map(IdentityProviderConfig::load)
             .collect::<Result<Vec<_>, _>>()?;
         let jobs = crate::jobs::JobsConfig::from_file(file_config.jobs.unwrap_or_default())?;
+        let metrics_token = env("REKISTERI_METRICS_TOKEN").or(file_config.metrics_token);
+        if let Some(token) = &metrics_token
+            && token.trim().len() < 32
+        {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_METRICS_TOKEN",
+                message: "must be at least 32 characters (e.g. `openssl rand -hex 32`)".to_owned(),
+            });
+        }
         Ok(Self {
+            metrics_token: metrics_token.map(|t| t.trim().to_owned()),
             data_location,
             database_placement,
             audio_placement,
@@ -488,6 +502,17 @@ impl Config {
         line("trusted_proxies", format!("[{}]", proxies.join(", ")));
         line("hashing_threads", self.hashing_threads.to_string());
         line("hashing_queue", self.hashing_queue.to_string());
+        line(
+            "metrics_token",
+            format!(
+                "{:?}",
+                if self.metrics_token.is_some() {
+                    "(set)"
+                } else {
+                    "(unset: admins only)"
+                }
+            ),
+        );
         line("data_location", format!("{:?}", self.data_location.as_str()));
         line(
             "database_placement",

@@ -719,6 +719,10 @@ fn serve(config: &Config) -> Result<(), Failure> {
         vtj: rekisteri_vtj::VtjConfig::from_env(&|name| std::env::var(name).ok()).map_err(usage)?,
         audio: open_audio(config)?,
         instance,
+        metrics_token: config
+            .metrics_token
+            .as_deref()
+            .map(rekisteri_api::metrics::ScrapeToken::new),
     };
     let address = listener.local_addr().map_err(runtime)?;
     log::info!("serving on http://{address} (docs at /docs)");
