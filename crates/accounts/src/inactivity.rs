@@ -182,6 +182,14 @@ pub fn run_inactivity(
     Ok(report)
 }
 
+/// Notifications not yet delivered (`/metrics`' outbox depth).
+pub fn undelivered_notifications(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
+    notification_outbox::table
+        .filter(notification_outbox::delivered_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -203,12 +211,4 @@ mod tests {
             datetime!(2025-09-15 00:00)
         );
     }
-}
-
-/// Notifications not yet delivered (`/metrics`' outbox depth).
-pub fn undelivered_notifications(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
-    notification_outbox::table
-        .filter(notification_outbox::delivered_at.is_null())
-        .count()
-        .get_result(conn)
 }
