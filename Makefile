@@ -87,6 +87,10 @@ client: ## generate the Python client from api-spec/openapi.json into target/pyt
 	$(CLIENT_VENV)/bin/pip install -q ./$(CLIENT_OUT)
 	$(CLIENT_VENV)/bin/python examples/check_client.py api-spec/openapi.json $(CLIENT_OUT)/rekisteri_client
 
+example: client ## the client-record system example (examples/client-record-system) against a freshly seeded server on a temporary SQLite file; exit 0 only if its pushes are visible through the API
+	$(CARGO) build -q -p rekisteri-server
+	examples/run-example.sh
+
 clean: ## remove build output and the local demo data
 	$(CARGO) clean
 	rm -rf data
