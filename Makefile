@@ -57,11 +57,12 @@ openapi: ## regenerate api-spec/openapi.json from the code
 OPENAPI_VENV := target/openapi-venv
 OPENAPI_SPEC_VALIDATOR := openapi-spec-validator==0.9.0
 
-openapi-check: ## validate the committed api-spec/openapi.json with openapi-spec-validator (a virtualenv under target/)
+openapi-check: ## validate the committed api-spec/openapi.json with openapi-spec-validator (a virtualenv under target/), and its examples against their schemas
 	@if ! $(OPENAPI_VENV)/bin/pip show -q openapi-spec-validator >/dev/null 2>&1; then \
 	  python3 -m venv $(OPENAPI_VENV) && $(OPENAPI_VENV)/bin/pip install -q '$(OPENAPI_SPEC_VALIDATOR)'; \
 	fi
 	$(OPENAPI_VENV)/bin/openapi-spec-validator api-spec/openapi.json
+	$(OPENAPI_VENV)/bin/python tools/check-openapi-examples.py api-spec/openapi.json
 
 # The Python client an integrator would generate (issue 24): openapi-python-client from the Python
 # package registry, pinned, in a virtualenv of its own under target/ that later runs reuse. The

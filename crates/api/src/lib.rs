@@ -11,6 +11,7 @@ mod client_relations;
 mod clients;
 mod consent;
 mod contract;
+mod examples;
 mod data_subject_requests;
 pub mod extract;
 mod fallback;
