@@ -73,6 +73,7 @@ def main() -> int:
                         service_name=f["detail"],
                         quantity=float(f["quantity"]),
                         unit=Unit(f["unit"]),
+                        unit_value_cents=int(f["unit_value_cents"]),
                         valid_from=args.day,
                         valid_to=args.day + datetime.timedelta(days=365),
                         provider_id=args.provider,
@@ -149,10 +150,13 @@ def main() -> int:
 
 
 def problem_type(response) -> str:
+    """The problem's type and the fields it names (never a value: the API echoes none)."""
     try:
-        return json.loads(response.content).get("type", "")
+        problem = json.loads(response.content)
     except ValueError:
         return ""
+    fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in problem.get("errors") or [])
+    return f"{problem.get('type', '')} {fields}".strip()
 
 
 if __name__ == "__main__":
