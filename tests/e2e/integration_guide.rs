@@ -210,5 +210,8 @@ idp_app_test!(fn pl_1_every_runnable_block_of_the_integration_guide_runs(app) {
 fn pl_1_runnable_blocks_are_found_and_a_failing_one_is_not_hidden() {
     let text = "intro\n```sh runnable\necho one\n```\n```sh\nnot runnable\n```\n```sh runnable\nfalse\necho two\n```\n";
     let blocks = runnable_blocks(text);
-    assert_eq!(blocks, [(2, "echo one\n".to_owned()), (8, "false\necho two\n".to_owned())]);
+    assert_eq!(
+        blocks,
+        [(2, "echo one\n".to_owned()), (8, "false\necho two\n".to_owned())]
+    );
 }

@@ -394,10 +394,11 @@ fn changelog(doc: &mut OpenApi) {
         .iter()
         .map(|(version, date, changes)| serde_json::json!({"version": version, "date": date, "changes": changes}))
         .collect();
-    doc.info
-        .extensions
-        .get_or_insert_with(Default::default)
-        .merge([("x-changelog".to_owned(), serde_json::Value::Array(entries))].into_iter().collect());
+    doc.info.extensions.get_or_insert_with(Default::default).merge(
+        [("x-changelog".to_owned(), serde_json::Value::Array(entries))]
+            .into_iter()
+            .collect(),
+    );
     let mut text = String::from(
         "\n\n## Versions\n\nThe major version is in the paths (`/v1`); within it, changes only add (docs/api-versioning.md). \
          A deprecated operation answers `Deprecation` and `Sunset` headers before it goes.\n\n## Changelog\n",
@@ -482,7 +483,12 @@ mod tests {
         // The major version is the paths' one.
         let major = API_VERSION.split('.').next().unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        assert!(paths.keys().filter(|p| !p.starts_with("/health")).all(|p| p.starts_with(&format!("/v{major}/"))));
+        assert!(
+            paths
+                .keys()
+                .filter(|p| !p.starts_with("/health"))
+                .all(|p| p.starts_with(&format!("/v{major}/")))
+        );
         let description = doc["info"]["description"].as_str().unwrap();
         assert!(description.contains("## Changelog") && description.contains(&format!("**{API_VERSION}**")));
     }

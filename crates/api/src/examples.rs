@@ -97,7 +97,10 @@ fn examples() -> Vec<(&'static str, &'static str, Option<Value>, &'static str, V
         object.insert("registrar_id".into(), json!(REGISTRAR));
         object.insert("agent_id".into(), Value::Null);
         object.insert("recording".into(), Value::Null);
-        object.insert("recording_announcement".into(), json!("Puhelu nauhoitetaan laadun varmistamiseksi."));
+        object.insert(
+            "recording_announcement".into(),
+            json!("Puhelu nauhoitetaan laadun varmistamiseksi."),
+        );
         object.insert("legal_hold".into(), Value::Null);
         object.insert("created_at".into(), json!("2026-12-01T08:04:00Z"));
     }
@@ -114,7 +117,13 @@ fn examples() -> Vec<(&'static str, &'static str, Option<Value>, &'static str, V
         object.insert("created_at".into(), json!("2026-12-01T09:31:00Z"));
     }
     vec![
-        ("/v1/registrars/{rid}/clients", "post", Some(new_client()), "201", client()),
+        (
+            "/v1/registrars/{rid}/clients",
+            "post",
+            Some(new_client()),
+            "201",
+            client(),
+        ),
         (
             "/v1/registrars/{rid}/clients/{id}/services",
             "post",
@@ -148,7 +157,13 @@ fn examples() -> Vec<(&'static str, &'static str, Option<Value>, &'static str, V
                 {"state": "positive", "recorded_by": format!("api-client:{API_CLIENT}"),
                     "recorded_by_organisation": REGISTRAR, "recorded_at": AT}]}),
         ),
-        ("/v1/registrars/{rid}/contacts", "post", Some(new_contact()), "201", contact),
+        (
+            "/v1/registrars/{rid}/contacts",
+            "post",
+            Some(new_contact()),
+            "201",
+            contact,
+        ),
         (
             "/v1/registrars/{rid}/registry-use-rights",
             "post",
@@ -160,7 +175,13 @@ fn examples() -> Vec<(&'static str, &'static str, Option<Value>, &'static str, V
                 "closes_after": "2027-06-09", "closing_set_by_organiser": false, "reopen_reason": null,
                 "status": "open", "unit_oid_changed": false}),
         ),
-        ("/v1/registrars/{rid}/cases/{case_oid}/documents", "post", Some(new_document()), "201", document),
+        (
+            "/v1/registrars/{rid}/cases/{case_oid}/documents",
+            "post",
+            Some(new_document()),
+            "201",
+            document,
+        ),
         (
             "/v1/api-clients",
             "post",
