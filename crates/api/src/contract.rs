@@ -401,7 +401,7 @@ fn changelog(doc: &mut OpenApi) {
     );
     let mut text = String::from(
         "\n\n## Versions\n\nThe major version is in the paths (`/v1`); within it, changes only add (docs/api-versioning.md). \
-         A deprecated operation answers `Deprecation` and `Sunset` headers before it goes.\n\n## Changelog\n",
+         An operation is deprecated, with `deprecated: true` and `Deprecation` and `Sunset` response headers, at least six months before it goes.\n\n## Changelog\n",
     );
     for (version, date, changes) in CHANGELOG {
         text.push_str(&format!("\n- **{version}** ({date}): {changes}"));
