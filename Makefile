@@ -88,8 +88,13 @@ client: ## generate the Python client from api-spec/openapi.json into target/pyt
 	$(CLIENT_VENV)/bin/pip install -q ./$(CLIENT_OUT)
 	$(CLIENT_VENV)/bin/python examples/check_client.py api-spec/openapi.json $(CLIENT_OUT)/rekisteri_client
 
+# How `make example` gets target/debug/rekisteri. CI passes `cargo test --workspace --no-run`
+# after `make test`: the binary the tests built is reused instead of a second build with another
+# feature set.
+EXAMPLE_BUILD ?= $(CARGO) build -q -p rekisteri-server
+
 example: client ## the client-record system example (examples/client-record-system) against a freshly seeded server on a temporary SQLite file; exit 0 only if its pushes are visible through the API
-	$(CARGO) build -q -p rekisteri-server
+	$(EXAMPLE_BUILD)
 	examples/run-example.sh
 
 clean: ## remove build output and the local demo data
