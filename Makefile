@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check clean help bench bench-quick
+.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -57,11 +57,45 @@ openapi: ## regenerate api-spec/openapi.json from the code
 OPENAPI_VENV := target/openapi-venv
 OPENAPI_SPEC_VALIDATOR := openapi-spec-validator==0.9.0
 
-openapi-check: ## validate the committed api-spec/openapi.json with openapi-spec-validator (a virtualenv under target/)
+openapi-check: ## validate the committed api-spec/openapi.json with openapi-spec-validator (a virtualenv under target/), and its examples against their schemas
 	@if ! $(OPENAPI_VENV)/bin/pip show -q openapi-spec-validator >/dev/null 2>&1; then \
 	  python3 -m venv $(OPENAPI_VENV) && $(OPENAPI_VENV)/bin/pip install -q '$(OPENAPI_SPEC_VALIDATOR)'; \
 	fi
 	$(OPENAPI_VENV)/bin/openapi-spec-validator api-spec/openapi.json
+	$(OPENAPI_VENV)/bin/python tools/check-openapi-examples.py api-spec/openapi.json
+
+# The Python client an integrator would generate (issue 24): openapi-python-client from the Python
+# package registry, pinned, in a virtualenv of its own under target/ that later runs reuse. The
+# generated code goes to target/ (not committed) and is installed into that virtualenv; the
+# generator must print nothing but its "Generating" line, and every operation of the document
+# must be in the client (examples/check_client.py).
+CLIENT_VENV := target/client-venv
+CLIENT_OUT := target/python-client
+OPENAPI_PYTHON_CLIENT := openapi-python-client==0.29.1
+
+client: ## generate the Python client from api-spec/openapi.json into target/python-client, install it, and check it has every operation
+	@if ! $(CLIENT_VENV)/bin/pip show -q openapi-python-client >/dev/null 2>&1; then \
+	  python3 -m venv $(CLIENT_VENV) && $(CLIENT_VENV)/bin/pip install -q '$(OPENAPI_PYTHON_CLIENT)'; \
+	fi
+	rm -rf $(CLIENT_OUT)
+	$(CLIENT_VENV)/bin/openapi-python-client generate --path api-spec/openapi.json --output-path $(CLIENT_OUT) \
+	  --meta setup --config examples/openapi-python-client.yaml > target/python-client.log 2>&1 \
+	  || { cat target/python-client.log; exit 1; }
+	@if grep -v '^Generating ' target/python-client.log | grep -q .; then \
+	  echo "the generator said more than it should (warnings about the document?):"; cat target/python-client.log; exit 1; \
+	fi
+	$(CLIENT_VENV)/bin/pip uninstall -q -y rekisteri-client 2>/dev/null || true
+	$(CLIENT_VENV)/bin/pip install -q ./$(CLIENT_OUT)
+	$(CLIENT_VENV)/bin/python examples/check_client.py api-spec/openapi.json $(CLIENT_OUT)/rekisteri_client
+
+# How `make example` gets target/debug/rekisteri. CI passes `cargo test --workspace --no-run`
+# after `make test`: the binary the tests built is reused instead of a second build with another
+# feature set.
+EXAMPLE_BUILD ?= $(CARGO) build -q -p rekisteri-server
+
+example: client ## the client-record system example (examples/client-record-system) against a freshly seeded server on a temporary SQLite file; exit 0 only if its pushes are visible through the API
+	$(EXAMPLE_BUILD)
+	examples/run-example.sh
 
 clean: ## remove build output and the local demo data
 	$(CARGO) clean

@@ -13,6 +13,7 @@ mod errors;
 mod idempotency;
 mod identity;
 mod inactivity;
+mod integration_guide;
 mod isolation;
 mod isolation_matrix;
 mod lifecycle;

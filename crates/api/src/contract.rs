@@ -8,7 +8,10 @@
 //!   the ones that take something else too (see [`NOT_UUID`]);
 //! - public operations with `security: []`, so a generated client calls them without a token;
 //! - a one-line `summary` (the doc comment's first sentence), with the rest in `description`;
-//! - the `servers` entry.
+//! - the `servers` entry;
+//! - the API's version and its changelog in `info` (`x-changelog`, and as text in the
+//!   description; see docs/api-versioning.md), and request and response examples of the main
+//!   operations ([`crate::examples`]).
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, Object, SchemaFormat, SchemaType, Type};
@@ -343,8 +346,74 @@ fn reflow_rest(original: &str, rest: &str) -> String {
         .map_or_else(|| rest.to_owned(), |i| original[i..].to_owned())
 }
 
+/// The version of the API contract (`info.version`): its major is the one in the paths
+/// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
+pub const API_VERSION: &str = "1.3.0";
+
+/// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
+/// every change of the document that an integrator may notice (docs/api-versioning.md); the
+/// entries before 1.3.0 were written afterwards from the repository's history.
+pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.3.0",
+        "2026-12-05",
+        "For integrators (issue 24): every operation has its own operationId (the shared `list`, `create`, \
+         `show`, `update` and `list_units` became `list_accounts`, `create_api_client`, `show_organisation`, \
+         … — regenerate generated clients; requests and responses are unchanged); ids declared `format: uuid` \
+         and times `format: date-time`; `Idempotency-Key`, `X-Request-Id`, `X-On-Behalf-Of` and \
+         `X-On-Behalf-Of-Token` declared where they apply; public operations `security: []`; request and \
+         response examples; this changelog.",
+    ),
+    (
+        "1.2.0",
+        "2026-12-05",
+        "The register of call and contact recordings (contacts, recordings, listening by reason, legal hold, \
+         reports); 406 for an `Accept` that no answer matches; 413 and 415 listed on every JSON-bodied \
+         operation; failed log-ins throttled (429 with `Retry-After`) and password checks shed (503 `busy` with \
+         `Retry-After`); strong authentication of a user named in `X-On-Behalf-Of` (`X-On-Behalf-Of-Token`, \
+         attestation).",
+    ),
+    (
+        "1.1.0",
+        "2026-11-30",
+        "Kanta informing, disclosure consent and prohibitions, registry use rights and case documents; \
+         data-subject requests; proxies and care teams; `Idempotency-Key` on every creating POST; VTJ change \
+         ingestion.",
+    ),
+    (
+        "1.0.0",
+        "2026-11-25",
+        "First version: log-in, API clients, organisations, accounts and service areas; the client register \
+         with services, service events, settlements, lifecycle and statistics; the usage and disclosure logs.",
+    ),
+];
+
+fn changelog(doc: &mut OpenApi) {
+    doc.info.version = API_VERSION.to_owned();
+    let entries: Vec<serde_json::Value> = CHANGELOG
+        .iter()
+        .map(|(version, date, changes)| serde_json::json!({"version": version, "date": date, "changes": changes}))
+        .collect();
+    doc.info.extensions.get_or_insert_with(Default::default).merge(
+        [("x-changelog".to_owned(), serde_json::Value::Array(entries))]
+            .into_iter()
+            .collect(),
+    );
+    let mut text = String::from(
+        "\n\n## Versions\n\nThe major version is in the paths (`/v1`); within it, changes only add (docs/api-versioning.md). \
+         An operation is deprecated, with `deprecated: true` and `Deprecation` and `Sunset` response headers, at least six months before it goes.\n\n## Changelog\n",
+    );
+    for (version, date, changes) in CHANGELOG {
+        text.push_str(&format!("\n- **{version}** ({date}): {changes}"));
+    }
+    let description = doc.info.description.get_or_insert_with(String::new);
+    description.push_str(&text);
+}
+
 /// Adds the document-wide parts; see the module's comment.
 pub fn document(mut doc: OpenApi) -> OpenApi {
+    changelog(&mut doc);
+    crate::examples::add(&mut doc);
     doc.servers = Some(vec![
         utoipa::openapi::server::ServerBuilder::new()
             .url("/")
@@ -397,6 +466,32 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pl_1_the_document_carries_its_version_and_changelog() {
+        let doc = serde_json::to_value(crate::openapi()).unwrap();
+        assert_eq!(doc["info"]["version"], API_VERSION);
+        let log = doc["info"]["x-changelog"].as_array().unwrap();
+        assert_eq!(log.len(), CHANGELOG.len());
+        // The newest entry is the current version, and versions only go up.
+        assert_eq!(log[0]["version"], API_VERSION);
+        let versions: Vec<Vec<u32>> = CHANGELOG
+            .iter()
+            .map(|(v, _, _)| v.split('.').map(|n| n.parse().unwrap()).collect())
+            .collect();
+        assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
+        // The major version is the paths' one.
+        let major = API_VERSION.split('.').next().unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(
+            paths
+                .keys()
+                .filter(|p| !p.starts_with("/health"))
+                .all(|p| p.starts_with(&format!("/v{major}/")))
+        );
+        let description = doc["info"]["description"].as_str().unwrap();
+        assert!(description.contains("## Changelog") && description.contains(&format!("**{API_VERSION}**")));
+    }
 
     #[test]
     fn pl_1_summary_is_the_first_sentence_and_the_rest_is_the_description() {

@@ -12,6 +12,7 @@ mod clients;
 mod consent;
 mod contract;
 mod data_subject_requests;
+mod examples;
 pub mod extract;
 mod fallback;
 pub mod hashing;

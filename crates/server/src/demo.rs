@@ -161,7 +161,7 @@ pub(crate) fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String
     move |e| format!("{what}: {e}")
 }
 
-pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
+pub(crate) fn seed(config: &Config, json: bool) -> Result<(), Failure> {
     let Runtime {
         pool,
         keyring,
@@ -177,6 +177,12 @@ pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
     let clients = ClientRegister { keyring, audit };
     let mut conn = pool.get().map_err(runtime)?;
     match rekisteri_accounts::find_organisation(&mut conn, None, MARKER_OID) {
+        Ok(existing) if json => {
+            return Err(runtime(format!(
+                "the demo is already seeded (registrar {}); its tokens were printed when it was seeded",
+                existing.id
+            )));
+        }
         Ok(existing) => {
             println!(
                 "The demo is already seeded: registrar {} (OID {MARKER_OID}) is {}. Nothing was changed; \
@@ -229,7 +235,11 @@ pub(crate) fn seed(config: &Config) -> Result<(), Failure> {
     .map_err(stopped)?;
     seeded.users.extend(calls_seeded.users);
     seeded.contacts = calls_seeded.contacts;
-    print_summary(&seeded, &config.bind);
+    if json {
+        println!("{}", summary_json(&seeded));
+    } else {
+        print_summary(&seeded, &config.bind);
+    }
     Ok(())
 }
 
@@ -626,6 +636,32 @@ fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What `print_summary` shows, as one JSON document (`demo seed --json`).
+fn summary_json(seeded: &Seeded) -> serde_json::Value {
+    let organisation = |o: &Organisation| {
+        serde_json::json!({
+            "name": o.name,
+            "id": o.id,
+            "oid": o.oid.as_ref().map(Oid::to_string),
+            "kind": o.kind.as_str(),
+        })
+    };
+    let (client_id, identity_code) = &seeded.first_client;
+    serde_json::json!({
+        "registrars": seeded.registrars.iter().map(organisation).collect::<Vec<_>>(),
+        "provider": organisation(&seeded.provider),
+        "users": seeded.users.iter().map(|u| serde_json::json!({
+            "role": u.role.as_str(),
+            "organisation": u.organisation,
+            "email": u.email,
+            "password": u.password,
+            "token": u.token,
+            "account_id": u.account_id,
+        })).collect::<Vec<_>>(),
+        "first_client": {"id": client_id, "identity_code": identity_code, "registrar": seeded.registrars.first().map(|r| r.id.clone())},
+    })
 }
 
 fn print_summary(seeded: &Seeded, bind: &str) {

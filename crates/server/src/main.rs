@@ -89,7 +89,12 @@ enum DemoCommand {
     /// Two demo registrars, a provider, their users and clients; prints the users' passwords and
     /// session tokens once. Strong authentication is off for the demo registrars. A second run
     /// changes nothing.
-    Seed,
+    Seed {
+        /// Print what was made as one JSON document (users with their tokens, organisations,
+        /// a client) instead of the tables, for scripts such as `make example`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,8 +273,8 @@ fn main() -> ExitCode {
                         },
                 } => admin_bootstrap(&config, &email, &first_name, &surname),
                 Command::Demo {
-                    command: DemoCommand::Seed,
-                } => demo::seed(&config),
+                    command: DemoCommand::Seed { json },
+                } => demo::seed(&config, json),
                 Command::Vtj { command } => vtj::run(&config, command),
                 Command::Bench { command } => vtj::bench(command),
             },

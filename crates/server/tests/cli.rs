@@ -1021,3 +1021,59 @@ fn pl_6_a_group_readable_key_file_is_refused() {
         }
     }
 }
+
+/// `demo seed --json` (issue 24, for `make example`): the same demo as one JSON document on
+/// stdout, whose tokens work; a second run prints no secret and exits non-zero, since a script
+/// asking for the tokens cannot have them.
+#[test]
+fn pl_9_demo_seed_json_prints_the_demo_as_one_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = || rekisteri(dir.path()).args(["demo", "seed", "--json"]).output().unwrap();
+    let first = seed();
+    let mut log = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(first.status.success(), "{log}");
+    let demo: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let users = demo["users"].as_array().unwrap();
+    assert_eq!(users.len(), 10, "{demo}");
+    let registrars: Vec<&str> = demo["registrars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(registrars, ["Demo-Tampere", "Demo-Nokia"]);
+    assert_eq!(demo["provider"]["kind"], "provider");
+    let rid = demo["registrars"][0]["id"].as_str().unwrap();
+    assert_eq!(demo["first_client"]["registrar"], rid);
+    let handler = users
+        .iter()
+        .find(|u| u["role"] == "client_handler" && u["organisation"] == "Demo-Tampere")
+        .unwrap();
+
+    let second = seed();
+    log.push_str(&String::from_utf8_lossy(&second.stderr));
+    assert_eq!(second.status.code(), Some(1), "{log}");
+    let again = String::from_utf8_lossy(&second.stdout);
+    assert!(!again.contains(handler["token"].as_str().unwrap()), "{again}");
+
+    let Served {
+        mut child,
+        address,
+        log: served,
+        ..
+    } = serve(dir.path());
+    let client = reqwest::blocking::Client::new();
+    let read = client
+        .get(format!(
+            "{address}/v1/registrars/{rid}/clients/{}",
+            demo["first_client"]["id"].as_str().unwrap()
+        ))
+        .bearer_auth(handler["token"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 200, "{served}");
+    let read: serde_json::Value = read.json().unwrap();
+    assert_eq!(read["identity_code"], demo["first_client"]["identity_code"]);
+    terminate(&child);
+    child.wait().unwrap();
+}
