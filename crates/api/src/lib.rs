@@ -67,6 +67,9 @@ pub struct AppState {
     pub trusted_proxies: client_address::TrustedProxies,
     /// Where call recordings' audio is kept, encrypted (CA-3, CA-4).
     pub audio: rekisteri_recordings::AudioStore,
+    /// Wakes this process's will-service forwarder when a request queued an item (CO-6); a
+    /// handle nobody waits on where the scheduler does not run the outbox.
+    pub outbox_wakeup: rekisteri_core::Wakeup,
 }
 
 impl AppState {
