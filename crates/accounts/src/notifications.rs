@@ -298,10 +298,13 @@ fn inactivity_reminder(details: &str) -> (String, String) {
     );
     (
         "Rekisteri: log in to keep your account open".to_owned(),
+        // Lines under 76 characters: the message then goes as plain 7-bit text, readable as it is.
         format!(
-            "Your Rekisteri account has not been used for almost six months and will be closed {when}.\n\
+            "Your Rekisteri account has not been used for almost six months\n\
+             and will be closed {when}.\n\
              \n\
-             Log in before then to keep it open. If you no longer need the account, you need not do anything.\n"
+             Log in before then to keep it open. If you no longer need\n\
+             the account, you need not do anything.\n"
         ),
     )
 }
