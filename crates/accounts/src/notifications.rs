@@ -144,13 +144,26 @@ fn describe(error: &lettre::transport::smtp::Error) -> String {
             "refused"
         };
         format!("SMTP {code} ({kind})")
-    } else if error.is_timeout() {
+    } else if error.is_timeout() || timed_out(error) {
         "timeout".to_owned()
     } else if error.is_tls() {
         "TLS failed".to_owned()
     } else {
         "connection failed".to_owned()
     }
+}
+
+/// A blocking socket's read timeout surfaces as `WouldBlock` on Unix, which lettre's
+/// `is_timeout` does not count.
+fn timed_out(error: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Backoff of failed attempts.

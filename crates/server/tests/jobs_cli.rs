@@ -131,7 +131,7 @@ db_test!(fn ac_7_pl_8_jobs_run_notifications_mails_each_reminder_once_and_jobs_l
     let unset = rekisteri(dir.path(), &db.url).args(["jobs", "run", "notifications"]).output().unwrap();
     assert_eq!(unset.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unset.stderr).contains("REKISTERI_SMTP_HOST"));
-    admin_with_reminder(dir.path(), &db, "root@platform.test");
+    admin_with_reminder(dir.path(), db, "root@platform.test");
     let sink = rekisteri_tests::smtp::SmtpSink::start();
     let run = || smtp_env(&mut rekisteri(dir.path(), &db.url), sink.port).args(["jobs", "run", "notifications"]).output().unwrap();
     let first = run();
@@ -144,7 +144,7 @@ db_test!(fn ac_7_pl_8_jobs_run_notifications_mails_each_reminder_once_and_jobs_l
     assert_eq!(mail[0].to, ["root@platform.test"]);
 
     // The relay refuses the next one for now: the run fails after trying, and says so.
-    queue_reminder(&db, &mail_account(&db));
+    queue_reminder(db, &mail_account(db));
     sink.refuse_next(1, "451 4.3.0 root@platform.test: try again later");
     let refused = run();
     assert_eq!(refused.status.code(), Some(1));
@@ -228,7 +228,7 @@ fn wait_for<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T>) -
 db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_when_the_holder_is_killed(db) {
     let dir = tempfile::tempdir().unwrap();
     rekisteri_crypto::Keyring::create_file(&dir.path().join("keys.toml")).unwrap();
-    admin_with_reminder(dir.path(), &db, "root@platform.test");
+    admin_with_reminder(dir.path(), db, "root@platform.test");
     // A mail relay that never answers: a `notifications` run hangs in it (until its timeout),
     // holding the lease and renewing it, which is the moment to kill its server.
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -256,7 +256,7 @@ db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_
 
     // Both schedulers try the every-second job; its runs never overlap.
     let runs = wait_for("20 runs of registry-use-rights", 90, || {
-        let runs = job_runs(&db, "registry-use-rights");
+        let runs = job_runs(db, "registry-use-rights");
         (runs.len() >= 20).then_some(runs)
     });
     let mut intervals: Vec<(time::OffsetDateTime, time::OffsetDateTime, String)> = runs
@@ -275,7 +275,7 @@ db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_
         rekisteri_db::lease::state(&mut db.conn(), "notifications").unwrap().unwrap()
     };
     let held = wait_for("a notifications run holding its lease", 30, || {
-        let state = lease(&db);
+        let state = lease(db);
         state.holder.is_some().then_some(state)
     });
     let holder = held.holder.clone().unwrap();
@@ -283,10 +283,10 @@ db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_
     let position = servers.iter().position(|s| s.0.id() == pid).unwrap();
     let killed = servers.remove(position);
     drop(killed);
-    let expired_at = lease(&db).expires_at.unwrap();
+    let expired_at = lease(db).expires_at.unwrap();
     let survivor = servers[0].0.id();
     let taken = wait_for("the survivor taking the lease over", 30, || {
-        let state = lease(&db);
+        let state = lease(db);
         state
             .holder
             .as_deref()
