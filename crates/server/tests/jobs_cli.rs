@@ -268,6 +268,8 @@ db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_
         assert!(pair[0].1 <= pair[1].0, "runs overlap: {:?} and {:?}", pair[0], pair[1]);
     }
     assert!(runs.iter().all(|r| r["outcome"] == "ok" && r["trigger"] == "schedule"), "{runs:?}");
+    let holders: std::collections::BTreeSet<&str> = intervals.iter().map(|(_, _, holder)| holder.as_str()).collect();
+    eprintln!("registry-use-rights: {} runs by {} servers", intervals.len(), holders.len());
 
     // The holder of the hanging `notifications` run dies; the other takes the job over only
     // once the lease has expired.
