@@ -726,6 +726,7 @@ app_test!(fn co_6_will_service_outbox_delivers_every_item_once_after_the_endpoin
     let will = rekisteri_consent::WillService::new(url).unwrap();
     let register = rekisteri_consent::ConsentRegister {
         clients: rekisteri_clients::ClientRegister { keyring: app.keyring.clone(), audit: app.audit.clone() },
+        outbox_wakeup: None,
     };
     let forward = || rekisteri_consent::forward_due(&mut app.db.conn(), &register, &will, app.clock.now()).unwrap();
     // Down: all three fail and wait 30 s; nothing is due before that.
@@ -753,6 +754,95 @@ app_test!(fn co_6_will_service_outbox_delivers_every_item_once_after_the_endpoin
     let payloads: Vec<Vec<u8>> = will_service_outbox::table.select(will_service_outbox::payload).load(&mut app.db.conn()).unwrap();
     assert!(payloads.iter().all(|p| !String::from_utf8_lossy(p).contains(&code(12))));
 });
+
+/// CO-6 "without delay", PL-8 "outbox on commit": with the real scheduler beside the server, an
+/// item a request queues reaches the will service with no `jobs run` and no scheduled run (the
+/// test's clock stands still, so the 10-second schedule never comes due): the request's commit
+/// wakes the `outbox` job, which still runs under its lease and is logged as a run.
+mod co_6_pl_8_an_item_queued_by_a_request_reaches_the_will_service_without_a_jobs_run {
+    use super::*;
+    use rekisteri_tests::TestAppOptions;
+
+    fn body(db: rekisteri_db::testing::TestDatabase) {
+        let (url, accepted) = stub_will_service(0);
+        let app = &TestApp::start_with(
+            db,
+            TestAppOptions {
+                will_service: Some(url),
+                ..TestAppOptions::default()
+            },
+        );
+        let w = world(app);
+        let (client, _) = client_with_service(app, &w, 15, "purchased_service", &w.provider, "2026-12-31");
+        let runs = || -> Vec<String> {
+            security_events::table
+                .filter(security_events::event_type.eq("job_run"))
+                .select(security_events::details)
+                .load(&mut app.db.conn())
+                .unwrap()
+        };
+        let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !done() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what} did not happen within 20 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        // Recorded at the registrar: nothing queued, nothing woken.
+        inform(app, &w.handler, &w, &client);
+        // Recorded at the provider: queued, and on its way once the request has committed.
+        inform(app, &w.provider_staff, &w, &client);
+        let queued: Vec<String> = will_service_outbox::table
+            .select(will_service_outbox::id)
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(queued.len(), 1);
+        wait_for("delivery to the will service", &|| !accepted.lock().unwrap().is_empty());
+        wait_for("the run's security event", &|| !runs().is_empty());
+        assert_eq!(
+            *accepted.lock().unwrap(),
+            queued,
+            "delivered once, with its id as Idempotency-Key"
+        );
+        let state: String = will_service_outbox::table
+            .select(will_service_outbox::state)
+            .first(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(state, "delivered");
+        let runs: Vec<Value> = runs().iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+        assert_eq!(
+            runs.len(),
+            1,
+            "one woken run; the registrar's record woke nothing: {runs:?}"
+        );
+        assert_eq!(runs[0]["job"], "outbox");
+        assert_eq!(runs[0]["trigger"], "wake");
+        assert_eq!(runs[0]["outcome"], "ok");
+        assert_eq!(runs[0]["counts"]["delivered"], 1);
+        assert_eq!(
+            disclosures(app, &w.registrar)
+                .iter()
+                .filter(|(_, basis)| basis == "will_service_recording")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn sqlite() {
+        body(rekisteri_db::testing::TestDatabase::sqlite());
+    }
+
+    #[test]
+    fn postgres() {
+        if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
+            body(db);
+        }
+    }
+}
 
 app_test!(fn ru_2_provider_reads_and_stores_only_while_its_right_is_open(app) {
     let mut w = world(app);

@@ -15,6 +15,8 @@ use rekisteri_db::testing::TestDatabase;
 
 pub use rekisteri_db::db_test;
 
+pub mod smtp;
+
 /// Extra routes a test mounts beside the real ones (e.g. to exercise an extractor).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 
@@ -35,6 +37,8 @@ pub struct TestApp {
     pub db: TestDatabase,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
+    /// The scheduler, when the test asked for the will-service forwarder.
+    scheduler: Option<rekisteri_jobs::SchedulerHandle>,
 }
 
 pub struct TestAppOptions {
@@ -55,6 +59,10 @@ pub struct TestAppOptions {
     pub recording_max_bytes: u64,
     /// The scrape token `/metrics` accepts besides an admin.
     pub metrics_token: Option<String>,
+    /// The will service's recording endpoint: when set, the real scheduler runs the `outbox`
+    /// job beside the server (on the test's clock, so only a wake-up runs it), woken by the
+    /// server's requests as `serve` does.
+    pub will_service: Option<String>,
 }
 
 impl Default for TestAppOptions {
@@ -71,6 +79,7 @@ impl Default for TestAppOptions {
             audio: None,
             recording_max_bytes: rekisteri_recordings::DEFAULT_MAX_BYTES,
             metrics_token: None,
+            will_service: None,
         }
     }
 }
@@ -190,6 +199,10 @@ impl TestApp {
         let instance = rekisteri_idempotency::Instance::new(time::Duration::days(36_500));
         rekisteri_idempotency::register_instance(&mut db.conn(), &instance, rekisteri_db::to_primitive(clock.now()))
             .unwrap();
+        let outbox_wakeup = rekisteri_core::Wakeup::new();
+        let scheduler = options
+            .will_service
+            .map(|url| outbox_scheduler(&db, &keyring, &clock, &audit, url, outbox_wakeup.clone()));
         let state = web::Data::new(AppState {
             pool: db.pool.clone(),
             audit: audit.clone(),
@@ -207,6 +220,7 @@ impl TestApp {
                 .metrics_token
                 .as_deref()
                 .map(rekisteri_api::metrics::ScrapeToken::new),
+            outbox_wakeup,
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -241,6 +255,7 @@ impl TestApp {
             db,
             handle,
             thread: Some(thread),
+            scheduler,
         }
     }
 
@@ -407,8 +422,60 @@ impl TestApp {
     }
 }
 
+/// The scheduler of `serve` with only the `outbox` job, which forwards with the consent
+/// register's own `forward_due` as `rekisteri jobs run outbox` does.
+fn outbox_scheduler(
+    db: &TestDatabase,
+    keyring: &Arc<Keyring>,
+    clock: &Arc<ManualClock>,
+    audit: &rekisteri_audit::AuditLog,
+    url: String,
+    wakeup: rekisteri_core::Wakeup,
+) -> rekisteri_jobs::SchedulerHandle {
+    let register = rekisteri_consent::ConsentRegister {
+        clients: rekisteri_clients::ClientRegister {
+            keyring: keyring.clone(),
+            audit: audit.clone(),
+        },
+        outbox_wakeup: None,
+    };
+    let will = rekisteri_consent::WillService::new(url).unwrap();
+    let (pool, job_clock) = (db.pool.clone(), clock.clone());
+    let job = rekisteri_jobs::Job {
+        name: "outbox".to_owned(),
+        schedule: rekisteri_jobs::Schedule::parse(rekisteri_jobs::default_schedule("outbox").unwrap()).unwrap(),
+        enabled: true,
+        run: Box::new(move |_| {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let forwarded = rekisteri_consent::forward_due(&mut conn, &register, &will, job_clock.now())
+                .map_err(|e| e.to_string())?;
+            let mut report = rekisteri_jobs::JobReport::default();
+            report.count("delivered", forwarded.delivered as u64);
+            report.count("failed", forwarded.failed as u64);
+            report.count("waiting", forwarded.waiting as u64);
+            Ok(report)
+        }),
+    };
+    let mut scheduler = rekisteri_jobs::Scheduler::new(
+        db.pool.clone(),
+        clock.clone(),
+        Some(audit.clone()),
+        rekisteri_jobs::new_holder_id("test"),
+        vec![job],
+        rekisteri_jobs::SchedulerOptions {
+            renew_every: None,
+            ..Default::default()
+        },
+    );
+    assert!(scheduler.set_wakeup("outbox", wakeup));
+    scheduler.spawn()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop(std::time::Duration::from_secs(10));
+        }
         // Sends the stop command at once; the server thread ends when it has stopped.
         drop(self.handle.stop(false));
         if let Some(thread) = self.thread.take() {

@@ -103,7 +103,7 @@ fn encrypt(keyring: &Keyring, id: &str, column: &str, value: &str) -> Result<Vec
 // Staff account data (AC-9), not client data: shown only to the account, its main users and
 // admins, and not part of the usage log.
 #[allow(clippy::disallowed_methods)]
-fn decrypt(keyring: &Keyring, id: &str, column: &str, value: &[u8]) -> Result<String, AccountsError> {
+pub(crate) fn decrypt(keyring: &Keyring, id: &str, column: &str, value: &[u8]) -> Result<String, AccountsError> {
     Ok(FieldCipher::new(keyring).decrypt_string(&FieldContext::new("accounts", column, id), value)?)
 }
 

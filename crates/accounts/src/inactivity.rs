@@ -185,7 +185,7 @@ pub fn run_inactivity(
 /// Notifications not yet delivered (`/metrics`' outbox depth).
 pub fn undelivered_notifications(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
     notification_outbox::table
-        .filter(notification_outbox::delivered_at.is_null())
+        .filter(notification_outbox::state.eq("pending"))
         .count()
         .get_result(conn)
 }

@@ -10,6 +10,7 @@ pub mod api_clients;
 pub mod idp;
 pub mod inactivity;
 mod model;
+pub mod notifications;
 mod organisations;
 mod permissions;
 pub mod service_areas;

@@ -55,6 +55,7 @@ impl AppState {
     pub fn consent(&self) -> ConsentRegister {
         ConsentRegister {
             clients: self.clients(),
+            outbox_wakeup: Some(self.outbox_wakeup.clone()),
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct AppState {
     pub instance: rekisteri_idempotency::Instance,
     /// The scrape token's digest that `/metrics` accepts besides an admin (none: admins only).
     pub metrics_token: Option<metrics::ScrapeToken>,
+    /// Wakes this process's will-service forwarder when a request queued an item (CO-6); a
+    /// handle nobody waits on where the scheduler does not run the outbox.
+    pub outbox_wakeup: rekisteri_core::Wakeup,
 }
 
 impl AppState {

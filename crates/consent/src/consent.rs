@@ -245,6 +245,7 @@ pub fn record_informing(
     let id = new_id();
     let principal = request.principal;
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        let mut queued = false;
         write_transaction(conn, |conn| {
             diesel::insert_into(kanta_informings::table)
                 .values((
@@ -258,7 +259,7 @@ pub fn record_informing(
                     kanta_informings::recorded_at.eq(at),
                 ))
                 .execute(conn)?;
-            crate::outbox::enqueue_if_provider(
+            queued = crate::outbox::enqueue_if_provider(
                 conn,
                 register,
                 &reached,
@@ -270,6 +271,7 @@ pub fn record_informing(
             )?;
             Ok::<_, ConsentError>(())
         })?;
+        register.outbox_queued(queued);
         let informing = Informing {
             id: id.clone(),
             client_id: client_id.to_owned(),
@@ -379,6 +381,7 @@ pub fn set_consent(
     let context = reached.decision.context(&request.audit);
     let principal = request.principal;
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        let mut queued = false;
         let view = write_transaction(conn, |conn| {
             ensure_informed(conn, registrar_id, client_id)?;
             let rows = load_consents(conn, registrar_id, client_id)?;
@@ -399,7 +402,7 @@ pub fn set_consent(
                     disclosure_consents::seq.eq(rows.len() as i64 + 1),
                 ))
                 .execute(conn)?;
-            crate::outbox::enqueue_if_provider(
+            queued = crate::outbox::enqueue_if_provider(
                 conn,
                 register,
                 &reached,
@@ -411,6 +414,7 @@ pub fn set_consent(
             )?;
             consent_view(conn, registrar_id, client_id)
         })?;
+        register.outbox_queued(queued);
         Ok((view, vec![use_of(&reached, "disclosure_consent", client_id)]))
     })
 }
@@ -495,6 +499,7 @@ pub fn add_prohibition(
     let principal = request.principal;
     let id = new_id();
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        let mut queued = false;
         write_transaction(conn, |conn| {
             ensure_informed(conn, registrar_id, client_id)?;
             diesel::insert_into(disclosure_prohibitions::table)
@@ -509,7 +514,7 @@ pub fn add_prohibition(
                     disclosure_prohibitions::recorded_at.eq(at),
                 ))
                 .execute(conn)?;
-            crate::outbox::enqueue_if_provider(
+            queued = crate::outbox::enqueue_if_provider(
                 conn,
                 register,
                 &reached,
@@ -521,6 +526,7 @@ pub fn add_prohibition(
             )?;
             Ok::<_, ConsentError>(())
         })?;
+        register.outbox_queued(queued);
         let prohibition = Prohibition {
             id: id.clone(),
             client_id: client_id.to_owned(),
@@ -551,6 +557,7 @@ pub fn revoke_prohibition(
     let context = reached.decision.context(&request.audit);
     let principal = request.principal;
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
+        let mut queued = false;
         let row = write_transaction(conn, |conn| {
             let rows = load_prohibitions(conn, registrar_id, client_id)?;
             let Some(row) = rows.into_iter().find(|r| r.0 == prohibition_id) else {
@@ -569,7 +576,7 @@ pub fn revoke_prohibition(
                 disclosure_prohibitions::revoked_at.eq(at),
             ))
             .execute(conn)?;
-            crate::outbox::enqueue_if_provider(
+            queued = crate::outbox::enqueue_if_provider(
                 conn,
                 register,
                 &reached,
@@ -591,6 +598,7 @@ pub fn revoke_prohibition(
                 Some(at),
             ))
         })?;
+        register.outbox_queued(queued);
         Ok((
             prohibition_of(row),
             vec![use_of(&reached, "disclosure_prohibition", prohibition_id)],

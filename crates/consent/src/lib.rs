@@ -31,6 +31,19 @@ use rekisteri_clients::ClientRegister;
 #[derive(Clone)]
 pub struct ConsentRegister {
     pub clients: ClientRegister,
+    /// Wakes the will-service forwarder (the scheduler's `outbox` job) after a transaction that
+    /// queued an item has committed, so that the item leaves at once (CO-6: "without delay")
+    /// instead of at the next scheduled run. `None` where nothing forwards in this process.
+    pub outbox_wakeup: Option<rekisteri_core::Wakeup>,
+}
+
+impl ConsentRegister {
+    /// Called after the transaction of a record committed, with whether it queued an item.
+    pub(crate) fn outbox_queued(&self, queued: bool) {
+        if queued && let Some(wakeup) = &self.outbox_wakeup {
+            wakeup.wake();
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,8 @@ use time::{Duration, PrimitiveDateTime};
 use crate::{ConsentError, ConsentRegister, at_primitive, new_id};
 
 /// Queues one record when it was recorded at a provider (the caller reaches the client as a
-/// provider); called inside the record's transaction and the logged use's closure.
+/// provider); called inside the record's transaction and the logged use's closure. `true` when
+/// it queued: the caller wakes the forwarder once that transaction has committed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn enqueue_if_provider(
     conn: &mut DbConnection,
@@ -26,9 +27,9 @@ pub(crate) fn enqueue_if_provider(
     record_id: &str,
     mut payload: serde_json::Value,
     at: PrimitiveDateTime,
-) -> Result<(), ConsentError> {
+) -> Result<bool, ConsentError> {
     if !reached.decision.is_provider() {
-        return Ok(());
+        return Ok(false);
     }
     let identity_code = reached.reveal_identity_code(&register.clients)?;
     if let Some(object) = payload.as_object_mut() {
@@ -55,7 +56,7 @@ pub(crate) fn enqueue_if_provider(
             will_service_outbox::created_at.eq(at),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Where and how the forwarder delivers.

@@ -9,6 +9,7 @@ pub mod identity_code;
 pub mod ids;
 pub mod municipality;
 pub mod oid;
+pub mod wakeup;
 
 pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_offset, is_working_day};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
@@ -16,3 +17,4 @@ pub use identity_code::{IdentityCodeError, PersonalIdentityCode, TemporaryCodesA
 pub use ids::RegistrarId;
 pub use municipality::{MunicipalityCode, MunicipalityCodeError};
 pub use oid::{Oid, OidError};
+pub use wakeup::{Wakeup, Woken};

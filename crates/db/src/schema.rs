@@ -237,6 +237,10 @@ diesel::table! {
         details -> Text,
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
     }
 }
 

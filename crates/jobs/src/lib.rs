@@ -13,10 +13,12 @@ pub use scheduler::{
 };
 
 /// The jobs and their default schedules (Europe/Helsinki wall-clock time): the outbox every ten
-/// seconds (CO-6 asks for "without delay"), the VTJ update weekly on Monday night (VT-10), the
+/// seconds (CO-6 asks for "without delay"; a request that queues an item also wakes it), the
+/// mail of the notification outbox every minute, the VTJ update weekly on Monday night (VT-10), the
 /// rest nightly, spread so that they do not compete for the database.
 pub const DEFAULT_SCHEDULES: &[(&str, &str)] = &[
     ("outbox", "*/10 * * * * *"),
+    ("notifications", "* * * * *"),
     ("retention", "0 2 * * *"),
     ("anonymise", "30 2 * * *"),
     ("inactivity", "0 3 * * *"),

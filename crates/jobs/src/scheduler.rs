@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rekisteri_audit::{ActorKind, AuditLog, NewEntry, SecurityEvent};
-use rekisteri_core::SharedClock;
+use rekisteri_core::{SharedClock, Wakeup, Woken};
 use rekisteri_db::lease::{self, Lease, RunRecord};
 use rekisteri_db::{DbConnection, Pool};
 use time::{Duration, OffsetDateTime};
@@ -120,6 +121,8 @@ pub enum RunOutcome {
 pub enum Trigger {
     Schedule,
     Command,
+    /// Its [`Wakeup`] was called: there is work now (a request committed an outbox item).
+    Wake,
 }
 
 impl Trigger {
@@ -127,9 +130,15 @@ impl Trigger {
         match self {
             Trigger::Schedule => "schedule",
             Trigger::Command => "command",
+            Trigger::Wake => "wake",
         }
     }
 }
+
+/// How long a wake-up that found the lease held by another holder keeps trying: past it, that
+/// holder's run or the next scheduled one has picked the work up.
+const WAKE_PERSISTS: std::time::Duration = std::time::Duration::from_secs(10);
+const WAKE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The jobs of one process under one holder id.
 pub struct Scheduler {
@@ -138,6 +147,8 @@ pub struct Scheduler {
     audit: Option<AuditLog>,
     holder: String,
     jobs: Vec<Arc<Job>>,
+    /// One per job, same order: wakes its thread to run it now, and stops it.
+    wakeups: Vec<Wakeup>,
     options: SchedulerOptions,
 }
 
@@ -158,14 +169,38 @@ impl Scheduler {
         jobs: Vec<Job>,
         options: SchedulerOptions,
     ) -> Self {
+        let wakeups = jobs.iter().map(|_| Wakeup::new()).collect();
         Self {
             pool,
             clock,
             audit,
             holder,
             jobs: jobs.into_iter().map(Arc::new).collect(),
+            wakeups,
             options,
         }
+    }
+
+    /// Makes `wakeup` the job's (a handle made before the scheduler, e.g. for the API's state);
+    /// `false` when there is no job `name`.
+    pub fn set_wakeup(&mut self, name: &str, wakeup: Wakeup) -> bool {
+        let position = self.jobs.iter().position(|job| job.name == name);
+        match position.and_then(|i| self.wakeups.get_mut(i)) {
+            Some(slot) => {
+                *slot = wakeup;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The handle that makes the spawned job `name` run now, outside its schedule (still under
+    /// its lease). A call while the job runs is kept: it runs once more after.
+    pub fn wakeup(&self, name: &str) -> Option<Wakeup> {
+        self.jobs
+            .iter()
+            .position(|job| job.name == name)
+            .and_then(|i| self.wakeups.get(i).cloned())
     }
 
     pub fn holder(&self) -> &str {
@@ -204,6 +239,18 @@ impl Scheduler {
         };
         drop(conn);
         self.run_held(job, lease, Trigger::Schedule)
+    }
+
+    /// A woken run: now, whatever the schedule, if the lease is free; the schedule goes on as
+    /// it was.
+    pub fn run_woken(&self, job: &Job) -> Result<RunOutcome, SchedulerError> {
+        let now = self.clock.now();
+        let mut conn = self.pool.get()?;
+        let Some(lease) = lease::acquire(&mut conn, &job.name, &self.holder, now, self.options.lease_ttl)? else {
+            return Ok(RunOutcome::Skipped);
+        };
+        drop(conn);
+        self.run_held(job, lease, Trigger::Wake)
     }
 
     /// `jobs run NAME`: runs the job now under its lease, whatever its schedule; refuses while
@@ -255,7 +302,7 @@ impl Scheduler {
             Ok(report) => {
                 let next = match trigger {
                     Trigger::Schedule => job.schedule.next_after(finished_at),
-                    Trigger::Command => previous_next,
+                    Trigger::Command | Trigger::Wake => previous_next,
                 };
                 let failures = if trigger == Trigger::Schedule {
                     0
@@ -274,7 +321,7 @@ impl Scheduler {
                 let failures = previous_failures.saturating_add(1);
                 let next = match trigger {
                     Trigger::Schedule => Some(finished_at + self.backoff(failures)),
-                    Trigger::Command => previous_next,
+                    Trigger::Command | Trigger::Wake => previous_next,
                 };
                 ("failed", None, Some(message.clone()), failures, next)
             }
@@ -295,7 +342,7 @@ impl Scheduler {
             );
         }
         drop(conn);
-        self.security_event(job, &lease, trigger, &result, duration_ms, finished_at);
+        self.security_event(job, &lease, trigger, &result, duration_ms, (started_at, finished_at));
         Ok(match result {
             Ok(report) => {
                 for line in &report.lines {
@@ -358,7 +405,7 @@ impl Scheduler {
         trigger: Trigger,
         result: &Result<JobReport, String>,
         duration_ms: u64,
-        finished_at: OffsetDateTime,
+        (started_at, finished_at): (OffsetDateTime, OffsetDateTime),
     ) {
         let Some(audit) = &self.audit else { return };
         let mut details = serde_json::json!({
@@ -366,6 +413,8 @@ impl Scheduler {
             "trigger": trigger.as_str(),
             "holder": lease.holder,
             "token": lease.token,
+            "started_at": rekisteri_audit::format_time(rekisteri_db::to_primitive(started_at)),
+            "finished_at": rekisteri_audit::format_time(rekisteri_db::to_primitive(finished_at)),
             "duration_ms": duration_ms,
         });
         match result {
@@ -396,30 +445,52 @@ impl Scheduler {
     pub fn spawn(self) -> SchedulerHandle {
         let scheduler = Arc::new(self);
         let mut threads = Vec::new();
-        for job in scheduler.jobs.iter().filter(|j| j.enabled).cloned() {
-            let (stop, stopped) = mpsc::channel::<()>();
+        for (job, wakeup) in scheduler.jobs.iter().zip(&scheduler.wakeups) {
+            if !job.enabled {
+                continue;
+            }
+            let (job, wakeup) = (job.clone(), wakeup.clone());
             let scheduler = scheduler.clone();
             let name = job.name.clone();
+            let waits = wakeup.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("job-{name}"))
-                .spawn(move || scheduler.job_loop(&job, &stopped));
+                .spawn(move || scheduler.job_loop(&job, &waits));
             match spawned {
-                Ok(thread) => threads.push((stop, thread)),
+                Ok(thread) => threads.push((wakeup, thread)),
                 Err(e) => log::error!("job {name}: cannot start its thread: {e}"),
             }
         }
         SchedulerHandle { threads }
     }
 
-    fn job_loop(&self, job: &Job, stopped: &mpsc::Receiver<()>) {
+    fn job_loop(&self, job: &Job, wakeup: &Wakeup) {
+        // Set while a wake-up waits for the lease that another holder has.
+        let mut woken_until: Option<Instant> = None;
         loop {
+            if woken_until.is_some_and(|until| Instant::now() < until) {
+                match self.run_woken(job) {
+                    Ok(RunOutcome::Skipped) => {}
+                    Ok(_) => woken_until = None,
+                    Err(e) => {
+                        log::warn!("job {}: scheduler could not reach the database: {e}", job.name);
+                        woken_until = None;
+                    }
+                }
+            } else {
+                woken_until = None;
+            }
             if let Err(e) = self.run_if_due(job) {
                 log::warn!("job {}: scheduler could not reach the database: {e}", job.name);
             }
-            let wait = self.wait_for(job);
-            match stopped.recv_timeout(wait) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            let mut wait = self.wait_for(job);
+            if woken_until.is_some() {
+                wait = wait.min(WAKE_RETRY);
+            }
+            match wakeup.wait(wait) {
+                Woken::TimedOut => {}
+                Woken::Called => woken_until = Some(Instant::now() + WAKE_PERSISTS),
+                Woken::Stopped => return,
             }
         }
     }
@@ -444,7 +515,7 @@ impl Scheduler {
 
 /// The running scheduler; [`SchedulerHandle::stop`] ends it.
 pub struct SchedulerHandle {
-    threads: Vec<(mpsc::Sender<()>, JoinHandle<()>)>,
+    threads: Vec<(Wakeup, JoinHandle<()>)>,
 }
 
 impl SchedulerHandle {
@@ -454,8 +525,8 @@ impl SchedulerHandle {
     pub fn stop(self, grace: std::time::Duration) {
         let deadline = std::time::Instant::now() + grace;
         let mut running = Vec::new();
-        for (stop, thread) in self.threads {
-            drop(stop);
+        for (wakeup, thread) in self.threads {
+            wakeup.stop();
             running.push(thread);
         }
         for thread in running {

@@ -48,6 +48,22 @@ struct FileConfig {
     data_location: Option<String>,
     database_country: Option<String>,
     metrics_token: Option<String>,
+    smtp: Option<SmtpFileConfig>,
+}
+
+/// The mail relay for the notification outbox (AC-7), `[smtp]` in the file or `REKISTERI_SMTP_*`
+/// in the environment. The password is best given in the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    /// `none`, `starttls` (the default) or `tls`.
+    tls: Option<String>,
+    sender: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    timeout_secs: Option<u64>,
 }
 
 /// S3-compatible object storage for call recordings (CA-4), `[recordings_s3]` in the file or
@@ -193,6 +209,9 @@ pub struct Config {
     /// The bearer token a Prometheus scraper sends to `/metrics` (admins need none); best given
     /// in the environment. Never printed.
     pub metrics_token: Option<String>,
+    /// The mail relay the `notifications` job sends reminders through (AC-7); `None`: the
+    /// notifications stay in the outbox.
+    pub smtp: Option<rekisteri_accounts::notifications::SmtpSettings>,
 }
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -426,12 +445,14 @@ impl Config {
                 message: "must be at least 32 characters (e.g. `openssl rand -hex 32`)".to_owned(),
             });
         }
+        let smtp = smtp_settings(file_config.smtp.unwrap_or_default(), &env)?;
         Ok(Self {
             metrics_token: metrics_token.map(|t| t.trim().to_owned()),
             data_location,
             database_placement,
             audio_placement,
             jobs,
+            smtp,
             audio,
             recording_max_bytes,
             identity_providers,
@@ -529,8 +550,86 @@ impl Config {
             ),
         );
         out.push_str(&self.jobs.describe());
+        match &self.smtp {
+            Some(smtp) => {
+                out.push_str(&format!(
+                    "\n[smtp]\nhost = {:?}\nport = {}\ntls = {:?}\nsender = {:?}\n",
+                    smtp.host,
+                    smtp.port,
+                    smtp.tls.as_str(),
+                    smtp.sender
+                ));
+                if let Some((user, _)) = &smtp.credentials {
+                    out.push_str(&format!("username = {user:?}\npassword = \"****\"\n"));
+                }
+                out.push_str(&format!("timeout_secs = {}\n", smtp.timeout.as_secs()));
+            }
+            None => out.push_str("\n# [smtp] not configured: notifications stay in the outbox\n"),
+        }
         out
     }
+}
+
+/// `[smtp]` and `REKISTERI_SMTP_*` (the environment wins); no host: no SMTP.
+fn smtp_settings(
+    file: SmtpFileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<rekisteri_accounts::notifications::SmtpSettings>, ConfigError> {
+    use rekisteri_accounts::notifications::{Mailer, SmtpSettings, SmtpTls};
+    let Some(host) = env("REKISTERI_SMTP_HOST").or(file.host) else {
+        return Ok(None);
+    };
+    let invalid = |name: &'static str, message: &str| ConfigError::Invalid {
+        name,
+        message: message.to_owned(),
+    };
+    let tls = match env("REKISTERI_SMTP_TLS").or(file.tls) {
+        Some(text) => {
+            SmtpTls::parse(&text).ok_or_else(|| invalid("REKISTERI_SMTP_TLS", "must be none, starttls or tls"))?
+        }
+        None => SmtpTls::StartTls,
+    };
+    let port = match env("REKISTERI_SMTP_PORT") {
+        Some(v) => parse_number("REKISTERI_SMTP_PORT", &v)?,
+        None => file.port.unwrap_or_else(|| tls.default_port()),
+    };
+    let sender = env("REKISTERI_SMTP_SENDER")
+        .or(file.sender)
+        .ok_or_else(|| invalid("REKISTERI_SMTP_SENDER", "is required when an SMTP host is set"))?;
+    let credentials = match (
+        env("REKISTERI_SMTP_USERNAME").or(file.username),
+        env("REKISTERI_SMTP_PASSWORD").or(file.password),
+    ) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "REKISTERI_SMTP_USERNAME",
+                "give both the user name and the password, or neither",
+            ));
+        }
+    };
+    let timeout_secs: u64 = match env("REKISTERI_SMTP_TIMEOUT_SECS") {
+        Some(v) => parse_number("REKISTERI_SMTP_TIMEOUT_SECS", &v)?,
+        None => file.timeout_secs.unwrap_or(30),
+    };
+    if !(1..=600).contains(&timeout_secs) {
+        return Err(invalid("REKISTERI_SMTP_TIMEOUT_SECS", "must be 1-600"));
+    }
+    let settings = SmtpSettings {
+        host,
+        port,
+        tls,
+        sender,
+        credentials,
+        timeout: Duration::from_secs(timeout_secs),
+    };
+    // The sender's form and the TLS setup are checked now, not at the first reminder.
+    Mailer::new(&settings).map_err(|e| ConfigError::Invalid {
+        name: "REKISTERI_SMTP_SENDER",
+        message: e.to_string(),
+    })?;
+    Ok(Some(settings))
 }
 
 #[cfg(test)]
@@ -626,6 +725,62 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("REKISTERI_HASHING_THREADS:"), "{err}");
+    }
+
+    #[test]
+    fn ac_7_the_mail_relay_is_configured_from_the_file_and_the_environment_without_printing_its_password() {
+        let config = load(&[], None).unwrap();
+        assert!(config.smtp.is_none());
+        assert!(config.describe().contains("# [smtp] not configured"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(
+            &path,
+            "[smtp]\nhost = \"smtp.kunta.fi\"\nsender = \"Rekisteri <rekisteri@kunta.fi>\"\nusername = \"rekisteri\"\n",
+        )
+        .unwrap();
+        let config = load(&[("REKISTERI_SMTP_PASSWORD", "s3cret-relay-pw")], Some(&path)).unwrap();
+        let smtp = config.smtp.clone().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.kunta.fi", 587));
+        assert_eq!(smtp.tls, rekisteri_accounts::notifications::SmtpTls::StartTls);
+        assert_eq!(
+            smtp.credentials,
+            Some(("rekisteri".to_owned(), "s3cret-relay-pw".to_owned()))
+        );
+        let described = config.describe();
+        assert!(
+            described.contains("[smtp]\nhost = \"smtp.kunta.fi\"\nport = 587\ntls = \"starttls\""),
+            "{described}"
+        );
+        assert!(
+            described.contains("password = \"****\"") && !described.contains("s3cret"),
+            "{described}"
+        );
+        assert!(!format!("{smtp:?}").contains("s3cret"));
+        let tls = load(
+            &[("REKISTERI_SMTP_TLS", "tls"), ("REKISTERI_SMTP_PASSWORD", "x")],
+            Some(&path),
+        )
+        .unwrap();
+        assert_eq!(tls.smtp.unwrap().port, 465);
+        for (vars, name) in [
+            (vec![("REKISTERI_SMTP_TLS", "ssl")], "REKISTERI_SMTP_TLS"),
+            (vec![], "REKISTERI_SMTP_USERNAME"),
+            (
+                vec![
+                    ("REKISTERI_SMTP_PASSWORD", "x"),
+                    ("REKISTERI_SMTP_SENDER", "not an address"),
+                ],
+                "REKISTERI_SMTP_SENDER",
+            ),
+        ] {
+            let error = load(&vars, Some(&path)).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{name}:")), "{error}");
+        }
+        let error = load(&[("REKISTERI_SMTP_HOST", "smtp.kunta.fi")], None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "REKISTERI_SMTP_SENDER: is required when an SMTP host is set");
     }
 
     #[test]

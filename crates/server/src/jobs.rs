@@ -11,8 +11,9 @@ use crate::config::{Config, ConfigError};
 use crate::{Failure, JobName, Runtime, open_and_migrate, open_runtime, runtime, usage};
 
 /// Every job, in the order `jobs list` shows them.
-const JOBS: [JobName; 6] = [
+const JOBS: [JobName; 7] = [
     JobName::Outbox,
+    JobName::Notifications,
     JobName::Retention,
     JobName::Anonymise,
     JobName::Inactivity,
@@ -27,6 +28,7 @@ fn name_of(job: JobName) -> &'static str {
         JobName::Inactivity => "inactivity",
         JobName::RegistryUseRights => "registry-use-rights",
         JobName::Outbox => "outbox",
+        JobName::Notifications => "notifications",
         JobName::VtjSync => "vtj-sync",
     }
 }
@@ -40,6 +42,7 @@ pub struct JobsFileConfig {
     /// How long a lease lasts unrenewed: a server that dies loses its jobs after this.
     lease_ttl_secs: Option<u64>,
     outbox: Option<JobFileConfig>,
+    notifications: Option<JobFileConfig>,
     retention: Option<JobFileConfig>,
     anonymise: Option<JobFileConfig>,
     inactivity: Option<JobFileConfig>,
@@ -82,14 +85,17 @@ impl JobsConfig {
     pub fn from_file(file: JobsFileConfig) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { name: "jobs", message };
         let lease_ttl_secs = file.lease_ttl_secs.unwrap_or(300);
-        if !(30..=86_400).contains(&lease_ttl_secs) {
-            return Err(invalid("lease_ttl_secs must be 30-86400".to_owned()));
+        // A few seconds only for tests of takeover; in production minutes, so that a slow
+        // database does not cost a running job its lease.
+        if !(5..=86_400).contains(&lease_ttl_secs) {
+            return Err(invalid("lease_ttl_secs must be 5-86400".to_owned()));
         }
         let mut jobs = Vec::new();
         for job in JOBS {
             let name = name_of(job);
             let setting = match job {
                 JobName::Outbox => &file.outbox,
+                JobName::Notifications => &file.notifications,
                 JobName::Retention => &file.retention,
                 JobName::Anonymise => &file.anonymise,
                 JobName::Inactivity => &file.inactivity,
@@ -146,6 +152,7 @@ fn run_job(job: JobName, config: &Config, rt: &Runtime) -> Result<JobReport, Fai
         JobName::Inactivity => crate::inactivity(rt, &mut report)?,
         JobName::RegistryUseRights => crate::registry_use_rights(rt, &mut report)?,
         JobName::Outbox => crate::will_service_outbox(rt, &mut report)?,
+        JobName::Notifications => crate::notifications(config, rt, &mut report)?,
         JobName::VtjSync => crate::vtj::sync_job(rt, &mut report)?,
     }
     Ok(report)
@@ -160,8 +167,14 @@ fn scheduler_jobs(config: &Config, rt: &Runtime, only: Option<JobName>) -> Vec<J
         .filter(|s| only.is_none_or(|only| only == s.job))
         .map(|setting| {
             let (job, config, rt) = (setting.job, Arc::new(config.clone()), rt.clone());
-            // Without a will service to forward to, the outbox would only fail every ten seconds.
-            let enabled = setting.enabled && (job != JobName::Outbox || will_service || only.is_some());
+            // Without a will service to forward to, the outbox would only fail every ten seconds;
+            // without a mail relay, the notifications stay in their outbox.
+            let configured = match job {
+                JobName::Outbox => will_service,
+                JobName::Notifications => config.smtp.is_some(),
+                _ => true,
+            };
+            let enabled = setting.enabled && (configured || only.is_some());
             Job {
                 name: name_of(job).to_owned(),
                 schedule: setting.schedule.clone(),
@@ -189,13 +202,19 @@ fn scheduler(config: &Config, rt: &Runtime, holder: String, only: Option<JobName
     )
 }
 
-/// Starts the scheduler of `serve`, unless `[jobs] enabled = false`.
-pub fn start(config: &Config, rt: &Runtime) -> Option<rekisteri_jobs::SchedulerHandle> {
+/// Starts the scheduler of `serve`, unless `[jobs] enabled = false`. `outbox_wakeup` becomes
+/// the outbox job's: the API calls it after a request queued an item for the will service.
+pub fn start(
+    config: &Config,
+    rt: &Runtime,
+    outbox_wakeup: &rekisteri_core::Wakeup,
+) -> Option<rekisteri_jobs::SchedulerHandle> {
     if !config.jobs.enabled {
         log::info!("scheduler off ([jobs] enabled = false): run the jobs with `rekisteri jobs run`");
         return None;
     }
-    let scheduler = scheduler(config, rt, rekisteri_jobs::new_holder_id("serve"), None);
+    let mut scheduler = scheduler(config, rt, rekisteri_jobs::new_holder_id("serve"), None);
+    scheduler.set_wakeup(name_of(JobName::Outbox), outbox_wakeup.clone());
     for job in scheduler.jobs() {
         if job.enabled {
             log::info!(
@@ -215,6 +234,11 @@ pub fn run(config: &Config, job: JobName) -> Result<(), Failure> {
     if job == JobName::Outbox && std::env::var("REKISTERI_WILL_SERVICE_URL").is_err() {
         return Err(usage(
             "set REKISTERI_WILL_SERVICE_URL to the will service's recording endpoint",
+        ));
+    }
+    if job == JobName::Notifications && config.smtp.is_none() {
+        return Err(usage(
+            "configure the mail relay ([smtp] host and sender, or REKISTERI_SMTP_HOST and REKISTERI_SMTP_SENDER)",
         ));
     }
     let rt = open_runtime(config)?;

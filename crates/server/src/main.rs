@@ -170,6 +170,8 @@ enum JobName {
     RegistryUseRights,
     /// Forward the will-service outbox to `REKISTERI_WILL_SERVICE_URL` (CO-6).
     Outbox,
+    /// Send the notification outbox (inactivity reminders) over SMTP (`[smtp]`, AC-7).
+    Notifications,
     /// Fetch and apply VTJ changes for every registrar with monitored clients (VT-10).
     VtjSync,
 }
@@ -664,6 +666,7 @@ fn will_service_outbox(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure>
     let (pool, keyring, clock, audit) = (&rt.pool, rt.keyring.clone(), &rt.clock, rt.audit.clone());
     let register = rekisteri_consent::ConsentRegister {
         clients: rekisteri_clients::ClientRegister { keyring, audit },
+        outbox_wakeup: None,
     };
     let will = rekisteri_consent::WillService::new(url).map_err(runtime)?;
     let report = rekisteri_consent::forward_due(&mut *pool.get().map_err(runtime)?, &register, &will, clock.now())
@@ -678,6 +681,51 @@ fn will_service_outbox(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure>
     Ok(())
 }
 
+/// AC-7: the notification outbox over SMTP. A run that could not send everything fails after
+/// trying every due item (each is retried with backoff), so `jobs list` shows the failure.
+fn notifications(config: &Config, rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
+    use rekisteri_accounts::notifications::{DeliveryOptions, Mailer, deliver_due};
+    let smtp = config
+        .smtp
+        .as_ref()
+        .ok_or_else(|| usage("configure the mail relay ([smtp] host and sender)"))?;
+    let mailer = Mailer::new(smtp).map_err(usage)?;
+    let register = rekisteri_accounts::Register {
+        keyring: rt.keyring.clone(),
+        audit: rt.audit.clone(),
+        options: rekisteri_accounts::AccountsOptions::default(),
+        access_cache: Default::default(),
+    };
+    let report = deliver_due(
+        &mut *rt.pool.get().map_err(runtime)?,
+        &register,
+        &mailer,
+        DeliveryOptions::default(),
+        rt.clock.now(),
+    )
+    .map_err(runtime)?;
+    out.line(format!(
+        "notifications: {} sent, {} failed (retried later), {} dropped (no longer applied), {} waiting",
+        report.sent, report.failed, report.dropped, report.waiting
+    ));
+    out.count("sent", report.sent);
+    out.count("failed", report.failed);
+    out.count("dropped", report.dropped);
+    out.count("waiting", report.waiting);
+    if report.failed > 0 {
+        let mut errors = report.errors.clone();
+        errors.sort();
+        errors.dedup();
+        return Err(runtime(format!(
+            "notifications: {} of {} not sent ({}); each is retried with backoff",
+            report.failed,
+            report.failed + report.sent,
+            errors.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// The store of call recordings' audio (CA-4); a local directory is made private to us.
 pub(crate) fn open_audio(config: &Config) -> Result<rekisteri_recordings::AudioStore, Failure> {
     if let rekisteri_recordings::StorageConfig::Local { dir } = &config.audio {
@@ -688,7 +736,8 @@ pub(crate) fn open_audio(config: &Config) -> Result<rekisteri_recordings::AudioS
 
 fn serve(config: &Config) -> Result<(), Failure> {
     let rt = open_runtime(config)?;
-    let scheduler = jobs::start(config, &rt);
+    let outbox_wakeup = rekisteri_core::Wakeup::new();
+    let scheduler = jobs::start(config, &rt, &outbox_wakeup);
     let Runtime {
         pool,
         keyring,
@@ -728,6 +777,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
             .metrics_token
             .as_deref()
             .map(rekisteri_api::metrics::ScrapeToken::new),
+        outbox_wakeup,
     };
     let address = listener.local_addr().map_err(runtime)?;
     log::info!("serving on http://{address} (docs at /docs)");
