@@ -51,6 +51,11 @@ pub struct TestAppOptions {
     /// Where recording audio goes; `None`: a local directory of the test's own.
     pub audio: Option<rekisteri_recordings::StorageConfig>,
     pub recording_max_bytes: u64,
+    /// The pool the server uses; `None`: the test database's. A test that makes the database
+    /// unreachable or full gives one of its own (through a proxy, with a size limit).
+    pub pool: Option<rekisteri_db::Pool>,
+    /// How long a request waits for a database connection.
+    pub request_db_timeout: std::time::Duration,
 }
 
 impl Default for TestAppOptions {
@@ -66,6 +71,8 @@ impl Default for TestAppOptions {
             trusted_proxies: Default::default(),
             audio: None,
             recording_max_bytes: rekisteri_recordings::DEFAULT_MAX_BYTES,
+            pool: None,
+            request_db_timeout: rekisteri_api::DEFAULT_REQUEST_DB_TIMEOUT,
         }
     }
 }
@@ -161,8 +168,9 @@ impl TestApp {
         if options.keys_verified {
             rekisteri_db::keycheck::verify_keyring(&mut db.conn(), &keyring, clock.now()).unwrap();
         }
+        let pool = options.pool.unwrap_or_else(|| db.pool.clone());
         let audit = rekisteri_audit::AuditLog::start(
-            db.pool.clone(),
+            pool.clone(),
             clock.clone(),
             Some(keyring.clone()),
             rekisteri_audit::WriterOptions::default(),
@@ -181,7 +189,8 @@ impl TestApp {
             });
         let audio = rekisteri_recordings::AudioStore::new(audio_config, options.recording_max_bytes).unwrap();
         let state = web::Data::new(AppState {
-            pool: db.pool.clone(),
+            pool,
+            request_db_timeout: options.request_db_timeout,
             audit: audit.clone(),
             keyring: keyring.clone(),
             accounts: accounts.clone(),

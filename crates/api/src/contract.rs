@@ -8,7 +8,9 @@
 //!   the ones that take something else too (see [`NOT_UUID`]);
 //! - public operations with `security: []`, so a generated client calls them without a token;
 //! - a one-line `summary` (the doc comment's first sentence), with the rest in `description`;
-//! - the `servers` entry.
+//! - the `servers` entry;
+//! - 503 `service-unavailable` with `Retry-After` on every operation that touches the database
+//!   (all but the health checks): any of them can meet an unavailable database or audit log.
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, Object, SchemaFormat, SchemaType, Type};
@@ -343,6 +345,42 @@ fn reflow_rest(original: &str, rest: &str) -> String {
         .map_or_else(|| rest.to_owned(), |i| original[i..].to_owned())
 }
 
+/// The operations that never touch the database (readiness documents its own 503).
+const WITHOUT_DATABASE: &[&str] = &["/health/live", "/health/ready"];
+
+/// The cause of the 503, after "The" (its own response) or "the" (another 503's).
+const UNAVAILABLE: &str = "database does not answer in time or the audit log cannot be written \
+     (`service-unavailable`); nothing was returned, try again after `Retry-After`";
+
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+        .description(Some("Seconds to wait before trying again"))
+        .build()
+}
+
+/// Adds the 503 of an unavailable database or audit log, or names it in the operation's own 503.
+fn document_unavailable(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut("503") {
+        Some(RefOr::T(response)) => {
+            response.description = format!("{}; or the {UNAVAILABLE}", response.description);
+            response
+                .headers
+                .entry("Retry-After".to_owned())
+                .or_insert_with(retry_after_header);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let mut response = crate::problem::documented_problem(&format!("The {UNAVAILABLE}"));
+            if let RefOr::T(response) = &mut response {
+                response.headers.insert("Retry-After".to_owned(), retry_after_header());
+            }
+            responses.insert("503".to_owned(), response);
+        }
+    }
+}
+
 /// Adds the document-wide parts; see the module's comment.
 pub fn document(mut doc: OpenApi) -> OpenApi {
     doc.servers = Some(vec![
@@ -354,8 +392,12 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
             ))
             .build(),
     ]);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let touches_database = !WITHOUT_DATABASE.contains(&path.as_str());
         for operation in operations(item) {
+            if touches_database {
+                document_unavailable(operation);
+            }
             let public = is_public(operation);
             if public {
                 operation.security = Some(Vec::new());

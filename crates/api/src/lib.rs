@@ -50,6 +50,9 @@ pub use problem::{ApiError, FieldError, Problem, ProblemType};
 /// What every handler can reach.
 pub struct AppState {
     pub pool: Pool,
+    /// How long a request waits for a pooled connection before it answers 503 with
+    /// `Retry-After` ([`DEFAULT_REQUEST_DB_TIMEOUT`]); commands wait the pool's own timeout.
+    pub request_db_timeout: Duration,
     /// The audit log writer every read of personal data goes through.
     pub audit: rekisteri_audit::AuditLog,
     pub keyring: Arc<Keyring>,
@@ -81,6 +84,10 @@ impl AppState {
     }
 }
 
+/// How long a request waits for a database connection by default: an outage answers 503
+/// within 2 s (PL-10), while a pool busy under load still hands its connections round.
+pub const DEFAULT_REQUEST_DB_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// Runs blocking database work off the async executor, with a pooled connection.
 pub trait RunBlocking {
     fn run<T, F>(&self, work: F) -> impl std::future::Future<Output = Result<T, ApiError>>
@@ -97,7 +104,7 @@ impl RunBlocking for web::Data<AppState> {
     {
         let state = self.clone();
         web::block(move || {
-            let mut conn = state.pool.get()?;
+            let mut conn = state.pool.get_timeout(state.request_db_timeout)?;
             work(&mut conn, &state)
         })
         .await?

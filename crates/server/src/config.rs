@@ -30,7 +30,9 @@ struct FileConfig {
     workers: Option<usize>,
     shutdown_timeout_secs: Option<u64>,
     pool_size: Option<u32>,
+    db_request_timeout_ms: Option<u64>,
     sqlite_synchronous: Option<String>,
+    sqlite_max_size_mb: Option<u64>,
     audit_checkpoint_interval: Option<i64>,
     audit_retention_years: Option<u16>,
     trusted_proxies: Option<Vec<String>>,
@@ -155,6 +157,9 @@ pub struct Config {
     pub workers: usize,
     pub shutdown_timeout: Duration,
     pub pool: PoolOptions,
+    /// How long a request waits for a database connection before it answers 503 (the
+    /// commands wait the pool's own `connection_timeout`).
+    pub request_db_timeout: Duration,
     /// A signed audit checkpoint every this many entries of a chain; never change it on a
     /// running installation (verification expects checkpoints at its multiples).
     pub audit_checkpoint_interval: i64,
@@ -175,6 +180,9 @@ pub struct Config {
     /// The scheduler of the periodic jobs (PL-8), `[jobs]` in the file.
     pub jobs: crate::jobs::JobsConfig,
 }
+
+/// SQLite's default page size, which the platform keeps.
+const SQLITE_PAGE_BYTES: u64 = 4096;
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -247,6 +255,28 @@ impl Config {
         if pool_size == 0 {
             return Err(ConfigError::Invalid {
                 name: "REKISTERI_DB_POOL_SIZE",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let request_db_timeout_ms: u64 = match env("REKISTERI_DB_REQUEST_TIMEOUT_MS") {
+            Some(v) => parse_number("REKISTERI_DB_REQUEST_TIMEOUT_MS", &v)?,
+            None => file_config
+                .db_request_timeout_ms
+                .unwrap_or(rekisteri_api::DEFAULT_REQUEST_DB_TIMEOUT.as_millis() as u64),
+        };
+        if !(1..=60_000).contains(&request_db_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_DB_REQUEST_TIMEOUT_MS",
+                message: "must be 1-60000".to_owned(),
+            });
+        }
+        let sqlite_max_size_mb: Option<u64> = match env("REKISTERI_SQLITE_MAX_SIZE_MB") {
+            Some(v) => Some(parse_number("REKISTERI_SQLITE_MAX_SIZE_MB", &v)?),
+            None => file_config.sqlite_max_size_mb,
+        };
+        if sqlite_max_size_mb == Some(0) {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_SQLITE_MAX_SIZE_MB",
                 message: "must be at least 1".to_owned(),
             });
         }
@@ -381,8 +411,10 @@ impl Config {
             pool: PoolOptions {
                 max_size: pool_size,
                 sqlite_synchronous: synchronous,
+                sqlite_max_pages: sqlite_max_size_mb.map(|mb| mb.saturating_mul(1024 * 1024) / SQLITE_PAGE_BYTES),
                 ..PoolOptions::default()
             },
+            request_db_timeout: Duration::from_millis(request_db_timeout_ms),
         })
     }
 
@@ -406,6 +438,13 @@ impl Config {
         line("workers", self.workers.to_string());
         line("shutdown_timeout_secs", self.shutdown_timeout.as_secs().to_string());
         line("pool_size", self.pool.max_size.to_string());
+        line("db_request_timeout_ms", self.request_db_timeout.as_millis().to_string());
+        if let Some(pages) = self.pool.sqlite_max_pages {
+            line(
+                "sqlite_max_size_mb",
+                (pages * SQLITE_PAGE_BYTES / (1024 * 1024)).to_string(),
+            );
+        }
         line(
             "sqlite_synchronous",
             format!("{:?}", self.pool.sqlite_synchronous.as_str().to_ascii_lowercase()),
