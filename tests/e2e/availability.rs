@@ -369,7 +369,7 @@ fn pl_10_sqlite_full_answers_503_and_not_ready_then_recovers_without_restart() {
         .unwrap();
     assert_eq!(restored.len(), 1, "{restored:?}");
     let details: Value = serde_json::from_str(&restored[0]).unwrap();
-    assert_eq!(details["failed_commits"], 4, "{details}");
+    assert_eq!(details["failed_attempts"], 4, "{details}");
     assert!(details["unavailable_since"].is_string(), "{details}");
 }
 

@@ -3,7 +3,7 @@
 //! one commit.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -457,21 +457,11 @@ struct Job {
 }
 
 /// Since when the log could not be written because the database was unavailable, and how many
-/// group commits failed since.
+/// attempts (group commits and readiness probes) failed since.
 #[derive(Debug, Clone, Copy)]
 struct Outage {
     since: PrimitiveDateTime,
-    failed_commits: u64,
-}
-
-type SharedOutage = Arc<Mutex<Option<Outage>>>;
-
-fn outage_of(shared: &SharedOutage) -> Option<Outage> {
-    *shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn set_outage(shared: &SharedOutage, outage: Option<Outage>) {
-    *shared.lock().unwrap_or_else(PoisonError::into_inner) = outage;
+    failed_attempts: u64,
 }
 
 /// The process's audit log writer. Cloning is cheap; the writer thread ends when the last clone
@@ -481,7 +471,6 @@ pub struct AuditLog {
     sender: mpsc::SyncSender<Job>,
     keyring: Option<std::sync::Arc<rekisteri_crypto::Keyring>>,
     options: WriterOptions,
-    outage: SharedOutage,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -505,17 +494,14 @@ impl AuditLog {
         let own = pool.single(options.connection_timeout)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let keyring = signer.clone();
-        let outage = SharedOutage::default();
-        let writer_outage = outage.clone();
         std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || run_writer(own, clock, signer, options, writer_outage, receiver))
+            .spawn(move || run_writer(own, clock, signer, options, receiver))
             .map_err(|e| AuditError::Write(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             sender,
             keyring,
             options,
-            outage,
         })
     }
 
@@ -549,11 +535,6 @@ impl AuditLog {
     /// writing anything.
     pub fn probe(&self) -> Result<(), AuditError> {
         self.append(Vec::new())
-    }
-
-    /// Whether the last group commit failed because the database was unavailable.
-    pub fn is_unavailable(&self) -> bool {
-        outage_of(&self.outage).is_some()
     }
 
     /// Appends in the caller's open transaction, with this log's signer and checkpoint
@@ -596,7 +577,7 @@ fn restored_event(outage: Outage, now: PrimitiveDateTime) -> NewEntry {
         actor_id: Some("audit-writer".to_owned()),
         details: serde_json::json!({
             "unavailable_since": crate::format_time(outage.since),
-            "failed_commits": outage.failed_commits,
+            "failed_attempts": outage.failed_attempts,
         }),
         request_id: None,
     })
@@ -635,10 +616,11 @@ fn run_writer(
     clock: SharedClock,
     keyring: Option<std::sync::Arc<rekisteri_crypto::Keyring>>,
     options: WriterOptions,
-    outage: SharedOutage,
     receiver: mpsc::Receiver<Job>,
 ) {
-    // The entries of the last group that failed for want of the database, while it lasts.
+    // While the database cannot take the log: since when, and the entries of the last group
+    // that failed.
+    let mut outage: Option<Outage> = None;
     let mut failed: Vec<NewEntry> = Vec::new();
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -654,7 +636,7 @@ fn run_writer(
         }
         let callers: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
         let now = rekisteri_db::to_primitive(clock.now());
-        let ongoing = outage_of(&outage);
+        let ongoing = outage;
         let signer = keyring.as_ref().and_then(|k| k.audit_signer());
         // The pool checks a PostgreSQL connection that has not answered lately, and replaces
         // one that does not answer: the first group after a database restart is not lost.
@@ -678,7 +660,7 @@ fn run_writer(
             Ok(()) => {
                 if ongoing.is_some() {
                     log::info!("audit writer: the log can be written again");
-                    set_outage(&outage, None);
+                    outage = None;
                     failed.clear();
                 }
                 Ok(())
@@ -690,13 +672,10 @@ fn run_writer(
                     if !callers.is_empty() {
                         failed = callers;
                     }
-                    set_outage(
-                        &outage,
-                        Some(Outage {
-                            since: ongoing.map_or(now, |o| o.since),
-                            failed_commits: ongoing.map_or(0, |o| o.failed_commits) + 1,
-                        }),
-                    );
+                    outage = Some(Outage {
+                        since: ongoing.map_or(now, |o| o.since),
+                        failed_attempts: ongoing.map_or(0, |o| o.failed_attempts) + 1,
+                    });
                 }
                 Err(Failure {
                     unavailable,

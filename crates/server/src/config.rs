@@ -537,6 +537,37 @@ mod tests {
     }
 
     #[test]
+    fn pl_10_request_connection_wait_and_sqlite_size_limit_are_configured() {
+        let config = load(&[], None).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            config.pool.connection_timeout,
+            Duration::from_secs(10),
+            "commands wait longer"
+        );
+        assert_eq!(config.pool.sqlite_max_pages, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(&path, "db_request_timeout_ms = 800\nsqlite_max_size_mb = 2048\n").unwrap();
+        let config = load(&[], Some(&path)).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(800));
+        assert_eq!(config.pool.sqlite_max_pages, Some(524_288));
+        let described = config.describe();
+        assert!(described.contains("db_request_timeout_ms = 800\n"), "{described}");
+        assert!(described.contains("sqlite_max_size_mb = 2048\n"), "{described}");
+        let config = load(&[("REKISTERI_DB_REQUEST_TIMEOUT_MS", "250")], Some(&path)).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(250));
+        for (name, value) in [
+            ("REKISTERI_DB_REQUEST_TIMEOUT_MS", "0"),
+            ("REKISTERI_DB_REQUEST_TIMEOUT_MS", "60001"),
+            ("REKISTERI_SQLITE_MAX_SIZE_MB", "0"),
+        ] {
+            let err = load(&[(name, value)], None).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
     fn ac_5_trusted_proxies_and_the_hashing_pool_are_configured() {
         let config = load(&[], None).unwrap();
         assert!(config.trusted_proxies.blocks().is_empty());
