@@ -94,7 +94,7 @@ pub fn is_unavailable(error: &diesel::result::Error) -> bool {
         ) => true,
         Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             let message = info.message();
-            SQLITE_UNAVAILABLE.iter().any(|m| message == *m) || POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m))
+            SQLITE_UNAVAILABLE.contains(&message) || POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m))
         }
         _ => false,
     }
