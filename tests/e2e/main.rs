@@ -4,6 +4,7 @@
 mod accounts;
 mod api_clients;
 mod audit;
+mod availability;
 mod calls;
 mod client_relations;
 mod clients;

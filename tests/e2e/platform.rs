@@ -10,7 +10,7 @@ db_test!(fn pl_10_ready_when_database_migrations_and_keys_are_good(db) {
     let ready = app.get("/health/ready");
     assert_eq!(ready.status().as_u16(), 200);
     let body: serde_json::Value = ready.json().unwrap();
-    assert_eq!(body, serde_json::json!({"status": "ready", "checks": {"database": "ok", "migrations": "ok", "keys": "ok"}}));
+    assert_eq!(body, serde_json::json!({"status": "ready", "checks": {"database": "ok", "migrations": "ok", "keys": "ok", "audit_log": "ok"}}));
 });
 
 db_test!(fn pl_10_not_ready_without_verified_keys(db) {

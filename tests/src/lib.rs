@@ -63,6 +63,11 @@ pub struct TestAppOptions {
     /// job beside the server (on the test's clock, so only a wake-up runs it), woken by the
     /// server's requests as `serve` does.
     pub will_service: Option<String>,
+    /// The pool the server uses; `None`: the test database's. A test that makes the database
+    /// unreachable or full gives one of its own (through a proxy, with a size limit).
+    pub pool: Option<rekisteri_db::Pool>,
+    /// How long a request waits for a database connection.
+    pub request_db_timeout: std::time::Duration,
 }
 
 impl Default for TestAppOptions {
@@ -80,6 +85,8 @@ impl Default for TestAppOptions {
             recording_max_bytes: rekisteri_recordings::DEFAULT_MAX_BYTES,
             metrics_token: None,
             will_service: None,
+            pool: None,
+            request_db_timeout: rekisteri_api::DEFAULT_REQUEST_DB_TIMEOUT,
         }
     }
 }
@@ -175,8 +182,9 @@ impl TestApp {
         if options.keys_verified {
             rekisteri_db::keycheck::verify_keyring(&mut db.conn(), &keyring, clock.now()).unwrap();
         }
+        let pool = options.pool.unwrap_or_else(|| db.pool.clone());
         let audit = rekisteri_audit::AuditLog::start(
-            db.pool.clone(),
+            pool.clone(),
             clock.clone(),
             Some(keyring.clone()),
             rekisteri_audit::WriterOptions::default(),
@@ -204,7 +212,8 @@ impl TestApp {
             .will_service
             .map(|url| outbox_scheduler(&db, &keyring, &clock, &audit, url, outbox_wakeup.clone()));
         let state = web::Data::new(AppState {
-            pool: db.pool.clone(),
+            pool,
+            request_db_timeout: options.request_db_timeout,
             audit: audit.clone(),
             keyring: keyring.clone(),
             accounts: accounts.clone(),

@@ -237,7 +237,7 @@ async fn verify(state: web::Data<AppState>, principal: Authenticated) -> Result<
             checkpoint_interval: walker.audit.options().checkpoint_interval,
             segment_entries: rekisteri_audit::DEFAULT_SEGMENT_ENTRIES,
         };
-        rekisteri_audit::verify_all(&walker.pool, &options).map_err(ApiError::internal)
+        rekisteri_audit::verify_all(&walker.pool, &options).map_err(ApiError::from)
     })
     .await??;
     Ok(HttpResponse::Ok().json(VerifyBody {
@@ -290,7 +290,7 @@ async fn security_events(
     let page = state
         .run(move |conn, _| {
             rekisteri_audit::query::security_event_entries(conn, &filter, cursor.as_ref(), limit)
-                .map_err(ApiError::internal)
+                .map_err(ApiError::query)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page_body(page, security_json)))
@@ -321,7 +321,7 @@ async fn usage_page(
                 .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
                     let page =
                         rekisteri_audit::query::usage_entries(conn, &registrar_id, &filter, cursor.as_ref(), limit)
-                            .map_err(ApiError::internal)?;
+                            .map_err(ApiError::query)?;
                     Ok::<_, ApiError>((page, vec![entry]))
                 })
         })
@@ -457,7 +457,7 @@ async fn disclosures(
                         cursor.as_ref(),
                         limit,
                     )
-                    .map_err(ApiError::internal)?;
+                    .map_err(ApiError::query)?;
                     Ok::<_, ApiError>((page, vec![entry]))
                 })
         })
@@ -532,8 +532,8 @@ async fn export(
                 state
                     .audit
                     .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
-                        let range = rekisteri_audit::query::seq_range(conn, kind, &chain, from, to)
-                            .map_err(ApiError::internal)?;
+                        let range =
+                            rekisteri_audit::query::seq_range(conn, kind, &chain, from, to).map_err(ApiError::query)?;
                         Ok::<_, ApiError>((range, vec![entry]))
                     })
             })
@@ -548,7 +548,7 @@ async fn export(
                 let (after, last) = cursor?;
                 let page = state
                     .run(move |conn, _| {
-                        rekisteri_audit::export::export_page(conn, &chain, after, last).map_err(ApiError::internal)
+                        rekisteri_audit::export::export_page(conn, &chain, after, last).map_err(ApiError::from)
                     })
                     .await;
                 match page {
@@ -673,7 +673,7 @@ async fn supervision_report(
                             (rows, false)
                         }),
                     };
-                    let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::internal)?;
+                    let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::query)?;
                     Ok::<_, ApiError>((result, vec![entry]))
                 })
         })
@@ -768,7 +768,7 @@ async fn own_usage(
                 .audit
                 .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
                     let page = rekisteri_audit::query::usage_about_person(conn, &subject, cursor.as_ref(), limit)
-                        .map_err(ApiError::internal)?;
+                        .map_err(ApiError::query)?;
                     Ok::<_, ApiError>((page, vec![entry]))
                 })
         })

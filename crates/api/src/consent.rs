@@ -69,6 +69,7 @@ impl From<ConsentError> for ApiError {
             ConsentError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
             ConsentError::Clients(e) => e.into(),
             ConsentError::Audit(e) => e.into(),
+            ConsentError::Db(e) => e.into(),
             other => ApiError::internal(other),
         }
     }

@@ -12,6 +12,8 @@
 //! - the API's version and its changelog in `info` (`x-changelog`, and as text in the
 //!   description; see docs/api-versioning.md), and request and response examples of the main
 //!   operations ([`crate::examples`]).
+//! - 503 `service-unavailable` with `Retry-After` on every operation that touches the database
+//!   (all but the health checks): any of them can meet an unavailable database or audit log.
 
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, Object, SchemaFormat, SchemaType, Type};
@@ -410,6 +412,42 @@ fn changelog(doc: &mut OpenApi) {
     description.push_str(&text);
 }
 
+/// The operations that never touch the database (readiness documents its own 503).
+const WITHOUT_DATABASE: &[&str] = &["/health/live", "/health/ready"];
+
+/// The cause of the 503, after "The" (its own response) or "the" (another 503's).
+const UNAVAILABLE: &str = "database does not answer in time or the audit log cannot be written \
+     (`service-unavailable`); nothing was returned, try again after `Retry-After`";
+
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+        .description(Some("Seconds to wait before trying again"))
+        .build()
+}
+
+/// Adds the 503 of an unavailable database or audit log, or names it in the operation's own 503.
+fn document_unavailable(operation: &mut Operation) {
+    let responses = &mut operation.responses.responses;
+    match responses.get_mut("503") {
+        Some(RefOr::T(response)) => {
+            response.description = format!("{}; or the {UNAVAILABLE}", response.description);
+            response
+                .headers
+                .entry("Retry-After".to_owned())
+                .or_insert_with(retry_after_header);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            let mut response = crate::problem::documented_problem(&format!("The {UNAVAILABLE}"));
+            if let RefOr::T(response) = &mut response {
+                response.headers.insert("Retry-After".to_owned(), retry_after_header());
+            }
+            responses.insert("503".to_owned(), response);
+        }
+    }
+}
+
 /// Adds the document-wide parts; see the module's comment.
 pub fn document(mut doc: OpenApi) -> OpenApi {
     changelog(&mut doc);
@@ -423,8 +461,12 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
             ))
             .build(),
     ]);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let touches_database = !WITHOUT_DATABASE.contains(&path.as_str());
         for operation in operations(item) {
+            if touches_database {
+                document_unavailable(operation);
+            }
             let public = is_public(operation);
             if public {
                 operation.security = Some(Vec::new());

@@ -1,7 +1,5 @@
 //! Liveness and readiness (PL-10).
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,6 +34,9 @@ pub struct ReadinessChecks {
     pub migrations: &'static str,
     #[schema(example = "ok")]
     pub keys: &'static str,
+    /// The audit log can be written (a full or read-only disk fails this).
+    #[schema(example = "ok")]
+    pub audit_log: &'static str,
 }
 
 /// The process is running.
@@ -49,8 +50,12 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Liveness { status: "live" })
 }
 
-/// The service can take traffic: the database answers, its schema is current and the keys are
-/// loaded and match the database.
+/// The service can take traffic: the database answers, its schema is current, the keys are
+/// loaded and match the database, and the audit log can be written.
+///
+/// After a write of the audit log failed for want of the database (a full or read-only disk, a
+/// lost connection), this tries the log again and stays 503 until it can be written; the
+/// recovery is recorded as an `audit_log_restored` security event. No restart is needed.
 #[utoipa::path(
     tag = "health",
     security(()),
@@ -64,18 +69,34 @@ async fn live() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let keys_ok = state.keys_verified;
     let pool = state.pool.clone();
-    let checked = web::block(move || -> Result<Vec<String>, String> {
-        let mut conn = pool.get_timeout(Duration::from_secs(2)).map_err(|e| e.to_string())?;
-        rekisteri_db::migrations::pending(&mut conn).map_err(|e| e.to_string())
+    let audit = state.audit.clone();
+    let timeout = state.request_db_timeout;
+    let checked = web::block(move || -> Result<(Vec<String>, Result<(), String>), String> {
+        let mut conn = pool.get_timeout(timeout).map_err(|e| e.to_string())?;
+        let pending = rekisteri_db::migrations::pending(&mut conn).map_err(|e| e.to_string())?;
+        drop(conn);
+        // Through the writer's own connection: checks (and replaces) it, and while the log is
+        // failing tries to write it.
+        Ok((pending, audit.probe().map_err(|e| e.to_string())))
     })
     .await;
     let mut failures = Vec::new();
     match checked {
-        Ok(Ok(pending)) if pending.is_empty() => {}
-        Ok(Ok(pending)) => failures.push(FieldError::new(
-            "migrations",
-            format!("{} migrations are pending; run `rekisteri migrate`", pending.len()),
-        )),
+        Ok(Ok((pending, audit_log))) => {
+            if !pending.is_empty() {
+                failures.push(FieldError::new(
+                    "migrations",
+                    format!("{} migrations are pending; run `rekisteri migrate`", pending.len()),
+                ));
+            }
+            if let Err(cause) = audit_log {
+                log::warn!("readiness: the audit log cannot be written: {cause}");
+                failures.push(FieldError::new(
+                    "audit_log",
+                    "the audit log cannot be written (is the database's disk full or read-only?)",
+                ));
+            }
+        }
         Ok(Err(cause)) => {
             log::warn!("readiness: database check failed: {cause}");
             failures.push(FieldError::new("database", "the database does not answer"));
@@ -98,6 +119,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 database: "ok",
                 migrations: "ok",
                 keys: "ok",
+                audit_log: "ok",
             },
         });
     }

@@ -76,6 +76,7 @@ fn error_response(req: ServiceRequest, response: HttpResponse) -> ServiceRespons
 fn internal(e: IdempotencyError) -> ApiError {
     match e {
         IdempotencyError::Audit(e) => e.into(),
+        IdempotencyError::Db(e) => e.into(),
         other => ApiError::internal(other),
     }
 }

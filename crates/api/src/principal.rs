@@ -104,6 +104,8 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
                 match e {
                     AccountsError::Unauthenticated => unauthenticated(),
                     AccountsError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+                    AccountsError::Db(e) => e.into(),
+                    AccountsError::Audit(e) => e.into(),
                     other => ApiError::internal(other),
                 }
             })

@@ -42,6 +42,9 @@ pub enum ProblemType {
     NotReady,
     /// The password-hashing pool is full (503 with `Retry-After`).
     Busy,
+    /// The database does not answer in time, or the audit log cannot be written (a full or
+    /// read-only disk): 503 with `Retry-After`, never the data.
+    ServiceUnavailable,
     /// A requested byte range lies outside the recording (416).
     RangeNotSatisfiable,
     /// Stored audio failed its integrity check (CA-3): a fault of storage, never the caller's.
@@ -72,6 +75,7 @@ impl ProblemType {
             Self::TooManyRequests => "/problems/too-many-requests",
             Self::NotReady => "/problems/not-ready",
             Self::Busy => "/problems/busy",
+            Self::ServiceUnavailable => "/problems/service-unavailable",
             Self::RangeNotSatisfiable => "/problems/range-not-satisfiable",
             Self::IntegrityFailure => "/problems/integrity-failure",
             Self::Internal => "/problems/internal",
@@ -94,7 +98,7 @@ impl ProblemType {
             Self::BusinessRule | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotReady | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady | Self::Busy | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::IntegrityFailure | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -122,6 +126,7 @@ impl ProblemType {
             Self::TooManyRequests => "Too many requests",
             Self::NotReady => "The service is not ready",
             Self::Busy => "The service is busy",
+            Self::ServiceUnavailable => "The service is unavailable for a moment",
             Self::RangeNotSatisfiable => "The range is not inside the recording",
             Self::IntegrityFailure => "The stored data failed its integrity check",
             Self::Internal => "Internal error",
@@ -233,6 +238,10 @@ pub enum ApiError {
     /// 503: the password-hashing pool is full; try again after `Retry-After`.
     #[error("busy")]
     Busy { retry_after_seconds: i64 },
+    /// 503: no database connection in time, or the audit log cannot be written; the cause is
+    /// for the server log only. Try again after `Retry-After`.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -251,6 +260,21 @@ impl ApiError {
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
+    }
+
+    /// A failed query of a module that answers with the driver's error: 503 when the database
+    /// is unavailable, otherwise 500.
+    pub fn query(e: impl Into<rekisteri_db::DbError>) -> Self {
+        e.into().into()
+    }
+
+    /// A storage failure: 503 when the database is unavailable, otherwise our fault (500).
+    fn storage(unavailable: bool, cause: impl std::fmt::Display) -> Self {
+        if unavailable {
+            Self::Unavailable(cause.to_string())
+        } else {
+            Self::Internal(cause.to_string())
+        }
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -296,6 +320,14 @@ impl ApiError {
                 ));
                 problem
             }
+            Self::Unavailable(_) => {
+                let mut problem = Problem::new(ProblemType::ServiceUnavailable);
+                problem.detail = Some(format!(
+                    "The database or the audit log cannot be reached just now; try again in {UNAVAILABLE_RETRY_AFTER_SECONDS} s \
+                     (a creating request with the same Idempotency-Key)."
+                ));
+                problem
+            }
             Self::Internal(_) => {
                 let mut problem = Problem::new(ProblemType::Internal);
                 problem.detail =
@@ -315,22 +347,29 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Exists { .. } => StatusCode::CONFLICT,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            // The request id ties the caller's report (it quotes X-Request-Id) to this line.
-            match crate::middleware::RequestId::current() {
-                Some(id) => log::error!("{} internal error: {cause}", id.0),
-                None => log::error!("internal error: {cause}"),
-            }
+        // The request id ties the caller's report (it quotes X-Request-Id) to the line.
+        let request = crate::middleware::RequestId::current()
+            .map(|id| id.0)
+            .unwrap_or_default();
+        match self {
+            Self::Internal(cause) => log::error!("{request} internal error: {cause}"),
+            Self::Unavailable(cause) => log::warn!("{request} unavailable (503): {cause}"),
+            _ => {}
         }
         let mut response = self.to_problem().response();
-        if let Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        let retry_after = match self {
+            Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } => Some(*retry_after_seconds),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
@@ -338,9 +377,14 @@ impl ResponseError for ApiError {
     }
 }
 
+/// How long a caller is asked to wait after a 503 of an unavailable database or audit log: long
+/// enough for a connection to be replaced or a database restart to finish, short against the
+/// clients' own timeouts.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: i64 = 5;
+
 impl From<rekisteri_db::DbError> for ApiError {
     fn from(e: rekisteri_db::DbError) -> Self {
-        Self::Internal(e.to_string())
+        Self::storage(e.is_unavailable(), e)
     }
 }
 
@@ -368,16 +412,19 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
                 ProblemType::StrongAuthenticationRequired,
                 "This registrar's client data needs a strong identity provider login (e.g. the professional card); a password session is not enough.",
             ),
+            E::Db(e) => e.into(),
+            E::Audit(e) => e.into(),
             other => ApiError::internal(other),
         }
     }
 }
 
-/// A log that cannot be written fails the request that needed it (AU-4); the cause goes to the
-/// server log, never to the caller.
+/// A log that cannot be written fails the request that needed it (AU-4): 503 while the
+/// database cannot take it, 500 otherwise; the cause goes to the server log, never to the
+/// caller.
 impl From<rekisteri_audit::AuditError> for ApiError {
     fn from(e: rekisteri_audit::AuditError) -> Self {
-        Self::Internal(e.to_string())
+        Self::storage(e.is_unavailable(), e)
     }
 }
 
@@ -406,6 +453,8 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
                 "The record has changed since the version in If-Match; read it again and reapply the change.",
             ),
             E::StrongAuthenticationRequired => rekisteri_accounts::AccountsError::StrongAuthenticationRequired.into(),
+            E::Db(e) => e.into(),
+            E::Audit(e) => e.into(),
             other => ApiError::internal(other),
         }
     }

@@ -52,6 +52,8 @@ fn map_error(e: VtjError) -> ApiError {
         VtjError::Malformed(m) => ApiError::field("body", m),
         VtjError::Refused { .. } | VtjError::Transport(_) => ApiError::problem(ProblemType::NotReady, e.to_string()),
         VtjError::Clients(e) => e.into(),
+        VtjError::Db(e) => e.into(),
+        VtjError::Audit(e) => e.into(),
         other => ApiError::internal(other),
     }
 }

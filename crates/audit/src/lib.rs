@@ -31,10 +31,26 @@ pub use writer::{AuditLog, DisclosureRow, SecurityRow, StoredEntry, UsageRow, Wr
 pub enum AuditError {
     #[error("the audit log could not be written: {0}")]
     Write(String),
+    /// The database could not take the entries just now (no connection, a connection lost,
+    /// a full or read-only database): nothing of the group was committed; try again later.
+    #[error("the audit log cannot be written just now: {0}")]
+    Unavailable(String),
     #[error("the audit log writer has stopped")]
     WriterStopped,
     #[error(transparent)]
     Db(#[from] rekisteri_db::DbError),
+}
+
+impl AuditError {
+    /// Whether the log could not be written because the database is unavailable (503), not
+    /// because of the entries or a fault of ours.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::WriterStopped => true,
+            Self::Db(e) => e.is_unavailable(),
+            Self::Write(_) => false,
+        }
+    }
 }
 
 impl From<diesel::result::Error> for AuditError {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use diesel::prelude::*;
 use rekisteri_core::SharedClock;
@@ -13,7 +14,7 @@ use rekisteri_db::{DbConnection, Pool, write_transaction};
 use time::PrimitiveDateTime;
 
 use crate::canonical::Canonical;
-use crate::{AuditError, DisclosureEntry, NewEntry, SecurityEvent, UsageEntry};
+use crate::{ActorKind, AuditError, DisclosureEntry, NewEntry, SecurityEvent, UsageEntry};
 
 #[derive(Debug, Clone, Insertable, Queryable)]
 #[diesel(table_name = usage_log)]
@@ -264,6 +265,9 @@ pub struct WriterOptions {
     pub max_batch_entries: usize,
     /// A signed checkpoint is written whenever a chain's sequence reaches a multiple of this.
     pub checkpoint_interval: i64,
+    /// The longest a group commit waits for the writer's connection; past it the group fails
+    /// as unavailable, and its callers answer 503 instead of waiting on an outage.
+    pub connection_timeout: Duration,
 }
 
 impl Default for WriterOptions {
@@ -271,6 +275,7 @@ impl Default for WriterOptions {
         Self {
             max_batch_entries: 512,
             checkpoint_interval: 1000,
+            connection_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -439,9 +444,24 @@ fn insert_rows(conn: &mut DbConnection, rows: Vec<StoredEntry>) -> Result<(), Au
     Ok(())
 }
 
+/// Why a group commit failed, as every caller in the group is told.
+#[derive(Debug, Clone)]
+struct Failure {
+    unavailable: bool,
+    message: String,
+}
+
 struct Job {
     entries: Vec<NewEntry>,
-    reply: mpsc::SyncSender<Result<(), String>>,
+    reply: mpsc::SyncSender<Result<(), Failure>>,
+}
+
+/// Since when the log could not be written because the database was unavailable, and how many
+/// attempts (group commits and readiness probes) failed since.
+#[derive(Debug, Clone, Copy)]
+struct Outage {
+    since: PrimitiveDateTime,
+    failed_attempts: u64,
 }
 
 /// The process's audit log writer. Cloning is cheap; the writer thread ends when the last clone
@@ -461,18 +481,22 @@ impl std::fmt::Debug for AuditLog {
 
 impl AuditLog {
     /// Starts the writer thread. It holds one connection to `pool`'s database of its own, not
-    /// one of the pool's.
+    /// one of the pool's, checked and replaced as pooled ones are.
     pub fn start(
         pool: Pool,
         clock: SharedClock,
         signer: Option<std::sync::Arc<rekisteri_crypto::Keyring>>,
         options: WriterOptions,
     ) -> Result<Self, AuditError> {
+        // A pool of one of its own, outside the requests' pool: requests hold pooled
+        // connections while they wait for this writer, so a writer that took its connection
+        // from the same pool could wait behind them for ever once they fill it.
+        let own = pool.single(options.connection_timeout)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let keyring = signer.clone();
         std::thread::Builder::new()
             .name("audit-writer".to_owned())
-            .spawn(move || run_writer(pool, clock, signer, options, receiver))
+            .spawn(move || run_writer(own, clock, signer, options, receiver))
             .map_err(|e| AuditError::Write(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             sender,
@@ -495,9 +519,22 @@ impl AuditLog {
             .map_err(|_| AuditError::WriterStopped)?;
         match answer.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(AuditError::Write(message)),
+            Ok(Err(Failure {
+                unavailable: true,
+                message,
+            })) => Err(AuditError::Unavailable(message)),
+            Ok(Err(Failure { message, .. })) => Err(AuditError::Write(message)),
             Err(_) => Err(AuditError::WriterStopped),
         }
+    }
+
+    /// Whether the log can be written, for readiness (PL-10). While the last group commit
+    /// failed for want of the database, this tries again: it commits the
+    /// `audit_log_restored` security event that ends the outage, or fails as the log still
+    /// does. Otherwise it checks the writer's connection (and replaces a dead one) without
+    /// writing anything.
+    pub fn probe(&self) -> Result<(), AuditError> {
+        self.append(Vec::new())
     }
 
     /// Appends in the caller's open transaction, with this log's signer and checkpoint
@@ -529,6 +566,51 @@ impl AuditLog {
     }
 }
 
+/// The security event that closes an outage of the log: from when until now entries could not
+/// be written, so nothing that needed them was served (AU-4).
+fn restored_event(outage: Outage, now: PrimitiveDateTime) -> NewEntry {
+    NewEntry::Security(SecurityEvent {
+        occurred_at: now,
+        organisation_id: None,
+        event_type: "audit_log_restored".to_owned(),
+        actor_kind: ActorKind::System,
+        actor_id: Some("audit-writer".to_owned()),
+        details: serde_json::json!({
+            "unavailable_since": crate::format_time(outage.since),
+            "failed_attempts": outage.failed_attempts,
+        }),
+        request_id: None,
+    })
+}
+
+/// Appends `entries` in a savepoint of the caller's transaction and undoes them: whether they
+/// would go in now, without logging uses that were refused (their callers got nothing).
+fn try_and_undo(
+    conn: &mut DbConnection,
+    entries: Vec<NewEntry>,
+    now: PrimitiveDateTime,
+    signer: Option<&CheckpointSigner>,
+    options: &WriterOptions,
+) -> Result<(), AuditError> {
+    enum Trial {
+        Undone,
+        Failed(AuditError),
+    }
+    impl From<diesel::result::Error> for Trial {
+        fn from(e: diesel::result::Error) -> Self {
+            Self::Failed(e.into())
+        }
+    }
+    let trial = conn.transaction::<(), Trial, _>(|conn| {
+        append_in_transaction(conn, entries, now, signer, options).map_err(Trial::Failed)?;
+        Err(Trial::Undone)
+    });
+    match trial {
+        Ok(()) | Err(Trial::Undone) => Ok(()),
+        Err(Trial::Failed(e)) => Err(e),
+    }
+}
+
 fn run_writer(
     pool: Pool,
     clock: SharedClock,
@@ -536,7 +618,10 @@ fn run_writer(
     options: WriterOptions,
     receiver: mpsc::Receiver<Job>,
 ) {
-    let mut connection = None;
+    // While the database cannot take the log: since when, and the entries of the last group
+    // that failed.
+    let mut outage: Option<Outage> = None;
+    let mut failed: Vec<NewEntry> = Vec::new();
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
         let mut count = jobs[0].entries.len();
@@ -549,35 +634,60 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let entries: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
+        let callers: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
         let started = std::time::Instant::now();
-        if connection.is_none() {
-            // A connection of the writer's own, outside the pool: requests hold pooled
-            // connections while they wait for this writer, so a writer that took its connection
-            // from the same pool could wait behind them for ever once they fill it.
-            connection = pool
-                .connect_unpooled()
-                .map_err(|e| log::error!("audit writer: no connection: {e}"))
-                .ok();
-        }
-        let result = match connection.as_mut() {
-            None => Err("no database connection for the audit log".to_owned()),
-            Some(conn) => {
-                let now = rekisteri_db::to_primitive(clock.now());
-                let signer = keyring.as_ref().and_then(|k| k.audit_signer());
-                write_transaction(conn, |conn| append_in_transaction(conn, entries, now, signer, &options))
-                    .map_err(|e| e.to_string())
-            }
-        };
+        let now = rekisteri_db::to_primitive(clock.now());
+        let ongoing = outage;
+        let signer = keyring.as_ref().and_then(|k| k.audit_signer());
+        // The pool checks a PostgreSQL connection that has not answered lately, and replaces
+        // one that does not answer: the first group after a database restart is not lost.
+        let result = pool.get().map_err(AuditError::from).and_then(|mut conn| match ongoing {
+            None if callers.is_empty() => Ok(()),
+            None => write_transaction(&mut conn, |conn| {
+                append_in_transaction(conn, callers.clone(), now, signer, &options)
+            }),
+            Some(ongoing) => write_transaction(&mut conn, |conn| {
+                // A probe (readiness) ends the outage only if what failed last would go in
+                // now: a small security event may fit where the usage entries did not.
+                if callers.is_empty() && !failed.is_empty() {
+                    try_and_undo(conn, failed.clone(), now, signer, &options)?;
+                }
+                let mut entries = vec![restored_event(ongoing, now)];
+                entries.extend(callers.iter().cloned());
+                append_in_transaction(conn, entries, now, signer, &options)
+            }),
+        });
         let figures = crate::metrics::writer_metrics();
         figures.group_entries.observe(count as f64);
         figures.commit_seconds.observe(started.elapsed().as_secs_f64());
-        if let Err(message) = &result {
-            figures.failures.inc();
-            log::error!("audit writer: a group commit of {count} entries failed: {message}");
-            // A broken connection is replaced before the next group.
-            connection = None;
-        }
+        let result = match result {
+            Ok(()) => {
+                if ongoing.is_some() {
+                    log::info!("audit writer: the log can be written again");
+                    outage = None;
+                    failed.clear();
+                }
+                Ok(())
+            }
+            Err(error) => {
+                figures.failures.inc();
+                let unavailable = error.is_unavailable();
+                log::error!("audit writer: a group commit of {count} entries failed: {error}");
+                if unavailable {
+                    if !callers.is_empty() {
+                        failed = callers;
+                    }
+                    outage = Some(Outage {
+                        since: ongoing.map_or(now, |o| o.since),
+                        failed_attempts: ongoing.map_or(0, |o| o.failed_attempts) + 1,
+                    });
+                }
+                Err(Failure {
+                    unavailable,
+                    message: error.to_string(),
+                })
+            }
+        };
         for job in jobs {
             let _ = job.reply.send(result.clone());
         }

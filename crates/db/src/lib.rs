@@ -41,6 +41,65 @@ pub enum DbError {
     Directory { path: String, source: std::io::Error },
 }
 
+impl DbError {
+    /// Whether the failure is the database's unavailability rather than the request's or our
+    /// code's fault: no connection within the wait, a connection lost, a read-only or full
+    /// database or disk. Such a failure passes; the caller may try again later (503).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::Pool(_) => true,
+            Self::Query(e) => is_unavailable(e),
+            Self::Url(_) | Self::Migration(_) | Self::Directory { .. } => false,
+        }
+    }
+}
+
+/// SQLite's messages (`sqlite3_errstr`, stable across versions) for the result codes that mean
+/// the file cannot be written or read now: SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR,
+/// SQLITE_CANTOPEN and SQLITE_BUSY (past the busy timeout). diesel reports them as `Unknown`
+/// with the message only.
+const SQLITE_UNAVAILABLE: &[&str] = &[
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "disk I/O error",
+    "unable to open database file",
+    "database is locked",
+    SQLITE_ROLLED_BACK,
+];
+
+/// What [`write_transaction`] reports when SQLite rolled its transaction back by itself.
+pub(crate) const SQLITE_ROLLED_BACK: &str =
+    "SQLite rolled the transaction back by itself (a full or read-only disk, an I/O error, a lock or no memory)";
+
+/// PostgreSQL's messages for a server that is going away, coming up or out of disk, which
+/// diesel reports as `Unknown` (it does not expose the SQLSTATE).
+const POSTGRES_UNAVAILABLE: &[&str] = &[
+    "terminating connection",
+    "server closed the connection",
+    "no connection to the server",
+    "the database system is",
+    "No space left on device",
+    "could not extend file",
+];
+
+/// Whether a query failed because the database is unavailable (see [`DbError::is_unavailable`]).
+pub fn is_unavailable(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            SQLITE_UNAVAILABLE.contains(&message) || POSTGRES_UNAVAILABLE.iter().any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
 /// A UTC instant as the schema's `Timestamp` columns hold it (UTC, no offset).
 pub fn to_primitive(at: time::OffsetDateTime) -> time::PrimitiveDateTime {
     let utc = at.to_offset(time::UtcOffset::UTC);

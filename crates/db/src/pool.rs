@@ -60,6 +60,10 @@ pub struct PoolOptions {
     /// on a connection checked within this long before fails once and the connection is dropped
     /// at its next check.
     pub postgres_liveness_interval: Duration,
+    /// The most pages a SQLite connection lets the database file grow to (`max_page_count`):
+    /// past it, writes fail as on a full disk (SQLITE_FULL) and requests answer 503 until
+    /// space is freed. `None`: SQLite's own limit.
+    pub sqlite_max_pages: Option<u64>,
 }
 
 impl Default for PoolOptions {
@@ -70,6 +74,7 @@ impl Default for PoolOptions {
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout: SQLITE_BUSY_TIMEOUT,
             postgres_liveness_interval: Duration::from_secs(1),
+            sqlite_max_pages: None,
         }
     }
 }
@@ -93,10 +98,14 @@ impl ConnectionManager {
         // secure_delete: what is deleted or purged (a protected address, VT-6, CL-8) is overwritten
         // in the file, not left in free pages.
         // busy_timeout first: switching a fresh file to WAL needs a lock other connections may hold.
+        let max_pages = self
+            .options
+            .sqlite_max_pages
+            .map_or(String::new(), |pages| format!(" PRAGMA max_page_count = {pages};"));
         format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
              PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA temp_store = MEMORY; \
-             PRAGMA secure_delete = ON;",
+             PRAGMA secure_delete = ON;{max_pages}",
             self.options.sqlite_busy_timeout.as_millis(),
             self.options.sqlite_synchronous.as_str()
         )
@@ -233,14 +242,21 @@ impl Pool {
         }
     }
 
+    /// A live connection, waiting at most the pool's `connection_timeout` for one.
     pub fn get(&self) -> Result<PooledConnection, DbError> {
-        let _waiting = Waiting::start(&self.waiting);
-        self.live(|| self.inner.get())
+        self.get_timeout(self.options.connection_timeout)
     }
 
+    /// A live connection, waiting at most `timeout` in all (request handlers wait less than
+    /// the commands do, and answer 503 rather than keep a caller waiting on an outage).
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection, DbError> {
         let _waiting = Waiting::start(&self.waiting);
-        self.live(|| self.inner.get_timeout(timeout))
+        let deadline = Instant::now() + timeout;
+        self.live(|| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // r2d2 cannot wait for nothing: with no time left one short last try.
+            self.inner.get_timeout(left.max(Duration::from_millis(1)))
+        })
     }
 
     /// A connection from `checkout` that is alive: a PostgreSQL connection not checked within
@@ -287,6 +303,21 @@ impl Pool {
             options: self.options.clone(),
         };
         manager.connect().map_err(|e| DbError::Connect(e.0))
+    }
+
+    /// A pool of its own with one connection and the same settings, waiting at most
+    /// `connection_timeout` for it: for a thread that must not wait behind the requests
+    /// holding this pool's connections (the audit writer), yet whose connection is checked
+    /// and replaced as pooled ones are.
+    pub fn single(&self, connection_timeout: Duration) -> Result<Pool, DbError> {
+        Pool::open(
+            &self.url,
+            &PoolOptions {
+                max_size: 1,
+                connection_timeout,
+                ..self.options.clone()
+            },
+        )
     }
 
     pub fn url(&self) -> &DatabaseUrl {

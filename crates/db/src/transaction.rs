@@ -97,6 +97,15 @@ where
         }
         Err(error) => match <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
             Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            // SQLite rolled the transaction back by itself, which it does on SQLITE_FULL,
+            // SQLITE_IOERR, SQLITE_BUSY and SQLITE_NOMEM only. `error` may then be an artefact
+            // (a savepoint of diesel's SQLite batch insert that no longer exists) rather than
+            // the cause; the cause is one of those, all of which mean "not now".
+            Err(diesel::result::Error::NotInTransaction) => Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(crate::SQLITE_ROLLED_BACK.to_owned()),
+            )
+            .into()),
             Err(rollback_error) => Err(rollback_error.into()),
         },
     }

@@ -18,7 +18,7 @@ struct Value {
     value: String,
 }
 
-#[derive(QueryableByName)]
+#[derive(Debug, QueryableByName)]
 struct Number {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -279,3 +279,70 @@ db_test!(fn pl_7_every_key_of_client_data_starts_with_the_registrar(db) {
         .collect();
     assert!(strays.is_empty(), "keys that do not start with registrar_id (PL-7): {strays:?}");
 });
+
+// What the API answers with 503 rather than 500 (PL-10): the database's unavailability, told
+// apart from faults of the request or of ours, on real failures of each backend.
+#[test]
+fn pl_10_a_full_sqlite_database_and_a_lost_postgres_connection_are_unavailable() {
+    let db = rekisteri_db::testing::TestDatabase::sqlite();
+    diesel::sql_query("CREATE TABLE filler (b BLOB)")
+        .execute(&mut db.conn())
+        .unwrap();
+    let pages = diesel::sql_query("SELECT page_count AS n FROM pragma_page_count()")
+        .get_result::<Number>(&mut db.conn())
+        .unwrap()
+        .n;
+    let full = Pool::open(
+        db.pool.url(),
+        &PoolOptions {
+            max_size: 1,
+            sqlite_max_pages: Some(u64::try_from(pages).unwrap() + 1),
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let mut conn = full.get().unwrap();
+    let mut failure = None;
+    for _ in 0..100 {
+        if let Err(e) = diesel::sql_query("INSERT INTO filler VALUES (zeroblob(4096))").execute(&mut *conn) {
+            failure = Some(e);
+            break;
+        }
+    }
+    let failure = failure.expect("the database filled up");
+    assert_eq!(failure.to_string(), "database or disk is full");
+    assert!(rekisteri_db::is_unavailable(&failure));
+    assert!(DbError::Query(failure).is_unavailable());
+    // A fault of the request or of ours is not an outage.
+    let invalid = diesel::sql_query("SELECT * FROM no_such_table")
+        .execute(&mut *conn)
+        .unwrap_err();
+    assert!(!rekisteri_db::is_unavailable(&invalid));
+    assert!(!DbError::Migration("x".into()).is_unavailable());
+    drop(conn);
+
+    let Some(db) = rekisteri_db::testing::TestDatabase::postgres() else {
+        return;
+    };
+    let trusting = Pool::open(
+        &DatabaseUrl::parse(&db.url).unwrap(),
+        &PoolOptions {
+            max_size: 1,
+            postgres_liveness_interval: std::time::Duration::from_secs(3600),
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let pid = backend_pid(&mut trusting.get().unwrap());
+    terminate(&db, pid);
+    let lost = diesel::sql_query("SELECT 1::bigint AS n")
+        .get_result::<Number>(&mut *trusting.get().unwrap())
+        .unwrap_err();
+    assert!(rekisteri_db::is_unavailable(&lost), "{lost:?}");
+    let unreachable = Pool::open(
+        &DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/none").unwrap(),
+        &PoolOptions::default(),
+    )
+    .unwrap_err();
+    assert!(unreachable.is_unavailable());
+}

@@ -33,7 +33,9 @@ struct FileConfig {
     shutdown_timeout_secs: Option<u64>,
     instance_lease_secs: Option<u64>,
     pool_size: Option<u32>,
+    db_request_timeout_ms: Option<u64>,
     sqlite_synchronous: Option<String>,
+    sqlite_max_size_mb: Option<u64>,
     audit_checkpoint_interval: Option<i64>,
     audit_retention_years: Option<u16>,
     trusted_proxies: Option<Vec<String>>,
@@ -182,6 +184,9 @@ pub struct Config {
     /// instance row is renewed every third of this (PL-17).
     pub instance_lease: Duration,
     pub pool: PoolOptions,
+    /// How long a request waits for a database connection before it answers 503 (the
+    /// commands wait the pool's own `connection_timeout`).
+    pub request_db_timeout: Duration,
     /// A signed audit checkpoint every this many entries of a chain; never change it on a
     /// running installation (verification expects checkpoints at its multiples).
     pub audit_checkpoint_interval: i64,
@@ -213,6 +218,9 @@ pub struct Config {
     /// notifications stay in the outbox.
     pub smtp: Option<rekisteri_accounts::notifications::SmtpSettings>,
 }
+
+/// SQLite's default page size, which the platform keeps.
+const SQLITE_PAGE_BYTES: u64 = 4096;
 
 fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -295,6 +303,28 @@ impl Config {
         if pool_size == 0 {
             return Err(ConfigError::Invalid {
                 name: "REKISTERI_DB_POOL_SIZE",
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        let request_db_timeout_ms: u64 = match env("REKISTERI_DB_REQUEST_TIMEOUT_MS") {
+            Some(v) => parse_number("REKISTERI_DB_REQUEST_TIMEOUT_MS", &v)?,
+            None => file_config
+                .db_request_timeout_ms
+                .unwrap_or(rekisteri_api::DEFAULT_REQUEST_DB_TIMEOUT.as_millis() as u64),
+        };
+        if !(1..=60_000).contains(&request_db_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_DB_REQUEST_TIMEOUT_MS",
+                message: "must be 1-60000".to_owned(),
+            });
+        }
+        let sqlite_max_size_mb: Option<u64> = match env("REKISTERI_SQLITE_MAX_SIZE_MB") {
+            Some(v) => Some(parse_number("REKISTERI_SQLITE_MAX_SIZE_MB", &v)?),
+            None => file_config.sqlite_max_size_mb,
+        };
+        if sqlite_max_size_mb == Some(0) {
+            return Err(ConfigError::Invalid {
+                name: "REKISTERI_SQLITE_MAX_SIZE_MB",
                 message: "must be at least 1".to_owned(),
             });
         }
@@ -473,8 +503,10 @@ impl Config {
             pool: PoolOptions {
                 max_size: pool_size,
                 sqlite_synchronous: synchronous,
+                sqlite_max_pages: sqlite_max_size_mb.map(|mb| mb.saturating_mul(1024 * 1024) / SQLITE_PAGE_BYTES),
                 ..PoolOptions::default()
             },
+            request_db_timeout: Duration::from_millis(request_db_timeout_ms),
         })
     }
 
@@ -499,6 +531,13 @@ impl Config {
         line("shutdown_timeout_secs", self.shutdown_timeout.as_secs().to_string());
         line("instance_lease_secs", self.instance_lease.as_secs().to_string());
         line("pool_size", self.pool.max_size.to_string());
+        line("db_request_timeout_ms", self.request_db_timeout.as_millis().to_string());
+        if let Some(pages) = self.pool.sqlite_max_pages {
+            line(
+                "sqlite_max_size_mb",
+                (pages * SQLITE_PAGE_BYTES / (1024 * 1024)).to_string(),
+            );
+        }
         line(
             "sqlite_synchronous",
             format!("{:?}", self.pool.sqlite_synchronous.as_str().to_ascii_lowercase()),
@@ -692,6 +731,37 @@ mod tests {
         std::fs::write(&path, "bnid = \"x\"\n").unwrap();
         let err = load(&[], Some(&path)).unwrap_err().to_string();
         assert!(err.contains("unknown field `bnid`"), "{err}");
+    }
+
+    #[test]
+    fn pl_10_request_connection_wait_and_sqlite_size_limit_are_configured() {
+        let config = load(&[], None).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            config.pool.connection_timeout,
+            Duration::from_secs(10),
+            "commands wait longer"
+        );
+        assert_eq!(config.pool.sqlite_max_pages, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rekisteri.toml");
+        std::fs::write(&path, "db_request_timeout_ms = 800\nsqlite_max_size_mb = 2048\n").unwrap();
+        let config = load(&[], Some(&path)).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(800));
+        assert_eq!(config.pool.sqlite_max_pages, Some(524_288));
+        let described = config.describe();
+        assert!(described.contains("db_request_timeout_ms = 800\n"), "{described}");
+        assert!(described.contains("sqlite_max_size_mb = 2048\n"), "{described}");
+        let config = load(&[("REKISTERI_DB_REQUEST_TIMEOUT_MS", "250")], Some(&path)).unwrap();
+        assert_eq!(config.request_db_timeout, Duration::from_millis(250));
+        for (name, value) in [
+            ("REKISTERI_DB_REQUEST_TIMEOUT_MS", "0"),
+            ("REKISTERI_DB_REQUEST_TIMEOUT_MS", "60001"),
+            ("REKISTERI_SQLITE_MAX_SIZE_MB", "0"),
+        ] {
+            let err = load(&[(name, value)], None).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{err}");
+        }
     }
 
     #[test]

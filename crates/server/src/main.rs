@@ -758,6 +758,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
     };
     let state = AppState {
         pool,
+        request_db_timeout: config.request_db_timeout,
         audit,
         keyring,
         accounts: rekisteri_accounts::AccountsOptions {
