@@ -350,12 +350,20 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.3.0";
+pub const API_VERSION: &str = "1.4.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.4.0",
+        "2026-12-05",
+        "`GET /metrics` (OpenMetrics text, for admins or a scrape token); 503 `service-unavailable` with \
+         `Retry-After` documented on every operation that uses the database; a retry whose first request's \
+         server died after doing the work answers 409 `conflict` with `Idempotent-Replayed: true`; the 403 \
+         that a citizen gets on account and organisation operations is documented.",
+    ),
     (
         "1.3.0",
         "2026-12-05",
@@ -528,7 +536,7 @@ mod tests {
         assert!(
             paths
                 .keys()
-                .filter(|p| !p.starts_with("/health"))
+                .filter(|p| !p.starts_with("/health") && *p != "/metrics")
                 .all(|p| p.starts_with(&format!("/v{major}/")))
         );
         let description = doc["info"]["description"].as_str().unwrap();
