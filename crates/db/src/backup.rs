@@ -6,7 +6,7 @@ use diesel_migrations::MigrationHarness;
 
 use crate::{DbConnection, DbError};
 
-/// The latest migration applied, e.g. `2026112000002`; `None` on an empty database.
+/// The latest migration applied, e.g. `20261205000022`; `None` on an empty database.
 pub fn schema_version(conn: &mut DbConnection) -> Result<Option<String>, DbError> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.applied_migrations(),
