@@ -4,6 +4,7 @@
 //! All SQL of the platform lives behind this crate. Domain crates get a [`DbConnection`] and the
 //! schema; they never open connections or choose a backend themselves.
 
+pub mod backup;
 mod connection;
 pub mod history;
 pub mod keycheck;

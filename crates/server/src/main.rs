@@ -1,6 +1,7 @@
 //! `rekisteri`: the one binary. `serve` runs the API; the other commands are for operators and
 //! cron.
 
+mod backup;
 mod config;
 mod data_location;
 mod demo;
@@ -40,6 +41,20 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Copy the SQLite database (consistently, while the server runs), the key file and the
+    /// local audio store into a new directory, with a manifest. PostgreSQL: `pg_dump -Fc` the
+    /// database, then this with --no-database.
+    Backup {
+        /// A new (or empty) directory for the copy.
+        #[arg(long)]
+        to: PathBuf,
+        /// Put the key file's copy here instead, apart from the data (another medium or place).
+        #[arg(long)]
+        keys_to: Option<PathBuf>,
+        /// Copy only the key file and the audio (the database is dumped with its own tools).
+        #[arg(long)]
+        no_database: bool,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -237,6 +252,18 @@ fn main() -> ExitCode {
             Ok(config) => match command {
                 Command::Serve => serve(&config),
                 Command::Migrate => migrate(&config),
+                Command::Backup {
+                    to,
+                    keys_to,
+                    no_database,
+                } => backup::run(
+                    &config,
+                    &backup::BackupOptions {
+                        to,
+                        keys_to,
+                        no_database,
+                    },
+                ),
                 Command::Config {
                     command: ConfigCommand::Check,
                 } => config_check(&config),
