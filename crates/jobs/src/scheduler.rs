@@ -218,7 +218,7 @@ impl Scheduler {
             .filter(|job| job.enabled)
             .map(|job| {
                 let outcome = self.run_if_due(job).unwrap_or_else(|e| {
-                    log::warn!("job {}: scheduler could not reach the database: {e}", job.name);
+                    log::warn!(job = job.name.as_str(); "job {}: scheduler could not reach the database: {e}", job.name);
                     RunOutcome::Failed(e.to_string())
                 });
                 (job.name.clone(), outcome)
@@ -337,6 +337,7 @@ impl Scheduler {
         let mut conn = self.pool.get()?;
         if !lease::finish(&mut conn, &lease, &record)? {
             log::warn!(
+                job = job.name.as_str();
                 "job {}: the lease was taken during the run; its record is the new holder's",
                 job.name
             );
@@ -346,12 +347,13 @@ impl Scheduler {
         Ok(match result {
             Ok(report) => {
                 for line in &report.lines {
-                    log::info!("{}: {line}", job.name);
+                    log::info!(job = job.name.as_str(); "{}: {line}", job.name);
                 }
                 RunOutcome::Succeeded(report)
             }
             Err(message) => {
                 log::warn!(
+                    job = job.name.as_str();
                     "job {} failed ({failures} in a row), next attempt {}: {message}",
                     job.name,
                     next_run_at.map_or_else(|| "-".to_owned(), |t| t.to_string())
@@ -385,10 +387,10 @@ impl Scheduler {
                     }) {
                         Ok(true) => {}
                         Ok(false) => {
-                            log::warn!("job {}: lease lost; its writes will be refused", renewed.job);
+                            log::warn!(job = renewed.job.as_str(); "job {}: lease lost; its writes will be refused", renewed.job);
                             break;
                         }
-                        Err(e) => log::warn!("job {}: cannot renew the lease: {e}", renewed.job),
+                        Err(e) => log::warn!(job = renewed.job.as_str(); "job {}: cannot renew the lease: {e}", renewed.job),
                     }
                 }
             });
@@ -437,7 +439,7 @@ impl Scheduler {
             request_id: None,
         };
         if let Err(e) = audit.append(vec![NewEntry::Security(event)]) {
-            log::error!("job {}: its run could not be logged as a security event: {e}", job.name);
+            log::error!(job = job.name.as_str(); "job {}: its run could not be logged as a security event: {e}", job.name);
         }
     }
 
@@ -473,7 +475,7 @@ impl Scheduler {
                     Ok(RunOutcome::Skipped) => {}
                     Ok(_) => woken_until = None,
                     Err(e) => {
-                        log::warn!("job {}: scheduler could not reach the database: {e}", job.name);
+                        log::warn!(job = job.name.as_str(); "job {}: scheduler could not reach the database: {e}", job.name);
                         woken_until = None;
                     }
                 }
@@ -481,7 +483,7 @@ impl Scheduler {
                 woken_until = None;
             }
             if let Err(e) = self.run_if_due(job) {
-                log::warn!("job {}: scheduler could not reach the database: {e}", job.name);
+                log::warn!(job = job.name.as_str(); "job {}: scheduler could not reach the database: {e}", job.name);
             }
             let mut wait = self.wait_for(job);
             if woken_until.is_some() {
