@@ -212,6 +212,8 @@ struct Owned {
     uncertain: HashSet<String>,
     /// The last acknowledged consent state of each client (`not_given` before any).
     consent: HashMap<String, String>,
+    /// Hours of each service's events sent so far (answered or not).
+    delivered: HashMap<String, f64>,
 }
 
 /// What a writing thread did in one cycle.
@@ -352,7 +354,7 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             figures.note(format!("cycle {cycle}: {u}"));
         }
         figures.unanswered += done.unanswered.iter().filter(|r| !matches!(r.kind, Kind::Read)).count() as u64;
-        let retried = retry(
+        let (retried, settled) = retry(
             &http,
             &base,
             &tokens,
@@ -364,6 +366,8 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
         );
         done.acks.extend(retried);
         figures.acknowledged += done.acks.len() as u64;
+        // After the acknowledged changes: an unanswered consent change that took is the state now.
+        done.acks.extend(settled);
         figures.reads += done.reads.len() as u64;
         check_acks(
             &http,
@@ -475,6 +479,13 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
             let (client, service) = mine.clients[rng.below(mine.clients.len() as u64) as usize].clone();
             match choice {
                 4 | 5 => {
+                    // A service grants 40 hours; events beyond it are rightly refused.
+                    let quantity = 0.25 * (1 + rng.below(4)) as f64;
+                    let delivered = mine.delivered.entry(service.clone()).or_default();
+                    if *delivered + quantity > 40.0 {
+                        continue;
+                    }
+                    *delivered += quantity;
                     let key = uuid::Uuid::new_v4().to_string();
                     Request {
                         who: Who::Staff,
@@ -482,7 +493,7 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
                         path: format!("/v1/registrars/{rid}/services/{service}/events"),
                         // The key in the note: a duplicate would show as two events with it.
                         body: json!({"delivered_on": load.valid_from.to_string(),
-                            "quantity": 1.25 + (rng.below(8) as f64), "note": format!("crash {key}")})
+                            "quantity": quantity, "note": format!("crash {key}")})
                         .to_string(),
                         key: Some(key),
                         kind: Kind::Event { service },
@@ -638,8 +649,9 @@ fn retry(
     owned: &mut [Owned],
     figures: &mut Figures,
     cycle: usize,
-) -> Vec<Ack> {
+) -> (Vec<Ack>, Vec<Ack>) {
     let mut acks = Vec::new();
+    let mut settled_consent = Vec::new();
     for request in unanswered.iter().filter(|r| !matches!(r.kind, Kind::Read)) {
         if let Kind::Consent {
             client,
@@ -647,7 +659,11 @@ fn retry(
             previous,
         } = &request.kind
         {
-            settle_consent(http, base, tokens, rid, client, state, previous, owned, figures, cycle);
+            if let Some(settled) =
+                settle_consent(http, base, tokens, rid, client, state, previous, owned, figures, cycle)
+            {
+                settled_consent.push(settled);
+            }
             continue;
         }
         let request_id = format!("crash-retry-{}", uuid::Uuid::new_v4());
@@ -700,12 +716,13 @@ fn retry(
             }
         }
     }
-    acks
+    (acks, settled_consent)
 }
 
 /// A consent change that got no answer is not sent again (a second `revoked` would be refused
 /// as there is then nothing to revoke): the state after the restart must be the one before it or
-/// the one it asked for, never anything else.
+/// the one it asked for, never anything else. When the change took, it is the state from then on
+/// (returned, to be checked after the acknowledged ones).
 #[allow(clippy::too_many_arguments)]
 fn settle_consent(
     http: &reqwest::blocking::Client,
@@ -718,21 +735,23 @@ fn settle_consent(
     owned: &mut [Owned],
     figures: &mut Figures,
     cycle: usize,
-) {
+) -> Option<Ack> {
     let now = get(
         http,
         base,
         &tokens.handler,
         &format!("/v1/registrars/{rid}/clients/{client}/disclosure-consent"),
     );
-    let Some(mine) = owned.iter_mut().find(|o| o.clients.iter().any(|(c, _)| c == client)) else {
-        return;
-    };
+    let mine = owned.iter_mut().find(|o| o.clients.iter().any(|(c, _)| c == client))?;
     match now {
         Ok(view) => match view["state"].as_str() {
             Some(now) if now == state || now == previous => {
                 mine.consent.insert(client.to_owned(), now.to_owned());
                 mine.uncertain.remove(client);
+                return Some(Ack::Consent {
+                    client: client.to_owned(),
+                    state: now.to_owned(),
+                });
             }
             other => {
                 figures.lost += 1;
@@ -746,6 +765,7 @@ fn settle_consent(
             figures.note(format!("cycle {cycle}: consent: {e}"));
         }
     }
+    None
 }
 
 fn owns(mine: &Owned, ack: &Ack) -> bool {
