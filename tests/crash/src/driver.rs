@@ -157,19 +157,19 @@ enum Ack {
     Consent { client: String, state: String },
 }
 
-enum Sent {
+enum Outcome {
     Answered {
         status: u16,
         replayed: bool,
         body: String,
     },
     /// The connection was refused: the server never saw the request.
-    NotSent,
+    Refused,
     /// Sent, and no answer came (the server died with it in flight, or the connection broke).
     NoAnswer,
 }
 
-fn send(http: &reqwest::blocking::Client, base: &str, tokens: &Tokens, request: &Request, request_id: &str) -> Sent {
+fn send(http: &reqwest::blocking::Client, base: &str, tokens: &Tokens, request: &Request, request_id: &str) -> Outcome {
     let mut builder = http
         .request(request.method.clone(), format!("{base}{}", request.path))
         .bearer_auth(tokens.of(request.who))
@@ -191,12 +191,12 @@ fn send(http: &reqwest::blocking::Client, base: &str, tokens: &Tokens, request: 
                 .get("Idempotent-Replayed")
                 .is_some_and(|v| v.as_bytes() == b"true");
             match response.text() {
-                Ok(body) => Sent::Answered { status, replayed, body },
-                Err(_) => Sent::NoAnswer,
+                Ok(body) => Outcome::Answered { status, replayed, body },
+                Err(_) => Outcome::NoAnswer,
             }
         }
-        Err(e) if e.is_connect() => Sent::NotSent,
-        Err(_) => Sent::NoAnswer,
+        Err(e) if e.is_connect() => Outcome::Refused,
+        Err(_) => Outcome::NoAnswer,
     }
 }
 
@@ -545,8 +545,8 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
         };
         let request_id = format!("crash-{}", uuid::Uuid::new_v4());
         match send(&http, load.base, load.tokens, &request, &request_id) {
-            Sent::NotSent => break,
-            Sent::NoAnswer => {
+            Outcome::Refused => break,
+            Outcome::NoAnswer => {
                 match &request.kind {
                     Kind::Consent { client, .. } | Kind::Informing { client } => {
                         mine.uncertain.insert(client.clone());
@@ -556,7 +556,7 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
                 done.unanswered.push(request);
                 break;
             }
-            Sent::Answered { status, body, .. } => match accept(&request, status, &body) {
+            Outcome::Answered { status, body, .. } => match accept(&request, status, &body) {
                 Ok(Some(ack)) => {
                     own(&mut mine, &ack);
                     done.acks.push(ack);
@@ -668,7 +668,7 @@ fn retry(
         }
         let request_id = format!("crash-retry-{}", uuid::Uuid::new_v4());
         let (status, replayed, body) = match send(http, base, tokens, request, &request_id) {
-            Sent::Answered { status, replayed, body } => (status, replayed, body),
+            Outcome::Answered { status, replayed, body } => (status, replayed, body),
             _ => {
                 figures.unexpected += 1;
                 figures.note(format!(
