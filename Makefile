@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick
+.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -42,6 +42,26 @@ bench: ## release build, then the headline figures on SQLite and (with BENCH_DAT
 bench-quick: ## the benchmark at small scale on the dev build, to prove it runs (its figures mean nothing)
 	$(CARGO) build -p rekisteri-server -p rekisteri-bench
 	./target/debug/rekisteri-bench --quick --server target/debug/rekisteri --out target/bench/results-quick.json
+
+# PL-17: kill -9 during sustained writes, restart, check. PostgreSQL from CRASH_DATABASE_URL or
+# TEST_DATABASE_URL (a fresh database is made and dropped there). Keys left `pending` by a crash
+# fail the run (strict); CRASH_FLAGS=--lenient-stuck-keys counts them without failing.
+CRASH_CYCLES ?= 100
+CRASH_FLAGS ?=
+export CRASH_CYCLES
+
+crash: ## PL-17 crash suite: $(CRASH_CYCLES) kill -9 cycles per database on the release binary; prints the figures per database
+	$(CARGO) build --release -p rekisteri-server -p rekisteri-bench -p rekisteri-crash
+	REKISTERI_INSTANCE_LEASE_SECS=3 ./target/release/rekisteri-crash --server target/release/rekisteri $(CRASH_FLAGS)
+
+# CI's bounded pass on the debug binary, built with the same packages as bench-quick so that the
+# two share one build of the server. Strict: a key still in use after the killed server's
+# instance lease (3 s here) ran out fails it (issue 20 point 5).
+CRASH_CI_FLAGS ?=
+
+crash-ci: ## the crash suite bounded for CI: 10 cycles per database on the debug binary
+	$(CARGO) build -p rekisteri-server -p rekisteri-bench -p rekisteri-crash
+	REKISTERI_INSTANCE_LEASE_SECS=3 ./target/debug/rekisteri-crash --server target/debug/rekisteri --cycles 10 --max-load-ms 1500 $(CRASH_CI_FLAGS)
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

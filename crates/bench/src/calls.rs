@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::load::{self, Plan};
-use crate::server;
+use rekisteri_bench::server;
 
 /// Bytes of one ranged read.
 pub const RANGE_LEN: u64 = 64 * 1024;

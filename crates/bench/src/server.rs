@@ -130,6 +130,16 @@ impl Server {
         Ok((ticks(11) + ticks(12)) / 100.0)
     }
 
+    /// `kill -9` (SIGKILL: no shutdown code runs), then waits for the process to be gone (the
+    /// crash suite, PL-17).
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| format!("SIGKILL to the server: {e}"))?;
+        self.child
+            .wait()
+            .map_err(|e| format!("waiting for the killed server: {e}"))?;
+        Ok(())
+    }
+
     /// Graceful stop (SIGTERM, as a service manager does), then waits.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")

@@ -1,0 +1,5 @@
+//! What the benchmark shares with the crash suite (`tests/crash`): the real binary started as
+//! an operator starts it, and the demo seed it is set up from.
+
+pub mod seed;
+pub mod server;
