@@ -7,8 +7,10 @@
 //! restart on the same database; then the checks:
 //!
 //! - every request that got no answer is sent again with its key: it must create once or replay
-//!   (never a duplicate, never a conflict with its own first run); a key still `pending` (409
-//!   `idempotency-key-in-use`) is a stuck key;
+//!   (never a duplicate); a 409 `conflict` marked `Idempotent-Replayed` (the first run did the
+//!   work, its answer died with the server) counts as a replay whose work is there once; a key
+//!   still in use (409 `idempotency-key-in-use`) after the killed server's instance lease ran
+//!   out is a stuck key;
 //! - every acknowledged (2xx) write of the cycle is read back through the API and is equal to
 //!   what the server answered when it acknowledged it (and all of them again after the last
 //!   cycle);
