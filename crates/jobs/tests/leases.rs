@@ -100,9 +100,15 @@ db_test!(fn pl_8_two_schedulers_on_one_database_never_run_the_same_job_at_once(d
     let (a, b) = (scheduler("server-a"), scheduler("server-b"));
     std::thread::scope(|scope| {
         for s in [&a, &b] {
-            let clock = clock.clone();
+            let (clock, intervals) = (clock.clone(), intervals.clone());
             scope.spawn(move || {
-                for _ in 0..150 {
+                // How many slots fall due to a run depends on how the two threads interleave
+                // (a jump over several slots is one run), so go on until enough runs happened,
+                // with a bound in case none ever does.
+                for _ in 0..20_000 {
+                    if intervals.lock().unwrap().len() >= 40 {
+                        break;
+                    }
                     clock.advance(Duration::seconds(3));
                     for (_, outcome) in s.run_due() {
                         assert!(!matches!(outcome, RunOutcome::Failed(_)), "{outcome:?}");
