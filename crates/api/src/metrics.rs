@@ -186,8 +186,12 @@ fn seconds_between(from: time::PrimitiveDateTime, to: time::PrimitiveDateTime) -
     (to - from).as_seconds_f64()
 }
 
-fn gauge_f64() -> Gauge<f64, std::sync::atomic::AtomicU64> {
-    Gauge::default()
+/// A gauge of seconds.
+type SecondsGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// Gauges of seconds by `L` (a float gauge's family needs its constructor named).
+fn seconds_family<L: Clone + std::hash::Hash + Eq>() -> Family<L, SecondsGauge, fn() -> SecondsGauge> {
+    Family::new_with_constructor(SecondsGauge::default)
 }
 
 /// The exposition: the process's own series and the snapshot's.
@@ -253,16 +257,8 @@ fn render(state: &AppState, snapshot: &Snapshot) -> Result<String, std::fmt::Err
 
     let failures = Family::<JobLabels, Gauge>::default();
     let last_success = Family::<JobLabels, Gauge>::default();
-    let last_duration = Family::<
-        JobLabels,
-        Gauge<f64, std::sync::atomic::AtomicU64>,
-        fn() -> Gauge<f64, std::sync::atomic::AtomicU64>,
-    >::new_with_constructor(gauge_f64);
-    let since_last_run = Family::<
-        JobLabels,
-        Gauge<f64, std::sync::atomic::AtomicU64>,
-        fn() -> Gauge<f64, std::sync::atomic::AtomicU64>,
-    >::new_with_constructor(gauge_f64);
+    let last_duration = seconds_family::<JobLabels>();
+    let since_last_run = seconds_family::<JobLabels>();
     let lease = Family::<HolderLabels, Gauge>::default();
     for job in &snapshot.jobs {
         let labels = JobLabels { job: job.job.clone() };
@@ -329,11 +325,7 @@ fn render(state: &AppState, snapshot: &Snapshot) -> Result<String, std::fmt::Err
     registry.register("outbox_depth", "Items waiting for delivery", outbox);
 
     let staged = Family::<RegistrarLabels, Gauge>::default();
-    let lag = Family::<
-        RegistrarLabels,
-        Gauge<f64, std::sync::atomic::AtomicU64>,
-        fn() -> Gauge<f64, std::sync::atomic::AtomicU64>,
-    >::new_with_constructor(gauge_f64);
+    let lag = seconds_family::<RegistrarLabels>();
     for feed in &snapshot.vtj {
         let labels = RegistrarLabels {
             registrar_id: feed.registrar_id.clone(),
