@@ -11,19 +11,13 @@ use std::process::{Command, Output, Stdio};
 
 use rekisteri_db::db_test;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_rekisteri");
+mod common;
 
 /// The binary configured for one installation: its database, key file and audio directory.
 fn rekisteri(dir: &Path, database_url: &str) -> Command {
-    let mut command = Command::new(BINARY);
+    let mut command = common::rekisteri_on(dir, database_url);
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("DATABASE_URL", database_url)
         .env("REKISTERI_DATA_DIR", dir)
-        .env("REKISTERI_KEY_FILE", dir.join("keys.toml"))
         .env("REKISTERI_RECORDINGS_DIR", dir.join("recordings"));
     command
 }

@@ -4,17 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_rekisteri");
+mod common;
 
-fn rekisteri(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info");
-    command
-}
+use common::rekisteri;
 
 #[test]
 fn pl_5_unsupported_database_url_exits_nonzero_and_creates_nothing() {

@@ -6,19 +6,9 @@ use std::process::Command;
 
 use rekisteri_db::db_test;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_rekisteri");
+mod common;
 
-fn rekisteri(dir: &std::path::Path, database_url: &str) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("DATABASE_URL", database_url)
-        .env("REKISTERI_KEY_FILE", dir.join("keys.toml"));
-    command
-}
+use common::rekisteri_on as rekisteri;
 
 db_test!(fn pl_8_jobs_run_takes_the_lease_refuses_while_it_is_held_and_jobs_list_shows_the_run(db) {
     let dir = tempfile::tempdir().unwrap();

@@ -10,22 +10,12 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_rekisteri");
+mod common;
 
 /// How long a test waits for an event before it fails: far beyond what any of them needs.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-fn rekisteri(dir: &std::path::Path, database_url: &str) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("DATABASE_URL", database_url)
-        .env("REKISTERI_KEY_FILE", dir.join("keys.toml"));
-    command
-}
+use common::rekisteri_on as rekisteri;
 
 /// A seeded demo on `database_url`: a provider's staff token, the registrar and a service of
 /// one of its clients (whose events the staff record).
