@@ -129,6 +129,26 @@ fn host_port(url: &str) -> String {
     }
 }
 
+/// The application on `pool`, with a registrar's world and one client (its id).
+fn start_with_a_client(db: TestDatabase, pool: rekisteri_db::Pool) -> (TestApp, crate::clients::World, String) {
+    let app = TestApp::start_with(
+        db,
+        TestAppOptions {
+            pool: Some(pool),
+            ..TestAppOptions::default()
+        },
+    );
+    let w = world(&app);
+    let created = create(
+        &app,
+        &w.handler,
+        &w.registrar,
+        &client_body(MAIJA, json!([home_care_voucher(&w.provider)])),
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    (app, w, id)
+}
+
 fn usage_entries(app: &TestApp, registrar: &str, client: &str) -> i64 {
     usage_log::table
         .filter(usage_log::registrar_id.eq(registrar))
@@ -191,21 +211,8 @@ fn pl_10_postgres_unreachable_answers_503_at_once_and_recovers_without_restart()
         },
     )
     .unwrap();
-    let app = TestApp::start_with(
-        db,
-        TestAppOptions {
-            pool: Some(pool),
-            ..TestAppOptions::default()
-        },
-    );
-    let w = world(&app);
-    let created = create(
-        &app,
-        &w.handler,
-        &w.registrar,
-        &client_body(MAIJA, json!([home_care_voucher(&w.provider)])),
-    );
-    let id = created["id"].as_str().unwrap();
+    let (app, w, id) = start_with_a_client(db, pool);
+    let id = id.as_str();
     let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
     assert_eq!(app.get_as(&w.handler, &path).status().as_u16(), 200);
     let logged = usage_entries(&app, &w.registrar, id);
@@ -298,21 +305,8 @@ fn pl_10_sqlite_full_answers_503_and_not_ready_then_recovers_without_restart() {
         },
     )
     .unwrap();
-    let app = TestApp::start_with(
-        db,
-        TestAppOptions {
-            pool: Some(pool),
-            ..TestAppOptions::default()
-        },
-    );
-    let w = world(&app);
-    let created = create(
-        &app,
-        &w.handler,
-        &w.registrar,
-        &client_body(MAIJA, json!([home_care_voucher(&w.provider)])),
-    );
-    let id = created["id"].as_str().unwrap();
+    let (app, w, id) = start_with_a_client(db, pool);
+    let id = id.as_str();
     let path_of_client = format!("/v1/registrars/{}/clients/{id}", w.registrar);
     assert_eq!(app.get("/health/ready").status().as_u16(), 200);
 
