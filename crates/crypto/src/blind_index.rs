@@ -5,29 +5,48 @@ use ring::hmac;
 
 use crate::Keyring;
 
-/// Computes blind indexes with the keyring's blind-index key (never a data key).
+/// Computes blind indexes with the keyring's blind-index keys (never a data key).
 #[derive(Clone, Copy)]
 pub struct BlindIndex<'k> {
-    key: &'k hmac::Key,
+    keyring: &'k Keyring,
+}
+
+fn index_with(key: &hmac::Key, domain: &str, value: &[u8]) -> [u8; 32] {
+    let mut context = hmac::Context::with_key(key);
+    context.update(&(domain.len() as u32).to_be_bytes());
+    context.update(domain.as_bytes());
+    context.update(value);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.sign().as_ref());
+    out
 }
 
 impl<'k> BlindIndex<'k> {
     pub fn new(keyring: &'k Keyring) -> Self {
-        Self {
-            key: keyring.blind_index_key(),
-        }
+        Self { keyring }
     }
 
-    /// The index of `value` in `domain` (e.g. `"identity_code"`). Different domains give
-    /// unrelated indexes for the same value, so a phone number never matches an identity code.
+    /// The index of `value` in `domain` (e.g. `"identity_code"`) under the active blind-index
+    /// key: what is stored with a value written now. Different domains give unrelated indexes
+    /// for the same value, so a phone number never matches an identity code.
     pub fn compute(&self, domain: &str, value: &[u8]) -> [u8; 32] {
-        let mut context = hmac::Context::with_key(self.key);
-        context.update(&(domain.len() as u32).to_be_bytes());
-        context.update(domain.as_bytes());
-        context.update(value);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(context.sign().as_ref());
-        out
+        self.keyring.with_blind_key(|key| index_with(key, domain, value))
+    }
+
+    /// The index of `value` under every blind-index key held, the active one first: what a
+    /// lookup must match while a key rotation re-indexes (a row may still hold the old index).
+    /// One element when one key is held.
+    pub fn candidates(&self, domain: &str, value: &[u8]) -> Vec<[u8; 32]> {
+        self.keyring.with_blind_keys(|_, key| index_with(key, domain, value))
+    }
+
+    /// The index under the named key, if held (key checks).
+    pub fn compute_with(&self, key_id: &crate::KeyId, domain: &str, value: &[u8]) -> Option<[u8; 32]> {
+        self.keyring
+            .with_blind_keys(|id, key| (id == key_id).then(|| index_with(key, domain, value)))
+            .into_iter()
+            .flatten()
+            .next()
     }
 }
 

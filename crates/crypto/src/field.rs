@@ -51,10 +51,10 @@ impl<'k> FieldCipher<'k> {
 
     /// Encrypts with the active data key.
     pub fn encrypt(&self, context: &FieldContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let (key_id, key) = self.keyring.active_key();
-        let key = key.ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
         let nonce = random_bytes::<NONCE_LEN>()?;
-        seal(key, key_id.as_str(), nonce, context, plaintext)
+        self.keyring
+            .with_active_key(|key_id, key| seal(key, key_id.as_str(), nonce, context, plaintext))
+            .ok_or_else(|| CryptoError::UnknownKey(self.keyring.active_key_id().to_string()))?
     }
 
     /// Encrypts with a named data key (key checks; re-encryption during a rotation).
@@ -64,30 +64,30 @@ impl<'k> FieldCipher<'k> {
         context: &FieldContext<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let key = self
-            .keyring
-            .data_key(key_id.as_str())
-            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?;
         let nonce = random_bytes::<NONCE_LEN>()?;
-        seal(key, key_id.as_str(), nonce, context, plaintext)
+        self.keyring
+            .with_data_key(key_id.as_str(), |key| {
+                seal(key, key_id.as_str(), nonce, context, plaintext)
+            })
+            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_string()))?
     }
 
     pub fn decrypt(&self, context: &FieldContext<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let (key_id, rest) = split_key_id(ciphertext)?;
-        let key = self
-            .keyring
-            .data_key(key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
         if rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::MalformedCiphertext);
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::MalformedCiphertext)?;
         let mut buffer = sealed.to_vec();
-        let plain = key
-            .open_in_place(nonce, Aad::from(context.associated_data(key_id)), &mut buffer)
+        let len = self
+            .keyring
+            .with_data_key(key_id, |key| {
+                key.open_in_place(nonce, Aad::from(context.associated_data(key_id)), &mut buffer)
+                    .map(|plain| plain.len())
+            })
+            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?
             .map_err(|_| CryptoError::DecryptionFailed)?;
-        let len = plain.len();
         buffer.truncate(len);
         Ok(buffer)
     }
@@ -100,10 +100,50 @@ impl<'k> FieldCipher<'k> {
         String::from_utf8(self.decrypt(context, ciphertext)?).map_err(|_| CryptoError::DecryptionFailed)
     }
 
+    /// Re-encrypts a value under the active key (key rotation), without the plaintext leaving
+    /// this crate; `None` when it already is under the active key.
+    pub fn reseal(&self, context: &FieldContext<'_>, ciphertext: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if Self::key_id_of(ciphertext)? == self.keyring.active_key_id().as_str() {
+            return Ok(None);
+        }
+        let plain = Secret(self.decrypt(context, ciphertext)?);
+        self.encrypt(context, &plain.0).map(Some)
+    }
+
+    /// Re-encrypts a value under the active key as [`Self::reseal`] does (`None` when already
+    /// there) and computes the blind index of what `indexed` derives from its plaintext (the
+    /// normalised form the lookups index), under the active blind-index key.
+    pub fn reseal_and_index(
+        &self,
+        context: &FieldContext<'_>,
+        ciphertext: &[u8],
+        domain: &str,
+        indexed: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<(Option<Vec<u8>>, Option<[u8; 32]>), CryptoError> {
+        let plain = Secret(self.decrypt(context, ciphertext)?);
+        let index = indexed(&plain.0).map(|value| crate::BlindIndex::new(self.keyring).compute(domain, &value));
+        let resealed = if Self::key_id_of(ciphertext)? == self.keyring.active_key_id().as_str() {
+            None
+        } else {
+            Some(self.encrypt(context, &plain.0)?)
+        };
+        Ok((resealed, index))
+    }
+
     /// The key a ciphertext was made with: key rotation re-encrypts values whose key is not
     /// the active one.
     pub fn key_id_of(ciphertext: &[u8]) -> Result<&str, CryptoError> {
         split_key_id(ciphertext).map(|(id, _)| id)
+    }
+}
+
+/// Plaintext on its way from one key to another, wiped when dropped.
+struct Secret(Vec<u8>);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&self.0);
     }
 }
 
@@ -253,5 +293,30 @@ mod tests {
         let mut renamed = foreign.clone();
         renamed[2] = b'x';
         assert!(matches!(cipher.decrypt(&context, &renamed), Err(CryptoError::UnknownKey(id)) if id == "x1"));
+    }
+
+    #[test]
+    fn pl_6_reseal_moves_a_value_to_the_active_key_in_its_context() {
+        let (text, ids) = Keyring::add_rotation_keys(&Keyring::generate_toml().unwrap()).unwrap();
+        let ring = Keyring::from_toml(&text).unwrap();
+        let cipher = FieldCipher::new(&ring);
+        let context = FieldContext::new("clients", "identity_code", "row-1");
+        let old = cipher
+            .encrypt_with(&crate::KeyId::new("k1").unwrap(), &context, b"131052-308T")
+            .unwrap();
+        let moved = cipher.reseal(&context, &old).unwrap().unwrap();
+        assert_eq!(FieldCipher::key_id_of(&moved).unwrap(), ids.data.as_str());
+        assert_eq!(cipher.decrypt(&context, &moved).unwrap(), b"131052-308T");
+        assert!(cipher.reseal(&context, &moved).unwrap().is_none());
+        let other_row = FieldContext::new("clients", "identity_code", "row-2");
+        assert!(cipher.reseal(&other_row, &old).is_err());
+        let (resealed, index) = cipher
+            .reseal_and_index(&context, &old, "data_subject", |plain| Some(plain.to_vec()))
+            .unwrap();
+        assert!(resealed.is_some());
+        assert_eq!(
+            index,
+            Some(crate::BlindIndex::new(&ring).compute("data_subject", b"131052-308T"))
+        );
     }
 }

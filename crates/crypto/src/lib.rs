@@ -19,7 +19,7 @@ pub use blind_index::BlindIndex;
 pub use chain::{CHAIN_GENESIS, ChainHash, ChainHasher, chain_step};
 pub use field::{FieldCipher, FieldContext};
 pub use hex::to_hex;
-pub use keys::{KeyId, Keyring, KeyringError};
+pub use keys::{FIRST_BLIND_INDEX_KEY, KeyId, Keyring, KeyringError, RotationKeys};
 pub use password::{DEFAULT_PBKDF2_ITERATIONS, PasswordHashError, hash_password, verify_password};
 pub use signing::{CheckpointSigner, verify_signature};
 pub use token::{equal_constant_time, random_bytes, random_token, token_hash};

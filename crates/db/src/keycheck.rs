@@ -3,14 +3,13 @@
 //! different key under the same id, before anything is written under it.
 
 use diesel::prelude::*;
-use rekisteri_crypto::{BlindIndex, CryptoError, FieldCipher, FieldContext, Keyring};
+use rekisteri_crypto::{BlindIndex, CryptoError, FieldCipher, FieldContext, KeyId, Keyring};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::schema::key_checks;
 use crate::{DbConnection, DbError, write_transaction};
 
 const CHECK_PLAINTEXT: &[u8] = b"rekisteri key check";
-const BLIND_INDEX_ID: &str = "blind_index";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyCheckError {
@@ -18,8 +17,8 @@ pub enum KeyCheckError {
     MissingKey(String),
     #[error("key '{0}' in the key file is not the key this database was written with")]
     WrongKey(String),
-    #[error("the blind-index key in the key file is not the one this database was written with")]
-    WrongBlindIndexKey,
+    #[error("blind-index key '{0}' in the key file is not the one this database was written with")]
+    WrongBlindIndexKey(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("cannot create a key check value: {0}")]
@@ -45,16 +44,22 @@ pub fn verify_keyring(conn: &mut DbConnection, keyring: &Keyring, now: OffsetDat
             .select((key_checks::purpose, key_checks::key_id, key_checks::check_value))
             .load(conn)?;
         let cipher = FieldCipher::new(keyring);
-        let blind_check = BlindIndex::new(keyring).compute("key_check", CHECK_PLAINTEXT);
+        let blind = BlindIndex::new(keyring);
         for (purpose, key_id, value) in &recorded {
+            let held = KeyId::new(key_id).ok().filter(|id| keyring.holds(id));
+            let Some(id) = held else {
+                return Err(KeyCheckError::MissingKey(key_id.clone()));
+            };
             if purpose == "blind_index" {
-                if value.as_slice() != blind_check.as_slice() {
-                    return Err(KeyCheckError::WrongBlindIndexKey);
+                if blind
+                    .compute_with(&id, "key_check", CHECK_PLAINTEXT)
+                    .as_ref()
+                    .map(|v| v.as_slice())
+                    != Some(value.as_slice())
+                {
+                    return Err(KeyCheckError::WrongBlindIndexKey(key_id.clone()));
                 }
                 continue;
-            }
-            if !keyring.data_key_ids().any(|id| id.as_str() == key_id) {
-                return Err(KeyCheckError::MissingKey(key_id.clone()));
             }
             // A known check value, not personal data.
             #[allow(clippy::disallowed_methods)]
@@ -67,12 +72,16 @@ pub fn verify_keyring(conn: &mut DbConnection, keyring: &Keyring, now: OffsetDat
         let known = |purpose: &str, id: &str| recorded.iter().any(|(p, k, _)| p == purpose && k == id);
         for key_id in keyring.data_key_ids() {
             if !known("data", key_id.as_str()) {
-                let value = cipher.encrypt_with(key_id, &check_context(key_id.as_str()), CHECK_PLAINTEXT)?;
+                let value = cipher.encrypt_with(&key_id, &check_context(key_id.as_str()), CHECK_PLAINTEXT)?;
                 insert(conn, "data", key_id.as_str(), value, now)?;
             }
         }
-        if !known("blind_index", BLIND_INDEX_ID) {
-            insert(conn, "blind_index", BLIND_INDEX_ID, blind_check.to_vec(), now)?;
+        for key_id in keyring.blind_index_key_ids() {
+            if !known("blind_index", key_id.as_str())
+                && let Some(value) = blind.compute_with(&key_id, "key_check", CHECK_PLAINTEXT)
+            {
+                insert(conn, "blind_index", key_id.as_str(), value.to_vec(), now)?;
+            }
         }
         Ok(())
     })

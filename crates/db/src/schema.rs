@@ -871,3 +871,41 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// Key rotations (PL-6; see `key_rotation`): the newest decides the active keys.
+    key_rotations (id) {
+        id -> Text,
+        from_data_key -> Text,
+        to_data_key -> Text,
+        from_blind_key -> Text,
+        to_blind_key -> Text,
+        state -> Text,
+        started_at -> Timestamp,
+        switched_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        values_resealed -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Each table's pass of a key rotation, committed with its batches.
+    key_rotation_progress (rotation_id, target) {
+        rotation_id -> Text,
+        target -> Text,
+        cursor -> Nullable<Text>,
+        done -> Bool,
+        rows_done -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The keys each running server holds and writes with (its heartbeat reports them).
+    instance_keys (instance_id) {
+        instance_id -> Text,
+        held -> Text,
+        data_key -> Text,
+        blind_key -> Text,
+        reported_at -> Timestamp,
+    }
+}

@@ -355,7 +355,7 @@ fn config_check(config: &Config) -> Result<(), Failure> {
     print!("{}", config.describe());
     match keys::load(config, std::env::var("REKISTERI_KEYS").ok(), false) {
         Ok((keyring, source)) => {
-            let ids: Vec<&str> = keyring.data_key_ids().map(|k| k.as_str()).collect();
+            let ids: Vec<String> = keyring.data_key_ids().iter().map(|k| k.to_string()).collect();
             println!(
                 "# keys: {source}: data keys {ids:?}, active {:?}",
                 keyring.active_key_id().as_str()
