@@ -119,7 +119,7 @@ impl<'k> FieldCipher<'k> {
         ciphertext: &[u8],
         domain: &str,
         indexed: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
-    ) -> Result<(Option<Vec<u8>>, Option<[u8; 32]>), CryptoError> {
+    ) -> Result<Resealed, CryptoError> {
         let plain = Secret(self.decrypt(context, ciphertext)?);
         let index = indexed(&plain.0).map(|value| crate::BlindIndex::new(self.keyring).compute(domain, &value));
         let resealed = if Self::key_id_of(ciphertext)? == self.keyring.active_key_id().as_str() {
@@ -127,7 +127,7 @@ impl<'k> FieldCipher<'k> {
         } else {
             Some(self.encrypt(context, &plain.0)?)
         };
-        Ok((resealed, index))
+        Ok(Resealed { value: resealed, index })
     }
 
     /// The key a ciphertext was made with: key rotation re-encrypts values whose key is not
@@ -135,6 +135,15 @@ impl<'k> FieldCipher<'k> {
     pub fn key_id_of(ciphertext: &[u8]) -> Result<&str, CryptoError> {
         split_key_id(ciphertext).map(|(id, _)| id)
     }
+}
+
+/// What [`FieldCipher::reseal_and_index`] made of one value.
+#[derive(Debug)]
+pub struct Resealed {
+    /// The value under the active key; `None` when it already was.
+    pub value: Option<Vec<u8>>,
+    /// Its blind index under the active blind-index key; `None` when nothing is indexed.
+    pub index: Option<[u8; 32]>,
 }
 
 /// Plaintext on its way from one key to another, wiped when dropped.
@@ -310,12 +319,12 @@ mod tests {
         assert!(cipher.reseal(&context, &moved).unwrap().is_none());
         let other_row = FieldContext::new("clients", "identity_code", "row-2");
         assert!(cipher.reseal(&other_row, &old).is_err());
-        let (resealed, index) = cipher
+        let resealed = cipher
             .reseal_and_index(&context, &old, "data_subject", |plain| Some(plain.to_vec()))
             .unwrap();
-        assert!(resealed.is_some());
+        assert!(resealed.value.is_some());
         assert_eq!(
-            index,
+            resealed.index,
             Some(crate::BlindIndex::new(&ring).compute("data_subject", b"131052-308T"))
         );
     }

@@ -462,15 +462,15 @@ impl Keyring {
         }
         let mut added = Vec::new();
         for (id, key) in incoming.data {
-            if !keys.data.contains_key(&id) {
-                added.push(id.clone());
-                keys.data.insert(id, key);
+            if let std::collections::btree_map::Entry::Vacant(slot) = keys.data.entry(id.clone()) {
+                slot.insert(key);
+                added.push(id);
             }
         }
         for (id, key) in incoming.blind {
-            if !keys.blind.contains_key(&id) {
-                added.push(id.clone());
-                keys.blind.insert(id, key);
+            if let std::collections::btree_map::Entry::Vacant(slot) = keys.blind.entry(id.clone()) {
+                slot.insert(key);
+                added.push(id);
             }
         }
         Ok(added)

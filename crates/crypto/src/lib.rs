@@ -17,7 +17,7 @@ mod token;
 
 pub use blind_index::BlindIndex;
 pub use chain::{CHAIN_GENESIS, ChainHash, ChainHasher, chain_step};
-pub use field::{FieldCipher, FieldContext};
+pub use field::{FieldCipher, FieldContext, Resealed};
 pub use hex::to_hex;
 pub use keys::{FIRST_BLIND_INDEX_KEY, KeyId, Keyring, KeyringError, RotationKeys};
 pub use password::{DEFAULT_PBKDF2_ITERATIONS, PasswordHashError, hash_password, verify_password};
