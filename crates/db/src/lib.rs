@@ -7,6 +7,7 @@
 pub mod backup;
 mod connection;
 pub mod history;
+pub mod key_rotation;
 pub mod keycheck;
 pub mod lease;
 pub mod migrations;

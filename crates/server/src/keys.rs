@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rekisteri_crypto::{Keyring, KeyringError};
+use rekisteri_crypto::{KeyId, Keyring, KeyringError};
 
 use crate::config::Config;
 
@@ -46,6 +46,88 @@ impl std::fmt::Display for KeySource {
 
 fn default_path(config: &Config) -> PathBuf {
     config.data_dir.join("keys.toml")
+}
+
+/// The key file this configuration reads (when the keys do not come from `REKISTERI_KEYS`).
+pub fn key_file_path(config: &Config) -> PathBuf {
+    config.key_file.clone().unwrap_or_else(|| default_path(config))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(
+        "the database's key rotation {rotation} writes with key {key}, which the loaded keys lack: \
+         start with the key file that rotation wrote"
+    )]
+    MissingKey { rotation: String, key: String },
+    #[error("the key rotation state cannot be read: {0}")]
+    Db(String),
+    #[error("{0}")]
+    Keyring(#[from] KeyringError),
+}
+
+/// Makes the keyring write with the keys the newest rotation names, not the key file's choice:
+/// a server started with a rotation's new key file must not write with the new keys before
+/// every other server can read them.
+pub fn follow_rotation(conn: &mut rekisteri_db::DbConnection, keyring: &Keyring) -> Result<bool, FollowError> {
+    let Some(rotation) = rekisteri_db::key_rotation::newest(conn).map_err(|e| FollowError::Db(e.to_string()))? else {
+        return Ok(false);
+    };
+    let (data, blind) = rotation.active();
+    let (data, blind) = (KeyId::new(data)?, KeyId::new(blind)?);
+    for key in [&data, &blind] {
+        if !keyring.holds(key) {
+            return Err(FollowError::MissingKey {
+                rotation: rotation.id.clone(),
+                key: key.to_string(),
+            });
+        }
+    }
+    if keyring.active_key_id() == data && keyring.active_blind_index_key_id() == blind {
+        return Ok(false);
+    }
+    keyring.set_active(&data, &blind)?;
+    Ok(true)
+}
+
+/// A running server's part in a rotation, run with its heartbeat: takes in the keys a rotation
+/// added (re-reading the key source), switches when the rotation has, and reports what it holds.
+pub fn keep_up_with_rotation(
+    conn: &mut rekisteri_db::DbConnection,
+    keyring: &Keyring,
+    config: &Config,
+    instance_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), String> {
+    let newest = rekisteri_db::key_rotation::newest(conn).map_err(|e| e.to_string())?;
+    if let Some(rotation) = &newest {
+        let wanted = [&rotation.to_data_key, &rotation.to_blind_key];
+        let missing = wanted
+            .iter()
+            .any(|id| KeyId::new(id).map(|id| !keyring.holds(&id)).unwrap_or(true));
+        if missing {
+            let (reloaded, source) =
+                load(config, std::env::var("REKISTERI_KEYS").ok(), false).map_err(|e| e.to_string())?;
+            let added = keyring.absorb(reloaded).map_err(|e| e.to_string())?;
+            if !added.is_empty() {
+                let added: Vec<String> = added.iter().map(|k| k.to_string()).collect();
+                log::info!(
+                    "took in keys {} from {source} for rotation {}",
+                    added.join(", "),
+                    rotation.id
+                );
+            }
+        }
+        if follow_rotation(conn, keyring).map_err(|e| e.to_string())? {
+            log::info!(
+                "now writing with keys {} and {} (rotation {})",
+                keyring.active_key_id(),
+                keyring.active_blind_index_key_id(),
+                rotation.id
+            );
+        }
+    }
+    rekisteri_db::key_rotation::report_instance_keys(conn, instance_id, keyring, now).map_err(|e| e.to_string())
 }
 
 /// Loads the keys; `create` allows creating the embedded default's key file.

@@ -7,6 +7,7 @@ mod data_location;
 mod demo;
 mod demo_calls;
 mod jobs;
+mod key_rotation;
 mod keys;
 mod logging;
 mod vtj;
@@ -81,6 +82,11 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
+    },
+    /// Encryption keys: rotation (PL-6).
+    Keys {
+        #[command(subcommand)]
+        command: key_rotation::KeysCommand,
     },
     /// Demo data to try the API with.
     Demo {
@@ -304,6 +310,7 @@ fn main() -> ExitCode {
                 Command::Demo {
                     command: DemoCommand::Seed { json },
                 } => demo::seed(&config, json),
+                Command::Keys { command } => key_rotation::run(&config, command),
                 Command::Vtj { command } => vtj::run(&config, command),
                 Command::Bench { command } => vtj::bench(command),
             },
@@ -534,10 +541,15 @@ pub(crate) struct Runtime {
 pub(crate) fn open_runtime(config: &Config) -> Result<Runtime, Failure> {
     let pool = open_and_migrate(config)?;
     let (keyring, source) = keys::load(config, std::env::var("REKISTERI_KEYS").ok(), true).map_err(usage)?;
-    log::info!("keys loaded from {source}; active data key {}", keyring.active_key_id());
     let clock = Arc::new(SystemClock);
     let mut conn = pool.get().map_err(runtime)?;
     rekisteri_db::keycheck::verify_keyring(&mut conn, &keyring, clock.now()).map_err(usage)?;
+    keys::follow_rotation(&mut conn, &keyring).map_err(usage)?;
+    log::info!(
+        "keys loaded from {source}; writing with data key {} and blind-index key {}",
+        keyring.active_key_id(),
+        keyring.active_blind_index_key_id()
+    );
     rekisteri_audit::retention::ensure_partitions(&mut conn, clock.now().date()).map_err(runtime)?;
     drop(conn);
     if keyring.audit_signer().is_none() {
@@ -775,7 +787,15 @@ fn serve(config: &Config) -> Result<(), Failure> {
         TcpListener::bind(&config.bind).map_err(|e| runtime(format!("cannot listen on {}: {e}", config.bind)))?;
     let instance =
         rekisteri_idempotency::Instance::new(time::Duration::try_from(config.instance_lease).map_err(runtime)?);
-    let heartbeat = Heartbeat::start(&pool, clock.clone(), &instance)?;
+    let heartbeat = Heartbeat::start(
+        &pool,
+        clock.clone(),
+        &instance,
+        KeyFollower {
+            keyring: keyring.clone(),
+            config: config.clone(),
+        },
+    )?;
     let settings = ServerSettings {
         workers: config.workers,
         blocking_threads: config.pool.max_size as usize,
@@ -821,6 +841,12 @@ fn serve(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What the heartbeat needs to follow a key rotation (PL-6).
+struct KeyFollower {
+    keyring: Arc<Keyring>,
+    config: Config,
+}
+
 /// Keeps this server's instance row alive while it serves, so that the `Idempotency-Key` claims
 /// it holds are not taken over (PL-17); removes the row at a clean stop.
 struct Heartbeat {
@@ -835,13 +861,19 @@ impl Heartbeat {
         pool: &rekisteri_db::Pool,
         clock: rekisteri_core::SharedClock,
         instance: &rekisteri_idempotency::Instance,
+        keys: KeyFollower,
     ) -> Result<Self, Failure> {
-        let register = |pool: &rekisteri_db::Pool, clock: &rekisteri_core::SharedClock| -> Result<(), String> {
+        let beat = move |pool: &rekisteri_db::Pool,
+                         clock: &rekisteri_core::SharedClock,
+                         instance: &rekisteri_idempotency::Instance|
+              -> Result<(), String> {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             rekisteri_idempotency::register_instance(&mut conn, instance, rekisteri_db::to_primitive(clock.now()))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            keys::keep_up_with_rotation(&mut conn, &keys.keyring, &keys.config, &instance.id, clock.now())
+                .map_err(|e| format!("keys: {e}"))
         };
-        register(pool, &clock).map_err(|e| runtime(format!("cannot register this server instance: {e}")))?;
+        beat(pool, &clock, instance).map_err(|e| runtime(format!("cannot register this server instance: {e}")))?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (thread_pool, thread_clock, thread_instance) = (pool.clone(), clock, instance.clone());
         let thread = std::thread::Builder::new()
@@ -849,17 +881,10 @@ impl Heartbeat {
             .spawn(move || {
                 let every = thread_instance.renew_every();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let renewed = thread_pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-                        rekisteri_idempotency::register_instance(
-                            &mut conn,
-                            &thread_instance,
-                            rekisteri_db::to_primitive(thread_clock.now()),
-                        )
-                        .map_err(|e| e.to_string())
-                    });
                     // Missed renewals only let other servers give up this one's claims early;
-                    // the claims' commit check keeps that safe.
-                    if let Err(error) = renewed {
+                    // the claims' commit check keeps that safe. A key rotation waits for the
+                    // report instead.
+                    if let Err(error) = beat(&thread_pool, &thread_clock, &thread_instance) {
                         log::warn!("this server's instance lease could not be renewed: {error}");
                     }
                 }
