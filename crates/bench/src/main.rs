@@ -57,8 +57,8 @@ struct Args {
     /// Seconds of each HTTP load phase (to attach a profiler to the server, say).
     #[arg(long)]
     load_seconds: Option<f64>,
-    /// Which phases run: all of them, or only the call recordings' (upload and ranged reads,
-    /// on the demo seed alone).
+    /// Which phases run: all of them, only the call recordings' (upload and ranged reads, on
+    /// the demo seed alone), or only the key rotation (over clients inserted directly).
     #[arg(long, value_enum, default_value = "all")]
     phases: Phases,
 }
@@ -67,6 +67,7 @@ struct Args {
 enum Phases {
     All,
     Calls,
+    Keys,
 }
 
 #[derive(Clone, Copy)]
@@ -225,7 +226,7 @@ fn run_sqlite(
     let dir = fresh_dir(&root.join("sqlite"))?;
     let url = format!("sqlite://{}", absolute(&dir)?.join("rekisteri.db").display());
     run_database("sqlite", &url, &dir, args, scale, figures, notes)?;
-    if args.phases == Phases::Calls {
+    if args.phases != Phases::All {
         return Ok(());
     }
     let vtj_url = format!("sqlite://{}", absolute(&dir)?.join("vtj.db").display());
@@ -245,7 +246,7 @@ fn run_postgres(
     let result = run_database("postgres", &database.url, &dir, args, scale, figures, notes);
     database.drop_it();
     result?;
-    if args.phases == Phases::Calls {
+    if args.phases != Phases::All {
         return Ok(());
     }
     let database = PostgresDatabase::create(admin_url, "rekisteri_bench")?;
@@ -328,6 +329,21 @@ fn run_database(
         let result = run_calls(database, &server, &demo, scale, figures);
         server.stop();
         return result;
+    }
+    if args.phases == Phases::Keys {
+        server.stop();
+        let keyring = rekisteri_crypto::Keyring::from_toml(
+            &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
+        )
+        .map_err(|e| format!("key file: {e}"))?;
+        let pool = Pool::open(
+            &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
+            &PoolOptions::default(),
+        )
+        .map_err(|e| format!("opening the database: {e}"))?;
+        step(&format!("insert {} clients with sealed fields and a service each", scale.clients));
+        raw::seed_sealed_clients(&pool, &keyring, &demo.registrar, &demo.provider, scale.clients)?;
+        return rotate_keys(database, &setup, scale, figures);
     }
 
     let today = time::OffsetDateTime::now_utc().date();
@@ -579,6 +595,8 @@ fn run_database(
     println!("   {} entries in {verify_seconds:.2} s", verified.entries);
     figures.push(Figure::new(database, "audit verify", verify_rate, "entries/s").target(Target::AtLeast(500_000.0)));
 
+    rotate_keys(database, &setup, scale, figures)?;
+
     step("raw baselines (server stopped)");
     let keys: Arc<Vec<raw::ClientKey>> = Arc::new(client_ids.iter().map(|id| (rid.clone(), id.clone())).collect());
     let raw_time = Duration::from_secs_f64(scale.raw_seconds);
@@ -666,6 +684,32 @@ fn run_database(
             "s",
         )
         .target_if(bulk_target_applies, Target::Below(60.0)),
+    );
+    Ok(())
+}
+
+/// Key rotation (PL-6) over the register as it stands, the server stopped: the whole
+/// `rekisteri keys rotate` command, start-up included.
+fn rotate_keys(database: &'static str, setup: &server::Setup, scale: Scale, figures: &mut Vec<Figure>) -> Result<(), String> {
+    step(&format!(
+        "key rotation: re-encrypt and re-index the register of {} clients (rekisteri keys rotate)",
+        scale.clients
+    ));
+    let started = Instant::now();
+    let output = setup.run(&["keys", "rotate", "--batch", "1000"])?;
+    let rotation_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "   {} ({rotation_seconds:.1} s with the command's start)",
+        output.lines().next().unwrap_or_default()
+    );
+    figures.push(
+        Figure::new(
+            database,
+            format!("key rotation, {} clients", scale.clients),
+            rotation_seconds,
+            "s",
+        )
+        .target_if(database == "sqlite" && scale.clients >= 100_000, Target::Below(60.0)),
     );
     Ok(())
 }

@@ -192,6 +192,7 @@ pub fn push_inserts(
                     services::unit_value_cents.eq(Some(3250i64)),
                     services::valid_from.eq(today),
                     services::valid_to.eq(today + time::Duration::days(365)),
+                    services::valid_to.eq(today + time::Duration::days(365)),
                     services::provider_id.eq(&provider),
                     services::decision_ref.eq(Some("KH-2026-17")),
                     services::status.eq("active"),
@@ -239,6 +240,93 @@ pub fn update_by_key(pool: &Pool, keys: Arc<Vec<ClientKey>>, duration: Duration)
 /// visibility, CL-13), for the anonymisation run to find; 2 000 per transaction. The sealed
 /// fields are random bytes: anonymisation removes them without opening them (the birth year is
 /// stored).
+/// Inserts `count` clients as the register keeps them: seven fields sealed under the key file's
+/// active key and bound to their row, the identity code's blind index, and a service each with a
+/// sealed note; the change history's triggers copy them as the server's inserts would.
+pub fn seed_sealed_clients(
+    pool: &Pool,
+    keyring: &rekisteri_crypto::Keyring,
+    registrar: &str,
+    provider: &str,
+    count: usize,
+) -> Result<(), String> {
+    use rekisteri_crypto::{BlindIndex, FieldCipher, FieldContext};
+    const BATCH: usize = 1000;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let cipher = FieldCipher::new(keyring);
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let at = now();
+        let mut rows = Vec::with_capacity(n);
+        {
+            for i in done..done + n {
+                let id = uuid::Uuid::new_v4().to_string();
+                let code = format!("010150-{:03}X{i}", i % 1000);
+                let seal = |column: &str, value: &str| {
+                    cipher
+                        .encrypt_str(&FieldContext::new("clients", column, &id), value)
+                        .map(Some)
+                        .map_err(|e| e.to_string())
+                };
+                let client = (
+                    clients::registrar_id.eq(registrar),
+                    clients::id.eq(id.clone()),
+                    clients::subject_index.eq(Some(BlindIndex::new(keyring).compute("data_subject", code.as_bytes()).to_vec())),
+                    clients::identity_code.eq(seal("identity_code", &code)?),
+                    clients::first_names.eq(seal("first_names", "Aino Maria")?),
+                    clients::surname.eq(seal("surname", &format!("Kiertonen{i}"))?),
+                    clients::email.eq(seal("email", "aino@example.fi")?),
+                    clients::phone.eq(seal("phone", "+358401234567")?),
+                    clients::next_of_kin.eq(seal("next_of_kin", "Matti Kiertonen, +358401234568")?),
+                    clients::address.eq(seal("address", "Hämeenkatu 1 A 2, 33100 Tampere")?),
+                    clients::gender.eq("female"),
+                    clients::home_municipality.eq(Some("837")),
+                    clients::protection_order.eq(false),
+                    clients::restricted.eq(false),
+                    clients::version.eq(1i64),
+                    clients::created_at.eq(at),
+                    clients::updated_at.eq(at),
+                );
+                let service_id = uuid::Uuid::new_v4().to_string();
+                let info = cipher
+                    .encrypt_str(&FieldContext::new("services", "additional_info", &service_id), "Aamu- ja iltakäynti")
+                    .map_err(|e| e.to_string())?;
+                let service = (
+                    services::registrar_id.eq(registrar),
+                    services::id.eq(service_id.clone()),
+                    services::client_id.eq(id.clone()),
+                    services::kind.eq("service_voucher"),
+                    services::service_type.eq("home_care"),
+                    services::service_name.eq("Kotihoidon palveluseteli"),
+                    services::quantity_centi.eq(4000i64),
+                    services::unit.eq("hour"),
+                    services::valid_from.eq(today),
+                    services::valid_to.eq(today + time::Duration::days(365)),
+                    services::provider_id.eq(provider),
+                    services::status.eq("active"),
+                    services::additional_info.eq(Some(info)),
+                    services::version.eq(1i64),
+                    services::created_at.eq(at),
+                    services::updated_at.eq(at),
+                );
+                rows.push((client, service));
+            }
+        }
+        write_transaction(&mut conn, |conn| -> QueryResult<()> {
+            for (client, service) in &rows {
+                diesel::insert_into(clients::table).values(client.clone()).execute(conn)?;
+                diesel::insert_into(services::table).values(service.clone()).execute(conn)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("seeding sealed clients: {e}"))?;
+        done += n;
+    }
+    Ok(())
+}
+
 pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize) -> Result<(), String> {
     const BATCH: usize = 2000;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
