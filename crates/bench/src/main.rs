@@ -341,7 +341,10 @@ fn run_database(
             &PoolOptions::default(),
         )
         .map_err(|e| format!("opening the database: {e}"))?;
-        step(&format!("insert {} clients with sealed fields and a service each", scale.clients));
+        step(&format!(
+            "insert {} clients with sealed fields and a service each",
+            scale.clients
+        ));
         raw::seed_sealed_clients(&pool, &keyring, &demo.registrar, &demo.provider, scale.clients)?;
         return rotate_keys(database, &setup, scale, figures);
     }
@@ -690,7 +693,12 @@ fn run_database(
 
 /// Key rotation (PL-6) over the register as it stands, the server stopped: the whole
 /// `rekisteri keys rotate` command, start-up included.
-fn rotate_keys(database: &'static str, setup: &server::Setup, scale: Scale, figures: &mut Vec<Figure>) -> Result<(), String> {
+fn rotate_keys(
+    database: &'static str,
+    setup: &server::Setup,
+    scale: Scale,
+    figures: &mut Vec<Figure>,
+) -> Result<(), String> {
     step(&format!(
         "key rotation: re-encrypt and re-index the register of {} clients (rekisteri keys rotate)",
         scale.clients

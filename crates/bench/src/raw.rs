@@ -273,7 +273,11 @@ pub fn seed_sealed_clients(
                 let client = (
                     clients::registrar_id.eq(registrar),
                     clients::id.eq(id.clone()),
-                    clients::subject_index.eq(Some(BlindIndex::new(keyring).compute("data_subject", code.as_bytes()).to_vec())),
+                    clients::subject_index.eq(Some(
+                        BlindIndex::new(keyring)
+                            .compute("data_subject", code.as_bytes())
+                            .to_vec(),
+                    )),
                     clients::identity_code.eq(seal("identity_code", &code)?),
                     clients::first_names.eq(seal("first_names", "Aino Maria")?),
                     clients::surname.eq(seal("surname", &format!("Kiertonen{i}"))?),
@@ -291,7 +295,10 @@ pub fn seed_sealed_clients(
                 );
                 let service_id = uuid::Uuid::new_v4().to_string();
                 let info = cipher
-                    .encrypt_str(&FieldContext::new("services", "additional_info", &service_id), "Aamu- ja iltakäynti")
+                    .encrypt_str(
+                        &FieldContext::new("services", "additional_info", &service_id),
+                        "Aamu- ja iltakäynti",
+                    )
                     .map_err(|e| e.to_string())?;
                 let service = (
                     services::registrar_id.eq(registrar),
@@ -316,8 +323,12 @@ pub fn seed_sealed_clients(
         }
         write_transaction(&mut conn, |conn| -> QueryResult<()> {
             for (client, service) in &rows {
-                diesel::insert_into(clients::table).values(client.clone()).execute(conn)?;
-                diesel::insert_into(services::table).values(service.clone()).execute(conn)?;
+                diesel::insert_into(clients::table)
+                    .values(client.clone())
+                    .execute(conn)?;
+                diesel::insert_into(services::table)
+                    .values(service.clone())
+                    .execute(conn)?;
             }
             Ok(())
         })
