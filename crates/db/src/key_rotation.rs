@@ -185,6 +185,23 @@ pub fn begin(
     newest(conn)?.ok_or(diesel::result::Error::NotFound)
 }
 
+/// Removes a rotation that never got past `prepared` (its keys never reached the key file):
+/// nothing was written with its keys, since servers write with the old ones until the switch.
+pub fn abandon_prepared(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    write_transaction(conn, |conn| {
+        let prepared = key_rotations::table
+            .filter(key_rotations::id.eq(id))
+            .filter(key_rotations::state.eq(RotationState::Prepared.as_str()));
+        if diesel::select(diesel::dsl::exists(prepared)).get_result::<bool>(conn)? {
+            diesel::delete(key_rotation_progress::table.filter(key_rotation_progress::rotation_id.eq(id)))
+                .execute(conn)?;
+            diesel::delete(key_rotations::table.filter(key_rotations::id.eq(id))).execute(conn)?;
+            return Ok(true);
+        }
+        Ok(false)
+    })
+}
+
 /// Moves a rotation to `state`, stamping the time.
 pub fn advance(conn: &mut DbConnection, id: &str, state: RotationState, now: OffsetDateTime) -> QueryResult<()> {
     let now = to_primitive(now);

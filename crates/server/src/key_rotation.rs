@@ -118,14 +118,19 @@ fn current_or_new(rt: &Runtime, config: &Config) -> Result<Rotation, Failure> {
             eprintln!("resuming rotation {} ({})", existing.id, existing.state.as_str());
             return Ok(existing);
         }
-        return Err(runtime(format!(
-            "rotation {} to keys {} and {} is unfinished, but the key file {} lacks those keys: \
-             restore the key file the rotation wrote",
-            existing.id,
-            existing.to_data_key,
-            existing.to_blind_key,
-            path.display()
-        )));
+        // Killed between recording the rotation and writing the key file: nothing was written
+        // with the keys it names, so it is dropped and a new one begins.
+        if !rotation::abandon_prepared(&mut conn, &existing.id).map_err(runtime)? {
+            return Err(runtime(format!(
+                "rotation {} to keys {} and {} is switched, but the key file {} lacks those keys: \
+                 restore the key file the rotation wrote",
+                existing.id,
+                existing.to_data_key,
+                existing.to_blind_key,
+                path.display()
+            )));
+        }
+        eprintln!("rotation {} never wrote its keys; starting again", existing.id);
     }
     let text = std::fs::read_to_string(&path)
         .map_err(|e| runtime(format!("cannot read the key file {}: {e}", path.display())))?;
