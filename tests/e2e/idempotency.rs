@@ -398,6 +398,7 @@ fn claim_as(
     let scope = rekisteri_idempotency::Scope {
         registrar_id: registrar.to_owned(),
         caller: caller.to_owned(),
+        earlier_callers: Vec::new(),
         key: key.to_owned(),
     };
     let hash = rekisteri_idempotency::request_hash("POST", path, body);
