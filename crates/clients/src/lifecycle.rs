@@ -793,7 +793,9 @@ fn purge_population_data(
     registrar_id: &str,
     ids: &[String],
 ) -> Result<(), ClientsError> {
-    let current: Vec<(String, Option<Vec<u8>>, Option<Vec<u8>>)> = clients::table
+    /// A client's id, index and sealed identity code.
+    type Current = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let current: Vec<Current> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::id.eq_any(ids))
         .select((clients::id, clients::subject_index, clients::identity_code))
