@@ -398,6 +398,7 @@ fn claim_as(
     let scope = rekisteri_idempotency::Scope {
         registrar_id: registrar.to_owned(),
         caller: caller.to_owned(),
+        earlier_callers: Vec::new(),
         key: key.to_owned(),
     };
     let hash = rekisteri_idempotency::request_hash("POST", path, body);
@@ -525,4 +526,31 @@ app_test!(fn pl_17_a_claim_whose_request_committed_before_its_server_died_is_nev
     // The key with another body is still another request.
     let other = serde_json::to_vec(&client_body(&code(26), "Muu", &f.provider)).unwrap();
     assert_problem(post_bytes(app, &f.handler, &clients, "written-1", &other), 422, "/problems/idempotency-key-reused");
+});
+
+app_test!(fn pl_6_a_citizens_key_claimed_before_a_blind_key_switch_is_still_theirs(app) {
+    let code = rekisteri_core::PersonalIdentityCode::parse("131052-308T", rekisteri_core::TemporaryCodesAllowed::No).unwrap();
+    let citizen = |index: &[u8]| format!("citizen:{}", rekisteri_crypto::to_hex(index));
+    let before = citizen(&rekisteri_audit::subject_index(&app.keyring, &code));
+    let (path, body) = ("/v1/me/something", br#"{"a":1}"#);
+    claim_as(app, &app.instance, &before, "platform", "retry-me", path, body);
+    app.switch_to_rotated_keys();
+    let after = citizen(&rekisteri_audit::subject_index(&app.keyring, &code));
+    assert_ne!(after, before);
+    let scope = rekisteri_idempotency::Scope {
+        registrar_id: "platform".to_owned(),
+        caller: after,
+        earlier_callers: vec![before],
+        key: "retry-me".to_owned(),
+    };
+    let hash = rekisteri_idempotency::request_hash("POST", path, body);
+    let now = rekisteri_db::to_primitive(rekisteri_core::Clock::now(&*app.clock));
+    let claim = |scope: &rekisteri_idempotency::Scope| {
+        rekisteri_idempotency::claim(&mut app.db.conn(), scope, "POST", path, &hash, &app.instance, now).unwrap()
+    };
+    // The retry finds the first request's claim under the citizen's earlier name.
+    assert!(matches!(claim(&scope), rekisteri_idempotency::Claim::InProgress), "{:?}", claim(&scope));
+    // Under the new name alone the key would look free, and the request would run twice.
+    let bare = rekisteri_idempotency::Scope { earlier_callers: Vec::new(), ..scope };
+    assert!(matches!(claim(&bare), rekisteri_idempotency::Claim::Claimed(_)));
 });

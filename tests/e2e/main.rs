@@ -17,6 +17,7 @@ mod inactivity;
 mod integration_guide;
 mod isolation;
 mod isolation_matrix;
+mod key_rotation;
 mod lifecycle;
 mod platform;
 mod regressions;

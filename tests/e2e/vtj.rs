@@ -1025,3 +1025,79 @@ app_test!(
         assert_eq!(held(&id), [0, 0, 0, 0]);
     }
 );
+
+app_test!(
+    fn pl_6_vtj_changes_reach_clients_indexed_with_the_previous_blind_key(app) {
+        use rekisteri_db::schema::vtj_monitored;
+        let w = world(app);
+        let (id, _) = create(app, &w, 1);
+        let (other, _) = create(app, &w, 2);
+        let sim = simulator(vec![person(1, "Kotikatu"), person(2, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.monitored, report.loaded, report.counts.applied), (2, 2, 2));
+        let parsed = rekisteri_core::PersonalIdentityCode::parse(&code(1), rekisteri_core::TemporaryCodesAllowed::No).unwrap();
+        let old_index = rekisteri_audit::subject_index(&app.keyring, &parsed).to_vec();
+        app.switch_to_rotated_keys();
+        let new_index = rekisteri_audit::subject_index(&app.keyring, &parsed).to_vec();
+        assert_ne!(old_index, new_index);
+        let monitored_index = || -> Vec<u8> {
+            vtj_monitored::table
+                .filter(vtj_monitored::client_id.eq(&id))
+                .select(vtj_monitored::subject_index)
+                .first(&mut app.db.conn())
+                .unwrap()
+        };
+        // A change staged under the new key applies to the client monitored under the old one,
+        // and nobody is loaded again.
+        sim.push_change(name_change(1, "Vaihdettu", "2026-11-26"));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(
+            (report.monitored, report.loaded, report.counts.applied, report.counts.skipped, report.counts.failed),
+            (2, 0, 1, 0, 0)
+        );
+        assert_eq!(client_json(app, &w, &id)["first_names"], "Vaihdettu");
+        assert_eq!(monitored_index(), old_index);
+        // The rotation re-indexes the client (as its re-indexing pass would): the monitored entry
+        // follows it without a new load, and the next change still applies.
+        rekisteri_db::write_transaction_as(&mut app.db.conn(), "system:key-rotation", |conn| {
+            diesel::update(clients::table.filter(clients::id.eq(&id)))
+                .set(clients::subject_index.eq(Some(new_index.clone())))
+                .execute(conn)
+        })
+        .unwrap();
+        sim.push_change(name_change(1, "Taas", "2026-11-27"));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(
+            (report.monitored, report.loaded, report.counts.applied, report.counts.skipped, report.counts.failed),
+            (2, 0, 1, 0, 0)
+        );
+        assert_eq!(client_json(app, &w, &id)["first_names"], "Taas");
+        assert_eq!(monitored_index(), new_index);
+        // Anonymisation takes the person's staged messages under either key.
+        let staged = || -> i64 {
+            vtj_staged::table
+                .filter(vtj_staged::registrar_id.eq(&w.registrar))
+                .filter(vtj_staged::subject_index.eq_any([old_index.clone(), new_index.clone()]))
+                .count()
+                .get_result(&mut app.db.conn())
+                .unwrap()
+        };
+        assert_eq!(staged(), 3);
+        app.clock.set(datetime!(2030-01-02 09:00 UTC));
+        let mut own = app.db.pool.connect_unpooled().unwrap();
+        let register = rekisteri_clients::ClientRegister {
+            keyring: app.keyring.clone(),
+            audit: app.audit.clone(),
+        };
+        let report = rekisteri_clients::lifecycle::run_anonymise(&mut own, &register, app.clock.now()).unwrap();
+        assert_eq!(report.clients_anonymised, 2, "{report:?}");
+        assert_eq!(staged(), 0);
+        let left: i64 = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(left, 0, "client {other}'s staged messages go too");
+    }
+);

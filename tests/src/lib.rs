@@ -24,6 +24,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::blocking::Client,
     pub keyring: Arc<Keyring>,
+    /// The key file `keyring` was made from, for a test that rotates the keys.
+    pub keyring_text: String,
     pub clock: Arc<ManualClock>,
     pub audit: rekisteri_audit::AuditLog,
     pub accounts: rekisteri_accounts::AccountsOptions,
@@ -177,7 +179,8 @@ impl TestApp {
     }
 
     pub fn start_with(db: TestDatabase, options: TestAppOptions) -> Self {
-        let keyring = Arc::new(Keyring::from_toml(&Keyring::generate_toml().unwrap()).unwrap());
+        let keyring_text = Keyring::generate_toml().unwrap();
+        let keyring = Arc::new(Keyring::from_toml(&keyring_text).unwrap());
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         if options.keys_verified {
             rekisteri_db::keycheck::verify_keyring(&mut db.conn(), &keyring, clock.now()).unwrap();
@@ -254,6 +257,7 @@ impl TestApp {
             base,
             client,
             keyring,
+            keyring_text,
             clock,
             audit,
             accounts,
@@ -266,6 +270,16 @@ impl TestApp {
             thread: Some(thread),
             scheduler,
         }
+    }
+
+    /// Takes in a key rotation's new keys (`k2`, `b2`) and writes with them from now on, as a
+    /// running server does at a rotation's switch: the old keys stay held, nothing is
+    /// re-encrypted or re-indexed. Returns the ids switched to.
+    pub fn switch_to_rotated_keys(&self) -> rekisteri_crypto::RotationKeys {
+        let (rotated, keys) = Keyring::add_rotation_keys(&self.keyring_text).unwrap();
+        self.keyring.absorb(Keyring::from_toml(&rotated).unwrap()).unwrap();
+        self.keyring.set_active(&keys.data, &keys.blind_index).unwrap();
+        keys
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -50,9 +50,27 @@ pub struct NewAccount {
     pub service_unit_ids: Vec<String>,
 }
 
+const EMAIL_DOMAIN: &str = "account_email";
+
 /// The normalised form the blind index is computed over: e-mail is case-insensitive (AC-2).
+fn normalised_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The blind index an account's e-mail address is stored with, under the active blind-index key.
 pub(crate) fn email_index(keyring: &Keyring, email: &str) -> [u8; 32] {
-    BlindIndex::new(keyring).compute("account_email", email.trim().to_lowercase().as_bytes())
+    BlindIndex::new(keyring).compute(EMAIL_DOMAIN, normalised_email(email).as_bytes())
+}
+
+/// Every index an account with this address may hold: under each blind-index key held, since
+/// accounts created before a key rotation's switch keep the previous key's index until
+/// re-indexed. The active key's first; one element when one key is held.
+pub(crate) fn email_index_candidates(keyring: &Keyring, email: &str) -> Vec<Vec<u8>> {
+    BlindIndex::new(keyring)
+        .candidates(EMAIL_DOMAIN, normalised_email(email).as_bytes())
+        .into_iter()
+        .map(|index| index.to_vec())
+        .collect()
 }
 
 fn valid_email(email: &str) -> bool {
@@ -236,8 +254,9 @@ pub fn invite(
             }
         }
         let index = email_index(keyring, &email);
+        // An address on file under a blind-index key being rotated out is taken all the same.
         let taken: i64 = accounts::table
-            .filter(accounts::email_index.eq(index.to_vec()))
+            .filter(accounts::email_index.eq_any(email_index_candidates(keyring, &email)))
             .count()
             .get_result(conn)?;
         if taken > 0 {
@@ -337,6 +356,7 @@ impl PendingAcceptance {
 }
 
 fn invitation_key(register: &Register, client_address: &str) -> Vec<u8> {
+    // The active key only: a short-lived counter simply restarts when the blind key switches.
     BlindIndex::new(&register.keyring)
         .compute("throttle_invitation_address", client_address.as_bytes())
         .to_vec()

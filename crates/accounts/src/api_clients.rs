@@ -363,6 +363,7 @@ pub fn issue_token(
         .map_err(|_| OAuthError::InvalidRequest)?;
     let presented = token_hash(client_secret);
     // Refusals are one security event per client (all unknown ids together) per window.
+    // The active key only: a short-lived counter simply restarts when the blind key switches.
     let refusal_key = rekisteri_crypto::BlindIndex::new(&register.keyring)
         .compute(
             "refused_api_client",
@@ -544,8 +545,9 @@ pub fn confirm_user_assertion(
         .select(accounts::email_index)
         .first(conn)
         .optional()?;
-    let presented = crate::accounts::email_index(&register.keyring, &account);
-    if !named.is_some_and(|index| equal_constant_time(&index, &presented)) {
+    // The account may still hold its address's index under a blind-index key being rotated out.
+    let presented = crate::accounts::email_index_candidates(&register.keyring, &account);
+    if !named.is_some_and(|index| presented.iter().any(|p| equal_constant_time(&index, p))) {
         return Err(AccountsError::Unauthenticated);
     }
     integration.strong_user_authentication |= strong;

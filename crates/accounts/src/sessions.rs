@@ -8,7 +8,7 @@ use rekisteri_db::schema::{account_roles, account_service_units, accounts, sessi
 use rekisteri_db::{DbConnection, write_transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::accounts::email_index;
+use crate::accounts::email_index_candidates;
 use crate::organisations::security_event;
 use crate::throttle::{self, Counted, Limit};
 use crate::{AccountsError, AuthMethod, Principal, Register, Role, now_primitive};
@@ -52,6 +52,7 @@ struct LoginKeys {
 }
 
 fn login_keys(register: &Register, email: &str, client_address: &str) -> LoginKeys {
+    // The active key only: short-lived counters simply restart when the blind key switches.
     let index = BlindIndex::new(&register.keyring);
     LoginKeys {
         account: index
@@ -166,9 +167,8 @@ pub fn begin_login(
 ) -> Result<PendingLogin, AccountsError> {
     let at = now_primitive(now);
     let keys = login_keys(register, email, client_address);
-    let index = email_index(&register.keyring, email);
     let account: Option<LoginAccount> = accounts::table
-        .filter(accounts::email_index.eq(index.to_vec()))
+        .filter(accounts::email_index.eq_any(email_index_candidates(&register.keyring, email)))
         .select((
             accounts::id,
             accounts::organisation_id,
@@ -676,7 +676,7 @@ fn open_identity_provider_session(
 ) -> Result<(), AccountsError> {
     let at = now_primitive(now);
     let account: Option<(String, String, String)> = accounts::table
-        .filter(accounts::email_index.eq(email_index(&register.keyring, email).to_vec()))
+        .filter(accounts::email_index.eq_any(email_index_candidates(&register.keyring, email)))
         .select((accounts::id, accounts::organisation_id, accounts::status))
         .first(conn)
         .optional()?;

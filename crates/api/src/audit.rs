@@ -283,7 +283,7 @@ async fn security_events(
         kind: query.event_type,
         from: parse_time("from", query.from.as_deref())?,
         to: parse_time("to", query.to.as_deref())?,
-        subject_index: None,
+        subject_candidates: None,
     };
     let cursor = decode_cursor(query.cursor.as_deref())?;
     let limit = limit(query.limit)?;
@@ -296,11 +296,14 @@ async fn security_events(
     Ok(HttpResponse::Ok().json(page_body(page, security_json)))
 }
 
-/// Runs a query of `registrar_id`'s usage log and logs it there before answering.
+/// Runs a query of `registrar_id`'s usage log and logs it there before answering, as a use of
+/// the data of the person with index `subject` when the query is about one.
+#[allow(clippy::too_many_arguments)]
 async fn usage_page(
     state: web::Data<AppState>,
     principal: Principal,
     registrar_id: String,
+    subject: Option<[u8; 32]>,
     filter: Filter,
     cursor: Option<Cursor>,
     limit: i64,
@@ -309,13 +312,7 @@ async fn usage_page(
     require_auditor(&principal, &registrar_id)?;
     let page = state
         .run(move |conn, state| {
-            let (context, entry) = supervision(
-                &principal,
-                &registrar_id,
-                filter.subject_index,
-                "usage_log",
-                &request_id,
-            );
+            let (context, entry) = supervision(&principal, &registrar_id, subject, "usage_log", &request_id);
             state
                 .audit
                 .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
@@ -361,6 +358,7 @@ async fn usage(
         state,
         principal.0,
         path.into_inner(),
+        None,
         filter,
         cursor,
         limit(query.limit)?,
@@ -393,8 +391,9 @@ async fn usage_search(
     let body = body.into_inner();
     let code = PersonalIdentityCode::parse(&body.identity_code, TemporaryCodesAllowed::Yes)
         .map_err(|e| ApiError::field("identity_code", e.to_string()))?;
+    let subject = rekisteri_audit::subject_index(&state.keyring, &code);
     let filter = Filter {
-        subject_index: Some(rekisteri_audit::subject_index(&state.keyring, &code)),
+        subject_candidates: Some(rekisteri_audit::subject_index_candidates(&state.keyring, &code)),
         from: parse_time("from", body.from.as_deref())?,
         to: parse_time("to", body.to.as_deref())?,
         ..Filter::default()
@@ -404,6 +403,7 @@ async fn usage_search(
         state,
         principal.0,
         path.into_inner(),
+        Some(subject),
         filter,
         cursor,
         limit(body.limit)?,
@@ -767,7 +767,8 @@ async fn own_usage(
             state
                 .audit
                 .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
-                    let page = rekisteri_audit::query::usage_about_person(conn, &subject, cursor.as_ref(), limit)
+                    let candidates = rekisteri_audit::subject_index_candidates(&state.keyring, &citizen.identity_code);
+                    let page = rekisteri_audit::query::usage_about_person(conn, &candidates, cursor.as_ref(), limit)
                         .map_err(ApiError::query)?;
                     Ok::<_, ApiError>((page, vec![entry]))
                 })

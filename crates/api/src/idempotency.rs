@@ -82,22 +82,32 @@ fn internal(e: IdempotencyError) -> ApiError {
 }
 
 /// The caller a key belongs to: the API client for an integration (with the user it names), the
-/// account otherwise, a citizen by the blind index of their code.
-fn caller_scope(caller: &Caller, state: &AppState) -> String {
+/// account otherwise, a citizen by the blind index of their code (under the active key). Second,
+/// the same citizen under the other blind-index keys held, whose earlier keys are theirs too.
+fn caller_scope(caller: &Caller, state: &AppState) -> (String, Vec<String>) {
     match caller {
         // A system's key is also its named user's: another user of the same system never gets
         // the first one's answer (AX-4).
-        Caller::Account(principal) => match &principal.integration {
-            Some(integration) => match &integration.on_behalf_of {
-                Some(user) => format!("api_client:{}:on_behalf_of:{user}", integration.client_id),
-                None => format!("api_client:{}", integration.client_id),
+        Caller::Account(principal) => (
+            match &principal.integration {
+                Some(integration) => match &integration.on_behalf_of {
+                    Some(user) => format!("api_client:{}:on_behalf_of:{user}", integration.client_id),
+                    None => format!("api_client:{}", integration.client_id),
+                },
+                None => format!("account:{}", principal.account_id),
             },
-            None => format!("account:{}", principal.account_id),
-        },
-        Caller::Citizen(citizen) => format!(
-            "citizen:{}",
-            rekisteri_crypto::to_hex(&rekisteri_audit::subject_index(&state.keyring, &citizen.identity_code))
+            Vec::new(),
         ),
+        Caller::Citizen(citizen) => {
+            let scope = |index: &[u8]| format!("citizen:{}", rekisteri_crypto::to_hex(index));
+            let active = scope(&rekisteri_audit::subject_index(&state.keyring, &citizen.identity_code));
+            let earlier = rekisteri_audit::subject_index_candidates(&state.keyring, &citizen.identity_code)
+                .iter()
+                .map(|index| scope(index))
+                .filter(|other| *other != active)
+                .collect();
+            (active, earlier)
+        }
     }
 }
 
@@ -162,9 +172,11 @@ pub async fn layer(
         .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
     let hash = rekisteri_idempotency::request_hash(&method, &path, &body);
     req.set_payload(Payload::from(body));
+    let (named, earlier_callers) = caller_scope(&caller, &state);
     let scope = Scope {
         registrar_id: rekisteri_idempotency::registrar_of_path(req.path()).to_owned(),
-        caller: caller_scope(&caller, &state),
+        caller: named,
+        earlier_callers,
         key,
     };
     let now = rekisteri_db::to_primitive(state.clock.now());

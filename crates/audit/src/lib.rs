@@ -23,7 +23,7 @@ pub use context::{AuditContext, DataUse};
 pub use entry::{
     AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
 };
-pub use query::subject_index;
+pub use query::{subject_index, subject_index_candidates};
 pub use verify::{Break, DEFAULT_SEGMENT_ENTRIES, VerifyOptions, VerifyReport, verify_all};
 pub use writer::{AuditLog, DisclosureRow, SecurityRow, StoredEntry, UsageRow, WriterOptions, append_in_transaction};
 

@@ -16,8 +16,10 @@ pub const MAX_PAGE: i64 = 1000;
 /// Filters of a log query; every one is optional. `to` is exclusive.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Entries about one person (the blind index of the identity code).
-    pub subject_index: Option<[u8; 32]>,
+    /// Entries about one person: the indexes of their identity code under every blind-index
+    /// key held ([`subject_index_candidates`]), since an entry keeps the index it was written
+    /// with through a key rotation (the logs are append-only).
+    pub subject_candidates: Option<Vec<Vec<u8>>>,
     /// Entries of one user (usage: the actor; disclosure: the discloser; security: the actor).
     pub actor_id: Option<String>,
     /// Usage: the data kind; disclosure: the recipient kind; security: the event type.
@@ -77,8 +79,8 @@ pub fn usage_entries(
     if let Some(Cursor::Seq(seq)) = cursor {
         query = query.filter(usage_log::seq.lt(*seq));
     }
-    if let Some(index) = &filter.subject_index {
-        query = query.filter(usage_log::subject_index.eq(index.to_vec()));
+    if let Some(candidates) = &filter.subject_candidates {
+        query = query.filter(usage_log::subject_index.eq_any(candidates.clone()));
     }
     if let Some(actor) = &filter.actor_id {
         query = query.filter(usage_log::actor_id.eq(actor.clone()));
@@ -114,8 +116,8 @@ pub fn disclosure_entries(
     if let Some(Cursor::Seq(seq)) = cursor {
         query = query.filter(disclosure_log::seq.lt(*seq));
     }
-    if let Some(index) = &filter.subject_index {
-        query = query.filter(disclosure_log::subject_index.eq(index.to_vec()));
+    if let Some(candidates) = &filter.subject_candidates {
+        query = query.filter(disclosure_log::subject_index.eq_any(candidates.clone()));
     }
     if let Some(actor) = &filter.actor_id {
         query = query.filter(disclosure_log::discloser_id.eq(actor.clone()));
@@ -232,10 +234,29 @@ pub fn seq_range(
     Ok(first.zip(last))
 }
 
+const SUBJECT_DOMAIN: &str = "data_subject";
+
 /// The blind index under which log entries name a person (by identity code). Every register
-/// computes its `subject_index` with this, so that one person's entries are found together.
+/// computes the `subject_index` it stores with this, so that one person's entries are found
+/// together. It uses the active blind-index key: look a person up with
+/// [`subject_index_candidates`] instead.
 pub fn subject_index(keyring: &rekisteri_crypto::Keyring, code: &rekisteri_core::PersonalIdentityCode) -> [u8; 32] {
-    rekisteri_crypto::BlindIndex::new(keyring).compute("data_subject", code.reveal().as_bytes())
+    rekisteri_crypto::BlindIndex::new(keyring).compute(SUBJECT_DOMAIN, code.reveal().as_bytes())
+}
+
+/// Every `subject_index` a row about this person may hold: the index under each blind-index key
+/// held, the active key's first. During a key rotation rows written before the switch keep the
+/// previous key's index until re-indexed (log entries keep it for good), so a lookup matches
+/// them all. One element when one key is held.
+pub fn subject_index_candidates(
+    keyring: &rekisteri_crypto::Keyring,
+    code: &rekisteri_core::PersonalIdentityCode,
+) -> Vec<Vec<u8>> {
+    rekisteri_crypto::BlindIndex::new(keyring)
+        .candidates(SUBJECT_DOMAIN, code.reveal().as_bytes())
+        .into_iter()
+        .map(|index| index.to_vec())
+        .collect()
 }
 
 /// One use of a person's data as the person sees it (AU-6): which organisation, when, for what
@@ -250,17 +271,18 @@ pub struct OwnUsage {
     pub access_basis: String,
 }
 
-/// The usage entries about the person behind `subject_index` in every registrar, newest first.
+/// The usage entries about the person in every registrar, newest first; `subject_candidates`
+/// are their [`subject_index_candidates`].
 pub fn usage_about_person(
     conn: &mut DbConnection,
-    subject_index: &[u8; 32],
+    subject_candidates: &[Vec<u8>],
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Page<OwnUsage>> {
     use rekisteri_db::schema::organisations;
     let limit = clamp(limit);
     let mut query = usage_log::table
-        .filter(usage_log::subject_index.eq(subject_index.to_vec()))
+        .filter(usage_log::subject_index.eq_any(subject_candidates.to_vec()))
         .filter(usage_log::outcome.eq("used"))
         // The person's own look at this list is logged but not shown back to them.
         .filter(usage_log::data_kind.ne("own_usage_log"))

@@ -22,9 +22,21 @@ const MAX_SECONDS: i32 = 86_400;
 /// The clocks of the telephony system and ours may differ this much.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
-/// The blind index a caller's number is found by (CA-2).
+const NUMBER_DOMAIN: &str = "caller_number";
+
+/// The blind index a caller's number is stored with (CA-2), under the active blind-index key.
 pub(crate) fn number_index(keyring: &Keyring, number: &str) -> [u8; 32] {
-    BlindIndex::new(keyring).compute("caller_number", number.as_bytes())
+    BlindIndex::new(keyring).compute(NUMBER_DOMAIN, number.as_bytes())
+}
+
+/// Every index a contact from `number` may hold: under each blind-index key held, since contacts
+/// stored before a key rotation's switch keep the previous key's index until re-indexed.
+pub(crate) fn number_index_candidates(keyring: &Keyring, number: &str) -> Vec<Vec<u8>> {
+    BlindIndex::new(keyring)
+        .candidates(NUMBER_DOMAIN, number.as_bytes())
+        .into_iter()
+        .map(|index| index.to_vec())
+        .collect()
 }
 
 /// Checks a phone number in E.164 form: `+`, a country code not starting with 0, 6-15 digits
@@ -557,10 +569,10 @@ pub fn search_by_caller_number(
     let context = enter_to_read(conn, request, registrar_id)?;
     check_e164("caller_number", number)?;
     let at = at_primitive(request.now);
-    let index = number_index(&register.keyring, number).to_vec();
+    let candidates = number_index_candidates(&register.keyring, number);
     let rows: Vec<ContactRow> = contacts::table
         .filter(contacts::registrar_id.eq(registrar_id))
-        .filter(contacts::caller_number_index.eq(&index))
+        .filter(contacts::caller_number_index.eq_any(candidates))
         .select(contact_columns!())
         .order((contacts::started_at, contacts::id))
         .limit(500)
@@ -615,10 +627,10 @@ pub fn contacts_of_person(
 ) -> Result<Vec<Contact>, CallsError> {
     let context = enter(conn, request, registrar_id, Some(Permission::HandleDataSubjectRequests))?;
     let at = at_primitive(request.now);
-    let subject = identity_code.map(|code| rekisteri_audit::subject_index(&register.keyring, code).to_vec());
+    let subject = identity_code.map(|code| rekisteri_audit::subject_index_candidates(&register.keyring, code));
     let number = phone
         .and_then(as_e164)
-        .map(|n| number_index(&register.keyring, &n).to_vec());
+        .map(|n| number_index_candidates(&register.keyring, &n));
     if subject.is_none() && number.is_none() {
         return Ok(Vec::new());
     }
@@ -630,11 +642,11 @@ pub fn contacts_of_person(
     query = match (subject, number) {
         (Some(subject), Some(number)) => query.filter(
             contacts::subject_index
-                .eq(subject)
-                .or(contacts::caller_number_index.eq(number)),
+                .eq_any(subject)
+                .or(contacts::caller_number_index.eq_any(number)),
         ),
-        (Some(subject), None) => query.filter(contacts::subject_index.eq(subject)),
-        (None, Some(number)) => query.filter(contacts::caller_number_index.eq(number)),
+        (Some(subject), None) => query.filter(contacts::subject_index.eq_any(subject)),
+        (None, Some(number)) => query.filter(contacts::caller_number_index.eq_any(number)),
         (None, None) => return Ok(Vec::new()),
     };
     let rows: Vec<ContactRow> = query.load(conn)?;

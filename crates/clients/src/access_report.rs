@@ -124,18 +124,22 @@ pub fn access_report(
     let proxies = proxies_of(conn, registrar_id, client_id)?;
     let care_team: Vec<CareTeamMember> = crate::care_team::members_of(conn, registrar_id, client_id)?;
     let subject = row.subject();
-    let (usage, disclosures) = match subject {
-        Some(subject) => logs_about(conn, registrar_id, subject)?,
-        None => (Vec::new(), Vec::new()),
-    };
     let context = decision.context(&request.audit);
-    register.audit.audited_read(conn, |_| {
+    register.audit.audited_read(conn, |conn| {
         // The data subject keeps the right of access during a restriction: open as their own.
         let own = Decision {
             basis: rekisteri_audit::AccessBasis::OwnData,
             ..decision.clone()
         };
         let client = open_client(register, &row, &services, &own)?;
+        let (usage, disclosures) = match subject {
+            Some(subject) => logs_about(
+                conn,
+                registrar_id,
+                log_candidates(register, subject, client.identity_code.as_deref()),
+            )?,
+            None => (Vec::new(), Vec::new()),
+        };
         let service_events = events
             .into_iter()
             .map(|e| open_event(register, e))
@@ -187,13 +191,29 @@ pub fn access_report(
     })
 }
 
+/// The indexes the person's log entries may carry: the row's own, and their code's under every
+/// blind-index key held. Log entries are never re-indexed, so after a key rotation's switch the
+/// row's index (re-indexed or new) no longer matches the entries written before it.
+fn log_candidates(register: &ClientRegister, subject: [u8; 32], identity_code: Option<&str>) -> Vec<Vec<u8>> {
+    let mut candidates = identity_code
+        .and_then(|code| {
+            rekisteri_core::PersonalIdentityCode::parse(code, rekisteri_core::TemporaryCodesAllowed::Yes).ok()
+        })
+        .map(|code| rekisteri_audit::subject_index_candidates(&register.keyring, &code))
+        .unwrap_or_default();
+    if !candidates.iter().any(|c| c.as_slice() == subject.as_slice()) {
+        candidates.push(subject.to_vec());
+    }
+    candidates
+}
+
 fn logs_about(
     conn: &mut DbConnection,
     registrar_id: &str,
-    subject: [u8; 32],
+    candidates: Vec<Vec<u8>>,
 ) -> Result<(Vec<ReportedUse>, Vec<ReportedDisclosure>), ClientsError> {
     let filter = Filter {
-        subject_index: Some(subject),
+        subject_candidates: Some(candidates),
         ..Filter::default()
     };
     let mut usage = Vec::new();

@@ -91,15 +91,16 @@ pub(crate) fn load_client(
         .optional()
 }
 
-/// The registrar's live (not anonymised) client with this identity-code index.
+/// The registrar's live (not anonymised) client whose identity-code index is one of
+/// `candidates` (a code's [`rekisteri_audit::subject_index_candidates`], or one stored index).
 pub(crate) fn client_by_subject(
     conn: &mut DbConnection,
     registrar_id: &str,
-    subject: &[u8; 32],
+    candidates: &[Vec<u8>],
 ) -> QueryResult<Option<ClientRow>> {
     clients::table
         .filter(clients::registrar_id.eq(registrar_id))
-        .filter(clients::subject_index.eq(subject.to_vec()))
+        .filter(clients::subject_index.eq_any(candidates.to_vec()))
         .filter(clients::anonymised_at.is_null())
         .select(client_columns!())
         .first(conn)
@@ -476,6 +477,9 @@ pub fn create_client(
         )?);
     }
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
+    // The person may be on file under a blind-index key being rotated out: a duplicate of them
+    // is still a duplicate.
+    let candidates = rekisteri_audit::subject_index_candidates(&register.keyring, &code);
     let id = uuid::Uuid::new_v4().to_string();
     let cipher = RowCipher::new(&register.keyring, "clients", &id);
     // A protection order means no address and no home municipality is stored at all (CL-8).
@@ -516,7 +520,7 @@ pub fn create_client(
     let result = write_transaction_as(conn, &request.principal.account_id, |conn| {
         let taken: i64 = clients::table
             .filter(clients::registrar_id.eq(registrar_id))
-            .filter(clients::subject_index.eq(subject.to_vec()))
+            .filter(clients::subject_index.eq_any(&candidates))
             .count()
             .get_result(conn)?;
         if taken > 0 {
@@ -550,6 +554,7 @@ pub fn create_client(
                 &decision,
                 registrar_id,
                 subject,
+                &candidates,
             )?);
         }
         other => other?,
@@ -656,9 +661,10 @@ fn existing_client(
     decision: &Decision,
     registrar_id: &str,
     subject: [u8; 32],
+    candidates: &[Vec<u8>],
 ) -> Result<ClientsError, ClientsError> {
     let at = at_primitive(request.now);
-    let existing = client_by_subject(conn, registrar_id, &subject)?.map(|row| row.id);
+    let existing = client_by_subject(conn, registrar_id, candidates)?.map(|row| row.id);
     let reached = match &existing {
         Some(id) => visible_client(conn, request, decision, registrar_id, id)?.is_some(),
         None => false,
@@ -847,11 +853,12 @@ pub fn search_by_identity_code(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let code = parse_identity_code("identity_code", identity_code)?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
-    let mut row = client_by_subject(conn, registrar_id, &subject)?;
+    let candidates = rekisteri_audit::subject_index_candidates(&register.keyring, &code);
+    let mut row = client_by_subject(conn, registrar_id, &candidates)?;
     // VT-5: a code VTJ corrected still finds its client, flagged.
     let mut by_previous_code = false;
     if row.is_none()
-        && let Some(id) = crate::population::client_by_previous_code(conn, registrar_id, &subject)?
+        && let Some(id) = crate::population::client_by_previous_code(conn, registrar_id, &candidates)?
     {
         row = load_client(conn, registrar_id, &id)?.filter(|r| r.anonymised_at.is_none());
         by_previous_code = row.is_some();

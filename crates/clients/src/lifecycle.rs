@@ -771,24 +771,63 @@ fn birth_year_of(
         .map(|c| c.birth_date().year()))
 }
 
+/// The index of `sealed`'s identity code under every blind-index key held. The code never
+/// leaves this function; only its indexes do.
+fn code_candidates(
+    register: &ClientRegister,
+    table: &'static str,
+    row_id: &str,
+    sealed: &[u8],
+) -> Result<Vec<Vec<u8>>, ClientsError> {
+    let clear = RowCipher::new(&register.keyring, table, row_id).open("identity_code", sealed)?;
+    Ok(PersonalIdentityCode::parse(&clear, TemporaryCodesAllowed::Yes)
+        .map(|code| rekisteri_audit::subject_index_candidates(&register.keyring, &code))
+        .unwrap_or_default())
+}
+
 /// What VTJ keeps of the clients (CL-14): their staged messages, earlier identity codes, place
 /// on the monitored list and on the death work list go with the identity data.
-fn purge_population_data(conn: &mut DbConnection, registrar_id: &str, ids: &[String]) -> QueryResult<()> {
-    let mut subjects: Vec<Vec<u8>> = clients::table
+fn purge_population_data(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    registrar_id: &str,
+    ids: &[String],
+) -> Result<(), ClientsError> {
+    /// A client's id, index and sealed identity code.
+    type Current = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let current: Vec<Current> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::id.eq_any(ids))
-        .select(clients::subject_index)
-        .load::<Option<Vec<u8>>>(conn)?
-        .into_iter()
-        .flatten()
-        .collect();
-    subjects.extend(
-        client_previous_codes::table
-            .filter(client_previous_codes::registrar_id.eq(registrar_id))
-            .filter(client_previous_codes::client_id.eq_any(ids))
-            .select(client_previous_codes::subject_index)
-            .load::<Vec<u8>>(conn)?,
-    );
+        .select((clients::id, clients::subject_index, clients::identity_code))
+        .load(conn)?;
+    let previous: Vec<(String, Vec<u8>, Vec<u8>)> = client_previous_codes::table
+        .filter(client_previous_codes::registrar_id.eq(registrar_id))
+        .filter(client_previous_codes::client_id.eq_any(ids))
+        .select((
+            client_previous_codes::client_id,
+            client_previous_codes::subject_index,
+            client_previous_codes::identity_code,
+        ))
+        .load(conn)?;
+    // During a key rotation a message may have been staged under either blind-index key,
+    // whichever the row holds now: the codes are opened for their indexes under every key.
+    // With one key held the stored indexes are the only ones, and nothing is opened.
+    let rotating = register.keyring.blind_index_key_ids().len() > 1;
+    let mut subjects: Vec<Vec<u8>> = Vec::with_capacity(current.len() + previous.len());
+    for (id, subject, sealed) in &current {
+        subjects.extend(subject.iter().cloned());
+        if let Some(sealed) = sealed.as_deref().filter(|_| rotating) {
+            subjects.extend(code_candidates(register, "clients", id, sealed)?);
+        }
+    }
+    for (client_id, subject, sealed) in &previous {
+        subjects.push(subject.clone());
+        if rotating {
+            subjects.extend(code_candidates(register, "client_previous_codes", client_id, sealed)?);
+        }
+    }
+    subjects.sort_unstable();
+    subjects.dedup();
     for chunk in subjects.chunks(500) {
         diesel::delete(
             vtj_staged::table
@@ -821,6 +860,7 @@ fn purge_population_data(conn: &mut DbConnection, registrar_id: &str, ids: &[Str
 /// Anonymises one batch of clients (CL-14) in one transaction.
 fn anonymise_batch(
     conn: &mut DbConnection,
+    register: &ClientRegister,
     registrar_id: &str,
     actor: &str,
     years: &BTreeMap<Option<i32>, Vec<String>>,
@@ -829,7 +869,7 @@ fn anonymise_batch(
     let ids: Vec<String> = years.values().flatten().cloned().collect();
     write_transaction_as(conn, actor, |conn| {
         begin_purge(conn)?;
-        purge_population_data(conn, registrar_id, &ids)?;
+        purge_population_data(conn, register, registrar_id, &ids)?;
         for (year, group) in years {
             diesel::update(
                 clients::table
@@ -931,7 +971,7 @@ pub fn run_anonymise(
                 let year = birth_year_of(register, id, *stored, code.as_deref())?;
                 years.entry(year).or_default().push(id.clone());
             }
-            anonymise_batch(conn, &registrar_id, actor, &years, at)?;
+            anonymise_batch(conn, register, &registrar_id, actor, &years, at)?;
             anonymised += batch.len() as u64;
         }
         if closed > 0 || anonymised > 0 {

@@ -31,6 +31,11 @@ impl CitizenRequest<'_> {
         rekisteri_audit::subject_index(&register.keyring, &self.citizen.identity_code)
     }
 
+    /// What the citizen's records are found by: their index under every blind-index key held.
+    fn subject_candidates(&self, register: &ClientRegister) -> Vec<Vec<u8>> {
+        rekisteri_audit::subject_index_candidates(&register.keyring, &self.citizen.identity_code)
+    }
+
     /// A citizen at a registrar's own paths, where citizens never have standing (their records
     /// are under /v1/me): refused as any caller without standing is, and the attempt logged in
     /// the registrar's usage log when it exists (AX-4, AX-7). Returns the error to answer with.
@@ -108,21 +113,21 @@ fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
         .load(conn)
 }
 
-/// The records of `registrar_id` the citizen reaches: their own, and those of clients they are
-/// a valid proxy for today.
+/// The records of `registrar_id` the citizen with these index candidates reaches: their own,
+/// and those of clients they are a valid proxy for today.
 fn records_in(
     conn: &mut DbConnection,
     registrar_id: &str,
-    subject: &[u8; 32],
+    candidates: &[Vec<u8>],
     today: Date,
 ) -> Result<Vec<(ClientRow, RecordRelation)>, ClientsError> {
     let mut found = Vec::new();
-    if let Some(own) = client_by_subject(conn, registrar_id, subject)? {
+    if let Some(own) = client_by_subject(conn, registrar_id, candidates)? {
         found.push((own, RecordRelation::Own));
     }
     let standing: Vec<ProxyRow> = proxies::table
         .filter(proxies::registrar_id.eq(registrar_id))
-        .filter(proxies::subject_index.eq(subject.to_vec()))
+        .filter(proxies::subject_index.eq_any(candidates.to_vec()))
         .filter(proxies::revoked_at.is_null())
         .select(proxy_columns!())
         .load(conn)?;
@@ -151,11 +156,11 @@ pub fn own_records(
     request: &CitizenRequest<'_>,
 ) -> Result<Vec<OwnRecord>, ClientsError> {
     let at = at_primitive(request.now);
-    let subject = request.subject(register);
+    let candidates = request.subject_candidates(register);
     let today = request.today();
     let mut found = Vec::new();
     for (registrar_id, registrar_name) in registrars(conn)? {
-        for (row, relation) in records_in(conn, &registrar_id, &subject, today)? {
+        for (row, relation) in records_in(conn, &registrar_id, &candidates, today)? {
             let services = load_services_of(conn, &registrar_id, std::slice::from_ref(&row.id))?;
             found.push((registrar_id.clone(), registrar_name.clone(), row, relation, services));
         }
@@ -199,10 +204,11 @@ pub fn change_own_contact(
 ) -> Result<OwnRecord, ClientsError> {
     let at = at_primitive(request.now);
     let subject = request.subject(register);
+    let candidates = request.subject_candidates(register);
     let today = request.today();
     let mut target = None;
     for (registrar_id, registrar_name) in registrars(conn)? {
-        if let Some((row, relation)) = records_in(conn, &registrar_id, &subject, today)?
+        if let Some((row, relation)) = records_in(conn, &registrar_id, &candidates, today)?
             .into_iter()
             .find(|(row, _)| row.id == client_id)
         {

@@ -230,10 +230,13 @@ fn apply_to(
     let mut rekeyed_to = None;
     if let Some(code) = &update.new_identity_code {
         let new_subject = rekisteri_audit::subject_index(keyring, code);
-        if new_subject != subject {
+        // The row may hold its code's index under a blind-index key being rotated out: the
+        // same code under either key is no correction.
+        let new_candidates = rekisteri_audit::subject_index_candidates(keyring, code);
+        if !new_candidates.iter().any(|c| c.as_slice() == subject.as_slice()) {
             let taken: i64 = clients::table
                 .filter(clients::registrar_id.eq(registrar_id))
-                .filter(clients::subject_index.eq(new_subject.to_vec()))
+                .filter(clients::subject_index.eq_any(&new_candidates))
                 .count()
                 .get_result(conn)?;
             if taken > 0 {
@@ -245,16 +248,23 @@ fn apply_to(
                 let previous = RowCipher::new(keyring, "client_previous_codes", &row.id);
                 let clear = cipher.open("identity_code", old)?;
                 let sealed = previous.seal("identity_code", &clear)?;
+                let old_code = PersonalIdentityCode::parse(&clear, TemporaryCodesAllowed::Yes)
+                    .map_err(|e| ClientsError::Crypto(format!("a stored identity code is invalid: {e}")))?;
+                // One row per earlier code, whichever key an older row of it was indexed with.
                 diesel::delete(
                     client_previous_codes::table
                         .filter(client_previous_codes::registrar_id.eq(registrar_id))
-                        .filter(client_previous_codes::subject_index.eq(subject.to_vec())),
+                        .filter(
+                            client_previous_codes::subject_index
+                                .eq_any(rekisteri_audit::subject_index_candidates(keyring, &old_code)),
+                        ),
                 )
                 .execute(conn)?;
                 diesel::insert_into(client_previous_codes::table)
                     .values((
                         client_previous_codes::registrar_id.eq(registrar_id),
-                        client_previous_codes::subject_index.eq(subject.to_vec()),
+                        client_previous_codes::subject_index
+                            .eq(rekisteri_audit::subject_index(keyring, &old_code).to_vec()),
                         client_previous_codes::client_id.eq(&row.id),
                         client_previous_codes::identity_code.eq(sealed),
                         client_previous_codes::corrected_at.eq(at),
@@ -446,15 +456,17 @@ pub fn death_work_list(
         .collect())
 }
 
-/// VT-5: the client whose earlier identity code has this index, if any.
+/// VT-5: the client whose earlier identity code has one of these indexes (the code's
+/// [`rekisteri_audit::subject_index_candidates`]), if any.
 pub fn client_by_previous_code(
     conn: &mut DbConnection,
     registrar_id: &str,
-    subject: &[u8; 32],
+    candidates: &[Vec<u8>],
 ) -> Result<Option<String>, ClientsError> {
     Ok(client_previous_codes::table
         .filter(client_previous_codes::registrar_id.eq(registrar_id))
-        .filter(client_previous_codes::subject_index.eq(subject.to_vec()))
+        .filter(client_previous_codes::subject_index.eq_any(candidates.to_vec()))
+        .order(client_previous_codes::corrected_at.desc())
         .select(client_previous_codes::client_id)
         .first(conn)
         .optional()?)

@@ -180,7 +180,11 @@ pub fn add_proxy(
         return Err(validation("valid_to", "must be on or after valid_from"));
     }
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
-    if client.subject() == Some(subject) {
+    let candidates = rekisteri_audit::subject_index_candidates(&register.keyring, &code);
+    if client
+        .subject()
+        .is_some_and(|own| candidates.iter().any(|c| c.as_slice() == own.as_slice()))
+    {
         return Err(rule("identity_code", "a client is not their own proxy"));
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -205,7 +209,7 @@ pub fn add_proxy(
         let standing: i64 = proxies::table
             .filter(proxies::registrar_id.eq(registrar_id))
             .filter(proxies::client_id.eq(client_id))
-            .filter(proxies::subject_index.eq(&row.subject_index))
+            .filter(proxies::subject_index.eq_any(&candidates))
             .filter(proxies::revoked_at.is_null())
             .count()
             .get_result(conn)?;

@@ -92,7 +92,8 @@ pub fn reach_subject(
     subject: &[u8; 32],
     permission: Permission,
 ) -> Result<ReachedClient, ClientsError> {
-    let Some(client) = crate::clients::client_by_subject(conn, registrar_id, subject)? else {
+    // A stored index, not a code: only the index the answer was made with can be matched.
+    let Some(client) = crate::clients::client_by_subject(conn, registrar_id, &[subject.to_vec()])? else {
         return Err(ClientsError::NotFound);
     };
     reach_client(conn, register, request, registrar_id, &client.id, permission)

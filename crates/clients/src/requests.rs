@@ -460,7 +460,7 @@ pub fn create_request(
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
     let client_id: Option<String> = clients::table
         .filter(clients::registrar_id.eq(registrar_id))
-        .filter(clients::subject_index.eq(subject.to_vec()))
+        .filter(clients::subject_index.eq_any(rekisteri_audit::subject_index_candidates(&register.keyring, &code)))
         .filter(clients::anonymised_at.is_null())
         .select(clients::id)
         .first(conn)

@@ -119,6 +119,9 @@ pub struct Scope {
     pub registrar_id: String,
     /// `account:<id>`, `api_client:<client id>` or `citizen:<subject index>`.
     pub caller: String,
+    /// The same caller as named under the other blind-index keys held (a citizen's index): a key
+    /// claimed before a key rotation's switch is still theirs after it. Empty otherwise.
+    pub earlier_callers: Vec<String>,
     pub key: String,
 }
 
@@ -398,9 +401,10 @@ fn claim_once(
             .filter(keys::expires_at.le(now)),
     )
     .execute(conn)?;
+    let callers: Vec<&String> = std::iter::once(&scope.caller).chain(&scope.earlier_callers).collect();
     let mine = keys::table
         .filter(keys::registrar_id.eq(&scope.registrar_id))
-        .filter(keys::caller.eq(&scope.caller))
+        .filter(keys::caller.eq_any(callers))
         .filter(keys::idempotency_key.eq(&scope.key));
     let existing: Option<KeyState> = mine
         .select((keys::id, keys::request_hash, keys::state, keys::owner, keys::written))
@@ -466,8 +470,9 @@ fn claim_once(
                 Ok(Claim::InProgress)
             }
         }
-        Some(_) => {
-            let row: CompletedKey = mine
+        Some(found) => {
+            let row: CompletedKey = keys::table
+                .filter(keys::id.eq(&found.id))
                 .select((
                     keys::id,
                     keys::status,

@@ -95,19 +95,34 @@ pub fn stage_messages(
         .select(diesel::dsl::max(vtj_staged::seq))
         .first(conn)?;
     let mut seq = last.unwrap_or(0);
-    let subjects: Vec<Option<[u8; 32]>> = messages
+    let codes: Vec<_> = messages.iter().map(identity_code_of).collect();
+    let subjects: Vec<Option<[u8; 32]>> = codes
         .iter()
-        .map(|m| identity_code_of(m).map(|c| rekisteri_audit::subject_index(&vtj.keyring, &c)))
+        .map(|c| c.as_ref().map(|c| rekisteri_audit::subject_index(&vtj.keyring, c)))
         .collect();
-    let known: Vec<Vec<u8>> = subjects.iter().flatten().map(|s| s.to_vec()).collect();
-    let protected: std::collections::HashSet<Vec<u8>> =
-        protected_subjects(conn, registrar_id, &known)?.into_iter().collect();
+    // The client may hold its index under a blind-index key being rotated out.
+    let candidates: Vec<Vec<Vec<u8>>> = codes
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|c| rekisteri_audit::subject_index_candidates(&vtj.keyring, c))
+                .unwrap_or_default()
+        })
+        .collect();
+    let known: Vec<Vec<u8>> = candidates
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let protected: HashSet<Vec<u8>> = protected_subjects(conn, registrar_id, &known)?.into_iter().collect();
     let mut rows: Vec<StagedInsert> = Vec::with_capacity(messages.len());
-    for (mut message, subject) in messages.into_iter().zip(subjects.iter()) {
+    for ((mut message, subject), candidates) in messages.into_iter().zip(subjects.iter()).zip(&candidates) {
         seq += 1;
         // Nothing a protection order hides is stored while it is active, not even staged (VT-6).
         let order = protection_in(&message, today);
-        let is_protected = order.unwrap_or_else(|| subject.is_some_and(|s| protected.contains(s.as_slice())));
+        let is_protected = order.unwrap_or_else(|| candidates.iter().any(|c| protected.contains(c)));
         strip(&mut message, is_protected);
         rows.push((
             vtj_staged::registrar_id.eq(registrar_id.to_owned()),
@@ -136,6 +151,27 @@ struct Pending {
     seq: i64,
     subject: Option<Vec<u8>>,
     message: Vec<u8>,
+}
+
+/// A pending row's message opened, and the indexes its person may be monitored under: the code's
+/// under every blind-index key held, since the monitored list and the staged row may each have
+/// been indexed on either side of a key rotation's switch.
+struct Opened {
+    message: Option<Value>,
+    candidates: Vec<Vec<u8>>,
+}
+
+fn open_pending(vtj: &Vtj, registrar_id: &str, row: &Pending) -> Opened {
+    let message = open(vtj, registrar_id, row.seq, &row.message).ok();
+    let mut candidates = message
+        .as_ref()
+        .and_then(identity_code_of)
+        .map(|code| rekisteri_audit::subject_index_candidates(&vtj.keyring, &code))
+        .unwrap_or_default();
+    if let Some(subject) = row.subject.as_ref().filter(|s| !candidates.contains(s)) {
+        candidates.push(subject.clone());
+    }
+    Opened { message, candidates }
 }
 
 /// Applies the registrar's pending staged rows in order, `config.apply_batch` per transaction.
@@ -178,12 +214,14 @@ fn apply_batch(
     pending: &[Pending],
     at: PrimitiveDateTime,
 ) -> Result<ApplyCounts, VtjError> {
-    let subjects: Vec<Vec<u8>> = pending
+    let opened: Vec<Opened> = pending.iter().map(|row| open_pending(vtj, registrar_id, row)).collect();
+    let subjects: Vec<Vec<u8>> = opened
         .iter()
-        .filter_map(|row| row.subject.clone())
+        .flat_map(|o| o.candidates.iter().cloned())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
+    // Keyed by the index the monitored row holds; each message finds its row by its candidates.
     let mut monitored = HashMap::with_capacity(subjects.len());
     for chunk in subjects.chunks(500) {
         let rows: Vec<(Vec<u8>, String, Option<Date>)> = vtj_monitored::table
@@ -210,8 +248,8 @@ fn apply_batch(
     };
     let mut done = ApplyCounts::default();
     let mut outcomes: Vec<(i64, &'static str, Option<String>)> = Vec::with_capacity(pending.len());
-    for row in pending {
-        let (outcome, reason) = apply_one(conn, vtj, registrar_id, row, at, &mut state)?;
+    for (row, opened) in pending.iter().zip(&opened) {
+        let (outcome, reason) = apply_one(conn, vtj, registrar_id, row, opened, at, &mut state)?;
         vtj.fail.applied_one()?;
         match outcome {
             "applied" => done.applied += 1,
@@ -284,19 +322,25 @@ fn apply_one(
     vtj: &Vtj,
     registrar_id: &str,
     row: &Pending,
+    opened: &Opened,
     at: PrimitiveDateTime,
     state: &mut BatchState,
 ) -> Result<(&'static str, Option<String>), VtjError> {
-    let Ok(message) = open(vtj, registrar_id, row.seq, &row.message) else {
+    let Some(message) = &opened.message else {
         return Ok(("failed", Some("the staged message cannot be opened".into())));
     };
-    let Some(subject) = &row.subject else {
+    if row.subject.is_none() {
         return Ok(("failed", Some("henkilotunnus: not a valid identity code".into())));
-    };
-    let Some((client_id, last_change_on)) = state.monitored.get(subject).cloned() else {
+    }
+    // `subject`: the index the person's monitored row holds, whichever key made it.
+    let Some((subject, (client_id, last_change_on))) = opened
+        .candidates
+        .iter()
+        .find_map(|c| state.monitored.get(c).map(|found| (c.clone(), found.clone())))
+    else {
         return Ok(("skipped", Some("not on the monitored list".into())));
     };
-    let meaning = interpret(&message, at.date());
+    let meaning = interpret(message, at.date());
     let reasons = (!meaning.skipped.is_empty()).then(|| meaning.skipped.join("; "));
     if let (Some(on), Some(last)) = (meaning.changed_on, last_change_on)
         && on < last
@@ -327,13 +371,22 @@ fn apply_one(
         return Ok(("skipped", Some("no such client in the register".into())));
     };
     if protection_started {
-        purge_staged(conn, vtj, registrar_id, subject)?;
+        purge_staged(conn, vtj, registrar_id, &opened.candidates)?;
     }
     if let Some(new_subject) = rekeyed_to {
         let new_subject = new_subject.to_vec();
+        let mut new_candidates = meaning
+            .update
+            .new_identity_code
+            .as_ref()
+            .map(|code| rekisteri_audit::subject_index_candidates(&vtj.keyring, code))
+            .unwrap_or_default();
+        if !new_candidates.contains(&new_subject) {
+            new_candidates.push(new_subject.clone());
+        }
         let exists: i64 = vtj_monitored::table
             .filter(vtj_monitored::registrar_id.eq(registrar_id))
-            .filter(vtj_monitored::subject_index.eq(&new_subject))
+            .filter(vtj_monitored::subject_index.eq_any(&new_candidates))
             .count()
             .get_result(conn)?;
         if exists == 0 {
@@ -355,7 +408,7 @@ fn apply_one(
         .filter(|on| last_change_on.is_none_or(|last| *on > last));
     if newer.is_some() {
         state.monitored.insert(subject.clone(), (client_id.clone(), newer));
-        state.moved.insert(subject.clone());
+        state.moved.insert(subject);
     }
     if protection_ended {
         // VT-6: when the order ends, the hidden values are fetched again.
@@ -370,11 +423,17 @@ fn apply_one(
     Ok(("applied", reasons))
 }
 
-/// VT-6: overwrites the censored groups of every staged message of this person.
-fn purge_staged(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str, subject: &[u8]) -> Result<usize, VtjError> {
+/// VT-6: overwrites the censored groups of every staged message of this person, found by the
+/// indexes of their code under every blind-index key held.
+fn purge_staged(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    registrar_id: &str,
+    candidates: &[Vec<u8>],
+) -> Result<usize, VtjError> {
     let rows: Vec<(i64, Vec<u8>)> = vtj_staged::table
         .filter(vtj_staged::registrar_id.eq(registrar_id))
-        .filter(vtj_staged::subject_index.eq(subject))
+        .filter(vtj_staged::subject_index.eq_any(candidates))
         .select((vtj_staged::seq, vtj_staged::message))
         .load(conn)?;
     let mut purged = 0;

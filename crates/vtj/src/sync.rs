@@ -2,7 +2,7 @@
 //! monitored list, the cursor (taken before any initial load), the initial load in batches, the
 //! change loop until `ajanTasalla`, and the reveal of ended protection orders.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, Outcome};
@@ -269,20 +269,39 @@ fn sync_locked(
 fn refresh_monitored(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> Result<usize, VtjError> {
     let current = monitored_subjects(conn, registrar_id)?;
     let wanted: HashSet<Vec<u8>> = current.iter().map(|(s, _)| s.to_vec()).collect();
-    let known: HashSet<Vec<u8>> = vtj_monitored::table
+    let rows: Vec<(Vec<u8>, String)> = vtj_monitored::table
         .filter(vtj_monitored::registrar_id.eq(registrar_id))
-        .select(vtj_monitored::subject_index)
-        .load::<Vec<u8>>(conn)?
+        .select((vtj_monitored::subject_index, vtj_monitored::client_id))
+        .load(conn)?;
+    let known: HashSet<Vec<u8>> = rows.iter().map(|(s, _)| s.clone()).collect();
+    // A row whose client is still wanted under another index was left behind by a key rotation
+    // re-indexing the client (a VT-5 correction adds the new code's row itself): it moves to the
+    // new index, keeping its place in the change feed, instead of loading the person anew.
+    let mut left_behind: HashMap<String, Vec<u8>> = rows
         .into_iter()
+        .filter(|(s, _)| !wanted.contains(s))
+        .map(|(s, id)| (id, s))
         .collect();
-    let gone: Vec<Vec<u8>> = known.difference(&wanted).cloned().collect();
-    let new: Vec<(Vec<u8>, String)> = current
-        .into_iter()
-        .filter(|(s, _)| !known.contains(s.as_slice()))
-        .map(|(s, id)| (s.to_vec(), id))
-        .collect();
+    let mut new: Vec<(Vec<u8>, String)> = Vec::new();
+    let mut moved: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (subject, id) in current.into_iter().filter(|(s, _)| !known.contains(s.as_slice())) {
+        match left_behind.remove(&id) {
+            Some(old) => moved.push((old, subject.to_vec())),
+            None => new.push((subject.to_vec(), id)),
+        }
+    }
+    let gone: Vec<Vec<u8>> = left_behind.into_values().collect();
     let _ = vtj;
     write_transaction(conn, |conn| {
+        for (old, subject) in &moved {
+            diesel::update(
+                vtj_monitored::table
+                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                    .filter(vtj_monitored::subject_index.eq(old)),
+            )
+            .set(vtj_monitored::subject_index.eq(subject))
+            .execute(conn)?;
+        }
         for chunk in gone.chunks(500) {
             diesel::delete(
                 vtj_monitored::table
@@ -317,11 +336,13 @@ fn initial_load(
     context: &AuditContext,
     report: &mut SyncReport,
 ) -> Result<(), VtjError> {
-    let needing: HashSet<Vec<u8>> = vtj_monitored::table
+    // By client, not by index: the client and its monitored row may hold their indexes under
+    // different blind-index keys while a key rotation re-indexes them.
+    let needing: HashSet<String> = vtj_monitored::table
         .filter(vtj_monitored::registrar_id.eq(registrar_id))
         .filter(vtj_monitored::needs_load.eq(true))
-        .select(vtj_monitored::subject_index)
-        .load::<Vec<u8>>(conn)?
+        .select(vtj_monitored::client_id)
+        .load::<String>(conn)?
         .into_iter()
         .collect();
     if needing.is_empty() {
@@ -329,7 +350,7 @@ fn initial_load(
     }
     let people: Vec<_> = monitored_clients(conn, &vtj.keyring, registrar_id)?
         .into_iter()
-        .filter(|m| needing.contains(m.subject_index.as_slice()))
+        .filter(|m| needing.contains(&m.client_id))
         .collect();
     for batch in people.chunks(client.config().batch_size) {
         let codes: Vec<String> = batch.iter().map(|m| m.identity_code.reveal().to_owned()).collect();
@@ -342,24 +363,26 @@ fn initial_load(
                     .into_iter()
                     .flatten()
                     .collect();
-            let subjects: Vec<Vec<u8>> = batch.iter().map(|m| m.subject_index.to_vec()).collect();
+            let ids: Vec<&str> = batch.iter().map(|m| m.client_id.as_str()).collect();
             diesel::update(
                 vtj_monitored::table
                     .filter(vtj_monitored::registrar_id.eq(registrar_id))
-                    .filter(vtj_monitored::subject_index.eq_any(&subjects)),
+                    .filter(vtj_monitored::client_id.eq_any(&ids)),
             )
             .set(vtj_monitored::needs_load.eq(false))
             .execute(conn)?;
             let entries = batch
                 .iter()
                 .map(|m| {
+                    // As the staged answer was indexed: under the active key.
+                    let subject = rekisteri_audit::subject_index(&vtj.keyring, &m.identity_code);
                     context.usage_entry(
                         DataUse {
-                            subject_index: Some(m.subject_index),
+                            subject_index: Some(subject),
                             data_kind: "vtj_perustiedot".into(),
                             data_id: Some(format!("cursor={cursor}")),
                             // An unknown code is silently absent from the answer.
-                            outcome: if found.contains(&m.subject_index) {
+                            outcome: if found.contains(&subject) {
                                 Outcome::Used
                             } else {
                                 Outcome::NotFound
