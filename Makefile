@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci
+.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -62,6 +62,19 @@ CRASH_CI_FLAGS ?=
 crash-ci: ## the crash suite bounded for CI: 10 cycles per database on the debug binary
 	$(CARGO) build -p rekisteri-server -p rekisteri-bench -p rekisteri-crash
 	REKISTERI_INSTANCE_LEASE_SECS=3 ./target/debug/rekisteri-crash --server target/debug/rekisteri --cycles 10 --max-load-ms 1500 $(CRASH_CI_FLAGS)
+
+# Issue 20 point 6: the API test suite with every log line, every problem document the server
+# renders and every test database (SQLite files after a checkpoint, PostgreSQL rows as text)
+# scanned for identity codes in clear and the passwords, tokens and names the tests sent.
+LEAK_SWEEP_DIR := target/leak-sweep
+
+leak-sweep: ## run the API test suite with the leak sweep on; fails on any identity code, name or secret found in a log line, an error body or a database
+	rm -rf $(LEAK_SWEEP_DIR) && mkdir -p $(LEAK_SWEEP_DIR)
+	REKISTERI_LEAK_SWEEP=$(abspath $(LEAK_SWEEP_DIR)) scripts/s3-test-server run $(CARGO) test -p rekisteri-tests --test e2e
+	@scanned=$$(cat $(LEAK_SWEEP_DIR)/scanned-*.txt 2>/dev/null | awk '{n+=$$1; b+=$$2} END {printf "%d items, %.1f MB", n, b/1e6}'); \
+	  findings=$$(cat $(LEAK_SWEEP_DIR)/findings-*.txt 2>/dev/null | wc -l); \
+	  echo "== leak sweep: $$scanned scanned (log lines, problem documents, database files and rows): $$findings findings"; \
+	  if [ "$$findings" -ne 0 ]; then sort $(LEAK_SWEEP_DIR)/findings-*.txt | uniq -c | sort -rn | head -50; exit 1; fi
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

@@ -179,6 +179,9 @@ impl TestApp {
     }
 
     pub fn start_with(db: TestDatabase, options: TestAppOptions) -> Self {
+        if rekisteri_db::leak_sweep::dir().is_some() {
+            capture_log();
+        }
         let keyring_text = Keyring::generate_toml().unwrap();
         let keyring = Arc::new(Keyring::from_toml(&keyring_text).unwrap());
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
@@ -338,7 +341,10 @@ impl TestApp {
         token: Option<&str>,
     ) -> reqwest::blocking::RequestBuilder {
         match token {
-            Some(token) => builder.bearer_auth(token),
+            Some(token) => {
+                rekisteri_db::leak_sweep::register(token);
+                builder.bearer_auth(token)
+            }
             None => builder,
         }
     }
@@ -350,6 +356,7 @@ impl TestApp {
     }
 
     pub fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::blocking::Response {
+        register_personal_values(body);
         self.with_token(self.client.post(self.url(path)), token)
             .json(body)
             .send()
@@ -361,6 +368,7 @@ impl TestApp {
     }
 
     pub fn patch_as(&self, token: &str, path: &str, body: &serde_json::Value) -> reqwest::blocking::Response {
+        register_personal_values(body);
         self.with_token(self.client.patch(self.url(path)), Some(token))
             .json(body)
             .send()
@@ -390,6 +398,7 @@ impl TestApp {
             builder = builder.header(*name, *value);
         }
         if let Some(body) = body {
+            register_personal_values(body);
             builder = builder.json(body);
         }
         builder.send().unwrap()
@@ -596,6 +605,29 @@ impl TestApp {
     }
 }
 
+/// The leak sweep's list of what must never be found in clear: the passwords and names a
+/// request body carries (identity codes are found by their pattern).
+fn register_personal_values(body: &serde_json::Value) {
+    const PERSONAL: &[&str] = &["password", "new_password", "first_names", "surname", "client_secret"];
+    if rekisteri_db::leak_sweep::dir().is_none() {
+        return;
+    }
+    match body {
+        serde_json::Value::Object(fields) => {
+            for (key, value) in fields {
+                match value {
+                    serde_json::Value::String(text) if PERSONAL.contains(&key.as_str()) => {
+                        rekisteri_db::leak_sweep::register(text);
+                    }
+                    other => register_personal_values(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(register_personal_values),
+        _ => {}
+    }
+}
+
 /// Every log line this test process writes, from the first [`capture_log`] on: the log is
 /// output too, and tests scan it for what must never be in it (personal data, secrets) and
 /// for what must be (the request id of an internal error).
@@ -612,6 +644,10 @@ impl log::Log for LogCapture {
     }
     fn log(&self, record: &log::Record<'_>) {
         let line = format!("{} {} {}", record.level(), record.target(), record.args());
+        // The test's own HTTP client logs what it sends; the sweep is about the server's lines.
+        if !record.target().starts_with("reqwest") && !record.target().starts_with("hyper") {
+            rekisteri_db::leak_sweep::scan(&format!("log line ({})", record.target()), line.as_bytes());
+        }
         log_lines()
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -362,7 +362,11 @@ impl ResponseError for ApiError {
             Self::Unavailable(cause) => log::warn!("{request} unavailable (503): {cause}"),
             _ => {}
         }
-        let mut response = self.to_problem().response();
+        let problem = self.to_problem();
+        // What the caller is told, for tracing a client's report; a problem document never
+        // holds personal data (the leak sweep checks every one the tests provoke).
+        log::trace!(target: "rekisteri::problem", "{request} {}", serde_json::to_string(&problem).unwrap_or_default());
+        let mut response = problem.response();
         let retry_after = match self {
             Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } => Some(*retry_after_seconds),
             Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),

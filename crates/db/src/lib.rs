@@ -17,6 +17,8 @@ mod transaction;
 mod url;
 
 #[cfg(feature = "testing")]
+pub mod leak_sweep;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use connection::DbConnection;

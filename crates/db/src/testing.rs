@@ -82,8 +82,61 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The leak sweep's look at everything the test left in the database.
+    fn sweep(&self) {
+        if crate::leak_sweep::dir().is_none() {
+            return;
+        }
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                if let Ok(mut conn) = self.pool.get() {
+                    let _ = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)");
+                }
+                for name in ["test.db", "test.db-wal"] {
+                    if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+                        crate::leak_sweep::scan(&format!("SQLite file {name}"), &bytes);
+                    }
+                }
+            }
+            Cleanup::Postgres { schema, .. } => {
+                #[derive(diesel::QueryableByName)]
+                struct Line {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    line: String,
+                }
+                let Ok(mut conn) = self.pool.get() else { return };
+                let crate::DbConnection::Postgres(pg) = &mut *conn else {
+                    return;
+                };
+                let tables: Vec<Line> = diesel::RunQueryDsl::load(
+                    diesel::sql_query(format!(
+                        "SELECT c.relname::text AS line FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = '{schema}' AND c.relkind = 'r'"
+                    )),
+                    pg,
+                )
+                .unwrap_or_default();
+                for table in tables {
+                    let rows: Vec<Line> = diesel::RunQueryDsl::load(
+                        diesel::sql_query(format!(
+                            "SELECT CAST(row_to_json(t) AS TEXT) AS line FROM \"{schema}\".\"{}\" t",
+                            table.line
+                        )),
+                        pg,
+                    )
+                    .unwrap_or_default();
+                    let text: Vec<u8> = rows.into_iter().flat_map(|r| (r.line + "\n").into_bytes()).collect();
+                    crate::leak_sweep::scan(&format!("PostgreSQL table {}", table.line), &text);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        self.sweep();
         if let Cleanup::Postgres { admin_url, schema } = &self.cleanup
             && let Ok(mut admin) = PgConnection::establish(admin_url)
         {
