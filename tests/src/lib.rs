@@ -181,6 +181,9 @@ impl TestApp {
     pub fn start_with(db: TestDatabase, options: TestAppOptions) -> Self {
         if rekisteri_db::leak_sweep::dir().is_some() {
             capture_log();
+            // Debug, not trace: the dependencies' trace lines (every poll of every connection)
+            // would triple the suite's time and say nothing about personal data.
+            log::set_max_level(log::LevelFilter::Debug);
         }
         let keyring_text = Keyring::generate_toml().unwrap();
         let keyring = Arc::new(Keyring::from_toml(&keyring_text).unwrap());

@@ -365,7 +365,7 @@ impl ResponseError for ApiError {
         let problem = self.to_problem();
         // What the caller is told, for tracing a client's report; a problem document never
         // holds personal data (the leak sweep checks every one the tests provoke).
-        log::trace!(target: "rekisteri::problem", "{request} {}", serde_json::to_string(&problem).unwrap_or_default());
+        log::debug!(target: "rekisteri::problem", "{request} {}", serde_json::to_string(&problem).unwrap_or_default());
         let mut response = problem.response();
         let retry_after = match self {
             Self::Throttled { retry_after_seconds } | Self::Busy { retry_after_seconds } => Some(*retry_after_seconds),

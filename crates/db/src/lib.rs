@@ -17,7 +17,7 @@ mod transaction;
 mod url;
 
 #[cfg(feature = "testing")]
-pub mod leak_sweep;
+pub use rekisteri_leak_sweep as leak_sweep;
 #[cfg(feature = "testing")]
 pub mod testing;
 

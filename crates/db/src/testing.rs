@@ -131,6 +131,7 @@ impl TestDatabase {
                 }
             }
         }
+        crate::leak_sweep::flush();
     }
 }
 
