@@ -232,6 +232,36 @@ db_test!(fn pl_6_rotation_killed_mid_batch_resumes_and_leaves_nothing_under_the_
     .unwrap();
     assert!(places_naming_k1(db).len() > 5, "the demo's values are sealed under k1");
     let served = serve(home, &db.url);
+    // A listening request leaves a processing memo, append-only but for a rotation's reseal.
+    let http = reqwest::blocking::Client::new();
+    let rid = demo["first_client"]["registrar"].as_str().unwrap();
+    let supervisor = token(&demo, "call_supervisor");
+    let contacts: serde_json::Value = http
+        .get(format!("{}/v1/registrars/{rid}/contacts", served.address))
+        .bearer_auth(&supervisor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let recorded = contacts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| !c["recording"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = http
+        .post(format!(
+            "{}/v1/registrars/{rid}/contacts/{recorded}/listening-requests",
+            served.address
+        ))
+        .bearer_auth(&supervisor)
+        .json(&serde_json::json!({"reason_category": "verify_agreement", "reason": "Tarkistetaan sovittu asia ennen avainten vaihtoa."}))
+        .send()
+        .unwrap();
+    assert_eq!(grant.status().as_u16(), 201);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = write_and_read(served.address.clone(), demo.clone(), stop.clone());
 
@@ -280,8 +310,6 @@ db_test!(fn pl_6_rotation_killed_mid_batch_resumes_and_leaves_nothing_under_the_
 
     // With only the new data key, the server reads every client and finds them by identity code.
     let served = serve(home, &db.url);
-    let http = reqwest::blocking::Client::new();
-    let rid = demo["first_client"]["registrar"].as_str().unwrap();
     let handler = token(&demo, "client_handler");
     let mut everyone = created.clone();
     everyone.push((

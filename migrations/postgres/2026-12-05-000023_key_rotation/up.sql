@@ -67,3 +67,14 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'change_history is append-only';
 END $$;
+-- Processing memos are append-only too; a rotation may re-encrypt their sealed values in place
+-- and change nothing else of the row.
+CREATE OR REPLACE FUNCTION refuse_memo_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('rekisteri.actor', true) = 'system:key-rotation'
+        AND NEW.registrar_id = OLD.registrar_id AND NEW.id = OLD.id THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'processing memos are append-only';
+END;
+$$;

@@ -1,3 +1,13 @@
+DROP TRIGGER processing_memos_no_update;
+CREATE TRIGGER processing_memos_no_update BEFORE UPDATE ON processing_memos
+BEGIN
+    SELECT RAISE(ABORT, 'processing memos are append-only');
+END;
+DROP TRIGGER processing_memo_entries_no_update;
+CREATE TRIGGER processing_memo_entries_no_update BEFORE UPDATE ON processing_memo_entries
+BEGIN
+    SELECT RAISE(ABORT, 'processing memos are append-only');
+END;
 DROP TRIGGER change_history_append_only;
 CREATE TRIGGER change_history_append_only BEFORE UPDATE ON change_history
 WHEN NOT (OLD.table_name = 'clients'

@@ -56,3 +56,19 @@ WHEN NOT (
             AND NEW.new_row IS json_remove(OLD.new_row, '$.address', '$.home_municipality'))
         OR (SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'))
 BEGIN SELECT RAISE(ABORT, 'change_history is append-only'); END;
+-- Processing memos are append-only too; a rotation may re-encrypt their sealed values in place
+-- and change nothing else of the row.
+DROP TRIGGER processing_memos_no_update;
+CREATE TRIGGER processing_memos_no_update BEFORE UPDATE ON processing_memos
+WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'
+    AND NEW.registrar_id IS OLD.registrar_id AND NEW.id IS OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'processing memos are append-only');
+END;
+DROP TRIGGER processing_memo_entries_no_update;
+CREATE TRIGGER processing_memo_entries_no_update BEFORE UPDATE ON processing_memo_entries
+WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'
+    AND NEW.registrar_id IS OLD.registrar_id AND NEW.id IS OLD.id AND NEW.memo_id IS OLD.memo_id)
+BEGIN
+    SELECT RAISE(ABORT, 'processing memos are append-only');
+END;
