@@ -38,10 +38,12 @@ test: ## the whole test suite, on SQLite and (when reachable) PostgreSQL
 bench: ## release build, then the headline figures on SQLite and (with BENCH_DATABASE_URL or TEST_DATABASE_URL) PostgreSQL against raw baselines; writes target/bench/results.json
 	$(CARGO) build --release -p rekisteri-server -p rekisteri-bench
 	./target/release/rekisteri-bench
+	./target/release/rekisteri-bench --phases keys --out target/bench/results-keys.json
 
 bench-quick: ## the benchmark at small scale on the dev build, to prove it runs (its figures mean nothing)
 	$(CARGO) build -p rekisteri-server -p rekisteri-bench
 	./target/debug/rekisteri-bench --quick --server target/debug/rekisteri --out target/bench/results-quick.json
+	./target/debug/rekisteri-bench --quick --server target/debug/rekisteri --phases keys --out target/bench/results-keys-quick.json
 
 # PL-17: kill -9 during sustained writes, restart, check. PostgreSQL from CRASH_DATABASE_URL or
 # TEST_DATABASE_URL (a fresh database is made and dropped there). Keys left `pending` by a crash

@@ -192,7 +192,6 @@ pub fn push_inserts(
                     services::unit_value_cents.eq(Some(3250i64)),
                     services::valid_from.eq(today),
                     services::valid_to.eq(today + time::Duration::days(365)),
-                    services::valid_to.eq(today + time::Duration::days(365)),
                     services::provider_id.eq(&provider),
                     services::decision_ref.eq(Some("KH-2026-17")),
                     services::status.eq("active"),
