@@ -598,7 +598,6 @@ fn run_database(
     println!("   {} entries in {verify_seconds:.2} s", verified.entries);
     figures.push(Figure::new(database, "audit verify", verify_rate, "entries/s").target(Target::AtLeast(500_000.0)));
 
-
     step("raw baselines (server stopped)");
     let keys: Arc<Vec<raw::ClientKey>> = Arc::new(client_ids.iter().map(|id| (rid.clone(), id.clone())).collect());
     let raw_time = Duration::from_secs_f64(scale.raw_seconds);
