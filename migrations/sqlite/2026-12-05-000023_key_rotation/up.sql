@@ -54,20 +54,20 @@ WHEN NOT (
         (OLD.table_name = 'clients'
             AND NEW.old_row IS json_remove(OLD.old_row, '$.address', '$.home_municipality')
             AND NEW.new_row IS json_remove(OLD.new_row, '$.address', '$.home_municipality'))
-        OR (SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'))
+        OR (SELECT actor FROM change_actor LIMIT 1) IS 'system:key-rotation'))
 BEGIN SELECT RAISE(ABORT, 'change_history is append-only'); END;
 -- Processing memos are append-only too; a rotation may re-encrypt their sealed values in place
 -- and change nothing else of the row.
 DROP TRIGGER processing_memos_no_update;
 CREATE TRIGGER processing_memos_no_update BEFORE UPDATE ON processing_memos
-WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'
+WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) IS 'system:key-rotation'
     AND NEW.registrar_id IS OLD.registrar_id AND NEW.id IS OLD.id)
 BEGIN
     SELECT RAISE(ABORT, 'processing memos are append-only');
 END;
 DROP TRIGGER processing_memo_entries_no_update;
 CREATE TRIGGER processing_memo_entries_no_update BEFORE UPDATE ON processing_memo_entries
-WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) = 'system:key-rotation'
+WHEN NOT ((SELECT actor FROM change_actor LIMIT 1) IS 'system:key-rotation'
     AND NEW.registrar_id IS OLD.registrar_id AND NEW.id IS OLD.id AND NEW.memo_id IS OLD.memo_id)
 BEGIN
     SELECT RAISE(ABORT, 'processing memos are append-only');
