@@ -325,8 +325,10 @@ pub struct GrantBody {
     #[schema(value_type = String, example = "auditor")]
     pub role: Role,
     /// RFC 3339 or a date; default now.
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_from: Option<String>,
     /// RFC 3339 or a date; default open-ended.
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 
@@ -378,6 +380,7 @@ async fn grant_role(
 pub struct EndGrantBody {
     /// When the role stops (RFC 3339 or a date); default now. Ending it now also ends the
     /// account's open sessions.
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 
@@ -480,6 +483,7 @@ pub struct MembershipBody {
     #[schema(value_type = String, format = DateTime)]
     pub valid_from: String,
     #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 
@@ -505,7 +509,9 @@ pub struct MembershipList {
 pub struct MembershipRequest {
     pub service_unit_id: String,
     /// RFC 3339 or a date; default now.
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_from: Option<String>,
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 

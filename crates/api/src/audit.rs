@@ -44,7 +44,9 @@ pub struct LogQuery {
     user: Option<String>,
     /// Usage: the data kind (e.g. `client`); disclosures: the recipient kind.
     kind: Option<String>,
+    #[param(schema_with = crate::contract::time_or_date)]
     from: Option<String>,
+    #[param(schema_with = crate::contract::time_or_date)]
     to: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -64,7 +66,9 @@ pub struct SecurityQuery {
     #[param(rename = "type")]
     event_type: Option<String>,
     user: Option<String>,
+    #[param(schema_with = crate::contract::time_or_date)]
     from: Option<String>,
+    #[param(schema_with = crate::contract::time_or_date)]
     to: Option<String>,
     cursor: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
@@ -87,7 +91,9 @@ pub struct PersonSearch {
     /// The person's identity code; it never appears in a URL (api.md). Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(value_type = String, example = "131052-308T")]
     pub identity_code: String,
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub from: Option<String>,
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub to: Option<String>,
     pub cursor: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
@@ -472,8 +478,10 @@ pub struct ExportQuery {
     /// `usage` (default) or `disclosure`.
     log: Option<String>,
     /// Start of the range (RFC 3339 or date), inclusive.
+    #[param(schema_with = crate::contract::time_or_date)]
     from: String,
     /// End of the range, exclusive; at most 366 days after `from`.
+    #[param(schema_with = crate::contract::time_or_date)]
     to: String,
 }
 

@@ -132,20 +132,15 @@ fn header_parameter(name: &str, description: &str, schema: ObjectBuilder) -> Par
         .build()
 }
 
-/// The `X-Request-Id` a caller may send (PL-4, [`crate::middleware`]).
-pub const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
-
 fn request_id_parameter() -> Parameter {
+    // No pattern in the schema: the server never refuses a request for its `X-Request-Id`, it
+    // replaces one it would not keep, so any value is valid (issue 20 point 2).
     header_parameter(
         "X-Request-Id",
-        "The caller's id for the request, 1-128 characters of `A-Z a-z 0-9 - _ . :`; it is logged, written \
-         to audit entries and returned in the response's `X-Request-Id`. Absent or any other value: the \
-         server makes a UUID.",
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(128))
-            .pattern(Some(REQUEST_ID_PATTERN)),
+        "The caller's id for the request. One of 1-128 characters of `A-Z a-z 0-9 - _ . :` (the pattern \
+         `^[A-Za-z0-9._:-]{1,128}$`) is kept: logged, written to audit entries and returned in the response's \
+         `X-Request-Id`. Absent or any other value: the request is not refused; the server makes a UUID.",
+        ObjectBuilder::new().schema_type(Type::String),
     )
 }
 
@@ -153,13 +148,15 @@ fn on_behalf_of_parameters() -> [Parameter; 2] {
     [
         header_parameter(
             "X-On-Behalf-Of",
-            "API clients only (ignored with other tokens): the account id (a UUID) of the end user of the \
-             client's organisation the call is made for. The call then has the intersection of the client's scopes and \
-             the user's rights, and the user is logged (AX-1). Never an admin or another organisation's \
-             account (403). See docs/permissions.md.",
-            // No `format: uuid`: generated clients would then type the header as a UUID object,
-            // which some (openapi-python-client over httpx) put into the request unconverted.
-            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)),
+            "API clients only (with other tokens its value is checked, then ignored): the account id (a UUID) \
+             of the end user of the client's organisation the call is made for. The call then has the \
+             intersection of the client's scopes and the user's rights, and the user is logged (AX-1). Never an \
+             admin or another organisation's account (403). See docs/permissions.md.",
+            // `format: uuid`, not the equivalent pattern: schemathesis's coverage phase fills a
+            // header with a pattern with values that break it.
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
         ),
         header_parameter(
             "X-On-Behalf-Of-Token",
@@ -497,6 +494,17 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
             parameters.push(request_id_parameter());
             if !public {
                 parameters.extend(on_behalf_of_parameters());
+                // A malformed `X-On-Behalf-Of` is refused before the handler runs.
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| {
+                        crate::problem::documented_problem(
+                            "A parameter or the body breaks this document (`/problems/validation`, \
+                             `/problems/malformed-body`); `errors` names the fields",
+                        )
+                    });
             }
             for response in operation.responses.responses.values_mut() {
                 if let RefOr::T(response) = response {
@@ -573,4 +581,54 @@ mod tests {
             "{summary}"
         );
     }
+}
+
+/// A time the caller may give as RFC 3339 (`2026-11-25T08:00:00Z`) or as a date (`2026-11-25`,
+/// midnight UTC), as [`crate::extract::parse_time`] reads it.
+pub fn time_or_date() -> Schema {
+    Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            )
+            .description(Some("RFC 3339 time or a date (YYYY-MM-DD, midnight UTC)"))
+            .build(),
+    )
+}
+
+/// [`time_or_date`], or `null` for the default.
+pub fn time_or_date_or_null() -> Schema {
+    Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "RFC 3339 time or a date (YYYY-MM-DD, midnight UTC); null for the default",
+            ))
+            .build(),
+    )
+}
+
+/// A calendar month `YYYY-MM`.
+pub fn month() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
+        .build()
 }

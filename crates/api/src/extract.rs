@@ -118,13 +118,54 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// the position, data errors to `validation` with the field path.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let parsed = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match parsed {
+        Ok(value) => value,
+        // JSON Schema counts `5.0` as an integer, so the document lets callers send it; serde
+        // does not. Only then is the body read a second time, with such numbers made integers.
+        Err(error) if error.inner().to_string().starts_with("invalid type: floating point") => {
+            return parse_json_with_integral_floats(body);
+        }
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            return Err(json_error(&path, &inner));
+        }
+    };
+    deserializer.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn parse_json_with_integral_floats<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut document: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error(".", &e))?;
+    integral_floats_to_integers(&mut document);
+    serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         json_error(&path, &inner)
-    })?;
-    deserializer.end().map_err(|e| json_error(".", &e))?;
-    Ok(value)
+    })
+}
+
+/// Writes every number with no fraction (`5.0`, `1e3`) that an `i64` holds exactly as an integer.
+/// A float field still takes the integer.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    // 2^53: beyond it an f64 no longer holds every integer, so its value is not the caller's.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        serde_json::Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() <= EXACT
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let integer = float as i64;
+                *number = serde_json::Number::from(integer);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
@@ -209,6 +250,31 @@ pub fn parse_time(field: &'static str, value: Option<&str>) -> Result<Option<tim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Counts {
+        seconds: i32,
+        days: Option<u32>,
+        quantity: f64,
+    }
+
+    #[test]
+    fn pl_18_an_integer_written_with_a_zero_fraction_is_an_integer() {
+        let parsed: Counts = parse_json(br#"{"seconds": 5.0, "days": 1e1, "quantity": 2.0}"#).unwrap();
+        assert_eq!(
+            parsed,
+            Counts {
+                seconds: 5,
+                days: Some(10),
+                quantity: 2.0
+            }
+        );
+        let error = parse_json::<Counts>(br#"{"seconds": 5.5, "days": null, "quantity": 1}"#).unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(errors[0].field, "seconds");
+    }
 
     #[test]
     fn pl_3_serde_messages_lose_the_offending_value() {

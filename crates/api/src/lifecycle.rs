@@ -190,8 +190,10 @@ async fn archive_export(
 #[serde(deny_unknown_fields)]
 pub struct ClientStatisticsQuery {
     /// First month `YYYY-MM`; default eleven months before `to`.
+    #[param(schema_with = crate::contract::month)]
     from: Option<String>,
     /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
+    #[param(schema_with = crate::contract::month)]
     to: Option<String>,
     /// Comma-separated: `municipality`, `service_type`, `month`, `age_group`, `gender`;
     /// default `service_type,month`; empty for one cell.
@@ -203,8 +205,10 @@ pub struct ClientStatisticsQuery {
 #[serde(deny_unknown_fields)]
 pub struct ServiceStatisticsQuery {
     /// First month `YYYY-MM`; default eleven months before `to`.
+    #[param(schema_with = crate::contract::month)]
     from: Option<String>,
     /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
+    #[param(schema_with = crate::contract::month)]
     to: Option<String>,
     /// Comma-separated: `provider`, `service_type`, `month`; default all three. Cells are
     /// always split by unit.

@@ -78,6 +78,11 @@ pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
 /// (AX-2) where the registrar requires it.
 pub const ON_BEHALF_OF_TOKEN: &str = "x-on-behalf-of-token";
 
+/// Whether `value` has the form of an account id: a hyphenated UUID (`format: uuid`).
+fn is_account_id(value: &str) -> bool {
+    value.len() == 36 && uuid::Uuid::try_parse(value).is_ok()
+}
+
 /// Authenticates the request's bearer token and stores the principal in its extensions.
 pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     let token = bearer_token(req).ok_or_else(unauthenticated)?;
@@ -88,9 +93,16 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     let on_behalf_of = req
         .headers()
         .get(ON_BEHALF_OF)
-        .map(|v| v.to_str().map(|s| s.trim().to_owned()))
-        .transpose()
-        .map_err(|_| ApiError::field("X-On-Behalf-Of", "must be an account id"))?;
+        // Checked whatever the token: the document declares the header's form for every caller.
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|id| is_account_id(id))
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::field("X-On-Behalf-Of", "must be an account id (a UUID)"))
+        })
+        .transpose()?;
     let user_token = req
         .headers()
         .get(ON_BEHALF_OF_TOKEN)

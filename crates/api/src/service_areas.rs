@@ -142,6 +142,7 @@ pub struct ServiceAreaGrantBody {
     pub account_id: String,
     pub service_area_id: String,
     pub valid_from: String,
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 
@@ -168,7 +169,9 @@ pub struct ServiceAreaGrantList {
 pub struct ServiceAreaGrantRequest {
     pub service_area_id: String,
     /// RFC 3339 or a date; default now.
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_from: Option<String>,
+    #[schema(schema_with = crate::contract::time_or_date_or_null)]
     pub valid_until: Option<String>,
 }
 
