@@ -130,7 +130,7 @@ pub fn create_organisation(
         return Err(AccountsError::Forbidden("only admins create organisations".into()));
     }
     let name = new.name.trim().to_owned();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(validation("name", "must be 1-200 characters"));
     }
     if let Some(id) = &new.business_id
@@ -245,7 +245,7 @@ pub fn add_service_unit(
         ));
     }
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(validation("name", "must be 1-200 characters"));
     }
     let now = now_primitive(now);

@@ -156,7 +156,7 @@ pub struct InviteBody {
     pub first_name: String,
     pub surname: String,
     pub organisation_id: String,
-    #[schema(value_type = String, example = "editor")]
+    #[schema(schema_with = crate::contract::role)]
     pub role: Role,
     #[serde(default)]
     pub service_unit_ids: Vec<String>,
@@ -322,7 +322,7 @@ async fn restore(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
-    #[schema(value_type = String, example = "auditor")]
+    #[schema(schema_with = crate::contract::role)]
     pub role: Role,
     /// RFC 3339 or a date; default now.
     #[schema(schema_with = crate::contract::time_or_date_or_null)]

@@ -240,11 +240,11 @@ pub struct ApiClientList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiClient {
-    #[schema(example = "Apotti")]
+    #[schema(schema_with = crate::contract::name_200)]
     pub name: String,
     /// The organisation's id or OID.
     pub organisation: String,
-    #[schema(example = json!(["clients:write"]))]
+    #[schema(schema_with = crate::contract::scopes)]
     pub scopes: Vec<String>,
 }
 

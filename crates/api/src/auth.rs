@@ -110,7 +110,7 @@ pub struct AcceptInvitationRequest {
     /// The invitation token the inviter passed on.
     pub token: String,
     /// At least 12 characters, not one of the most common passwords.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 12, max_length = 1024)]
     pub password: String,
 }
 

@@ -632,3 +632,40 @@ pub fn month() -> Object {
         .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
         .build()
 }
+
+fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+/// A role (`rekisteri_accounts::Role::ALL`).
+pub fn role() -> Object {
+    string_enum(rekisteri_accounts::Role::ALL.iter().map(|r| r.as_str()))
+}
+
+/// An organisation's kind (`rekisteri_accounts::OrganisationKind::ALL`).
+pub fn organisation_kind() -> Object {
+    string_enum(rekisteri_accounts::OrganisationKind::ALL.iter().map(|k| k.as_str()))
+}
+
+/// An API client's scopes (`rekisteri_accounts::api_clients::SCOPES`).
+pub fn scopes() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(string_enum(
+            rekisteri_accounts::api_clients::SCOPES.iter().map(|(name, _)| *name),
+        ))
+        .build()
+}
+
+/// A name of 1-200 characters with something besides white space (names of organisations,
+/// service units and API clients).
+pub fn name_200() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(200))
+        .pattern(Some(r"\S"))
+        .build()
+}

@@ -53,8 +53,9 @@ impl From<Organisation> for OrganisationBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganisationBody {
+    #[schema(schema_with = crate::contract::name_200)]
     pub name: String,
-    #[schema(value_type = String, example = "municipality")]
+    #[schema(schema_with = crate::contract::organisation_kind)]
     pub kind: OrganisationKind,
     #[schema(value_type = Option<String>, example = "1.2.246.10.1234567")]
     pub oid: Option<Oid>,
@@ -182,6 +183,7 @@ pub struct ServiceUnitList {
 pub struct NewServiceUnitBody {
     #[schema(value_type = String, example = "1.2.246.10.1234567.10.1")]
     pub oid: Oid,
+    #[schema(schema_with = crate::contract::name_200)]
     pub name: String,
 }
 
