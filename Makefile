@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report
+.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report fuzz-api
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -64,6 +64,21 @@ CRASH_CI_FLAGS ?=
 crash-ci: ## the crash suite bounded for CI: 10 cycles per database on the debug binary
 	$(CARGO) build -p rekisteri-server -p rekisteri-bench -p rekisteri-crash
 	REKISTERI_INSTANCE_LEASE_SECS=3 ./target/debug/rekisteri-crash --server target/debug/rekisteri --cycles 10 --max-load-ms 1500 $(CRASH_CI_FLAGS)
+
+# Issue 20 point 2 (PL-18): schemathesis (pinned, from the Python package registry, in a virtualenv
+# of its own under target/) against the served OpenAPI document, once per kind of principal, each
+# on a freshly seeded server; every check on. FUZZ_API_FLAGS passes options to tools/fuzz-api.py
+# (--principals, --max-examples, --phases, --database-url, --keep).
+FUZZ_API_VENV := target/fuzz-api-venv
+SCHEMATHESIS := schemathesis==4.32.5
+FUZZ_API_FLAGS ?=
+
+fuzz-api: ## schemathesis against /openapi.json as every kind of principal (none, client handler, provider staff, main user, auditor, admin, a narrow integration); reports in target/fuzz-api
+	$(CARGO) build -p rekisteri-server
+	@if ! $(FUZZ_API_VENV)/bin/pip show -q schemathesis >/dev/null 2>&1; then \
+	  python3 -m venv $(FUZZ_API_VENV) && $(FUZZ_API_VENV)/bin/pip install -q '$(SCHEMATHESIS)'; \
+	fi
+	python3 tools/fuzz-api.py --server target/debug/rekisteri --st $(FUZZ_API_VENV)/bin/st $(FUZZ_API_FLAGS)
 
 # Issue 20 point 6: the API test suite with every log line, every problem document the server
 # renders and every test database (SQLite files after a checkpoint, PostgreSQL rows as text)

@@ -28,6 +28,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+DEMO_VTJ = pathlib.Path(__file__).resolve().parent.parent / "demo" / "vtj-simulator.json"
+
 PRINCIPALS = [
     "none",
     "client_handler",
@@ -97,6 +99,15 @@ class Server:
         env.pop("DATABASE_URL", None)
         if database_url:
             env["DATABASE_URL"] = database_url
+        # DVV's change interface, as `make run` has it: the demo's simulator (VT-12).
+        simulator_port = free_port()
+        env["REKISTERI_VTJ_BASE_URL"] = f"http://127.0.0.1:{simulator_port}"
+        self.simulator = subprocess.Popen(
+            [binary, "vtj", "simulate", "--bind", f"127.0.0.1:{simulator_port}", "--data", str(DEMO_VTJ)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.env = env
         with open(work / "seed.json", "w") as out:
             subprocess.run([binary, "demo", "seed", "--json"], env=env, stdout=out, check=True)
@@ -116,6 +127,8 @@ class Server:
         raise SystemExit("the server did not become ready")
 
     def stop(self):
+        self.simulator.terminate()
+        self.simulator.wait()
         self.process.terminate()
         try:
             self.process.wait(timeout=30)

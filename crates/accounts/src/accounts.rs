@@ -7,7 +7,7 @@ use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::organisations::security_event;
-use crate::{AccountsError, Principal, Register, Role, now_primitive, validation};
+use crate::{AccountsError, Principal, Register, Role, now_primitive, rule, validation};
 
 /// A role held for a period (AC-11). `valid_until` is when it stopped or will stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -745,7 +745,7 @@ pub fn grant_role(
     let at = now_primitive(now);
     let valid_from = valid_from.unwrap_or(at);
     if valid_until.is_some_and(|until| until <= valid_from) {
-        return Err(validation("valid_until", "must be after valid_from"));
+        return Err(rule("valid_until", "must be after valid_from"));
     }
     let grant_id = uuid::Uuid::new_v4().to_string();
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
@@ -955,7 +955,7 @@ pub fn add_service_unit_membership(
         .count()
         .get_result(conn)?;
     if belongs == 0 {
-        return Err(validation(
+        return Err(rule(
             "service_unit_id",
             "is not a service unit of the account's organisation",
         ));
@@ -963,7 +963,7 @@ pub fn add_service_unit_membership(
     let at = now_primitive(now);
     let valid_from = valid_from.unwrap_or(at);
     if valid_until.is_some_and(|until| until <= valid_from) {
-        return Err(validation("valid_until", "must be after valid_from"));
+        return Err(rule("valid_until", "must be after valid_from"));
     }
     let membership = ServiceUnitMembership {
         id: uuid::Uuid::new_v4().to_string(),

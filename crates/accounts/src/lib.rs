@@ -96,6 +96,10 @@ pub struct Register {
 pub enum AccountsError {
     #[error("{field}: {message}")]
     Validation { field: &'static str, message: String },
+    /// The request has the documented form, but what the register holds refuses it (a unit of
+    /// another organisation, an end before the start).
+    #[error("{field}: {message}")]
+    Rule { field: &'static str, message: String },
     /// Missing, or not visible to the actor: the two look the same.
     #[error("not found")]
     NotFound,
@@ -134,6 +138,13 @@ impl From<rekisteri_crypto::CryptoError> for AccountsError {
 
 pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> AccountsError {
     AccountsError::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn rule(field: &'static str, message: impl Into<String>) -> AccountsError {
+    AccountsError::Rule {
         field,
         message: message.into(),
     }

@@ -11,7 +11,7 @@ use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::organisations::{find_organisation, security_event};
-use crate::{AccountsError, Permission, Principal, Register, now_primitive, validation};
+use crate::{AccountsError, Permission, Principal, Register, now_primitive, rule, validation};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceArea {
@@ -211,7 +211,7 @@ pub fn grant_service_area(
         .first(conn)
         .optional()?;
     if area.is_none() {
-        return Err(validation(
+        return Err(rule(
             "service_area_id",
             "is not a service area of the account's organisation",
         ));
@@ -219,7 +219,7 @@ pub fn grant_service_area(
     let at = now_primitive(now);
     let valid_from = valid_from.unwrap_or(at);
     if valid_until.is_some_and(|until| until <= valid_from) {
-        return Err(validation("valid_until", "must be after valid_from"));
+        return Err(rule("valid_until", "must be after valid_from"));
     }
     let grant = ServiceAreaGrant {
         id: uuid::Uuid::new_v4().to_string(),

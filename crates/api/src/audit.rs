@@ -44,9 +44,9 @@ pub struct LogQuery {
     user: Option<String>,
     /// Usage: the data kind (e.g. `client`); disclosures: the recipient kind.
     kind: Option<String>,
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     from: Option<String>,
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     to: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -66,9 +66,9 @@ pub struct SecurityQuery {
     #[param(rename = "type")]
     event_type: Option<String>,
     user: Option<String>,
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     from: Option<String>,
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     to: Option<String>,
     cursor: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
@@ -478,10 +478,10 @@ pub struct ExportQuery {
     /// `usage` (default) or `disclosure`.
     log: Option<String>,
     /// Start of the range (RFC 3339 or date), inclusive.
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = crate::contract::TimeOrDate, inline)]
     from: String,
     /// End of the range, exclusive; at most 366 days after `from`.
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = crate::contract::TimeOrDate, inline)]
     to: String,
 }
 
@@ -580,8 +580,10 @@ async fn export(
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// Start of the range (RFC 3339 or date), inclusive.
+    #[param(value_type = crate::contract::TimeOrDate, inline)]
     from: String,
     /// End of the range, exclusive; at most 92 days after `from`.
+    #[param(value_type = crate::contract::TimeOrDate, inline)]
     to: String,
     /// `many-clients`: the number of distinct clients in one day that is unusual (default 50).
     threshold: Option<u64>,

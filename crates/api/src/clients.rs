@@ -710,7 +710,9 @@ async fn provider_users(
     Ok(HttpResponse::Ok().json(ProviderUserList { items }))
 }
 
-/// The version an `If-Match` header names (`"3"`, or `W/"3"`); 428 without one (PL-2).
+/// The version an `If-Match` header names (`"3"`, or `W/"3"`); 428 without one (PL-2). Any
+/// other value, `*` included, matches no version of ours: 412, as for a stale one (RFC 9110
+/// §13.1.1), since a change must name the version it was based on.
 pub(crate) fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
     let value = http
         .headers()
@@ -722,13 +724,20 @@ pub(crate) fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
             )
         })?
         .to_str()
-        .map_err(|_| ApiError::field("If-Match", "must be an ETag this API returned"))?;
+        .map_err(|_| no_such_version())?;
     value
         .trim()
         .trim_start_matches("W/")
         .trim_matches('"')
         .parse()
-        .map_err(|_| ApiError::field("If-Match", "must be an ETag this API returned"))
+        .map_err(|_| no_such_version())
+}
+
+fn no_such_version() -> ApiError {
+    ApiError::problem(
+        crate::problem::ProblemType::PreconditionFailed,
+        "If-Match names no version of this record: send the ETag you read.",
+    )
 }
 
 /// Change a client; send the `ETag` of the version read as `If-Match` (412 when it is stale,

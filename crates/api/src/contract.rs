@@ -492,6 +492,19 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
                 }
             }
             parameters.push(request_id_parameter());
+            if !public && operation.request_body.is_some() {
+                // Rules that depend on what the register holds (an end before the start, a unit
+                // of another organisation) refuse a body the schema allows.
+                operation
+                    .responses
+                    .responses
+                    .entry("422".to_owned())
+                    .or_insert_with(|| {
+                        crate::problem::documented_problem(
+                            "A rule of the register refuses the request (`/problems/business-rule`)",
+                        )
+                    });
+            }
             if !public {
                 parameters.extend(on_behalf_of_parameters());
                 // A malformed `X-On-Behalf-Of` is refused before the handler runs.
@@ -669,3 +682,26 @@ pub fn name_200() -> Object {
         .pattern(Some(r"\S"))
         .build()
 }
+
+/// [`time_or_date`] as a type, for `#[param(value_type = …, inline)]`: unlike `schema_with`, it
+/// keeps the parameter's description and whether it is required.
+pub struct TimeOrDate;
+
+impl utoipa::PartialSchema for TimeOrDate {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(time_or_date())
+    }
+}
+
+impl utoipa::ToSchema for TimeOrDate {}
+
+/// [`month`] as a type, for `#[param(value_type = …, inline)]`.
+pub struct Month;
+
+impl utoipa::PartialSchema for Month {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::Object(month()))
+    }
+}
+
+impl utoipa::ToSchema for Month {}

@@ -190,10 +190,10 @@ async fn archive_export(
 #[serde(deny_unknown_fields)]
 pub struct ClientStatisticsQuery {
     /// First month `YYYY-MM`; default eleven months before `to`.
-    #[param(schema_with = crate::contract::month)]
+    #[param(value_type = Option<crate::contract::Month>, inline)]
     from: Option<String>,
     /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
-    #[param(schema_with = crate::contract::month)]
+    #[param(value_type = Option<crate::contract::Month>, inline)]
     to: Option<String>,
     /// Comma-separated: `municipality`, `service_type`, `month`, `age_group`, `gender`;
     /// default `service_type,month`; empty for one cell.
@@ -205,10 +205,10 @@ pub struct ClientStatisticsQuery {
 #[serde(deny_unknown_fields)]
 pub struct ServiceStatisticsQuery {
     /// First month `YYYY-MM`; default eleven months before `to`.
-    #[param(schema_with = crate::contract::month)]
+    #[param(value_type = Option<crate::contract::Month>, inline)]
     from: Option<String>,
     /// Last month `YYYY-MM`; default the current month. At most 36 months in all.
-    #[param(schema_with = crate::contract::month)]
+    #[param(value_type = Option<crate::contract::Month>, inline)]
     to: Option<String>,
     /// Comma-separated: `provider`, `service_type`, `month`; default all three. Cells are
     /// always split by unit.
@@ -225,6 +225,7 @@ pub struct ServiceStatisticsQuery {
     responses(
         (status = 200, body = ClientStatistics),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` is after `to` (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
@@ -269,6 +270,7 @@ async fn client_statistics(
     responses(
         (status = 200, body = ServiceStatistics),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` is after `to` (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),

@@ -403,6 +403,7 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
         use rekisteri_accounts::AccountsError as E;
         match e {
             E::Validation { field, message } => ApiError::field(field, message),
+            E::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
             E::NotFound => ApiError::NotFound,
             E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
             E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),

@@ -244,7 +244,7 @@ async fn push_changes(
 #[serde(deny_unknown_fields)]
 pub struct DeathWorkListQuery {
     /// Only clients closed at or after this time (RFC 3339 or a date).
-    #[param(schema_with = crate::contract::time_or_date)]
+    #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     since: Option<String>,
     /// 1–500, default 100.
     #[param(minimum = 1, maximum = 500)]

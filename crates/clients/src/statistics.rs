@@ -46,7 +46,7 @@ use utoipa::ToSchema;
 use crate::access::decide;
 use crate::lifecycle::{BATCH, add_months};
 use crate::settlement::{amount_cents, month_bounds};
-use crate::{ClientRegister, ClientsError, Quantity, Request, at_primitive, validation};
+use crate::{ClientRegister, ClientsError, Quantity, Request, at_primitive, rule, validation};
 
 /// Cells counting fewer distinct people are suppressed.
 pub const THRESHOLD: i64 = 5;
@@ -142,7 +142,7 @@ fn period(query: &StatisticsQuery, today: Date) -> Result<Period, ClientsError> 
         None => add_months(month_bounds(&month_of(last))?.0, -11),
     };
     if first > last {
-        return Err(validation("from", "must not be after to"));
+        return Err(rule("from", "must not be after to"));
     }
     if add_months(first, MAX_MONTHS) <= last {
         return Err(validation("to", format!("a period spans at most {MAX_MONTHS} months")));
