@@ -534,68 +534,6 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
     doc
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pl_1_the_document_carries_its_version_and_changelog() {
-        let doc = serde_json::to_value(crate::openapi()).unwrap();
-        assert_eq!(doc["info"]["version"], API_VERSION);
-        let log = doc["info"]["x-changelog"].as_array().unwrap();
-        assert_eq!(log.len(), CHANGELOG.len());
-        // The newest entry is the current version, and versions only go up.
-        assert_eq!(log[0]["version"], API_VERSION);
-        let versions: Vec<Vec<u32>> = CHANGELOG
-            .iter()
-            .map(|(v, _, _)| v.split('.').map(|n| n.parse().unwrap()).collect())
-            .collect();
-        assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
-        // The major version is the paths' one.
-        let major = API_VERSION.split('.').next().unwrap();
-        let paths = doc["paths"].as_object().unwrap();
-        assert!(
-            paths
-                .keys()
-                .filter(|p| !p.starts_with("/health") && *p != "/metrics")
-                .all(|p| p.starts_with(&format!("/v{major}/")))
-        );
-        let description = doc["info"]["description"].as_str().unwrap();
-        assert!(description.contains("## Changelog") && description.contains(&format!("**{API_VERSION}**")));
-    }
-
-    #[test]
-    fn pl_1_summary_is_the_first_sentence_and_the_rest_is_the_description() {
-        let (summary, description) = split_summary(
-            "Lists the clients (newest first, e.g. `a.b`). Paged by `cursor`;\nsee docs/x.md.",
-            Some("More."),
-        );
-        assert_eq!(summary, "Lists the clients (newest first, e.g. `a.b`)");
-        assert_eq!(
-            description.as_deref(),
-            Some("Paged by `cursor`;\nsee docs/x.md.\n\nMore.")
-        );
-        let (summary, description) = split_summary("One line.", None);
-        assert_eq!((summary.as_str(), description), ("One line", None));
-        let long = format!("Pushes a batch ({}) in its own format. Then more.", "x ".repeat(80));
-        let (summary, description) = split_summary(&long, None);
-        assert_eq!(summary, "Pushes a batch in its own format");
-        assert_eq!(description.as_deref(), Some(long.as_str()));
-        let long = format!(
-            "Close an account: it cannot log in {}. Then more.",
-            "and so on ".repeat(10)
-        );
-        assert_eq!(split_summary(&long, None).0, "Close an account");
-        let (summary, _) = split_summary("May X be disclosed to Q? `allow` or `deny`.", None);
-        assert_eq!(summary, "May X be disclosed to Q?");
-        let (summary, _) = split_summary(&"word ".repeat(60), None);
-        assert!(
-            summary.chars().count() <= SUMMARY_MAX && summary.ends_with('…'),
-            "{summary}"
-        );
-    }
-}
-
 /// A time the caller may give as RFC 3339 (`2026-11-25T08:00:00Z`) or as a date (`2026-11-25`,
 /// midnight UTC), as [`crate::extract::parse_time`] reads it.
 pub fn time_or_date() -> Schema {
@@ -705,3 +643,65 @@ impl utoipa::PartialSchema for Month {
 }
 
 impl utoipa::ToSchema for Month {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pl_1_the_document_carries_its_version_and_changelog() {
+        let doc = serde_json::to_value(crate::openapi()).unwrap();
+        assert_eq!(doc["info"]["version"], API_VERSION);
+        let log = doc["info"]["x-changelog"].as_array().unwrap();
+        assert_eq!(log.len(), CHANGELOG.len());
+        // The newest entry is the current version, and versions only go up.
+        assert_eq!(log[0]["version"], API_VERSION);
+        let versions: Vec<Vec<u32>> = CHANGELOG
+            .iter()
+            .map(|(v, _, _)| v.split('.').map(|n| n.parse().unwrap()).collect())
+            .collect();
+        assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
+        // The major version is the paths' one.
+        let major = API_VERSION.split('.').next().unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(
+            paths
+                .keys()
+                .filter(|p| !p.starts_with("/health") && *p != "/metrics")
+                .all(|p| p.starts_with(&format!("/v{major}/")))
+        );
+        let description = doc["info"]["description"].as_str().unwrap();
+        assert!(description.contains("## Changelog") && description.contains(&format!("**{API_VERSION}**")));
+    }
+
+    #[test]
+    fn pl_1_summary_is_the_first_sentence_and_the_rest_is_the_description() {
+        let (summary, description) = split_summary(
+            "Lists the clients (newest first, e.g. `a.b`). Paged by `cursor`;\nsee docs/x.md.",
+            Some("More."),
+        );
+        assert_eq!(summary, "Lists the clients (newest first, e.g. `a.b`)");
+        assert_eq!(
+            description.as_deref(),
+            Some("Paged by `cursor`;\nsee docs/x.md.\n\nMore.")
+        );
+        let (summary, description) = split_summary("One line.", None);
+        assert_eq!((summary.as_str(), description), ("One line", None));
+        let long = format!("Pushes a batch ({}) in its own format. Then more.", "x ".repeat(80));
+        let (summary, description) = split_summary(&long, None);
+        assert_eq!(summary, "Pushes a batch in its own format");
+        assert_eq!(description.as_deref(), Some(long.as_str()));
+        let long = format!(
+            "Close an account: it cannot log in {}. Then more.",
+            "and so on ".repeat(10)
+        );
+        assert_eq!(split_summary(&long, None).0, "Close an account");
+        let (summary, _) = split_summary("May X be disclosed to Q? `allow` or `deny`.", None);
+        assert_eq!(summary, "May X be disclosed to Q?");
+        let (summary, _) = split_summary(&"word ".repeat(60), None);
+        assert!(
+            summary.chars().count() <= SUMMARY_MAX && summary.ends_with('…'),
+            "{summary}"
+        );
+    }
+}
