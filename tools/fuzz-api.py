@@ -196,6 +196,11 @@ def config_toml(path, token, dictionaries, max_examples, principal):
         "[checks.positive_data_acceptance]",
         "expected-statuses = " + json.dumps(POSITIVE_EXPECTED),
         "",
+        # A change without its required If-Match is 428 Precondition Required (RFC 6585 §3),
+        # the status made for exactly that.
+        "[checks.missing_required_header]",
+        'expected-statuses = ["400", "401", "403", "406", "415", "422", "428"]',
+        "",
     ]
     if token:
         lines += ["[headers]", f'Authorization = "Bearer {token}"', ""]

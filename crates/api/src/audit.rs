@@ -135,7 +135,12 @@ fn encode_cursor(cursor: &Cursor) -> String {
 
 fn decode_cursor(value: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let invalid = || ApiError::field("cursor", "is not a cursor this listing returned");
+    let invalid = || {
+        ApiError::BusinessRule(crate::problem::FieldError::new(
+            "cursor",
+            "is not a cursor this listing returned",
+        ))
+    };
     let bytes = URL_SAFE_NO_PAD.decode(value).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let mut parts = text.splitn(4, '|');

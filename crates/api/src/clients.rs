@@ -158,7 +158,12 @@ pub(crate) fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiE
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
+                .ok_or_else(|| {
+                    ApiError::BusinessRule(crate::problem::FieldError::new(
+                        "cursor",
+                        "is not a cursor this listing returned",
+                    ))
+                })
         })
         .transpose()
 }
@@ -588,6 +593,7 @@ pub struct SettlementQuery {
     /// The provider organisation's OID or id.
     provider: String,
     /// `YYYY-MM`.
+    #[param(value_type = crate::contract::Month, inline)]
     month: String,
 }
 
@@ -711,34 +717,26 @@ async fn provider_users(
 }
 
 /// The version an `If-Match` header names (`"3"`, or `W/"3"`); 428 without one (PL-2). Any
-/// other value, `*` included, matches no version of ours: 412, as for a stale one (RFC 9110
-/// §13.1.1), since a change must name the version it was based on.
+/// other value, `*` included, names no version of ours: it is passed on as [`NO_VERSION`], so the
+/// record's absence (404) and the body's faults (400) are reported as for any other version, and
+/// an existing record answers 412 as for a stale one (RFC 9110 §13.1.1): a change must name the
+/// version it was based on.
 pub(crate) fn if_match(http: &HttpRequest) -> Result<i64, ApiError> {
-    let value = http
-        .headers()
-        .get(header::IF_MATCH)
-        .ok_or_else(|| {
-            ApiError::problem(
-                crate::problem::ProblemType::PreconditionRequired,
-                "Send the ETag of the version you read as If-Match.",
-            )
-        })?
+    let value = http.headers().get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::problem(
+            crate::problem::ProblemType::PreconditionRequired,
+            "Send the ETag of the version you read as If-Match.",
+        )
+    })?;
+    Ok(value
         .to_str()
-        .map_err(|_| no_such_version())?;
-    value
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| no_such_version())
+        .ok()
+        .and_then(|v| v.trim().trim_start_matches("W/").trim_matches('"').parse().ok())
+        .unwrap_or(NO_VERSION))
 }
 
-fn no_such_version() -> ApiError {
-    ApiError::problem(
-        crate::problem::ProblemType::PreconditionFailed,
-        "If-Match names no version of this record: send the ETag you read.",
-    )
-}
+/// A version no record has (versions start at 1).
+const NO_VERSION: i64 = -1;
 
 /// Change a client; send the `ETag` of the version read as `If-Match` (412 when it is stale,
 /// 428 without it). Absent fields stay as they are.

@@ -505,6 +505,20 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
                         )
                     });
             }
+            let pages = parameters
+                .iter()
+                .any(|p| p.name == "cursor" && matches!(p.parameter_in, ParameterIn::Query));
+            if pages {
+                operation
+                    .responses
+                    .responses
+                    .entry("422".to_owned())
+                    .or_insert_with(|| {
+                        crate::problem::documented_problem(
+                            "`cursor` is not one this listing returned (`/problems/business-rule`)",
+                        )
+                    });
+            }
             if !public {
                 parameters.extend(on_behalf_of_parameters());
                 // A malformed `X-On-Behalf-Of` is refused before the handler runs.

@@ -92,7 +92,12 @@ async fn list_requests(
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| RequestCursor::decode(&s))
-                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this listing returned"))
+                .ok_or_else(|| {
+                    ApiError::BusinessRule(crate::problem::FieldError::new(
+                        "cursor",
+                        "is not a cursor this listing returned",
+                    ))
+                })
         })
         .transpose()?;
     let filter = RequestFilter {

@@ -117,6 +117,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// Parses a JSON document, mapping failures to problems: syntax errors to `malformed-body` with
 /// the position, data errors to `validation` with the field path.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Every JSON body of the API is an object, but serde also fills a struct from an array of
+    // its fields in order (`[null, null]`), a form the document does not have.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let parsed = serde_path_to_error::deserialize(&mut deserializer);
     let value = match parsed {
@@ -256,6 +261,18 @@ mod tests {
         seconds: i32,
         days: Option<u32>,
         quantity: f64,
+    }
+
+    #[test]
+    fn pl_18_a_body_is_an_object_never_an_array_of_its_fields() {
+        let error = parse_json::<Counts>(b" [5, null, 1.0]").unwrap_err();
+        let ApiError::Validation(errors) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].message.as_str()),
+            ("body", "must be a JSON object")
+        );
     }
 
     #[test]

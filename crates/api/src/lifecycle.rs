@@ -225,7 +225,7 @@ pub struct ServiceStatisticsQuery {
     responses(
         (status = 200, body = ClientStatistics),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`from` is after `to` (`business-rule`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
@@ -270,7 +270,7 @@ async fn client_statistics(
     responses(
         (status = 200, body = ServiceStatistics),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`from` is after `to` (`business-rule`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),

@@ -145,7 +145,7 @@ fn period(query: &StatisticsQuery, today: Date) -> Result<Period, ClientsError> 
         return Err(rule("from", "must not be after to"));
     }
     if add_months(first, MAX_MONTHS) <= last {
-        return Err(validation("to", format!("a period spans at most {MAX_MONTHS} months")));
+        return Err(rule("to", format!("a period spans at most {MAX_MONTHS} months")));
     }
     Ok(Period { first, last })
 }
