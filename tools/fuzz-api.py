@@ -258,8 +258,9 @@ def run_principal(args, principal, out):
             for path in SESSION_ENDING:
                 command += ["--exclude-path", path]
         print(f"== fuzz-api: {principal}", flush=True)
+        hooks = dict(os.environ, SCHEMATHESIS_HOOKS="fuzz_api_hooks", PYTHONPATH=str(pathlib.Path(__file__).resolve().parent))
         with open(out / f"{principal}.txt", "w") as report:
-            code = subprocess.run(command, stdout=report, stderr=subprocess.STDOUT, cwd=work).returncode
+            code = subprocess.run(command, stdout=report, stderr=subprocess.STDOUT, cwd=work, env=hooks).returncode
         text = (out / f"{principal}.txt").read_text()
         summary = [line for line in text.splitlines() if line.startswith(("Failures:", "  ❌", "Test cases:", "  ", "=")) and ("ST" in line or "generated" in line or " in " in line)]
         for line in summary[-12:]:

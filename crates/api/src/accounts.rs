@@ -153,7 +153,9 @@ async fn list_accounts(state: web::Data<AppState>, principal: Authenticated) -> 
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     pub email: String,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub first_name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub surname: String,
     pub organisation_id: String,
     #[schema(schema_with = crate::contract::role)]
@@ -428,7 +430,9 @@ async fn end_role(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountChangesBody {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub first_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub surname: Option<String>,
 }
 

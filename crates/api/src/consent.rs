@@ -113,6 +113,7 @@ pub struct IncidentList {
 #[serde(deny_unknown_fields)]
 pub struct ConsentBody {
     /// `positive`, `negative` or `revoked`.
+    #[schema(value_type = String, pattern = "^(positive|negative|revoked)$")]
     pub state: ConsentState,
 }
 

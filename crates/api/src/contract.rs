@@ -545,7 +545,56 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
             mark_ids(name, schema);
         }
     }
+    constrain_fields(&mut doc);
     doc
+}
+
+/// The request fields that take a Finnish personal identity code (henkilötunnus), by schema.
+const IDENTITY_CODE_FIELDS: &[(&str, &str)] = &[
+    ("NewClient", "identity_code"),
+    ("NewContact", "client_identity_code"),
+    ("NewDataSubjectRequest", "identity_code"),
+    ("NewProxy", "identity_code"),
+    ("PersonSearch", "identity_code"),
+    ("IdentityCodeSearch", "identity_code"),
+];
+
+/// The request fields that take an OID, by schema.
+const OID_FIELDS: &[(&str, &str)] = &[
+    ("NewOrganisationBody", "oid"),
+    ("NewServiceUnitBody", "oid"),
+    ("KantaSettings", "case_oid_root"),
+];
+
+/// The form of an identity code: birth date, century sign, individual number and check
+/// character. The check character and the date's validity are more than a pattern can say; the
+/// format `fi-identity-code` names them (CL-2).
+pub const IDENTITY_CODE_PATTERN: &str = "^[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-FHJ-NPR-Y]$";
+
+/// An OID as `rekisteri_core::oid` takes it: first arc 0-2, decimal arcs without leading
+/// zeros, at least two arcs.
+pub const OID_PATTERN: &str = r"^[0-2](\.(0|[1-9][0-9]*))+$";
+
+fn constrain_fields(doc: &mut OpenApi) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let fields = IDENTITY_CODE_FIELDS
+        .iter()
+        .map(|f| (f, IDENTITY_CODE_PATTERN, Some("fi-identity-code"), 11))
+        .chain(OID_FIELDS.iter().map(|f| (f, OID_PATTERN, None, 255)));
+    for ((schema, field), pattern, format, max_length) in fields {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field) {
+            property.pattern = Some(pattern.to_owned());
+            property.max_length = Some(max_length);
+            if let Some(format) = format {
+                property.format = Some(SchemaFormat::Custom(format.to_owned()));
+            }
+        }
+    }
 }
 
 /// A time the caller may give as RFC 3339 (`2026-11-25T08:00:00Z`) or as a date (`2026-11-25`,

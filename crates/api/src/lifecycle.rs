@@ -50,6 +50,7 @@ fn request<'a>(
 pub struct DueQuery {
     /// Days ahead (0–365, default 30): list whoever will no longer be visible by then, and
     /// whoever is past it but not yet anonymised.
+    #[param(minimum = 0, maximum = 365)]
     lead_days: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

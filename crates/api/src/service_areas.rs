@@ -52,7 +52,7 @@ pub struct ServiceAreaList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewServiceAreaBody {
-    #[schema(example = "home_care")]
+    #[schema(example = "home_care", pattern = "^[a-z0-9_-]{1,64}$")]
     pub code: String,
     #[schema(example = "Kotihoito")]
     pub name: String,

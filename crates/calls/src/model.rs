@@ -329,7 +329,11 @@ impl MemoEntryKind {
 pub struct NewDisclosure {
     pub recipient_kind: RecipientKind,
     /// Who received it (a person or an authority and its unit).
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub recipient: String,
     /// On what basis, e.g. the law and section or the party's request.
     #[schema(min_length = 1, max_length = 500)]
@@ -350,7 +354,11 @@ pub struct MediaExport {
     #[schema(min_length = 1, max_length = 200)]
     pub medium: String,
     pub recipient_kind: RecipientKind,
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub recipient: String,
     #[schema(min_length = 1, max_length = 500)]
     pub legal_basis: String,

@@ -172,6 +172,7 @@ impl utoipa::PartialSchema for Quantity {
             .description(Some("A positive quantity of the unit with at most two decimals"))
             .minimum(Some(0.01))
             .maximum(Some(MAX_QUANTITY_CENTI as f64 / 100.0))
+            .multiple_of(Some(0.01))
             .examples([serde_json::json!(1.5)])
             .into()
     }

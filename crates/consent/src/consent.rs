@@ -24,6 +24,7 @@ use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, ru
 #[serde(deny_unknown_fields)]
 pub struct NewInforming {
     /// `in_person` or `omakanta_receipt`.
+    #[schema(pattern = "^(in_person|omakanta_receipt)$")]
     pub method: String,
     /// RFC 3339; the moment of recording when absent.
     #[schema(format = DateTime)]
@@ -67,6 +68,7 @@ pub struct ConsentView {
 #[serde(deny_unknown_fields)]
 pub struct NewProhibition {
     /// `all`, `registrar`, `service_task` or `document`.
+    #[schema(pattern = "^(all|registrar|service_task|document)$")]
     pub scope: String,
     /// The registrar id, service task or document id; absent for `all`.
     pub target: Option<String>,
@@ -486,9 +488,9 @@ pub fn add_prohibition(
 ) -> Result<Prohibition, ConsentError> {
     let target = new.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let scope = match (new.scope.as_str(), target) {
-        ("all", Some(_)) => return Err(validation("target", "must be absent when the scope is all")),
+        ("all", Some(_)) => return Err(rule("target", "must be absent when the scope is all")),
         ("registrar" | "service_task" | "document", None) => {
-            return Err(validation("target", "is required for this scope"));
+            return Err(rule("target", "is required for this scope"));
         }
         (kind, target) => ProhibitionScope::from_parts(kind, target)
             .ok_or_else(|| validation("scope", "must be all, registrar, service_task or document"))?,

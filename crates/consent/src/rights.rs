@@ -38,6 +38,7 @@ pub struct KantaSettings {
     /// The OID root the organiser's case OIDs are issued under (`<root>.<n>`).
     pub case_oid_root: String,
     /// Working days of notice to the provider before an automatic closing (default 3).
+    #[schema(maximum = 30)]
     pub closing_notice_working_days: Option<u32>,
     /// The Sosmeta document types whose documents must carry the professional's electronic
     /// signature (RU-8); none by default.
