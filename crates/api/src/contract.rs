@@ -520,6 +520,27 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
                     });
             }
             if !public {
+                // What every protected operation can answer: no or a bad token, a right the
+                // caller (or the user an integration names in `X-On-Behalf-Of`) lacks, and a
+                // record the caller cannot see. Handlers that say more keep their wording.
+                for (status, description) in [
+                    ("401", "No or invalid credentials (`/problems/unauthenticated`)"),
+                    (
+                        "403",
+                        "Not allowed, or `X-On-Behalf-Of` names no active user of the API client's organisation \
+                         (`/problems/forbidden`)",
+                    ),
+                    (
+                        "404",
+                        "No such record, or not one the caller may see (`/problems/not-found`)",
+                    ),
+                ] {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| crate::problem::documented_problem(description));
+                }
                 parameters.extend(on_behalf_of_parameters());
                 // A malformed `X-On-Behalf-Of` is refused before the handler runs.
                 operation

@@ -460,7 +460,7 @@ mod tests {
 pub struct Proxy {
     pub id: String,
     pub client_id: String,
-    #[schema(example = "010190-123F")]
+    #[schema(example = "010190-123M")]
     pub identity_code: String,
     pub first_names: String,
     pub surname: String,
@@ -488,7 +488,7 @@ pub struct Proxy {
 #[serde(deny_unknown_fields)]
 pub struct NewProxy {
     /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
-    #[schema(example = "010190-123F")]
+    #[schema(example = "010190-123M")]
     pub identity_code: String,
     pub first_names: String,
     pub surname: String,
