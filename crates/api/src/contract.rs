@@ -585,6 +585,8 @@ const OID_FIELDS: &[(&str, &str)] = &[
     ("NewOrganisationBody", "oid"),
     ("NewServiceUnitBody", "oid"),
     ("KantaSettings", "case_oid_root"),
+    ("NewService", "provider_unit_oid"),
+    ("ServiceChanges", "provider_unit_oid"),
 ];
 
 /// The form of an identity code: birth date, century sign, individual number and check

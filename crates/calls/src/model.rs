@@ -336,10 +336,18 @@ pub struct NewDisclosure {
     )]
     pub recipient: String,
     /// On what basis, e.g. the law and section or the party's request.
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub legal_basis: String,
     /// What was disclosed (the whole recording, a part of it, a transcript).
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub disclosed: String,
 }
 

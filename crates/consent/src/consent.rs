@@ -94,7 +94,9 @@ pub struct Prohibition {
 #[serde(deny_unknown_fields)]
 pub struct RecipientBody {
     /// `provider`, `registrar`, `organisation`, …
+    #[schema(min_length = 1, pattern = "\\S")]
     pub kind: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     pub id: String,
 }
 

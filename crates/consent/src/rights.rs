@@ -50,6 +50,7 @@ pub struct KantaSettings {
 #[serde(deny_unknown_fields)]
 pub struct ContractBody {
     /// The organiser's reference of the contract with the provider.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub contract_ref: String,
     /// The day the provider joined the Kanta client-data repository; absent: not joined.
     #[serde(default, with = "iso_date::option")]
@@ -102,6 +103,7 @@ pub struct CloseRight {
 #[serde(deny_unknown_fields)]
 pub struct ReopenRight {
     /// Why the right is reopened (correcting or invalidating documents, RU-6).
+    #[schema(min_length = 1, pattern = "\\S")]
     pub reason: String,
     /// The last usable date of the reopened right.
     #[serde(with = "iso_date")]
@@ -187,6 +189,7 @@ pub struct CaseDocument {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewIncident {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub description: String,
     /// RFC 3339; now when absent. The 72-hour clock runs from it.
     #[schema(format = DateTime)]
