@@ -415,7 +415,7 @@ app_test!(fn ac_4_main_user_grants_roles_in_its_organisation_but_never_admin(app
     let me: Value = app.get_as(&editor, "/v1/me").json().unwrap();
     assert_eq!(me["roles"], json!(["editor", "expert"]));
     let bad = app.post_as(&main_user, &format!("/v1/accounts/{editor_id}/roles"), &json!({"role": "expert", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}));
-    assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "valid_until");
+    assert_eq!(assert_problem(bad, 422, "/problems/business-rule")["errors"][0]["field"], "valid_until");
 });
 
 app_test!(fn ac_4_nobody_grants_a_role_to_their_own_account(app) {
@@ -587,8 +587,8 @@ app_test!(fn ac_11_service_unit_membership_has_a_validity_and_ending_it_ends_the
         .unwrap();
     let body = assert_problem(
         app.post_as(&admin, &format!("/v1/accounts/{id}/service-units"), &json!({"service_unit_id": foreign["id"]})),
-        400,
-        "/problems/validation",
+        422,
+        "/problems/business-rule",
     );
     assert_eq!(body["errors"][0]["field"], "service_unit_id");
     // The user cannot change its own units.

@@ -117,7 +117,7 @@ app_test!(fn au_6_filters_by_kind_and_time(app) {
     let problem = assert_problem(bad, 400, "/problems/validation");
     assert_eq!(problem["errors"][0]["field"], "from");
     let bad = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/usage?cursor=bm9wZQ", r.id));
-    assert_eq!(assert_problem(bad, 400, "/problems/validation")["errors"][0]["field"], "cursor");
+    assert_eq!(assert_problem(bad, 422, "/problems/business-rule")["errors"][0]["field"], "cursor");
 });
 
 app_test!(fn au_6_only_the_registrars_own_auditor_reads_its_log(app) {

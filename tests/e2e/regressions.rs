@@ -60,6 +60,11 @@ app_test!(fn pl_3_a_literal_path_allows_only_its_own_methods(app) {
     let response = app.client.request(reqwest::Method::OPTIONS, app.url(&search)).send().unwrap();
     assert_eq!(response.headers()["allow"], "POST");
     assert_problem(response, 405, "/problems/method-not-allowed");
+    // Also with credentials and a body: the method of `…/clients/{id}` never reaches its handler
+    // through the literal path (issue 20 point 2, found by schemathesis).
+    let response = app.client.patch(app.url(&search)).bearer_auth(&w.handler).header("If-Match", "\"1\"").json(&json!({"language": "sv"})).send().unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_problem(response, 405, "/problems/method-not-allowed");
     // A templated path keeps its own.
     let client = format!("/v1/registrars/{}/clients/5f0e8c3a-9d1b-4c7e-8a2f-6b4d3e2c1a09", w.registrar);
     let response = app.client.request(reqwest::Method::OPTIONS, app.url(&client)).send().unwrap();
@@ -103,4 +108,11 @@ app_test!(fn cl_6_settlement_csv_neutralises_cells_a_spreadsheet_would_run_as_fo
     assert!(!text.lines().any(|l| l.split(',').any(|cell| cell.starts_with('=') || cell.starts_with('@'))), "{text}");
     let json: Value = app.get_as(&w.handler, &path).json().unwrap();
     assert_eq!(json["lines"][0]["client_name"], "=HYPERLINK(\"http://evil.example\";\"x\") @SUM(A1)");
+});
+
+app_test!(fn pl_18_an_admin_listing_the_provider_users_of_no_registrar_gets_404(app) {
+    // Found by schemathesis: an admin got 200 with no items for a registrar that does not exist.
+    let admin = app.bootstrap_admin();
+    let missing = "/v1/registrars/5f0e8c3a-9d1b-4c7e-8a2f-6b4d3e2c1a09/provider-users";
+    assert_problem(app.get_as(&admin, missing), 404, "/problems/not-found");
 });

@@ -126,11 +126,20 @@ impl RouteTable {
         {
             return Access::Public;
         }
-        let exists = self
-            .routes
-            .iter()
-            .any(|(definition, methods)| methods.contains(method) && definition.is_match(path));
-        if exists { Access::Authenticated } else { Access::NoRoute }
+        // Only the most specific paths count: `PATCH …/clients/search` must not reach the
+        // handler of `…/clients/{id}`.
+        if self.allowed(path).contains(method) {
+            Access::Authenticated
+        } else {
+            Access::NoRoute
+        }
+    }
+
+    /// Whether the path exists, most specifically, under other methods only: the request must
+    /// be answered 405 before a less specific template's handler takes it.
+    pub fn wrong_method(&self, method: &Method, path: &str) -> bool {
+        let allowed = self.allowed(path);
+        !allowed.is_empty() && !allowed.contains(method) && *method != Method::OPTIONS
     }
 
     /// The methods of the most specific paths that match: a literal segment beats a template
@@ -193,6 +202,11 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
 }
 
 pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    method_not_allowed(&req, &table)
+}
+
+/// 404 when no path matches; otherwise 405 with the most specific path's methods in `Allow`.
+pub fn method_not_allowed(req: &HttpRequest, table: &RouteTable) -> Result<HttpResponse, ApiError> {
     let allowed = table.allowed(req.path());
     if allowed.is_empty() {
         return Err(ApiError::NotFound);

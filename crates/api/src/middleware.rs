@@ -173,6 +173,16 @@ async fn serve(
             started,
         ));
     }
+    if access == Access::NoRoute
+        && let Some(table) = req.app_data::<actix_web::web::Data<crate::fallback::RouteTable>>()
+        && table.wrong_method(req.method(), req.path())
+    {
+        let response = match crate::fallback::method_not_allowed(req.request(), table) {
+            Ok(response) => response,
+            Err(error) => error.error_response(),
+        };
+        return Ok(finish(req.into_response(response), &request_id, &method, started));
+    }
     if access == Access::Authenticated
         && !crate::metrics::is_scrape(&req)
         && let Err(error) = authorise(&req).await

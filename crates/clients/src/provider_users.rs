@@ -35,6 +35,14 @@ pub fn provider_users(
             ClientsError::NotFound
         });
     }
+    // An admin may list any registrar's provider users, but only a registrar that exists.
+    let registrars: i64 = organisations::table
+        .filter(organisations::id.eq(registrar_id))
+        .count()
+        .get_result(conn)?;
+    if registrars == 0 {
+        return Err(ClientsError::NotFound);
+    }
     let providers: Vec<String> = services::table
         .filter(services::registrar_id.eq(registrar_id))
         .select(services::provider_id)
