@@ -235,7 +235,7 @@ pub fn invite(
             .count()
             .get_result(conn)?;
         if organisation == 0 {
-            return Err(validation("organisation_id", "no such organisation"));
+            return Err(rule("organisation_id", "no such organisation"));
         }
         for unit in &new.service_unit_ids {
             let belongs: i64 = service_units::table
@@ -419,7 +419,7 @@ pub fn begin_accept_invitation(
 }
 
 fn invalid_invitation() -> AccountsError {
-    validation("token", "the invitation is unknown, used or expired")
+    rule("token", "the invitation is unknown, used or expired")
 }
 
 /// The account an unused, unexpired invitation is for, while the account is still invited.

@@ -12,7 +12,7 @@ use rekisteri_db::{DbConnection, write_transaction};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::organisations::security_event;
-use crate::{AccountsError, AuthMethod, Permission, Principal, Register, now_primitive, validation};
+use crate::{AccountsError, AuthMethod, Permission, Principal, Register, now_primitive, rule, validation};
 
 /// The scopes an API client can hold, and the permissions each grants. Administration
 /// (organisations, accounts, service areas, security events) has no scope: no system acts as an
@@ -204,7 +204,7 @@ pub fn create_api_client(
         .select(organisations::id)
         .first(conn)
         .optional()?
-        .ok_or_else(|| validation("organisation", "no such organisation"))?;
+        .ok_or_else(|| rule("organisation", "no such organisation"))?;
     let id = uuid::Uuid::new_v4().to_string();
     let secret = random_token()?;
     let at = now_primitive(now);

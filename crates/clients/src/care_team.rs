@@ -14,7 +14,7 @@ use crate::access::{CareGate, Decision, Reach, decide_for};
 use crate::clients::{ensure_not_restricted, reachable_client};
 use crate::{
     CareTeamMember, CareTeamMemberChanges, ClientRegister, ClientsError, NewCareTeamMember, Request, at_primitive,
-    format_time, validation,
+    format_time, rule, validation,
 };
 
 type MemberRow = (
@@ -213,7 +213,7 @@ pub fn add_care_team_member(
         .first(conn)
         .optional()?;
     let Some(organisation) = organisation else {
-        return Err(validation("account_id", "is not an open account"));
+        return Err(rule("account_id", "is not an open account"));
     };
     if organisation != registrar_id {
         let serves: i64 = services::table

@@ -13,7 +13,7 @@ use crate::sealed::RowCipher;
 use crate::services::{ServiceRow, open_service, service_columns};
 use crate::{
     Address, Client, ClientChanges, ClientRegister, ClientsError, Gender, NewClient, NewService, NextOfKin, Request,
-    ServiceKind, at_primitive, format_time, validation,
+    ServiceKind, at_primitive, format_time, rule, validation,
 };
 
 #[derive(Debug, Clone, Queryable)]
@@ -345,11 +345,11 @@ pub(crate) fn check_service(
     check_optional_text(&field("decision_ref"), service.decision_ref.as_deref(), 100)?;
     check_optional_text(&field("additional_info"), service.additional_info.as_deref(), 4000)?;
     if service.valid_to < service.valid_from {
-        return Err(validation(field("valid_to"), "must be on or after valid_from"));
+        return Err(rule(field("valid_to"), "must be on or after valid_from"));
     }
     match (service.kind, service.unit_value_cents) {
         (ServiceKind::ServiceVoucher, None) => {
-            return Err(validation(
+            return Err(rule(
                 field("unit_value_cents"),
                 "a service voucher needs its value per unit",
             ));
@@ -390,7 +390,7 @@ pub(crate) fn check_service(
         .optional()?;
     let provider_id = match provider {
         Some((id, kind)) if kind == "provider" => id,
-        _ => return Err(validation(field("provider_id"), "is not a provider organisation")),
+        _ => return Err(rule(field("provider_id"), "is not a provider organisation")),
     };
     if let Some(oid) = &service.provider_unit_oid {
         let unit: i64 = service_units::table

@@ -231,7 +231,7 @@ pub struct NewClient {
     #[schema(value_type = Option<String>, format = Date)]
     pub died_on: Option<Date>,
     /// ISO 639-1 (fi, sv, en, …).
-    #[schema(example = "fi")]
+    #[schema(example = "fi", pattern = "^[a-z]{2}$")]
     pub language: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -241,6 +241,7 @@ pub struct NewClient {
     #[serde(default)]
     pub protection_order: bool,
     /// The first granted services; at least one.
+    #[schema(min_items = 1)]
     pub services: Vec<NewService>,
 }
 
@@ -262,6 +263,7 @@ pub struct ClientChanges {
     #[serde(default, with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub died_on: Option<Date>,
+    #[schema(pattern = "^[a-z]{2}$")]
     pub language: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -286,6 +288,7 @@ pub struct NewService {
     pub quantity: Quantity,
     pub unit: Unit,
     /// Voucher value per unit (vouchers: required).
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub unit_value_cents: Option<i64>,
     #[serde(with = "iso_date")]
     #[schema(value_type = String, format = Date)]

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::access::{Reach, decide_for};
 use crate::sealed::RowCipher;
-use crate::{ClientRegister, ClientsError, Quantity, Request, ServiceKind, Unit, at_primitive, validation};
+use crate::{ClientRegister, ClientsError, Quantity, Request, ServiceKind, Unit, at_primitive, rule, validation};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SettlementLine {
@@ -93,7 +93,7 @@ pub fn settlement(
         .first(conn)
         .optional()?;
     let Some(provider_id) = provider_id else {
-        return Err(validation("provider", "is not a provider organisation"));
+        return Err(rule("provider", "is not a provider organisation"));
     };
     let mut query = services::table
         .filter(services::registrar_id.eq(registrar_id))

@@ -534,7 +534,7 @@ pub fn record_voucher_choice(
     let provider_id = request.principal.organisation_id.clone();
     let service = load_service(conn, registrar_id, &body.service_id)?
         .filter(|s| s.0 == body.client_id && s.2 == provider_id)
-        .ok_or_else(|| validation("service_id", "is not a service of this client with this provider"))?;
+        .ok_or_else(|| rule("service_id", "is not a service of this client with this provider"))?;
     if service.1 != "service_voucher" {
         return Err(rule(
             "service_id",
@@ -630,7 +630,7 @@ pub fn open_right(
     let unit_oid = body.provider_unit_oid.trim().to_owned();
     let service = load_service(conn, registrar_id, &body.service_id)?
         .filter(|s| s.0 == body.client_id)
-        .ok_or_else(|| validation("service_id", "is not a service of this client"))?;
+        .ok_or_else(|| rule("service_id", "is not a service of this client"))?;
     let provider_id = service.2.clone();
     let context = reached.decision.context(&request.audit);
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
