@@ -201,7 +201,7 @@ async fn show_status(
 #[utoipa::path(
     tag = "vtj",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
-    request_body(content = Object, description = "A `muutokset` answer of DVV's change interface"),
+    request_body(content = crate::vtj::MuutoksetBatch, description = "A `muutokset` answer of DVV's change interface"),
     responses(
         (status = 200, body = VtjRunResult),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -321,3 +321,49 @@ async fn death_work_list(
             .collect(),
     }))
 }
+
+/// The `muutokset` answer an integrator pushes (VT-11), as `rekisteri_vtj::message` checks it:
+/// the interface's fields, each person's `henkilotunnus` in canonical form (no surrounding white
+/// space, no lower-case letter) and its `tietoryhmat`, each naming its `tietoryhma`. Anything
+/// else in a person's message is DVV's and passes through.
+pub struct MuutoksetBatch;
+
+/// Rust's `char::is_whitespace`, the white space `str::trim` removes.
+const WHITE_SPACE: &str = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+impl utoipa::PartialSchema for MuutoksetBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let canonical = format!("^([^{WHITE_SPACE}a-z]([^a-z]*[^{WHITE_SPACE}a-z])?)?$");
+        let group = ObjectBuilder::new()
+            .property("tietoryhma", ObjectBuilder::new().schema_type(Type::String))
+            .required("tietoryhma");
+        let person = ObjectBuilder::new()
+            .property(
+                "henkilotunnus",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(canonical))
+                    .description(Some(
+                        "In canonical form; a canonical code that is no valid identity code fails only its row (VT-3)",
+                    )),
+            )
+            .required("henkilotunnus")
+            .property("tietoryhmat", ArrayBuilder::new().items(group));
+        ObjectBuilder::new()
+            .property(
+                "viimeisinKirjausavain",
+                ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                    utoipa::openapi::schema::SchemaFormat::KnownFormat(utoipa::openapi::schema::KnownFormat::Int64),
+                )),
+            )
+            .required("viimeisinKirjausavain")
+            .property("muutokset", ArrayBuilder::new().items(person))
+            .required("muutokset")
+            .property("ajanTasalla", ObjectBuilder::new().schema_type(Type::Boolean))
+            .required("ajanTasalla")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MuutoksetBatch {}
