@@ -190,11 +190,11 @@ app_test!(fn cl_1_a_client_needs_a_service_and_one_per_identity_code(app) {
     assert_eq!(body["errors"][0]["field"], "services[0].service_type");
     let mut bad = home_care_voucher(&w.provider);
     bad["valid_to"] = json!("2025-12-31");
-    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "services[0].valid_to");
     let mut bad = home_care_voucher(&w.provider);
     bad["provider_id"] = json!(w.registrar);
-    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "services[0].provider_id");
     // Nothing of the refused requests was kept.
     let list: Value = app.get_as(&w.handler, &path).json().unwrap();

@@ -376,8 +376,8 @@ app_test!(fn co_3_prohibition_of_one_document_leaves_the_others_disclosable(app)
     assert_eq!(task["decision"], "deny");
     let body = assert_problem(
         app.post_as(&w.handler, &client_path(&w, &client, "disclosure-prohibitions"), &json!({"scope": "registrar"})),
-        400,
-        "/problems/validation",
+        422,
+        "/problems/business-rule",
     );
     assert_eq!(body["errors"][0]["field"], "target");
     // Every allow is a disclosure-log entry with its basis; denials are not disclosures.

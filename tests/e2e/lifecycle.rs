@@ -499,7 +499,7 @@ app_test!(fn cl_16_cells_under_five_people_are_suppressed(app) {
     assert_problem(app.get_as(&as_user(app, AUDITOR), &path), 403, "/problems/forbidden");
     let body = assert_problem(app.get_as(&token, &format!("{path}?group_by=name")), 400, "/problems/validation");
     assert_eq!(body["errors"][0]["field"], "group_by");
-    let body = assert_problem(app.get_as(&token, &format!("{path}?from=2020-01&to=2026-12")), 400, "/problems/validation");
+    let body = assert_problem(app.get_as(&token, &format!("{path}?from=2020-01&to=2026-12")), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "to");
     let _ = w.other_registrar;
     let _ = w.other_provider;

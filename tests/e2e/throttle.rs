@@ -178,7 +178,7 @@ throttle_test!(fn ac_5_a_full_hashing_pool_answers_503_and_bogus_invitations_has
     // A bogus token is refused before anything is hashed ...
     let hashed = app.hashing.completed();
     for _ in 0..3 {
-        let problem = assert_problem(accept(app, "not-an-invitation", USER_PASSWORD), 400, "/problems/validation");
+        let problem = assert_problem(accept(app, "not-an-invitation", USER_PASSWORD), 422, "/problems/business-rule");
         assert_eq!(problem["errors"][0]["field"], "token");
     }
     // ... and throttled like a login: the address is held back now, valid token or not.

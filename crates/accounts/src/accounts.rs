@@ -105,7 +105,7 @@ pub(crate) fn check_password(options: &crate::AccountsOptions, password: &str) -
         return Err(validation("password", "must be at most 1024 characters"));
     }
     if crate::sessions::is_common_password(password) {
-        return Err(validation("password", "is one of the most common passwords"));
+        return Err(rule("password", "is one of the most common passwords"));
     }
     Ok(())
 }

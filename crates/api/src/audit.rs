@@ -529,7 +529,10 @@ async fn export(
     let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
     if to <= from {
-        return Err(ApiError::field("to", "must be after from"));
+        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
+            "to",
+            "must be after from",
+        )));
     }
     if to - from > time::Duration::days(rekisteri_audit::export::MAX_EXPORT_DAYS) {
         return Err(ApiError::field("to", "an export covers at most 366 days"));
@@ -648,7 +651,10 @@ async fn supervision_report(
     let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
     if to <= from {
-        return Err(ApiError::field("to", "must be after from"));
+        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
+            "to",
+            "must be after from",
+        )));
     }
     if to - from > time::Duration::days(reports::MAX_REPORT_DAYS) {
         return Err(ApiError::field("to", "a report covers at most 92 days"));

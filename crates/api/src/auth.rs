@@ -121,7 +121,8 @@ pub struct AcceptInvitationRequest {
     request_body = AcceptInvitationRequest,
     responses(
         (status = 200, description = "The account is active", body = AccountBody),
-        (status = 400, description = "Invalid, used or expired token, or a password that is too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A password that is too short or too long", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown, used or expired token, or one of the most common passwords (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed acceptances from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many password checks at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )

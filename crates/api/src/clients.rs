@@ -606,6 +606,7 @@ pub struct SettlementQuery {
         (status = 200, body = Settlement, content_type = "application/json"),
         (status = 200, body = String, content_type = "text/csv", description = "One row per client and service, then the total"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`provider` is no provider organisation (`business-rule`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),

@@ -690,6 +690,7 @@ pub fn organisation_kind() -> Object {
 /// An API client's scopes (`rekisteri_accounts::api_clients::SCOPES`).
 pub fn scopes() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
+        .min_items(Some(1))
         .items(string_enum(
             rekisteri_accounts::api_clients::SCOPES.iter().map(|(name, _)| *name),
         ))

@@ -44,7 +44,7 @@ pub struct NewQueue {
     pub service_unit_id: String,
     pub recorded: bool,
     /// Required when `recorded`: the announcement callers hear (1-2000 characters).
-    #[schema(max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     #[serde(default)]
     pub recording_announcement: Option<String>,
 }
@@ -60,7 +60,7 @@ pub struct QueueChanges {
     pub name: Option<String>,
     #[serde(default)]
     pub recorded: Option<bool>,
-    #[schema(max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     #[serde(default)]
     pub recording_announcement: Option<String>,
 }
@@ -359,7 +359,11 @@ pub struct MediaExport {
     #[schema(min_length = 15, max_length = 2000)]
     pub reason: String,
     /// The medium, e.g. "encrypted USB stick 4411".
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub medium: String,
     pub recipient_kind: RecipientKind,
     #[schema(

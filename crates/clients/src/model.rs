@@ -214,12 +214,22 @@ pub struct NewClient {
     /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "131052-308T")]
     pub identity_code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub first_names: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub surname: String,
     #[serde(default)]
     pub gender: Gender,
     /// Statistics Finland's 3-digit municipality code.
-    #[schema(value_type = Option<String>, example = "837")]
+    #[schema(value_type = Option<String>, example = "837", pattern = "^[0-9]{3}$")]
     pub home_municipality: Option<rekisteri_core::MunicipalityCode>,
     #[serde(default, with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -252,7 +262,7 @@ pub struct ClientChanges {
     pub first_names: Option<String>,
     pub surname: Option<String>,
     pub gender: Option<Gender>,
-    #[schema(value_type = Option<String>, example = "837")]
+    #[schema(value_type = Option<String>, example = "837", pattern = "^[0-9]{3}$")]
     pub home_municipality: Option<rekisteri_core::MunicipalityCode>,
     #[serde(default, with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
@@ -284,6 +294,11 @@ pub struct NewService {
     /// A service type code of one of the registrar's service areas.
     #[schema(example = "home_care")]
     pub service_type: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub service_name: String,
     pub quantity: Quantity,
     pub unit: Unit,
@@ -465,7 +480,17 @@ pub struct Proxy {
     pub client_id: String,
     #[schema(example = "010190-123M")]
     pub identity_code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub first_names: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub surname: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
@@ -493,7 +518,17 @@ pub struct NewProxy {
     /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
     #[schema(example = "010190-123M")]
     pub identity_code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub first_names: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub surname: String,
     pub phone: Option<String>,
     pub email: Option<String>,

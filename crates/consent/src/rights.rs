@@ -202,6 +202,7 @@ pub struct NewIncident {
 #[serde(deny_unknown_fields)]
 pub struct IncidentChanges {
     /// `assessed`, `authority_notified` or `notification_not_required`.
+    #[schema(pattern = "^(assessed|authority_notified|notification_not_required)$")]
     pub state: String,
     pub assessment: Option<String>,
 }
@@ -974,7 +975,7 @@ pub fn reopen_right(
         return Err(validation("reason", "is required"));
     }
     if body.closes_after < today {
-        return Err(validation("closes_after", "must be today or later"));
+        return Err(rule("closes_after", "must be today or later"));
     }
     write_transaction(conn, |conn| {
         let row = load_right(conn, registrar_id, right_id)?;
