@@ -347,12 +347,27 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.4.0";
+pub const API_VERSION: &str = "1.5.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.5.0",
+        "2026-12-05",
+        "The document says what the server checks (schemathesis, `make fuzz-api`): a 400 now means the \
+         request breaks the document, and refusals that depend on other records or fields are 422 \
+         `business-rule` (a unit or area of another organisation, an end before the start, a closed account, \
+         a provider that is not one, a service of another client, a voucher without its value, an unknown \
+         invitation or organisation, a common password, a cursor no listing returned, a statistics period \
+         over 36 months). Patterns, lengths, enums and formats declared: identity codes (`fi-identity-code`), \
+         OIDs, roles, organisation kinds, scopes, names, months, times given as RFC 3339 or a date, \
+         quantities (`multipleOf` 0.01), the pushed VTJ batch. `X-Request-Id` takes any value; \
+         `X-On-Behalf-Of` is `format: uuid` and checked for every caller; an `If-Match` naming no version is \
+         412; an integer may be written `5.0`; a body is a JSON object, never an array; a method only a less \
+         specific path has is 405.",
+    ),
     (
         "1.4.0",
         "2026-12-05",
