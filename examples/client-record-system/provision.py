@@ -13,7 +13,7 @@ import sys
 
 from rekisteri_client import AuthenticatedClient
 from rekisteri_client.api.accounts import create_api_client
-from rekisteri_client.models import ApiClientWithSecret, NewApiClient
+from rekisteri_client.models import ApiClientWithSecret, NewApiClient, NewApiClientScopesItem
 
 SYSTEMS = {
     "registrar": ("Asiakastietojärjestelmä (kunta)", ["clients:write", "clients:read", "consent:write"]),
@@ -34,7 +34,13 @@ def main() -> int:
     credentials = {}
     for system, (name, scopes) in SYSTEMS.items():
         response = create_api_client.sync_detailed(
-            client=admin, body=NewApiClient(name=name, organisation=organisations[system], scopes=scopes)
+            client=admin,
+            body=NewApiClient(
+                name=name,
+                organisation=organisations[system],
+                # The document lists the scopes as an enum, so the client takes its members.
+                scopes=[NewApiClientScopesItem(scope) for scope in scopes],
+            ),
         )
         if not isinstance(response.parsed, ApiClientWithSecret):
             print(f"registering the {system}'s API client: HTTP {response.status_code} {response.content[:200]!r}", file=sys.stderr)
