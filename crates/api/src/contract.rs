@@ -510,29 +510,21 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
             if !public && operation.request_body.is_some() {
                 // Rules that depend on what the register holds (an end before the start, a unit
                 // of another organisation) refuse a body the schema allows.
-                operation
-                    .responses
-                    .responses
-                    .entry("422".to_owned())
-                    .or_insert_with(|| {
-                        crate::problem::documented_problem(
-                            "A rule of the register refuses the request (`/problems/business-rule`)",
-                        )
-                    });
+                document_problem(
+                    &mut operation.responses,
+                    "422",
+                    "A rule of the register refuses the request (`/problems/business-rule`)",
+                );
             }
             let pages = parameters
                 .iter()
                 .any(|p| p.name == "cursor" && matches!(p.parameter_in, ParameterIn::Query));
             if pages {
-                operation
-                    .responses
-                    .responses
-                    .entry("422".to_owned())
-                    .or_insert_with(|| {
-                        crate::problem::documented_problem(
-                            "`cursor` is not one this listing returned (`/problems/business-rule`)",
-                        )
-                    });
+                document_problem(
+                    &mut operation.responses,
+                    "422",
+                    "`cursor` is not one this listing returned (`/problems/business-rule`)",
+                );
             }
             if !public {
                 // What every protected operation can answer: no or a bad token, a right the
@@ -550,24 +542,16 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
                         "No such record, or not one the caller may see (`/problems/not-found`)",
                     ),
                 ] {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| crate::problem::documented_problem(description));
+                    document_problem(&mut operation.responses, status, description);
                 }
                 parameters.extend(on_behalf_of_parameters());
                 // A malformed `X-On-Behalf-Of` is refused before the handler runs.
-                operation
-                    .responses
-                    .responses
-                    .entry("400".to_owned())
-                    .or_insert_with(|| {
-                        crate::problem::documented_problem(
-                            "A parameter or the body breaks this document (`/problems/validation`, \
-                             `/problems/malformed-body`); `errors` names the fields",
-                        )
-                    });
+                document_problem(
+                    &mut operation.responses,
+                    "400",
+                    "A parameter or the body breaks this document (`/problems/validation`, \
+                     `/problems/malformed-body`); `errors` names the fields",
+                );
             }
             for response in operation.responses.responses.values_mut() {
                 if let RefOr::T(response) = response {
@@ -635,45 +619,43 @@ fn constrain_fields(doc: &mut OpenApi) {
     }
 }
 
+/// Documents a problem answer of `status` in an operation's `responses`, unless its handler
+/// already did (in its own words).
+fn document_problem(responses: &mut utoipa::openapi::Responses, status: &str, description: &str) {
+    responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| crate::problem::documented_problem(description));
+}
+
+/// A time as [`crate::extract::parse_time`] reads it: RFC 3339 or a date; with `null` too when
+/// `nullable` (the default then applies).
+fn time_or_date_schema(nullable: bool, description: &str) -> Schema {
+    let string = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    let mut any_of = utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(string(KnownFormat::DateTime))
+        .item(string(KnownFormat::Date));
+    if nullable {
+        any_of = any_of.item(ObjectBuilder::new().schema_type(Type::Null));
+    }
+    Schema::AnyOf(any_of.description(Some(description)).build())
+}
+
 /// A time the caller may give as RFC 3339 (`2026-11-25T08:00:00Z`) or as a date (`2026-11-25`,
 /// midnight UTC), as [`crate::extract::parse_time`] reads it.
 pub fn time_or_date() -> Schema {
-    Schema::AnyOf(
-        utoipa::openapi::schema::AnyOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
-            )
-            .description(Some("RFC 3339 time or a date (YYYY-MM-DD, midnight UTC)"))
-            .build(),
-    )
+    time_or_date_schema(false, "RFC 3339 time or a date (YYYY-MM-DD, midnight UTC)")
 }
 
 /// [`time_or_date`], or `null` for the default.
 pub fn time_or_date_or_null() -> Schema {
-    Schema::AnyOf(
-        utoipa::openapi::schema::AnyOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
-            )
-            .item(ObjectBuilder::new().schema_type(Type::Null))
-            .description(Some(
-                "RFC 3339 time or a date (YYYY-MM-DD, midnight UTC); null for the default",
-            ))
-            .build(),
+    time_or_date_schema(
+        true,
+        "RFC 3339 time or a date (YYYY-MM-DD, midnight UTC); null for the default",
     )
 }
 
