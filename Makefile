@@ -72,9 +72,12 @@ crash-ci: ## the crash suite bounded for CI: 10 cycles per database on the debug
 FUZZ_API_VENV := target/fuzz-api-venv
 SCHEMATHESIS := schemathesis==4.32.5
 FUZZ_API_FLAGS ?=
+# CI passes the build `make test` made (`cargo test --workspace --no-run` builds the binary too), so
+# the run does not build the server a second time with other features.
+FUZZ_API_BUILD ?= $(CARGO) build -p rekisteri-server
 
 fuzz-api: ## schemathesis against /openapi.json as every kind of principal (none, client handler, provider staff, main user, auditor, admin, a narrow integration); reports in target/fuzz-api
-	$(CARGO) build -p rekisteri-server
+	$(FUZZ_API_BUILD)
 	@if ! $(FUZZ_API_VENV)/bin/pip show -q schemathesis >/dev/null 2>&1; then \
 	  python3 -m venv $(FUZZ_API_VENV) && $(FUZZ_API_VENV)/bin/pip install -q '$(SCHEMATHESIS)'; \
 	fi

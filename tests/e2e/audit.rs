@@ -309,7 +309,7 @@ app_test!(fn au_7_an_export_covers_at_most_366_days(app) {
     assert_eq!(export("2028-01-01", "2029-01-01").status().as_u16(), 200);
     assert_eq!(export("2025-01-01", "2026-01-02").status().as_u16(), 200);
     for (from, to) in [("2025-01-01", "2026-01-02T00:00:01Z"), ("2020-01-01", "2026-01-01")] {
-        let body = assert_problem(export(from, to), 400, "/problems/validation");
+        let body = assert_problem(export(from, to), 422, "/problems/business-rule");
         assert_eq!(body["errors"], json!([{"field": "to", "message": "an export covers at most 366 days"}]), "{from}..{to}");
     }
 });

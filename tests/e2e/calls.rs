@@ -297,7 +297,7 @@ app_test!(fn ca_1_queues_and_listening_rights(app) {
     // Recording is switched on with an announcement, as a security event; new calls state it.
     let unrecorded = format!("{path}/{}", w.unrecorded);
     let refused = app.patch_as(&w.main_user, &unrecorded, &json!({"recorded": true}));
-    assert_eq!(assert_problem(refused, 400, "/problems/validation")["errors"][0]["field"], "recording_announcement");
+    assert_eq!(assert_problem(refused, 422, "/problems/business-rule")["errors"][0]["field"], "recording_announcement");
     assert_problem(app.patch_as(&w.agent_a, &unrecorded, &json!({"recorded": false})), 403, "/problems/forbidden");
     let changed = app.patch_as(&w.main_user, &unrecorded, &json!({"recorded": true, "recording_announcement": "Puhelu nauhoitetaan."}));
     assert_eq!(changed.status().as_u16(), 200);

@@ -247,7 +247,7 @@ idp_app_test!(fn ax_5_a_professional_reaches_a_client_only_through_the_care_team
     assert_eq!(listed["items"][0]["team_role"], "omatyöntekijä");
     assert_problem(app.post_as(&nurse, &team, &json!({"account_id": nurse_id, "service_unit_id": unit, "valid_from": "2026-01-01"})), 403, "/problems/forbidden");
     let body = assert_problem(app.post_as(&w.handler, &team, &json!({"account_id": nurse_id, "service_unit_id": unit,
-        "valid_from": "2026-02-01", "valid_until": "2026-01-01"})), 400, "/problems/validation");
+        "valid_from": "2026-02-01", "valid_until": "2026-01-01"})), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "valid_until");
     // Ending the membership (with If-Match) ends the relationship at once.
     let member_path = format!("{team}/{}", member["id"].as_str().unwrap());

@@ -186,7 +186,7 @@ app_test!(fn cl_1_a_client_needs_a_service_and_one_per_identity_code(app) {
     // validity name their fields.
     let mut bad = home_care_voucher(&w.provider);
     bad["service_type"] = json!("dentistry");
-    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 400, "/problems/validation");
+    let body = assert_problem(app.post_as(&w.handler, &path, &client_body(&code(1), json!([bad]))), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "services[0].service_type");
     let mut bad = home_care_voucher(&w.provider);
     bad["valid_to"] = json!("2025-12-31");

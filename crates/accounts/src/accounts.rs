@@ -73,19 +73,6 @@ pub(crate) fn email_index_candidates(keyring: &Keyring, email: &str) -> Vec<Vec<
         .collect()
 }
 
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && email.len() <= 254
-        && !email.contains(char::is_whitespace)
-        && !domain.contains('@')
-}
-
 fn valid_name(field: &'static str, value: &str) -> Result<String, AccountsError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > 100 {
@@ -219,8 +206,8 @@ pub fn invite(
         }
         only_admins_grant(actor, new.role)?;
     }
-    let email = new.email.trim().to_owned();
-    if !valid_email(&email) {
+    let email = new.email.clone();
+    if !rekisteri_core::contact::is_email_address(&email) {
         return Err(validation("email", "is not an e-mail address"));
     }
     let first_name = valid_name("first_name", &new.first_name)?;

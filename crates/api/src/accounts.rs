@@ -152,6 +152,7 @@ async fn list_accounts(state: web::Data<AppState>, principal: Authenticated) -> 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
+    #[schema(example = "maija.meikalainen@example.fi")]
     pub email: String,
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub first_name: String,

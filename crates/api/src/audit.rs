@@ -481,6 +481,7 @@ async fn disclosures(
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `usage` (default) or `disclosure`.
+    #[param(pattern = "^(usage|disclosure)$")]
     log: Option<String>,
     /// Start of the range (RFC 3339 or date), inclusive.
     #[param(value_type = crate::contract::TimeOrDate, inline)]
@@ -492,7 +493,7 @@ pub struct ExportQuery {
 
 /// A range of the registrar's log as JSON Lines with the chain hashes (AU-7), oldest first;
 /// verify it outside the platform with `tools/verify-audit-export.py`. The range covers at most
-/// 366 days (a longer one is a 400 naming `to`); the body is streamed in pages of 5 000 entries
+/// 366 days (a longer one is a 422 naming `to`); the body is streamed in pages of 5 000 entries
 /// (chunked, no `Content-Length`). An error while it streams cuts the body short without
 /// its terminating chunk, so a client sees an incomplete transfer, never a shorter export.
 #[utoipa::path(
@@ -507,6 +508,7 @@ application/octet-stream}`).", content_type = "application/jsonl", body = String
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` is not after `from`, or the range is longer than 366 days (`business-rule`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/audit/export")]
@@ -535,7 +537,10 @@ async fn export(
         )));
     }
     if to - from > time::Duration::days(rekisteri_audit::export::MAX_EXPORT_DAYS) {
-        return Err(ApiError::field("to", "an export covers at most 366 days"));
+        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
+            "to",
+            "an export covers at most 366 days",
+        )));
     }
     let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
     // The export's own usage entry is durable before the first page is read; the seq range is
@@ -627,6 +632,7 @@ pub struct ReportBody {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such report, or not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` is not after `from`, or the range is longer than 92 days (`business-rule`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/audit/reports/{name}")]
@@ -657,7 +663,10 @@ async fn supervision_report(
         )));
     }
     if to - from > time::Duration::days(reports::MAX_REPORT_DAYS) {
-        return Err(ApiError::field("to", "a report covers at most 92 days"));
+        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
+            "to",
+            "a report covers at most 92 days",
+        )));
     }
     let threshold = query.threshold.unwrap_or(50).max(1);
     let report_name = name.clone();

@@ -588,6 +588,36 @@ const OID_FIELDS: &[(&str, &str)] = &[
     ("ServiceChanges", "provider_unit_oid"),
 ];
 
+/// The fields that take an e-mail address ([`rekisteri_core::contact::EMAIL_PATTERN`]), by schema.
+const EMAIL_FIELDS: &[(&str, &str)] = &[
+    ("InviteBody", "email"),
+    ("NewClient", "email"),
+    ("ClientChanges", "email"),
+    ("ContactChanges", "email"),
+    ("NewProxy", "email"),
+    ("Requester", "email"),
+];
+
+/// The fields that take a phone number ([`rekisteri_core::contact::PHONE_PATTERN`]), by schema.
+const PHONE_FIELDS: &[(&str, &str)] = &[
+    ("NewClient", "phone"),
+    ("ClientChanges", "phone"),
+    ("ContactChanges", "phone"),
+    ("NewProxy", "phone"),
+    ("NextOfKin", "phone"),
+    ("Requester", "phone"),
+];
+
+/// The request fields that take a Finnish business id (Y-tunnus), by schema.
+const BUSINESS_ID_FIELDS: &[(&str, &str)] = &[
+    ("NewOrganisationBody", "business_id"),
+    ("OrganisationChangesBody", "business_id"),
+];
+
+/// The form of a business id: seven digits, a hyphen and a check digit. The check digit is more
+/// than a pattern can say; the format `fi-business-id` names it.
+pub const BUSINESS_ID_PATTERN: &str = "^[0-9]{7}-[0-9]$";
+
 /// The form of an identity code: birth date, century sign, individual number and check
 /// character. The check character and the date's validity are more than a pattern can say; the
 /// format `fi-identity-code` names them (CL-2).
@@ -604,7 +634,24 @@ fn constrain_fields(doc: &mut OpenApi) {
     let fields = IDENTITY_CODE_FIELDS
         .iter()
         .map(|f| (f, IDENTITY_CODE_PATTERN, Some("fi-identity-code"), 11))
-        .chain(OID_FIELDS.iter().map(|f| (f, OID_PATTERN, None, 255)));
+        .chain(OID_FIELDS.iter().map(|f| (f, OID_PATTERN, None, 255)))
+        .chain(
+            BUSINESS_ID_FIELDS
+                .iter()
+                .map(|f| (f, BUSINESS_ID_PATTERN, Some("fi-business-id"), 9)),
+        )
+        .chain(EMAIL_FIELDS.iter().map(|f| {
+            let max = rekisteri_core::contact::EMAIL_MAX_CHARS;
+            (f, rekisteri_core::contact::EMAIL_PATTERN, None, max)
+        }))
+        .chain(PHONE_FIELDS.iter().map(|f| {
+            (
+                f,
+                rekisteri_core::contact::PHONE_PATTERN,
+                None,
+                rekisteri_core::contact::PHONE_MAX_CHARS,
+            )
+        }));
     for ((schema, field), pattern, format, max_length) in fields {
         let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
             continue;
@@ -702,6 +749,21 @@ pub fn name_200() -> Object {
         .min_length(Some(1))
         .max_length(Some(200))
         .pattern(Some(r"\S"))
+        .build()
+}
+
+/// Codes of 1-64 characters of a-z, 0-9, `_` and `-` (service types of a service area).
+pub fn code_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z0-9_-]{1,64}$")),
+        )
+        .description(Some(
+            "Service type codes (a-z, 0-9, `_`, `-`); each belongs to one area only.",
+        ))
+        .examples([serde_json::json!(["home_care_voucher", "home_care_purchased"])])
         .build()
 }
 

@@ -198,6 +198,9 @@ pub struct ClientStatisticsQuery {
     to: Option<String>,
     /// Comma-separated: `municipality`, `service_type`, `month`, `age_group`, `gender`;
     /// default `service_type,month`; empty for one cell.
+    #[param(
+        pattern = "^((municipality|service_type|month|age_group|gender)(,(municipality|service_type|month|age_group|gender))*)?$"
+    )]
     group_by: Option<String>,
 }
 
@@ -213,6 +216,7 @@ pub struct ServiceStatisticsQuery {
     to: Option<String>,
     /// Comma-separated: `provider`, `service_type`, `month`; default all three. Cells are
     /// always split by unit.
+    #[param(pattern = "^((provider|service_type|month)(,(provider|service_type|month))*)?$")]
     group_by: Option<String>,
 }
 

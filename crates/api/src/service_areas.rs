@@ -56,8 +56,7 @@ pub struct NewServiceAreaBody {
     pub code: String,
     #[schema(example = "Kotihoito")]
     pub name: String,
-    /// Service type codes (a-z, 0-9, `_`, `-`); each belongs to one area only.
-    #[schema(example = json!(["home_care_voucher", "home_care_purchased"]))]
+    #[schema(schema_with = crate::contract::code_list)]
     pub service_types: Vec<String>,
 }
 

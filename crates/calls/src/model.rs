@@ -37,14 +37,23 @@ pub struct QueueListener {
 #[serde(deny_unknown_fields)]
 pub struct NewQueue {
     /// 1-200 characters, unique within the registrar.
-    #[schema(min_length = 1, max_length = 200, example = "Hammashoidon ajanvaraus")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "Hammashoidon ajanvaraus"
+    )]
     pub name: String,
     /// A service unit of the registrar.
     #[schema(format = Uuid)]
     pub service_unit_id: String,
     pub recorded: bool,
     /// Required when `recorded`: the announcement callers hear (1-2000 characters).
-    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     #[serde(default)]
     pub recording_announcement: Option<String>,
 }
@@ -55,12 +64,20 @@ pub struct NewQueue {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueChanges {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub recorded: Option<bool>,
-    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     #[serde(default)]
     pub recording_announcement: Option<String>,
 }
@@ -263,10 +280,14 @@ impl ReasonCategory {
 #[serde(deny_unknown_fields)]
 pub struct ListeningRequest {
     pub reason_category: ReasonCategory,
-    /// Why, in at least three words (15-2000 characters); kept sealed in the processing memo.
+    /// Why, in at least three words (15-2000 characters, line breaks allowed, no other control
+    /// characters); kept sealed in the processing memo.
+    // The pattern is `check_reason` in words: white space as Rust's `split_whitespace` knows it
+    // (less the control characters), then three runs of anything else.
     #[schema(
         min_length = 15,
         max_length = 2000,
+        pattern = r"^[ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+([ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){2,}[ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
         example = "Asiakas kiistää sopineensa ajan 12.3."
     )]
     pub reason: String,
@@ -332,21 +353,21 @@ pub struct NewDisclosure {
     #[schema(
         min_length = 1,
         max_length = 300,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub recipient: String,
     /// On what basis, e.g. the law and section or the party's request.
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub legal_basis: String,
     /// What was disclosed (the whole recording, a part of it, a transcript).
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub disclosed: String,
 }
@@ -356,23 +377,32 @@ pub struct NewDisclosure {
 #[serde(deny_unknown_fields)]
 pub struct MediaExport {
     pub reason_category: ReasonCategory,
-    #[schema(min_length = 15, max_length = 2000)]
+    /// Why, in at least three words, as for a listening.
+    #[schema(
+        min_length = 15,
+        max_length = 2000,
+        pattern = r"^[ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+([ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+){2,}[ \n\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub reason: String,
     /// The medium, e.g. "encrypted USB stick 4411".
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub medium: String,
     pub recipient_kind: RecipientKind,
     #[schema(
         min_length = 1,
         max_length = 300,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\\S[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub recipient: String,
-    #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub legal_basis: String,
 }
 

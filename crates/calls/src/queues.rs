@@ -57,7 +57,7 @@ pub fn create_queue(
         check_text("recording_announcement", announcement, 2000)?;
     }
     if new.recorded && new.recording_announcement.is_none() {
-        return Err(validation(
+        return Err(rule(
             "recording_announcement",
             "is required for a recorded queue: callers are told that the call is recorded",
         ));
@@ -159,7 +159,7 @@ pub fn update_queue(
         let recorded_now = changes.recorded.unwrap_or(recorded);
         let announcement = changes.recording_announcement.or(announcement);
         if recorded_now && announcement.is_none() {
-            return Err(validation(
+            return Err(rule(
                 "recording_announcement",
                 "is required for a recorded queue: callers are told that the call is recorded",
             ));

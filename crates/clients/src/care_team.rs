@@ -177,7 +177,7 @@ fn team_keeper(
 
 fn check_dates(valid_from: Date, valid_until: Option<Date>) -> Result<(), ClientsError> {
     if valid_until.is_some_and(|until| until < valid_from) {
-        return Err(validation("valid_until", "must be on or after valid_from"));
+        return Err(rule("valid_until", "must be on or after valid_from"));
     }
     Ok(())
 }

@@ -247,29 +247,22 @@ fn check_optional_text(field: &str, value: Option<&str>, max: usize) -> Result<(
 }
 
 pub(crate) fn check_email(field: &str, value: Option<&str>) -> Result<(), ClientsError> {
-    if let Some(email) = value {
-        check_text(field, email, 254)?;
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.ends_with('.'));
-        if !valid || email.chars().any(char::is_whitespace) {
-            return Err(validation(field, "is not an e-mail address"));
+    match value {
+        Some(email) if !rekisteri_core::contact::is_email_address(email) => {
+            Err(validation(field, "is not an e-mail address"))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub(crate) fn check_phone(field: &str, value: Option<&str>) -> Result<(), ClientsError> {
-    if let Some(phone) = value {
-        let digits = phone.chars().filter(char::is_ascii_digit).count();
-        let allowed = phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'));
-        if !allowed || !(5..=20).contains(&digits) {
-            return Err(validation(field, "is not a phone number (digits, '+', spaces, '-')"));
-        }
+    match value {
+        Some(phone) if !rekisteri_core::contact::is_phone_number(phone) => Err(validation(
+            field,
+            "is not a phone number (5-20 digits with '+', spaces, '-' and parentheses)",
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub(crate) fn check_next_of_kin(next_of_kin: Option<&NextOfKin>) -> Result<(), ClientsError> {
@@ -365,7 +358,7 @@ pub(crate) fn check_service(
         .count()
         .get_result(conn)?;
     if known == 0 {
-        return Err(validation(
+        return Err(rule(
             field("service_type"),
             "is not a service type of the registrar's service areas",
         ));

@@ -177,7 +177,7 @@ pub fn add_proxy(
     check_phone("phone", new.phone.as_deref())?;
     check_email("email", new.email.as_deref())?;
     if new.valid_to.is_some_and(|to| to < new.valid_from) {
-        return Err(validation("valid_to", "must be on or after valid_from"));
+        return Err(rule("valid_to", "must be on or after valid_from"));
     }
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);
     let candidates = rekisteri_audit::subject_index_candidates(&register.keyring, &code);

@@ -332,7 +332,7 @@ pub fn update_service(
     }
     if let Some(valid_to) = changes.valid_to {
         if valid_to < row.valid_from {
-            return Err(validation("valid_to", "must be on or after valid_from"));
+            return Err(rule("valid_to", "must be on or after valid_from"));
         }
         row.valid_to = valid_to;
     }
@@ -346,7 +346,7 @@ pub fn update_service(
             }
             let closed_on = closed_on.unwrap_or(request.now.date());
             if closed_on < row.valid_from {
-                return Err(validation("closed_on", "must be on or after valid_from"));
+                return Err(rule("closed_on", "must be on or after valid_from"));
             }
             row.status = "closed".into();
             row.closed_on = Some(closed_on);
@@ -357,7 +357,7 @@ pub fn update_service(
                 "a closed service is not reopened; grant a new service",
             ));
         }
-        (None, Some(_)) => return Err(validation("closed_on", "is given with status: closed")),
+        (None, Some(_)) => return Err(rule("closed_on", "is given with status: closed")),
         (None, None) => {}
     }
     let info = match &changes.additional_info {

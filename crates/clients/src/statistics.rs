@@ -159,13 +159,17 @@ fn dimensions<D: Copy + Ord>(
     let Some(group_by) = group_by else {
         return Ok(default.to_vec());
     };
+    // Exactly the published pattern (a comma-separated list without spaces, empty for one cell);
+    // a dimension named twice groups once, as a regular expression cannot forbid the repeat.
     let mut out = Vec::new();
-    for name in group_by.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    if group_by.is_empty() {
+        return Ok(out);
+    }
+    for name in group_by.split(',') {
         let d = parse(name).ok_or_else(|| validation("group_by", format!("dimensions are {allowed}")))?;
-        if out.contains(&d) {
-            return Err(validation("group_by", "names a dimension twice"));
+        if !out.contains(&d) {
+            out.push(d);
         }
-        out.push(d);
     }
     Ok(out)
 }

@@ -146,17 +146,38 @@ pub type OpenedRight = Right;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDocument {
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub service_task: String,
     /// Sosmeta document type (asiakirjatyyppi) code.
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub document_type: String,
     /// Sosmeta structure id (rakenne).
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub structure_id: String,
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub title: String,
     /// RFC 3339; the moment of storing when absent.
+    #[schema(format = DateTime)]
     pub document_time: Option<String>,
     /// The professional's electronic signature, where the type requires one.
     pub signature: Option<String>,
     /// `application/json`, or the media type of a file sent as base64 in `content`.
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub content_type: String,
     pub content: serde_json::Value,
     /// The author's service unit OID; the right's unit when absent.
@@ -1208,8 +1229,8 @@ pub fn store_document(
         ("title", &new.title),
         ("content_type", &new.content_type),
     ] {
-        if value.trim().is_empty() {
-            return Err(validation(field, "is required"));
+        if value.trim().is_empty() || value.chars().any(char::is_control) {
+            return Err(validation(field, "must be non-blank, without control characters"));
         }
     }
     let document_time = match new.document_time.as_deref() {

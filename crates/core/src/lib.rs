@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod contact;
 pub mod identity_code;
 pub mod ids;
 pub mod municipality;
