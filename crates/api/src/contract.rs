@@ -608,6 +608,65 @@ const PHONE_FIELDS: &[(&str, &str)] = &[
     ("Requester", "phone"),
 ];
 
+/// A line of text: something besides white space, and no control characters.
+pub const TEXT_PATTERN: &str =
+    r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+
+/// Free text that may run over lines: something besides white space.
+pub const NON_BLANK_PATTERN: &str = r"\S";
+
+/// Request fields the registers check as text, by schema: `(schema, field, pattern, maxLength)`,
+/// each 1 character at least. The pattern is [`TEXT_PATTERN`] where the register refuses control
+/// characters, [`NON_BLANK_PATTERN`] where line breaks are welcome, `None` where only the length
+/// is checked (and an empty string is taken).
+const TEXT_FIELDS: &[(&str, &str, Option<&str>, usize)] = &[
+    ("Address", "street_address", Some(TEXT_PATTERN), 200),
+    ("Address", "po_box", Some(TEXT_PATTERN), 200),
+    ("Address", "street_name", Some(TEXT_PATTERN), 200),
+    ("Address", "apartment_number", Some(TEXT_PATTERN), 200),
+    ("Address", "apartment_letter", Some(TEXT_PATTERN), 200),
+    ("Address", "apartment_division_letter", Some(TEXT_PATTERN), 200),
+    ("Address", "post_office", Some(TEXT_PATTERN), 200),
+    ("Address", "address_qualifier", Some(TEXT_PATTERN), 200),
+    ("Address", "municipality", Some(TEXT_PATTERN), 200),
+    ("Address", "postal_code", Some("^[0-9]{5}$"), 5),
+    ("Address", "country_code", Some("^[A-Z]{2}$"), 2),
+    ("NextOfKin", "name", Some(TEXT_PATTERN), 200),
+    ("ClientChanges", "first_names", Some(TEXT_PATTERN), 200),
+    ("ClientChanges", "surname", Some(TEXT_PATTERN), 200),
+    ("NewService", "decision_ref", Some(TEXT_PATTERN), 100),
+    ("NewService", "additional_info", Some(TEXT_PATTERN), 4000),
+    ("ServiceChanges", "additional_info", None, 4000),
+    ("NewServiceEvent", "note", None, 4000),
+    ("NewCareTeamMember", "team_role", Some(TEXT_PATTERN), 100),
+    ("CareTeamMemberChanges", "team_role", Some(TEXT_PATTERN), 100),
+    ("Requester", "name", Some(NON_BLANK_PATTERN), 200),
+    ("Requester", "postal_address", Some(NON_BLANK_PATTERN), 500),
+    ("NewDataSubjectRequest", "details", Some(NON_BLANK_PATTERN), 4000),
+    ("DataSubjectRequestChanges", "details", Some(NON_BLANK_PATTERN), 4000),
+    (
+        "DataSubjectRequestChanges",
+        "extension_reason",
+        Some(NON_BLANK_PATTERN),
+        4000,
+    ),
+    (
+        "DataSubjectRequestChanges",
+        "refusal_reasons",
+        Some(NON_BLANK_PATTERN),
+        4000,
+    ),
+    (
+        "DataSubjectRequestChanges",
+        "complaint_route",
+        Some(NON_BLANK_PATTERN),
+        1000,
+    ),
+    ("NewLegalHold", "authority", Some(TEXT_PATTERN), 200),
+    ("NewLegalHold", "case_reference", Some(TEXT_PATTERN), 200),
+    ("NewContact", "client_name", Some(TEXT_PATTERN), 200),
+];
+
 /// The request fields that take a Finnish business id (Y-tunnus), by schema.
 const BUSINESS_ID_FIELDS: &[(&str, &str)] = &[
     ("NewOrganisationBody", "business_id"),
@@ -631,6 +690,16 @@ fn constrain_fields(doc: &mut OpenApi) {
     let Some(components) = doc.components.as_mut() else {
         return;
     };
+    for (schema, field, pattern, max_length) in TEXT_FIELDS {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field) {
+            property.min_length = pattern.map(|_| 1);
+            property.max_length = Some(*max_length);
+            property.pattern = pattern.map(str::to_owned);
+        }
+    }
     let fields = IDENTITY_CODE_FIELDS
         .iter()
         .map(|f| (f, IDENTITY_CODE_PATTERN, Some("fi-identity-code"), 11))

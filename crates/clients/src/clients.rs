@@ -392,7 +392,7 @@ pub(crate) fn check_service(
             .count()
             .get_result(conn)?;
         if unit == 0 {
-            return Err(validation(
+            return Err(rule(
                 field("provider_unit_oid"),
                 "is not a service unit of the provider",
             ));

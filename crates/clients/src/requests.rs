@@ -626,10 +626,11 @@ pub fn list_requests(
 }
 
 fn non_blank(field: &str, value: Option<&str>, max: usize, missing: &str) -> Result<String, ClientsError> {
-    match value.map(str::trim) {
-        Some(v) if !v.is_empty() => {
+    match value {
+        Some(v) if !v.trim().is_empty() => {
+            // The published maximum counts what was sent, so the length is checked before trimming.
             check_text(field, v, max)?;
-            Ok(v.to_owned())
+            Ok(v.trim().to_owned())
         }
         _ => Err(rule(field, missing)),
     }
@@ -742,11 +743,11 @@ pub fn update_request(
             4000,
             "a refusal records its reasons",
         )?;
-        let route = match changes.complaint_route.as_deref().map(str::trim) {
+        let route = match changes.complaint_route.as_deref() {
             None => DEFAULT_COMPLAINT_ROUTE.to_owned(),
             Some(route) => {
                 check_text("complaint_route", route, 1000)?;
-                route.to_owned()
+                route.trim().to_owned()
             }
         };
         next.refusal_reasons = Some(cipher.seal("refusal_reasons", &reasons)?);
