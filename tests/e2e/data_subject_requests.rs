@@ -114,7 +114,7 @@ app_test!(fn cl_12_request_due_date_is_one_month_from_receipt(app) {
     assert!(!body.to_string().contains("308U"), "{body}");
     let body = assert_problem(app.post_as(&f.dpo, &path, &json!({"kind": "forget_me", "identity_code": code(4)})), 400, "/problems/validation");
     assert_eq!(body["errors"][0]["field"], "kind");
-    let body = assert_problem(app.post_as(&f.dpo, &path, &json!({"kind": "access", "identity_code": code(4), "received_on": "2026-03-16"})), 400, "/problems/validation");
+    let body = assert_problem(app.post_as(&f.dpo, &path, &json!({"kind": "access", "identity_code": code(4), "received_on": "2026-03-16"})), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "received_on");
     assert_eq!(app.get_as(&f.dpo, &path).json::<Value>().unwrap()["items"].as_array().unwrap().len(), 3);
 });

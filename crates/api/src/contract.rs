@@ -347,12 +347,26 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.5.0";
+pub const API_VERSION: &str = "1.6.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.6.0",
+        "2026-12-06",
+        "The rest of what the server checks is in the document (`make fuzz-api` finds no disagreement): \
+         e-mail addresses and phone numbers (one pattern each, the same the registers apply; an invited \
+         user's address is no longer trimmed), business ids (`fi-business-id`), a listening's or media \
+         export's reason of three words, text fields without control characters (addresses, next of kin, \
+         service references, care-team roles, legal holds, contact names, call-register texts), free texts of \
+         data-subject requests, service-type codes, the statistics' `group_by` lists (a dimension named twice \
+         now groups once), the export's `log`. Refusals that depend on stored data or on other fields are \
+         422 `business-rule`: a recorded queue without an announcement, a service type outside the \
+         registrar's areas, a provider's unit that is not the provider's, a validity or membership that ends \
+         before it starts, a move or death before the birth date the identity code gives, `closed_on` without closing, an audit export over 366 days or a report over 92.",
+    ),
     (
         "1.5.0",
         "2026-12-05",
@@ -862,6 +876,25 @@ impl utoipa::ToSchema for Month {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pl_18_every_constrained_field_is_in_the_document_with_its_pattern() {
+        let doc = serde_json::to_value(crate::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let tables = [IDENTITY_CODE_FIELDS, OID_FIELDS, BUSINESS_ID_FIELDS, EMAIL_FIELDS, PHONE_FIELDS];
+        let fields = tables
+            .iter()
+            .flat_map(|t| t.iter().copied())
+            .chain(TEXT_FIELDS.iter().map(|(schema, field, _, _)| (*schema, *field)));
+        let mut count = 0;
+        for (schema, field) in fields {
+            let property = &schemas[schema]["properties"][field];
+            assert!(property.is_object(), "{schema}.{field} is not in the document");
+            assert!(property["maxLength"].is_u64(), "{schema}.{field} has no maxLength");
+            count += 1;
+        }
+        assert!(count > 50, "{count}");
+    }
 
     #[test]
     fn pl_1_the_document_carries_its_version_and_changelog() {

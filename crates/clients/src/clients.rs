@@ -450,7 +450,7 @@ pub fn create_client(
         ("died_on", new.died_on),
     ] {
         if date.is_some_and(|d| d < code.birth_date()) {
-            return Err(validation(field, "is before the date of birth"));
+            return Err(rule(field, "is before the date of birth"));
         }
     }
     if new.services.is_empty() {

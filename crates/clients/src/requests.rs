@@ -454,7 +454,7 @@ pub fn create_request(
     }
     let received_on = new.received_on.unwrap_or(today);
     if received_on > today {
-        return Err(validation("received_on", "must not be in the future"));
+        return Err(rule("received_on", "must not be in the future"));
     }
     let first_due_on = add_months(received_on, 1).ok_or_else(|| validation("received_on", "is out of range"))?;
     let subject = rekisteri_audit::subject_index(&register.keyring, &code);

@@ -239,7 +239,7 @@ pub fn record_informing(
             let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
                 .map_err(|_| validation("informed_at", "must be an RFC 3339 date-time"))?;
             if parsed > request.now {
-                return Err(validation("informed_at", "must not be in the future"));
+                return Err(rule("informed_at", "must not be in the future"));
             }
             at_primitive(parsed)
         }

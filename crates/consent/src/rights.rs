@@ -940,7 +940,7 @@ pub fn close_right(
             return Err(rule("status", "the right is closed; reopen it instead"));
         }
         if body.closes_after < row.6 {
-            return Err(validation("closes_after", "must not be before the opening date"));
+            return Err(rule("closes_after", "must not be before the opening date"));
         }
         let closed_now = body.closes_after < today;
         diesel::update(
@@ -1684,7 +1684,7 @@ pub fn report_security_incident(
             let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| validation("discovered_at", "must be an RFC 3339 date-time"))?;
             if parsed > now {
-                return Err(validation("discovered_at", "must not be in the future"));
+                return Err(rule("discovered_at", "must not be in the future"));
             }
             at_primitive(parsed)
         }

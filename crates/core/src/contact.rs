@@ -67,6 +67,55 @@ mod tests {
         assert!(!is_email_address(&format!("{}@b.fi", "a".repeat(250))));
     }
 
+    /// Strings from an alphabet that has every kind of character the patterns name, some of them
+    /// shaped like addresses and numbers, from a fixed-seed generator (the same cases every run).
+    fn samples() -> Vec<String> {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', 'ä', '0', '7', '@', '.', '+', '-', ' ', '(', ')', '\n', '\t', '\u{0}', '\u{1c}', '\u{85}',
+            '\u{a0}', '\u{2003}', '\u{feff}', '_', '😀',
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            let length = next(30);
+            let mut text: String = (0..length).map(|_| ALPHABET[next(ALPHABET.len())]).collect();
+            match next(3) {
+                0 => text = format!("a{text}@b{}.fi", ALPHABET[next(ALPHABET.len())]),
+                1 => {
+                    const PHONE: &[char] = &['0', '4', '9', ' ', '+', '-', '(', ')', 'x'];
+                    text = (0..length).map(|_| PHONE[next(PHONE.len())]).collect();
+                }
+                _ => {}
+            }
+            out.push(text);
+        }
+        out
+    }
+
+    #[test]
+    fn pl_18_the_published_patterns_say_what_the_checks_do() {
+        let email = regex::Regex::new(EMAIL_PATTERN).unwrap();
+        let phone = regex::Regex::new(PHONE_PATTERN).unwrap();
+        let mut accepted = (0, 0);
+        for text in samples() {
+            let length = text.chars().count();
+            let by_pattern = email.is_match(&text) && length <= EMAIL_MAX_CHARS;
+            assert_eq!(is_email_address(&text), by_pattern, "{text:?}");
+            accepted.0 += usize::from(by_pattern);
+            let by_pattern = phone.is_match(&text) && length <= PHONE_MAX_CHARS;
+            assert_eq!(is_phone_number(&text), by_pattern, "{text:?}");
+            accepted.1 += usize::from(by_pattern);
+        }
+        // The samples reach both sides of both checks.
+        assert!(accepted.0 > 100 && accepted.1 > 10, "{accepted:?}");
+    }
+
     #[test]
     fn pl_18_phone_numbers_as_the_pattern_says() {
         for good in ["+358 40 123 4567", "(09) 123-45", "12345", &"1".repeat(20)] {
