@@ -98,6 +98,11 @@ class Server:
         )
         env.pop("DATABASE_URL", None)
         if database_url:
+            # Only the embedded default makes its key file; one made for a throw-away SQLite
+            # database serves the PostgreSQL run.
+            keys = dict(env, REKISTERI_DATA_DIR=str(work / "keys"))
+            subprocess.run([binary, "demo", "seed"], env=keys, stdout=subprocess.DEVNULL, check=True)
+            env["REKISTERI_KEY_FILE"] = str(work / "keys" / "keys.toml")
             env["DATABASE_URL"] = database_url
         # DVV's change interface, as `make run` has it: the demo's simulator (VT-12).
         simulator_port = free_port()

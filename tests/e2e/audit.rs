@@ -377,7 +377,7 @@ app_test!(fn au_10_supervision_reports(app) {
         "/problems/not-found",
     );
     let long = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/reports/many-clients?from=2026-01-01&to=2026-11-26", r.id));
-    assert_eq!(assert_problem(long, 400, "/problems/validation")["errors"][0]["field"], "to");
+    assert_eq!(assert_problem(long, 422, "/problems/business-rule")["errors"][0]["field"], "to");
 });
 
 app_test!(fn au_2_disclosure_entries_name_the_data_recipient_purpose_and_basis(app) {

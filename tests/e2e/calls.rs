@@ -282,7 +282,7 @@ app_test!(fn ca_1_queues_and_listening_rights(app) {
     let path = format!("/v1/registrars/{}/queues", w.county);
     // A recorded queue must say what its callers hear.
     let refused = app.post_as(&w.main_user, &path, &json!({"name": "X", "service_unit_id": w.unit_a, "recorded": true}));
-    let body = assert_problem(refused, 400, "/problems/validation");
+    let body = assert_problem(refused, 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "recording_announcement");
     // Only a main user configures queues; a call agent may not.
     let refused = app.post_as(&w.agent_a, &path, &json!({"name": "Y", "service_unit_id": w.unit_a, "recorded": false}));

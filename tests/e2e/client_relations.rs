@@ -95,8 +95,8 @@ idp_app_test!(fn cl_7_a_proxy_is_recorded_listed_and_revoked_by_the_registrar(ap
     assert!(!body.to_string().contains("010180"), "{body}");
     let body = assert_problem(
         app.post_as(&w.handler, &path, &proxy_body(&code(51), "2026-03-01", Some("2026-02-01"))),
-        400,
-        "/problems/validation",
+        422,
+        "/problems/business-rule",
     );
     assert_eq!(body["errors"][0]["field"], "valid_to");
     // The provider sees the client but not its proxies; another registrar sees nothing.
