@@ -34,7 +34,7 @@ impl CreateBody {
 
     /// Reads `body` as the operation's handler does; a refusal is the problem document the
     /// caller would get (always 400: `validation` naming the field, or `malformed-body`).
-    pub fn parse(self, body: &[u8]) -> Result<(), Problem> {
+    pub fn parse(self, body: &[u8]) -> Result<(), Box<Problem>> {
         use crate::extract::parse_json;
         let parsed = match self {
             CreateBody::Client => parse_json::<rekisteri_clients::NewClient>(body).map(drop),
@@ -44,6 +44,6 @@ impl CreateBody {
             CreateBody::Contact => parse_json::<rekisteri_calls::NewContact>(body).map(drop),
             CreateBody::Account => parse_json::<crate::accounts::InviteBody>(body).map(drop),
         };
-        parsed.map_err(|error| error.to_problem())
+        parsed.map_err(|error| Box::new(error.to_problem()))
     }
 }
