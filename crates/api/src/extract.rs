@@ -225,11 +225,16 @@ pub fn sanitize_message(message: &str) -> String {
     }
     // An unknown field is named back only when it is a name (`colour`): a key that is not one
     // may be data sent in the wrong place, an identity code say (PL-20).
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((name, tail)) = rest.split_once('`')
-        && !is_field_name(name)
-    {
-        return format!("unknown field{tail}");
+    // The key ends where serde's own last part begins: the key may hold backticks too.
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let end = ["`, expected", "`, there are no fields"]
+            .iter()
+            .find_map(|tail| rest.rfind(tail));
+        return match end {
+            Some(end) if is_field_name(&rest[..end]) => message.to_owned(),
+            Some(end) => format!("unknown field{}", &rest[end + 1..]),
+            None => "unknown field".to_owned(),
+        };
     }
     message.to_owned()
 }

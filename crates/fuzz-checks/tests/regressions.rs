@@ -53,3 +53,23 @@ fn pl_20_a_malformed_vtj_answer_is_refused_without_its_values() {
     );
     rekisteri_fuzz_checks::vtj_message(body.as_bytes());
 }
+
+/// Found by `make fuzz` (json_bodies, fuzz/corpus/json_bodies/crash-unknown-key-holding-backticks):
+/// a key with backticks in it (`` col`131052-308T`en ``) looked like the name `col` followed by
+/// serde's own text, so it was named back whole.
+#[test]
+fn pl_20_an_unknown_key_holding_backticks_is_not_named_back() {
+    let (field, message, _) = refusal(CreateBody::Consent, r#"{"state": "positive", "col`131052-308T`en": 1}"#);
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("body", "unknown field, expected `state`")
+    );
+    let (field, message, _) = refusal(
+        CreateBody::Consent,
+        r#"{"state": "positive", "col`, expected `131052-308T": 1}"#,
+    );
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("body", "unknown field, expected `state`")
+    );
+}

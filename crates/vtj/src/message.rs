@@ -458,12 +458,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "malformed message: line 1 column 63: invalid type: string, expected i64"
+            "malformed message: line 1 column 61: invalid type: string, expected i64"
         );
         let e = parse_perustiedot(r#"{"perustiedot": [], "ajanTasalla": "131052-308T"}"#).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "malformed message: line 1 column 49: invalid type: string, expected a boolean"
+            "malformed message: line 1 column 48: invalid type: string, expected a boolean"
         );
     }
 
