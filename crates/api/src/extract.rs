@@ -266,11 +266,13 @@ fn path_text(path: &serde_path_to_error::Path) -> String {
 }
 
 /// Whether an unknown field's name is one a caller could have meant as a field: ASCII letters,
-/// digits and `_`, starting with a letter or `_`.
+/// digits and `_`, starting with a letter or `_`, and no six digits in a row (a date of birth, the
+/// start of an identity code: `x131052A308T`).
 fn is_field_name(name: &str) -> bool {
     name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes().windows(6).any(|w| w.iter().all(u8::is_ascii_digit))
 }
 
 /// Problem-document handlers for actix's own path and query extractors.

@@ -73,3 +73,20 @@ fn pl_20_an_unknown_key_holding_backticks_is_not_named_back() {
         ("body", "unknown field, expected `state`")
     );
 }
+
+/// Found by `make fuzz` (json_bodies, fuzz/corpus/json_bodies/crash-unknown-key-holding-a-code):
+/// a key shaped like a field name can hold an identity code (`x131052A308T`); six digits in a
+/// row are no part of a field name.
+#[test]
+fn pl_20_an_unknown_key_holding_an_identity_code_is_not_named_back() {
+    let (field, message, _) = refusal(CreateBody::Consent, r#"{"state": "positive", "x131052A308T": 1}"#);
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("body", "unknown field, expected `state`")
+    );
+    let (field, message, _) = refusal(CreateBody::Consent, r#"{"state": "positive", "p90_colour": 1}"#);
+    assert_eq!(
+        (field.as_str(), message.as_str()),
+        ("p90_colour", "unknown field `p90_colour`, expected `state`")
+    );
+}
