@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report fuzz-api
+.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report fuzz-api fuzz fuzz-build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -82,6 +82,38 @@ fuzz-api: ## schemathesis against /openapi.json as every kind of principal (none
 	  python3 -m venv $(FUZZ_API_VENV) && $(FUZZ_API_VENV)/bin/pip install -q '$(SCHEMATHESIS)'; \
 	fi
 	python3 tools/fuzz-api.py --server target/debug/rekisteri --st $(FUZZ_API_VENV)/bin/st $(FUZZ_API_FLAGS)
+
+# Issue 20 point 4 (PL-20): the parser fuzz targets, a cargo-fuzz workspace of its own under fuzz/
+# (nightly; what each asserts is in crates/fuzz-checks). Each target starts from its committed
+# seeds (fuzz/corpus/<target>, read only) and keeps what it finds in target/fuzz/corpus/<target>;
+# a crash leaves its input in fuzz/artifacts/<target>/ and stops the run. The figures (runs,
+# coverage) go to target/fuzz/<target>.log and are summed up at the end.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := identity_code oid e164 vtj_message json_bodies audio_header
+CARGO_FUZZ := cargo-fuzz@0.13.2
+FUZZ_FLAGS ?=
+
+fuzz: ## run each parser fuzz target (identity code, OID, E.164, VTJ message, create bodies' JSON, audio header) for $(FUZZ_SECONDS) s; installs cargo-fuzz if missing
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked $(CARGO_FUZZ)
+	cargo +nightly fuzz build
+	@mkdir -p target/fuzz
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$target for $(FUZZ_SECONDS) s"; \
+	  mkdir -p target/fuzz/corpus/$$target; \
+	  cargo +nightly fuzz run $$target target/fuzz/corpus/$$target fuzz/corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS) > target/fuzz/$$target.log 2>&1 \
+	    || { tail -60 target/fuzz/$$target.log; echo "== fuzz $$target: crashed (input under fuzz/artifacts/$$target)"; exit 1; }; \
+	done
+	@for target in $(FUZZ_TARGETS); do \
+	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' target/fuzz/$$target.log); \
+	  cov=$$(grep -o 'cov: [0-9]*' target/fuzz/$$target.log | tail -1); \
+	  echo "== fuzz $$target: $$runs runs in $(FUZZ_SECONDS) s, no crash ($$cov)"; \
+	done
+
+# CI's check that the targets compile: on stable, without libFuzzer's C++ (the default feature
+# `libfuzzer`), into the main workspace's target directory so that `make lint`'s build is reused.
+fuzz-build: ## check that the parser fuzz targets compile (cheap; CI)
+	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml --bins --no-default-features --target-dir target
 
 # Issue 20 point 6: the API test suite with every log line, every problem document the server
 # renders and every test database (SQLite files after a checkpoint, PostgreSQL rows as text)

@@ -132,7 +132,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             return parse_json_with_integral_floats(body);
         }
         Err(error) => {
-            let path = error.path().to_string();
+            let path = path_text(error.path());
             let inner = error.into_inner();
             return Err(json_error(&path, &inner));
         }
@@ -145,7 +145,7 @@ fn parse_json_with_integral_floats<T: DeserializeOwned>(body: &[u8]) -> Result<T
     let mut document: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error(".", &e))?;
     integral_floats_to_integers(&mut document);
     serde_path_to_error::deserialize(document).map_err(|error| {
-        let path = error.path().to_string();
+        let path = path_text(error.path());
         let inner = error.into_inner();
         json_error(&path, &inner)
     })
@@ -211,18 +211,68 @@ pub fn sanitize_message(message: &str) -> String {
         Some(i) => &message[..i],
         None => message,
     };
+    // The expected part is the last ", expected": the value quoted before it may hold one too.
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let kind_end = rest.find([' ', ',']).unwrap_or(rest.len());
-            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+            let expected = rest.rfind(", expected").map_or("", |i| &rest[i..]);
             return format!("{prefix}{}{expected}", &rest[..kind_end]);
         }
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+        let expected = rest.rfind(", expected").map_or("", |i| &rest[i..]);
         return format!("unknown value{expected}");
     }
+    // An unknown field is named back only when it is a name (`colour`): a key that is not one
+    // may be data sent in the wrong place, an identity code say (PL-20).
+    // The key ends where serde's own last part begins: the key may hold backticks too.
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let end = ["`, expected", "`, there are no fields"]
+            .iter()
+            .find_map(|tail| rest.rfind(tail));
+        return match end {
+            Some(end) if is_field_name(&rest[..end]) => message.to_owned(),
+            Some(end) => format!("unknown field{}", &rest[end + 1..]),
+            None => "unknown field".to_owned(),
+        };
+    }
     message.to_owned()
+}
+
+/// The path of an error as serde_path_to_error writes it (`services[0].valid_from`, `.` for the
+/// document), up to the first key that is not a field name: such a key (an unknown field's, or a
+/// map's) may be data sent in the wrong place, an identity code say, so the error is the
+/// object's that holds it (PL-20).
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut text = String::new();
+    for segment in path {
+        let part = match segment {
+            Segment::Seq { index } => {
+                text.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } if !is_field_name(key) => break,
+            Segment::Map { key } => key.as_str(),
+            Segment::Enum { variant } => variant.as_str(),
+            Segment::Unknown => "?",
+        };
+        if !text.is_empty() {
+            text.push('.');
+        }
+        text.push_str(part);
+    }
+    if text.is_empty() { ".".to_owned() } else { text }
+}
+
+/// Whether an unknown field's name is one a caller could have meant as a field: ASCII letters,
+/// digits and `_`, starting with a letter or `_`, and no six digits in a row (a date of birth, the
+/// start of an identity code: `x131052A308T`).
+fn is_field_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes().windows(6).any(|w| w.iter().all(u8::is_ascii_digit))
 }
 
 /// Problem-document handlers for actix's own path and query extractors.

@@ -5,6 +5,7 @@ pub(crate) mod accounts;
 mod api_clients;
 mod audit;
 mod auth;
+pub mod bodies;
 mod calls;
 pub mod client_address;
 mod client_relations;

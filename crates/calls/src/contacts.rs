@@ -41,7 +41,7 @@ pub(crate) fn number_index_candidates(keyring: &Keyring, number: &str) -> Vec<Ve
 
 /// Checks a phone number in E.164 form: `+`, a country code not starting with 0, 6-15 digits
 /// in all.
-pub(crate) fn check_e164(field: &str, number: &str) -> Result<(), CallsError> {
+pub fn check_e164(field: &str, number: &str) -> Result<(), CallsError> {
     let digits = number.strip_prefix('+').unwrap_or("");
     let valid =
         (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
@@ -603,7 +603,7 @@ pub fn search_by_caller_number(
 
 /// A finnish number written nationally (`040 123 4567`) in E.164, for matching a client's
 /// recorded phone number with callers' numbers; `None` when it is no phone number.
-fn as_e164(phone: &str) -> Option<String> {
+pub fn as_e164(phone: &str) -> Option<String> {
     let compact: String = phone.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
     let candidate = match compact.strip_prefix('0') {
         Some(rest) if !rest.starts_with('0') => format!("+358{rest}"),

@@ -24,7 +24,8 @@ mod sealed;
 use std::sync::Arc;
 
 pub use contacts::{
-    ContactFilter, ContactPage, contacts_of_person, create_contact, get_contact, list_contacts, search_by_caller_number,
+    ContactFilter, ContactPage, as_e164, check_e164, contacts_of_person, create_contact, get_contact, list_contacts,
+    search_by_caller_number,
 };
 pub use holds::{place_legal_hold, release_legal_hold};
 pub use listening::{

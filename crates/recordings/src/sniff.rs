@@ -3,7 +3,7 @@
 
 /// How many leading bytes [`sniff`] needs at most: an Ogg page header with a full segment table
 /// (27 + 255) and the start of its first packet.
-pub(crate) const SNIFF_LEN: usize = 27 + 255 + 8;
+pub const SNIFF_LEN: usize = 27 + 255 + 8;
 
 /// An accepted audio format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

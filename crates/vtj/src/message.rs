@@ -118,17 +118,24 @@ pub fn parse_perustiedot(body: &str) -> Result<PerustiedotResponse, VtjError> {
 }
 
 fn malformed(e: &serde_json::Error) -> VtjError {
-    // serde_json's messages name the expected type and the position, never the value.
     VtjError::Malformed(format!("line {} column {}: {}", e.line(), e.column(), category(e)))
 }
 
+/// serde_json's message without the value: `invalid type: string "131052-308T", expected i64`
+/// quotes what it found, which may be an identity code (PL-20), so only its kind is kept.
 fn category(e: &serde_json::Error) -> String {
     let text = e.to_string();
     // Drop serde_json's own " at line L column C" suffix: the position is given once.
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+    let text = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let kind_end = rest.find([' ', ',']).unwrap_or(rest.len());
+            // The last one: the value quoted before it may hold ", expected" too.
+            let expected = rest.rfind(", expected").map_or("", |i| &rest[i..]);
+            return format!("{prefix}{}{expected}", &rest[..kind_end]);
+        }
     }
+    text.to_owned()
 }
 
 fn check_person(message: &Value, path: &str) -> Result<(), SchemaError> {
@@ -440,6 +447,23 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "malformed message: muutokset[0].henkilotunnus: expected a string"
+        );
+    }
+
+    #[test]
+    fn pl_20_a_malformed_answer_is_refused_without_its_values() {
+        let e = parse_muutokset(
+            r#"{"viimeisinKirjausavain": "131052-308T, expected 010594Y123W", "muutokset": [], "ajanTasalla": true}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed message: line 1 column 61: invalid type: string, expected i64"
+        );
+        let e = parse_perustiedot(r#"{"perustiedot": [], "ajanTasalla": "131052-308T"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed message: line 1 column 48: invalid type: string, expected a boolean"
         );
     }
 
