@@ -1101,3 +1101,66 @@ app_test!(
         assert_eq!(left, 0, "client {other}'s staged messages go too");
     }
 );
+
+app_test!(
+    fn vt_11_concurrent_pushed_batches_apply_once_and_each_answers_for_its_own_changes(app) {
+        // Found by the crash suite's load (issue 20): pushes that arrive together each refreshed
+        // the monitored list and inserted the same new people (500, unique constraint), and each
+        // applied and counted whatever was pending, its neighbours' changes too.
+        let w = world(app);
+        let threads = 6u32;
+        let ids: Vec<String> = (0..threads * 2).map(|n| create(app, &w, n).0).collect();
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+        let rounds = 3u32;
+        let start = std::sync::Barrier::new(threads as usize);
+        let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (start, path, main_user) = (&start, &path, &main_user);
+                    scope.spawn(move || {
+                        start.wait();
+                        (1..=rounds)
+                            .map(|round| {
+                                let on = format!("2026-11-2{round}");
+                                let batch = json!({"viimeisinKirjausavain": round, "ajanTasalla": true, "muutokset": [
+                                    name_change(2 * t, &format!("Kierros{round}"), &on),
+                                    name_change(2 * t + 1, &format!("Kierros{round}"), &on)]});
+                                let response = app.post_as(main_user, path, &batch);
+                                (response.status().as_u16(), response.text().unwrap())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+            let counts: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                (&counts["applied"], &counts["skipped"], &counts["failed"]),
+                (&json!(2), &json!(0), &json!(0)),
+                "{body}"
+            );
+        }
+        let staged: Vec<Option<String>> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .select(vtj_staged::outcome)
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(staged.len() as u32, threads * 2 * rounds);
+        assert!(staged.iter().all(|o| o.as_deref() == Some("applied")), "{staged:?}");
+        let monitored: i64 = rekisteri_db::schema::vtj_monitored::table
+            .filter(rekisteri_db::schema::vtj_monitored::registrar_id.eq(&w.registrar))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(monitored as u32, threads * 2);
+        for id in &ids {
+            assert_eq!(client_json(app, &w, id)["first_names"], "Kierros3");
+        }
+    }
+);

@@ -704,10 +704,7 @@ fn constrain_fields(doc: &mut OpenApi) {
         return;
     };
     for (schema, field, pattern, max_length) in TEXT_FIELDS {
-        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
-            continue;
-        };
-        if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field) {
+        if let Some(property) = property_mut(components, schema, field) {
             property.min_length = pattern.map(|_| 1);
             property.max_length = Some(*max_length);
             property.pattern = pattern.map(str::to_owned);
@@ -735,16 +732,28 @@ fn constrain_fields(doc: &mut OpenApi) {
             )
         }));
     for ((schema, field), pattern, format, max_length) in fields {
-        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
-            continue;
-        };
-        if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(*field) {
+        if let Some(property) = property_mut(components, schema, field) {
             property.pattern = Some(pattern.to_owned());
             property.max_length = Some(max_length);
             if let Some(format) = format {
                 property.format = Some(SchemaFormat::Custom(format.to_owned()));
             }
         }
+    }
+}
+
+/// A named schema's own (not referenced) property, to constrain in place.
+fn property_mut<'a>(
+    components: &'a mut utoipa::openapi::Components,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut utoipa::openapi::schema::Object> {
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        return None;
+    };
+    match object.properties.get_mut(field) {
+        Some(RefOr::T(Schema::Object(property))) => Some(property),
+        _ => None,
     }
 }
 

@@ -198,6 +198,8 @@ async fn show_status(
 /// `muutokset[0].henkilotunnus`), and so is a `henkilotunnus` not in its canonical form (surrounding
 /// whitespace, a lower-case century sign or check character: CL-2). A canonical code that is not
 /// a valid identity code is not a schema error: its row fails and the rest applies (VT-3).
+/// `applied`, `skipped` and `failed` count this batch's changes, also when other batches are
+/// pushed at the same time (each change is applied once, in the order the batches were staged).
 #[utoipa::path(
     tag = "vtj",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),

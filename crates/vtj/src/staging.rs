@@ -44,6 +44,19 @@ impl ApplyCounts {
     }
 }
 
+/// Serialises a registrar's staging and application across servers and requests (pushed batches
+/// arrive concurrently): the numbering of staged rows, and which request applies a pending row.
+/// SQLite's write transactions already run one at a time; on PostgreSQL a transaction-scoped
+/// advisory lock, released at commit or rollback.
+pub(crate) fn lock_registrar(conn: &mut DbConnection, registrar_id: &str) -> Result<(), VtjError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("rekisteri.vtj/{registrar_id}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 fn row_id(registrar_id: &str, seq: i64) -> String {
     format!("{registrar_id}/{seq}")
 }
@@ -89,6 +102,7 @@ pub fn stage_messages(
     if messages.is_empty() {
         return Ok(Vec::new());
     }
+    lock_registrar(conn, registrar_id)?;
     let today = at.date();
     let last: Option<i64> = vtj_staged::table
         .filter(vtj_staged::registrar_id.eq(registrar_id))
@@ -179,23 +193,65 @@ pub fn apply_pending(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> 
     let mut counts = ApplyCounts::default();
     let batch = vtj.config.apply_batch.max(1) as i64;
     loop {
-        let pending: Vec<Pending> = vtj_staged::table
-            .filter(vtj_staged::registrar_id.eq(registrar_id))
-            .filter(vtj_staged::outcome.is_null())
-            .order(vtj_staged::seq)
-            .limit(batch)
-            .select((vtj_staged::seq, vtj_staged::subject_index, vtj_staged::message))
-            .load::<(i64, Option<Vec<u8>>, Vec<u8>)>(conn)?
-            .into_iter()
-            .map(|(seq, subject, message)| Pending { seq, subject, message })
-            .collect();
-        if pending.is_empty() {
-            return Ok(counts);
-        }
         let at = rekisteri_db::to_primitive(vtj.clock.now());
-        let done = write_transaction_as(conn, ACTOR, |conn| apply_batch(conn, vtj, registrar_id, &pending, at))?;
-        counts.add(done);
+        // The pending rows are read under the lock: a row another request is applying is
+        // applied once, by it.
+        let done = write_transaction_as(conn, ACTOR, |conn| {
+            lock_registrar(conn, registrar_id)?;
+            let pending: Vec<Pending> = vtj_staged::table
+                .filter(vtj_staged::registrar_id.eq(registrar_id))
+                .filter(vtj_staged::outcome.is_null())
+                .order(vtj_staged::seq)
+                .limit(batch)
+                .select((vtj_staged::seq, vtj_staged::subject_index, vtj_staged::message))
+                .load::<(i64, Option<Vec<u8>>, Vec<u8>)>(conn)?
+                .into_iter()
+                .map(|(seq, subject, message)| Pending { seq, subject, message })
+                .collect();
+            if pending.is_empty() {
+                return Ok::<_, VtjError>(None);
+            }
+            apply_batch(conn, vtj, registrar_id, &pending, at).map(Some)
+        })?;
+        match done {
+            Some(done) => counts.add(done),
+            None => return Ok(counts),
+        }
     }
+}
+
+/// The outcomes of the staged rows `seqs` of a registrar: what became of one pushed batch,
+/// whichever request applied its rows.
+pub fn outcomes_of(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    seqs: std::ops::RangeInclusive<i64>,
+) -> Result<ApplyCounts, VtjError> {
+    let rows: Vec<(Option<String>, i64)> = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .filter(vtj_staged::seq.between(*seqs.start(), *seqs.end()))
+        .group_by(vtj_staged::outcome)
+        .select((vtj_staged::outcome, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts = ApplyCounts::default();
+    for (outcome, n) in rows {
+        let n = u64::try_from(n).unwrap_or_default();
+        match outcome.as_deref() {
+            Some("applied") => counts.applied += n,
+            Some("skipped") => counts.skipped += n,
+            _ => counts.failed += n,
+        }
+    }
+    Ok(counts)
+}
+
+/// The last staged row's number of a registrar (0 before any).
+pub(crate) fn last_seq(conn: &mut DbConnection, registrar_id: &str) -> Result<i64, VtjError> {
+    let last: Option<i64> = vtj_staged::table
+        .filter(vtj_staged::registrar_id.eq(registrar_id))
+        .select(diesel::dsl::max(vtj_staged::seq))
+        .first(conn)?;
+    Ok(last.unwrap_or(0))
 }
 
 /// What a batch reads once and writes back once (VT-13): the monitored entries of its people,

@@ -12,7 +12,7 @@ use rekisteri_db::{DbConnection, write_transaction};
 use serde_json::Value;
 use time::PrimitiveDateTime;
 
-use crate::staging::{ApplyCounts, apply_pending, stage_messages};
+use crate::staging::{ApplyCounts, apply_pending, outcomes_of, stage_messages};
 use crate::{Vtj, VtjClient, VtjError};
 
 /// A run holding the lock longer than this is taken to have died (a process crash leaves the
@@ -266,7 +266,17 @@ fn sync_locked(
 
 /// Brings `vtj_monitored` in line with the client register (VT-1): new clients with an open
 /// service enter needing their base data, clients without one leave.
-fn refresh_monitored(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> Result<usize, VtjError> {
+/// Two refreshes of one registrar (concurrent pushes, a push during a sync) would each add the
+/// same new clients, so the list is read and changed in one transaction that holds the
+/// registrar's VTJ lock.
+fn refresh_monitored(conn: &mut DbConnection, _vtj: &Vtj, registrar_id: &str) -> Result<usize, VtjError> {
+    write_transaction(conn, |conn| {
+        crate::staging::lock_registrar(conn, registrar_id)?;
+        refresh_monitored_locked(conn, registrar_id)
+    })
+}
+
+fn refresh_monitored_locked(conn: &mut DbConnection, registrar_id: &str) -> Result<usize, VtjError> {
     let current = monitored_subjects(conn, registrar_id)?;
     let wanted: HashSet<Vec<u8>> = current.iter().map(|(s, _)| s.to_vec()).collect();
     let rows: Vec<(Vec<u8>, String)> = vtj_monitored::table
@@ -291,8 +301,7 @@ fn refresh_monitored(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> 
         }
     }
     let gone: Vec<Vec<u8>> = left_behind.into_values().collect();
-    let _ = vtj;
-    write_transaction(conn, |conn| {
+    {
         for (old, subject) in &moved {
             diesel::update(
                 vtj_monitored::table
@@ -320,8 +329,7 @@ fn refresh_monitored(conn: &mut DbConnection, vtj: &Vtj, registrar_id: &str) -> 
                 ))
                 .execute(conn)?;
         }
-        Ok::<_, VtjError>(())
-    })?;
+    }
     Ok(wanted.len())
 }
 
@@ -414,11 +422,18 @@ pub fn ingest(
 ) -> Result<ApplyCounts, VtjError> {
     refresh_monitored(conn, vtj, registrar_id)?;
     let at = now(vtj);
-    write_transaction(conn, |conn| {
-        stage_messages(conn, vtj, registrar_id, source, None, messages, at)?;
-        Ok::<_, VtjError>(())
+    let count = messages.len() as i64;
+    if count == 0 {
+        return apply_pending(conn, vtj, registrar_id).map(|_| ApplyCounts::default());
+    }
+    // The batch's rows are numbered under the lock that stages them; concurrent pushes' rows
+    // may be applied by either request, so the answer counts this batch's rows by number.
+    let first = write_transaction(conn, |conn| {
+        let staged = stage_messages(conn, vtj, registrar_id, source, None, messages, at)?;
+        Ok::<_, VtjError>(crate::staging::last_seq(conn, registrar_id)? - staged.len() as i64 + 1)
     })?;
-    apply_pending(conn, vtj, registrar_id)
+    apply_pending(conn, vtj, registrar_id)?;
+    outcomes_of(conn, registrar_id, first..=first + count - 1)
 }
 
 /// VT-10: the registrar's cursor, last run, counts by outcome and last errors.

@@ -1,6 +1,6 @@
 //! One database's crash run (PL-17): set-up, the cycles of load, `kill -9`, restart and checks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +29,8 @@ pub struct Figures {
     pub stuck_keys: u64,
     pub duplicates: u64,
     pub unexpected: u64,
+    /// Acknowledged writes by kind (creates, events, consent, VTJ batches, contacts, audio).
+    pub by_kind: BTreeMap<&'static str, u64>,
     pub examples: Vec<String>,
 }
 
@@ -84,7 +86,18 @@ impl Figures {
                 f.unexpected
             ));
         }
+        for (database, f) in results {
+            let kinds: Vec<String> = f.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            out.push_str(&format!("\n{database}, acknowledged by kind: {}", kinds.join(", ")));
+        }
         out
+    }
+
+    fn count(&mut self, acks: &[Ack]) {
+        self.acknowledged += acks.len() as u64;
+        for ack in acks {
+            *self.by_kind.entry(ack.kind_name()).or_default() += 1;
+        }
     }
 
     fn note(&mut self, example: String) {
@@ -125,9 +138,36 @@ struct Request {
     who: Who,
     method: reqwest::Method,
     path: String,
-    body: String,
+    body: Vec<u8>,
+    content_type: &'static str,
     key: Option<String>,
     kind: Kind,
+}
+
+impl Request {
+    fn json(who: Who, method: reqwest::Method, path: String, body: &Value, key: Option<String>, kind: Kind) -> Self {
+        Self {
+            who,
+            method,
+            path,
+            body: body.to_string().into_bytes(),
+            content_type: "application/json",
+            key,
+            kind,
+        }
+    }
+
+    fn read(path: String) -> Self {
+        Self {
+            who: Who::Handler,
+            method: reqwest::Method::GET,
+            path,
+            body: Vec::new(),
+            content_type: "application/json",
+            key: None,
+            kind: Kind::Read,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -145,16 +185,69 @@ enum Kind {
         previous: String,
     },
     Read,
+    /// A batch of one name change in DVV's format (VT-11) for one of the thread's clients.
+    Vtj {
+        client: String,
+        first: String,
+        surname: String,
+    },
+    /// A contact pushed by the telephony system (CA-2).
+    Contact,
+    /// A contact's audio (CA-3), once only.
+    Recording {
+        contact: String,
+        sha256: String,
+    },
 }
 
 /// An acknowledged write: what the server answered (the record as it stood) and where it is
 /// read back.
 #[derive(Clone, Debug)]
 enum Ack {
-    Client { id: String, answer: Value },
-    Event { service: String, answer: Value },
-    Informing { client: String, answer: Value },
-    Consent { client: String, state: String },
+    Client {
+        id: String,
+        answer: Value,
+    },
+    Event {
+        service: String,
+        answer: Value,
+    },
+    Informing {
+        client: String,
+        answer: Value,
+    },
+    Consent {
+        client: String,
+        state: String,
+    },
+    /// The client's name after an applied VTJ change.
+    Vtj {
+        client: String,
+        first: String,
+        surname: String,
+    },
+    Contact {
+        id: String,
+        answer: Value,
+    },
+    Recording {
+        contact: String,
+        answer: Value,
+    },
+}
+
+impl Ack {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Ack::Client { .. } => "client creates",
+            Ack::Event { .. } => "service events",
+            Ack::Informing { .. } => "Kanta informings",
+            Ack::Consent { .. } => "consent changes",
+            Ack::Vtj { .. } => "VTJ changes applied",
+            Ack::Contact { .. } => "contacts",
+            Ack::Recording { .. } => "recordings",
+        }
+    }
 }
 
 enum Outcome {
@@ -180,7 +273,7 @@ fn send(http: &reqwest::blocking::Client, base: &str, tokens: &Tokens, request: 
     }
     if !request.body.is_empty() {
         builder = builder
-            .header("Content-Type", "application/json")
+            .header("Content-Type", request.content_type)
             .body(request.body.clone());
     }
     match builder.send() {
@@ -214,6 +307,12 @@ struct Owned {
     consent: HashMap<String, String>,
     /// Hours of each service's events sent so far (answered or not).
     delivered: HashMap<String, f64>,
+    /// Each client's identity code (from the answer that created it), for its VTJ changes.
+    codes: HashMap<String, String>,
+    /// VTJ changes sent per client (answered or not): the next change's name and time.
+    renamed: HashMap<String, u32>,
+    /// Contacts pushed by this thread that have no audio yet.
+    silent: Vec<String>,
 }
 
 /// What a writing thread did in one cycle.
@@ -233,6 +332,8 @@ struct World {
     /// The integration's id and secret, for a new token each cycle (tokens live 15 minutes).
     integration: (String, String),
     valid_from: time::Date,
+    /// The demo registrar's recorded queue, where the telephony pushes its calls.
+    queue: String,
 }
 
 /// A small xorshift64 generator: the driver's choices, repeatable from the printed seed.
@@ -281,6 +382,7 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             .date()
             .replace_day(1)
             .map_err(|e| e.to_string())?,
+        queue: recorded_queue(&http, &base, &demo)?,
         demo,
     };
     let mut figures = Figures::default();
@@ -302,6 +404,7 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             world.provider.clone(),
             world.valid_from,
             base.clone(),
+            world.queue.clone(),
         ));
         let mut threads = Vec::new();
         for (n, mine) in owned.drain(..).enumerate() {
@@ -311,12 +414,13 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             let next_client = next_client.clone();
             let mut rng = Rng(rng.next() | 1);
             threads.push(std::thread::spawn(move || {
-                let (rid, provider, valid_from, base) = &*world;
+                let (rid, provider, valid_from, base, queue) = &*world;
                 let context = Load {
                     rid,
                     provider,
                     valid_from: *valid_from,
                     base,
+                    queue,
                     tokens: &tokens,
                     next_client: &next_client,
                 };
@@ -365,7 +469,7 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             cycle,
         );
         done.acks.extend(retried);
-        figures.acknowledged += done.acks.len() as u64;
+        figures.count(&done.acks);
         // After the acknowledged changes: an unanswered consent change that took is the state now.
         done.acks.extend(settled);
         figures.reads += done.reads.len() as u64;
@@ -446,12 +550,14 @@ struct Load<'a> {
     provider: &'a str,
     valid_from: time::Date,
     base: &'a str,
+    queue: &'a str,
     tokens: &'a Tokens,
     next_client: &'a AtomicUsize,
 }
 
 /// One writing thread: until the server dies, a random mix of client creates, service events,
-/// informing and consent changes on its own clients, and audited reads.
+/// informing and consent changes on its own clients, VTJ name changes of its own clients,
+/// contacts and their audio, and audited reads.
 fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rng) -> (Owned, Done) {
     let mut done = Done::default();
     let Ok(http) = http_client() else {
@@ -460,87 +566,97 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
     };
     let rid = load.rid;
     while !stop.load(Ordering::Relaxed) {
-        let choice = rng.below(10);
-        let request = if choice < 4 || mine.clients.is_empty() {
-            let number = load.next_client.fetch_add(1, Ordering::Relaxed);
-            let Ok(body) = client_body(number, load.provider, load.valid_from) else {
-                done.unexpected.push("a client body".to_owned());
-                break;
-            };
-            Request {
-                who: Who::Integration,
-                method: reqwest::Method::POST,
-                path: format!("/v1/registrars/{rid}/clients"),
-                body,
-                key: Some(uuid::Uuid::new_v4().to_string()),
-                kind: Kind::CreateClient,
+        let choice = rng.below(14);
+        let request = match choice {
+            10 => contact_push(rid, load.queue, rng),
+            11 if !mine.silent.is_empty() => {
+                let contact = mine.silent.swap_remove(rng.below(mine.silent.len() as u64) as usize);
+                recording_upload(rid, contact, rng)
             }
-        } else {
-            let (client, service) = mine.clients[rng.below(mine.clients.len() as u64) as usize].clone();
-            match choice {
-                4 | 5 => {
-                    // A service grants 40 hours; events beyond it are rightly refused.
-                    let quantity = 0.25 * (1 + rng.below(4)) as f64;
-                    let delivered = mine.delivered.entry(service.clone()).or_default();
-                    if *delivered + quantity > 40.0 {
-                        continue;
-                    }
-                    *delivered += quantity;
-                    let key = uuid::Uuid::new_v4().to_string();
-                    Request {
-                        who: Who::Staff,
-                        method: reqwest::Method::POST,
-                        path: format!("/v1/registrars/{rid}/services/{service}/events"),
-                        // The key in the note: a duplicate would show as two events with it.
-                        body: json!({"delivered_on": load.valid_from.to_string(),
-                            "quantity": quantity, "note": format!("crash {key}")})
-                        .to_string(),
-                        key: Some(key),
-                        kind: Kind::Event { service },
-                    }
-                }
-                6 | 7 if mine.uncertain.contains(&client) => continue,
-                6 | 7 if !mine.informed.contains(&client) => Request {
-                    who: Who::Handler,
+            11 => contact_push(rid, load.queue, rng),
+            _ if choice < 4 || mine.clients.is_empty() => {
+                let number = load.next_client.fetch_add(1, Ordering::Relaxed);
+                let Ok(body) = client_body(number, load.provider, load.valid_from) else {
+                    done.unexpected.push("a client body".to_owned());
+                    break;
+                };
+                Request {
+                    who: Who::Integration,
                     method: reqwest::Method::POST,
-                    path: format!("/v1/registrars/{rid}/clients/{client}/kanta-informing"),
-                    body: json!({"method": "in_person"}).to_string(),
+                    path: format!("/v1/registrars/{rid}/clients"),
+                    body: body.into_bytes(),
+                    content_type: "application/json",
                     key: Some(uuid::Uuid::new_v4().to_string()),
-                    kind: Kind::Informing { client },
-                },
-                6 | 7 => {
-                    let previous = mine
-                        .consent
-                        .get(&client)
-                        .cloned()
-                        .unwrap_or_else(|| "not_given".to_owned());
-                    // Only a given consent can be revoked.
-                    let state = if previous == "positive" {
-                        ["negative", "revoked"][rng.below(2) as usize]
-                    } else {
-                        ["positive", "negative"][rng.below(2) as usize]
-                    };
-                    Request {
-                        who: Who::Handler,
-                        method: reqwest::Method::PUT,
-                        path: format!("/v1/registrars/{rid}/clients/{client}/disclosure-consent"),
-                        body: json!({"state": state}).to_string(),
-                        key: None,
-                        kind: Kind::Consent {
-                            client,
-                            state,
-                            previous,
-                        },
-                    }
+                    kind: Kind::CreateClient,
                 }
-                _ => Request {
-                    who: Who::Handler,
-                    method: reqwest::Method::GET,
-                    path: format!("/v1/registrars/{rid}/clients/{client}"),
-                    body: String::new(),
-                    key: None,
-                    kind: Kind::Read,
-                },
+            }
+            _ => {
+                let (client, service) = mine.clients[rng.below(mine.clients.len() as u64) as usize].clone();
+                match choice {
+                    4 | 5 => {
+                        // A service grants 40 hours; events beyond it are rightly refused.
+                        let quantity = 0.25 * (1 + rng.below(4)) as f64;
+                        let delivered = mine.delivered.entry(service.clone()).or_default();
+                        if *delivered + quantity > 40.0 {
+                            continue;
+                        }
+                        *delivered += quantity;
+                        let key = uuid::Uuid::new_v4().to_string();
+                        Request::json(
+                            Who::Staff,
+                            reqwest::Method::POST,
+                            format!("/v1/registrars/{rid}/services/{service}/events"),
+                            // The key in the note: a duplicate would show as two events with it.
+                            &json!({"delivered_on": load.valid_from.to_string(),
+                                "quantity": quantity, "note": format!("crash {key}")}),
+                            Some(key),
+                            Kind::Event { service },
+                        )
+                    }
+                    6 | 7 | 12 if mine.uncertain.contains(&client) => continue,
+                    6 | 7 if !mine.informed.contains(&client) => Request::json(
+                        Who::Handler,
+                        reqwest::Method::POST,
+                        format!("/v1/registrars/{rid}/clients/{client}/kanta-informing"),
+                        &json!({"method": "in_person"}),
+                        Some(uuid::Uuid::new_v4().to_string()),
+                        Kind::Informing { client },
+                    ),
+                    6 | 7 => {
+                        let previous = mine
+                            .consent
+                            .get(&client)
+                            .cloned()
+                            .unwrap_or_else(|| "not_given".to_owned());
+                        // Only a given consent can be revoked.
+                        let state = if previous == "positive" {
+                            ["negative", "revoked"][rng.below(2) as usize]
+                        } else {
+                            ["positive", "negative"][rng.below(2) as usize]
+                        };
+                        Request::json(
+                            Who::Handler,
+                            reqwest::Method::PUT,
+                            format!("/v1/registrars/{rid}/clients/{client}/disclosure-consent"),
+                            &json!({"state": state}),
+                            None,
+                            Kind::Consent {
+                                client,
+                                state,
+                                previous,
+                            },
+                        )
+                    }
+                    12 => {
+                        let Some(code) = mine.codes.get(&client).cloned() else {
+                            continue;
+                        };
+                        let sent = mine.renamed.entry(client.clone()).or_default();
+                        *sent += 1;
+                        vtj_name_change(rid, client, &code, *sent)
+                    }
+                    _ => Request::read(format!("/v1/registrars/{rid}/clients/{client}")),
+                }
             }
         };
         let request_id = format!("crash-{}", uuid::Uuid::new_v4());
@@ -548,7 +664,7 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
             Outcome::Refused => break,
             Outcome::NoAnswer => {
                 match &request.kind {
-                    Kind::Consent { client, .. } | Kind::Informing { client } => {
+                    Kind::Consent { client, .. } | Kind::Informing { client } | Kind::Vtj { client, .. } => {
                         mine.uncertain.insert(client.clone());
                     }
                     _ => {}
@@ -561,7 +677,8 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
                     own(&mut mine, &ack);
                     done.acks.push(ack);
                 }
-                Ok(None) => done.reads.push(request_id),
+                Ok(None) if matches!(request.kind, Kind::Read) => done.reads.push(request_id),
+                Ok(None) => {}
                 Err(e) => done.unexpected.push(e),
             },
         }
@@ -569,11 +686,99 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
     (mine, done)
 }
 
+/// A call to the recorded queue, as the telephony system pushes it after the call.
+fn contact_push(rid: &str, queue: &str, rng: &mut Rng) -> Request {
+    let started = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let started = started
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "2026-01-02T07:30:00Z".to_owned());
+    Request::json(
+        Who::Integration,
+        reqwest::Method::POST,
+        format!("/v1/registrars/{rid}/contacts"),
+        &json!({"kind": "call", "queue_id": queue, "caller_number": format!("+35840{:07}", rng.below(10_000_000)),
+            "started_at": started, "wait_seconds": rng.below(600), "duration_seconds": 1 + rng.below(1800),
+            "home_municipality": "837"}),
+        Some(uuid::Uuid::new_v4().to_string()),
+        Kind::Contact,
+    )
+}
+
+/// A contact's audio: a WAV file of 8 to 64 KiB of noise, unique to the upload.
+fn recording_upload(rid: &str, contact: String, rng: &mut Rng) -> Request {
+    let audio = wav(8 * 1024 + rng.below(56 * 1024) as usize, rng.next());
+    Request {
+        who: Who::Integration,
+        method: reqwest::Method::PUT,
+        path: format!("/v1/registrars/{rid}/contacts/{contact}/recording"),
+        kind: Kind::Recording {
+            contact,
+            sha256: sha256_hex(&audio),
+        },
+        body: audio,
+        content_type: "audio/wav",
+        key: None,
+    }
+}
+
+/// One name change of a client in DVV's change format (VT-11). Each change of a client is later
+/// than the one before it (`muutospv`), so none is skipped as older than what is applied.
+fn vtj_name_change(rid: &str, client: String, code: &str, nth: u32) -> Request {
+    const FIRST: [&str; 6] = ["Aino", "Eero", "Helmi", "Ilmari", "Kaarina", "Lauri"];
+    let first = FIRST[nth as usize % FIRST.len()].to_owned();
+    let surname = format!("Muutos{nth}");
+    let on = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "2026-01-02T07:30:00Z".to_owned());
+    Request::json(
+        Who::Integration,
+        reqwest::Method::POST,
+        format!("/v1/registrars/{rid}/vtj/changes"),
+        &json!({"viimeisinKirjausavain": nth, "ajanTasalla": true, "muutokset": [
+            {"henkilotunnus": code, "muutospv": on, "tietoryhmat": [{"tietoryhma": "HENKILON_NIMI",
+                "muutosattribuutti": "LISATTY", "etunimi": first, "sukunimi": surname}]}]}),
+        None,
+        Kind::Vtj { client, first, surname },
+    )
+}
+
+/// A WAV file of `len` bytes: a real header, then noise from `seed`.
+fn wav(len: usize, seed: u64) -> Vec<u8> {
+    let data_len = len - 44;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&((len - 8) as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data_len as u32).to_le_bytes());
+    let mut noise = Rng(seed | 1);
+    while out.len() < len {
+        out.extend_from_slice(&noise.next().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The acknowledged write an answer stands for (`None` for a read), or why the answer is not
 /// one the driver expects.
 fn accept(request: &Request, status: u16, body: &str) -> Result<Option<Ack>, String> {
     let expected = match request.kind {
-        Kind::Consent { .. } | Kind::Read => 200,
+        Kind::Consent { .. } | Kind::Read | Kind::Vtj { .. } => 200,
         _ => 201,
     };
     if status != expected {
@@ -609,6 +814,29 @@ fn accept(request: &Request, status: u16, body: &str) -> Result<Option<Ack>, Str
             state: (*state).to_owned(),
         }),
         Kind::Read => None,
+        // Applied, or skipped when not later than what is applied (then nothing changed).
+        Kind::Vtj { client, first, surname } => match (answer["applied"].as_u64(), answer["skipped"].as_u64()) {
+            (Some(1), Some(0)) => Some(Ack::Vtj {
+                client: client.clone(),
+                first: first.clone(),
+                surname: surname.clone(),
+            }),
+            (Some(0), Some(1)) => None,
+            _ => return Err(format!("a VTJ change neither applied nor skipped: {answer}")),
+        },
+        Kind::Contact => Some(Ack::Contact {
+            id: id(&answer)?,
+            answer,
+        }),
+        Kind::Recording { contact, sha256 } => {
+            if answer["sha256"].as_str() != Some(sha256.as_str()) {
+                return Err(format!("a recording answered with another checksum: {answer}"));
+            }
+            Some(Ack::Recording {
+                contact: contact.clone(),
+                answer,
+            })
+        }
     })
 }
 
@@ -626,14 +854,18 @@ fn own(mine: &mut Owned, ack: &Ack) {
             if let Some(service) = answer["services"][0]["id"].as_str() {
                 mine.clients.push((id.clone(), service.to_owned()));
             }
+            if let Some(code) = answer["identity_code"].as_str() {
+                mine.codes.insert(id.clone(), code.to_owned());
+            }
         }
+        Ack::Contact { id, .. } => mine.silent.push(id.clone()),
         Ack::Informing { client, .. } => {
             mine.informed.insert(client.clone());
         }
         Ack::Consent { client, state } => {
             mine.consent.insert(client.clone(), state.clone());
         }
-        Ack::Event { .. } => {}
+        Ack::Event { .. } | Ack::Vtj { .. } | Ack::Recording { .. } => {}
     }
 }
 
@@ -692,6 +924,54 @@ fn retry(
         if status == 409 && body.contains("idempotency-key-in-use") {
             figures.stuck_keys += 1;
             continue;
+        }
+        // Neither a VTJ batch nor an upload takes a key: the batch is the same change again
+        // (applied now, or skipped as already applied), and the audio is stored once, so a
+        // retry that finds it must find these bytes.
+        match &request.kind {
+            Kind::Vtj { client, first, surname } if status == 200 => {
+                figures.retried_created += 1;
+                let ack = Ack::Vtj {
+                    client: client.clone(),
+                    first: first.clone(),
+                    surname: surname.clone(),
+                };
+                if let Some(mine) = owned.iter_mut().find(|o| owns(o, &ack)) {
+                    mine.uncertain.remove(client);
+                }
+                acks.push(ack);
+                continue;
+            }
+            Kind::Recording { contact, sha256 } if status == 409 && body.contains("/problems/conflict") => {
+                let stored = get(
+                    http,
+                    base,
+                    &tokens.integration,
+                    &format!("/v1/registrars/{rid}/contacts/{contact}"),
+                );
+                match stored {
+                    Ok(view) if view["recording"]["sha256"].as_str() == Some(sha256.as_str()) => {
+                        figures.retried_replayed += 1;
+                        acks.push(Ack::Recording {
+                            contact: contact.clone(),
+                            answer: view["recording"].clone(),
+                        });
+                    }
+                    Ok(view) => {
+                        figures.duplicates += 1;
+                        figures.note(format!(
+                            "cycle {cycle}: an unanswered upload's retry found other audio: {}",
+                            view["recording"]
+                        ));
+                    }
+                    Err(e) => {
+                        figures.lost += 1;
+                        figures.note(format!("cycle {cycle}: a contact: {e}"));
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
         // The first request did its work and its server died before storing the answer: the
         // retry is told so (409 `conflict`, replayed) instead of running again. The work must be
@@ -798,9 +1078,11 @@ fn settle_consent(
 
 fn owns(mine: &Owned, ack: &Ack) -> bool {
     match ack {
-        Ack::Consent { client, .. } | Ack::Informing { client, .. } => mine.clients.iter().any(|(c, _)| c == client),
+        Ack::Consent { client, .. } | Ack::Informing { client, .. } | Ack::Vtj { client, .. } => {
+            mine.clients.iter().any(|(c, _)| c == client)
+        }
         Ack::Event { service, .. } => mine.clients.iter().any(|(_, s)| s == service),
-        Ack::Client { .. } => false,
+        Ack::Client { .. } | Ack::Contact { .. } | Ack::Recording { .. } => false,
     }
 }
 
@@ -857,8 +1139,22 @@ fn check_acks(
     cycle: usize,
 ) {
     let mut consent: HashMap<&str, &str> = HashMap::new();
+    let mut names: HashMap<&str, (&str, &str)> = HashMap::new();
     let mut events: HashMap<&str, Option<Value>> = HashMap::new();
     let mut informings: HashMap<&str, Option<Value>> = HashMap::new();
+    // A client VTJ renamed is checked for its name by the last applied change instead.
+    let renamed: HashSet<&str> = owned
+        .iter()
+        .flat_map(|o| o.renamed.keys().map(String::as_str))
+        .collect();
+    let contact = |id: &str| {
+        get(
+            http,
+            base,
+            &tokens.integration,
+            &format!("/v1/registrars/{rid}/contacts/{id}"),
+        )
+    };
     for ack in acks {
         let problem = match ack {
             Ack::Client { id, answer } => match get(
@@ -868,9 +1164,27 @@ fn check_acks(
                 &format!("/v1/registrars/{rid}/clients/{id}"),
             ) {
                 Ok(now) => {
-                    differs(answer, &now, &["version", "updated_at"]).map(|d| format!("a client differs in {d}"))
+                    let ignored: &[&str] = if renamed.contains(id.as_str()) {
+                        &["version", "updated_at", "first_names", "surname"]
+                    } else {
+                        &["version", "updated_at"]
+                    };
+                    differs(answer, &now, ignored).map(|d| format!("a client differs in {d}"))
                 }
                 Err(e) => Some(format!("a client: {e}")),
+            },
+            Ack::Vtj { client, first, surname } => {
+                names.insert(client.as_str(), (first.as_str(), surname.as_str()));
+                None
+            }
+            // The audio comes later and changes only `recording`.
+            Ack::Contact { id, answer } => match contact(id) {
+                Ok(now) => differs(answer, &now, &["recording"]).map(|d| format!("a contact differs in {d}")),
+                Err(e) => Some(format!("a contact: {e}")),
+            },
+            Ack::Recording { contact: id, answer } => match contact(id) {
+                Ok(now) => differs(answer, &now["recording"], &[]).map(|d| format!("a recording differs in {d}")),
+                Err(e) => Some(format!("a contact: {e}")),
             },
             Ack::Event { service, answer } => {
                 let list = events.entry(service.as_str()).or_insert_with(|| {
@@ -904,6 +1218,30 @@ fn check_acks(
         if let Some(problem) = problem {
             figures.lost += 1;
             figures.note(format!("cycle {cycle}: {problem}"));
+        }
+    }
+    for (client, (first, surname)) in names {
+        if owned.iter().any(|o| o.uncertain.contains(client)) {
+            continue;
+        }
+        match get(
+            http,
+            base,
+            &tokens.handler,
+            &format!("/v1/registrars/{rid}/clients/{client}"),
+        ) {
+            Ok(now) if now["first_names"].as_str() == Some(first) && now["surname"].as_str() == Some(surname) => {}
+            Ok(now) => {
+                figures.lost += 1;
+                figures.note(format!(
+                    "cycle {cycle}: a client is named {} {} after an applied VTJ change to {first} {surname}",
+                    now["first_names"], now["surname"]
+                ));
+            }
+            Err(e) => {
+                figures.lost += 1;
+                figures.note(format!("cycle {cycle}: a renamed client: {e}"));
+            }
         }
     }
     for (client, state) in consent {
@@ -1026,8 +1364,9 @@ fn log_in(http: &reqwest::blocking::Client, base: &str, login: &(String, String)
         .ok_or_else(|| "a log-in without a token".to_owned())
 }
 
-/// The registrar's integration that pushes clients (made by the platform admin, as an
-/// operator would), scopes `clients:write` and `clients:read`.
+/// The registrar's integration (made by the platform admin, as an operator would): its client
+/// system pushes clients (`clients:write`, `clients:read`), its telephony pushes contacts and
+/// their audio (`calls:write`, `calls:read`) and its VTJ feed pushes change batches (`vtj:write`).
 fn make_integration(http: &reqwest::blocking::Client, base: &str, demo: &Demo) -> Result<(String, String), String> {
     let admin = log_in(http, base, &demo.admin)?;
     let made = post_json(
@@ -1035,11 +1374,28 @@ fn make_integration(http: &reqwest::blocking::Client, base: &str, demo: &Demo) -
         &format!("{base}/v1/api-clients"),
         Some(&admin),
         &json!({"name": "Asiakastietojärjestelmä", "organisation": demo.registrar,
-            "scopes": ["clients:write", "clients:read"]}),
+            "scopes": ["clients:write", "clients:read", "calls:write", "calls:read", "vtj:write"]}),
     )?;
     let id = made["client"]["id"].as_str().ok_or("an API client without an id")?;
     let secret = made["client_secret"].as_str().ok_or("an API client without a secret")?;
     Ok((id.to_owned(), secret.to_owned()))
+}
+
+/// The demo registrar's recorded queue, as its main user lists it.
+fn recorded_queue(http: &reqwest::blocking::Client, base: &str, demo: &Demo) -> Result<String, String> {
+    let main_user = log_in(http, base, &demo.main_user)?;
+    let queues = get(
+        http,
+        base,
+        &main_user,
+        &format!("/v1/registrars/{}/queues", demo.registrar),
+    )?;
+    queues["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|q| q["recorded"] == json!(true)))
+        .and_then(|q| q["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| "the demo registrar has no recorded queue".to_owned())
 }
 
 fn integration_token(
