@@ -5,21 +5,29 @@
 //! Europe/Helsinki of the next day it is closed (RU-5), whether or not the closing job has run
 //! yet, so no access ever depends on the job's timing.
 
+mod common;
+mod settings;
+
+pub use settings::{KantaSettings, set_kanta_settings};
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
-use rekisteri_audit::{AccessBasis, ActorKind, DataUse, NewEntry, Outcome, SecurityEvent};
+use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
 use rekisteri_clients::{Request, reach_client};
 use rekisteri_core::calendar::add_working_days;
-use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{
-    case_documents, kanta_settings, organisations, provider_contracts, registry_notifications, registry_use_rights,
-    security_incidents, service_units, services, voucher_provider_choices,
+    case_documents, kanta_settings, provider_contracts, registry_notifications, registry_use_rights,
+    security_incidents, service_units, voucher_provider_choices,
 };
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, PrimitiveDateTime};
 use utoipa::ToSchema;
 
+use common::{
+    RightRow, load_service, open, organisation_kind, organiser_staff, right_columns, seal, security_event,
+    service_end,
+};
 use crate::decision::{RightState, is_usable};
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
@@ -27,24 +35,6 @@ use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_t
 
 /// RU-5: a right closes this many working days after the service ends.
 pub const CLOSING_WORKING_DAYS: u32 = 7;
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KantaSettings {
-    /// The organiser's Kanta start date; no right opens before it (RU-1).
-    #[serde(with = "iso_date")]
-    #[schema(value_type = String, format = Date)]
-    pub kanta_start_date: Date,
-    /// The OID root the organiser's case OIDs are issued under (`<root>.<n>`).
-    pub case_oid_root: String,
-    /// Working days of notice to the provider before an automatic closing (default 3).
-    #[schema(maximum = 30)]
-    pub closing_notice_working_days: Option<u32>,
-    /// The Sosmeta document types whose documents must carry the professional's electronic
-    /// signature (RU-8); none by default.
-    #[serde(default)]
-    pub signed_document_types: Vec<String>,
-}
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -259,42 +249,6 @@ pub struct ClosingReport {
     pub unconfirmed_local_copies: Vec<(String, String, String)>,
 }
 
-type RightRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Date,
-    Option<Date>,
-    Option<Date>,
-    bool,
-    String,
-    Option<String>,
-    bool,
-);
-
-macro_rules! right_columns {
-    () => {
-        (
-            registry_use_rights::id,
-            registry_use_rights::client_id,
-            registry_use_rights::service_id,
-            registry_use_rights::provider_id,
-            registry_use_rights::provider_unit_oid,
-            registry_use_rights::case_oid,
-            registry_use_rights::opened_on,
-            registry_use_rights::service_ended_on,
-            registry_use_rights::closes_after,
-            registry_use_rights::closing_set_by_organiser,
-            registry_use_rights::status,
-            registry_use_rights::reopen_reason,
-            registry_use_rights::unit_oid_changed,
-        )
-    };
-}
-
 fn effective_status(row: &RightRow, today: Date) -> String {
     if row.10 != "closed" && !is_usable(&row.10, row.6, row.8, today) && row.8.is_some_and(|last| today > last) {
         "closed".to_owned()
@@ -349,39 +303,6 @@ pub(crate) fn rights_of_client(
         .collect())
 }
 
-fn organisation_kind(conn: &mut DbConnection, id: &str) -> Result<Option<String>, ConsentError> {
-    Ok(organisations::table
-        .find(id)
-        .select(organisations::kind)
-        .first(conn)
-        .optional()?)
-}
-
-/// The organiser's own staff holding `permission`; anyone else: 404 (another organisation)
-/// or 403 (the registrar's user without the permission).
-fn organiser_staff(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    registrar_id: &str,
-    permission: Permission,
-) -> Result<(), ConsentError> {
-    match organisation_kind(conn, registrar_id)?.as_deref() {
-        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
-        Some(_) => {}
-    }
-    if principal.organisation_id != registrar_id {
-        return Err(ConsentError::NotFound);
-    }
-    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
-    if !principal.can(permission) {
-        return Err(ConsentError::Forbidden(format!(
-            "the caller's roles do not grant {}",
-            permission.as_str()
-        )));
-    }
-    Ok(())
-}
-
 fn notify(
     conn: &mut DbConnection,
     registrar_id: &str,
@@ -402,70 +323,6 @@ fn notify(
             registry_notifications::created_at.eq(at),
         ))
         .execute(conn)
-}
-
-/// RU-1: the organiser's Kanta start date, case OID root and notice period.
-pub fn set_kanta_settings(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    registrar_id: &str,
-    settings: KantaSettings,
-    now: time::OffsetDateTime,
-) -> Result<KantaSettings, ConsentError> {
-    organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
-    let root = settings.case_oid_root.trim();
-    if root.parse::<rekisteri_core::Oid>().is_err() {
-        return Err(validation("case_oid_root", "must be an OID (digits separated by dots)"));
-    }
-    let notice = settings.closing_notice_working_days.unwrap_or(3);
-    if notice > 30 {
-        return Err(validation("closing_notice_working_days", "must be 0–30"));
-    }
-    let mut signed: Vec<String> = settings
-        .signed_document_types
-        .iter()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
-    signed.sort();
-    signed.dedup();
-    let signed_json = serde_json::to_string(&signed).map_err(|e| ConsentError::Crypto(e.to_string()))?;
-    let at = at_primitive(now);
-    write_transaction(conn, |conn| {
-        let exists: i64 = kanta_settings::table
-            .filter(kanta_settings::registrar_id.eq(registrar_id))
-            .count()
-            .get_result(conn)?;
-        if exists == 0 {
-            diesel::insert_into(kanta_settings::table)
-                .values((
-                    kanta_settings::registrar_id.eq(registrar_id),
-                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
-                    kanta_settings::case_oid_root.eq(root),
-                    kanta_settings::closing_notice_working_days.eq(notice as i32),
-                    kanta_settings::signed_document_types.eq(&signed_json),
-                    kanta_settings::updated_at.eq(at),
-                ))
-                .execute(conn)?;
-        } else {
-            diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
-                .set((
-                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
-                    kanta_settings::case_oid_root.eq(root),
-                    kanta_settings::closing_notice_working_days.eq(notice as i32),
-                    kanta_settings::signed_document_types.eq(&signed_json),
-                    kanta_settings::updated_at.eq(at),
-                ))
-                .execute(conn)?;
-        }
-        Ok::<_, ConsentError>(())
-    })?;
-    Ok(KantaSettings {
-        kanta_start_date: settings.kanta_start_date,
-        case_oid_root: root.to_owned(),
-        closing_notice_working_days: Some(notice),
-        signed_document_types: signed,
-    })
 }
 
 /// RU-1: the organiser's contract with a provider, and whether the provider joined Kanta.
@@ -504,32 +361,6 @@ pub fn set_contract(
         Ok::<_, ConsentError>(())
     })?;
     Ok(body)
-}
-
-type ServiceRow = (String, String, String, Date, Option<Date>);
-
-fn load_service(
-    conn: &mut DbConnection,
-    registrar_id: &str,
-    service_id: &str,
-) -> Result<Option<ServiceRow>, ConsentError> {
-    Ok(services::table
-        .filter(services::registrar_id.eq(registrar_id))
-        .filter(services::id.eq(service_id))
-        .select((
-            services::client_id,
-            services::kind,
-            services::provider_id,
-            services::valid_to,
-            services::closed_on,
-        ))
-        .first(conn)
-        .optional()?)
-}
-
-/// When the service ends: its closing date, or the end of its decision.
-fn service_end(service: &ServiceRow) -> Date {
-    service.4.unwrap_or(service.3)
 }
 
 /// RU-1: a provider reports a voucher client's choice of provider.
@@ -1160,50 +991,6 @@ fn covering_right(
         .first(conn)
         .optional()?;
     Ok(row.filter(|r| is_usable(&r.10, r.6, r.8, today)))
-}
-
-fn security_event(
-    register: &ConsentRegister,
-    request: &Request<'_>,
-    registrar_id: &str,
-    event_type: &str,
-    details: serde_json::Value,
-) -> Result<(), ConsentError> {
-    register.clients.audit.append(vec![NewEntry::Security(SecurityEvent {
-        occurred_at: at_primitive(request.now),
-        organisation_id: Some(registrar_id.to_owned()),
-        event_type: event_type.to_owned(),
-        actor_kind: ActorKind::ProviderUser,
-        actor_id: Some(request.principal.account_id.clone()),
-        details,
-        request_id: Some(request.audit.request_id.clone()),
-    })])?;
-    Ok(())
-}
-
-fn seal(
-    register: &ConsentRegister,
-    table: &str,
-    column: &str,
-    row_id: &str,
-    value: &str,
-) -> Result<Vec<u8>, ConsentError> {
-    Ok(FieldCipher::new(&register.clients.keyring).encrypt_str(&FieldContext::new(table, column, row_id), value)?)
-}
-
-#[allow(
-    clippy::disallowed_methods,
-    reason = "case documents, opened inside read_personal_data closures that log the use; incident texts (no \
-              client data by rule) for the registrar's data-protection officer"
-)]
-fn open(
-    register: &ConsentRegister,
-    table: &str,
-    column: &str,
-    row_id: &str,
-    value: &[u8],
-) -> Result<String, ConsentError> {
-    Ok(FieldCipher::new(&register.clients.keyring).decrypt_string(&FieldContext::new(table, column, row_id), value)?)
 }
 
 /// RU-2, RU-3, RU-8: a provider stores a document into the organiser's register under a case.
