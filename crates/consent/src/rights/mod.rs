@@ -6,9 +6,13 @@
 //! yet, so no access ever depends on the job's timing.
 
 mod common;
+mod contracts;
 mod settings;
+mod voucher_choices;
 
+pub use contracts::{ContractBody, set_contract};
 pub use settings::{KantaSettings, set_kanta_settings};
+pub use voucher_choices::{VoucherChoice, VoucherChoiceBody, record_voucher_choice};
 
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
@@ -35,37 +39,6 @@ use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_t
 
 /// RU-5: a right closes this many working days after the service ends.
 pub const CLOSING_WORKING_DAYS: u32 = 7;
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContractBody {
-    /// The organiser's reference of the contract with the provider.
-    #[schema(min_length = 1, pattern = "\\S")]
-    pub contract_ref: String,
-    /// The day the provider joined the Kanta client-data repository; absent: not joined.
-    #[serde(default, with = "iso_date::option")]
-    #[schema(value_type = Option<String>, format = Date)]
-    pub kanta_joined_on: Option<Date>,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VoucherChoiceBody {
-    pub client_id: String,
-    pub service_id: String,
-    pub provider_unit_oid: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct VoucherChoice {
-    pub id: String,
-    pub client_id: String,
-    pub service_id: String,
-    pub provider_id: String,
-    pub provider_unit_oid: String,
-    #[schema(format = DateTime)]
-    pub reported_at: String,
-}
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -323,136 +296,6 @@ fn notify(
             registry_notifications::created_at.eq(at),
         ))
         .execute(conn)
-}
-
-/// RU-1: the organiser's contract with a provider, and whether the provider joined Kanta.
-pub fn set_contract(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    registrar_id: &str,
-    provider_id: &str,
-    body: ContractBody,
-    now: time::OffsetDateTime,
-) -> Result<ContractBody, ConsentError> {
-    organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
-    if organisation_kind(conn, provider_id)?.as_deref() != Some("provider") {
-        return Err(ConsentError::NotFound);
-    }
-    if body.contract_ref.trim().is_empty() {
-        return Err(validation("contract_ref", "is required"));
-    }
-    let at = at_primitive(now);
-    write_transaction(conn, |conn| {
-        diesel::delete(
-            provider_contracts::table
-                .filter(provider_contracts::registrar_id.eq(registrar_id))
-                .filter(provider_contracts::provider_id.eq(provider_id)),
-        )
-        .execute(conn)?;
-        diesel::insert_into(provider_contracts::table)
-            .values((
-                provider_contracts::registrar_id.eq(registrar_id),
-                provider_contracts::provider_id.eq(provider_id),
-                provider_contracts::contract_ref.eq(body.contract_ref.trim()),
-                provider_contracts::kanta_joined_on.eq(body.kanta_joined_on),
-                provider_contracts::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok::<_, ConsentError>(())
-    })?;
-    Ok(body)
-}
-
-/// RU-1: a provider reports a voucher client's choice of provider.
-pub fn record_voucher_choice(
-    conn: &mut DbConnection,
-    register: &ConsentRegister,
-    request: &Request<'_>,
-    registrar_id: &str,
-    body: VoucherChoiceBody,
-) -> Result<VoucherChoice, ConsentError> {
-    let reached = reach_client(
-        conn,
-        &register.clients,
-        request,
-        registrar_id,
-        &body.client_id,
-        Permission::ReadClients,
-    )?;
-    if !reached.decision.is_provider() {
-        return Err(ConsentError::Forbidden(
-            "the provider chosen reports the client's choice".into(),
-        ));
-    }
-    let provider_id = request.principal.organisation_id.clone();
-    let service = load_service(conn, registrar_id, &body.service_id)?
-        .filter(|s| s.0 == body.client_id && s.2 == provider_id)
-        .ok_or_else(|| rule("service_id", "is not a service of this client with this provider"))?;
-    if service.1 != "service_voucher" {
-        return Err(rule(
-            "service_id",
-            "only a service voucher has a choice of provider to report",
-        ));
-    }
-    let at = at_primitive(request.now);
-    let id = new_id();
-    let context = reached.decision.context(&request.audit);
-    register.clients.audit.read_personal_data(conn, &context, at, |conn| {
-        write_transaction(conn, |conn| {
-            record_choice(conn, registrar_id, &body, &provider_id, &id, request, at)
-        })?;
-        let choice = VoucherChoice {
-            id: id.clone(),
-            client_id: body.client_id.clone(),
-            service_id: body.service_id.clone(),
-            provider_id: provider_id.clone(),
-            provider_unit_oid: body.provider_unit_oid.trim().to_owned(),
-            reported_at: format_time(at),
-        };
-        Ok((
-            choice,
-            vec![DataUse {
-                subject_index: reached.subject,
-                data_kind: "voucher_provider_choice".into(),
-                data_id: Some(id.clone()),
-                outcome: Outcome::Used,
-            }],
-        ))
-    })
-}
-
-fn record_choice(
-    conn: &mut DbConnection,
-    registrar_id: &str,
-    body: &VoucherChoiceBody,
-    provider_id: &str,
-    id: &str,
-    request: &Request<'_>,
-    at: PrimitiveDateTime,
-) -> Result<(), ConsentError> {
-    diesel::insert_into(voucher_provider_choices::table)
-        .values((
-            voucher_provider_choices::registrar_id.eq(registrar_id),
-            voucher_provider_choices::id.eq(&id),
-            voucher_provider_choices::client_id.eq(&body.client_id),
-            voucher_provider_choices::service_id.eq(&body.service_id),
-            voucher_provider_choices::provider_id.eq(&provider_id),
-            voucher_provider_choices::provider_unit_oid.eq(body.provider_unit_oid.trim()),
-            voucher_provider_choices::reported_by.eq(&request.principal.account_id),
-            voucher_provider_choices::reported_at.eq(at),
-        ))
-        .execute(conn)?;
-    // A changed service-unit OID flags the provider's open rights of this client (RU-1).
-    diesel::update(
-        registry_use_rights::table
-            .filter(registry_use_rights::registrar_id.eq(registrar_id))
-            .filter(registry_use_rights::service_id.eq(&body.service_id))
-            .filter(registry_use_rights::provider_unit_oid.ne(body.provider_unit_oid.trim()))
-            .filter(registry_use_rights::status.ne("closed")),
-    )
-    .set(registry_use_rights::unit_oid_changed.eq(true))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// RU-1: opens a right, refused with the missing condition named; issues the case OID.
