@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::common::{load_service, organiser_staff, service_end};
-use super::documents::mark_local_copies;
+use super::common::{RightStatus, load_service, organiser_staff};
+use super::documents::{LocalCopy, mark_local_copies};
 use super::lifecycle::{Right, effective_status, load_right, right_of};
-use super::notifications::notify;
+use super::notifications::{NotificationKind, notify};
 use super::{CLOSING_WORKING_DAYS, iso_date};
 use crate::{ConsentError, ConsentRegister, at_primitive, helsinki_today, rule, validation};
 
@@ -71,10 +71,10 @@ pub fn close_right(
     let at = at_primitive(request.now);
     write_transaction(conn, |conn| {
         let row = load_right(conn, registrar_id, right_id)?;
-        if effective_status(&row, today) == "closed" {
+        if effective_status(&row, today) == RightStatus::Closed {
             return Err(rule("status", "the right is closed; reopen it instead"));
         }
-        if body.closes_after < row.6 {
+        if body.closes_after < row.opened_on {
             return Err(rule("closes_after", "must not be before the opening date"));
         }
         let closed_now = body.closes_after < today;
@@ -86,7 +86,7 @@ pub fn close_right(
         .set((
             registry_use_rights::closes_after.eq(Some(body.closes_after)),
             registry_use_rights::closing_set_by_organiser.eq(true),
-            registry_use_rights::status.eq(if closed_now { "closed" } else { row.10.as_str() }),
+            registry_use_rights::status.eq(if closed_now { RightStatus::Closed } else { row.status }.as_str()),
             registry_use_rights::closed_at.eq(closed_now.then_some(at)),
             registry_use_rights::version.eq(registry_use_rights::version + 1),
             registry_use_rights::updated_at.eq(at),
@@ -98,10 +98,10 @@ pub fn close_right(
         notify(
             conn,
             registrar_id,
-            &row.3,
-            "registry_use_right_closing_date_changed",
+            &row.provider_id,
+            NotificationKind::RightClosingDateChanged,
             right_id,
-            serde_json::json!({"right_id": right_id, "case_oid": row.5, "closes_after": body.closes_after.to_string()}),
+            serde_json::json!({"right_id": right_id, "case_oid": row.case_oid, "closes_after": body.closes_after.to_string()}),
             at,
         )?;
         Ok::<_, ConsentError>(())
@@ -135,7 +135,7 @@ pub fn reopen_right(
     }
     write_transaction(conn, |conn| {
         let row = load_right(conn, registrar_id, right_id)?;
-        if effective_status(&row, today) != "closed" {
+        if effective_status(&row, today) != RightStatus::Closed {
             return Err(rule("status", "only a closed right can be reopened"));
         }
         diesel::update(
@@ -146,7 +146,7 @@ pub fn reopen_right(
         .set((
             registry_use_rights::closes_after.eq(Some(body.closes_after)),
             registry_use_rights::closing_set_by_organiser.eq(true),
-            registry_use_rights::status.eq("reopened"),
+            registry_use_rights::status.eq(RightStatus::Reopened.as_str()),
             registry_use_rights::closed_at.eq(None::<PrimitiveDateTime>),
             registry_use_rights::reopen_reason.eq(Some(body.reason.trim())),
             registry_use_rights::warned_for.eq(None::<Date>),
@@ -157,16 +157,29 @@ pub fn reopen_right(
         notify(
             conn,
             registrar_id,
-            &row.3,
-            "registry_use_right_reopened",
+            &row.provider_id,
+            NotificationKind::RightReopened,
             right_id,
-            serde_json::json!({"right_id": right_id, "case_oid": row.5, "closes_after": body.closes_after.to_string()}),
+            serde_json::json!({"right_id": right_id, "case_oid": row.case_oid, "closes_after": body.closes_after.to_string()}),
             at,
         )?;
         Ok::<_, ConsentError>(())
     })?;
     let row = load_right(conn, registrar_id, right_id)?;
     Ok(right_of(registrar_id, row, None, today))
+}
+
+/// A right not stored as closed, as the closing job loads it.
+#[derive(Debug, Queryable)]
+struct OpenRow {
+    registrar_id: String,
+    id: String,
+    service_id: String,
+    provider_id: String,
+    closes_after: Option<Date>,
+    set_by_organiser: bool,
+    warned_for: Option<Date>,
+    case_oid: String,
 }
 
 /// RU-5, RU-7: the closing job. Follows each open right's service end (7 working days after
@@ -179,9 +192,8 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
     let at = at_primitive(now);
     let mut report = ClosingReport::default();
     write_transaction(conn, |conn| {
-        type OpenRow = (String, String, String, String, Option<Date>, bool, Option<Date>, String);
         let open: Vec<OpenRow> = registry_use_rights::table
-            .filter(registry_use_rights::status.ne("closed"))
+            .filter(registry_use_rights::status.ne(RightStatus::Closed.as_str()))
             .order((registry_use_rights::registrar_id, registry_use_rights::id))
             .select((
                 registry_use_rights::registrar_id,
@@ -194,10 +206,20 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
                 registry_use_rights::case_oid,
             ))
             .load(conn)?;
-        for (registrar_id, id, service_id, provider_id, closes_after, set_by_organiser, warned_for, case_oid) in open {
+        for right in open {
+            let OpenRow {
+                registrar_id,
+                id,
+                service_id,
+                provider_id,
+                closes_after,
+                set_by_organiser,
+                warned_for,
+                case_oid,
+            } = right;
             let mut last = closes_after;
             if !set_by_organiser && let Some(service) = load_service(conn, &registrar_id, &service_id)? {
-                let ended = service_end(&service);
+                let ended = service.end();
                 let computed = add_working_days(ended, CLOSING_WORKING_DAYS);
                 if Some(computed) != closes_after {
                     diesel::update(
@@ -222,7 +244,7 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
                         .filter(registry_use_rights::id.eq(&id)),
                 )
                 .set((
-                    registry_use_rights::status.eq("closed"),
+                    registry_use_rights::status.eq(RightStatus::Closed.as_str()),
                     registry_use_rights::closed_at.eq(Some(at)),
                     registry_use_rights::version.eq(registry_use_rights::version + 1),
                     registry_use_rights::updated_at.eq(at),
@@ -246,7 +268,7 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
                     conn,
                     &registrar_id,
                     &provider_id,
-                    "registry_use_right_closing_soon",
+                    NotificationKind::RightClosingSoon,
                     &id,
                     serde_json::json!({"right_id": id, "case_oid": case_oid, "closes_after": last.to_string()}),
                     at,
@@ -262,7 +284,7 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
             }
         }
         report.unconfirmed_local_copies = case_documents::table
-            .filter(case_documents::local_copy.eq("marked_for_destruction"))
+            .filter(case_documents::local_copy.eq(LocalCopy::MarkedForDestruction.as_str()))
             .order((
                 case_documents::registrar_id,
                 case_documents::case_oid,

@@ -10,23 +10,70 @@ use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{organisations, services};
 use time::Date;
 
+use crate::decision::is_usable;
 use crate::{ConsentError, ConsentRegister, at_primitive};
 
-pub(super) type RightRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Date,
-    Option<Date>,
-    Option<Date>,
-    bool,
-    String,
-    Option<String>,
-    bool,
-);
+/// A right's status as stored. A right past `closes_after` may still be stored as open or
+/// reopened until the closing job runs; [`super::lifecycle::effective_status`] says what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RightStatus {
+    Open,
+    Closed,
+    Reopened,
+}
+
+impl RightStatus {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Reopened => "reopened",
+        }
+    }
+
+    pub(super) fn parse(value: &str) -> Option<Self> {
+        match value {
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            "reopened" => Some(Self::Reopened),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for RightStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or_else(|| format!("unknown registry use right status {value:?}"))
+    }
+}
+
+/// A right as loaded with [`right_columns`], in that order.
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct RightRow {
+    pub id: String,
+    pub client_id: String,
+    pub service_id: String,
+    pub provider_id: String,
+    pub provider_unit_oid: String,
+    pub case_oid: String,
+    pub opened_on: Date,
+    pub service_ended_on: Option<Date>,
+    pub closes_after: Option<Date>,
+    pub closing_set_by_organiser: bool,
+    #[diesel(deserialize_as = String)]
+    pub status: RightStatus,
+    pub reopen_reason: Option<String>,
+    pub unit_oid_changed: bool,
+}
+
+impl RightRow {
+    /// Usable on `today` in Finland (RU-5, RU-6).
+    pub(super) fn is_usable(&self, today: Date) -> bool {
+        is_usable(self.status.as_str(), self.opened_on, self.closes_after, today)
+    }
+}
 
 macro_rules! right_columns {
     () => {
@@ -82,7 +129,27 @@ pub(super) fn organiser_staff(
     Ok(())
 }
 
-pub(super) type ServiceRow = (String, String, String, Date, Option<Date>);
+/// A service as loaded by [`load_service`].
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct ServiceRow {
+    pub client_id: String,
+    pub kind: String,
+    pub provider_id: String,
+    pub valid_to: Date,
+    pub closed_on: Option<Date>,
+}
+
+impl ServiceRow {
+    /// When the service ends: its closing date, or the end of its decision.
+    pub(super) fn end(&self) -> Date {
+        self.closed_on.unwrap_or(self.valid_to)
+    }
+
+    /// Only a service voucher has a choice of provider (RU-1).
+    pub(super) fn is_voucher(&self) -> bool {
+        self.kind == "service_voucher"
+    }
+}
 
 pub(super) fn load_service(
     conn: &mut DbConnection,
@@ -101,11 +168,6 @@ pub(super) fn load_service(
         ))
         .first(conn)
         .optional()?)
-}
-
-/// When the service ends: its closing date, or the end of its decision.
-pub(super) fn service_end(service: &ServiceRow) -> Date {
-    service.4.unwrap_or(service.3)
 }
 
 pub(super) fn security_event(

@@ -12,7 +12,6 @@ use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
 use super::common::{RightRow, open, right_columns, seal, security_event};
-use crate::decision::is_usable;
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_today, new_id, rule, validation};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -79,6 +78,24 @@ pub struct CaseDocument {
     pub created_at: String,
 }
 
+/// Where the provider's local copy of a document stands (RU-7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LocalCopy {
+    Kept,
+    MarkedForDestruction,
+    Destroyed,
+}
+
+impl LocalCopy {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Kept => "kept",
+            Self::MarkedForDestruction => "marked_for_destruction",
+            Self::Destroyed => "destroyed",
+        }
+    }
+}
+
 /// Marks the provider's local copies of the right's documents for destruction (RU-7).
 pub(super) fn mark_local_copies(
     conn: &mut DbConnection,
@@ -90,10 +107,10 @@ pub(super) fn mark_local_copies(
         case_documents::table
             .filter(case_documents::registrar_id.eq(registrar_id))
             .filter(case_documents::right_id.eq(right_id))
-            .filter(case_documents::local_copy.eq("kept")),
+            .filter(case_documents::local_copy.eq(LocalCopy::Kept.as_str())),
     )
     .set((
-        case_documents::local_copy.eq("marked_for_destruction"),
+        case_documents::local_copy.eq(LocalCopy::MarkedForDestruction.as_str()),
         case_documents::local_copy_marked_at.eq(Some(at)),
     ))
     .execute(conn)
@@ -114,7 +131,7 @@ fn covering_right(
         .select(right_columns!())
         .first(conn)
         .optional()?;
-    Ok(row.filter(|r| is_usable(&r.10, r.6, r.8, today)))
+    Ok(row.filter(|r| r.is_usable(today)))
 }
 
 /// RU-2, RU-3, RU-8: a provider stores a document into the organiser's register under a case.
@@ -189,8 +206,8 @@ pub fn store_document(
         .as_deref()
         .map(|s| seal(register, "case_documents", "signature", &id, s))
         .transpose()?;
-    let author_unit = new.author_unit_oid.clone().unwrap_or_else(|| right.4.clone());
-    let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &right.1)?;
+    let author_unit = new.author_unit_oid.clone().unwrap_or_else(|| right.provider_unit_oid.clone());
+    let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &right.client_id)?;
     let context = rekisteri_audit::AuditContext {
         access_basis: AccessBasis::RegistryUseRight,
         actor_kind: ActorKind::ProviderUser,
@@ -203,8 +220,8 @@ pub fn store_document(
                     case_documents::registrar_id.eq(registrar_id),
                     case_documents::id.eq(&id),
                     case_documents::case_oid.eq(case_oid),
-                    case_documents::right_id.eq(&right.0),
-                    case_documents::client_id.eq(&right.1),
+                    case_documents::right_id.eq(&right.id),
+                    case_documents::client_id.eq(&right.client_id),
                     case_documents::service_task.eq(new.service_task.trim()),
                     case_documents::author_id.eq(&principal.account_id),
                     case_documents::author_unit_oid.eq(&author_unit),
@@ -216,7 +233,7 @@ pub fn store_document(
                     case_documents::signature.eq(&sealed_signature),
                     case_documents::content_type.eq(new.content_type.trim()),
                     case_documents::content.eq(&sealed_content),
-                    case_documents::local_copy.eq("kept"),
+                    case_documents::local_copy.eq(LocalCopy::Kept.as_str()),
                     case_documents::created_at.eq(at),
                 ))
                 .execute(conn)
@@ -225,7 +242,7 @@ pub fn store_document(
             id: id.clone(),
             registrar_id: registrar_id.to_owned(),
             case_oid: case_oid.to_owned(),
-            client_id: right.1.clone(),
+            client_id: right.client_id.clone(),
             service_task: new.service_task.trim().to_owned(),
             author_id: principal.account_id.clone(),
             author_unit_oid: author_unit.clone(),
@@ -237,7 +254,7 @@ pub fn store_document(
             signature: new.signature.clone(),
             content_type: new.content_type.trim().to_owned(),
             content: new.content.clone(),
-            local_copy: "kept".into(),
+            local_copy: LocalCopy::Kept.as_str().into(),
             created_at: format_time(at),
         };
         Ok((
@@ -252,24 +269,26 @@ pub fn store_document(
     })
 }
 
-type DocumentRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    PrimitiveDateTime,
-    Option<Vec<u8>>,
-    String,
-    Vec<u8>,
-    String,
-    PrimitiveDateTime,
-);
+/// A stored document, sealed fields still sealed.
+#[derive(Debug, Queryable)]
+struct DocumentRow {
+    id: String,
+    client_id: String,
+    service_task: String,
+    author_id: String,
+    author_unit_oid: String,
+    provider_id: String,
+    document_type: String,
+    structure_id: String,
+    content_type: String,
+    title: Vec<u8>,
+    document_time: PrimitiveDateTime,
+    signature: Option<Vec<u8>>,
+    local_copy: String,
+    content: Vec<u8>,
+    case_oid: String,
+    created_at: PrimitiveDateTime,
+}
 
 /// RU-2: the case's documents: for the provider while its right is open (refused otherwise,
 /// like a store), for the organiser's staff who reach the client. Each document is a logged use.
@@ -318,7 +337,7 @@ pub fn list_documents(
             ));
         };
         (
-            right.1,
+            right.client_id,
             rekisteri_audit::AuditContext {
                 access_basis: AccessBasis::RegistryUseRight,
                 actor_kind: ActorKind::ProviderUser,
@@ -357,35 +376,35 @@ pub fn list_documents(
             let mut documents = Vec::new();
             let mut uses = Vec::new();
             for r in rows {
-                let content = open(register, "case_documents", "content", &r.0, &r.13)?;
+                let content = open(register, "case_documents", "content", &r.id, &r.content)?;
                 uses.push(DataUse {
                     subject_index: subject,
                     data_kind: "document".into(),
-                    data_id: Some(r.0.clone()),
+                    data_id: Some(r.id.clone()),
                     outcome: Outcome::Used,
                 });
                 documents.push(CaseDocument {
-                    title: open(register, "case_documents", "title", &r.0, &r.9)?,
+                    title: open(register, "case_documents", "title", &r.id, &r.title)?,
                     signature: r
-                        .11
+                        .signature
                         .as_deref()
-                        .map(|s| open(register, "case_documents", "signature", &r.0, s))
+                        .map(|s| open(register, "case_documents", "signature", &r.id, s))
                         .transpose()?,
                     content: serde_json::from_str(&content).map_err(|e| ConsentError::Crypto(e.to_string()))?,
-                    id: r.0,
+                    id: r.id,
                     registrar_id: registrar_id.to_owned(),
-                    case_oid: r.14,
-                    client_id: r.1,
-                    service_task: r.2,
-                    author_id: r.3,
-                    author_unit_oid: r.4,
-                    provider_id: r.5,
-                    document_type: r.6,
-                    structure_id: r.7,
-                    document_time: format_time(r.10),
-                    content_type: r.8,
-                    local_copy: r.12,
-                    created_at: format_time(r.15),
+                    case_oid: r.case_oid,
+                    client_id: r.client_id,
+                    service_task: r.service_task,
+                    author_id: r.author_id,
+                    author_unit_oid: r.author_unit_oid,
+                    provider_id: r.provider_id,
+                    document_type: r.document_type,
+                    structure_id: r.structure_id,
+                    document_time: format_time(r.document_time),
+                    content_type: r.content_type,
+                    local_copy: r.local_copy,
+                    created_at: format_time(r.created_at),
                 });
             }
             if uses.is_empty() {
@@ -424,7 +443,7 @@ pub fn confirm_local_copy_destroyed(
             .first(conn)
             .optional()?
             .ok_or(ConsentError::NotFound)?;
-        if state != "marked_for_destruction" {
+        if state != LocalCopy::MarkedForDestruction.as_str() {
             return Err(rule(
                 "local_copy",
                 format!("the local copy is {state}, not marked for destruction"),
@@ -436,7 +455,7 @@ pub fn confirm_local_copy_destroyed(
                 .filter(case_documents::id.eq(document_id)),
         )
         .set((
-            case_documents::local_copy.eq("destroyed"),
+            case_documents::local_copy.eq(LocalCopy::Destroyed.as_str()),
             case_documents::local_copy_destroyed_at.eq(Some(at)),
         ))
         .execute(conn)?;

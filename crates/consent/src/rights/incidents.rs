@@ -10,7 +10,7 @@ use time::{Duration, PrimitiveDateTime};
 use utoipa::ToSchema;
 
 use super::common::{open, organisation_kind, organiser_staff, seal};
-use super::notifications::notify;
+use super::notifications::{NotificationKind, notify};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, rule, validation};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -54,18 +54,60 @@ pub struct SecurityIncident {
     pub reported_by: String,
 }
 
-type IncidentRow = (
-    String,
-    String,
-    String,
-    Option<Vec<u8>>,
-    Option<String>,
-    PrimitiveDateTime,
-    PrimitiveDateTime,
-    Option<Vec<u8>>,
-    Option<PrimitiveDateTime>,
-    String,
-);
+/// Where an incident stands (RU-4): `suspected` → `assessed` → `authority_notified` or
+/// `notification_not_required`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IncidentState {
+    Suspected,
+    Assessed,
+    AuthorityNotified,
+    NotificationNotRequired,
+}
+
+impl IncidentState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Suspected => "suspected",
+            Self::Assessed => "assessed",
+            Self::AuthorityNotified => "authority_notified",
+            Self::NotificationNotRequired => "notification_not_required",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "suspected" => Some(Self::Suspected),
+            "assessed" => Some(Self::Assessed),
+            "authority_notified" => Some(Self::AuthorityNotified),
+            "notification_not_required" => Some(Self::NotificationNotRequired),
+            _ => None,
+        }
+    }
+
+    fn may_move_to(self, next: Self) -> bool {
+        matches!(
+            (self, next),
+            (Self::Suspected, Self::Assessed)
+                | (Self::Assessed, Self::AuthorityNotified)
+                | (Self::Assessed, Self::NotificationNotRequired)
+        )
+    }
+}
+
+/// An incident as loaded with `incident_columns`, sealed texts still sealed.
+#[derive(Debug, Queryable)]
+struct IncidentRow {
+    id: String,
+    state: String,
+    source: String,
+    description: Option<Vec<u8>>,
+    document_id: Option<String>,
+    discovered_at: PrimitiveDateTime,
+    notify_by: PrimitiveDateTime,
+    assessment: Option<Vec<u8>>,
+    notified_at: Option<PrimitiveDateTime>,
+    reported_by: String,
+}
 
 macro_rules! incident_columns {
     () => {
@@ -91,24 +133,24 @@ fn incident_of(
 ) -> Result<SecurityIncident, ConsentError> {
     Ok(SecurityIncident {
         description: r
-            .3
+            .description
             .as_deref()
-            .map(|d| open(register, "security_incidents", "description", &r.0, d))
+            .map(|d| open(register, "security_incidents", "description", &r.id, d))
             .transpose()?,
         assessment: r
-            .7
+            .assessment
             .as_deref()
-            .map(|d| open(register, "security_incidents", "assessment", &r.0, d))
+            .map(|d| open(register, "security_incidents", "assessment", &r.id, d))
             .transpose()?,
-        id: r.0,
+        id: r.id,
         registrar_id: registrar_id.to_owned(),
-        state: r.1,
-        source: r.2,
-        document_id: r.4,
-        discovered_at: format_time(r.5),
-        notify_by: format_time(r.6),
-        notified_at: r.8.map(format_time),
-        reported_by: r.9,
+        state: r.state,
+        source: r.source,
+        document_id: r.document_id,
+        discovered_at: format_time(r.discovered_at),
+        notify_by: format_time(r.notify_by),
+        notified_at: r.notified_at.map(format_time),
+        reported_by: r.reported_by,
     })
 }
 
@@ -180,7 +222,7 @@ pub fn report_security_incident(
             .values((
                 security_incidents::registrar_id.eq(registrar_id),
                 security_incidents::id.eq(&id),
-                security_incidents::state.eq("suspected"),
+                security_incidents::state.eq(IncidentState::Suspected.as_str()),
                 security_incidents::source.eq(source),
                 security_incidents::description.eq(Some(&description)),
                 security_incidents::document_id.eq(body.document_id.as_deref()),
@@ -196,7 +238,7 @@ pub fn report_security_incident(
             conn,
             registrar_id,
             registrar_id,
-            "security_incident_suspected",
+            NotificationKind::SecurityIncidentSuspected,
             &id,
             serde_json::json!({"incident_id": id, "notify_by": format_time(discovered + Duration::hours(72))}),
             at,
@@ -206,7 +248,7 @@ pub fn report_security_incident(
     Ok(SecurityIncident {
         id: id.clone(),
         registrar_id: registrar_id.to_owned(),
-        state: "suspected".into(),
+        state: IncidentState::Suspected.as_str().into(),
         source: source.into(),
         description: Some(body.description.trim().to_owned()),
         document_id: body.document_id,
@@ -274,20 +316,13 @@ pub fn update_security_incident(
             .first(conn)
             .optional()?
             .ok_or(ConsentError::NotFound)?;
-        let allowed = matches!(
-            (state.as_str(), changes.state.as_str()),
-            ("suspected", "assessed") | ("assessed", "authority_notified") | ("assessed", "notification_not_required")
-        );
-        if !matches!(
-            changes.state.as_str(),
-            "assessed" | "authority_notified" | "notification_not_required"
-        ) {
+        let Some(next) = IncidentState::parse(&changes.state).filter(|s| *s != IncidentState::Suspected) else {
             return Err(validation(
                 "state",
                 "must be assessed, authority_notified or notification_not_required",
             ));
-        }
-        if !allowed {
+        };
+        if !IncidentState::parse(&state).is_some_and(|current| current.may_move_to(next)) {
             return Err(rule("state", format!("an incident in state {state} cannot move there")));
         }
         let assessment = changes
@@ -295,7 +330,7 @@ pub fn update_security_incident(
             .as_deref()
             .map(|a| seal(register, "security_incidents", "assessment", id, a.trim()))
             .transpose()?;
-        if changes.state == "assessed" && assessment.is_none() {
+        if next == IncidentState::Assessed && assessment.is_none() {
             return Err(rule("assessment", "is required to assess an incident"));
         }
         let target = security_incidents::table
@@ -303,7 +338,7 @@ pub fn update_security_incident(
             .filter(security_incidents::id.eq(id));
         diesel::update(target)
             .set((
-                security_incidents::state.eq(&changes.state),
+                security_incidents::state.eq(next.as_str()),
                 security_incidents::version.eq(security_incidents::version + 1),
                 security_incidents::updated_at.eq(at),
             ))
@@ -313,7 +348,7 @@ pub fn update_security_incident(
                 .set(security_incidents::assessment.eq(Some(assessment)))
                 .execute(conn)?;
         }
-        if changes.state == "authority_notified" {
+        if next == IncidentState::AuthorityNotified {
             diesel::update(target)
                 .set(security_incidents::notified_at.eq(Some(at)))
                 .execute(conn)?;

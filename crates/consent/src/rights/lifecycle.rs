@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
-use super::common::{RightRow, load_service, organiser_staff, right_columns, service_end};
-use super::notifications::notify;
+use super::common::{RightRow, RightStatus, load_service, organiser_staff, right_columns};
+use super::notifications::{NotificationKind, notify};
 use super::{CLOSING_WORKING_DAYS, iso_date};
-use crate::decision::{RightState, is_usable};
+use crate::decision::RightState;
 use crate::{ConsentError, ConsentRegister, at_primitive, helsinki_today, new_id, rule};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -64,32 +64,35 @@ pub struct Right {
 
 pub type OpenedRight = Right;
 
-pub(super) fn effective_status(row: &RightRow, today: Date) -> String {
-    if row.10 != "closed" && !is_usable(&row.10, row.6, row.8, today) && row.8.is_some_and(|last| today > last) {
-        "closed".to_owned()
+/// What the right is on `today`: closed from the day after its last usable day, whether or not
+/// the closing job has stored that yet (RU-5).
+pub(super) fn effective_status(row: &RightRow, today: Date) -> RightStatus {
+    if row.status != RightStatus::Closed && !row.is_usable(today) && row.closes_after.is_some_and(|last| today > last)
+    {
+        RightStatus::Closed
     } else {
-        row.10.clone()
+        row.status
     }
 }
 
 pub(super) fn right_of(registrar_id: &str, row: RightRow, identity_code: Option<String>, today: Date) -> Right {
-    let status = effective_status(&row, today);
+    let status = effective_status(&row, today).as_str().to_owned();
     Right {
-        id: row.0,
+        id: row.id,
         registrar_id: registrar_id.to_owned(),
-        client_id: row.1,
+        client_id: row.client_id,
         identity_code,
-        service_id: row.2,
-        provider_id: row.3,
-        provider_unit_oid: row.4,
-        case_oid: row.5,
-        opened_on: row.6,
-        service_ended_on: row.7,
-        closes_after: row.8,
-        closing_set_by_organiser: row.9,
+        service_id: row.service_id,
+        provider_id: row.provider_id,
+        provider_unit_oid: row.provider_unit_oid,
+        case_oid: row.case_oid,
+        opened_on: row.opened_on,
+        service_ended_on: row.service_ended_on,
+        closes_after: row.closes_after,
+        closing_set_by_organiser: row.closing_set_by_organiser,
         status,
-        reopen_reason: row.11,
-        unit_oid_changed: row.12,
+        reopen_reason: row.reopen_reason,
+        unit_oid_changed: row.unit_oid_changed,
     }
 }
 
@@ -107,13 +110,13 @@ pub(crate) fn rights_of_client(
     Ok(rows
         .into_iter()
         .map(|r| RightState {
-            id: r.0,
+            id: r.id,
             registrar_id: registrar_id.to_owned(),
-            provider_id: r.3,
-            case_oid: r.5,
-            status: r.10,
-            opened_on: r.6,
-            closes_after: r.8,
+            provider_id: r.provider_id,
+            case_oid: r.case_oid,
+            status: r.status.as_str().to_owned(),
+            opened_on: r.opened_on,
+            closes_after: r.closes_after,
         })
         .collect())
 }
@@ -145,13 +148,13 @@ pub fn open_right(
     let at = at_primitive(request.now);
     let unit_oid = body.provider_unit_oid.trim().to_owned();
     let service = load_service(conn, registrar_id, &body.service_id)?
-        .filter(|s| s.0 == body.client_id)
+        .filter(|s| s.client_id == body.client_id)
         .ok_or_else(|| rule("service_id", "is not a service of this client"))?;
-    let provider_id = service.2.clone();
+    let provider_id = service.provider_id.clone();
     let context = reached.decision.context(&request.audit);
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
         let row = write_transaction(conn, |conn| {
-            if service.1 == "service_voucher" {
+            if service.is_voucher() {
                 let chosen: i64 = voucher_provider_choices::table
                     .filter(voucher_provider_choices::registrar_id.eq(registrar_id))
                     .filter(voucher_provider_choices::service_id.eq(&body.service_id))
@@ -211,7 +214,7 @@ pub fn open_right(
             if opened_on < start {
                 return Err(rule("opened_on", "is before the organiser's Kanta start date"));
             }
-            let ended = service_end(&service);
+            let ended = service.end();
             let closes_after = add_working_days(ended, CLOSING_WORKING_DAYS);
             if closes_after < opened_on {
                 return Err(rule(
@@ -225,7 +228,7 @@ pub fn open_right(
                 .filter(registry_use_rights::provider_id.eq(&provider_id))
                 .select(right_columns!())
                 .load(conn)?;
-            if existing.iter().any(|r| effective_status(r, today) != "closed") {
+            if existing.iter().any(|r| effective_status(r, today) != RightStatus::Closed) {
                 return Err(rule(
                     "service_id",
                     "the service already has an open registry use right for this provider",
@@ -246,7 +249,7 @@ pub fn open_right(
                     registry_use_rights::service_ended_on.eq(Some(ended)),
                     registry_use_rights::closes_after.eq(Some(closes_after)),
                     registry_use_rights::closing_set_by_organiser.eq(false),
-                    registry_use_rights::status.eq("open"),
+                    registry_use_rights::status.eq(RightStatus::Open.as_str()),
                     registry_use_rights::opened_by.eq(&request.principal.account_id),
                     registry_use_rights::version.eq(1i64),
                     registry_use_rights::created_at.eq(at),
@@ -259,7 +262,7 @@ pub fn open_right(
                 conn,
                 registrar_id,
                 &provider_id,
-                "registry_use_right_opened",
+                NotificationKind::RightOpened,
                 &id,
                 serde_json::json!({"right_id": id, "case_oid": case_oid}),
                 at,
@@ -272,7 +275,7 @@ pub fn open_right(
             Ok::<_, ConsentError>(row)
         })?;
         let code = reached.reveal_identity_code(&register.clients)?;
-        let id = row.0.clone();
+        let id = row.id.clone();
         Ok((
             right_of(registrar_id, row, code, today),
             vec![DataUse {
@@ -316,17 +319,17 @@ pub fn get_right(
             outcome: Outcome::Used,
         }]
     };
-    if principal.organisation_id == row.3 && principal.can(Permission::StoreCaseDocuments) {
-        let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &row.1)?;
+    if principal.organisation_id == row.provider_id && principal.can(Permission::StoreCaseDocuments) {
+        let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &row.client_id)?;
         let context = rekisteri_audit::AuditContext {
             access_basis: AccessBasis::RegistryUseRight,
             actor_kind: ActorKind::ProviderUser,
             ..request.audit.clone()
         };
-        let usable = is_usable(&row.10, row.6, row.8, today);
+        let usable = row.is_usable(today);
         return register.clients.audit.read_personal_data(conn, &context, at, |conn| {
             let code = if usable {
-                rekisteri_clients::identity_code_of(conn, &register.clients, registrar_id, &row.1)?
+                rekisteri_clients::identity_code_of(conn, &register.clients, registrar_id, &row.client_id)?
             } else {
                 None
             };
@@ -341,7 +344,7 @@ pub fn get_right(
         &register.clients,
         request,
         registrar_id,
-        &row.1,
+        &row.client_id,
         Permission::ReadClients,
     )?;
     let context = reached.decision.context(&request.audit);

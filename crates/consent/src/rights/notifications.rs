@@ -11,11 +11,33 @@ use utoipa::ToSchema;
 
 use crate::{ConsentError, format_time, new_id};
 
+/// What a notification is about; stored and shown as [`NotificationKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotificationKind {
+    RightOpened,
+    RightClosingSoon,
+    RightClosingDateChanged,
+    RightReopened,
+    SecurityIncidentSuspected,
+}
+
+impl NotificationKind {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::RightOpened => "registry_use_right_opened",
+            Self::RightClosingSoon => "registry_use_right_closing_soon",
+            Self::RightClosingDateChanged => "registry_use_right_closing_date_changed",
+            Self::RightReopened => "registry_use_right_reopened",
+            Self::SecurityIncidentSuspected => "security_incident_suspected",
+        }
+    }
+}
+
 pub(super) fn notify(
     conn: &mut DbConnection,
     registrar_id: &str,
     recipient_id: &str,
-    kind: &str,
+    kind: NotificationKind,
     subject_id: &str,
     details: serde_json::Value,
     at: PrimitiveDateTime,
@@ -25,7 +47,7 @@ pub(super) fn notify(
             registry_notifications::registrar_id.eq(registrar_id),
             registry_notifications::id.eq(new_id()),
             registry_notifications::recipient_id.eq(recipient_id),
-            registry_notifications::kind.eq(kind),
+            registry_notifications::kind.eq(kind.as_str()),
             registry_notifications::subject_id.eq(subject_id),
             registry_notifications::details.eq(details.to_string()),
             registry_notifications::created_at.eq(at),
@@ -49,6 +71,16 @@ pub struct RegistryNotification {
     pub created_at: String,
 }
 
+#[derive(Debug, Queryable)]
+struct NotificationRow {
+    id: String,
+    registrar_id: String,
+    kind: String,
+    subject_id: String,
+    details: String,
+    created_at: PrimitiveDateTime,
+}
+
 /// The notifications addressed to the principal's organisation, oldest first: a provider's
 /// users who store case documents, a registrar's users who manage rights or incidents.
 pub fn list_notifications(
@@ -67,7 +99,7 @@ pub fn list_notifications(
             "the caller's roles grant no registry use right or incident permission".into(),
         ));
     }
-    let rows: Vec<(String, String, String, String, String, PrimitiveDateTime)> = registry_notifications::table
+    let rows: Vec<NotificationRow> = registry_notifications::table
         .filter(registry_notifications::recipient_id.eq(&principal.organisation_id))
         .order((registry_notifications::created_at, registry_notifications::id))
         .select((
@@ -82,12 +114,12 @@ pub fn list_notifications(
     Ok(rows
         .into_iter()
         .map(|r| RegistryNotification {
-            id: r.0,
-            registrar_id: r.1,
-            kind: r.2,
-            subject_id: r.3,
-            details: serde_json::from_str(&r.4).unwrap_or(serde_json::Value::Null),
-            created_at: format_time(r.5),
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            id: r.id,
+            registrar_id: r.registrar_id,
+            kind: r.kind,
+            subject_id: r.subject_id,
+            created_at: format_time(r.created_at),
         })
         .collect())
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use super::common::load_service;
+use super::common::{RightStatus, load_service};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, rule};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -55,9 +55,9 @@ pub fn record_voucher_choice(
     }
     let provider_id = request.principal.organisation_id.clone();
     let service = load_service(conn, registrar_id, &body.service_id)?
-        .filter(|s| s.0 == body.client_id && s.2 == provider_id)
+        .filter(|s| s.client_id == body.client_id && s.provider_id == provider_id)
         .ok_or_else(|| rule("service_id", "is not a service of this client with this provider"))?;
-    if service.1 != "service_voucher" {
+    if !service.is_voucher() {
         return Err(rule(
             "service_id",
             "only a service voucher has a choice of provider to report",
@@ -117,7 +117,7 @@ fn record_choice(
             .filter(registry_use_rights::registrar_id.eq(registrar_id))
             .filter(registry_use_rights::service_id.eq(&body.service_id))
             .filter(registry_use_rights::provider_unit_oid.ne(body.provider_unit_oid.trim()))
-            .filter(registry_use_rights::status.ne("closed")),
+            .filter(registry_use_rights::status.ne(RightStatus::Closed.as_str())),
     )
     .set(registry_use_rights::unit_oid_changed.eq(true))
     .execute(conn)?;
