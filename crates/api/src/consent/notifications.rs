@@ -25,7 +25,10 @@ pub struct NotificationList {
     )
 )]
 #[get("/v1/registry-notifications")]
-pub(super) async fn list_notifications(state: web::Data<AppState>, principal: Authenticated) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list_notifications(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let items = state
         .run(move |conn, _| Ok(rekisteri_consent::list_notifications(conn, &principal.0)?))
         .await?;

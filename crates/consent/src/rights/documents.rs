@@ -206,7 +206,10 @@ pub fn store_document(
         .as_deref()
         .map(|s| seal(register, "case_documents", "signature", &id, s))
         .transpose()?;
-    let author_unit = new.author_unit_oid.clone().unwrap_or_else(|| right.provider_unit_oid.clone());
+    let author_unit = new
+        .author_unit_oid
+        .clone()
+        .unwrap_or_else(|| right.provider_unit_oid.clone());
     let subject = rekisteri_clients::subject_of(conn, registrar_id, "client", &right.client_id)?;
     let context = rekisteri_audit::AuditContext {
         access_basis: AccessBasis::RegistryUseRight,

@@ -67,8 +67,7 @@ pub type OpenedRight = Right;
 /// What the right is on `today`: closed from the day after its last usable day, whether or not
 /// the closing job has stored that yet (RU-5).
 pub(super) fn effective_status(row: &RightRow, today: Date) -> RightStatus {
-    if row.status != RightStatus::Closed && !row.is_usable(today) && row.closes_after.is_some_and(|last| today > last)
-    {
+    if row.status != RightStatus::Closed && !row.is_usable(today) && row.closes_after.is_some_and(|last| today > last) {
         RightStatus::Closed
     } else {
         row.status
@@ -228,7 +227,10 @@ pub fn open_right(
                 .filter(registry_use_rights::provider_id.eq(&provider_id))
                 .select(right_columns!())
                 .load(conn)?;
-            if existing.iter().any(|r| effective_status(r, today) != RightStatus::Closed) {
+            if existing
+                .iter()
+                .any(|r| effective_status(r, today) != RightStatus::Closed)
+            {
                 return Err(rule(
                     "service_id",
                     "the service already has an open registry use right for this provider",
@@ -383,7 +385,11 @@ pub fn list_rights(
         .collect())
 }
 
-pub(super) fn load_right(conn: &mut DbConnection, registrar_id: &str, right_id: &str) -> Result<RightRow, ConsentError> {
+pub(super) fn load_right(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    right_id: &str,
+) -> Result<RightRow, ConsentError> {
     registry_use_rights::table
         .filter(registry_use_rights::registrar_id.eq(registrar_id))
         .filter(registry_use_rights::id.eq(right_id))
