@@ -29,8 +29,6 @@ pub use voucher_choices::{VoucherChoice, VoucherChoiceBody, record_voucher_choic
 
 pub(crate) use lifecycle::rights_of_client;
 
-use time::Date;
-
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 
 /// RU-5: a right closes this many working days after the service ends.
