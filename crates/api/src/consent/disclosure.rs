@@ -1,0 +1,345 @@
+//! Kanta informing, disclosure consent and prohibitions, and the disclosure decision (CO-1..CO-5).
+
+use actix_web::{HttpResponse, get, post, put, web};
+use rekisteri_accounts::Permission;
+use rekisteri_consent::decision::ConsentState;
+use rekisteri_consent::{
+    ConsentView, DecisionRequest, DecisionResponse, Informing, NewInforming, NewProhibition, Prohibition,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::subject;
+use crate::clients::{ClientAccess, request};
+use crate::extract::Json;
+use crate::idempotency::{disclosing, disclosure};
+use crate::principal::Authenticated;
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+#[derive(Serialize, ToSchema)]
+pub struct InformingList {
+    pub items: Vec<Informing>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProhibitionList {
+    pub items: Vec<Prohibition>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `positive`, `negative` or `revoked`.
+    #[schema(value_type = String, pattern = "^(positive|negative|revoked)$")]
+    pub state: ConsentState,
+}
+
+/// The client's Kanta informing records (CO-1); a logged use.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = InformingList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
+pub(super) async fn list_informings(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: read informing", &access);
+            Ok(rekisteri_consent::list_informings(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(InformingList { items }))
+}
+
+/// Record that the client was informed about Kanta storage (CO-1): `method` is `in_person` or
+/// `omakanta_receipt`. Consent and prohibitions are refused before it.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    request_body = NewInforming,
+    responses(
+        (status = 201, body = Informing),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
+pub(super) async fn record_informing(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+    body: Json<NewInforming>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let new = body.into_inner();
+    let (created, disclosure) = state
+        .run(move |conn, state| {
+            let purpose = "kanta: record informing";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let created = rekisteri_consent::record_informing(conn, &state.consent(), &request, &rid, &id, new)?;
+            let disclosure = disclosure(
+                &rid,
+                purpose,
+                Permission::ManageDisclosureConsent,
+                subject(conn, &rid, &id)?,
+                "kanta_informing",
+                &created.id,
+            );
+            Ok((created, disclosure))
+        })
+        .await?;
+    Ok(disclosing(HttpResponse::Created().json(created), disclosure))
+}
+
+/// The client's disclosure consent (CO-2): the current state (the newest change; `not_given`
+/// when none) and the history, newest first. A logged use.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = ConsentView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients/{id}/disclosure-consent")]
+pub(super) async fn get_consent(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let view = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: read disclosure consent", &access);
+            Ok(rekisteri_consent::get_consent(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Record the client's disclosure consent (CO-2): `positive`, `negative` or `revoked`. Refused
+/// (422, `kanta_informing`) before the client has been informed (CO-1).
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    request_body = ConsentBody,
+    responses(
+        (status = 200, body = ConsentView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not informed yet, or nothing to revoke", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/registrars/{rid}/clients/{id}/disclosure-consent")]
+pub(super) async fn set_consent(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+    body: Json<ConsentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let new_state = body.into_inner().state;
+    let view = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: record disclosure consent", &access);
+            Ok(rekisteri_consent::set_consent(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+                new_state,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The client's disclosure prohibitions (CO-3), in force and revoked; a logged use.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, body = ProhibitionList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions")]
+pub(super) async fn list_prohibitions(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: read prohibitions", &access);
+            Ok(rekisteri_consent::list_prohibitions(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ProhibitionList { items }))
+}
+
+/// Record a prohibition (CO-3): `scope` `all`, or `registrar`, `service_task` or `document`
+/// with its `target`. In force until revoked, across later consent changes; needs informing.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
+    request_body = NewProhibition,
+    responses(
+        (status = 201, body = Prohibition),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not informed yet", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions")]
+pub(super) async fn add_prohibition(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+    body: Json<NewProhibition>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let new = body.into_inner();
+    let (created, disclosure) = state
+        .run(move |conn, state| {
+            let purpose = "kanta: record prohibition";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let created = rekisteri_consent::add_prohibition(conn, &state.consent(), &request, &rid, &id, new)?;
+            let disclosure = disclosure(
+                &rid,
+                purpose,
+                Permission::ManageDisclosureConsent,
+                subject(conn, &rid, &id)?,
+                "disclosure_prohibition",
+                &created.id,
+            );
+            Ok((created, disclosure))
+        })
+        .await?;
+    Ok(disclosing(HttpResponse::Created().json(created), disclosure))
+}
+
+/// Revoke a prohibition (CO-3); it stays in the history.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id"),
+        ("pid" = String, Path, description = "Prohibition id")),
+    responses(
+        (status = 200, body = Prohibition),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions/{pid}/revoke")]
+pub(super) async fn revoke_prohibition(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id, pid) = path.into_inner();
+    let revoked = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: revoke prohibition", &access);
+            Ok(rekisteri_consent::revoke_prohibition(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+                &pid,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(revoked))
+}
+
+/// May data X (registrar, service task, document) of a client be disclosed to recipient Q?
+/// (CO-4) `allow` or `deny` with the basis: the consent state, the prohibition that matched,
+/// or the organiser's exception (CO-5: the provider holding an open registry use right for the
+/// client and the case). Every `allow` is a disclosure-log entry with that basis.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id: the register holding the client")),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, body = DecisionResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/disclosure-decisions")]
+pub(super) async fn decide(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<String>,
+    body: Json<DecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let body = body.into_inner();
+    let decision = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "kanta: disclosure decision", &access);
+            Ok(rekisteri_consent::decide_disclosure(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                body,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(decision))
+}

@@ -1,0 +1,341 @@
+//! The organiser's Kanta settings, provider contracts, voucher choices and registry use rights
+//! (RU-1, RU-5, RU-6).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, put, web};
+use rekisteri_accounts::Permission;
+use rekisteri_consent::{
+    CloseRight, ContractBody, KantaSettings, OpenRight, ReopenRight, Right, VoucherChoice, VoucherChoiceBody,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::subject;
+use crate::clients::{ClientAccess, request};
+use crate::extract::Json;
+use crate::idempotency::{disclosing, disclosure};
+use crate::principal::Authenticated;
+use crate::problem::{ApiError, Problem};
+use crate::{AppState, RunBlocking};
+
+#[derive(Serialize, ToSchema)]
+pub struct RightList {
+    pub items: Vec<Right>,
+}
+
+/// The organiser's Kanta settings (RU-1): start date, case OID root, working days of notice
+/// before an automatic closing (RU-5).
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = KantaSettings,
+    responses(
+        (status = 200, body = KantaSettings),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/registrars/{rid}/kanta-settings")]
+pub(super) async fn set_kanta_settings(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+    body: Json<KantaSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let body = body.into_inner();
+    let saved = state
+        .run(move |conn, state| {
+            Ok(rekisteri_consent::set_kanta_settings(
+                conn,
+                &principal.0,
+                &rid,
+                body,
+                state.clock.now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// The organiser's contract with a provider and the provider's Kanta joining date (RU-1).
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("provider_id" = String, Path, description = "Provider organisation id")),
+    request_body = ContractBody,
+    responses(
+        (status = 200, body = ContractBody),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/registrars/{rid}/provider-contracts/{provider_id}")]
+pub(super) async fn set_contract(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<(String, String)>,
+    body: Json<ContractBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, provider_id) = path.into_inner();
+    let body = body.into_inner();
+    let saved = state
+        .run(move |conn, state| {
+            Ok(rekisteri_consent::set_contract(
+                conn,
+                &principal.0,
+                &rid,
+                &provider_id,
+                body,
+                state.clock.now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// The provider reports a voucher client's choice of provider (RU-1); the organiser then opens
+/// the registry use right. A changed service-unit OID flags the open rights of that service.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = VoucherChoiceBody,
+    responses(
+        (status = 201, body = VoucherChoice),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/voucher-provider-choices")]
+pub(super) async fn record_voucher_choice(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<String>,
+    body: Json<VoucherChoiceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let body = body.into_inner();
+    let (created, disclosure) = state
+        .run(move |conn, state| {
+            let purpose = "registry use right: report voucher choice";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let created = rekisteri_consent::record_voucher_choice(conn, &state.consent(), &request, &rid, body)?;
+            let disclosure = disclosure(
+                &rid,
+                purpose,
+                Permission::ReadClients,
+                subject(conn, &rid, &created.client_id)?,
+                "voucher_provider_choice",
+                &created.id,
+            );
+            Ok((created, disclosure))
+        })
+        .await?;
+    Ok(disclosing(HttpResponse::Created().json(created), disclosure))
+}
+
+/// The registrar's registry use rights (its staff), or a provider's own rights in it; without
+/// identity codes.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    responses(
+        (status = 200, body = RightList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/registry-use-rights")]
+pub(super) async fn list_rights(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let items = state
+        .run(move |conn, state| {
+            Ok(rekisteri_consent::list_rights(
+                conn,
+                &principal.0,
+                &rid,
+                state.clock.now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(RightList { items }))
+}
+
+/// Open a registry use right (RU-1) for the client's service with the provider's service-unit
+/// OID; returns the case OID (issued under the organiser's OID root) and the identity code
+/// delivered to the provider. Refused (422) naming the missing condition: `voucher_provider_choice`,
+/// `contract`, `provider_kanta_joining`, `provider_unit_oid`, `kanta_start_date`, `opened_on`.
+/// The right closes 7 working days after the service ends (RU-5).
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    request_body = OpenRight,
+    responses(
+        (status = 201, body = Right, headers(("Location" = String, description = "The right's URL"))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A condition of RU-1 does not hold; `errors` names it", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/registry-use-rights")]
+pub(super) async fn open_right(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<String>,
+    body: Json<OpenRight>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let body = body.into_inner();
+    let (created, disclosure) = state
+        .run(move |conn, state| {
+            let purpose = "registry use right: open";
+            let request = request(state, &principal.0, &rid, purpose, &access);
+            let created = rekisteri_consent::open_right(conn, &state.consent(), &request, &rid, body)?;
+            let disclosure = disclosure(
+                &rid,
+                purpose,
+                Permission::ManageRegistryUseRights,
+                subject(conn, &rid, &created.client_id)?,
+                "registry_use_right",
+                &created.id,
+            );
+            Ok((created, disclosure))
+        })
+        .await?;
+    let location = format!(
+        "/v1/registrars/{}/registry-use-rights/{}",
+        created.registrar_id, created.id
+    );
+    Ok(disclosing(
+        HttpResponse::Created()
+            .insert_header((header::LOCATION, location))
+            .json(created),
+        disclosure,
+    ))
+}
+
+/// One registry use right, with the client's identity code and the case OID: the organiser's
+/// staff who reach the client, or the right's provider (its delivery, RU-1). A logged use.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Right id")),
+    responses(
+        (status = 200, body = Right),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/registry-use-rights/{id}")]
+pub(super) async fn show_right(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let right = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "registry use right: read", &access);
+            Ok(rekisteri_consent::get_right(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(right))
+}
+
+/// The organiser sets another closing date for this right (RU-5): `closes_after` is the last
+/// usable day; the right is closed from 00:00 Finnish time of the next day, at once for a date
+/// before today. The provider is notified.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Right id")),
+    request_body = CloseRight,
+    responses(
+        (status = 200, body = Right),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Already closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/registry-use-rights/{id}/close")]
+pub(super) async fn close_right(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+    body: Json<CloseRight>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let body = body.into_inner();
+    let right = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "registry use right: close", &access);
+            Ok(rekisteri_consent::close_right(
+                conn,
+                &state.consent(),
+                &request,
+                &rid,
+                &id,
+                body,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(right))
+}
+
+/// Reopen a closed right (RU-6) to correct or invalidate the provider's documents: `reason`
+/// and the last usable day `closes_after`. The provider is notified.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Right id")),
+    request_body = ReopenRight,
+    responses(
+        (status = 200, body = Right),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The right is not closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/registrars/{rid}/registry-use-rights/{id}/reopen")]
+pub(super) async fn reopen_right(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    path: web::Path<(String, String)>,
+    body: Json<ReopenRight>,
+) -> Result<HttpResponse, ApiError> {
+    let (rid, id) = path.into_inner();
+    let body = body.into_inner();
+    let right = state
+        .run(move |conn, state| {
+            let request = request(state, &principal.0, &rid, "registry use right: reopen", &access);
+            Ok(rekisteri_consent::reopen_right(conn, &request, &rid, &id, body)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(right))
+}

@@ -1,0 +1,215 @@
+//! What several subjects of the registry use rights share: the right and service rows, who may
+//! manage a register, security events and the sealing of stored texts.
+
+use diesel::prelude::*;
+use rekisteri_accounts::{Permission, Principal};
+use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
+use rekisteri_clients::Request;
+use rekisteri_crypto::{FieldCipher, FieldContext};
+use rekisteri_db::DbConnection;
+use rekisteri_db::schema::{organisations, services};
+use time::Date;
+
+use crate::decision::is_usable;
+use crate::{ConsentError, ConsentRegister, at_primitive};
+
+/// A right's status as stored. A right past `closes_after` may still be stored as open or
+/// reopened until the closing job runs; [`super::lifecycle::effective_status`] says what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RightStatus {
+    Open,
+    Closed,
+    Reopened,
+}
+
+impl RightStatus {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Reopened => "reopened",
+        }
+    }
+
+    pub(super) fn parse(value: &str) -> Option<Self> {
+        match value {
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            "reopened" => Some(Self::Reopened),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for RightStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or_else(|| format!("unknown registry use right status {value:?}"))
+    }
+}
+
+/// A right as loaded with [`right_columns`], in that order.
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct RightRow {
+    pub id: String,
+    pub client_id: String,
+    pub service_id: String,
+    pub provider_id: String,
+    pub provider_unit_oid: String,
+    pub case_oid: String,
+    pub opened_on: Date,
+    pub service_ended_on: Option<Date>,
+    pub closes_after: Option<Date>,
+    pub closing_set_by_organiser: bool,
+    #[diesel(deserialize_as = String)]
+    pub status: RightStatus,
+    pub reopen_reason: Option<String>,
+    pub unit_oid_changed: bool,
+}
+
+impl RightRow {
+    /// Usable on `today` in Finland (RU-5, RU-6).
+    pub(super) fn is_usable(&self, today: Date) -> bool {
+        is_usable(self.status.as_str(), self.opened_on, self.closes_after, today)
+    }
+}
+
+macro_rules! right_columns {
+    () => {
+        (
+            registry_use_rights::id,
+            registry_use_rights::client_id,
+            registry_use_rights::service_id,
+            registry_use_rights::provider_id,
+            registry_use_rights::provider_unit_oid,
+            registry_use_rights::case_oid,
+            registry_use_rights::opened_on,
+            registry_use_rights::service_ended_on,
+            registry_use_rights::closes_after,
+            registry_use_rights::closing_set_by_organiser,
+            registry_use_rights::status,
+            registry_use_rights::reopen_reason,
+            registry_use_rights::unit_oid_changed,
+        )
+    };
+}
+pub(super) use right_columns;
+
+pub(super) fn organisation_kind(conn: &mut DbConnection, id: &str) -> Result<Option<String>, ConsentError> {
+    Ok(organisations::table
+        .find(id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?)
+}
+
+/// The organiser's own staff holding `permission`; anyone else: 404 (another organisation)
+/// or 403 (the registrar's user without the permission).
+pub(super) fn organiser_staff(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+    permission: Permission,
+) -> Result<(), ConsentError> {
+    match organisation_kind(conn, registrar_id)?.as_deref() {
+        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
+        Some(_) => {}
+    }
+    if principal.organisation_id != registrar_id {
+        return Err(ConsentError::NotFound);
+    }
+    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
+    if !principal.can(permission) {
+        return Err(ConsentError::Forbidden(format!(
+            "the caller's roles do not grant {}",
+            permission.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A service as loaded by [`load_service`].
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct ServiceRow {
+    pub client_id: String,
+    pub kind: String,
+    pub provider_id: String,
+    pub valid_to: Date,
+    pub closed_on: Option<Date>,
+}
+
+impl ServiceRow {
+    /// When the service ends: its closing date, or the end of its decision.
+    pub(super) fn end(&self) -> Date {
+        self.closed_on.unwrap_or(self.valid_to)
+    }
+
+    /// Only a service voucher has a choice of provider (RU-1).
+    pub(super) fn is_voucher(&self) -> bool {
+        self.kind == "service_voucher"
+    }
+}
+
+pub(super) fn load_service(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<Option<ServiceRow>, ConsentError> {
+    Ok(services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::id.eq(service_id))
+        .select((
+            services::client_id,
+            services::kind,
+            services::provider_id,
+            services::valid_to,
+            services::closed_on,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+pub(super) fn security_event(
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    event_type: &str,
+    details: serde_json::Value,
+) -> Result<(), ConsentError> {
+    register.clients.audit.append(vec![NewEntry::Security(SecurityEvent {
+        occurred_at: at_primitive(request.now),
+        organisation_id: Some(registrar_id.to_owned()),
+        event_type: event_type.to_owned(),
+        actor_kind: ActorKind::ProviderUser,
+        actor_id: Some(request.principal.account_id.clone()),
+        details,
+        request_id: Some(request.audit.request_id.clone()),
+    })])?;
+    Ok(())
+}
+
+pub(super) fn seal(
+    register: &ConsentRegister,
+    table: &str,
+    column: &str,
+    row_id: &str,
+    value: &str,
+) -> Result<Vec<u8>, ConsentError> {
+    Ok(FieldCipher::new(&register.clients.keyring).encrypt_str(&FieldContext::new(table, column, row_id), value)?)
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "case documents, opened inside read_personal_data closures that log the use; incident texts (no \
+              client data by rule) for the registrar's data-protection officer"
+)]
+pub(super) fn open(
+    register: &ConsentRegister,
+    table: &str,
+    column: &str,
+    row_id: &str,
+    value: &[u8],
+) -> Result<String, ConsentError> {
+    Ok(FieldCipher::new(&register.clients.keyring).decrypt_string(&FieldContext::new(table, column, row_id), value)?)
+}
