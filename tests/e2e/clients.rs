@@ -8,16 +8,9 @@ use rekisteri_tests::{TestApp, app_test, assert_problem};
 use serde_json::{Value, json};
 
 pub(crate) const MAIJA: &str = "131052-308T";
-const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
-
 /// A valid identity code of someone born 1 Jan 1980 with individual number `100 + n`.
 pub(crate) fn code(n: u32) -> String {
-    let individual = 100 + n;
-    let number: u32 = format!("010180{individual:03}").parse().unwrap();
-    format!(
-        "010180-{individual:03}{}",
-        CHECK_CHARACTERS[(number % 31) as usize] as char
-    )
+    rekisteri_tests::identity_code("010180", 100 + n)
 }
 
 /// Two registrars, two providers and their users, as the register is used.

@@ -69,16 +69,9 @@ pub(crate) fn fixture(app: &TestApp) -> Fixture {
     }
 }
 
-pub(crate) const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
-
 /// A valid identity code of someone born 2 Feb 1970 with individual number `200 + n`.
 pub(crate) fn code(n: u32) -> String {
-    let individual = 200 + n;
-    let number: u32 = format!("020270{individual:03}").parse().unwrap();
-    format!(
-        "020270-{individual:03}{}",
-        CHECK_CHARACTERS[(number % 31) as usize] as char
-    )
+    rekisteri_tests::identity_code("020270", 200 + n)
 }
 
 fn client_body(identity_code: &str, surname: &str, provider: &str) -> Value {

@@ -13,16 +13,9 @@ use rekisteri_tests::{TestApp, USER_PASSWORD, app_test, assert_problem};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
-const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
-
 /// A valid identity code of someone born 1 Jan 1980 with individual number `100 + n`.
 fn code(n: u32) -> String {
-    let individual = 100 + n;
-    let number: u32 = format!("010180{individual:03}").parse().unwrap();
-    format!(
-        "010180-{individual:03}{}",
-        CHECK_CHARACTERS[(number % 31) as usize] as char
-    )
+    rekisteri_tests::identity_code("010180", 100 + n)
 }
 
 struct World {

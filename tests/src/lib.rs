@@ -689,3 +689,14 @@ pub fn captured_log_lines() -> Vec<String> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
 }
+
+/// A valid identity code of the 1900s: birth date `ddmmyy`, `-`, the individual number and its
+/// check character (the one rule, from `rekisteri_core`).
+pub fn identity_code(ddmmyy: &str, individual: u32) -> String {
+    let digits = format!("{ddmmyy}{individual:03}");
+    let number: u32 = digits.parse().expect("nine digits");
+    format!(
+        "{ddmmyy}-{individual:03}{}",
+        rekisteri_core::identity_code::check_character(number)
+    )
+}
