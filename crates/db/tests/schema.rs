@@ -107,10 +107,7 @@ fn migrated(conn: &mut DbConnection) -> Columns {
                 .load(c)
                 .unwrap();
                 for column in rows {
-                    columns.insert(
-                        (table.name.clone(), column.name),
-                        column.notnull == 0 && column.pk == 0,
-                    );
+                    columns.insert((table.name.clone(), column.name), column.notnull == 0 && column.pk == 0);
                 }
             }
         }
