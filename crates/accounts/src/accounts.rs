@@ -24,7 +24,7 @@ impl RoleGrant {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Account {
     pub id: String,
     pub organisation_id: String,
@@ -40,7 +40,9 @@ pub struct Account {
     pub created_at: PrimitiveDateTime,
 }
 
-#[derive(Debug, Clone)]
+rekisteri_core::redacted_debug!(Account { id, status });
+
+#[derive(Clone)]
 pub struct NewAccount {
     pub email: String,
     pub first_name: String,
@@ -49,6 +51,8 @@ pub struct NewAccount {
     pub role: Role,
     pub service_unit_ids: Vec<String>,
 }
+
+rekisteri_core::redacted_debug!(NewAccount {});
 
 const EMAIL_DOMAIN: &str = "account_email";
 
@@ -810,11 +814,13 @@ pub fn end_role(
 }
 
 /// Changes to an account's names; absent fields stay.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AccountChanges {
     pub first_name: Option<String>,
     pub surname: Option<String>,
 }
+
+rekisteri_core::redacted_debug!(AccountChanges {});
 
 /// Changes an account's names: the account itself, its organisation's main users and admins
 /// (AC-4, AC-9). The e-mail address is the user name and is not changed here.

@@ -165,12 +165,14 @@ impl AuthMethod {
 }
 
 /// A citizen identified by a trusted identity provider (AX-1); acts only on its own data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Citizen {
     pub identity_code: rekisteri_core::PersonalIdentityCode,
     pub provider: String,
     pub auth_method: AuthMethod,
 }
+
+rekisteri_core::redacted_debug!(Citizen {});
 
 /// Whoever sent the request.
 #[derive(Debug, Clone, PartialEq, Eq)]

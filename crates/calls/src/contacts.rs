@@ -55,7 +55,7 @@ pub fn check_e164(field: &str, number: &str) -> Result<(), CallsError> {
     }
 }
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Clone, Queryable)]
 pub(crate) struct ContactRow {
     pub registrar_id: String,
     pub id: String,
@@ -77,6 +77,8 @@ pub(crate) struct ContactRow {
     pub created_by: String,
     pub created_at: PrimitiveDateTime,
 }
+
+rekisteri_core::redacted_debug!(ContactRow { id, registrar_id, kind });
 
 impl ContactRow {
     pub(crate) fn kind(&self) -> ContactKind {

@@ -116,7 +116,7 @@ impl ContactKind {
 }
 
 /// A contact as pushed by the telephony system (CA-2).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
     pub kind: ContactKind,
@@ -161,6 +161,8 @@ pub struct NewContact {
     #[serde(default)]
     pub client_identity_code: Option<String>,
 }
+
+rekisteri_core::redacted_debug!(NewContact { kind });
 
 /// A recording's or voicemail's metadata (CA-3); the audio is served only on a listening grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -210,7 +212,7 @@ pub struct NewLegalHold {
 }
 
 /// A contact (CA-2) as the caller may see it (AX-6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Contact {
     pub id: String,
     pub registrar_id: String,
@@ -235,6 +237,8 @@ pub struct Contact {
     #[schema(format = DateTime)]
     pub created_at: String,
 }
+
+rekisteri_core::redacted_debug!(Contact { id, registrar_id, kind });
 
 /// Why a recording is listened to: the purposes seed 001 names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -16,7 +16,7 @@ use crate::{
     ServiceKind, at_primitive, format_time, rule, validation,
 };
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Clone, Queryable)]
 pub(crate) struct ClientRow {
     pub registrar_id: String,
     pub id: String,
@@ -41,6 +41,12 @@ pub(crate) struct ClientRow {
     pub updated_at: PrimitiveDateTime,
     pub anonymised_at: Option<PrimitiveDateTime>,
 }
+
+rekisteri_core::redacted_debug!(ClientRow {
+    id,
+    registrar_id,
+    version
+});
 
 macro_rules! client_columns {
     () => {

@@ -208,7 +208,7 @@ pub struct Address {
 }
 
 /// A new client with the services granted to them (CL-1: never a client without a service).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
@@ -255,8 +255,10 @@ pub struct NewClient {
     pub services: Vec<NewService>,
 }
 
+rekisteri_core::redacted_debug!(NewClient {});
+
 /// Changes to a client; absent fields stay as they are. Sent with `If-Match` (PL-2).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientChanges {
     pub first_names: Option<String>,
@@ -285,6 +287,8 @@ pub struct ClientChanges {
     /// personal field.
     pub restricted: Option<bool>,
 }
+
+rekisteri_core::redacted_debug!(ClientChanges {});
 
 /// A service granted by a decision (CL-4).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -324,7 +328,7 @@ pub struct NewService {
 /// nobody sees an address or home municipality under a protection order (CL-8). Absent fields
 /// are left out of the JSON. While processing is restricted (CL-12) the staff see only the
 /// record's id, version and the flag: no personal field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Client {
     pub id: String,
     pub registrar_id: String,
@@ -373,6 +377,12 @@ pub struct Client {
     /// The services the caller may see.
     pub services: Vec<Service>,
 }
+
+rekisteri_core::redacted_debug!(Client {
+    id,
+    registrar_id,
+    version
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Service {
@@ -474,7 +484,7 @@ mod tests {
 }
 
 /// A person authorised to act for a client (CL-7).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Proxy {
     pub id: String,
     pub client_id: String,
@@ -511,8 +521,10 @@ pub struct Proxy {
     pub created_at: String,
 }
 
+rekisteri_core::redacted_debug!(Proxy { id, client_id });
+
 /// A new proxy authorisation (CL-7).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProxy {
     /// Never echoed back in errors or logs. Only the canonical form is accepted (CL-2): upper case, no surrounding whitespace.
@@ -539,6 +551,8 @@ pub struct NewProxy {
     #[schema(value_type = Option<String>, format = Date)]
     pub valid_to: Option<Date>,
 }
+
+rekisteri_core::redacted_debug!(NewProxy {});
 
 /// A professional on the care team of a client's case (AX-5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -614,10 +628,12 @@ pub struct OwnRecord {
 }
 
 /// What a client or their proxy may change themselves (CL-10): nothing else.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactChanges {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub next_of_kin: Option<NextOfKin>,
 }
+
+rekisteri_core::redacted_debug!(ContactChanges {});

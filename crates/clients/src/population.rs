@@ -83,7 +83,7 @@ pub fn monitored_clients(
 }
 
 /// The client fields one VTJ change sets. `None` leaves a field as it is; `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct PopulationUpdate {
     pub first_names: Option<String>,
     pub surname: Option<String>,
@@ -97,6 +97,8 @@ pub struct PopulationUpdate {
     /// VT-5: the client's identity code is replaced by this one.
     pub new_identity_code: Option<PersonalIdentityCode>,
 }
+
+rekisteri_core::redacted_debug!(PopulationUpdate {});
 
 /// What applying a change did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::clients::{
 use crate::sealed::RowCipher;
 use crate::{ClientRegister, ClientsError, NewProxy, Proxy, Request, at_primitive, format_time, rule, validation};
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Clone, Queryable)]
 pub(crate) struct ProxyRow {
     pub id: String,
     pub client_id: String,
@@ -32,6 +32,8 @@ pub(crate) struct ProxyRow {
     pub revoked_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
 }
+
+rekisteri_core::redacted_debug!(ProxyRow { id, client_id });
 
 macro_rules! proxy_columns {
     () => {

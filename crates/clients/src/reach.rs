@@ -9,7 +9,7 @@ use crate::sealed::RowCipher;
 use crate::{ClientRegister, ClientsError, Request};
 
 /// A client the caller reaches, with the decision that reached it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReachedClient {
     pub decision: Decision,
     pub client_id: String,
@@ -17,6 +17,8 @@ pub struct ReachedClient {
     pub subject: Option<[u8; 32]>,
     identity_code: Option<Vec<u8>>,
 }
+
+rekisteri_core::redacted_debug!(ReachedClient { client_id });
 
 /// The client `client_id` of `registrar_id` as the caller reaches it for work needing
 /// `permission`; a client out of reach is a logged denial and [`ClientsError::NotFound`].

@@ -122,7 +122,7 @@ pub struct Requester {
 }
 
 /// A request as received (CL-12).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDataSubjectRequest {
     pub kind: RequestKind,
@@ -137,6 +137,8 @@ pub struct NewDataSubjectRequest {
     /// What the person asks, in their words or a summary.
     pub details: Option<String>,
 }
+
+rekisteri_core::redacted_debug!(NewDataSubjectRequest { kind });
 
 /// Changes to a request; absent fields stay. Sent with `If-Match`.
 ///
@@ -164,7 +166,7 @@ pub struct DataSubjectRequestChanges {
 }
 
 /// A data-subject request with its deadlines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DataSubjectRequest {
     pub id: String,
     pub registrar_id: String,
@@ -217,6 +219,15 @@ pub struct DataSubjectRequest {
     #[schema(format = DateTime)]
     pub updated_at: String,
 }
+
+rekisteri_core::redacted_debug!(DataSubjectRequest {
+    id,
+    registrar_id,
+    client_id,
+    version,
+    status,
+    kind
+});
 
 /// A listing's filter.
 #[derive(Debug, Clone, Default)]
@@ -276,7 +287,7 @@ fn today(at: PrimitiveDateTime) -> Date {
     rekisteri_core::helsinki_local(at).date()
 }
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Clone, Queryable)]
 struct RequestRow {
     registrar_id: String,
     id: String,
@@ -301,6 +312,15 @@ struct RequestRow {
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
 }
+
+rekisteri_core::redacted_debug!(RequestRow {
+    id,
+    registrar_id,
+    client_id,
+    version,
+    status,
+    kind
+});
 
 macro_rules! request_columns {
     () => {

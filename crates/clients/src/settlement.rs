@@ -16,7 +16,7 @@ use crate::access::{Reach, decide_for};
 use crate::sealed::RowCipher;
 use crate::{ClientRegister, ClientsError, Quantity, Request, ServiceKind, Unit, at_primitive, rule, validation};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SettlementLine {
     pub client_id: String,
     /// Surname and first names.
@@ -29,6 +29,8 @@ pub struct SettlementLine {
     pub quantity: Quantity,
     pub amount_cents: i64,
 }
+
+rekisteri_core::redacted_debug!(SettlementLine { client_id, kind });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Settlement {

@@ -10,6 +10,7 @@ pub mod identity_code;
 pub mod ids;
 pub mod municipality;
 pub mod oid;
+pub mod redacted;
 pub mod wakeup;
 
 pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_offset, is_working_day};

@@ -34,7 +34,7 @@ pub struct OpenRight {
 
 /// A registry use right. `identity_code` is the delivery to the provider (RU-1): present on
 /// every read, each a logged use.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Right {
     pub id: String,
     pub registrar_id: String,
@@ -61,6 +61,13 @@ pub struct Right {
     /// The provider reported a change of its service-unit OID (RU-1, source 003 §2.2).
     pub unit_oid_changed: bool,
 }
+
+rekisteri_core::redacted_debug!(Right {
+    id,
+    registrar_id,
+    client_id,
+    status
+});
 
 pub type OpenedRight = Right;
 
