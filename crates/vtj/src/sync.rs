@@ -188,7 +188,7 @@ fn sync_locked(
 ) -> Result<(), VtjError> {
     // What a crashed run staged is applied before anything new is fetched.
     add(&mut report.counts, apply_pending(conn, vtj, registrar_id)?);
-    report.monitored = refresh_monitored(conn, vtj, registrar_id)?;
+    report.monitored = refresh_monitored(conn, registrar_id)?;
     let context = query_context(vtj, registrar_id, &report.run_id);
     // VT-2: the cursor is taken before the initial load, so that nothing changing during the
     // load is missed.
@@ -269,7 +269,7 @@ fn sync_locked(
 /// Two refreshes of one registrar (concurrent pushes, a push during a sync) would each add the
 /// same new clients, so the list is read and changed in one transaction that holds the
 /// registrar's VTJ lock.
-fn refresh_monitored(conn: &mut DbConnection, _vtj: &Vtj, registrar_id: &str) -> Result<usize, VtjError> {
+fn refresh_monitored(conn: &mut DbConnection, registrar_id: &str) -> Result<usize, VtjError> {
     write_transaction(conn, |conn| {
         crate::staging::lock_registrar(conn, registrar_id)?;
         refresh_monitored_locked(conn, registrar_id)
@@ -301,34 +301,32 @@ fn refresh_monitored_locked(conn: &mut DbConnection, registrar_id: &str) -> Resu
         }
     }
     let gone: Vec<Vec<u8>> = left_behind.into_values().collect();
-    {
-        for (old, subject) in &moved {
-            diesel::update(
-                vtj_monitored::table
-                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
-                    .filter(vtj_monitored::subject_index.eq(old)),
-            )
-            .set(vtj_monitored::subject_index.eq(subject))
+    for (old, subject) in &moved {
+        diesel::update(
+            vtj_monitored::table
+                .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                .filter(vtj_monitored::subject_index.eq(old)),
+        )
+        .set(vtj_monitored::subject_index.eq(subject))
+        .execute(conn)?;
+    }
+    for chunk in gone.chunks(500) {
+        diesel::delete(
+            vtj_monitored::table
+                .filter(vtj_monitored::registrar_id.eq(registrar_id))
+                .filter(vtj_monitored::subject_index.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    for (subject, client_id) in &new {
+        diesel::insert_into(vtj_monitored::table)
+            .values((
+                vtj_monitored::registrar_id.eq(registrar_id),
+                vtj_monitored::subject_index.eq(subject),
+                vtj_monitored::client_id.eq(client_id),
+                vtj_monitored::needs_load.eq(true),
+            ))
             .execute(conn)?;
-        }
-        for chunk in gone.chunks(500) {
-            diesel::delete(
-                vtj_monitored::table
-                    .filter(vtj_monitored::registrar_id.eq(registrar_id))
-                    .filter(vtj_monitored::subject_index.eq_any(chunk)),
-            )
-            .execute(conn)?;
-        }
-        for (subject, client_id) in &new {
-            diesel::insert_into(vtj_monitored::table)
-                .values((
-                    vtj_monitored::registrar_id.eq(registrar_id),
-                    vtj_monitored::subject_index.eq(subject),
-                    vtj_monitored::client_id.eq(client_id),
-                    vtj_monitored::needs_load.eq(true),
-                ))
-                .execute(conn)?;
-        }
     }
     Ok(wanted.len())
 }
@@ -420,7 +418,7 @@ pub fn ingest(
     source: &str,
     messages: Vec<Value>,
 ) -> Result<ApplyCounts, VtjError> {
-    refresh_monitored(conn, vtj, registrar_id)?;
+    refresh_monitored(conn, registrar_id)?;
     let at = now(vtj);
     let count = messages.len() as i64;
     if count == 0 {
