@@ -1,5 +1,7 @@
 //! Accounts, their rights, invitations and passwords (AC-2..AC-5, AC-8, AC-11).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_crypto::{BlindIndex, FieldCipher, FieldContext, Keyring, hash_password, random_token, token_hash};
 use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations, service_units};
@@ -201,11 +203,11 @@ pub fn invite(
     if let Some(actor) = actor {
         if !actor.manages_organisation(&new.organisation_id) {
             return if actor.can(crate::Permission::ManageOwnOrganisationAccounts) {
-                Err(AccountsError::NotFound)
+                Err(AccountsError::Refused(Refusal::NotFound))
             } else {
-                Err(AccountsError::Forbidden(
+                Err(AccountsError::Refused(Refusal::Forbidden(
                     "only admins and main users invite users".into(),
-                ))
+                )))
             };
         }
         only_admins_grant(actor, new.role)?;
@@ -251,9 +253,9 @@ pub fn invite(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(AccountsError::Conflict(
+            return Err(AccountsError::Refused(Refusal::Conflict(
                 "an account with this e-mail address exists".into(),
-            ));
+            )));
         }
         diesel::insert_into(accounts::table)
             .values((
@@ -505,12 +507,12 @@ pub fn get_account(
         .select(account_columns!())
         .first(conn)
         .optional()?;
-    let row = row.ok_or(AccountsError::NotFound)?;
+    let row = row.ok_or(AccountsError::Refused(Refusal::NotFound))?;
     if let Some(actor) = actor
         && actor.account_id != row.0
         && !actor.manages_organisation(&row.1)
     {
-        return Err(AccountsError::NotFound);
+        return Err(AccountsError::Refused(Refusal::NotFound));
     }
     load_account(conn, &register.keyring, row)
 }
@@ -549,16 +551,16 @@ pub fn close_account(
 ) -> Result<Account, AccountsError> {
     let account = get_account(conn, register, Some(actor), id)?;
     if !actor.manages_organisation(&account.organisation_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins and the organisation's main users close accounts".into(),
-        ));
+        )));
     }
     // Like any change of one's own rights: closing one's own account would lock out its holder
     // until an admin restores it.
     if account.id == actor.account_id {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "nobody closes their own account; another main user or an admin does".into(),
-        ));
+        )));
     }
     if account
         .roles
@@ -566,7 +568,9 @@ pub fn close_account(
         .any(|r| r.role == Role::Admin && r.valid_until.is_none())
         && !actor.is_admin()
     {
-        return Err(AccountsError::Forbidden("only admins close an admin's account".into()));
+        return Err(AccountsError::Refused(Refusal::Forbidden(
+            "only admins close an admin's account".into(),
+        )));
     }
     let at = now_primitive(now);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
@@ -601,18 +605,24 @@ pub fn restore_account(
     now: OffsetDateTime,
 ) -> Result<Account, AccountsError> {
     if !actor.is_admin() {
-        return Err(AccountsError::Forbidden("only admins restore accounts".into()));
+        return Err(AccountsError::Refused(Refusal::Forbidden(
+            "only admins restore accounts".into(),
+        )));
     }
     let account = get_account(conn, register, Some(actor), id)?;
     let at = now_primitive(now);
     match account.closed_at {
         Some(closed) if account.status == "closed" && at < closed + time::Duration::days(30) => {}
         Some(_) if account.status == "closed" => {
-            return Err(AccountsError::Conflict(
+            return Err(AccountsError::Refused(Refusal::Conflict(
                 "the account was closed more than 30 days ago; make a new one".into(),
-            ));
+            )));
         }
-        _ => return Err(AccountsError::Conflict("the account is not closed".into())),
+        _ => {
+            return Err(AccountsError::Refused(Refusal::Conflict(
+                "the account is not closed".into(),
+            )));
+        }
     }
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(accounts::table.find(id))
@@ -687,14 +697,14 @@ pub fn bootstrap_admin(
 /// their own organisation's, never admin.
 fn may_manage_rights(actor: &Principal, account: &Account, role: Role) -> Result<(), AccountsError> {
     if !actor.manages_organisation(&account.organisation_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins and the organisation's main users change rights".into(),
-        ));
+        )));
     }
     if role == Role::Admin && !actor.is_admin() {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins grant or end the admin role".into(),
-        ));
+        )));
     }
     Ok(())
 }
@@ -703,10 +713,10 @@ fn may_manage_rights(actor: &Principal, account: &Account, role: Role) -> Result
 /// logs, which record what its main users do, so a main user must not choose who watches them.
 fn only_admins_grant(actor: &Principal, role: Role) -> Result<(), AccountsError> {
     if matches!(role, Role::Admin | Role::Auditor) && !actor.is_admin() {
-        return Err(AccountsError::Forbidden(format!(
+        return Err(AccountsError::Refused(Refusal::Forbidden(format!(
             "only admins grant the {} role",
             role.as_str()
-        )));
+        ))));
     }
     Ok(())
 }
@@ -728,9 +738,9 @@ pub fn grant_role(
     let account = get_account(conn, register, Some(actor), id)?;
     may_manage_rights(actor, &account, role)?;
     if account.id == actor.account_id {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "nobody grants a role to their own account".into(),
-        ));
+        )));
     }
     only_admins_grant(actor, role)?;
     let at = now_primitive(now);
@@ -783,12 +793,14 @@ pub fn end_role(
         .iter()
         .find(|g| g.id == grant_id)
         .cloned()
-        .ok_or(AccountsError::NotFound)?;
+        .ok_or(AccountsError::Refused(Refusal::NotFound))?;
     may_manage_rights(actor, &account, grant.role)?;
     let at = now_primitive(now);
     let until = valid_until.unwrap_or(at).max(grant.valid_from);
     if grant.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Conflict("the role has already ended".into()));
+        return Err(AccountsError::Refused(Refusal::Conflict(
+            "the role has already ended".into(),
+        )));
     }
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(account_roles::table.find(grant_id))
@@ -834,7 +846,9 @@ pub fn update_account(
 ) -> Result<Account, AccountsError> {
     let account = get_account(conn, register, Some(actor), id)?;
     if account.status == "closed" {
-        return Err(AccountsError::Conflict("a closed account is not changed".into()));
+        return Err(AccountsError::Refused(Refusal::Conflict(
+            "a closed account is not changed".into(),
+        )));
     }
     let first_name = changes
         .first_name
@@ -931,16 +945,16 @@ pub fn add_service_unit_membership(
 ) -> Result<ServiceUnitMembership, AccountsError> {
     let account = get_account(conn, register, Some(actor), account_id)?;
     if !actor.manages_organisation(&account.organisation_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins and the organisation's main users change service units".into(),
-        ));
+        )));
     }
     // A service unit is where care relationships hold (AX-5): joining one widens what a
     // professional reaches, so as with roles it takes a second person (AC-4).
     if account.id == actor.account_id {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "nobody adds their own account to a service unit".into(),
-        ));
+        )));
     }
     let belongs: i64 = service_units::table
         .filter(service_units::id.eq(service_unit_id))
@@ -1006,15 +1020,17 @@ pub fn end_service_unit_membership(
     let membership = service_unit_memberships(conn, register, actor, account_id)?
         .into_iter()
         .find(|m| m.id == membership_id)
-        .ok_or(AccountsError::NotFound)?;
+        .ok_or(AccountsError::Refused(Refusal::NotFound))?;
     if !actor.manages_organisation(&account.organisation_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins and the organisation's main users change service units".into(),
-        ));
+        )));
     }
     let at = now_primitive(now);
     if membership.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Conflict("the membership has already ended".into()));
+        return Err(AccountsError::Refused(Refusal::Conflict(
+            "the membership has already ended".into(),
+        )));
     }
     let until = valid_until.unwrap_or(at).max(membership.valid_from);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {

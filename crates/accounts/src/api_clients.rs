@@ -5,6 +5,8 @@
 //! An integration acts with its scopes, or, when it names an end user of its own organisation
 //! (`X-On-Behalf-Of`), with that user's rights; the end user is then carried into every log entry.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_crypto::{equal_constant_time, random_token, token_hash};
 use rekisteri_db::schema::{accounts, api_clients, api_tokens, organisations};
@@ -168,9 +170,9 @@ macro_rules! client_columns {
 
 fn require_admin(actor: Option<&Principal>) -> Result<(), AccountsError> {
     match actor {
-        Some(actor) if !actor.can(Permission::ManageAllAccounts) => {
-            Err(AccountsError::Forbidden("only admins manage API clients".into()))
-        }
+        Some(actor) if !actor.can(Permission::ManageAllAccounts) => Err(AccountsError::Refused(Refusal::Forbidden(
+            "only admins manage API clients".into(),
+        ))),
         _ => Ok(()),
     }
 }
@@ -244,7 +246,7 @@ fn get_api_client(conn: &mut DbConnection, id: &str) -> Result<ApiClient, Accoun
         .first::<ClientRow>(conn)
         .optional()?
         .map(from_row)
-        .ok_or(AccountsError::NotFound)
+        .ok_or(AccountsError::Refused(Refusal::NotFound))
 }
 
 /// Every API client (admins).
@@ -482,9 +484,9 @@ pub(crate) fn authenticate_client_token(
         .first(conn)
         .optional()?;
     let Some(account_id) = account else {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "X-On-Behalf-Of names no active user of the client's organisation".into(),
-        ));
+        )));
     };
     let (roles, service_unit_ids, rights_change) = crate::sessions::current_rights_until(conn, &account_id, at)?;
     // Administration is never done through a system: an admin's rights reach every
@@ -493,9 +495,9 @@ pub(crate) fn authenticate_client_token(
         .iter()
         .any(|role| role.permissions().contains(&crate::Permission::ManageAllAccounts))
     {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "X-On-Behalf-Of cannot name an administrator; administrators act only in their own sessions".into(),
-        ));
+        )));
     }
     let valid_until = rights_change.map_or(expires_at, |change| change.min(expires_at));
     Ok(Some((
@@ -531,9 +533,9 @@ pub fn confirm_user_assertion(
         return Ok(());
     };
     let Some(user) = integration.on_behalf_of.as_deref() else {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "X-On-Behalf-Of-Token needs X-On-Behalf-Of naming the user whose token it is".into(),
-        ));
+        )));
     };
     let crate::idp::Verified::Staff { account, strong, .. } =
         crate::idp::verify(&register.options.identity_providers, assertion, now)?

@@ -4,6 +4,8 @@
 //! Every change is a security event written in the transaction that makes it (AC-10). Account
 //! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
 
+use rekisteri_core::Refusal;
+
 pub mod access_cache;
 mod accounts;
 pub mod api_clients;
@@ -94,19 +96,9 @@ pub struct Register {
 /// Why an operation was refused. Messages never contain a password, token or e-mail address.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
-    #[error("{field}: {message}")]
-    Validation { field: &'static str, message: String },
-    /// The request has the documented form, but what the register holds refuses it (a unit of
-    /// another organisation, an end before the start).
-    #[error("{field}: {message}")]
-    Rule { field: &'static str, message: String },
-    /// Missing, or not visible to the actor: the two look the same.
-    #[error("not found")]
-    NotFound,
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("the e-mail address or the password is wrong")]
     InvalidCredentials,
     #[error("too many failed logins; try again in {retry_after_seconds} s")]
@@ -136,18 +128,12 @@ impl From<rekisteri_crypto::CryptoError> for AccountsError {
     }
 }
 
-pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> AccountsError {
-    AccountsError::Validation {
-        field,
-        message: message.into(),
-    }
+pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> AccountsError {
+    Refusal::validation(field, message).into()
 }
 
-pub(crate) fn rule(field: &'static str, message: impl Into<String>) -> AccountsError {
-    AccountsError::Rule {
-        field,
-        message: message.into(),
-    }
+pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> AccountsError {
+    Refusal::rule(field, message).into()
 }
 
 pub(crate) use rekisteri_audit::format_time;

@@ -11,6 +11,8 @@
 //! The message holds what the reminder must say (the closing date, what to do) and is sent to
 //! the address; no name, organisation or account id.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
@@ -97,7 +99,8 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn new(settings: &SmtpSettings) -> Result<Self, AccountsError> {
-        let invalid = |field: &'static str, message: String| AccountsError::Validation { field, message };
+        let invalid =
+            |field: &'static str, message: String| AccountsError::Refused(Refusal::validation(field, message));
         let from: Mailbox = settings
             .sender
             .parse()

@@ -1,5 +1,7 @@
 //! Organisations and service units (AC-1).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
 use rekisteri_core::Oid;
@@ -127,7 +129,9 @@ pub fn create_organisation(
     now: OffsetDateTime,
 ) -> Result<Organisation, AccountsError> {
     if actor.is_some_and(|a| !a.can(crate::Permission::ManageOrganisations)) {
-        return Err(AccountsError::Forbidden("only admins create organisations".into()));
+        return Err(AccountsError::Refused(Refusal::Forbidden(
+            "only admins create organisations".into(),
+        )));
     }
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
@@ -151,7 +155,9 @@ pub fn create_organisation(
                 .count()
                 .get_result(conn)?;
             if taken > 0 {
-                return Err(AccountsError::Conflict("an organisation with this OID exists".into()));
+                return Err(AccountsError::Refused(Refusal::Conflict(
+                    "an organisation with this OID exists".into(),
+                )));
             }
         }
         diesel::insert_into(organisations::table)
@@ -213,9 +219,11 @@ pub fn find_organisation(
         .select(organisation_columns!())
         .first(conn)
         .optional()?;
-    let organisation = row.map(from_row).ok_or(AccountsError::NotFound)?;
+    let organisation = row.map(from_row).ok_or(AccountsError::Refused(Refusal::NotFound))?;
     match actor {
-        Some(actor) if !actor.is_admin() && actor.organisation_id != organisation.id => Err(AccountsError::NotFound),
+        Some(actor) if !actor.is_admin() && actor.organisation_id != organisation.id => {
+            Err(AccountsError::Refused(Refusal::NotFound))
+        }
         _ => Ok(organisation),
     }
 }
@@ -240,9 +248,9 @@ pub fn add_service_unit(
 ) -> Result<ServiceUnit, AccountsError> {
     let organisation = find_organisation(conn, Some(actor), organisation_key)?;
     if !actor.manages_organisation(&organisation.id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only admins and the organisation's main users add service units".into(),
-        ));
+        )));
     }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -256,7 +264,9 @@ pub fn add_service_unit(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(AccountsError::Conflict("a service unit with this OID exists".into()));
+            return Err(AccountsError::Refused(Refusal::Conflict(
+                "a service unit with this OID exists".into(),
+            )));
         }
         diesel::insert_into(service_units::table)
             .values((
@@ -334,7 +344,9 @@ pub fn update_organisation(
 ) -> Result<Organisation, AccountsError> {
     let organisation = find_organisation(conn, Some(actor), organisation_key)?;
     if !actor.can(crate::Permission::ManageOrganisations) {
-        return Err(AccountsError::Forbidden("only admins change organisations".into()));
+        return Err(AccountsError::Refused(Refusal::Forbidden(
+            "only admins change organisations".into(),
+        )));
     }
     let name = match changes.name {
         Some(name) if name.trim().is_empty() || name.trim().chars().count() > 200 => {

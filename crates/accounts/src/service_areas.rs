@@ -5,6 +5,8 @@
 //! holds a right for. A right has a validity period like a role; ending it ends the sessions that
 //! relied on it.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_db::schema::{account_service_areas, service_areas, service_types};
 use rekisteri_db::{DbConnection, write_transaction_as};
@@ -68,9 +70,9 @@ pub fn create_service_area(
     let (code, name) = (new.code.as_str(), new.name.as_str());
     let registrar = find_organisation(conn, Some(actor), registrar_key)?;
     if !manages_areas(actor, &registrar.id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only the registrar's main users and admins define service areas".into(),
-        ));
+        )));
     }
     if !valid_code(code) {
         return Err(validation("code", "must be 1-64 of a-z, 0-9, '_' and '-'"));
@@ -97,9 +99,9 @@ pub fn create_service_area(
             .count()
             .get_result(conn)?;
         if taken > 0 {
-            return Err(AccountsError::Conflict(
+            return Err(AccountsError::Refused(Refusal::Conflict(
                 "the registrar has a service area with this code".into(),
-            ));
+            )));
         }
         let types_taken: Vec<String> = service_types::table
             .filter(service_types::registrar_id.eq(&registrar.id))
@@ -107,9 +109,9 @@ pub fn create_service_area(
             .select(service_types::code)
             .load(conn)?;
         if let Some(taken) = types_taken.first() {
-            return Err(AccountsError::Conflict(format!(
+            return Err(AccountsError::Refused(Refusal::Conflict(format!(
                 "service type '{taken}' already belongs to another service area"
-            )));
+            ))));
         }
         diesel::insert_into(service_areas::table)
             .values((
@@ -194,15 +196,15 @@ pub fn grant_service_area(
 ) -> Result<ServiceAreaGrant, AccountsError> {
     let account = crate::get_account(conn, register, Some(actor), account_id)?;
     if !manages_areas(actor, &account.organisation_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only the registrar's main users and admins grant service-area rights".into(),
-        ));
+        )));
     }
     // As with roles (AC-4): reaching more clients always takes a second person.
     if account.id == actor.account_id {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "nobody grants a service-area right to their own account".into(),
-        ));
+        )));
     }
     let area: Option<String> = service_areas::table
         .filter(service_areas::registrar_id.eq(&account.organisation_id))
@@ -312,15 +314,17 @@ pub fn end_service_area(
     let grant = service_area_grants(conn, register, actor, account_id)?
         .into_iter()
         .find(|g| g.id == grant_id)
-        .ok_or(AccountsError::NotFound)?;
+        .ok_or(AccountsError::Refused(Refusal::NotFound))?;
     if !manages_areas(actor, &grant.registrar_id) {
-        return Err(AccountsError::Forbidden(
+        return Err(AccountsError::Refused(Refusal::Forbidden(
             "only the registrar's main users and admins end service-area rights".into(),
-        ));
+        )));
     }
     let at = now_primitive(now);
     if grant.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Conflict("the right has already ended".into()));
+        return Err(AccountsError::Refused(Refusal::Conflict(
+            "the right has already ended".into(),
+        )));
     }
     let until = valid_until.unwrap_or(at).max(grant.valid_from);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {

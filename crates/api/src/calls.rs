@@ -71,14 +71,9 @@ pub(crate) fn request<'a>(
 
 impl From<rekisteri_calls::CallsError> for ApiError {
     fn from(e: rekisteri_calls::CallsError) -> Self {
-        use crate::problem::{FieldError, ProblemType};
         use rekisteri_calls::CallsError as E;
         match e {
-            E::Validation { field, message } => ApiError::field(field, message),
-            E::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
-            E::NotFound => ApiError::NotFound,
-            E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
-            E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::Refused(refusal) => refusal.into(),
             E::StrongAuthenticationRequired => rekisteri_accounts::AccountsError::StrongAuthenticationRequired.into(),
             E::Audit(e) => e.into(),
             E::Db(e) => e.into(),

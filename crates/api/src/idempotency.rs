@@ -77,7 +77,7 @@ fn internal(e: IdempotencyError) -> ApiError {
     match e {
         IdempotencyError::Audit(e) => e.into(),
         IdempotencyError::Db(e) => e.into(),
-        other => ApiError::internal(other),
+        e @ (IdempotencyError::Crypto(_) | IdempotencyError::Unusable(_)) => ApiError::internal(e),
     }
 }
 

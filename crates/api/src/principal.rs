@@ -1,6 +1,8 @@
 //! Who is calling (AX-1, AX-2). The request middleware authenticates every request to a
 //! non-public operation before routing; handlers take [`Authenticated`] to get the principal.
 
+use rekisteri_core::Refusal;
+
 use std::future::{Ready, ready};
 
 use actix_web::dev::{Payload, ServiceRequest};
@@ -115,10 +117,18 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
             authenticate_caller(conn, state, &token, on_behalf_of.as_deref(), user_token.as_deref(), now).map_err(|e| {
                 match e {
                     AccountsError::Unauthenticated => unauthenticated(),
-                    AccountsError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+                    AccountsError::Refused(Refusal::Forbidden(detail)) => {
+                        ApiError::problem(ProblemType::Forbidden, detail)
+                    }
                     AccountsError::Db(e) => e.into(),
                     AccountsError::Audit(e) => e.into(),
-                    other => ApiError::internal(other),
+                    // Authentication answers only 401 or 403: anything else it returns is a
+                    // failure of ours, not something the caller could mend.
+                    e @ (AccountsError::Refused(_)
+                    | AccountsError::InvalidCredentials
+                    | AccountsError::Throttled { .. }
+                    | AccountsError::StrongAuthenticationRequired
+                    | AccountsError::Crypto(_)) => ApiError::internal(e),
                 }
             })
         })

@@ -398,15 +398,28 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// The one place a refusal becomes a status (docs/errors.md): 400 for the form, 422 for a rule,
+/// 404, 403 and 409 for what they say.
+impl From<rekisteri_core::Refusal> for ApiError {
+    fn from(refusal: rekisteri_core::Refusal) -> Self {
+        use rekisteri_core::Refusal as R;
+        match refusal {
+            R::Validation { field, message } => ApiError::field(field, message),
+            R::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
+            R::NotFound => ApiError::NotFound,
+            R::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+            R::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+        }
+    }
+}
+
+// The maps below are exhaustive on purpose: a new variant must be given its status here, so a
+// client error cannot become a 500 by falling through.
 impl From<rekisteri_accounts::AccountsError> for ApiError {
     fn from(e: rekisteri_accounts::AccountsError) -> Self {
         use rekisteri_accounts::AccountsError as E;
         match e {
-            E::Validation { field, message } => ApiError::field(field, message),
-            E::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
-            E::NotFound => ApiError::NotFound,
-            E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
-            E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::Refused(refusal) => refusal.into(),
             E::InvalidCredentials => ApiError::problem(
                 ProblemType::Unauthenticated,
                 "The e-mail address or the password is wrong.",
@@ -419,7 +432,7 @@ impl From<rekisteri_accounts::AccountsError> for ApiError {
             ),
             E::Db(e) => e.into(),
             E::Audit(e) => e.into(),
-            other => ApiError::internal(other),
+            e @ E::Crypto(_) => ApiError::internal(e),
         }
     }
 }
@@ -437,11 +450,7 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
     fn from(e: rekisteri_clients::ClientsError) -> Self {
         use rekisteri_clients::ClientsError as E;
         match e {
-            E::Validation { field, message } => ApiError::field(field, message),
-            E::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
-            E::NotFound => ApiError::NotFound,
-            E::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
-            E::Conflict(detail) => ApiError::problem(ProblemType::Conflict, detail),
+            E::Refused(refusal) => refusal.into(),
             E::ClientExists {
                 registrar_id,
                 client_id,
@@ -460,7 +469,7 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
             E::StrongAuthenticationRequired => rekisteri_accounts::AccountsError::StrongAuthenticationRequired.into(),
             E::Db(e) => e.into(),
             E::Audit(e) => e.into(),
-            other => ApiError::internal(other),
+            e @ E::Crypto(_) => ApiError::internal(e),
         }
     }
 }

@@ -48,7 +48,8 @@ fn storage_error(e: RecordingError) -> ApiError {
             ProblemType::IntegrityFailure,
             "The recording's audio is missing from storage; the registrar has been alerted.",
         ),
-        other => ApiError::internal(other),
+        // A key of ours that storage refused, storage itself, or our keys: failures of ours.
+        e @ (RecordingError::InvalidKey | RecordingError::Storage(_) | RecordingError::Crypto) => ApiError::internal(e),
     }
 }
 

@@ -5,6 +5,8 @@
 //! integration's scopes); a queue's users are the staff of its service unit, and its listening
 //! rights belong to the unit's supervisors and to the users granted them by name.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
@@ -37,23 +39,23 @@ pub(crate) fn enter(
     permission: Option<Permission>,
 ) -> Result<AuditContext, CallsError> {
     let Some(organisation) = request.access_cache.organisation_access(conn, registrar_id)? else {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     };
     if organisation.kind == "provider" || organisation.kind == "platform" {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     }
     let principal = request.principal;
     if principal.organisation_id != registrar_id {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     }
     rekisteri_accounts::check_strong_authentication(principal, organisation.strong_authentication_required)?;
     if let Some(permission) = permission
         && !principal.can(permission)
     {
-        return Err(CallsError::Forbidden(format!(
+        return Err(CallsError::Refused(Refusal::Forbidden(format!(
             "the call register needs the {} permission",
             permission.as_str()
-        )));
+        ))));
     }
     let mut context = request.audit.clone();
     context.registrar_id = registrar_id.to_owned();

@@ -1,5 +1,7 @@
 //! Contacts pushed by the telephony system (CA-2) and read by the registrar's staff.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AuditContext, DataUse, Outcome};
@@ -462,7 +464,7 @@ pub fn create_contact(
             std::slice::from_ref(&row),
             request.now,
         )?;
-        let contact = opened.pop().ok_or(CallsError::NotFound)?;
+        let contact = opened.pop().ok_or(CallsError::Refused(Refusal::NotFound))?;
         Ok::<_, CallsError>((contact, vec![row.data_use("contact")]))
     })
 }
@@ -486,7 +488,7 @@ pub fn get_contact(
 ) -> Result<Contact, CallsError> {
     let context = enter_to_read(conn, request, registrar_id)?;
     let at = at_primitive(request.now);
-    let row = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
+    let row = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
     let principal = request.principal;
     register.audit.read_personal_data(conn, &context, at, |conn| {
         let mut opened = open_contacts(
@@ -496,7 +498,7 @@ pub fn get_contact(
             std::slice::from_ref(&row),
             request.now,
         )?;
-        let contact = opened.pop().ok_or(CallsError::NotFound)?;
+        let contact = opened.pop().ok_or(CallsError::Refused(Refusal::NotFound))?;
         Ok::<_, CallsError>((contact, vec![row.data_use("contact")]))
     })
 }

@@ -1,6 +1,8 @@
 //! Legal hold (CA-10): a recording handed over as pre-trial investigation material is kept
 //! past its retention while the hold is in force (until its last day, or until released).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_db::schema::legal_holds;
@@ -40,7 +42,7 @@ pub fn place_legal_hold(
     {
         return Err(rule("until_on", "is in the past"));
     }
-    contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
+    contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
     let id = new_id();
     write_transaction(conn, |conn| {
         // A dated hold whose last day has passed is over: it is closed as released by its date,
@@ -62,9 +64,9 @@ pub fn place_legal_hold(
         ))
         .get_result(conn)?;
         if held {
-            return Err(CallsError::Conflict(
+            return Err(CallsError::Refused(Refusal::Conflict(
                 "the contact is already on legal hold; release it first to change the hold".to_owned(),
-            ));
+            )));
         }
         diesel::insert_into(legal_holds::table)
             .values((
@@ -130,7 +132,7 @@ pub fn release_legal_hold(
         ))
         .execute(conn)?;
         if released == 0 {
-            return Err(CallsError::NotFound);
+            return Err(CallsError::Refused(Refusal::NotFound));
         }
         register.audit.append_in(
             conn,

@@ -10,6 +10,8 @@
 //! `rekisteri-recordings` store; this crate keeps its metadata, the sealed data key and the
 //! rules around it.
 
+use rekisteri_core::Refusal;
+
 mod access;
 mod contacts;
 mod holds;
@@ -66,19 +68,9 @@ pub struct Request<'a> {
 /// personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum CallsError {
-    /// 400: a field is malformed.
-    #[error("{field}: {message}")]
-    Validation { field: String, message: String },
-    /// 422: well-formed, but a rule of the register refuses it.
-    #[error("{field}: {message}")]
-    Rule { field: String, message: String },
-    /// Missing, or not visible to the caller: the two look the same (AX-4).
-    #[error("not found")]
-    NotFound,
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error("this registrar's data needs strong authentication")]
     StrongAuthenticationRequired,
     #[error(transparent)]
@@ -95,9 +87,9 @@ impl From<diesel::result::Error> for CallsError {
         match e {
             // Two requests that both passed the existence check: on PostgreSQL the second meets
             // the unique key at insert. It is the same conflict the check reports.
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                Self::Conflict("a concurrent request made the same record first".to_owned())
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Refused(Refusal::Conflict(
+                "a concurrent request made the same record first".to_owned(),
+            )),
             e => Self::Db(rekisteri_db::DbError::Query(e)),
         }
     }
@@ -113,28 +105,24 @@ impl From<rekisteri_accounts::AccountsError> for CallsError {
     fn from(e: rekisteri_accounts::AccountsError) -> Self {
         use rekisteri_accounts::AccountsError as E;
         match e {
+            E::Refused(refusal) => Self::Refused(refusal),
             E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
-            E::NotFound => Self::NotFound,
-            E::Forbidden(detail) => Self::Forbidden(detail),
             E::Db(e) => Self::Db(e),
             E::Audit(e) => Self::Audit(e),
-            other => Self::Crypto(other.to_string()),
+            E::Crypto(message) => Self::Crypto(message),
+            // Outcomes of signing in, which no register operation asks for: a bug if seen here,
+            // so a failure of ours (500), never a refusal.
+            e @ (E::InvalidCredentials | E::Throttled { .. } | E::Unauthenticated) => Self::Crypto(e.to_string()),
         }
     }
 }
 
 pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> CallsError {
-    CallsError::Validation {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::validation(field, message).into()
 }
 
 pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> CallsError {
-    CallsError::Rule {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::rule(field, message).into()
 }
 
 pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {

@@ -1,6 +1,8 @@
 //! Listening by stated reason (CA-5), its processing memo (CA-6), saving to external media
 //! (CA-6) and disclosure (CA-7), and the audio grant that serves the bytes (CA-8).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_audit::{AuditContext, DataUse, DisclosureEntry, NewEntry, Outcome};
 use rekisteri_db::schema::{listening_grants, processing_memo_entries, processing_memos, recordings};
@@ -57,12 +59,12 @@ fn recording_row(
 /// The recording a listener may hear now: audio present and not destroyed.
 fn audible_recording(conn: &mut DbConnection, contact: &ContactRow) -> Result<RecordingRow, CallsError> {
     let recording = recording_row(conn, &contact.registrar_id, &contact.id)?
-        .ok_or_else(|| CallsError::Conflict("the contact has no recording".to_owned()))?;
+        .ok_or_else(|| CallsError::Refused(Refusal::Conflict("the contact has no recording".to_owned())))?;
     if let Some(destroyed) = recording.destroyed_at {
-        return Err(CallsError::Conflict(format!(
+        return Err(CallsError::Refused(Refusal::Conflict(format!(
             "the recording's audio was destroyed by retention at {}",
             format_time(destroyed)
-        )));
+        ))));
     }
     Ok(recording)
 }
@@ -76,12 +78,12 @@ fn listenable_contact(
     contact_id: &str,
 ) -> Result<(AuditContext, ContactRow), CallsError> {
     let context = enter(conn, request, registrar_id, None)?;
-    let contact = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
-    let queue = queue(conn, registrar_id, &contact.queue_id)?.ok_or(CallsError::NotFound)?;
+    let contact = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
+    let queue = queue(conn, registrar_id, &contact.queue_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
     if !may_listen(conn, request.principal, registrar_id, &queue)? {
-        return Err(CallsError::Forbidden(
+        return Err(CallsError::Refused(Refusal::Forbidden(
             "listening needs listening rights for the contact's queue".to_owned(),
-        ));
+        )));
     }
     Ok((context, contact))
 }
@@ -293,7 +295,7 @@ pub fn open_grant(
     purpose: &str,
 ) -> Result<GrantedAudio, CallsError> {
     if uuid::Uuid::parse_str(grant_id).is_err() {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     }
     let grant: Option<GrantColumns> = listening_grants::table
         .filter(listening_grants::id.eq(grant_id))
@@ -307,16 +309,16 @@ pub fn open_grant(
         .first(conn)
         .optional()?;
     let Some((registrar_id, contact_id, account_id, memo_id, expires_at)) = grant else {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     };
     if account_id != request.principal.account_id {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     }
     let at = at_primitive(request.now);
     if at >= expires_at {
-        return Err(CallsError::Forbidden(
+        return Err(CallsError::Refused(Refusal::Forbidden(
             "the listening grant has expired; ask to listen again with a reason".to_owned(),
-        ));
+        )));
     }
     let (mut context, contact) = listenable_contact(conn, request, &registrar_id, &contact_id)?;
     let recording = audible_recording(conn, &contact)?;
@@ -364,7 +366,7 @@ type EntryColumns = (
 
 fn memo_row(conn: &mut DbConnection, registrar_id: &str, memo_id: &str) -> Result<MemoColumns, CallsError> {
     if uuid::Uuid::parse_str(memo_id).is_err() {
-        return Err(CallsError::NotFound);
+        return Err(CallsError::Refused(Refusal::NotFound));
     }
     processing_memos::table
         .filter(processing_memos::registrar_id.eq(registrar_id))
@@ -379,7 +381,7 @@ fn memo_row(conn: &mut DbConnection, registrar_id: &str, memo_id: &str) -> Resul
         ))
         .first(conn)
         .optional()?
-        .ok_or(CallsError::NotFound)
+        .ok_or(CallsError::Refused(Refusal::NotFound))
 }
 
 /// A memo with its lines, opened. Called only inside `read_personal_data`.
@@ -464,9 +466,9 @@ fn memo_access(
     };
     let auditor = !write && request.principal.audits_registrar(registrar_id);
     if !listener && !auditor {
-        return Err(CallsError::Forbidden(
+        return Err(CallsError::Refused(Refusal::Forbidden(
             "a processing memo is for the listeners of the contact's queue and the registrar's auditors".to_owned(),
-        ));
+        )));
     }
     Ok((context, memo, contact))
 }
@@ -510,7 +512,7 @@ pub fn add_disclosure(
     check_text("legal_basis", &disclosure.legal_basis, 500)?;
     check_text("disclosed", &disclosure.disclosed, 500)?;
     let (mut context, memo, contact) = memo_access(conn, request, registrar_id, memo_id, true)?;
-    let contact = contact.ok_or(CallsError::NotFound)?;
+    let contact = contact.ok_or(CallsError::Refused(Refusal::NotFound))?;
     context.purpose = "call register: disclosure of a recording".to_owned();
     let at = at_primitive(request.now);
     write_transaction(conn, |conn| {

@@ -1,5 +1,7 @@
 //! Service queues and their listening rights (CA-1).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{AuditContext, NewEntry, SecurityEvent};
@@ -79,9 +81,9 @@ pub fn create_queue(
         ))
         .get_result(conn)?;
         if taken {
-            return Err(CallsError::Conflict(
+            return Err(CallsError::Refused(Refusal::Conflict(
                 "the registrar has a queue with this name".to_owned(),
-            ));
+            )));
         }
         diesel::insert_into(call_queues::table)
             .values((
@@ -153,7 +155,7 @@ pub fn update_queue(
             ))
             .first(conn)
             .optional()?
-            .ok_or(CallsError::NotFound)?;
+            .ok_or(CallsError::Refused(Refusal::NotFound))?;
         let (id, service_unit_id, name, recorded, announcement, created_at) = row;
         let name = changes.name.unwrap_or(name);
         let recorded_now = changes.recorded.unwrap_or(recorded);
@@ -172,9 +174,9 @@ pub fn update_queue(
         ))
         .get_result(conn)?;
         if taken {
-            return Err(CallsError::Conflict(
+            return Err(CallsError::Refused(Refusal::Conflict(
                 "the registrar has a queue with this name".to_owned(),
-            ));
+            )));
         }
         diesel::update(
             call_queues::table
@@ -238,7 +240,9 @@ pub fn list_queues(
     .into_iter()
     .any(|p| principal.can(p))
     {
-        return Err(CallsError::Forbidden("no right in the call register".to_owned()));
+        return Err(CallsError::Refused(Refusal::Forbidden(
+            "no right in the call register".to_owned(),
+        )));
     }
     let rows: Vec<QueueColumns> = call_queues::table
         .filter(call_queues::registrar_id.eq(registrar_id))
@@ -293,7 +297,7 @@ pub fn grant_listening(
     }
     let at = at_primitive(request.now);
     write_transaction(conn, |conn| {
-        queue(conn, registrar_id, queue_id)?.ok_or(CallsError::NotFound)?;
+        queue(conn, registrar_id, queue_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
         if !rekisteri_accounts::is_active_member(conn, registrar_id, account_id)? {
             return Err(rule("account_id", "is not an active account of this registrar"));
         }
@@ -306,9 +310,9 @@ pub fn grant_listening(
         ))
         .get_result(conn)?;
         if held {
-            return Err(CallsError::Conflict(
+            return Err(CallsError::Refused(Refusal::Conflict(
                 "the user already holds listening rights for the queue".to_owned(),
-            ));
+            )));
         }
         diesel::insert_into(call_queue_listeners::table)
             .values((
@@ -364,7 +368,7 @@ pub fn revoke_listening(
         ))
         .execute(conn)?;
         if ended == 0 {
-            return Err(CallsError::NotFound);
+            return Err(CallsError::Refused(Refusal::NotFound));
         }
         register.audit.append_in(
             conn,

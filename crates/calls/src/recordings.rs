@@ -7,6 +7,8 @@
 //! which the caller deletes when the commit fails (and which holds nothing readable without
 //! its data key, sealed only in the row that never came).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::AuditContext;
@@ -50,7 +52,9 @@ fn already_stored(conn: &mut DbConnection, registrar_id: &str, contact_id: &str)
 }
 
 fn conflict() -> CallsError {
-    CallsError::Conflict("the contact already has its audio; a recording is never replaced or changed".to_owned())
+    CallsError::Refused(Refusal::Conflict(
+        "the contact already has its audio; a recording is never replaced or changed".to_owned(),
+    ))
 }
 
 /// Checks that `contact_id` may take audio now: the pusher's right, a call or callback of a
@@ -62,18 +66,18 @@ pub fn begin_upload(
     contact_id: &str,
 ) -> Result<UploadPlan, CallsError> {
     let context = enter(conn, request, registrar_id, Some(Permission::PushContacts))?;
-    let contact = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::NotFound)?;
+    let contact = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
     // Audio can never be replaced, so only whoever pushed the contact (the telephony system, or
     // the agent who recorded a callback) may give it: anyone else could plant false evidence.
     if contact.created_by != context.actor_id {
-        return Err(CallsError::Forbidden(
+        return Err(CallsError::Refused(Refusal::Forbidden(
             "only the system or user that pushed the contact uploads its audio".to_owned(),
-        ));
+        )));
     }
     match contact.kind() {
         ContactKind::Chat => return Err(rule("kind", "a chat has no audio")),
         ContactKind::Call | ContactKind::Callback => {
-            let queue = queue(conn, registrar_id, &contact.queue_id)?.ok_or(CallsError::NotFound)?;
+            let queue = queue(conn, registrar_id, &contact.queue_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
             if !queue.recorded || contact.recording_announcement.is_none() {
                 return Err(rule(
                     "queue_id",
@@ -107,7 +111,8 @@ pub fn finish_upload(
 ) -> Result<Recording, CallsError> {
     let at = at_primitive(request.now);
     let bytes = i64::try_from(stored.bytes).map_err(|_| rule("body", "is too large"))?;
-    let contact = contact_row(conn, &plan.registrar_id, &plan.contact_id)?.ok_or(CallsError::NotFound)?;
+    let contact =
+        contact_row(conn, &plan.registrar_id, &plan.contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
     write_transaction(conn, |conn| {
         if already_stored(conn, &plan.registrar_id, &plan.contact_id)? {
             return Err(conflict());

@@ -3,6 +3,8 @@
 //! A decision names its basis, which goes to the usage log; a caller outside every rule gets a
 //! reach that matches nothing, so a missing and a forbidden client look the same (404).
 
+use rekisteri_core::Refusal;
+
 use rekisteri_accounts::access_cache::{AccessCache, OrganisationAccess};
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
@@ -117,11 +119,11 @@ pub fn decide(
         strong_authentication_required: strong_required,
     }) = cache.organisation_access(conn, registrar_id)?
     else {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     };
     if kind == "provider" || kind == "platform" {
         // Providers and the platform keep no client register of their own.
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     }
     rekisteri_accounts::check_strong_authentication(principal, strong_required)?;
     let actor_kind = if bare_integration(principal) {
@@ -151,10 +153,10 @@ pub fn decide(
     }
     if principal.organisation_id == registrar_id {
         if !principal.can(permission) {
-            return Err(ClientsError::Forbidden(format!(
+            return Err(ClientsError::Refused(Refusal::Forbidden(format!(
                 "the caller's roles do not grant {}",
                 permission.as_str()
-            )));
+            ))));
         }
         let service_types = if bare_integration(principal) {
             None
@@ -230,7 +232,7 @@ pub enum DoorTarget {
     Registrar,
 }
 
-/// [`has_standing`], and for a caller without it a 404 ([`ClientsError::NotFound`]) and, when
+/// [`has_standing`], and for a caller without it a 404 ([`ClientsError::Refused(Refusal::NotFound)`]) and, when
 /// the registrar exists, a denied entry in its usage log about `target`, so its auditor sees
 /// who knocked and at what (AX-7). The entry is committed on its own: the request goes no further.
 pub fn require_standing(
@@ -259,7 +261,7 @@ pub fn refuse_at_door(
     at: PrimitiveDateTime,
 ) -> ClientsError {
     match log_refusal_at_door(conn, register, context, target, at) {
-        Ok(()) => ClientsError::NotFound,
+        Ok(()) => ClientsError::Refused(Refusal::NotFound),
         Err(e) => e,
     }
 }

@@ -3,6 +3,8 @@
 //! records and the call register are never combined into it. Producing it is a disclosure to
 //! the data subject and goes to the disclosure log (AU-2), and the reads to the usage log.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::query::{Cursor, Filter, MAX_PAGE, disclosure_entries, usage_entries};
@@ -90,7 +92,7 @@ pub fn access_report(
         .first(conn)
         .optional()?;
     let Some(registrar_name) = registrar_name else {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     };
     rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
     let row = load_client(conn, registrar_id, client_id)?.filter(|r| r.anonymised_at.is_none());
@@ -105,9 +107,9 @@ pub fn access_report(
         ));
     }
     if !principal.can(Permission::HandleDataSubjectRequests) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "the right-of-access document is produced by the registrar's data-protection officer".into(),
-        ));
+        )));
     }
     let Some(row) = row else {
         return Err(deny(conn, register, request, None, "access_report", client_id));

@@ -3,6 +3,8 @@
 //! service unit the professional works in today; every change is logged (usage log and the
 //! change history).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -167,9 +169,9 @@ fn team_keeper(
         || decision.care.is_some()
         || !request.principal.can(Permission::WriteClients)
     {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "care teams are kept by the registrar's staff with write_clients".into(),
-        ));
+        )));
     }
     ensure_not_restricted(&client)?;
     Ok((decision, client))
@@ -290,7 +292,7 @@ fn load_member(
         .select(member_columns!())
         .first(conn)
         .optional()?
-        .ok_or(ClientsError::NotFound)
+        .ok_or(ClientsError::Refused(Refusal::NotFound))
 }
 
 /// Changes a membership's role or dates (ending it early is a new `valid_until`), when

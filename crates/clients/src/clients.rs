@@ -1,5 +1,7 @@
 //! Clients (CL-1..CL-3, CL-8, CL-9, CL-11).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{AccessBasis, DataUse, Outcome};
@@ -374,9 +376,9 @@ pub(crate) fn check_service(
     } = &decision.reach
         && !types.contains(&service.service_type)
     {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "the service type is outside the caller's service areas".into(),
-        ));
+        )));
     }
     let provider: Option<(String, String)> = organisations::table
         .filter(
@@ -434,11 +436,11 @@ pub fn create_client(
     match decision.reach {
         Reach::Registrar { .. } => {}
         Reach::Provider { .. } => {
-            return Err(ClientsError::Forbidden(
+            return Err(ClientsError::Refused(Refusal::Forbidden(
                 "clients are created by the registrar, not by providers".into(),
-            ));
+            )));
         }
-        Reach::Nothing => return Err(ClientsError::NotFound),
+        Reach::Nothing => return Err(ClientsError::Refused(Refusal::NotFound)),
     }
     let code = parse_identity_code("identity_code", &new.identity_code)?;
     check_text("first_names", &new.first_names, 200)?;
@@ -642,7 +644,7 @@ pub(crate) fn deny(
         },
     );
     match logged {
-        Ok(()) => ClientsError::NotFound,
+        Ok(()) => ClientsError::Refused(Refusal::NotFound),
         Err(e) => e,
     }
 }
@@ -927,9 +929,9 @@ pub fn update_client(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (row, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || !request.principal.can(Permission::WriteClients) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "clients are changed by the registrar's staff with write_clients".into(),
-        ));
+        )));
     }
     if row.restricted {
         // Only lifting the restriction is processing that a restriction allows.

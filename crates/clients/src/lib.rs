@@ -7,6 +7,8 @@
 //! Personal fields are sealed to their table, column and row (PL-6) and a client is found by
 //! the blind index of the identity code, the same index the usage log names the person by.
 
+use rekisteri_core::Refusal;
+
 pub mod access;
 mod access_report;
 mod care_team;
@@ -77,19 +79,9 @@ pub struct Request<'a> {
 /// personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientsError {
-    /// 400: a field is malformed.
-    #[error("{field}: {message}")]
-    Validation { field: String, message: String },
-    /// 422: well-formed, but a rule of the register refuses it (CL-5).
-    #[error("{field}: {message}")]
-    Rule { field: String, message: String },
-    /// Missing, or not visible to the caller: the two look the same (AX-4).
-    #[error("not found")]
-    NotFound,
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// 409 to a create: the register already has a client with the identity code; its id only
     /// for a caller who reaches that client (AX-4).
     #[error("the register already has a client with this identity code")]
@@ -129,28 +121,24 @@ impl From<rekisteri_accounts::AccountsError> for ClientsError {
     fn from(e: rekisteri_accounts::AccountsError) -> Self {
         use rekisteri_accounts::AccountsError as E;
         match e {
+            E::Refused(refusal) => Self::Refused(refusal),
             E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
-            E::NotFound => Self::NotFound,
-            E::Forbidden(detail) => Self::Forbidden(detail),
             E::Db(e) => Self::Db(e),
             E::Audit(e) => Self::Audit(e),
-            other => Self::Crypto(other.to_string()),
+            E::Crypto(message) => Self::Crypto(message),
+            // Outcomes of signing in, which no register operation asks for: a bug if seen here,
+            // so a failure of ours (500), never a refusal.
+            e @ (E::InvalidCredentials | E::Throttled { .. } | E::Unauthenticated) => Self::Crypto(e.to_string()),
         }
     }
 }
 
 pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
-    ClientsError::Validation {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::validation(field, message).into()
 }
 
 pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
-    ClientsError::Rule {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::rule(field, message).into()
 }
 
 pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {

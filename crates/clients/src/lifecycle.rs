@@ -35,6 +35,8 @@
 //! - Both runs work in batches of [`BATCH`] clients per transaction and are safe to re-run: a
 //!   second run finds nothing to do and reports zeros.
 
+use rekisteri_core::Refusal;
+
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
@@ -379,7 +381,7 @@ pub fn due_for_anonymisation(
     let at = at_primitive(request.now);
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     if !decision.is_registrar() {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     }
     let today = request.now.date();
     let day = today.saturating_add(Duration::days(lead));
@@ -444,12 +446,12 @@ pub fn archive_export(
     let at = at_primitive(request.now);
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     if !decision.is_registrar() {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     }
     if !request.principal.can(Permission::ExportClientArchive) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "the caller's roles do not grant export_client_archive".into(),
-        ));
+        )));
     }
     let today = request.now.date();
     let day = today.saturating_add(Duration::days(lead));

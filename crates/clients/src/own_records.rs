@@ -3,6 +3,8 @@
 //! (CL-10). Registers are never combined: each record is read from its own registrar and logged
 //! in that registrar's usage log, with basis `own_data` or `proxy`.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Citizen;
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, NewEntry, Outcome};
@@ -217,7 +219,7 @@ pub fn change_own_contact(
         }
     }
     let Some((registrar_id, registrar_name, row, relation)) = target else {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     };
     ensure_not_restricted(&row)?;
     check_email("email", changes.email.as_deref())?;
@@ -268,7 +270,7 @@ pub fn change_own_contact(
         register.audit.append_in(conn, vec![entry], at)?;
         Ok(())
     })?;
-    let row = load_client(conn, &registrar_id, client_id)?.ok_or(ClientsError::NotFound)?;
+    let row = load_client(conn, &registrar_id, client_id)?.ok_or(ClientsError::Refused(Refusal::NotFound))?;
     let services = load_services_of(conn, &registrar_id, std::slice::from_ref(&row.id))?;
     let read_context = request.context(register, &registrar_id, basis, "own contact details");
     register.audit.read_personal_data(conn, &read_context, at, |_| {

@@ -2,6 +2,8 @@
 //! monitored list and the application of one person's change. The `vtj` crate decides what a
 //! message means; this module owns the tables it lands in.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_crypto::Keyring;
@@ -242,9 +244,9 @@ fn apply_to(
                 .count()
                 .get_result(conn)?;
             if taken > 0 {
-                return Err(ClientsError::Conflict(
+                return Err(ClientsError::Refused(Refusal::Conflict(
                     "the corrected identity code belongs to another client".into(),
-                ));
+                )));
             }
             if let Some(old) = &row.identity_code {
                 let previous = RowCipher::new(keyring, "client_previous_codes", &row.id);

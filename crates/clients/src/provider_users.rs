@@ -1,6 +1,8 @@
 //! The organiser's view of who works in its register for providers (AC-11): the users of every
 //! provider that has a service in the registrar's register, with their rights and validity.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Account, Permission, Principal};
 use rekisteri_db::DbConnection;
@@ -30,9 +32,11 @@ pub fn provider_users(
         || (own && (principal.can(Permission::ManageServiceAreas) || principal.can(Permission::ReadRegistrarAudit)));
     if !allowed {
         return Err(if own {
-            ClientsError::Forbidden("only the registrar's main users and auditors list provider users".into())
+            ClientsError::Refused(Refusal::Forbidden(
+                "only the registrar's main users and auditors list provider users".into(),
+            ))
         } else {
-            ClientsError::NotFound
+            ClientsError::Refused(Refusal::NotFound)
         });
     }
     // An admin may list any registrar's provider users, but only a registrar that exists.
@@ -41,7 +45,7 @@ pub fn provider_users(
         .count()
         .get_result(conn)?;
     if registrars == 0 {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     }
     let providers: Vec<String> = services::table
         .filter(services::registrar_id.eq(registrar_id))

@@ -2,6 +2,8 @@
 //! who keep the client record them; a proxy then sees and does what the client can (CL-9,
 //! CL-10) for that client only, from `valid_from` through `valid_to`, until revoked.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -123,14 +125,14 @@ fn registrar_staff(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (client, _) = reachable_client(conn, register, request, &decision, registrar_id, client_id)?;
     if !decision.is_registrar() || decision.care.is_some() {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "proxies are kept by the registrar's client handlers".into(),
-        ));
+        )));
     }
     if write && !request.principal.can(Permission::WriteClients) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "the caller's roles do not grant write_clients".into(),
-        ));
+        )));
     }
     ensure_not_restricted(&client)?;
     Ok((decision, client))
@@ -206,7 +208,11 @@ pub fn add_proxy(
         created_at: at,
     };
     let context = decision.context(&request.audit);
-    let conflict = || ClientsError::Conflict("this person already holds a standing proxy for the client".into());
+    let conflict = || {
+        ClientsError::Refused(Refusal::Conflict(
+            "this person already holds a standing proxy for the client".into(),
+        ))
+    };
     let result = write_transaction_as(conn, &request.principal.account_id, |conn| {
         let standing: i64 = proxies::table
             .filter(proxies::registrar_id.eq(registrar_id))
@@ -282,7 +288,7 @@ pub fn revoke_proxy(
         .first(conn)
         .optional()?;
     let Some(row) = row else {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     };
     if row.revoked_at.is_some() {
         return Ok(());

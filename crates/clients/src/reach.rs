@@ -1,6 +1,8 @@
 //! Reaching one client for another register's work (the consent crate, CO and RU): the same
 //! access decision and 404-with-a-logged-denial as the client register's own reads (AX-4).
 
+use rekisteri_core::Refusal;
+
 use rekisteri_accounts::Permission;
 
 use crate::access::{Decision, decide_for};
@@ -21,7 +23,7 @@ pub struct ReachedClient {
 rekisteri_core::redacted_debug!(ReachedClient { client_id });
 
 /// The client `client_id` of `registrar_id` as the caller reaches it for work needing
-/// `permission`; a client out of reach is a logged denial and [`ClientsError::NotFound`].
+/// `permission`; a client out of reach is a logged denial and [`ClientsError::Refused(Refusal::NotFound)`].
 pub fn reach_client(
     conn: &mut rekisteri_db::DbConnection,
     register: &ClientRegister,
@@ -85,7 +87,7 @@ pub const CLIENT_REGISTER_KINDS: &[&str] = &[
 /// Decides again whether the caller reaches the client filed under `subject` in `registrar_id`
 /// for work needing `permission`, as a new read would: an answer stored earlier (an idempotent
 /// replay, PL-2) is disclosed only to a caller who reaches that client now (AX-4). Out of reach
-/// is a logged denial and [`ClientsError::NotFound`].
+/// is a logged denial and [`ClientsError::Refused(Refusal::NotFound)`].
 pub fn reach_subject(
     conn: &mut rekisteri_db::DbConnection,
     register: &ClientRegister,
@@ -96,7 +98,7 @@ pub fn reach_subject(
 ) -> Result<ReachedClient, ClientsError> {
     // A stored index, not a code: only the index the answer was made with can be matched.
     let Some(client) = crate::clients::client_by_subject(conn, registrar_id, &[subject.to_vec()])? else {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     };
     reach_client(conn, register, request, registrar_id, &client.id, permission)
 }

@@ -16,6 +16,8 @@
 //! texts are sealed to their row (PL-6). Every read is a logged use (AU-1) and a caller outside
 //! the registrar gets 404 with the attempt logged (AX-4, AX-7).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -422,7 +424,7 @@ fn authorise(
     }
     Err(match request_id {
         Some(id) => deny(conn, register, request, None, DATA_KIND, id),
-        None => ClientsError::NotFound,
+        None => ClientsError::Refused(Refusal::NotFound),
     })
 }
 

@@ -1,5 +1,7 @@
 //! Granted services (CL-4) and the service events providers record against them (CL-5).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -276,9 +278,9 @@ pub fn add_service(
             crate::clients::ensure_not_restricted(c)?;
         }
         (Reach::Provider { .. }, Some(_)) => {
-            return Err(ClientsError::Forbidden(
+            return Err(ClientsError::Refused(Refusal::Forbidden(
                 "services are granted by the registrar, not by providers".into(),
-            ));
+            )));
         }
         _ => return Err(deny(conn, register, request, subject, "client", client_id)),
     }
@@ -326,9 +328,9 @@ pub fn update_service(
     let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
     let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
     if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "services are changed by the registrar, not by providers".into(),
-        ));
+        )));
     }
     if let Some(valid_to) = changes.valid_to {
         if valid_to < row.valid_from {
@@ -342,7 +344,9 @@ pub fn update_service(
     match (changes.status, changes.closed_on) {
         (Some(ServiceStatus::Closed), closed_on) => {
             if row.status == "closed" {
-                return Err(ClientsError::Conflict("the service is already closed".into()));
+                return Err(ClientsError::Refused(Refusal::Conflict(
+                    "the service is already closed".into(),
+                )));
             }
             let closed_on = closed_on.unwrap_or(request.now.date());
             if closed_on < row.valid_from {
@@ -473,9 +477,9 @@ pub fn record_event(
         return Err(rule("service_id", "only the service's provider records its events"));
     }
     if !request.principal.can(Permission::RecordServiceEvents) {
-        return Err(ClientsError::Forbidden(
+        return Err(ClientsError::Refused(Refusal::Forbidden(
             "the caller's roles do not grant record_service_events".into(),
-        ));
+        )));
     }
     if let Some(note) = &new.note
         && note.chars().count() > 4000

@@ -3,6 +3,8 @@
 //! hundredths) times its unit price, rounded half up to the cent, and the lines and the total
 //! are sums of those.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -115,7 +117,7 @@ pub fn settlement(
             service_types: Some(types),
         } => query = query.filter(services::service_type.eq_any(types.clone())),
         Reach::Provider { provider_id: own } if *own == provider_id => {}
-        Reach::Provider { .. } | Reach::Nothing => return Err(ClientsError::NotFound),
+        Reach::Provider { .. } | Reach::Nothing => return Err(ClientsError::Refused(Refusal::NotFound)),
     }
     let service_rows: Vec<(String, String, String, String, String)> = query.load(conn)?;
     let service_ids: Vec<String> = service_rows.iter().map(|s| s.0.clone()).collect();

@@ -32,6 +32,8 @@
 //! - **Cost.** The register is read a batch of [`crate::lifecycle::BATCH`] clients at a time;
 //!   memory holds only the cells. A period spans at most [`MAX_MONTHS`] months.
 
+use rekisteri_core::Refusal;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
@@ -331,7 +333,7 @@ fn authorise(
         None,
     )?;
     if !decision.is_registrar() {
-        return Err(ClientsError::NotFound);
+        return Err(ClientsError::Refused(Refusal::NotFound));
     }
     Ok(decision)
 }

@@ -3,6 +3,8 @@
 //! client's data; consent and prohibitions recorded at a provider are queued for the will
 //! service (CO-6).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, DisclosureEntry, NewEntry, Outcome};
@@ -565,7 +567,7 @@ pub fn revoke_prohibition(
         let row = write_transaction(conn, |conn| {
             let rows = load_prohibitions(conn, registrar_id, client_id)?;
             let Some(row) = rows.into_iter().find(|r| r.0 == prohibition_id) else {
-                return Err(ConsentError::NotFound);
+                return Err(ConsentError::Refused(Refusal::NotFound));
             };
             if row.8.is_some() {
                 return Err(rule("prohibition", "the prohibition is already revoked"));

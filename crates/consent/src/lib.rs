@@ -6,6 +6,8 @@
 //! the client register's access decision ([`rekisteri_clients::reach_client`]) and logs every
 //! read of consent state or documents in the usage log (AU-1).
 
+use rekisteri_core::Refusal;
+
 mod consent;
 pub mod decision;
 mod outbox;
@@ -48,16 +50,9 @@ impl ConsentRegister {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentError {
-    /// 400: a field is malformed.
-    #[error("{field}: {message}")]
-    Validation { field: String, message: String },
-    /// 422: well-formed, but a rule refuses it; names the field or condition.
-    #[error("{field}: {message}")]
-    Rule { field: String, message: String },
-    #[error("not found")]
-    NotFound,
-    #[error("forbidden: {0}")]
-    Forbidden(String),
+    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     #[error(transparent)]
     Clients(#[from] rekisteri_clients::ClientsError),
     #[error(transparent)]
@@ -87,17 +82,11 @@ impl From<rekisteri_accounts::AccountsError> for ConsentError {
 }
 
 pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> ConsentError {
-    ConsentError::Validation {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::validation(field, message).into()
 }
 
 pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> ConsentError {
-    ConsentError::Rule {
-        field: field.into(),
-        message: message.into(),
-    }
+    Refusal::rule(field, message).into()
 }
 
 pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod municipality;
 pub mod oid;
 pub mod redacted;
+pub mod refusal;
 pub mod wakeup;
 
 pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_offset, is_working_day};
@@ -19,4 +20,5 @@ pub use identity_code::{IdentityCodeError, PersonalIdentityCode, TemporaryCodesA
 pub use ids::RegistrarId;
 pub use municipality::{MunicipalityCode, MunicipalityCodeError};
 pub use oid::{Oid, OidError};
+pub use refusal::Refusal;
 pub use wakeup::{Wakeup, Woken};

@@ -9,6 +9,8 @@
 //!
 //! A second run finds the first demo registrar by its OID and exits 0 without changing anything.
 
+use rekisteri_core::Refusal;
+
 use std::fmt::Display;
 
 use rekisteri_accounts::service_areas::{self, NewServiceArea};
@@ -195,7 +197,7 @@ pub(crate) fn seed(config: &Config, json: bool) -> Result<(), Failure> {
             );
             return Ok(());
         }
-        Err(AccountsError::NotFound) => {}
+        Err(AccountsError::Refused(Refusal::NotFound)) => {}
         Err(e) => return Err(runtime(e)),
     }
     let now = || clock.now();

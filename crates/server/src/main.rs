@@ -1,6 +1,8 @@
 //! `rekisteri`: the one binary. `serve` runs the API; the other commands are for operators and
 //! cron.
 
+use rekisteri_core::Refusal;
+
 mod backup;
 mod config;
 mod data_location;
@@ -607,9 +609,9 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
     let account =
         rekisteri_accounts::bootstrap_admin(&mut conn, &register, email, first_name, surname, &password, clock.now())
             .map_err(|e| match e {
-            rekisteri_accounts::AccountsError::Validation { .. }
-            | rekisteri_accounts::AccountsError::Rule { .. }
-            | rekisteri_accounts::AccountsError::Conflict(_) => usage(e),
+            rekisteri_accounts::AccountsError::Refused(Refusal::Validation { .. })
+            | rekisteri_accounts::AccountsError::Refused(Refusal::Rule { .. })
+            | rekisteri_accounts::AccountsError::Refused(Refusal::Conflict(_)) => usage(e),
             other => runtime(other),
         })?;
     println!(
@@ -642,9 +644,8 @@ fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[
         clock.now(),
     )
     .map_err(|e| match e {
-        rekisteri_accounts::AccountsError::Validation { .. } | rekisteri_accounts::AccountsError::Rule { .. } => {
-            usage(e)
-        }
+        rekisteri_accounts::AccountsError::Refused(Refusal::Validation { .. })
+        | rekisteri_accounts::AccountsError::Refused(Refusal::Rule { .. }) => usage(e),
         other => runtime(other),
     })?;
     println!("client_id = {}", created.client.id);

@@ -7,6 +7,8 @@
 //! `failed` (error) in the same transaction as its change, so a crash and a re-run apply each
 //! row exactly once.
 
+use rekisteri_core::Refusal;
+
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
@@ -409,9 +411,9 @@ fn apply_one(
     let outcome = match state.clients.apply(conn, &vtj.keyring, &client_id, &meaning.update, at) {
         Ok(outcome) => outcome,
         Err(
-            ClientsError::Conflict(m)
-            | ClientsError::Validation { message: m, .. }
-            | ClientsError::Rule { message: m, .. },
+            ClientsError::Refused(Refusal::Conflict(m))
+            | ClientsError::Refused(Refusal::Validation { message: m, .. })
+            | ClientsError::Refused(Refusal::Rule { message: m, .. }),
         ) => {
             return Ok(("failed", Some(m)));
         }

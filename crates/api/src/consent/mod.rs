@@ -12,7 +12,7 @@ use rekisteri_consent::{ConsentError, ConsentRegister};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::AppState;
-use crate::problem::{ApiError, FieldError, ProblemType};
+use crate::problem::ApiError;
 pub use disclosure::ConsentBody;
 use disclosure::{
     add_prohibition, decide, get_consent, list_informings, list_prohibitions, record_informing, revoke_prohibition,
@@ -67,14 +67,11 @@ impl AppState {
 impl From<ConsentError> for ApiError {
     fn from(e: ConsentError) -> Self {
         match e {
-            ConsentError::Validation { field, message } => ApiError::field(field, message),
-            ConsentError::Rule { field, message } => ApiError::BusinessRule(FieldError::new(field, message)),
-            ConsentError::NotFound => ApiError::NotFound,
-            ConsentError::Forbidden(detail) => ApiError::problem(ProblemType::Forbidden, detail),
+            ConsentError::Refused(refusal) => refusal.into(),
             ConsentError::Clients(e) => e.into(),
             ConsentError::Audit(e) => e.into(),
             ConsentError::Db(e) => e.into(),
-            other => ApiError::internal(other),
+            e @ ConsentError::Crypto(_) => ApiError::internal(e),
         }
     }
 }

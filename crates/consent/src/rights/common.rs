@@ -1,6 +1,8 @@
 //! What several subjects of the registry use rights share: the right and service rows, who may
 //! manage a register, security events and the sealing of stored texts.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
@@ -113,18 +115,18 @@ pub(super) fn organiser_staff(
     permission: Permission,
 ) -> Result<(), ConsentError> {
     match organisation_kind(conn, registrar_id)?.as_deref() {
-        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
+        None | Some("provider") | Some("platform") => return Err(ConsentError::Refused(Refusal::NotFound)),
         Some(_) => {}
     }
     if principal.organisation_id != registrar_id {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
     if !principal.can(permission) {
-        return Err(ConsentError::Forbidden(format!(
+        return Err(ConsentError::Refused(Refusal::Forbidden(format!(
             "the caller's roles do not grant {}",
             permission.as_str()
-        )));
+        ))));
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! The organiser's contracts with providers and their Kanta joining dates (RU-1).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_db::schema::provider_contracts;
@@ -35,7 +37,7 @@ pub fn set_contract(
 ) -> Result<ContractBody, ConsentError> {
     organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
     if organisation_kind(conn, provider_id)?.as_deref() != Some("provider") {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     if body.contract_ref.trim().is_empty() {
         return Err(validation("contract_ref", "is required"));

@@ -1,6 +1,8 @@
 //! The documents providers store into the organiser's register under a case (RU-2, RU-3, RU-8)
 //! and the providers' local copies of them (RU-7).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
@@ -146,9 +148,9 @@ pub fn store_document(
 ) -> Result<CaseDocument, ConsentError> {
     let principal = request.principal;
     if !principal.can(Permission::StoreCaseDocuments) {
-        return Err(ConsentError::Forbidden(
+        return Err(ConsentError::Refused(Refusal::Forbidden(
             "the caller's roles do not grant store_case_documents".into(),
-        ));
+        )));
     }
     for (field, value) in [
         ("service_task", &new.service_task),
@@ -177,9 +179,9 @@ pub fn store_document(
             "cross_register_store_refused",
             serde_json::json!({"case_oid": case_oid, "provider_id": principal.organisation_id}),
         )?;
-        return Err(ConsentError::Forbidden(
+        return Err(ConsentError::Refused(Refusal::Forbidden(
             "no open registry use right of the caller's organisation covers this case (ArSa05)".into(),
-        ));
+        )));
     };
     let signed_types: Option<String> = kanta_settings::table
         .filter(kanta_settings::registrar_id.eq(registrar_id))
@@ -312,7 +314,7 @@ pub fn list_documents(
             .first(conn)
             .optional()?;
         let Some(client_id) = client_id else {
-            return Err(ConsentError::NotFound);
+            return Err(ConsentError::Refused(Refusal::NotFound));
         };
         let reached = reach_client(
             conn,
@@ -325,7 +327,7 @@ pub fn list_documents(
         (client_id, reached.decision.context(&request.audit))
     } else {
         if !principal.can(Permission::StoreCaseDocuments) {
-            return Err(ConsentError::NotFound);
+            return Err(ConsentError::Refused(Refusal::NotFound));
         }
         let Some(right) = covering_right(conn, registrar_id, case_oid, &principal.organisation_id, today)? else {
             security_event(
@@ -335,9 +337,9 @@ pub fn list_documents(
                 "case_read_refused",
                 serde_json::json!({"case_oid": case_oid, "provider_id": principal.organisation_id}),
             )?;
-            return Err(ConsentError::Forbidden(
+            return Err(ConsentError::Refused(Refusal::Forbidden(
                 "no open registry use right of the caller's organisation covers this case".into(),
-            ));
+            )));
         };
         (
             right.client_id,
@@ -433,7 +435,7 @@ pub fn confirm_local_copy_destroyed(
     now: time::OffsetDateTime,
 ) -> Result<(), ConsentError> {
     if !principal.can(Permission::StoreCaseDocuments) {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     let at = at_primitive(now);
     write_transaction(conn, |conn| {
@@ -445,7 +447,7 @@ pub fn confirm_local_copy_destroyed(
             .select(case_documents::local_copy)
             .first(conn)
             .optional()?
-            .ok_or(ConsentError::NotFound)?;
+            .ok_or(ConsentError::Refused(Refusal::NotFound))?;
         if state != LocalCopy::MarkedForDestruction.as_str() {
             return Err(rule(
                 "local_copy",

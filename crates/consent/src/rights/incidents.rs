@@ -1,6 +1,8 @@
 //! Security incidents (RU-4): reported by the registrar's users or its contracted providers,
 //! assessed by the registrar's data-protection officers within the 72-hour clock.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_db::schema::{case_documents, provider_contracts, security_incidents};
@@ -166,7 +168,7 @@ pub fn report_security_incident(
     now: time::OffsetDateTime,
 ) -> Result<SecurityIncident, ConsentError> {
     match organisation_kind(conn, registrar_id)?.as_deref() {
-        None | Some("provider") | Some("platform") => return Err(ConsentError::NotFound),
+        None | Some("provider") | Some("platform") => return Err(ConsentError::Refused(Refusal::NotFound)),
         Some(_) => {}
     }
     if principal.organisation_id != registrar_id {
@@ -176,7 +178,7 @@ pub fn report_security_incident(
             .count()
             .get_result(conn)?;
         if contracted == 0 {
-            return Err(ConsentError::NotFound);
+            return Err(ConsentError::Refused(Refusal::NotFound));
         }
     }
     if body.description.trim().is_empty() {
@@ -292,7 +294,7 @@ pub fn get_security_incident(
         .select(incident_columns!())
         .first(conn)
         .optional()?
-        .ok_or(ConsentError::NotFound)?;
+        .ok_or(ConsentError::Refused(Refusal::NotFound))?;
     incident_of(register, registrar_id, row)
 }
 
@@ -315,7 +317,7 @@ pub fn update_security_incident(
             .select(security_incidents::state)
             .first(conn)
             .optional()?
-            .ok_or(ConsentError::NotFound)?;
+            .ok_or(ConsentError::Refused(Refusal::NotFound))?;
         let Some(next) = IncidentState::parse(&changes.state).filter(|s| *s != IncidentState::Suspected) else {
             return Err(validation(
                 "state",

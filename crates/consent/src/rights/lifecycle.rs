@@ -1,6 +1,8 @@
 //! Opening and reading registry use rights (RU-1): the conditions of an opening, the case OID
 //! and the delivery of the client's identity code to the provider.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
@@ -315,7 +317,7 @@ pub fn get_right(
         .first(conn)
         .optional()?;
     let Some(row) = row else {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     };
     let principal = request.principal;
     let today = helsinki_today(request.now);
@@ -346,7 +348,7 @@ pub fn get_right(
         });
     }
     if principal.organisation_id != registrar_id {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     let reached = reach_client(
         conn,
@@ -380,7 +382,7 @@ pub fn list_rights(
     } else if principal.can(Permission::StoreCaseDocuments) {
         query = query.filter(registry_use_rights::provider_id.eq(&principal.organisation_id));
     } else {
-        return Err(ConsentError::NotFound);
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     let rows: Vec<RightRow> = query
         .order((registry_use_rights::created_at, registry_use_rights::id))
@@ -403,5 +405,5 @@ pub(super) fn load_right(
         .select(right_columns!())
         .first(conn)
         .optional()?
-        .ok_or(ConsentError::NotFound)
+        .ok_or(ConsentError::Refused(Refusal::NotFound))
 }

@@ -1,6 +1,8 @@
 //! Notifications to organisations about rights and incidents (RU-1, RU-4, RU-5): ids, dates and
 //! kinds, no personal data.
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_db::DbConnection;
@@ -95,9 +97,9 @@ pub fn list_notifications(
     .into_iter()
     .any(|p| principal.can(p))
     {
-        return Err(ConsentError::Forbidden(
+        return Err(ConsentError::Refused(Refusal::Forbidden(
             "the caller's roles grant no registry use right or incident permission".into(),
-        ));
+        )));
     }
     let rows: Vec<NotificationRow> = registry_notifications::table
         .filter(registry_notifications::recipient_id.eq(&principal.organisation_id))

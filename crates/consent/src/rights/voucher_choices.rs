@@ -1,5 +1,7 @@
 //! A voucher client's choice of provider, reported by the provider (RU-1).
 
+use rekisteri_core::Refusal;
+
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
@@ -49,9 +51,9 @@ pub fn record_voucher_choice(
         Permission::ReadClients,
     )?;
     if !reached.decision.is_provider() {
-        return Err(ConsentError::Forbidden(
+        return Err(ConsentError::Refused(Refusal::Forbidden(
             "the provider chosen reports the client's choice".into(),
-        ));
+        )));
     }
     let provider_id = request.principal.organisation_id.clone();
     let service = load_service(conn, registrar_id, &body.service_id)?
