@@ -3,7 +3,6 @@
 //! `manage_vtj` (scope `vtj:write`); another organisation's users get 404.
 
 use actix_web::{HttpResponse, get, post, web};
-use rekisteri_accounts::Permission;
 use rekisteri_vtj::{Vtj, VtjClient, VtjError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,19 +22,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(death_work_list);
 }
 
-fn authorise(principal: &rekisteri_accounts::Principal, rid: &str) -> Result<(), ApiError> {
-    if principal.organisation_id != rid {
-        return Err(ApiError::problem(ProblemType::NotFound, "no such registrar"));
-    }
-    if !principal.can(Permission::ManageVtj) {
-        return Err(ApiError::problem(
-            ProblemType::Forbidden,
-            "VTJ ingestion needs manage_vtj",
-        ));
-    }
-    Ok(())
-}
-
 fn vtj(state: &AppState) -> Vtj {
     Vtj {
         keyring: state.keyring.clone(),
@@ -50,11 +36,14 @@ fn map_error(e: VtjError) -> ApiError {
     match e {
         VtjError::AlreadyRunning => ApiError::problem(ProblemType::Conflict, e.to_string()),
         VtjError::Malformed(m) => ApiError::field("body", m),
-        VtjError::Refused { .. } | VtjError::Transport(_) => ApiError::problem(ProblemType::NotReady, e.to_string()),
+        VtjError::Refused(refusal) => refusal.into(),
+        VtjError::InterfaceRefused { .. } | VtjError::Transport(_) => {
+            ApiError::problem(ProblemType::NotReady, e.to_string())
+        }
         VtjError::Clients(e) => e.into(),
         VtjError::Db(e) => e.into(),
         VtjError::Audit(e) => e.into(),
-        other => ApiError::internal(other),
+        e @ (VtjError::Config(_) | VtjError::Injected(_) | VtjError::Crypto) => ApiError::internal(e),
     }
 }
 
@@ -125,7 +114,7 @@ async fn start_sync(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    authorise(&principal.0, &rid)?;
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
     let report = state
         .run(move |conn, state| {
             let vtj = vtj(state);
@@ -163,7 +152,7 @@ async fn show_status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    authorise(&principal.0, &rid)?;
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
     let s = state
         .run(move |conn, _| rekisteri_vtj::status(conn, &rid).map_err(map_error))
         .await?;
@@ -220,7 +209,7 @@ async fn push_changes(
     body: Json<rekisteri_vtj::message::MuutoksetResponse>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    authorise(&principal.0, &rid)?;
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
     let answer = body.into_inner();
     rekisteri_vtj::message::check_pushed_muutokset(&answer).map_err(|e| ApiError::field(e.path, e.reason))?;
     let counts = state
@@ -295,7 +284,7 @@ async fn death_work_list(
     query: web::Query<DeathWorkListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    authorise(&principal.0, &rid)?;
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
     let query = query.into_inner();
     let limit = crate::clients::page_limit(query.limit)?;
     let since = parse_time("since", query.since.as_deref())?;

@@ -187,7 +187,7 @@ impl VtjClient {
                         });
                     }
                     if status.as_u16() != 429 && !status.is_server_error() {
-                        return Err(VtjError::Refused {
+                        return Err(VtjError::InterfaceRefused {
                             status: status.as_u16(),
                             call: path_kind(path),
                         });
@@ -200,7 +200,7 @@ impl VtjClient {
                         .map(Duration::from_secs);
                     log::warn!("vtj: {} answered {status}; attempt {}", path_kind(path), attempt + 1);
                     if attempt >= self.config.max_retries {
-                        return Err(VtjError::Refused {
+                        return Err(VtjError::InterfaceRefused {
                             status: status.as_u16(),
                             call: path_kind(path),
                         });

@@ -28,8 +28,11 @@ pub use sync::{SyncReport, VtjStatus, death_work_list, run_sync, status};
 pub enum VtjError {
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// 400, 403, 404: the caller's request or right, not the interface.
+    #[error(transparent)]
+    Refused(#[from] rekisteri_core::Refusal),
     #[error("the VTJ interface refused {call}: HTTP {status}")]
-    Refused { status: u16, call: &'static str },
+    InterfaceRefused { status: u16, call: &'static str },
     #[error("the VTJ interface cannot be reached: {0}")]
     Transport(String),
     #[error("configuration: {0}")]
@@ -47,6 +50,20 @@ pub enum VtjError {
     Audit(#[from] rekisteri_audit::AuditError),
     #[error("cryptography failed")]
     Crypto,
+}
+
+/// Who may run or feed a registrar's VTJ ingestion: an account or integration of the registrar
+/// itself with `manage_vtj` (VT-10). Another registrar's path is a 404, as if it did not exist
+/// (AX-4).
+pub fn authorise(principal: &rekisteri_accounts::Principal, registrar_id: &str) -> Result<(), VtjError> {
+    use rekisteri_core::Refusal;
+    if principal.organisation_id != registrar_id {
+        return Err(Refusal::NotFound.into());
+    }
+    if !principal.can(rekisteri_accounts::Permission::ManageVtj) {
+        return Err(Refusal::Forbidden("VTJ ingestion needs manage_vtj".to_owned()).into());
+    }
+    Ok(())
 }
 
 impl From<diesel::result::Error> for VtjError {
