@@ -105,7 +105,6 @@ pub struct MeBody {
     tag = "accounts",
     responses(
         (status = 200, body = MeBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/me")]
@@ -129,7 +128,6 @@ async fn me(state: web::Data<AppState>, principal: Authenticated) -> Result<Http
     tag = "accounts",
     responses(
         (status = 200, body = AccountList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -180,9 +178,6 @@ pub struct InvitationBody {
     request_body = InviteBody,
     responses(
         (status = 201, body = InvitationBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The organisation is not one the caller manages", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The e-mail address has an account", body = Problem, content_type = "application/problem+json"),
     )
@@ -229,9 +224,7 @@ async fn invite(
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = AccountBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/accounts/{id}")]
@@ -261,9 +254,6 @@ async fn show_account(
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = AccountBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/accounts/{id}")]
@@ -294,9 +284,6 @@ async fn close(
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = AccountBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not closed, or closed more than 30 days ago", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -343,10 +330,6 @@ pub struct GrantBody {
     request_body = GrantBody,
     responses(
         (status = 201, body = AccountBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/accounts/{id}/roles")]
@@ -395,10 +378,6 @@ pub struct EndGrantBody {
     request_body = EndGrantBody,
     responses(
         (status = 200, body = AccountBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The role has already ended", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -444,10 +423,7 @@ pub struct AccountChangesBody {
     request_body = AccountChangesBody,
     responses(
         (status = 200, body = AccountBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The account is closed", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -526,9 +502,7 @@ pub struct MembershipRequest {
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = MembershipList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/accounts/{id}/service-units")]
@@ -560,10 +534,6 @@ async fn list_account_service_units(
     request_body = MembershipRequest,
     responses(
         (status = 201, body = MembershipBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/accounts/{id}/service-units")]
@@ -603,10 +573,6 @@ async fn join_unit(
     request_body = EndGrantBody,
     responses(
         (status = 200, body = MembershipBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The membership has already ended", body = Problem, content_type = "application/problem+json"),
     )
 )]

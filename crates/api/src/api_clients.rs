@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::principal::Authenticated;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -253,8 +253,6 @@ pub struct NewApiClient {
     tag = "accounts",
     responses(
         (status = 200, body = ApiClientList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/api-clients")]
@@ -273,9 +271,6 @@ async fn list_api_clients(state: web::Data<AppState>, principal: Authenticated) 
     request_body = NewApiClient,
     responses(
         (status = 201, body = ApiClientWithSecret),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/api-clients")]
@@ -311,9 +306,6 @@ async fn create_api_client(
     params(("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ApiClientWithSecret),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/api-clients/{id}/rotate-secret")]
@@ -345,9 +337,6 @@ async fn rotate_secret(
     params(("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ApiClientBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/v1/api-clients/{id}/strong-user-authentication")]
@@ -366,9 +355,6 @@ async fn attest_strong_user_authentication(
     params(("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ApiClientBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/api-clients/{id}/strong-user-authentication")]

@@ -95,9 +95,6 @@ pub struct QueueList {
     params(("rid" = String, Path, description = RID)),
     responses(
         (status = 200, body = QueueList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/queues")]
@@ -125,10 +122,6 @@ async fn list_queues(
     request_body = NewQueue,
     responses(
         (status = 201, body = Queue),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The registrar has a queue with this name", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
@@ -171,10 +164,6 @@ async fn create_queue(
     request_body = QueueChanges,
     responses(
         (status = 200, body = Queue),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The registrar has a queue with this name", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -210,10 +199,6 @@ async fn update_queue(
     params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Queue id"), ("account_id" = String, Path, description = "The user's account id")),
     responses(
         (status = 200, body = QueueListener),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The user already holds the right", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
@@ -248,8 +233,6 @@ async fn grant_listening(
     params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Queue id"), ("account_id" = String, Path, description = "The user's account id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such right in force", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -319,10 +302,6 @@ pub struct ContactQuery {
     params(("rid" = String, Path, description = RID), ContactQuery),
     responses(
         (status = 200, body = ContactList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/contacts")]
@@ -369,10 +348,6 @@ async fn list_contacts(
     request_body = NewContact,
     responses(
         (status = 201, body = Contact, headers(("Location" = String, description = "The contact's URL"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -432,10 +407,6 @@ pub struct ContactSearchResult {
     request_body = CallerNumberSearch,
     responses(
         (status = 200, body = ContactSearchResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/contacts/search")]
@@ -475,9 +446,6 @@ async fn search_contacts(
     params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, body = Contact),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/contacts/{id}")]
@@ -505,10 +473,6 @@ async fn show_contact(
     request_body = NewLegalHold,
     responses(
         (status = 201, body = LegalHold),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A hold is already in force", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
@@ -545,8 +509,6 @@ async fn place_legal_hold(
     params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 204, description = "Released"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No hold in force", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -588,10 +550,7 @@ async fn release_legal_hold(
     request_body = ListeningRequest,
     responses(
         (status = 201, body = ListeningGrant),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No listening rights for the queue", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No recording, or its audio was destroyed", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -631,10 +590,6 @@ async fn request_listening(
     request_body = MediaExport,
     responses(
         (status = 201, body = ProcessingMemo),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No recording, or its audio was destroyed", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -671,9 +626,6 @@ async fn export_to_media(
     params(("rid" = String, Path, description = RID), ("id" = String, Path, description = "Processing memo id")),
     responses(
         (status = 200, body = ProcessingMemo),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/processing-memos/{id}/disclosures")]
@@ -713,10 +665,6 @@ async fn list_disclosures(
     request_body = NewDisclosure,
     responses(
         (status = 201, body = MemoEntry),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/processing-memos/{id}/disclosures")]
@@ -772,10 +720,6 @@ pub struct ReportQuery {
     params(("rid" = String, Path, description = RID), ReportQuery),
     responses(
         (status = 200, body = ContactReport),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]

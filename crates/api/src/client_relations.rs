@@ -41,9 +41,6 @@ pub struct ProxyList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ProxyList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -78,10 +75,6 @@ async fn list_proxies(
     request_body = NewProxy,
     responses(
         (status = 201, body = Proxy),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A standing authorisation exists, or processing is restricted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The client is not their own proxy", body = Problem, content_type = "application/problem+json"),
     )
@@ -117,9 +110,6 @@ async fn add_proxy(
         ("pid" = String, Path, description = "Proxy id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -158,9 +148,6 @@ pub struct CareTeam {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = CareTeam),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -196,10 +183,6 @@ async fn list_care_team(
     request_body = NewCareTeamMember,
     responses(
         (status = 201, body = CareTeamMember, headers(("ETag" = String, description = "The membership's version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -246,10 +229,6 @@ async fn add_care_team_member(
     request_body = CareTeamMemberChanges,
     responses(
         (status = 200, body = CareTeamMember, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
@@ -294,9 +273,6 @@ async fn update_care_team_member(
         ("member_id" = String, Path, description = "Care-team membership id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -344,9 +320,6 @@ pub struct AccessDocument {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = AccessDocument),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/access-report")]

@@ -175,10 +175,7 @@ pub(crate) fn decode_cursor(cursor: Option<&str>) -> Result<Option<String>, ApiE
     params(("rid" = String, Path, description = "Registrar (organisation) id"), PageQuery),
     responses(
         (status = 200, body = ClientList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read clients, or strong authentication required", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients")]
@@ -220,10 +217,6 @@ async fn list_clients(
     request_body = NewClient,
     responses(
         (status = 201, body = Client, headers(("Location" = String, description = "The client's URL"), ("ETag" = String, description = "The client's version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A client with this identity code exists", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -273,10 +266,6 @@ pub struct IdentityCodeSearch {
     request_body = IdentityCodeSearch,
     responses(
         (status = 200, body = SearchResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/clients/search")]
@@ -316,9 +305,6 @@ async fn search(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = Client, headers(("ETag" = String, description = "The client's version"))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}")]
@@ -357,9 +343,6 @@ pub struct ServiceList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ServiceList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/services")]
@@ -392,10 +375,6 @@ async fn list_services(
     request_body = NewService,
     responses(
         (status = 201, body = Service),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/clients/{id}/services")]
@@ -427,9 +406,6 @@ async fn add_service(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
     responses(
         (status = 200, body = Service),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/services/{sid}")]
@@ -462,10 +438,6 @@ async fn show_service(
     request_body = ServiceChanges,
     responses(
         (status = 200, body = Service),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The service is already closed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new quantity is below what was delivered", body = Problem, content_type = "application/problem+json"),
     )
@@ -507,9 +479,6 @@ pub struct ServiceEventList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("sid" = String, Path, description = "Service id")),
     responses(
         (status = 200, body = ServiceEventList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/services/{sid}/events")]
@@ -549,10 +518,6 @@ async fn list_events(
     request_body = NewServiceEvent,
     responses(
         (status = 201, body = ServiceEvent),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Past the validity, over the granted quantity, or not the service's provider", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -605,11 +570,7 @@ pub struct SettlementQuery {
     responses(
         (status = 200, body = Settlement, content_type = "application/json"),
         (status = 200, body = String, content_type = "text/csv", description = "One row per client and service, then the total"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`provider` is no provider organisation (`business-rule`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/settlements")]
@@ -676,9 +637,6 @@ pub struct ProviderUserList {
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = ProviderUserList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/provider-users")]
@@ -748,10 +706,6 @@ const NO_VERSION: i64 = -1;
     request_body = ClientChanges,
     responses(
         (status = 200, body = Client, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
     )

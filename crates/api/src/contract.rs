@@ -347,12 +347,19 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.6.0";
+pub const API_VERSION: &str = "1.6.1";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.6.1",
+        "2026-12-06",
+        "Documentation only: the 400, 401, 403 and 404 answers of every protected operation say what they \
+         mean and name their problem type (they were listed without a description). No status, schema or \
+         behaviour changed.",
+    ),
     (
         "1.6.0",
         "2026-12-06",

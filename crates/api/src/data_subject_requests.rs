@@ -66,10 +66,7 @@ fn location(request: &DataSubjectRequest) -> String {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), RequestQuery),
     responses(
         (status = 200, body = DataSubjectRequestList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to handle data-subject requests", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/data-subject-requests")]
@@ -133,10 +130,6 @@ async fn list_requests(
     request_body = NewDataSubjectRequest,
     responses(
         (status = 201, body = DataSubjectRequest, headers(("Location" = String, description = "The request's URL"), ("ETag" = String, description = "The request's version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/data-subject-requests")]
@@ -184,9 +177,6 @@ async fn create_request(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Request id")),
     responses(
         (status = 200, body = DataSubjectRequest, headers(("ETag" = String, description = "The request's version"))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/data-subject-requests/{id}")]
@@ -232,10 +222,6 @@ async fn show_request(
     request_body = DataSubjectRequestChanges,
     responses(
         (status = 200, body = DataSubjectRequest, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The request changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule of CL-12 refuses the change (extension without reason or late notice, refusal without reasons, closed request); `errors` names the field", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),

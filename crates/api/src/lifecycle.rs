@@ -89,8 +89,6 @@ pub struct ArchiveExport {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), DueQuery),
     responses(
         (status = 200, body = DueList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read clients, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
@@ -142,8 +140,6 @@ async fn due_list(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), DueQuery),
     responses(
         (status = 200, body = ArchiveExport),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to export, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
@@ -229,9 +225,7 @@ pub struct ServiceStatisticsQuery {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ClientStatisticsQuery),
     responses(
         (status = 200, body = ClientStatistics),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
@@ -274,9 +268,7 @@ async fn client_statistics(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ServiceStatisticsQuery),
     responses(
         (status = 200, body = ServiceStatistics),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )

@@ -355,7 +355,6 @@ fn render(state: &AppState, snapshot: &Snapshot) -> Result<String, std::fmt::Err
     responses(
         (status = 200, description = "The exposition in the OpenMetrics text format", body = String,
          content_type = "application/openmetrics-text"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Neither an admin nor the scrape token", body = Problem,
          content_type = "application/problem+json"),
     )

@@ -74,7 +74,6 @@ pub struct OrganisationList {
     tag = "accounts",
     responses(
         (status = 200, body = OrganisationList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -94,9 +93,6 @@ async fn list_organisations(state: web::Data<AppState>, principal: Authenticated
     request_body = NewOrganisationBody,
     responses(
         (status = 201, body = OrganisationBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The OID is taken", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -135,9 +131,7 @@ async fn create_organisation(
     params(("oid" = String, Path, description = "The organisation's OID, or its id")),
     responses(
         (status = 200, body = OrganisationBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/organisations/{oid}")]
@@ -193,9 +187,7 @@ pub struct NewServiceUnitBody {
     params(("oid" = String, Path, description = "The organisation's OID, or its id")),
     responses(
         (status = 200, body = ServiceUnitList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/organisations/{oid}/service-units")]
@@ -220,10 +212,6 @@ async fn list_organisation_service_units(
     request_body = NewServiceUnitBody,
     responses(
         (status = 201, body = ServiceUnitBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The OID is taken", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -269,10 +257,6 @@ pub struct OrganisationChangesBody {
     request_body = OrganisationChangesBody,
     responses(
         (status = 200, body = OrganisationBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/organisations/{oid}")]

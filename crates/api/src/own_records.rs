@@ -31,7 +31,6 @@ pub struct OwnRecordList {
     tag = "me",
     responses(
         (status = 200, body = OwnRecordList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -64,8 +63,6 @@ async fn list_own_records(
     request_body = ContactChanges,
     responses(
         (status = 200, body = OwnRecord, headers(("ETag" = String, description = "The new version"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a record the citizen reaches", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),

@@ -63,9 +63,6 @@ fn storage_error(e: RecordingError) -> ApiError {
     responses(
         (status = 201, body = Recording),
         (status = 400, description = "The body is not audio of an accepted type, or broke off", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The contact already has its audio", body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A chat, or a call of a queue that is not recorded", body = Problem, content_type = "application/problem+json"),
@@ -246,7 +243,6 @@ fn wanted(req: &HttpRequest, size: u64) -> Wanted {
         (status = 206, description = "The requested range", content(
             (Vec<u8> = "audio/wav"), (Vec<u8> = "audio/ogg"), (Vec<u8> = "audio/mpeg")
         ), headers(("Content-Range" = String, description = "bytes START-END/SIZE"))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The grant expired, or the listening right ended", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such grant for this user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The audio was destroyed by retention", body = Problem, content_type = "application/problem+json"),

@@ -66,8 +66,6 @@ pub struct NewServiceAreaBody {
     params(("rid" = String, Path, description = "Registrar (organisation) id; an admin may name the registrar by its OID instead")),
     responses(
         (status = 200, body = ServiceAreaList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/service-areas")]
@@ -98,10 +96,6 @@ async fn list_service_areas(
     request_body = NewServiceAreaBody,
     responses(
         (status = 201, body = ServiceAreaBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The code or a service type is taken", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -180,9 +174,7 @@ pub struct ServiceAreaGrantRequest {
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = ServiceAreaGrantList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/accounts/{id}/service-areas")]
@@ -214,10 +206,6 @@ async fn list_grants(
     request_body = ServiceAreaGrantRequest,
     responses(
         (status = 201, body = ServiceAreaGrantBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/accounts/{id}/service-areas")]
@@ -257,10 +245,6 @@ async fn grant_area(
     request_body = EndGrantBody,
     responses(
         (status = 200, body = ServiceAreaGrantBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The right has already ended", body = Problem, content_type = "application/problem+json"),
     )
 )]

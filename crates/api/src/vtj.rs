@@ -100,7 +100,6 @@ pub struct VtjStagedError {
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = VtjRunResult),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A run of this registrar is already going", body = Problem, content_type = "application/problem+json"),
@@ -140,7 +139,6 @@ async fn start_sync(
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = VtjStatusView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
@@ -195,8 +193,6 @@ async fn show_status(
     request_body(content = crate::vtj::MuutoksetBatch, description = "A `muutokset` answer of DVV's change interface"),
     responses(
         (status = 200, body = VtjRunResult),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
@@ -269,8 +265,6 @@ pub struct DeathWorkList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), DeathWorkListQuery),
     responses(
         (status = 200, body = DeathWorkList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )

@@ -41,9 +41,6 @@ pub struct ConsentBody {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = InformingList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
@@ -77,10 +74,6 @@ pub(super) async fn list_informings(
     request_body = NewInforming,
     responses(
         (status = 201, body = Informing),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
@@ -119,9 +112,6 @@ pub(super) async fn record_informing(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ConsentView),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/disclosure-consent")]
@@ -155,10 +145,6 @@ pub(super) async fn get_consent(
     request_body = ConsentBody,
     responses(
         (status = 200, body = ConsentView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not informed yet, or nothing to revoke", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -194,9 +180,6 @@ pub(super) async fn set_consent(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ProhibitionList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions")]
@@ -230,10 +213,6 @@ pub(super) async fn list_prohibitions(
     request_body = NewProhibition,
     responses(
         (status = 201, body = Prohibition),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not informed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -273,9 +252,6 @@ pub(super) async fn add_prohibition(
         ("pid" = String, Path, description = "Prohibition id")),
     responses(
         (status = 200, body = Prohibition),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Already revoked", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -313,10 +289,6 @@ pub(super) async fn revoke_prohibition(
     request_body = DecisionRequest,
     responses(
         (status = 200, body = DecisionResponse),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/disclosure-decisions")]

@@ -28,9 +28,6 @@ pub struct DocumentList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("case_oid" = String, Path, description = "Case OID")),
     responses(
         (status = 200, body = DocumentList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/cases/{case_oid}/documents")]
@@ -66,10 +63,7 @@ pub(super) async fn list_documents(
     request_body = NewDocument,
     responses(
         (status = 201, body = CaseDocument),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "No open registry use right covers the case", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/cases/{case_oid}/documents")]
@@ -109,8 +103,6 @@ pub(super) async fn store_document(
         ("id" = String, Path, description = "Document id")),
     responses(
         (status = 204, description = "Confirmed"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The copy is not marked for destruction", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -21,9 +21,6 @@ pub struct IncidentList {
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = IncidentList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/security-incidents")]
@@ -56,9 +53,6 @@ pub(super) async fn list_incidents(
     request_body = NewIncident,
     responses(
         (status = 201, body = SecurityIncident),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/registrars/{rid}/security-incidents")]
@@ -91,9 +85,6 @@ pub(super) async fn report_incident(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Incident id")),
     responses(
         (status = 200, body = SecurityIncident),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/security-incidents/{id}")]
@@ -125,10 +116,6 @@ pub(super) async fn show_incident(
     request_body = IncidentChanges,
     responses(
         (status = 200, body = SecurityIncident),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a permitted transition", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::principal::Authenticated;
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
@@ -20,8 +20,6 @@ pub struct NotificationList {
     tag = "consent",
     responses(
         (status = 200, body = NotificationList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registry-notifications")]

@@ -31,10 +31,6 @@ pub struct RightList {
     request_body = KantaSettings,
     responses(
         (status = 200, body = KantaSettings),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/v1/registrars/{rid}/kanta-settings")]
@@ -67,10 +63,6 @@ pub(super) async fn set_kanta_settings(
     request_body = ContractBody,
     responses(
         (status = 200, body = ContractBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/v1/registrars/{rid}/provider-contracts/{provider_id}")]
@@ -105,10 +97,6 @@ pub(super) async fn set_contract(
     request_body = VoucherChoiceBody,
     responses(
         (status = 201, body = VoucherChoice),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -148,9 +136,6 @@ pub(super) async fn record_voucher_choice(
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = RightList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/registry-use-rights")]
@@ -184,10 +169,6 @@ pub(super) async fn list_rights(
     request_body = OpenRight,
     responses(
         (status = 201, body = Right, headers(("Location" = String, description = "The right's URL"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A condition of RU-1 does not hold; `errors` names it", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -236,9 +217,6 @@ pub(super) async fn open_right(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Right id")),
     responses(
         (status = 200, body = Right),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/registrars/{rid}/registry-use-rights/{id}")]
@@ -273,10 +251,6 @@ pub(super) async fn show_right(
     request_body = CloseRight,
     responses(
         (status = 200, body = Right),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Already closed", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -314,10 +288,6 @@ pub(super) async fn close_right(
     request_body = ReopenRight,
     responses(
         (status = 200, body = Right),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The right is not closed", body = Problem, content_type = "application/problem+json"),
     )
 )]
