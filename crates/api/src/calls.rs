@@ -4,8 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_calls::reports::{ContactReport, GroupBy};
 use rekisteri_calls::{
@@ -318,8 +316,8 @@ async fn list_contacts(
         queue_id: query.queue_id,
         from: query.from,
         to: query.to,
-        after: crate::clients::decode_cursor(query.cursor.as_deref())?,
-        limit: crate::clients::page_limit(query.limit)?,
+        after: crate::request::decode_cursor(query.cursor.as_deref())?,
+        limit: crate::request::page_limit(query.limit)?,
     };
     let page = state
         .run(move |conn, state| {
@@ -335,7 +333,7 @@ async fn list_contacts(
         .await?;
     Ok(HttpResponse::Ok().json(ContactList {
         items: page.items,
-        next_cursor: page.next_after.map(|id| URL_SAFE_NO_PAD.encode(id)),
+        next_cursor: page.next_after.map(crate::request::encode_cursor),
     }))
 }
 

@@ -9,11 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::clients::{ClientAccess, if_match, request};
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
+use crate::request::{ClientAccess, if_match, request};
 use crate::{AppState, RunBlocking};
 use rekisteri_accounts::Permission;
 

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::clients::{ClientAccess, if_match, page_limit, request};
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
+use crate::request::{ClientAccess, if_match, page_limit, request};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {

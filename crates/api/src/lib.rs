@@ -27,6 +27,7 @@ mod own_records;
 pub mod principal;
 pub mod problem;
 pub(crate) mod recordings;
+mod request;
 mod service_areas;
 mod vtj;
 

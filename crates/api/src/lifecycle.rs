@@ -4,10 +4,6 @@
 //! endpoints.
 
 use actix_web::{HttpResponse, get, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rekisteri_accounts::Principal;
-use rekisteri_clients::Request;
 use rekisteri_clients::lifecycle::{ArchiveRecord, DueClient};
 use rekisteri_clients::statistics::{ClientStatistics, ServiceStatistics, StatisticsQuery};
 use serde::{Deserialize, Serialize};
@@ -15,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::middleware::RequestId;
-use crate::principal::{Authenticated, audit_context};
+use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
+use crate::request::registrar_request;
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -25,23 +22,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(archive_export)
         .service(client_statistics)
         .service(service_statistics);
-}
-
-fn request<'a>(
-    state: &AppState,
-    principal: &'a Principal,
-    registrar_id: &str,
-    purpose: &str,
-    request_id: &RequestId,
-) -> Request<'a> {
-    // These are the registrar's own lists: no professional's special reason applies.
-    Request {
-        principal,
-        special_reason: None,
-        audit: audit_context(principal, registrar_id, purpose, request_id),
-        now: state.clock.now(),
-        access_cache: state.access_cache.clone(),
-    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -57,14 +37,6 @@ pub struct DueQuery {
     /// 1–500, default 100.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
-}
-
-fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(100),
-        Some(n) if (1..=500).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::field("limit", "must be 1-500")),
-    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -103,11 +75,11 @@ async fn due_list(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let query = query.into_inner();
-    let limit = page_limit(query.limit)?;
-    let after = crate::clients::decode_cursor(query.cursor.as_deref())?;
+    let limit = crate::request::page_limit(query.limit)?;
+    let after = crate::request::decode_cursor(query.cursor.as_deref())?;
     let page = state
         .run(move |conn, state| {
-            let request = request(
+            let request = registrar_request(
                 state,
                 &principal.0,
                 &rid,
@@ -127,7 +99,7 @@ async fn due_list(
         .await?;
     Ok(HttpResponse::Ok().json(DueList {
         items: page.items,
-        next_cursor: page.next_cursor.map(|id| URL_SAFE_NO_PAD.encode(id)),
+        next_cursor: page.next_cursor.map(crate::request::encode_cursor),
     }))
 }
 
@@ -154,11 +126,11 @@ async fn archive_export(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let query = query.into_inner();
-    let limit = page_limit(query.limit)?;
-    let after = crate::clients::decode_cursor(query.cursor.as_deref())?;
+    let limit = crate::request::page_limit(query.limit)?;
+    let after = crate::request::decode_cursor(query.cursor.as_deref())?;
     let page = state
         .run(move |conn, state| {
-            let request = request(
+            let request = registrar_request(
                 state,
                 &principal.0,
                 &rid,
@@ -178,7 +150,7 @@ async fn archive_export(
         .await?;
     Ok(HttpResponse::Ok().json(ArchiveExport {
         items: page.items,
-        next_cursor: page.next_cursor.map(|id| URL_SAFE_NO_PAD.encode(id)),
+        next_cursor: page.next_cursor.map(crate::request::encode_cursor),
     }))
 }
 
@@ -247,7 +219,7 @@ async fn client_statistics(
     };
     let report = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: statistics", &request_id);
+            let request = registrar_request(state, &principal.0, &rid, "client register: statistics", &request_id);
             Ok(rekisteri_clients::statistics::client_statistics(
                 conn,
                 &state.clients(),
@@ -290,7 +262,7 @@ async fn service_statistics(
     };
     let report = state
         .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: statistics", &request_id);
+            let request = registrar_request(state, &principal.0, &rid, "client register: statistics", &request_id);
             Ok(rekisteri_clients::statistics::service_statistics(
                 conn,
                 &state.clients(),

@@ -8,11 +8,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::clients::if_match;
 use crate::extract::Json;
 use crate::middleware::RequestId;
 use crate::principal::CitizenAuthenticated;
 use crate::problem::{ApiError, Problem};
+use crate::request::if_match;
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {

@@ -280,7 +280,7 @@ async fn death_work_list(
     let rid = path.into_inner();
     rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
     let query = query.into_inner();
-    let limit = crate::clients::page_limit(query.limit)?;
+    let limit = crate::request::page_limit(query.limit)?;
     let since = parse_time("since", query.since.as_deref())?;
     let rows = state
         .run(move |conn, state| {

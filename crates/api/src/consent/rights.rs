@@ -11,11 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::subject;
-use crate::clients::{ClientAccess, request};
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
+use crate::request::{ClientAccess, request};
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
