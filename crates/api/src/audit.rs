@@ -777,6 +777,7 @@ async fn own_usage(
             // The citizen's own read goes to the platform's usage log, under the citizen's own index.
             let context = AuditContext {
                 registrar_id: "platform".to_owned(),
+                log_controller_id: "platform".to_owned(),
                 actor_kind: ActorKind::Citizen,
                 actor_id: format!("citizen:{}", rekisteri_crypto::to_hex(&subject[..8])),
                 actor_name: None,
