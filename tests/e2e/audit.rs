@@ -490,6 +490,7 @@ app_test!(fn au_1_a_providers_auditor_reads_exactly_its_own_staffs_entries_in_th
     let look = &again[0];
     assert_eq!(look["data_kind"], "usage_log");
     assert_eq!(look["actor_id"], auditor_id.as_str());
+    assert_eq!(look["actor_kind"], "provider_user");
     assert_eq!(look["log_controller_id"], w.provider.as_str());
     assert_eq!(look["registrar_id"], w.registrar.as_str());
     assert_eq!(look["purpose"], "log supervision");
