@@ -412,3 +412,114 @@ app_test!(fn au_2_disclosure_entries_name_the_data_recipient_purpose_and_basis(a
     let none: Value = app.get_as(&r.auditor, &format!("/v1/registrars/{}/audit/disclosures?kind=person", r.id)).json().unwrap();
     assert_eq!(none["items"], json!([]));
 });
+
+/// The request id the server answered `response` under.
+fn request_id_of(response: &reqwest::blocking::Response) -> String {
+    response.headers()["x-request-id"].to_str().unwrap().to_owned()
+}
+
+/// Every usage entry of `registrar`'s log that `token` lists, newest first, in one page.
+fn whole_usage_log(app: &TestApp, token: &str, registrar: &str) -> Vec<Value> {
+    let response = app.get_as(token, &format!("/v1/registrars/{registrar}/audit/usage?limit=1000"));
+    assert_eq!(response.status().as_u16(), 200);
+    let page: Value = response.json().unwrap();
+    assert!(page["next_cursor"].is_null(), "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+app_test!(fn au_1_a_providers_auditor_reads_exactly_its_own_staffs_entries_in_the_organisers_log(app) {
+    use crate::clients::{MAIJA, client_body, code as nth_code, create, home_care_voucher, world};
+    use std::collections::BTreeSet;
+    let w = world(app);
+    let clients = format!("/v1/registrars/{}/clients", w.registrar);
+    // Two clients of the organiser, one served by each provider; creating them is a use by the
+    // organiser's own staff.
+    let maija = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let maija = format!("{clients}/{}", maija["id"].as_str().unwrap());
+    let other = create(app, &w.handler, &w.registrar, &client_body(&nth_code(1), json!([home_care_voucher(&w.other_provider)])));
+    let other = format!("{clients}/{}", other["id"].as_str().unwrap());
+    assert_eq!(app.get_as(&w.handler, &maija).status().as_u16(), 200);
+    // The provider's staff list its clients, read Maija, search her by identity code and knock at
+    // the other provider's client (404, a denied entry); the other provider's staff read theirs.
+    let mut provider_requests = BTreeSet::new();
+    for (response, status) in [
+        (app.get_as(&w.provider_staff, &clients), 200),
+        (app.get_as(&w.provider_staff, &maija), 200),
+        (app.post_as(&w.provider_staff, &format!("{clients}/search"), &json!({"identity_code": MAIJA})), 200),
+        (app.get_as(&w.provider_staff, &other), 404),
+    ] {
+        assert_eq!(response.status().as_u16(), status);
+        provider_requests.insert(request_id_of(&response));
+    }
+    let response = app.get_as(&w.other_provider_staff, &other);
+    assert_eq!(response.status().as_u16(), 200);
+    let other_provider_requests = BTreeSet::from([request_id_of(&response)]);
+
+    // Each entry names the acting user's organisation as its log controller.
+    let (_, organiser_auditor) = app.add_user(&w.admin, "dpo@tampere.fi", &w.registrar, "auditor");
+    let whole = whole_usage_log(app, &organiser_auditor, &w.registrar);
+    let request = |e: &Value| e["request_id"].as_str().unwrap().to_owned();
+    for entry in &whole {
+        let expected = if provider_requests.contains(&request(entry)) {
+            &w.provider
+        } else if other_provider_requests.contains(&request(entry)) {
+            &w.other_provider
+        } else {
+            &w.registrar
+        };
+        assert_eq!(entry["log_controller_id"], expected.as_str(), "{entry}");
+        assert_eq!(entry["registrar_id"], w.registrar.as_str(), "{entry}");
+    }
+    let logged: BTreeSet<String> = whole.iter().map(request).collect();
+    assert!(provider_requests.is_subset(&logged) && other_provider_requests.is_subset(&logged), "{whole:?}");
+    let controlled_by = |organisation: &str| -> Vec<Value> {
+        whole.iter().filter(|e| e["log_controller_id"] == organisation).cloned().collect()
+    };
+    let own = controlled_by(&w.provider);
+    assert!(own.iter().any(|e| e["outcome"] == "denied"), "{own:?}");
+    assert!(!controlled_by(&w.registrar).is_empty() && !controlled_by(&w.other_provider).is_empty());
+
+    // The provider's auditor lists exactly its own staff's entries: not the organiser's staff's,
+    // not the other provider's.
+    let (auditor_id, auditor) = app.add_user(&w.admin, "dpo@hoiva.fi", &w.provider, "auditor");
+    let seen = whole_usage_log(app, &auditor, &w.registrar);
+    assert_eq!(seen, own);
+    assert_eq!(seen.iter().map(request).collect::<BTreeSet<_>>(), provider_requests);
+    // Its look is a use of the organiser's log, in that log, under its own organisation.
+    let again = whole_usage_log(app, &auditor, &w.registrar);
+    let look = &again[0];
+    assert_eq!(look["data_kind"], "usage_log");
+    assert_eq!(look["actor_id"], auditor_id.as_str());
+    assert_eq!(look["actor_kind"], "provider_user");
+    assert_eq!(look["log_controller_id"], w.provider.as_str());
+    assert_eq!(look["registrar_id"], w.registrar.as_str());
+    assert_eq!(look["purpose"], "log supervision");
+    assert_eq!(again[1..], seen[..]);
+    // A search by identity code finds only its own staff's entries about the person, although
+    // the organiser's staff used her data too.
+    let maija_index = rekisteri_crypto::to_hex(&rekisteri_audit::subject_index(&app.keyring, &code(MAIJA)));
+    let about_maija = |entries: &[Value]| -> Vec<Value> {
+        entries.iter().filter(|e| e["subject_index"] == maija_index.as_str()).cloned().collect()
+    };
+    assert!(!about_maija(&controlled_by(&w.registrar)).is_empty());
+    let search = app.post_as(&auditor, &format!("/v1/registrars/{}/audit/usage/search", w.registrar), &json!({"identity_code": MAIJA}));
+    assert_eq!(search.status().as_u16(), 200);
+    let found: Value = search.json().unwrap();
+    assert!(!about_maija(&own).is_empty());
+    assert_eq!(found["items"].as_array().unwrap()[..], about_maija(&own)[..], "{found}");
+    // The other provider's auditor, likewise, sees its own staff's entries only.
+    let (_, other_auditor) = app.add_user(&w.admin, "dpo@apu.fi", &w.other_provider, "auditor");
+    assert_eq!(whole_usage_log(app, &other_auditor, &w.registrar), controlled_by(&w.other_provider));
+
+    // Nothing else of the organiser's log, and nothing of another registrar's.
+    for path in ["disclosures", "export?from=2026-01-01&to=2026-02-01", "reports/special-reasons?from=2026-01-01&to=2026-02-01"] {
+        assert_problem(app.get_as(&auditor, &format!("/v1/registrars/{}/audit/{path}", w.registrar)), 404, "/problems/not-found");
+    }
+    for registrar in [w.other_registrar.as_str(), "no-such-registrar"] {
+        assert_problem(app.get_as(&auditor, &format!("/v1/registrars/{registrar}/audit/usage")), 404, "/problems/not-found");
+        let search = app.post_as(&auditor, &format!("/v1/registrars/{registrar}/audit/usage/search"), &json!({"identity_code": MAIJA}));
+        assert_problem(search, 404, "/problems/not-found");
+    }
+    // The provider's staff without the auditor's role read no log.
+    assert_problem(app.get_as(&w.provider_staff, &format!("/v1/registrars/{}/audit/usage", w.registrar)), 404, "/problems/not-found");
+});

@@ -179,6 +179,23 @@ impl AccessCache {
         )
     }
 
+    /// [`Principal::usage_log_reach`], the kind of the principal's organisation read through the
+    /// cache; the registrar's own auditors need no statement.
+    pub fn usage_log_reach(
+        &self,
+        conn: &mut DbConnection,
+        principal: &Principal,
+        registrar_id: &str,
+    ) -> QueryResult<Option<crate::UsageLogReach>> {
+        if principal.audits_registrar(registrar_id) || !principal.can(crate::Permission::ReadRegistrarAudit) {
+            return Ok(principal.usage_log_reach(registrar_id, None));
+        }
+        let kind = self
+            .organisation_access(conn, &principal.organisation_id)?
+            .and_then(|o| crate::OrganisationKind::parse(&o.kind));
+        Ok(principal.usage_log_reach(registrar_id, kind))
+    }
+
     /// The service types `account_id` reaches in `registrar_id` through the service-area rights
     /// in force at `at` (AX-4), in code order.
     pub fn service_types_in_force(

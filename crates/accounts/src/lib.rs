@@ -28,7 +28,7 @@ pub use accounts::{
     end_service_unit_membership, finish_accept_invitation, get_account, grant_role, invite, is_active_member,
     list_accounts, restore_account, service_unit_memberships, update_account,
 };
-pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role};
+pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role, UsageLogReach};
 pub use organisations::{
     NewOrganisation, Organisation, OrganisationChanges, ServiceUnit, add_service_unit, create_organisation,
     find_organisation, list_organisations, list_service_units, service_unit_organisation, update_organisation,

@@ -244,4 +244,97 @@ impl Principal {
     pub fn audits_registrar(&self, registrar_id: &str) -> bool {
         self.can(Permission::ReadRegistrarAudit) && self.organisation_id == registrar_id
     }
+
+    /// Which of registrar `registrar_id`'s usage entries the principal reads (AU-1, AU-6), given
+    /// the kind of its own organisation; `None` when none (the path answers 404, AX-4). The
+    /// registrar's own auditors read the whole log ([`Self::audits_registrar`]); a provider's
+    /// auditors read the entries whose log controller is their own organisation, the uses their
+    /// own staff and systems made in the organiser's register (source 003 §3.3), and nothing
+    /// else of it. Whether the provider works for the registrar is the door's question, asked
+    /// first on every registrar path (AX-4); the reach itself never shows another
+    /// organisation's entry.
+    pub fn usage_log_reach(&self, registrar_id: &str, own_kind: Option<OrganisationKind>) -> Option<UsageLogReach> {
+        if self.audits_registrar(registrar_id) {
+            return Some(UsageLogReach::Whole);
+        }
+        (self.can(Permission::ReadRegistrarAudit) && own_kind == Some(OrganisationKind::Provider)).then(|| {
+            UsageLogReach::OwnEntries {
+                log_controller_id: self.organisation_id.clone(),
+            }
+        })
+    }
+}
+
+/// What of a registrar's usage log a principal reads ([`Principal::usage_log_reach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageLogReach {
+    /// The registrar's own auditors: every entry of its log.
+    Whole,
+    /// A provider's auditors: the entries of the organiser's log that name the provider as
+    /// their log controller.
+    OwnEntries { log_controller_id: String },
+}
+
+impl UsageLogReach {
+    /// The log controller a query of this reach is limited to; `None` for the whole log.
+    pub fn log_controller_id(&self) -> Option<&str> {
+        match self {
+            Self::Whole => None,
+            Self::OwnEntries { log_controller_id } => Some(log_controller_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(organisation_id: &str, roles: Vec<Role>) -> Principal {
+        Principal {
+            account_id: "a-1".into(),
+            organisation_id: organisation_id.into(),
+            roles,
+            service_unit_ids: Vec::new(),
+            session_id: "s-1".into(),
+            auth_method: AuthMethod::Password,
+            integration: None,
+        }
+    }
+
+    #[test]
+    fn au_1_a_providers_auditor_reaches_only_its_own_entries_of_an_organisers_log() {
+        use OrganisationKind::{Municipality, Platform, Provider};
+        let own = |org: &str| {
+            Some(UsageLogReach::OwnEntries {
+                log_controller_id: org.into(),
+            })
+        };
+        let registrar_auditor = principal("r1", vec![Role::Auditor]);
+        assert_eq!(
+            registrar_auditor.usage_log_reach("r1", Some(Municipality)),
+            Some(UsageLogReach::Whole)
+        );
+        assert_eq!(registrar_auditor.usage_log_reach("r2", Some(Municipality)), None);
+        let provider_auditor = principal("p1", vec![Role::Auditor]);
+        assert_eq!(provider_auditor.usage_log_reach("r1", Some(Provider)), own("p1"));
+        assert_eq!(
+            own("p1").and_then(|r| r.log_controller_id().map(str::to_owned)),
+            Some("p1".into())
+        );
+        assert_eq!(UsageLogReach::Whole.log_controller_id(), None);
+        // Only a provider, and only with the auditor's permission.
+        assert_eq!(
+            principal("p1", vec![Role::ProviderStaff]).usage_log_reach("r1", Some(Provider)),
+            None
+        );
+        assert_eq!(
+            principal("x", vec![Role::Auditor]).usage_log_reach("r1", Some(Platform)),
+            None
+        );
+        assert_eq!(
+            principal("r2", vec![Role::Auditor]).usage_log_reach("r1", Some(Municipality)),
+            None
+        );
+        assert_eq!(provider_auditor.usage_log_reach("r1", None), None);
+    }
 }

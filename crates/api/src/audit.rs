@@ -3,12 +3,16 @@
 //!
 //! Reading a log is itself a use of personal data, so every query writes a usage entry into the
 //! registrar's own log before it answers (AU-1, AU-4).
+//!
+//! A provider's auditors read, of the usage log of a registrar the provider works for, the
+//! entries that name the provider as their log controller: its own staff's (AU-1); the other
+//! log paths stay the registrar's own.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rekisteri_accounts::{Permission, Principal};
+use rekisteri_accounts::{Permission, Principal, UsageLogReach};
 use rekisteri_audit::query::{Cursor, Filter, Page};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, LogKind, Outcome};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
@@ -295,6 +299,7 @@ async fn security_events(
         from: parse_time("from", query.from.as_deref())?,
         to: parse_time("to", query.to.as_deref())?,
         subject_candidates: None,
+        log_controller_id: None,
     };
     let cursor = decode_cursor(query.cursor.as_deref())?;
     let limit = limit(query.limit)?;
@@ -308,7 +313,9 @@ async fn security_events(
 }
 
 /// Runs a query of `registrar_id`'s usage log and logs it there before answering, as a use of
-/// the data of the person with index `subject` when the query is about one.
+/// the data of the person with index `subject` when the query is about one. The query covers
+/// what the principal reaches of the log (AU-1): the registrar's own auditors all of it, a
+/// provider's auditors their own organisation's entries; anyone else gets 404.
 #[allow(clippy::too_many_arguments)]
 async fn usage_page(
     state: web::Data<AppState>,
@@ -320,10 +327,22 @@ async fn usage_page(
     limit: i64,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    require_auditor(&principal, &registrar_id)?;
     let page = state
         .run(move |conn, state| {
-            let (context, entry) = supervision(&principal, &registrar_id, subject, "usage_log", &request_id);
+            let reach = state
+                .access_cache
+                .usage_log_reach(conn, &principal, &registrar_id)
+                .map_err(ApiError::query)?
+                .ok_or(ApiError::NotFound)?;
+            let filter = Filter {
+                log_controller_id: reach.log_controller_id().map(str::to_owned),
+                ..filter
+            };
+            let (mut context, entry) = supervision(&principal, &registrar_id, subject, "usage_log", &request_id);
+            if reach != UsageLogReach::Whole && context.actor_kind == ActorKind::Staff {
+                // A provider's person, as in every other use of the organiser's register.
+                context.actor_kind = ActorKind::ProviderUser;
+            }
             state
                 .audit
                 .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
@@ -337,7 +356,11 @@ async fn usage_page(
     Ok(HttpResponse::Ok().json(page_body(page, usage_json)))
 }
 
-/// The registrar's usage log, newest first (AU-6): the registrar's auditors only.
+/// The registrar's usage log, newest first (AU-6): for its auditors and its providers'.
+///
+/// The registrar's auditors read all of it.
+/// A provider's auditors, of a registrar the provider works for, read only the entries whose
+/// `log_controller_id` is the provider: its own staff's and systems' uses (AU-1).
 #[utoipa::path(
     tag = "audit",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
@@ -379,7 +402,8 @@ async fn usage(
 }
 
 /// The registrar's usage entries about one person, found by identity code (AU-6). The search
-/// itself is logged as a use of that person's data.
+/// itself is logged as a use of that person's data. A provider's auditors find only the
+/// entries whose `log_controller_id` is the provider (AU-1).
 #[utoipa::path(
     tag = "audit",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
@@ -777,6 +801,7 @@ async fn own_usage(
             // The citizen's own read goes to the platform's usage log, under the citizen's own index.
             let context = AuditContext {
                 registrar_id: "platform".to_owned(),
+                log_controller_id: "platform".to_owned(),
                 actor_kind: ActorKind::Citizen,
                 actor_id: format!("citizen:{}", rekisteri_crypto::to_hex(&subject[..8])),
                 actor_name: None,

@@ -241,7 +241,9 @@ fn door_target(path: &str) -> rekisteri_clients::access::DoorTarget {
 
 /// The audit context of a request by `principal` that uses data of `registrar_id`'s register
 /// (AU-1): an integration without a named user is logged as itself, with its client id as the
-/// calling system; one acting for a user is logged as that user, on behalf of whom it acts.
+/// calling system; one acting for a user is logged as that user, on behalf of whom it acts. The
+/// entry goes into the registrar's log and names the principal's own organisation as its log
+/// controller: a provider's staff's uses belong to the provider's register keeping.
 pub fn audit_context(
     principal: &Principal,
     registrar_id: &str,
@@ -252,6 +254,7 @@ pub fn audit_context(
     let bare_integration = principal.integration.as_ref().is_some_and(|i| i.on_behalf_of.is_none());
     rekisteri_audit::AuditContext {
         registrar_id: registrar_id.to_owned(),
+        log_controller_id: principal.organisation_id.clone(),
         actor_kind: if bare_integration {
             ActorKind::Integration
         } else {

@@ -13,6 +13,11 @@ use crate::{AccessBasis, ActorKind, AuditError, AuditLog, NewEntry, Outcome, Usa
 pub struct AuditContext {
     /// Whose register the data belongs to; its chain takes the entry.
     pub registrar_id: String,
+    /// The acting user's (or system's) organisation, whose register keeping the entry belongs
+    /// to (AU-1, source 003 §3.3): the registrar for its own staff, the provider for a
+    /// provider's staff working in the organiser's register. A provider's auditors read the
+    /// registrar's entries that name their organisation here.
+    pub log_controller_id: String,
     pub actor_kind: ActorKind,
     pub actor_id: String,
     pub actor_name: Option<String>,
@@ -42,7 +47,7 @@ impl AuditContext {
         NewEntry::Usage(UsageEntry {
             occurred_at: at,
             registrar_id: self.registrar_id.clone(),
-            log_controller_id: self.registrar_id.clone(),
+            log_controller_id: self.log_controller_id.clone(),
             subject_index: data.subject_index,
             data_kind: data.data_kind,
             data_id: data.data_id,
@@ -64,6 +69,9 @@ impl AuditContext {
         let missing = |what: &str| Err(AuditError::Write(format!("a read of personal data without {what}")));
         if self.registrar_id.trim().is_empty() {
             return missing("a registrar");
+        }
+        if self.log_controller_id.trim().is_empty() {
+            return missing("a log controller");
         }
         if self.actor_id.trim().is_empty() {
             return missing("an actor");

@@ -28,6 +28,9 @@ pub struct Filter {
     pub to: Option<PrimitiveDateTime>,
     /// Security events of one organisation (`platform` for the platform's own chain).
     pub organisation_id: Option<String>,
+    /// Usage: the entries whose log controller is this organisation, the uses its own staff
+    /// and systems made in the registrar's register (AU-1).
+    pub log_controller_id: Option<String>,
 }
 
 /// Where the previous page ended.
@@ -81,6 +84,9 @@ pub fn usage_entries(
     }
     if let Some(candidates) = &filter.subject_candidates {
         query = query.filter(usage_log::subject_index.eq_any(candidates.clone()));
+    }
+    if let Some(controller) = &filter.log_controller_id {
+        query = query.filter(usage_log::log_controller_id.eq(controller.clone()));
     }
     if let Some(actor) = &filter.actor_id {
         query = query.filter(usage_log::actor_id.eq(actor.clone()));

@@ -542,6 +542,7 @@ db_test!(fn au_7_an_export_verifies_with_the_outside_script(db) {
 fn context() -> rekisteri_audit::AuditContext {
     rekisteri_audit::AuditContext {
         registrar_id: "r1".to_owned(),
+        log_controller_id: "p1".to_owned(),
         actor_kind: ActorKind::Staff,
         actor_id: "account-7".to_owned(),
         actor_name: Some("Hoitaja Hanna".to_owned()),
@@ -578,10 +579,19 @@ db_test!(fn au_1_personal_data_is_read_only_with_a_context_that_explains_the_rea
         ("account-7".into(), "home care".into(), "care_relationship".into(), "used".into(), Some("c-1".into()), "req-ctx".into(), Some("apotti".into())),
         ("account-7".into(), "home care".into(), "care_relationship".into(), "not_found".into(), None, "req-ctx".into(), Some("apotti".into())),
     ]);
+    // The entries are in the registrar's chain and name the acting user's organisation as
+    // their log controller (AU-1).
+    let kept: Vec<(String, String, String)> = usage_log::table
+        .order(usage_log::seq)
+        .select((usage_log::chain_id, usage_log::registrar_id, usage_log::log_controller_id))
+        .load(&mut db.conn())
+        .unwrap();
+    assert_eq!(kept, vec![("usage:r1".into(), "r1".into(), "p1".into()); 2]);
     // A read that cannot say why, or by whom, gets nothing and logs nothing.
     for broken in [
         rekisteri_audit::AuditContext { purpose: " ".into(), ..context() },
         rekisteri_audit::AuditContext { actor_id: String::new(), ..context() },
+        rekisteri_audit::AuditContext { log_controller_id: " ".into(), ..context() },
         rekisteri_audit::AuditContext { request_id: String::new(), ..context() },
         rekisteri_audit::AuditContext { access_basis: AccessBasis::SpecialReason, ..context() },
     ] {

@@ -68,6 +68,8 @@ impl CitizenRequest<'_> {
         let subject = self.subject(register);
         AuditContext {
             registrar_id: registrar_id.to_owned(),
+            // A citizen belongs to no organisation: the registrar keeps the entry.
+            log_controller_id: registrar_id.to_owned(),
             actor_kind: if basis == AccessBasis::Proxy {
                 ActorKind::Proxy
             } else {

@@ -314,6 +314,7 @@ pub(crate) fn oid(text: &str) -> Result<Oid, String> {
 pub(crate) fn audit_context(principal: &Principal, registrar_id: &str, purpose: &str, request: usize) -> AuditContext {
     AuditContext {
         registrar_id: registrar_id.to_owned(),
+        log_controller_id: principal.organisation_id.clone(),
         actor_kind: ActorKind::Staff,
         actor_id: principal.account_id.clone(),
         actor_name: None,

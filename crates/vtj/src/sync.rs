@@ -67,6 +67,8 @@ fn now(vtj: &Vtj) -> PrimitiveDateTime {
 fn query_context(vtj: &Vtj, registrar_id: &str, run_id: &str) -> AuditContext {
     AuditContext {
         registrar_id: registrar_id.to_owned(),
+        // The registrar's own look-up, made for it by the platform.
+        log_controller_id: registrar_id.to_owned(),
         actor_kind: ActorKind::System,
         actor_id: "vtj".into(),
         actor_name: None,
