@@ -795,33 +795,27 @@ pub fn end_role(
         .cloned()
         .ok_or(AccountsError::Refused(Refusal::NotFound))?;
     may_manage_rights(actor, &account, grant.role)?;
-    let at = now_primitive(now);
-    let until = valid_until.unwrap_or(at).max(grant.valid_from);
-    if grant.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Refused(Refusal::Conflict(
-            "the role has already ended".into(),
-        )));
-    }
-    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
-        diesel::update(account_roles::table.find(grant_id))
-            .set(account_roles::valid_until.eq(until))
-            .execute(conn)?;
-        let ended = if until <= at {
-            crate::sessions::end_sessions_of(conn, id, at, "rights_ended")?
-        } else {
-            0
-        };
-        let event = security_event(
-            Some(&account.organisation_id),
-            Some(actor),
-            "role_ended",
-            serde_json::json!({"account_id": id, "grant_id": grant_id, "role": grant.role.as_str(),
-                "valid_until": crate::format_time(until), "sessions_ended": ended}),
-            at,
-        );
-        register.audit.append_in(conn, vec![event], at)?;
-        Ok::<_, AccountsError>(())
-    })?;
+    crate::ending::end_right(
+        conn,
+        register,
+        actor,
+        crate::ending::Ending {
+            account_id: id,
+            organisation_id: &account.organisation_id,
+            valid_from: grant.valid_from,
+            valid_until: grant.valid_until,
+            already_ended: "the role has already ended",
+            event: "role_ended",
+            details: serde_json::json!({"account_id": id, "grant_id": grant_id, "role": grant.role.as_str()}),
+        },
+        valid_until,
+        now,
+        |conn, until| {
+            diesel::update(account_roles::table.find(grant_id))
+                .set(account_roles::valid_until.eq(until))
+                .execute(conn)
+        },
+    )?;
     get_account(conn, register, Some(actor), id)
 }
 
@@ -1026,33 +1020,27 @@ pub fn end_service_unit_membership(
             "only admins and the organisation's main users change service units".into(),
         )));
     }
-    let at = now_primitive(now);
-    if membership.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Refused(Refusal::Conflict(
-            "the membership has already ended".into(),
-        )));
-    }
-    let until = valid_until.unwrap_or(at).max(membership.valid_from);
-    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
-        diesel::update(account_service_units::table.find(membership_id))
-            .set(account_service_units::valid_until.eq(until))
-            .execute(conn)?;
-        let ended = if until <= at {
-            crate::sessions::end_sessions_of(conn, account_id, at, "rights_ended")?
-        } else {
-            0
-        };
-        let event = security_event(
-            Some(&account.organisation_id),
-            Some(actor),
-            "service_unit_left",
-            serde_json::json!({"account_id": account_id, "membership_id": membership_id,
-                "valid_until": crate::format_time(until), "sessions_ended": ended}),
-            at,
-        );
-        register.audit.append_in(conn, vec![event], at)?;
-        Ok::<_, AccountsError>(())
-    })?;
+    let until = crate::ending::end_right(
+        conn,
+        register,
+        actor,
+        crate::ending::Ending {
+            account_id,
+            organisation_id: &account.organisation_id,
+            valid_from: membership.valid_from,
+            valid_until: membership.valid_until,
+            already_ended: "the membership has already ended",
+            event: "service_unit_left",
+            details: serde_json::json!({"account_id": account_id, "membership_id": membership_id}),
+        },
+        valid_until,
+        now,
+        |conn, until| {
+            diesel::update(account_service_units::table.find(membership_id))
+                .set(account_service_units::valid_until.eq(until))
+                .execute(conn)
+        },
+    )?;
     Ok(ServiceUnitMembership {
         valid_until: Some(until),
         ..membership

@@ -9,6 +9,7 @@ use rekisteri_core::Refusal;
 pub mod access_cache;
 mod accounts;
 pub mod api_clients;
+mod ending;
 pub mod idp;
 pub mod inactivity;
 mod model;

@@ -320,33 +320,27 @@ pub fn end_service_area(
             "only the registrar's main users and admins end service-area rights".into(),
         )));
     }
-    let at = now_primitive(now);
-    if grant.valid_until.is_some_and(|current| current <= at) {
-        return Err(AccountsError::Refused(Refusal::Conflict(
-            "the right has already ended".into(),
-        )));
-    }
-    let until = valid_until.unwrap_or(at).max(grant.valid_from);
-    write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
-        diesel::update(account_service_areas::table.find(grant_id))
-            .set(account_service_areas::valid_until.eq(until))
-            .execute(conn)?;
-        let ended = if until <= at {
-            crate::sessions::end_sessions_of(conn, account_id, at, "rights_ended")?
-        } else {
-            0
-        };
-        let event = security_event(
-            Some(&grant.registrar_id),
-            Some(actor),
-            "service_area_ended",
-            serde_json::json!({"account_id": account_id, "grant_id": grant_id,
-                "valid_until": crate::format_time(until), "sessions_ended": ended}),
-            at,
-        );
-        register.audit.append_in(conn, vec![event], at)?;
-        Ok::<_, AccountsError>(())
-    })?;
+    let until = crate::ending::end_right(
+        conn,
+        register,
+        actor,
+        crate::ending::Ending {
+            account_id,
+            organisation_id: &grant.registrar_id,
+            valid_from: grant.valid_from,
+            valid_until: grant.valid_until,
+            already_ended: "the right has already ended",
+            event: "service_area_ended",
+            details: serde_json::json!({"account_id": account_id, "grant_id": grant_id}),
+        },
+        valid_until,
+        now,
+        |conn, until| {
+            diesel::update(account_service_areas::table.find(grant_id))
+                .set(account_service_areas::valid_until.eq(until))
+                .execute(conn)
+        },
+    )?;
     Ok(ServiceAreaGrant {
         valid_until: Some(until),
         ..grant
