@@ -236,8 +236,6 @@ fn security_json(row: rekisteri_audit::SecurityRow) -> serde_json::Value {
     tag = "audit",
     responses(
         (status = 200, description = "The result; `intact` is false when a chain breaks", body = VerifyBody),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit/verify")]
@@ -279,9 +277,6 @@ async fn verify(state: web::Data<AppState>, principal: Authenticated) -> Result<
     params(SecurityQuery),
     responses(
         (status = 200, body = EntryPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit/security-events")]
@@ -366,8 +361,6 @@ async fn usage_page(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
     responses(
         (status = 200, body = EntryPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -410,8 +403,6 @@ async fn usage(
     request_body = PersonSearch,
     responses(
         (status = 200, body = EntryPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -453,8 +444,6 @@ async fn usage_search(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
     responses(
         (status = 200, body = EntryPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -529,8 +518,6 @@ object with `log`, `chain_id` (`usage:<registrar id>` or `disclosure:<registrar 
 (`prev_hash`, `hash`). A generator that knows \
 no `application/jsonl` can take it as bytes (openapi-python-client: `content_type_overrides: {application/jsonl: \
 application/octet-stream}`).", content_type = "application/jsonl", body = String),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`to` is not after `from`, or the range is longer than 366 days (`business-rule`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -653,8 +640,6 @@ pub struct ReportBody {
     ),
     responses(
         (status = 200, body = ReportBody),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such report, or not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`to` is not after `from`, or the range is longer than 92 days (`business-rule`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -779,8 +764,6 @@ pub struct OwnUsagePage {
     params(PageQuery),
     responses(
         (status = 200, body = OwnUsagePage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
     )
 )]
