@@ -652,75 +652,54 @@ async fn supervision_report(
     query: web::Query<ReportQuery>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    use rekisteri_audit::reports;
+    use rekisteri_audit::reports::{self, Report, ReportKind, ReportRequest};
     let principal = principal.0;
     let (registrar_id, name) = path.into_inner();
     require_auditor(&principal, &registrar_id)?;
-    if !matches!(
-        name.as_str(),
-        "special-reasons" | "outside-office-hours" | "many-clients" | "disclosures-by-recipient"
-    ) {
-        return Err(ApiError::NotFound);
-    }
+    let kind = ReportKind::from_name(&name).ok_or(ApiError::NotFound)?;
     let query = query.into_inner();
     let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
-    if to <= from {
-        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
-            "to",
-            "must be after from",
-        )));
-    }
-    if to - from > time::Duration::days(reports::MAX_REPORT_DAYS) {
-        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
-            "to",
-            "a report covers at most 92 days",
-        )));
-    }
-    let threshold = query.threshold.unwrap_or(50).max(1);
-    let report_name = name.clone();
-    let (rows, truncated) = state
+    let request = ReportRequest::new(kind, from, to, query.threshold)?;
+    let report = state
         .run(move |conn, state| {
-            let (context, entry) = supervision(&principal, &registrar_id, None, "audit_report", &request_id);
-            state
-                .audit
-                .read_personal_data(conn, &context, rekisteri_db::to_primitive(state.clock.now()), |conn| {
-                    let result = match name.as_str() {
-                        "special-reasons" => reports::special_reason_accesses(conn, &registrar_id, from, to)
-                            .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
-                        "outside-office-hours" => reports::accesses_outside_office_hours(conn, &registrar_id, from, to)
-                            .map(|l| (l.rows.into_iter().map(usage_json).collect(), l.truncated)),
-                        "many-clients" => reports::users_with_many_clients(conn, &registrar_id, from, to, threshold)
-                            .map(|rows| {
-                                let rows = rows
-                                    .into_iter()
-                                    .map(|r| {
-                                        serde_json::json!({"actor_id": r.actor_id, "actor_name": r.actor_name,
-                                    "day": r.day.to_string(), "distinct_clients": r.distinct_clients})
-                                    })
-                                    .collect();
-                                (rows, false)
-                            }),
-                        _ => reports::disclosures_by_recipient(conn, &registrar_id, from, to).map(|rows| {
-                            let rows = rows
-                            .into_iter()
-                            .map(|r| {
-                                serde_json::json!({"recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id,
-                                    "recipient_name": r.recipient_name, "disclosures": r.disclosures})
-                            })
-                            .collect();
-                            (rows, false)
-                        }),
-                    };
-                    let result: (Vec<serde_json::Value>, bool) = result.map_err(ApiError::query)?;
-                    Ok::<_, ApiError>((result, vec![entry]))
-                })
+            let context = crate::principal::audit_context(&principal, &registrar_id, "log supervision", &request_id);
+            let at = rekisteri_db::to_primitive(state.clock.now());
+            Ok::<_, ApiError>(reports::read_report(
+                &state.audit,
+                conn,
+                &context,
+                at,
+                &registrar_id,
+                &request,
+            )?)
         })
         .await?;
+    let (rows, truncated) = match report {
+        Report::Entries(listing) => (listing.rows.into_iter().map(usage_json).collect(), listing.truncated),
+        Report::ManyClients(rows) => (
+            rows.into_iter()
+                .map(|r| {
+                    serde_json::json!({"actor_id": r.actor_id, "actor_name": r.actor_name,
+                        "day": r.day.to_string(), "distinct_clients": r.distinct_clients})
+                })
+                .collect(),
+            false,
+        ),
+        Report::Recipients(rows) => (
+            rows.into_iter()
+                .map(|r| {
+                    serde_json::json!({"recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id,
+                        "recipient_name": r.recipient_name, "disclosures": r.disclosures})
+                })
+                .collect(),
+            false,
+        ),
+    };
     Ok(HttpResponse::Ok().json(ReportBody {
-        report: report_name,
-        from: rekisteri_audit::format_time(from),
-        to: rekisteri_audit::format_time(to),
+        report: kind.name().to_owned(),
+        from: rekisteri_audit::format_time(request.from),
+        to: rekisteri_audit::format_time(request.to),
         rows,
         truncated,
     }))

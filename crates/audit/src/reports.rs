@@ -247,7 +247,28 @@ pub fn disclosures_by_recipient(
 mod tests {
     use time::macros::datetime;
 
-    use super::outside_office_hours;
+    use super::{ReportKind, ReportRequest, outside_office_hours};
+    use rekisteri_core::Refusal;
+
+    #[test]
+    fn au_10_reports_are_named_as_in_the_path_and_their_range_is_checked() {
+        for kind in ReportKind::ALL {
+            assert_eq!(ReportKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(ReportKind::from_name("everything"), None);
+        let from = datetime!(2026-09-01 00:00);
+        let ok = ReportRequest::new(ReportKind::ManyClients, from, datetime!(2026-12-02 00:00), None).unwrap();
+        assert_eq!(ok.threshold, 50);
+        let zero = ReportRequest::new(ReportKind::ManyClients, from, datetime!(2026-09-02 00:00), Some(0)).unwrap();
+        assert_eq!(zero.threshold, 1);
+        let too_long = ReportRequest::new(ReportKind::SpecialReasons, from, datetime!(2026-12-02 00:00:01), None);
+        assert_eq!(
+            too_long.unwrap_err(),
+            Refusal::rule("to", "a report covers at most 92 days")
+        );
+        let reversed = ReportRequest::new(ReportKind::SpecialReasons, from, from, None);
+        assert_eq!(reversed.unwrap_err(), Refusal::rule("to", "must be after from"));
+    }
 
     #[test]
     fn au_10_office_hours_are_finnish_working_days_from_7_to_18() {
@@ -263,4 +284,125 @@ mod tests {
         assert!(!outside_office_hours(datetime!(2026-06-03 06:30)));
         assert!(outside_office_hours(datetime!(2026-06-03 15:30)));
     }
+}
+
+/// A supervision report (AU-10), by the name it has in the API's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// Accesses on a special reason (AX-5).
+    SpecialReasons,
+    /// Uses of client data outside 07:00–18:00 Finnish time on working days.
+    OutsideOfficeHours,
+    /// Users who used at least the threshold of distinct clients' data in one day.
+    ManyClients,
+    DisclosuresByRecipient,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 4] = [
+        ReportKind::SpecialReasons,
+        ReportKind::OutsideOfficeHours,
+        ReportKind::ManyClients,
+        ReportKind::DisclosuresByRecipient,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::SpecialReasons => "special-reasons",
+            ReportKind::OutsideOfficeHours => "outside-office-hours",
+            ReportKind::ManyClients => "many-clients",
+            ReportKind::DisclosuresByRecipient => "disclosures-by-recipient",
+        }
+    }
+
+    /// The report of that name; none for a name no report has (the API's 404).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+/// The number of distinct clients in one day that is unusual when the caller names none.
+pub const DEFAULT_MANY_CLIENTS_THRESHOLD: u64 = 50;
+
+/// A report asked for, its range and threshold checked.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRequest {
+    pub kind: ReportKind,
+    pub from: PrimitiveDateTime,
+    pub to: PrimitiveDateTime,
+    /// For [`ReportKind::ManyClients`]: at least 1.
+    pub threshold: u64,
+}
+
+impl ReportRequest {
+    /// Refuses a range that does not end after it starts or covers more than
+    /// [`MAX_REPORT_DAYS`] (422 naming `to`).
+    pub fn new(
+        kind: ReportKind,
+        from: PrimitiveDateTime,
+        to: PrimitiveDateTime,
+        threshold: Option<u64>,
+    ) -> Result<Self, rekisteri_core::Refusal> {
+        use rekisteri_core::Refusal;
+        if to <= from {
+            return Err(Refusal::rule("to", "must be after from"));
+        }
+        if to - from > time::Duration::days(MAX_REPORT_DAYS) {
+            return Err(Refusal::rule("to", "a report covers at most 92 days"));
+        }
+        Ok(Self {
+            kind,
+            from,
+            to,
+            threshold: threshold.unwrap_or(DEFAULT_MANY_CLIENTS_THRESHOLD).max(1),
+        })
+    }
+}
+
+/// What a report found.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// [`ReportKind::SpecialReasons`] and [`ReportKind::OutsideOfficeHours`]: the entries.
+    Entries(Listing<UsageRow>),
+    ManyClients(Vec<ManyClients>),
+    Recipients(Vec<RecipientCount>),
+}
+
+/// Runs `request` over `registrar_id`'s logs as a use of personal data: the reading logs one
+/// `audit_report` use under `context` (the supervisor's look at the log is itself logged, AU-5),
+/// durable before the report is returned.
+pub fn read_report(
+    log: &crate::AuditLog,
+    conn: &mut DbConnection,
+    context: &crate::AuditContext,
+    at: PrimitiveDateTime,
+    registrar_id: &str,
+    request: &ReportRequest,
+) -> Result<Report, crate::AuditError> {
+    let (from, to) = (request.from, request.to);
+    log.read_personal_data(conn, context, at, |conn| {
+        let report = match request.kind {
+            ReportKind::SpecialReasons => Report::Entries(special_reason_accesses(conn, registrar_id, from, to)?),
+            ReportKind::OutsideOfficeHours => {
+                Report::Entries(accesses_outside_office_hours(conn, registrar_id, from, to)?)
+            }
+            ReportKind::ManyClients => Report::ManyClients(users_with_many_clients(
+                conn,
+                registrar_id,
+                from,
+                to,
+                request.threshold,
+            )?),
+            ReportKind::DisclosuresByRecipient => {
+                Report::Recipients(disclosures_by_recipient(conn, registrar_id, from, to)?)
+            }
+        };
+        let used = crate::DataUse {
+            subject_index: None,
+            data_kind: "audit_report".to_owned(),
+            data_id: None,
+            outcome: crate::Outcome::Used,
+        };
+        Ok::<_, crate::AuditError>((report, vec![used]))
+    })
 }
