@@ -541,18 +541,7 @@ async fn export(
     };
     let from = parse_time("from", Some(&query.from))?.ok_or_else(|| ApiError::field("from", "is required"))?;
     let to = parse_time("to", Some(&query.to))?.ok_or_else(|| ApiError::field("to", "is required"))?;
-    if to <= from {
-        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
-            "to",
-            "must be after from",
-        )));
-    }
-    if to - from > time::Duration::days(rekisteri_audit::export::MAX_EXPORT_DAYS) {
-        return Err(ApiError::BusinessRule(crate::problem::FieldError::new(
-            "to",
-            "an export covers at most 366 days",
-        )));
-    }
+    rekisteri_audit::export::check_api_range(from, to)?;
     let chain = rekisteri_audit::chain_id(kind, Some(&registrar_id));
     // The export's own usage entry is durable before the first page is read; the seq range is
     // fixed now, so entries written while the body streams are not part of it.

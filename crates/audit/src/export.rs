@@ -21,6 +21,22 @@ const PAGE: i64 = 5_000;
 /// blocking thread for hours; the command line (`audit export`) has no such limit.
 pub const MAX_EXPORT_DAYS: i64 = 366;
 
+/// Refuses an API export's range that does not end after it starts or covers more than
+/// [`MAX_EXPORT_DAYS`] (422 naming `to`).
+pub fn check_api_range(
+    from: time::PrimitiveDateTime,
+    to: time::PrimitiveDateTime,
+) -> Result<(), rekisteri_core::Refusal> {
+    use rekisteri_core::Refusal;
+    if to <= from {
+        return Err(Refusal::rule("to", "must be after from"));
+    }
+    if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
+        return Err(Refusal::rule("to", "an export covers at most 366 days"));
+    }
+    Ok(())
+}
+
 fn hex(value: &Option<Vec<u8>>) -> Value {
     value.as_ref().map_or(Value::Null, |v| Value::String(to_hex(v)))
 }
