@@ -1,8 +1,7 @@
 //! Accounts, their rights, invitations and passwords (AC-2..AC-5, AC-8, AC-11).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
+use rekisteri_core::Refusal;
 use rekisteri_crypto::{BlindIndex, FieldCipher, FieldContext, Keyring, hash_password, random_token, token_hash};
 use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations, service_units};
 use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};

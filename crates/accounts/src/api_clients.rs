@@ -5,9 +5,8 @@
 //! An integration acts with its scopes, or, when it names an end user of its own organisation
 //! (`X-On-Behalf-Of`), with that user's rights; the end user is then carried into every log entry.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
+use rekisteri_core::Refusal;
 use rekisteri_crypto::{equal_constant_time, random_token, token_hash};
 use rekisteri_db::schema::{accounts, api_clients, api_tokens, organisations};
 use rekisteri_db::{DbConnection, write_transaction};

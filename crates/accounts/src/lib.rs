@@ -4,8 +4,6 @@
 //! Every change is a security event written in the transaction that makes it (AC-10). Account
 //! names and e-mail addresses are encrypted; an e-mail is found through its blind index.
 
-use rekisteri_core::Refusal;
-
 pub mod access_cache;
 mod accounts;
 pub mod api_clients;
@@ -41,6 +39,7 @@ pub use sessions::{
 };
 
 use rekisteri_audit::AuditLog;
+use rekisteri_core::Refusal;
 use rekisteri_crypto::Keyring;
 use time::OffsetDateTime;
 

@@ -11,12 +11,11 @@
 //! The message holds what the reminder must say (the closing date, what to do) and is sent to
 //! the address; no name, organisation or account id.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{accounts, notification_outbox};
 use rekisteri_db::{DbConnection, write_transaction};
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};

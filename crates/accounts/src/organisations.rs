@@ -1,10 +1,9 @@
 //! Organisations and service units (AC-1).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
 use rekisteri_core::Oid;
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{organisations, service_units};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};

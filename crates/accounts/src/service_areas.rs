@@ -5,9 +5,8 @@
 //! holds a right for. A right has a validity period like a role; ending it ends the sessions that
 //! relied on it.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{account_service_areas, service_areas, service_types};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};

@@ -1,14 +1,13 @@
 //! Who is calling (AX-1, AX-2). The request middleware authenticates every request to a
 //! non-public operation before routing; handlers take [`Authenticated`] to get the principal.
 
-use rekisteri_core::Refusal;
-
 use std::future::{Ready, ready};
 
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use rekisteri_accounts::{AccountsError, Caller, Citizen, Principal};
+use rekisteri_core::Refusal;
 
 use crate::problem::{ApiError, ProblemType};
 use crate::{AppState, RunBlocking};

@@ -5,11 +5,10 @@
 //! integration's scopes); a queue's users are the staff of its service unit, and its listening
 //! rights belong to the unit's supervisors and to the users granted them by name.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{call_queue_listeners, call_queues};
 use time::PrimitiveDateTime;

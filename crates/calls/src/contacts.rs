@@ -1,10 +1,9 @@
 //! Contacts pushed by the telephony system (CA-2) and read by the registrar's staff.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AuditContext, DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_core::{MunicipalityCode, PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_crypto::{BlindIndex, Keyring};
 use rekisteri_db::schema::{call_queues, contacts, legal_holds, recordings};

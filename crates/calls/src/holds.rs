@@ -1,10 +1,9 @@
 //! Legal hold (CA-10): a recording handed over as pre-trial investigation material is kept
 //! past its retention while the hold is in force (until its last day, or until released).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::legal_holds;
 use rekisteri_db::{DbConnection, write_transaction};
 

@@ -10,8 +10,6 @@
 //! `rekisteri-recordings` store; this crate keeps its metadata, the sealed data key and the
 //! rules around it.
 
-use rekisteri_core::Refusal;
-
 mod access;
 mod contacts;
 mod holds;
@@ -43,6 +41,7 @@ pub use queues::{create_queue, grant_listening, list_queues, revoke_listening, u
 pub use recordings::{StoredAudio, UploadPlan, begin_upload, finish_upload};
 
 use rekisteri_audit::{AuditContext, AuditLog};
+use rekisteri_core::Refusal;
 use rekisteri_crypto::Keyring;
 
 /// How long a listening grant can be used (CA-8): long enough to listen to a call with pauses

@@ -1,10 +1,9 @@
 //! Listening by stated reason (CA-5), its processing memo (CA-6), saving to external media
 //! (CA-6) and disclosure (CA-7), and the audio grant that serves the bytes (CA-8).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_audit::{AuditContext, DataUse, DisclosureEntry, NewEntry, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{listening_grants, processing_memo_entries, processing_memos, recordings};
 use rekisteri_db::{DbConnection, write_transaction};
 use time::PrimitiveDateTime;

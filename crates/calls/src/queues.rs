@@ -1,10 +1,9 @@
 //! Service queues and their listening rights (CA-1).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{AuditContext, NewEntry, SecurityEvent};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{call_queue_listeners, call_queues};
 use rekisteri_db::{DbConnection, write_transaction};
 use time::PrimitiveDateTime;

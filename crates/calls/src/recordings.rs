@@ -7,11 +7,10 @@
 //! which the caller deletes when the commit fails (and which holds nothing readable without
 //! its data key, sealed only in the row that never came).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::AuditContext;
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::recordings;
 use rekisteri_db::{DbConnection, write_transaction};
 

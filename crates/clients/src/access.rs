@@ -3,11 +3,10 @@
 //! A decision names its basis, which goes to the usage log; a caller outside every rule gets a
 //! reach that matches nothing, so a missing and a forbidden client look the same (404).
 
-use rekisteri_core::Refusal;
-
 use rekisteri_accounts::access_cache::{AccessCache, OrganisationAccess};
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use time::PrimitiveDateTime;
 

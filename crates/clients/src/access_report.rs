@@ -3,12 +3,11 @@
 //! records and the call register are never combined into it. Producing it is a disclosure to
 //! the data subject and goes to the disclosure log (AU-2), and the reads to the usage log.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::query::{Cursor, Filter, MAX_PAGE, disclosure_entries, usage_entries};
 use rekisteri_audit::{DataUse, DisclosureEntry, NewEntry, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::organisations;
 use serde::Serialize;

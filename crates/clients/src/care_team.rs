@@ -3,11 +3,10 @@
 //! service unit the professional works in today; every change is logged (usage log and the
 //! change history).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{accounts, care_team_members, service_units, services};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};

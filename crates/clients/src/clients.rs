@@ -1,10 +1,9 @@
 //! Clients (CL-1..CL-3, CL-8, CL-9, CL-11).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{AccessBasis, DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{clients, organisations, service_types, service_units, services};
 use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};

@@ -7,8 +7,6 @@
 //! Personal fields are sealed to their table, column and row (PL-6) and a client is found by
 //! the blind index of the identity code, the same index the usage log names the person by.
 
-use rekisteri_core::Refusal;
-
 pub mod access;
 mod access_report;
 mod care_team;
@@ -52,6 +50,7 @@ pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlemen
 pub use subjects::subject_of;
 
 use rekisteri_audit::{AuditContext, AuditLog};
+use rekisteri_core::Refusal;
 use rekisteri_crypto::Keyring;
 
 /// What every operation of the register needs besides the connection.

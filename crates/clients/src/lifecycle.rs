@@ -35,14 +35,13 @@
 //! - Both runs work in batches of [`BATCH`] clients per transaction and are safe to re-run: a
 //!   second run finds nothing to do and reports zeros.
 
-use rekisteri_core::Refusal;
-
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{ActorKind, DataUse, DisclosureEntry, NewEntry, Outcome, SecurityEvent};
+use rekisteri_core::Refusal;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{
     care_team_members, change_history, client_death_closures, client_previous_codes, clients, organisations, proxies,

@@ -3,11 +3,10 @@
 //! (CL-10). Registers are never combined: each record is read from its own registrar and logged
 //! in that registrar's usage log, with basis `own_data` or `proxy`.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Citizen;
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, NewEntry, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{clients, organisations, proxies};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, OffsetDateTime};

@@ -2,9 +2,8 @@
 //! monitored list and the application of one person's change. The `vtj` crate decides what a
 //! message means; this module owns the tables it lands in.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
+use rekisteri_core::Refusal;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_crypto::Keyring;
 use rekisteri_db::DbConnection;

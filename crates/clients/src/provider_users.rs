@@ -1,10 +1,9 @@
 //! The organiser's view of who works in its register for providers (AC-11): the users of every
 //! provider that has a service in the registrar's register, with their rights and validity.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Account, Permission, Principal};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{accounts, organisations, services};
 

@@ -2,11 +2,10 @@
 //! who keep the client record them; a proxy then sees and does what the client can (CL-9,
 //! CL-10) for that client only, from `valid_from` through `valid_to`, until revoked.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::proxies;
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};

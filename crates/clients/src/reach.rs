@@ -1,9 +1,8 @@
 //! Reaching one client for another register's work (the consent crate, CO and RU): the same
 //! access decision and 404-with-a-logged-denial as the client register's own reads (AX-4).
 
-use rekisteri_core::Refusal;
-
 use rekisteri_accounts::Permission;
+use rekisteri_core::Refusal;
 
 use crate::access::{Decision, decide_for};
 use crate::clients::reachable_client;

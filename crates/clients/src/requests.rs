@@ -16,11 +16,10 @@
 //! texts are sealed to their row (PL-6). Every read is a logged use (AU-1) and a caller outside
 //! the registrar gets 404 with the attempt logged (AX-4, AX-7).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{clients, data_subject_requests as dsr};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use serde::{Deserialize, Serialize};

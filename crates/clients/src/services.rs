@@ -1,10 +1,9 @@
 //! Granted services (CL-4) and the service events providers record against them (CL-5).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{service_events, services};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};

@@ -3,11 +3,10 @@
 //! hundredths) times its unit price, rounded half up to the cent, and the lines and the total
 //! are sums of those.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{clients, organisations, service_events, services};
 use serde::Serialize;

@@ -32,13 +32,12 @@
 //! - **Cost.** The register is read a batch of [`crate::lifecycle::BATCH`] clients at a time;
 //!   memory holds only the cells. A period spans at most [`MAX_MONTHS`] months.
 
-use rekisteri_core::Refusal;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{clients, service_events, services};
 use serde::Serialize;

@@ -3,12 +3,11 @@
 //! client's data; consent and prohibitions recorded at a provider are queued for the will
 //! service (CO-6).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, DisclosureEntry, NewEntry, Outcome};
 use rekisteri_clients::{ReachedClient, Request, reach_client};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{case_documents, disclosure_consents, disclosure_prohibitions, kanta_informings};
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};

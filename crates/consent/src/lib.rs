@@ -6,8 +6,6 @@
 //! the client register's access decision ([`rekisteri_clients::reach_client`]) and logs every
 //! read of consent state or documents in the usage log (AU-1).
 
-use rekisteri_core::Refusal;
-
 mod consent;
 pub mod decision;
 mod outbox;
@@ -28,6 +26,7 @@ pub use rights::{
 };
 
 use rekisteri_clients::ClientRegister;
+use rekisteri_core::Refusal;
 
 /// What every operation needs besides the connection.
 #[derive(Clone)]

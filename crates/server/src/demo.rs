@@ -9,8 +9,6 @@
 //!
 //! A second run finds the first demo registrar by its OID and exits 0 without changing anything.
 
-use rekisteri_core::Refusal;
-
 use std::fmt::Display;
 
 use rekisteri_accounts::service_areas::{self, NewServiceArea};
@@ -22,6 +20,7 @@ use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
 use rekisteri_clients::{
     Address, ClientRegister, Gender, NewClient, NewService, NewServiceEvent, NextOfKin, Quantity, ServiceKind, Unit,
 };
+use rekisteri_core::Refusal;
 use rekisteri_core::{Clock, MunicipalityCode, Oid};
 use rekisteri_db::DbConnection;
 use time::{Date, Duration, OffsetDateTime};

@@ -1,8 +1,6 @@
 //! `rekisteri`: the one binary. `serve` runs the API; the other commands are for operators and
 //! cron.
 
-use rekisteri_core::Refusal;
-
 mod backup;
 mod config;
 mod data_location;
@@ -21,6 +19,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use rekisteri_api::{AppState, ServerSettings};
+use rekisteri_core::Refusal;
 use rekisteri_core::{Clock, SystemClock};
 use rekisteri_crypto::Keyring;
 use rekisteri_db::{Pool, migrations};

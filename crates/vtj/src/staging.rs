@@ -7,13 +7,12 @@
 //! `failed` (error) in the same transaction as its change, so a crash and a re-run apply each
 //! row exactly once.
 
-use rekisteri_core::Refusal;
-
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use rekisteri_clients::ClientsError;
 use rekisteri_clients::population::{PopulationBatch, PopulationOutcome, PopulationUpdate, protected_subjects};
+use rekisteri_core::Refusal;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{vtj_monitored, vtj_staged};
 use rekisteri_db::{DbConnection, write_transaction_as};

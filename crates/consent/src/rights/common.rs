@@ -1,12 +1,11 @@
 //! What several subjects of the registry use rights share: the right and service rows, who may
 //! manage a register, security events and the sealing of stored texts.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
 use rekisteri_clients::Request;
+use rekisteri_core::Refusal;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{organisations, services};

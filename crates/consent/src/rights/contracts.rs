@@ -1,9 +1,8 @@
 //! The organiser's contracts with providers and their Kanta joining dates (RU-1).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::provider_contracts;
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,11 @@
 //! The documents providers store into the organiser's register under a case (RU-2, RU-3, RU-8)
 //! and the providers' local copies of them (RU-7).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
 use rekisteri_clients::{Request, reach_client};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{case_documents, kanta_settings, registry_use_rights};
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,9 @@
 //! Security incidents (RU-4): reported by the registrar's users or its contracted providers,
 //! assessed by the registrar's data-protection officers within the 72-hour clock.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{case_documents, provider_contracts, security_incidents};
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};

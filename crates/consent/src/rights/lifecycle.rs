@@ -1,12 +1,11 @@
 //! Opening and reading registry use rights (RU-1): the conditions of an opening, the case OID
 //! and the delivery of the client's identity code to the provider.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
 use rekisteri_clients::{Request, reach_client};
+use rekisteri_core::Refusal;
 use rekisteri_core::calendar::add_working_days;
 use rekisteri_db::schema::{
     kanta_settings, provider_contracts, registry_use_rights, service_units, voucher_provider_choices,

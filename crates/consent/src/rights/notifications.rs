@@ -1,10 +1,9 @@
 //! Notifications to organisations about rights and incidents (RU-1, RU-4, RU-5): ids, dates and
 //! kinds, no personal data.
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
+use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::registry_notifications;
 use serde::Serialize;

@@ -1,11 +1,10 @@
 //! A voucher client's choice of provider, reported by the provider (RU-1).
 
-use rekisteri_core::Refusal;
-
 use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
 use rekisteri_clients::{Request, reach_client};
+use rekisteri_core::Refusal;
 use rekisteri_db::schema::{registry_use_rights, voucher_provider_choices};
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};
