@@ -7,6 +7,7 @@
 pub mod access_cache;
 mod accounts;
 pub mod api_clients;
+pub mod directory;
 mod ending;
 pub mod idp;
 pub mod inactivity;

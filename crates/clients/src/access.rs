@@ -272,14 +272,8 @@ fn log_refusal_at_door(
     target: DoorTarget,
     at: PrimitiveDateTime,
 ) -> Result<(), ClientsError> {
-    use diesel::prelude::*;
-    use rekisteri_db::schema::organisations;
     let registrar_id = context.registrar_id.as_str();
-    let exists: bool = diesel::select(diesel::dsl::exists(
-        organisations::table.filter(organisations::id.eq(registrar_id)),
-    ))
-    .get_result(conn)?;
-    if exists {
+    if rekisteri_accounts::directory::organisation_exists(conn, registrar_id)? {
         let (data_kind, data_id) = match target {
             DoorTarget::Record { kind, id } => (kind, id),
             DoorTarget::Registrar => ("registrar".to_owned(), registrar_id.to_owned()),

@@ -3,13 +3,11 @@
 //! records and the call register are never combined into it. Producing it is a disclosure to
 //! the data subject and goes to the disclosure log (AU-2), and the reads to the usage log.
 
-use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::query::{Cursor, Filter, MAX_PAGE, disclosure_entries, usage_entries};
 use rekisteri_audit::{DataUse, DisclosureEntry, NewEntry, Outcome};
 use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::organisations;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -84,13 +82,7 @@ pub fn access_report(
 ) -> Result<AccessReport, ClientsError> {
     let at = at_primitive(request.now);
     let principal = request.principal;
-    let registrar_name: Option<String> = organisations::table
-        .find(registrar_id)
-        .filter(organisations::kind.ne_all(["provider", "platform"]))
-        .select(organisations::name)
-        .first(conn)
-        .optional()?;
-    let Some(registrar_name) = registrar_name else {
+    let Some(registrar_name) = rekisteri_accounts::directory::registrar_name(conn, registrar_id)? else {
         return Err(ClientsError::Refused(Refusal::NotFound));
     };
     rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
 use rekisteri_core::Refusal;
-use rekisteri_db::schema::{accounts, care_team_members, service_units, services};
+use rekisteri_db::schema::{care_team_members, services};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
@@ -207,13 +207,7 @@ pub fn add_care_team_member(
     let (decision, client) = team_keeper(conn, register, request, registrar_id, client_id)?;
     check_dates(new.valid_from, new.valid_until)?;
     check_team_role(new.team_role.as_deref())?;
-    let organisation: Option<String> = accounts::table
-        .find(&new.account_id)
-        .filter(accounts::status.ne("closed"))
-        .select(accounts::organisation_id)
-        .first(conn)
-        .optional()?;
-    let Some(organisation) = organisation else {
+    let Some(organisation) = rekisteri_accounts::directory::open_account_organisation(conn, &new.account_id)? else {
         return Err(rule("account_id", "is not an open account"));
     };
     if organisation != registrar_id {
@@ -230,11 +224,7 @@ pub fn add_care_team_member(
             ));
         }
     }
-    let unit_of: Option<String> = service_units::table
-        .find(&new.service_unit_id)
-        .select(service_units::organisation_id)
-        .first(conn)
-        .optional()?;
+    let unit_of = rekisteri_accounts::directory::unit_organisation(conn, &new.service_unit_id)?;
     if unit_of.as_deref() != Some(organisation.as_str()) {
         return Err(validation(
             "service_unit_id",

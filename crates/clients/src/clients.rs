@@ -5,7 +5,7 @@ use rekisteri_accounts::Permission;
 use rekisteri_audit::{AccessBasis, DataUse, Outcome};
 use rekisteri_core::Refusal;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
-use rekisteri_db::schema::{clients, organisations, service_types, service_units, services};
+use rekisteri_db::schema::{clients, services};
 use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
@@ -359,12 +359,7 @@ pub(crate) fn check_service(
         }
         _ => {}
     }
-    let known: i64 = service_types::table
-        .filter(service_types::registrar_id.eq(registrar_id))
-        .filter(service_types::code.eq(&service.service_type))
-        .count()
-        .get_result(conn)?;
-    if known == 0 {
+    if !rekisteri_accounts::directory::is_service_type_of(conn, registrar_id, &service.service_type)? {
         return Err(rule(
             field("service_type"),
             "is not a service type of the registrar's service areas",
@@ -379,31 +374,17 @@ pub(crate) fn check_service(
             "the service type is outside the caller's service areas".into(),
         )));
     }
-    let provider: Option<(String, String)> = organisations::table
-        .filter(
-            organisations::id
-                .eq(&service.provider_id)
-                .or(organisations::oid.eq(&service.provider_id)),
-        )
-        .select((organisations::id, organisations::kind))
-        .first(conn)
-        .optional()?;
-    let provider_id = match provider {
+    let provider_id = match rekisteri_accounts::directory::organisation_by_id_or_oid(conn, &service.provider_id)? {
         Some((id, kind)) if kind == "provider" => id,
         _ => return Err(rule(field("provider_id"), "is not a provider organisation")),
     };
-    if let Some(oid) = &service.provider_unit_oid {
-        let unit: i64 = service_units::table
-            .filter(service_units::organisation_id.eq(&provider_id))
-            .filter(service_units::oid.eq(oid.as_str()))
-            .count()
-            .get_result(conn)?;
-        if unit == 0 {
-            return Err(rule(
-                field("provider_unit_oid"),
-                "is not a service unit of the provider",
-            ));
-        }
+    if let Some(oid) = &service.provider_unit_oid
+        && !rekisteri_accounts::directory::has_unit_with_oid(conn, &provider_id, oid.as_str())?
+    {
+        return Err(rule(
+            field("provider_unit_oid"),
+            "is not a service unit of the provider",
+        ));
     }
     Ok(CheckedService {
         new: service,

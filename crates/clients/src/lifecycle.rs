@@ -44,8 +44,8 @@ use rekisteri_audit::{ActorKind, DataUse, DisclosureEntry, NewEntry, Outcome, Se
 use rekisteri_core::Refusal;
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use rekisteri_db::schema::{
-    care_team_members, change_history, client_death_closures, client_previous_codes, clients, organisations, proxies,
-    service_events, services, vtj_monitored, vtj_staged,
+    care_team_members, change_history, client_death_closures, client_previous_codes, clients, proxies, service_events,
+    services, vtj_monitored, vtj_staged,
 };
 use rekisteri_db::{DbBackend, DbConnection, write_transaction_as};
 use serde::Serialize;
@@ -653,12 +653,14 @@ fn purge_history(conn: &mut DbConnection, registrar_id: &str, ids: &[String]) ->
     Ok(purged)
 }
 
+/// The registrars in id order, with how long each keeps anonymised clients.
 fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<(String, i32)>> {
-    organisations::table
-        .filter(organisations::kind.ne_all(["provider", "platform"]))
-        .order(organisations::id)
-        .select((organisations::id, organisations::anonymised_retention_years))
-        .load(conn)
+    let mut registrars: Vec<(String, i32)> = rekisteri_accounts::directory::registrars(conn)?
+        .into_iter()
+        .map(|r| (r.id, r.anonymised_retention_years))
+        .collect();
+    registrars.sort();
+    Ok(registrars)
 }
 
 fn run_event(event_type: &str, at: PrimitiveDateTime, details: serde_json::Value) -> NewEntry {

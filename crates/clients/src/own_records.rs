@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use rekisteri_accounts::Citizen;
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, NewEntry, Outcome};
 use rekisteri_core::Refusal;
-use rekisteri_db::schema::{clients, organisations, proxies};
+use rekisteri_db::schema::{clients, proxies};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{Date, OffsetDateTime};
 
@@ -107,13 +107,12 @@ fn own_decision(basis: AccessBasis) -> Decision {
     }
 }
 
-/// The registrars (organisations that keep client registers), in name order.
+/// The registrars (organisations that keep client registers), in name order, as `(id, name)`.
 fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
-    organisations::table
-        .filter(organisations::kind.ne_all(["provider", "platform"]))
-        .order((organisations::name, organisations::id))
-        .select((organisations::id, organisations::name))
-        .load(conn)
+    Ok(rekisteri_accounts::directory::registrars(conn)?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect())
 }
 
 /// The records of `registrar_id` the citizen with these index candidates reaches: their own,

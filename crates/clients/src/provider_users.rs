@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use rekisteri_accounts::{Account, Permission, Principal};
 use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::{accounts, organisations, services};
+use rekisteri_db::schema::services;
 
 use crate::ClientsError;
 
@@ -39,11 +39,7 @@ pub fn provider_users(
         });
     }
     // An admin may list any registrar's provider users, but only a registrar that exists.
-    let registrars: i64 = organisations::table
-        .filter(organisations::id.eq(registrar_id))
-        .count()
-        .get_result(conn)?;
-    if registrars == 0 {
+    if !rekisteri_accounts::directory::organisation_exists(conn, registrar_id)? {
         return Err(ClientsError::Refused(Refusal::NotFound));
     }
     let providers: Vec<String> = services::table
@@ -51,15 +47,8 @@ pub fn provider_users(
         .select(services::provider_id)
         .distinct()
         .load(conn)?;
-    let names: Vec<(String, String)> = organisations::table
-        .filter(organisations::id.eq_any(&providers))
-        .select((organisations::id, organisations::name))
-        .load(conn)?;
-    let account_ids: Vec<(String, String)> = accounts::table
-        .filter(accounts::organisation_id.eq_any(&providers))
-        .order(accounts::created_at)
-        .select((accounts::id, accounts::organisation_id))
-        .load(conn)?;
+    let names = rekisteri_accounts::directory::organisation_names(conn, &providers)?;
+    let account_ids = rekisteri_accounts::directory::accounts_of(conn, &providers)?;
     let mut out = Vec::with_capacity(account_ids.len());
     for (id, provider_id) in account_ids {
         let account = rekisteri_accounts::get_account(conn, accounts_register, None, &id)?;

@@ -8,7 +8,7 @@ use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
 use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::{clients, organisations, service_events, services};
+use rekisteri_db::schema::{clients, service_events, services};
 use serde::Serialize;
 use time::{Date, Month};
 use utoipa::ToSchema;
@@ -85,17 +85,7 @@ pub fn settlement(
     let at = at_primitive(request.now);
     let decision = decide_for(conn, request, registrar_id, Permission::ReadSettlements)?;
     let (first, last) = month_bounds(month)?;
-    let provider_id: Option<String> = organisations::table
-        .filter(
-            organisations::id
-                .eq(provider_key)
-                .or(organisations::oid.eq(provider_key)),
-        )
-        .filter(organisations::kind.eq("provider"))
-        .select(organisations::id)
-        .first(conn)
-        .optional()?;
-    let Some(provider_id) = provider_id else {
+    let Some(provider_id) = rekisteri_accounts::directory::provider_by_id_or_oid(conn, provider_key)? else {
         return Err(rule("provider", "is not a provider organisation"));
     };
     let mut query = services::table

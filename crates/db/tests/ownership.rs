@@ -76,14 +76,10 @@ const CRATES: &[Crate] = &[
             "services",
         ],
         borrows: &[
-            ("accounts", "display names of handlers and care-team members"),
-            ("organisations", "the provider of a service exists and is a provider"),
             (
                 "provider_contracts",
                 "a provider's staff sees the clients of its contracts",
             ),
-            ("service_types", "a service's type is one of the registrar's"),
-            ("service_units", "a care team's and a service's unit"),
             ("vtj_monitored", "erasing a client erases its VTJ monitoring"),
             ("vtj_staged", "erasing a client erases its staged VTJ changes"),
         ],

@@ -1,0 +1,134 @@
+//! What the other registers read of this crate's tables: organisations, their service units and
+//! service types, and which organisation an account belongs to. Each table has one owner
+//! (`crates/db/tests/ownership.rs`); a register that needs a fact of these tables asks here
+//! instead of querying them itself.
+
+use diesel::prelude::*;
+use rekisteri_db::DbConnection;
+use rekisteri_db::schema::{accounts, organisations, service_types, service_units};
+
+/// An organisation that keeps a client register (neither a provider nor the platform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    pub id: String,
+    pub name: String,
+    /// How long the anonymised clients of its register are kept (CL-14).
+    pub anonymised_retention_years: i32,
+}
+
+const NOT_REGISTRARS: [&str; 2] = ["provider", "platform"];
+
+/// Every registrar, in name order (then id).
+pub fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<Registrar>> {
+    let rows: Vec<(String, String, i32)> = organisations::table
+        .filter(organisations::kind.ne_all(NOT_REGISTRARS))
+        .order((organisations::name, organisations::id))
+        .select((
+            organisations::id,
+            organisations::name,
+            organisations::anonymised_retention_years,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, anonymised_retention_years)| Registrar {
+            id,
+            name,
+            anonymised_retention_years,
+        })
+        .collect())
+}
+
+/// The name of registrar `id`; none when it is no registrar.
+pub fn registrar_name(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    organisations::table
+        .find(id)
+        .filter(organisations::kind.ne_all(NOT_REGISTRARS))
+        .select(organisations::name)
+        .first(conn)
+        .optional()
+}
+
+/// Whether any organisation has the id.
+pub fn organisation_exists(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        organisations::table.filter(organisations::id.eq(id)),
+    ))
+    .get_result(conn)
+}
+
+/// The names of the organisations among `ids`, as `(id, name)`.
+pub fn organisation_names(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .select((organisations::id, organisations::name))
+        .load(conn)
+}
+
+/// The organisation a caller named by its id or its OID, as `(id, kind)`.
+pub fn organisation_by_id_or_oid(conn: &mut DbConnection, key: &str) -> QueryResult<Option<(String, String)>> {
+    organisations::table
+        .filter(organisations::id.eq(key).or(organisations::oid.eq(key)))
+        .select((organisations::id, organisations::kind))
+        .first(conn)
+        .optional()
+}
+
+/// The id of the provider organisation a caller named by its id or its OID.
+pub fn provider_by_id_or_oid(conn: &mut DbConnection, key: &str) -> QueryResult<Option<String>> {
+    organisations::table
+        .filter(organisations::id.eq(key).or(organisations::oid.eq(key)))
+        .filter(organisations::kind.eq("provider"))
+        .select(organisations::id)
+        .first(conn)
+        .optional()
+}
+
+/// Whether `organisation_id` has registered a service unit with the OID.
+pub fn has_unit_with_oid(conn: &mut DbConnection, organisation_id: &str, oid: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        service_units::table
+            .filter(service_units::organisation_id.eq(organisation_id))
+            .filter(service_units::oid.eq(oid)),
+    ))
+    .get_result(conn)
+}
+
+/// The organisation of service unit `unit_id`.
+pub fn unit_organisation(conn: &mut DbConnection, unit_id: &str) -> QueryResult<Option<String>> {
+    service_units::table
+        .find(unit_id)
+        .select(service_units::organisation_id)
+        .first(conn)
+        .optional()
+}
+
+/// Whether `code` is a service type of one of the registrar's service areas.
+pub fn is_service_type_of(conn: &mut DbConnection, registrar_id: &str, code: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        service_types::table
+            .filter(service_types::registrar_id.eq(registrar_id))
+            .filter(service_types::code.eq(code)),
+    ))
+    .get_result(conn)
+}
+
+/// The organisation of account `account_id` while it is open (not closed).
+pub fn open_account_organisation(conn: &mut DbConnection, account_id: &str) -> QueryResult<Option<String>> {
+    accounts::table
+        .find(account_id)
+        .filter(accounts::status.ne("closed"))
+        .select(accounts::organisation_id)
+        .first(conn)
+        .optional()
+}
+
+/// The accounts of the organisations among `organisation_ids`, oldest first, as
+/// `(account id, organisation id)`.
+pub fn accounts_of(conn: &mut DbConnection, organisation_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    accounts::table
+        .filter(accounts::organisation_id.eq_any(organisation_ids))
+        .order(accounts::created_at)
+        .select((accounts::id, accounts::organisation_id))
+        .load(conn)
+}
