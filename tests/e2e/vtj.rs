@@ -1157,3 +1157,58 @@ app_test!(
         }
     }
 );
+
+app_test!(
+    fn vt_4_a_change_older_than_the_applied_one_is_skipped_and_a_failed_row_never_blocks_the_others(app) {
+        let w = world(app);
+        let ids: Vec<String> = (0..3).map(|n| create(app, &w, n).0).collect();
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let path = format!("/v1/registrars/{}/vtj/changes", w.registrar);
+        let push = |key: u32, changes: Vec<Value>| -> Value {
+            let batch = json!({"viimeisinKirjausavain": key, "ajanTasalla": true, "muutokset": changes});
+            let response = app.post_as(&main_user, &path, &batch);
+            assert_eq!(response.status().as_u16(), 200, "{}", response.text().unwrap());
+            response.json().unwrap()
+        };
+        let counts = |v: &Value| (v["applied"].clone(), v["skipped"].clone(), v["failed"].clone());
+        // The newer change applies; one dated before it then changes nothing.
+        assert_eq!(counts(&push(1, vec![name_change(0, "Uudempi", "2026-11-25")])), (json!(1), json!(0), json!(0)));
+        assert_eq!(counts(&push(2, vec![name_change(0, "Vanhempi", "2026-11-20")])), (json!(0), json!(1), json!(0)));
+        assert_eq!(client_json(app, &w, &ids[0])["first_names"], "Uudempi");
+        // A change that cannot apply (its identity code's check character is wrong) fails on its
+        // own row; the changes before and after it in the same batch apply.
+        let mut broken = name_change(2, "Rikki", "2026-11-26");
+        let good = code(2);
+        let wrong_check = if good.ends_with('A') { "B" } else { "A" };
+        broken["henkilotunnus"] = json!(format!("{}{wrong_check}", &good[..10]));
+        let answer = push(
+            3,
+            vec![
+                name_change(1, "Ensimmäinen", "2026-11-26"),
+                broken,
+                name_change(0, "Viimeinen", "2026-11-26"),
+            ],
+        );
+        assert_eq!(counts(&answer), (json!(2), json!(0), json!(1)), "{answer}");
+        assert_eq!(client_json(app, &w, &ids[1])["first_names"], "Ensimmäinen");
+        assert_eq!(client_json(app, &w, &ids[2])["first_names"], "Vanha");
+        assert_eq!(client_json(app, &w, &ids[0])["first_names"], "Viimeinen");
+        let rows: Vec<(i64, Option<String>, Option<String>)> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .order(vtj_staged::seq)
+            .select((vtj_staged::seq, vtj_staged::outcome, vtj_staged::reason))
+            .load(&mut app.db.conn())
+            .unwrap();
+        let outcomes: Vec<(Option<&str>, Option<&str>)> =
+            rows.iter().map(|(_, o, r)| (o.as_deref(), r.as_deref())).collect();
+        assert_eq!(outcomes[0], (Some("applied"), None));
+        assert_eq!(outcomes[1], (Some("skipped"), Some("older than the data the register holds")));
+        assert_eq!(outcomes[2], (Some("applied"), None));
+        assert_eq!(outcomes[3].0, Some("failed"));
+        assert_eq!(outcomes[3].1, Some("henkilotunnus: not a valid identity code"));
+        assert_eq!(outcomes[4], (Some("applied"), None));
+        assert_eq!(rows.len(), 5);
+    }
+);
