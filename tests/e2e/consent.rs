@@ -1055,7 +1055,7 @@ app_test!(fn ru_4_security_incident_records_whether_and_when_the_data_subjects_w
     refused(json!({"data_subjects_notified": true, "data_subjects_notified_at": "2026-12-02T09:00:00Z"}), "data_subjects_notified_at");
     let body = assert_problem(app.patch_as(&w.dpo, &one, &json!({"data_subjects_notified_at": "2026-12-01T09:00:00Z"})), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "data_subjects_notified", "{body}");
-    let body = assert_problem(app.patch_as(&w.dpo, &one, &json!({})), 400, "/problems/validation");
+    let body = assert_problem(app.patch_as(&w.dpo, &one, &json!({})), 422, "/problems/business-rule");
     assert_eq!(body["errors"][0]["field"], "body", "{body}");
     // Assessed and reported to the authority, then the data subjects were notified: the state
     // stays, the notification is stored and returned on every read.

@@ -27,10 +27,10 @@ pub struct NewIncident {
     pub document_id: Option<String>,
 }
 
-/// A move of the incident's state, the data subjects' notification, or both; at least one.
+/// A move of the incident's state, the data subjects' notification, or both; at least one
+/// (an empty change is 422 naming `body`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
 pub struct IncidentChanges {
     /// `assessed`, `authority_notified` or `notification_not_required`; absent: the state stays.
     #[schema(pattern = "^(assessed|authority_notified|notification_not_required)$")]
@@ -336,7 +336,9 @@ pub fn update_security_incident(
         && changes.data_subjects_notified.is_none()
         && changes.data_subjects_notified_at.is_none()
     {
-        return Err(validation(
+        // 422, not 400: utoipa 5.5 writes `min_properties` as `maxProperties`, so the document
+        // cannot say it, and a 400 means the request breaks the document (docs/errors.md).
+        return Err(rule(
             "body",
             "names a new state, the data subjects' notification, or both",
         ));
