@@ -57,9 +57,11 @@ pub(super) async fn set_kanta_settings(
     Ok(HttpResponse::Ok().json(saved))
 }
 
-/// The organiser's contract with a provider and the provider's Kanta joining date (RU-1), or
-/// the organiser's exemption of a small provider of support services from joining Kanta and
-/// from recording separate electronic client documents (`kanta_exemption`, source 003 §5):
+/// The organiser's contract with a provider and the provider's Kanta joining date (RU-1).
+///
+/// Or, instead of the joining date, the organiser's exemption of a small provider of support
+/// services from joining Kanta and from recording separate electronic client documents
+/// (`kanta_exemption`, source 003 §5):
 /// no registry use right opens for an exempt provider's services (422 naming
 /// `provider_kanta_exemption`), and the Kanta-joining report never lists it. Replaces the
 /// contract recorded before.
@@ -96,9 +98,11 @@ pub(super) async fn set_contract(
     Ok(HttpResponse::Ok().json(saved))
 }
 
-/// The organiser's contracted providers that have not joined the Kanta client-data repository
-/// by today in Finland (no joining date, or a later one), in provider id order (RU-1). A provider
-/// the organiser exempted from joining (`kanta_exemption`, source 003 §5) is never listed.
+/// The organiser's providers missing Kanta joining (RU-1).
+///
+/// The providers the organiser has a contract with that have not joined the Kanta client-data
+/// repository by today in Finland (no joining date, or a later one), in provider id order. A
+/// provider the organiser exempted from joining (`kanta_exemption`, source 003 §5) is never listed.
 #[utoipa::path(
     tag = "consent",
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
