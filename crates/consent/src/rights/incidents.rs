@@ -419,12 +419,31 @@ pub fn update_security_incident(
             }
         }
         if let Some((notified, notified_at)) = subjects {
-            diesel::update(target)
-                .set((
-                    security_incidents::data_subjects_notified.eq(Some(notified)),
-                    security_incidents::data_subjects_notified_at.eq(notified_at),
-                ))
-                .execute(conn)?;
+            let values = (
+                security_incidents::data_subjects_notified.eq(Some(notified)),
+                security_incidents::data_subjects_notified_at.eq(notified_at),
+            );
+            // A `false` never overwrites a `true`, also one a concurrent change committed after
+            // this transaction read the row (PostgreSQL, READ COMMITTED).
+            let changed = if notified {
+                diesel::update(target).set(values).execute(conn)?
+            } else {
+                diesel::update(
+                    target.filter(
+                        security_incidents::data_subjects_notified
+                            .is_null()
+                            .or(security_incidents::data_subjects_notified.eq(false)),
+                    ),
+                )
+                .set(values)
+                .execute(conn)?
+            };
+            if changed == 0 {
+                return Err(rule(
+                    "data_subjects_notified",
+                    "the data subjects' notification is already recorded and is not undone",
+                ));
+            }
         }
         diesel::update(target)
             .set((
