@@ -949,3 +949,142 @@ app_test!(fn ru_8_documents_carry_their_sosmeta_type_and_are_encrypted_at_rest(a
         assert_eq!(problem["errors"][0]["field"], field);
     }
 });
+
+/// The organiser's report of its contracted providers not (yet) joined to Kanta.
+fn kanta_joining_report(app: &TestApp, token: &str, w: &World) -> reqwest::blocking::Response {
+    app.get_as(token, &format!("/v1/registrars/{}/kanta-joining-report", w.registrar))
+}
+
+app_test!(fn ru_1_an_exempt_support_service_provider_gets_no_right_and_is_never_reported_missing_kanta_joining(app) {
+    let w = world(app);
+    let settings = put_as(app, &w.handler, &format!("/v1/registrars/{}/kanta-settings", w.registrar),
+        &json!({"kanta_start_date": "2026-09-01", "case_oid_root": CASE_ROOT}));
+    assert_eq!(settings.status().as_u16(), 200);
+    let contract = format!("/v1/registrars/{}/provider-contracts/{}", w.registrar, w.provider);
+    let other_contract = format!("/v1/registrars/{}/provider-contracts/{}", w.registrar, w.other_provider);
+    let exempt = json!({"contract_ref": "HKI-2026-17", "kanta_exemption": ["meals", "cleaning"]});
+    // Only the organiser's staff with the right to manage registry use rights set the exemption:
+    // the provider itself and another registrar do not reach the register (404), the
+    // organiser's data-protection officer lacks the permission (403).
+    assert_problem(put_as(app, &w.provider_staff, &contract, &exempt), 404, "/problems/not-found");
+    assert_problem(put_as(app, &w.other_handler, &contract, &exempt), 404, "/problems/not-found");
+    let body = assert_problem(put_as(app, &w.dpo, &contract, &exempt), 403, "/problems/forbidden");
+    assert!(body["detail"].as_str().unwrap().contains("manage_registry_use_rights"), "{body}");
+    // Not a support service of the exemption, an empty list, or exempt and joined at once.
+    let body = assert_problem(put_as(app, &w.handler, &contract,
+        &json!({"contract_ref": "HKI-2026-17", "kanta_exemption": ["home_care"]})), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "kanta_exemption[0]", "{body}");
+    let body = assert_problem(put_as(app, &w.handler, &contract,
+        &json!({"contract_ref": "HKI-2026-17", "kanta_exemption": []})), 400, "/problems/validation");
+    assert_eq!(body["errors"][0]["field"], "kanta_exemption", "{body}");
+    let body = assert_problem(put_as(app, &w.handler, &contract,
+        &json!({"contract_ref": "HKI-2026-17", "kanta_exemption": ["meals"], "kanta_joined_on": "2026-08-15"})), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "kanta_exemption", "{body}");
+    // Nothing of the refused attempts was stored: no contract, so no report line either.
+    let report: Value = kanta_joining_report(app, &w.handler, &w).json().unwrap();
+    assert_eq!(report["items"], json!([]));
+    // The organiser marks the provider exempt (kept in a canonical order); the other provider
+    // has a contract but has not joined.
+    let saved = put_as(app, &w.handler, &contract, &exempt);
+    assert_eq!(saved.status().as_u16(), 200);
+    let saved: Value = saved.json().unwrap();
+    assert_eq!(saved["kanta_exemption"], json!(["cleaning", "meals"]));
+    assert_eq!(saved["kanta_joined_on"], Value::Null);
+    assert_eq!(put_as(app, &w.handler, &other_contract, &json!({"contract_ref": "HKI-2026-18"})).status().as_u16(), 200);
+    // The report names the provider that should join, and never the exempt one.
+    let report = kanta_joining_report(app, &w.handler, &w);
+    assert_eq!(report.status().as_u16(), 200);
+    let report: Value = report.json().unwrap();
+    assert_eq!(report["as_of"], "2026-12-01");
+    assert_eq!(report["items"], json!([{"provider_id": w.other_provider, "contract_ref": "HKI-2026-18", "kanta_joined_on": null}]));
+    // A provider joining later than today is still missing today.
+    assert_eq!(put_as(app, &w.handler, &other_contract, &json!({"contract_ref": "HKI-2026-18", "kanta_joined_on": "2027-01-01"})).status().as_u16(), 200);
+    let report: Value = kanta_joining_report(app, &w.handler, &w).json().unwrap();
+    assert_eq!(report["items"], json!([{"provider_id": w.other_provider, "contract_ref": "HKI-2026-18", "kanta_joined_on": "2027-01-01"}]));
+    // The report is the organiser's: the providers and another registrar get 404, the DPO 403.
+    assert_problem(kanta_joining_report(app, &w.provider_staff, &w), 404, "/problems/not-found");
+    assert_problem(kanta_joining_report(app, &w.other_handler, &w), 404, "/problems/not-found");
+    assert_problem(kanta_joining_report(app, &w.dpo, &w), 403, "/problems/forbidden");
+    // Opening a right for the exempt provider's service is refused, naming the exemption.
+    let (client, service) = client_with_service(app, &w, 21, "purchased_service", &w.provider, "2026-12-18");
+    let body = assert_problem(open(app, &w, &client, &service, UNIT_OID), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "provider_kanta_exemption", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("exempt"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("exempt from joining Kanta"), "{body}");
+    // The non-exempt provider that has not joined is refused as before.
+    let (other_client, other_service) = client_with_service(app, &w, 22, "purchased_service", &w.other_provider, "2026-12-18");
+    let body = assert_problem(open(app, &w, &other_client, &other_service, OTHER_UNIT_OID), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "provider_kanta_joining", "{body}");
+    // Lifting the exemption (the provider joined after all) lets the organiser open the right.
+    let lifted: Value = put_as(app, &w.handler, &contract, &json!({"contract_ref": "HKI-2026-17", "kanta_joined_on": "2026-08-15"})).json().unwrap();
+    assert_eq!(lifted["kanta_exemption"], Value::Null);
+    let right = open(app, &w, &client, &service, UNIT_OID);
+    assert_eq!(right.status().as_u16(), 201);
+    let report: Value = kanta_joining_report(app, &w.handler, &w).json().unwrap();
+    assert_eq!(report["items"].as_array().unwrap().len(), 1);
+    assert_eq!(report["items"][0]["provider_id"], w.other_provider.as_str());
+});
+
+app_test!(fn ru_4_security_incident_records_whether_and_when_the_data_subjects_were_notified(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/security-incidents", w.registrar);
+    let report = |description: &str| -> String {
+        let response = app.post_as(&w.provider_staff, &path, &json!({"description": description,
+            "discovered_at": "2026-11-30T08:30:00Z"}));
+        // The provider has a contract with the registrar, so it may report.
+        assert_eq!(response.status().as_u16(), 201);
+        let incident: Value = response.json().unwrap();
+        assert_eq!(incident["data_subjects_notified"], Value::Null);
+        assert_eq!(incident["data_subjects_notified_at"], Value::Null);
+        format!("{path}/{}", incident["id"].as_str().unwrap())
+    };
+    kanta_ready(app, &w, &w.provider);
+    let one = report("Tulostettu asiakaslista kadonnut");
+    // Only the registrar's incident handlers record it.
+    let notified = json!({"data_subjects_notified": true, "data_subjects_notified_at": "2026-12-01T09:00:00Z"});
+    assert_problem(app.patch_as(&w.handler, &one, &notified), 403, "/problems/forbidden");
+    assert_problem(app.patch_as(&w.other_dpo, &one, &notified), 404, "/problems/not-found");
+    assert_problem(app.patch_as(&w.provider_staff, &one, &notified), 404, "/problems/not-found");
+    // The time must fit the facts: not with "not notified", not before discovery, not in the future.
+    let refused = |body: Value, field: &str| {
+        let problem = assert_problem(app.patch_as(&w.dpo, &one, &body), 422, "/problems/business-rule");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    };
+    refused(json!({"data_subjects_notified": false, "data_subjects_notified_at": "2026-12-01T09:00:00Z"}), "data_subjects_notified_at");
+    refused(json!({"data_subjects_notified": true, "data_subjects_notified_at": "2026-11-30T08:00:00Z"}), "data_subjects_notified_at");
+    refused(json!({"data_subjects_notified": true, "data_subjects_notified_at": "2026-12-02T09:00:00Z"}), "data_subjects_notified_at");
+    let body = assert_problem(app.patch_as(&w.dpo, &one, &json!({"data_subjects_notified_at": "2026-12-01T09:00:00Z"})), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "data_subjects_notified", "{body}");
+    let body = assert_problem(app.patch_as(&w.dpo, &one, &json!({})), 422, "/problems/business-rule");
+    assert_eq!(body["errors"][0]["field"], "body", "{body}");
+    // Assessed and reported to the authority, then the data subjects were notified: the state
+    // stays, the notification is stored and returned on every read.
+    let assessed = app.patch_as(&w.dpo, &one, &json!({"state": "assessed", "assessment": "Lista sisälsi nimiä"}));
+    assert_eq!(assessed.status().as_u16(), 200);
+    assert_eq!(app.patch_as(&w.dpo, &one, &json!({"state": "authority_notified"})).status().as_u16(), 200);
+    let updated = app.patch_as(&w.dpo, &one, &notified);
+    assert_eq!(updated.status().as_u16(), 200);
+    let updated: Value = updated.json().unwrap();
+    assert_eq!(updated["state"], "authority_notified");
+    assert_eq!(updated["data_subjects_notified"], true);
+    assert_eq!(updated["data_subjects_notified_at"], "2026-12-01T09:00:00.000000Z");
+    let shown: Value = app.get_as(&w.dpo, &one).json().unwrap();
+    assert_eq!(shown["data_subjects_notified"], true);
+    assert_eq!(shown["data_subjects_notified_at"], "2026-12-01T09:00:00.000000Z");
+    // A notification once made is not undone.
+    refused(json!({"data_subjects_notified": false}), "data_subjects_notified");
+    // Another incident: the data subjects were not notified (recorded as such, without a time),
+    // and later they were, at the moment it is recorded when no time is given.
+    let two = report("Väärä vastaanottaja sähköpostissa");
+    let not_notified: Value = app.patch_as(&w.dpo, &two, &json!({"data_subjects_notified": false})).json().unwrap();
+    assert_eq!(not_notified["state"], "suspected");
+    assert_eq!(not_notified["data_subjects_notified"], false);
+    assert_eq!(not_notified["data_subjects_notified_at"], Value::Null);
+    let later: Value = app.patch_as(&w.dpo, &two, &json!({"data_subjects_notified": true})).json().unwrap();
+    assert_eq!(later["data_subjects_notified"], true);
+    assert_eq!(later["data_subjects_notified_at"], "2026-12-01T10:00:00.000000Z");
+    let list: Value = app.get_as(&w.dpo, &path).json().unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i["data_subjects_notified"] == true), "{list}");
+});

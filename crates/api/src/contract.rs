@@ -347,12 +347,24 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.6.1";
+pub const API_VERSION: &str = "1.7.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.7.0",
+        "2026-12-06",
+        "Kanta details of source 003 §5 (issue 25): a provider contract takes `kanta_exemption`, the support \
+         services (`cleaning`, `errands`, `meals`, `laundry`, `mobility`) for which the organiser exempts a \
+         small provider from joining Kanta and from recording separate electronic client documents; opening a \
+         registry use right for an exempt provider's service is refused (422 naming `provider_kanta_exemption`). \
+         `GET /v1/registrars/{rid}/kanta-joining-report` lists the contracted providers not joined to Kanta, \
+         never an exempt one. A security incident records whether and when its data subjects were notified \
+         (`data_subjects_notified`, `data_subjects_notified_at`); its `PATCH` takes them with or without a \
+         `state`, which is no longer required.",
+    ),
     (
         "1.6.1",
         "2026-12-06",

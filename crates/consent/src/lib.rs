@@ -18,11 +18,12 @@ pub use consent::{
 };
 pub use outbox::{ForwardReport, WillService, forward_due, pending_count as will_service_outbox_depth};
 pub use rights::{
-    CaseDocument, CloseRight, ClosingReport, ContractBody, IncidentChanges, KantaSettings, NewDocument, NewIncident,
-    OpenRight, OpenedRight, RegistryNotification, ReopenRight, Right, SecurityIncident, VoucherChoice,
-    VoucherChoiceBody, close_right, confirm_local_copy_destroyed, get_right, get_security_incident, list_documents,
-    list_notifications, list_rights, list_security_incidents, open_right, record_voucher_choice, reopen_right,
-    report_security_incident, run_closing, set_contract, set_kanta_settings, store_document, update_security_incident,
+    CaseDocument, CloseRight, ClosingReport, ContractBody, IncidentChanges, KantaJoiningReport, KantaSettings,
+    MissingKantaJoining, NewDocument, NewIncident, OpenRight, OpenedRight, RegistryNotification, ReopenRight, Right,
+    SecurityIncident, SupportService, VoucherChoice, VoucherChoiceBody, close_right, confirm_local_copy_destroyed,
+    get_right, get_security_incident, kanta_joining_report, list_documents, list_notifications, list_rights,
+    list_security_incidents, open_right, record_voucher_choice, reopen_right, report_security_incident, run_closing,
+    set_contract, set_kanta_settings, store_document, update_security_incident,
 };
 
 use rekisteri_clients::ClientRegister;

@@ -535,6 +535,7 @@ diesel::table! {
         contract_ref -> Text,
         kanta_joined_on -> Nullable<Date>,
         updated_at -> Timestamp,
+        kanta_exemption -> Nullable<Text>,
     }
 }
 
@@ -617,6 +618,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        data_subjects_notified -> Nullable<Bool>,
+        data_subjects_notified_at -> Nullable<Timestamp>,
     }
 }
 

@@ -109,14 +109,18 @@ pub(super) async fn show_incident(
 }
 
 /// Move an incident on (RU-4): `suspected` → `assessed` (with `assessment`) →
-/// `authority_notified` or `notification_not_required`.
+/// `authority_notified` or `notification_not_required`; and record whether and when the data
+/// subjects were notified (`data_subjects_notified`, `data_subjects_notified_at`), in any state,
+/// with or without a move. A recorded notification is not undone (422); a time is given only
+/// with `data_subjects_notified: true` (now when absent), not before the discovery and not in
+/// the future (422).
 #[utoipa::path(
     tag = "consent",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Incident id")),
     request_body = IncidentChanges,
     responses(
         (status = 200, body = SecurityIncident),
-        (status = 422, description = "Not a permitted transition", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a permitted transition, or a data-subject notification that does not fit; `errors` names the field", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/registrars/{rid}/security-incidents/{id}")]

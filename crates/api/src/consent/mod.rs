@@ -22,8 +22,8 @@ use documents::{confirm_local_copy, list_documents, store_document};
 use incidents::{list_incidents, report_incident, show_incident, update_incident};
 use notifications::list_notifications;
 use rights::{
-    close_right, list_rights, open_right, record_voucher_choice, reopen_right, set_contract, set_kanta_settings,
-    show_right,
+    close_right, kanta_joining_report, list_rights, open_right, record_voucher_choice, reopen_right, set_contract,
+    set_kanta_settings, show_right,
 };
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -38,6 +38,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(decide)
         .service(set_kanta_settings)
         .service(set_contract)
+        .service(kanta_joining_report)
         .service(record_voucher_choice)
         .service(list_rights)
         .service(open_right)

@@ -5,7 +5,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, put, web};
 use rekisteri_accounts::Permission;
 use rekisteri_consent::{
-    CloseRight, ContractBody, KantaSettings, OpenRight, ReopenRight, Right, VoucherChoice, VoucherChoiceBody,
+    CloseRight, ContractBody, KantaJoiningReport, KantaSettings, OpenRight, ReopenRight, Right, VoucherChoice,
+    VoucherChoiceBody,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -57,12 +58,20 @@ pub(super) async fn set_kanta_settings(
 }
 
 /// The organiser's contract with a provider and the provider's Kanta joining date (RU-1).
+///
+/// Or, instead of the joining date, the organiser's exemption of a small provider of support
+/// services from joining Kanta and from recording separate electronic client documents
+/// (`kanta_exemption`, source 003 §5):
+/// no registry use right opens for an exempt provider's services (422 naming
+/// `provider_kanta_exemption`), and the Kanta-joining report never lists it. Replaces the
+/// contract recorded before.
 #[utoipa::path(
     tag = "consent",
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("provider_id" = String, Path, description = "Provider organisation id")),
     request_body = ContractBody,
     responses(
         (status = 200, body = ContractBody),
+        (status = 422, description = "`kanta_exemption` together with `kanta_joined_on`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[put("/v1/registrars/{rid}/provider-contracts/{provider_id}")]
@@ -87,6 +96,38 @@ pub(super) async fn set_contract(
         })
         .await?;
     Ok(HttpResponse::Ok().json(saved))
+}
+
+/// The organiser's providers missing Kanta joining (RU-1).
+///
+/// The providers the organiser has a contract with that have not joined the Kanta client-data
+/// repository by today in Finland (no joining date, or a later one), in provider id order. A
+/// provider the organiser exempted from joining (`kanta_exemption`, source 003 §5) is never listed.
+#[utoipa::path(
+    tag = "consent",
+    params(("rid" = String, Path, description = "Registrar (organisation) id")),
+    responses(
+        (status = 200, body = KantaJoiningReport),
+    )
+)]
+#[get("/v1/registrars/{rid}/kanta-joining-report")]
+pub(super) async fn kanta_joining_report(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    let report = state
+        .run(move |conn, state| {
+            Ok(rekisteri_consent::kanta_joining_report(
+                conn,
+                &principal.0,
+                &rid,
+                state.clock.now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// The provider reports a voucher client's choice of provider (RU-1); the organiser then opens
@@ -161,7 +202,9 @@ pub(super) async fn list_rights(
 /// Open a registry use right (RU-1) for the client's service with the provider's service-unit
 /// OID; returns the case OID (issued under the organiser's OID root) and the identity code
 /// delivered to the provider. Refused (422) naming the missing condition: `voucher_provider_choice`,
-/// `contract`, `provider_kanta_joining`, `provider_unit_oid`, `kanta_start_date`, `opened_on`.
+/// `contract`, `provider_kanta_exemption` (the organiser exempted the provider from joining
+/// Kanta, source 003 §5), `provider_kanta_joining`, `provider_unit_oid`, `kanta_start_date`,
+/// `opened_on`.
 /// The right closes 7 working days after the service ends (RU-5).
 #[utoipa::path(
     tag = "consent",

@@ -26,13 +26,21 @@ pub struct NewIncident {
     pub document_id: Option<String>,
 }
 
+/// A move of the incident's state, the data subjects' notification, or both; at least one
+/// (an empty change is 422 naming `body`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentChanges {
-    /// `assessed`, `authority_notified` or `notification_not_required`.
+    /// `assessed`, `authority_notified` or `notification_not_required`; absent: the state stays.
     #[schema(pattern = "^(assessed|authority_notified|notification_not_required)$")]
-    pub state: String,
+    pub state: Option<String>,
     pub assessment: Option<String>,
+    /// Whether the data subjects were notified of the incident. Once `true`, it stays.
+    pub data_subjects_notified: Option<bool>,
+    /// RFC 3339; when they were notified: only with `data_subjects_notified: true` (then now
+    /// when absent), not before discovery and not in the future.
+    #[schema(format = DateTime)]
+    pub data_subjects_notified_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -50,9 +58,15 @@ pub struct SecurityIncident {
     /// Discovery + 72 hours: the authority must be notified by then (source 003 §3.3.1).
     pub notify_by: String,
     pub assessment: Option<String>,
+    /// When the authority was notified.
     #[schema(format = DateTime)]
     pub notified_at: Option<String>,
     pub reported_by: String,
+    /// Whether the data subjects were notified; null: not recorded yet.
+    pub data_subjects_notified: Option<bool>,
+    /// When the data subjects were notified.
+    #[schema(format = DateTime)]
+    pub data_subjects_notified_at: Option<String>,
 }
 
 /// Where an incident stands (RU-4): `suspected` → `assessed` → `authority_notified` or
@@ -108,6 +122,8 @@ struct IncidentRow {
     assessment: Option<Vec<u8>>,
     notified_at: Option<PrimitiveDateTime>,
     reported_by: String,
+    data_subjects_notified: Option<bool>,
+    data_subjects_notified_at: Option<PrimitiveDateTime>,
 }
 
 macro_rules! incident_columns {
@@ -123,6 +139,8 @@ macro_rules! incident_columns {
             security_incidents::assessment,
             security_incidents::notified_at,
             security_incidents::reported_by,
+            security_incidents::data_subjects_notified,
+            security_incidents::data_subjects_notified_at,
         )
     };
 }
@@ -152,6 +170,8 @@ fn incident_of(
         notify_by: format_time(r.notify_by),
         notified_at: r.notified_at.map(format_time),
         reported_by: r.reported_by,
+        data_subjects_notified: r.data_subjects_notified,
+        data_subjects_notified_at: r.data_subjects_notified_at.map(format_time),
     })
 }
 
@@ -258,6 +278,8 @@ pub fn report_security_incident(
         assessment: None,
         notified_at: None,
         reported_by: principal.account_id.clone(),
+        data_subjects_notified: None,
+        data_subjects_notified_at: None,
     })
 }
 
@@ -297,7 +319,8 @@ pub fn get_security_incident(
     incident_of(register, registrar_id, row)
 }
 
-/// RU-4: `suspected` → `assessed` → `authority_notified` or `notification_not_required`.
+/// RU-4: `suspected` → `assessed` → `authority_notified` or `notification_not_required`; and
+/// whether and when the data subjects were notified, in any state.
 pub fn update_security_incident(
     conn: &mut DbConnection,
     register: &ConsentRegister,
@@ -308,53 +331,174 @@ pub fn update_security_incident(
     now: time::OffsetDateTime,
 ) -> Result<SecurityIncident, ConsentError> {
     organiser_staff(conn, principal, registrar_id, Permission::HandleSecurityIncidents)?;
+    if changes.state.is_none()
+        && changes.data_subjects_notified.is_none()
+        && changes.data_subjects_notified_at.is_none()
+    {
+        // 422, not 400: utoipa 5.5 writes `min_properties` as `maxProperties`, so the document
+        // cannot say it, and a 400 means the request breaks the document (docs/errors.md).
+        return Err(rule(
+            "body",
+            "names a new state, the data subjects' notification, or both",
+        ));
+    }
+    let next = changes
+        .state
+        .as_deref()
+        .map(|state| {
+            IncidentState::parse(state)
+                .filter(|s| *s != IncidentState::Suspected)
+                .ok_or_else(|| {
+                    validation(
+                        "state",
+                        "must be assessed, authority_notified or notification_not_required",
+                    )
+                })
+        })
+        .transpose()?;
+    if next.is_none() && changes.assessment.is_some() {
+        return Err(rule("assessment", "is given with a move to assessed"));
+    }
+    let subjects_notified_at = changes
+        .data_subjects_notified_at
+        .as_deref()
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| validation("data_subjects_notified_at", "must be an RFC 3339 date-time"))
+        })
+        .transpose()?;
     let at = at_primitive(now);
     write_transaction(conn, |conn| {
-        let state: String = security_incidents::table
-            .filter(security_incidents::registrar_id.eq(registrar_id))
-            .filter(security_incidents::id.eq(id))
-            .select(security_incidents::state)
-            .first(conn)
-            .optional()?
-            .ok_or(ConsentError::Refused(Refusal::NotFound))?;
-        let Some(next) = IncidentState::parse(&changes.state).filter(|s| *s != IncidentState::Suspected) else {
-            return Err(validation(
-                "state",
-                "must be assessed, authority_notified or notification_not_required",
-            ));
-        };
-        if !IncidentState::parse(&state).is_some_and(|current| current.may_move_to(next)) {
-            return Err(rule("state", format!("an incident in state {state} cannot move there")));
-        }
-        let assessment = changes
-            .assessment
-            .as_deref()
-            .map(|a| seal(register, "security_incidents", "assessment", id, a.trim()))
-            .transpose()?;
-        if next == IncidentState::Assessed && assessment.is_none() {
-            return Err(rule("assessment", "is required to assess an incident"));
-        }
+        let (state, discovered_at, subjects_notified): (String, PrimitiveDateTime, Option<bool>) =
+            security_incidents::table
+                .filter(security_incidents::registrar_id.eq(registrar_id))
+                .filter(security_incidents::id.eq(id))
+                .select((
+                    security_incidents::state,
+                    security_incidents::discovered_at,
+                    security_incidents::data_subjects_notified,
+                ))
+                .first(conn)
+                .optional()?
+                .ok_or(ConsentError::Refused(Refusal::NotFound))?;
+        let subjects = data_subjects_notification(
+            changes.data_subjects_notified,
+            subjects_notified_at,
+            subjects_notified,
+            discovered_at,
+            now,
+        )?;
         let target = security_incidents::table
             .filter(security_incidents::registrar_id.eq(registrar_id))
             .filter(security_incidents::id.eq(id));
+        if let Some(next) = next {
+            if !IncidentState::parse(&state).is_some_and(|current| current.may_move_to(next)) {
+                return Err(rule("state", format!("an incident in state {state} cannot move there")));
+            }
+            let assessment = changes
+                .assessment
+                .as_deref()
+                .map(|a| seal(register, "security_incidents", "assessment", id, a.trim()))
+                .transpose()?;
+            if next == IncidentState::Assessed && assessment.is_none() {
+                return Err(rule("assessment", "is required to assess an incident"));
+            }
+            diesel::update(target)
+                .set(security_incidents::state.eq(next.as_str()))
+                .execute(conn)?;
+            if let Some(assessment) = assessment {
+                diesel::update(target)
+                    .set(security_incidents::assessment.eq(Some(assessment)))
+                    .execute(conn)?;
+            }
+            if next == IncidentState::AuthorityNotified {
+                diesel::update(target)
+                    .set(security_incidents::notified_at.eq(Some(at)))
+                    .execute(conn)?;
+            }
+        }
+        if let Some((notified, notified_at)) = subjects {
+            let values = (
+                security_incidents::data_subjects_notified.eq(Some(notified)),
+                security_incidents::data_subjects_notified_at.eq(notified_at),
+            );
+            // A `false` never overwrites a `true`, also one a concurrent change committed after
+            // this transaction read the row (PostgreSQL, READ COMMITTED).
+            let changed = if notified {
+                diesel::update(target).set(values).execute(conn)?
+            } else {
+                diesel::update(
+                    target.filter(
+                        security_incidents::data_subjects_notified
+                            .is_null()
+                            .or(security_incidents::data_subjects_notified.eq(false)),
+                    ),
+                )
+                .set(values)
+                .execute(conn)?
+            };
+            if changed == 0 {
+                return Err(rule(
+                    "data_subjects_notified",
+                    "the data subjects' notification is already recorded and is not undone",
+                ));
+            }
+        }
         diesel::update(target)
             .set((
-                security_incidents::state.eq(next.as_str()),
                 security_incidents::version.eq(security_incidents::version + 1),
                 security_incidents::updated_at.eq(at),
             ))
             .execute(conn)?;
-        if let Some(assessment) = assessment {
-            diesel::update(target)
-                .set(security_incidents::assessment.eq(Some(assessment)))
-                .execute(conn)?;
-        }
-        if next == IncidentState::AuthorityNotified {
-            diesel::update(target)
-                .set(security_incidents::notified_at.eq(Some(at)))
-                .execute(conn)?;
-        }
         Ok::<_, ConsentError>(())
     })?;
     get_security_incident(conn, register, principal, registrar_id, id)
+}
+
+/// RU-4: the data subjects' notification to store, if the change records one: whether they
+/// were notified, and when (only if they were: the given time, or now). A time needs
+/// `notified: true`; it is not before the discovery nor in the future; a recorded `true` stays.
+fn data_subjects_notification(
+    notified: Option<bool>,
+    notified_at: Option<time::OffsetDateTime>,
+    recorded: Option<bool>,
+    discovered_at: PrimitiveDateTime,
+    now: time::OffsetDateTime,
+) -> Result<Option<(bool, Option<PrimitiveDateTime>)>, ConsentError> {
+    let Some(notified) = notified else {
+        if notified_at.is_some() {
+            return Err(rule(
+                "data_subjects_notified",
+                "is required (true) when the time of the data subjects' notification is given",
+            ));
+        }
+        return Ok(None);
+    };
+    if recorded == Some(true) && !notified {
+        return Err(rule(
+            "data_subjects_notified",
+            "the data subjects' notification is already recorded and is not undone",
+        ));
+    }
+    if !notified {
+        if notified_at.is_some() {
+            return Err(rule(
+                "data_subjects_notified_at",
+                "is given only when the data subjects were notified",
+            ));
+        }
+        return Ok(Some((false, None)));
+    }
+    let when = notified_at.unwrap_or(now);
+    if when > now {
+        return Err(rule("data_subjects_notified_at", "must not be in the future"));
+    }
+    let when = at_primitive(when);
+    if when < discovered_at {
+        return Err(rule(
+            "data_subjects_notified_at",
+            "must not be before the incident's discovery",
+        ));
+    }
+    Ok(Some((true, Some(when))))
 }

@@ -175,15 +175,23 @@ pub fn open_right(
                     ));
                 }
             }
-            let contract: Option<Option<Date>> = provider_contracts::table
+            let contract: Option<(Option<Date>, Option<String>)> = provider_contracts::table
                 .filter(provider_contracts::registrar_id.eq(registrar_id))
                 .filter(provider_contracts::provider_id.eq(&provider_id))
-                .select(provider_contracts::kanta_joined_on)
+                .select((provider_contracts::kanta_joined_on, provider_contracts::kanta_exemption))
                 .first(conn)
                 .optional()?;
-            let Some(joined) = contract else {
+            let Some((joined, exemption)) = contract else {
                 return Err(rule("contract", "no contract with the provider is recorded"));
             };
+            if exemption.is_some() {
+                return Err(rule(
+                    "provider_kanta_exemption",
+                    "the organiser has marked the provider, a small provider of support services, exempt \
+                     from joining Kanta and from recording separate electronic client documents \
+                     (source 003 §5): no registry use right opens for its services",
+                ));
+            }
             if joined.is_none_or(|day| day > opened_on) {
                 return Err(rule(
                     "provider_kanta_joining",

@@ -16,7 +16,9 @@ mod settings;
 mod voucher_choices;
 
 pub use closing::{CloseRight, ClosingReport, ReopenRight, close_right, reopen_right, run_closing};
-pub use contracts::{ContractBody, set_contract};
+pub use contracts::{
+    ContractBody, KantaJoiningReport, MissingKantaJoining, SupportService, kanta_joining_report, set_contract,
+};
 pub use documents::{CaseDocument, NewDocument, confirm_local_copy_destroyed, list_documents, store_document};
 pub use incidents::{
     IncidentChanges, NewIncident, SecurityIncident, get_security_incident, list_security_incidents,
