@@ -8,7 +8,7 @@ LOCAL_PG := postgres://postgres@127.0.0.1:5432/rekisteri_test
 TEST_DATABASE_URL ?= $(shell command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 && echo $(LOCAL_PG))
 export TEST_DATABASE_URL
 
-.PHONY: run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report fuzz-api fuzz fuzz-build
+.PHONY: municipalities run build test lint fmt openapi openapi-check client example clean help bench bench-quick crash crash-ci leak-sweep leak-sweep-report fuzz-api fuzz fuzz-build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -186,6 +186,9 @@ EXAMPLE_BUILD ?= $(CARGO) build -q -p rekisteri-server
 example: client ## the client-record system example (examples/client-record-system) against a freshly seeded server on a temporary SQLite file; exit 0 only if its pushes are visible through the API
 	$(EXAMPLE_BUILD)
 	examples/run-example.sh
+
+municipalities: ## replace the shipped municipality codes with Statistics Finland's list of YEAR (network needed), then rebuild and `make openapi`
+	python3 tools/refresh-municipalities.py --year $(YEAR)
 
 clean: ## remove build output and the local demo data
 	$(CARGO) clean

@@ -194,6 +194,41 @@ app_test!(fn cl_1_a_client_needs_a_service_and_one_per_identity_code(app) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 });
 
+app_test!(fn cl_1_a_municipality_code_outside_statistics_finlands_list_is_refused_naming_the_field(app) {
+    let w = world(app);
+    let path = format!("/v1/registrars/{}/clients", w.registrar);
+    // 099 was Honkajoki until it joined Kankaanpää in 2021; 000 was never a municipality.
+    for unknown in ["099", "000"] {
+        let mut body = client_body(MAIJA, json!([home_care_voucher(&w.provider)]));
+        body["home_municipality"] = json!(unknown);
+        let problem = assert_problem(app.post_as(&w.handler, &path, &body), 400, "/problems/validation");
+        assert_eq!(problem["errors"][0]["field"], "home_municipality", "{problem}");
+        assert!(
+            problem["errors"][0]["message"].as_str().unwrap().contains("Statistics Finland"),
+            "{problem}"
+        );
+    }
+    let list: Value = app.get_as(&w.handler, &path).json().unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing of the refused requests was kept");
+    // A change to an unknown code is refused too; Kankaanpää (214) is taken.
+    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let client = format!("{path}/{}", created["id"].as_str().unwrap());
+    let patch = |code: &str| {
+        app.client
+            .patch(app.url(&client))
+            .bearer_auth(&w.handler)
+            .header("If-Match", format!("\"{}\"", created["version"]))
+            .json(&json!({"home_municipality": code}))
+            .send()
+            .unwrap()
+    };
+    let problem = assert_problem(patch("099"), 400, "/problems/validation");
+    assert_eq!(problem["errors"][0]["field"], "home_municipality", "{problem}");
+    let changed = patch("214");
+    assert_eq!(changed.status().as_u16(), 200);
+    assert_eq!(changed.json::<Value>().unwrap()["home_municipality"], "214");
+});
+
 app_test!(fn cl_1_concurrent_creates_of_one_client_yield_exactly_one_201(app) {
     let w = world(app);
     let path = format!("/v1/registrars/{}/clients", w.registrar);

@@ -363,7 +363,9 @@ pub const CHANGELOG: &[(&str, &str, &str)] = &[
          `GET /v1/registrars/{rid}/kanta-joining-report` lists the contracted providers not joined to Kanta, \
          never an exempt one. A security incident records whether and when its data subjects were notified \
          (`data_subjects_notified`, `data_subjects_notified_at`); its `PATCH` takes them with or without a \
-         `state`, which is no longer required.",
+         `state`, which is no longer required. A home municipality (`NewClient`, `ClientChanges`, \
+         `NewContact`) is one of Statistics Finland's municipality codes, an enum in the document instead of \
+         any three digits; another code is a 400 naming the field (CL-1).",
     ),
     (
         "1.6.1",
@@ -612,6 +614,15 @@ const IDENTITY_CODE_FIELDS: &[(&str, &str)] = &[
     ("IdentityCodeSearch", "identity_code"),
 ];
 
+/// The request fields that take a municipality code, by schema: an enum of Statistics Finland's
+/// classification as shipped (`rekisteri_core::municipality`), so a code the server refuses is
+/// one the document refuses too.
+const MUNICIPALITY_FIELDS: &[(&str, &str)] = &[
+    ("NewClient", "home_municipality"),
+    ("ClientChanges", "home_municipality"),
+    ("NewContact", "home_municipality"),
+];
+
 /// The request fields that take an OID, by schema.
 const OID_FIELDS: &[(&str, &str)] = &[
     ("NewOrganisationBody", "oid"),
@@ -750,6 +761,28 @@ fn constrain_fields(doc: &mut OpenApi) {
                 rekisteri_core::contact::PHONE_MAX_CHARS,
             )
         }));
+    for (schema, field) in MUNICIPALITY_FIELDS {
+        if let Some(property) = property_mut(components, schema, field) {
+            let nullable = matches!(&property.schema_type, SchemaType::Array(types) if types.contains(&Type::Null));
+            let mut codes: Vec<serde_json::Value> = rekisteri_core::municipality::municipalities()
+                .map(|(code, _)| code.into())
+                .collect();
+            if nullable {
+                codes.push(serde_json::Value::Null);
+            }
+            property.pattern = None;
+            property.enum_values = Some(codes);
+            let described = property.description.take().unwrap_or_default();
+            property.description = Some(
+                format!(
+                    "{described} One of Statistics Finland's municipality codes as the server ships them \
+                     (docs/operations.md, Municipality codes)."
+                )
+                .trim_start()
+                .to_owned(),
+            );
+        }
+    }
     for ((schema, field), pattern, format, max_length) in fields {
         if let Some(property) = property_mut(components, schema, field) {
             property.pattern = Some(pattern.to_owned());

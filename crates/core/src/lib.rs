@@ -18,7 +18,7 @@ pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_of
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use identity_code::{IdentityCodeError, PersonalIdentityCode, TemporaryCodesAllowed};
 pub use ids::RegistrarId;
-pub use municipality::{MunicipalityCode, MunicipalityCodeError};
+pub use municipality::{MunicipalityCode, MunicipalityCodeError, is_municipality};
 pub use oid::{Oid, OidError};
 pub use refusal::Refusal;
 pub use wakeup::{Wakeup, Woken};
