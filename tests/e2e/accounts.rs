@@ -27,7 +27,7 @@ fn invite(app: &TestApp, token: &str, email: &str, organisation_id: &str, role: 
     app.post_as(
         token,
         "/v1/accounts",
-        &json!({"email": email, "first_name": "Matti", "surname": "Meikäläinen",
+        &json!({"email": email, "first_name": "Matti", "surname": "Mallikas",
             "organisation_id": organisation_id, "role": role}),
     )
 }

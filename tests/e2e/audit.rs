@@ -45,7 +45,7 @@ fn read_of(app: &TestApp, registrar: &str, person: &str, actor: &str, kind: &str
         outcome: Outcome::Used,
         actor_kind: ActorKind::Staff,
         actor_id: actor.to_owned(),
-        actor_name: Some("Maija Meikäläinen".to_owned()),
+        actor_name: Some("Maija Mallikas".to_owned()),
         on_behalf_of: None,
         service_unit_oid: None,
         purpose: "home care".to_owned(),
@@ -366,7 +366,7 @@ app_test!(fn au_10_supervision_reports(app) {
     let late = report("outside-office-hours", "");
     assert_eq!(late["rows"].as_array().unwrap().iter().map(|e| e["actor_id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["nurse-2"]);
     let many = report("many-clients", "&threshold=3");
-    assert_eq!(many["rows"], json!([{"actor_id": "nurse-1", "actor_name": "Maija Meikäläinen", "day": "2026-11-25", "distinct_clients": 3}]));
+    assert_eq!(many["rows"], json!([{"actor_id": "nurse-1", "actor_name": "Maija Mallikas", "day": "2026-11-25", "distinct_clients": 3}]));
     let recipients = report("disclosures-by-recipient", "");
     assert_eq!(recipients["rows"][0]["recipient_id"], "p1");
     assert_eq!(recipients["rows"][0]["disclosures"], 2);

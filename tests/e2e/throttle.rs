@@ -80,7 +80,7 @@ fn invitation(app: &TestApp, admin: &str, email: &str) -> String {
     let response = app.post_as(
         admin,
         "/v1/accounts",
-        &json!({"email": email, "first_name": "Maija", "surname": "Meikäläinen",
+        &json!({"email": email, "first_name": "Maija", "surname": "Mallikas",
             "organisation_id": org, "role": "main_user"}),
     );
     assert_eq!(response.status().as_u16(), 201);
