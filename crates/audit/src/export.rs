@@ -27,14 +27,7 @@ pub fn check_api_range(
     from: time::PrimitiveDateTime,
     to: time::PrimitiveDateTime,
 ) -> Result<(), rekisteri_core::Refusal> {
-    use rekisteri_core::Refusal;
-    if to <= from {
-        return Err(Refusal::rule("to", "must be after from"));
-    }
-    if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
-        return Err(Refusal::rule("to", "an export covers at most 366 days"));
-    }
-    Ok(())
+    crate::bounded_range(from, to, MAX_EXPORT_DAYS, "an export covers at most 366 days")
 }
 
 fn hex(value: &Option<Vec<u8>>) -> Value {

@@ -53,6 +53,24 @@ impl AuditError {
     }
 }
 
+/// A time range the API reads a log over: it must end after it starts and cover at most
+/// `max_days`; otherwise a 422 naming `to`, `too_long` saying the limit.
+pub(crate) fn bounded_range(
+    from: time::PrimitiveDateTime,
+    to: time::PrimitiveDateTime,
+    max_days: i64,
+    too_long: &str,
+) -> Result<(), rekisteri_core::Refusal> {
+    use rekisteri_core::Refusal;
+    if to <= from {
+        return Err(Refusal::rule("to", "must be after from"));
+    }
+    if to - from > time::Duration::days(max_days) {
+        return Err(Refusal::rule("to", too_long));
+    }
+    Ok(())
+}
+
 impl From<diesel::result::Error> for AuditError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Db(rekisteri_db::DbError::Query(e))

@@ -343,13 +343,7 @@ impl ReportRequest {
         to: PrimitiveDateTime,
         threshold: Option<u64>,
     ) -> Result<Self, rekisteri_core::Refusal> {
-        use rekisteri_core::Refusal;
-        if to <= from {
-            return Err(Refusal::rule("to", "must be after from"));
-        }
-        if to - from > time::Duration::days(MAX_REPORT_DAYS) {
-            return Err(Refusal::rule("to", "a report covers at most 92 days"));
-        }
+        crate::bounded_range(from, to, MAX_REPORT_DAYS, "a report covers at most 92 days")?;
         Ok(Self {
             kind,
             from,
