@@ -647,3 +647,49 @@ idp_app_test!(fn pl_2_a_retried_proxy_or_care_team_push_creates_one_and_its_repl
     let listed: Value = app.get_as(&w.handler, &team).json().unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
 });
+
+idp_app_test!(fn cl_12_registrar_contacts_are_kept_per_registrar_and_shown_in_own_records_and_the_access_document(app) {
+    let w = world(app);
+    let id = maija(app, &w);
+    create(app, &w.other_handler, &w.other_registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
+    let tampere_dpo = json!({"name": "Tietosuojavastaava", "email": "tietosuoja@tampere.fi", "phone": "+358 3 565 611"});
+    let tampere_contact = json!({"name": "Kaisa Yhteyshenkilö", "email": "asiakasrekisteri@tampere.fi"});
+    let nokia_dpo = json!({"name": "Nokian tietosuojavastaava", "phone": "+358 3 341 3111"});
+    let changed = app.patch_as(&w.admin, &format!("/v1/organisations/{}", w.registrar),
+        &json!({"contact_person": tampere_contact, "data_protection_officer": tampere_dpo}));
+    assert_eq!(changed.status().as_u16(), 200);
+    let organisation: Value = changed.json().unwrap();
+    assert_eq!(organisation["contacts"], json!({"contact_person": tampere_contact, "data_protection_officer": tampere_dpo}));
+    let changed = app.patch_as(&w.admin, &format!("/v1/organisations/{}", w.other_registrar), &json!({"data_protection_officer": nokia_dpo}));
+    assert_eq!(changed.status().as_u16(), 200);
+    // Someone to contact needs a way to reach them; a malformed address is named.
+    for (body, field) in [
+        (json!({"data_protection_officer": {"name": "Vastaava"}}), "data_protection_officer"),
+        (json!({"contact_person": {"name": "Kaisa", "email": "ei-osoite"}}), "contact_person.email"),
+        (json!({"contact_person": {"name": " ", "phone": "+358 3 565 611"}}), "contact_person.name"),
+    ] {
+        let problem = assert_problem(app.patch_as(&w.admin, &format!("/v1/organisations/{}", w.registrar), &body), 400, "/problems/validation");
+        assert_eq!(problem["errors"][0]["field"], field, "{body}");
+    }
+    // Only admins change them.
+    assert_problem(app.patch_as(&w.handler, &format!("/v1/organisations/{}", w.registrar), &json!({"data_protection_officer": nokia_dpo})), 403, "/problems/forbidden");
+    let kept: Value = app.get_as(&w.handler, &format!("/v1/organisations/{}", w.registrar)).json().unwrap();
+    assert_eq!(kept["contacts"]["data_protection_officer"], tampere_dpo);
+    // The person sees, beside each register's record, whom to contact about that register.
+    let own: Value = app.get_as(&app.citizen_token(MAIJA), "/v1/me/client-records").json().unwrap();
+    let items = own["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{own}");
+    for item in items {
+        let expected = if item["registrar_id"] == w.registrar.as_str() {
+            json!({"contact_person": tampere_contact, "data_protection_officer": tampere_dpo})
+        } else {
+            assert_eq!(item["registrar_id"], w.other_registrar.as_str());
+            json!({"data_protection_officer": nokia_dpo})
+        };
+        assert_eq!(item["registrar_contacts"], expected, "{item}");
+    }
+    // And so does the right-of-access document.
+    let (_, auditor) = app.add_user(&w.admin, "dpo@tampere.fi", &w.registrar, "auditor");
+    let report: Value = app.get_as(&auditor, &format!("{}/{id}/access-report", clients_path(&w))).json().unwrap();
+    assert_eq!(report["registrar_contacts"], json!({"contact_person": tampere_contact, "data_protection_officer": tampere_dpo}));
+});

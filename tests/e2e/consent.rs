@@ -1088,3 +1088,74 @@ app_test!(fn ru_4_security_incident_records_whether_and_when_the_data_subjects_w
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|i| i["data_subjects_notified"] == true), "{list}");
 });
+
+app_test!(fn cl_12_the_access_document_holds_kanta_informing_consent_history_prohibitions_and_rights_with_their_documents(app) {
+    let w = world(app);
+    let (client, service) = client_with_service(app, &w, 31, "purchased_service", &w.provider, "2026-12-31");
+    let (other, other_service) = client_with_service(app, &w, 32, "purchased_service", &w.provider, "2026-12-31");
+    kanta_ready(app, &w, &w.provider);
+    // The person: informed, consent given and then refused, one prohibition, one right with a
+    // document stored under it.
+    inform(app, &w.handler, &w, &client);
+    set_consent(app, &w, &client, "positive");
+    app.clock.advance(time::Duration::minutes(1));
+    set_consent(app, &w, &client, "negative");
+    let prohibition = prohibit(app, &w, &client, json!({"scope": "registrar", "target": w.other_registrar}));
+    let right = open_ok(app, &w, &client, &service);
+    let case = right["case_oid"].as_str().unwrap().to_owned();
+    assert_eq!(store(app, &w.provider_staff, &w, &case, "Kotihoidon arvio").status().as_u16(), 201);
+    // Another person of the same register, with entries of every kind: none of them belongs in
+    // the first person's document.
+    inform(app, &w.handler, &w, &other);
+    set_consent(app, &w, &other, "positive");
+    prohibit(app, &w, &other, json!({"scope": "all"}));
+    let other_right = open_ok(app, &w, &other, &other_service);
+    let other_case = other_right["case_oid"].as_str().unwrap().to_owned();
+    assert_eq!(store(app, &w.provider_staff, &w, &other_case, "Toisen arvio").status().as_u16(), 201);
+
+    let response = app.get_as(&w.dpo, &client_path(&w, &client, "access-report"));
+    assert_eq!(response.status().as_u16(), 200);
+    let report: Value = response.json().unwrap();
+    assert_eq!(report["client"]["id"], client.as_str());
+    let informings = report["kanta_informings"].as_array().unwrap();
+    assert_eq!(informings.len(), 1, "{report}");
+    assert_eq!(informings[0]["client_id"], client.as_str());
+    assert_eq!(informings[0]["method"], "in_person");
+    assert_eq!(informings[0]["recorded_by_organisation"], w.registrar.as_str());
+    assert_eq!(report["disclosure_consent"]["client_id"], client.as_str());
+    assert_eq!(report["disclosure_consent"]["state"], "negative");
+    let states: Vec<&str> = report["disclosure_consent"]["history"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["negative", "positive"]);
+    let prohibitions = report["prohibitions"].as_array().unwrap();
+    assert_eq!(prohibitions.len(), 1, "{report}");
+    assert_eq!(prohibitions[0]["id"], prohibition.as_str());
+    assert_eq!(prohibitions[0]["scope"], "registrar");
+    assert_eq!(prohibitions[0]["target"], w.other_registrar.as_str());
+    assert_eq!(prohibitions[0]["in_force"], true);
+    let rights = report["registry_use_rights"].as_array().unwrap();
+    assert_eq!(rights.len(), 1, "{report}");
+    assert_eq!(rights[0]["id"], right["id"]);
+    assert_eq!(rights[0]["case_oid"], case.as_str());
+    assert_eq!(rights[0]["provider_id"], w.provider.as_str());
+    assert_eq!(rights[0]["status"], "open");
+    // The identity code is the document's once, in the client section.
+    assert!(rights[0]["identity_code"].is_null(), "{report}");
+    let documents = rights[0]["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 1, "{report}");
+    assert_eq!(documents[0]["title"], "Kotihoidon arvio");
+    assert_eq!(documents[0]["content"], json!({"text": "Käynti tehty"}));
+    assert!(!report.to_string().contains("Toisen arvio"), "{report}");
+    assert!(!report.to_string().contains(other.as_str()), "{report}");
+    // The whole document is one logged use and one disclosure to the data subject.
+    let logged: Vec<String> = usage_log::table
+        .filter(usage_log::registrar_id.eq(&w.registrar))
+        .filter(usage_log::data_kind.eq("access_report"))
+        .select(usage_log::data_id.assume_not_null())
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(logged, std::slice::from_ref(&client));
+    assert_eq!(disclosures(app, &w.registrar).last().unwrap(), &(client.clone(), "GDPR art. 15".to_owned()));
+    // The other registrar's officer and the provider still find nothing.
+    assert_problem(app.get_as(&w.other_dpo, &client_path(&w, &client, "access-report")), 404, "/problems/not-found");
+    assert_problem(app.get_as(&w.provider_staff, &client_path(&w, &client, "access-report")), 404, "/problems/not-found");
+});

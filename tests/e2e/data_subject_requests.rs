@@ -216,7 +216,7 @@ app_test!(fn cl_12_refusal_records_reasons_and_complaint_route(app) {
     assert_eq!(refused["complaint_route"], "Hallinto-oikeus");
     let third = receive(app, &f.dpo, &f.registrar, &json!({"kind": "access", "identity_code": code(8), "received_on": "2026-03-02"}));
     let third_path = format!("{}/{}", requests_path(&f.registrar), third["id"].as_str().unwrap());
-    let completed: Value = patch_if_match(app, &f.dpo, &third_path, "\"1\"", &json!({"status": "completed", "closed_on": "2026-03-10"}))
+    let completed: Value = patch_if_match(app, &f.dpo, &third_path, "\"1\"", &json!({"status": "completed", "closed_on": "2026-03-10", "identity_verification": "in_person"}))
         .json()
         .unwrap();
     assert_eq!(completed["status"], "completed");
@@ -224,6 +224,50 @@ app_test!(fn cl_12_refusal_records_reasons_and_complaint_route(app) {
     assert!(completed.get("refusal_reasons").is_none(), "{completed}");
     let refused_list: Value = app.get_as(&f.dpo, &format!("{}?status=refused", requests_path(&f.registrar))).json().unwrap();
     assert_eq!(refused_list["items"].as_array().unwrap().len(), 2);
+});
+
+app_test!(fn cl_12_a_request_completes_only_once_the_requesters_identity_verification_is_recorded(app) {
+    set_today(app);
+    let f = fixture(app);
+    let created = receive(app, &f.dpo, &f.registrar, &json!({"kind": "access", "identity_code": code(11), "received_on": "2026-03-02"}));
+    assert!(created.get("identity_verification").is_none(), "{created}");
+    let path = format!("{}/{}", requests_path(&f.registrar), created["id"].as_str().unwrap());
+    // Source 000 §4: signed by hand, or in person at the registrar; without a record of how the
+    // requester was identified, the request cannot be answered.
+    let problem = assert_problem(patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "completed"})), 422, "/problems/business-rule");
+    assert_eq!(problem["errors"][0]["field"], "identity_verification");
+    let unchanged: Value = app.get_as(&f.dpo, &path).json().unwrap();
+    assert_eq!(unchanged["status"], "received");
+    assert_eq!(unchanged["version"], 1);
+    // An unknown method is a 400 naming the field.
+    let problem = assert_problem(
+        patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"identity_verification": "phone_call"})),
+        400,
+        "/problems/validation",
+    );
+    assert!(problem.to_string().contains("identity_verification"), "{problem}");
+    // Recorded first, completed later.
+    let verified: Value = patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"identity_verification": "signed_letter"})).json().unwrap();
+    assert_eq!(verified["identity_verification"], "signed_letter");
+    assert_eq!(verified["status"], "received");
+    let completed: Value = patch_if_match(app, &f.dpo, &path, "\"2\"", &json!({"status": "completed"})).json().unwrap();
+    assert_eq!(completed["status"], "completed");
+    assert_eq!(completed["identity_verification"], "signed_letter");
+    // Recorded at receipt: strong electronic identification.
+    let electronic = receive(app, &f.dpo, &f.registrar, &json!({"kind": "rectification", "identity_code": code(12),
+        "identity_verification": "strong_electronic_identification"}));
+    assert_eq!(electronic["identity_verification"], "strong_electronic_identification");
+    let stored: Value = app
+        .get_as(&f.dpo, &format!("{}/{}", requests_path(&f.registrar), electronic["id"].as_str().unwrap()))
+        .json()
+        .unwrap();
+    assert_eq!(stored["identity_verification"], "strong_electronic_identification");
+    // A refusal needs no verification: an identity that could not be verified is a reason.
+    let unverified = receive(app, &f.dpo, &f.registrar, &json!({"kind": "erasure", "identity_code": code(13)}));
+    let unverified_path = format!("{}/{}", requests_path(&f.registrar), unverified["id"].as_str().unwrap());
+    let refused = patch_if_match(app, &f.dpo, &unverified_path, "\"1\"", &json!({"status": "refused",
+        "refusal_reasons": "Pyytäjän henkilöllisyyttä ei voitu varmentaa"}));
+    assert_eq!(refused.status().as_u16(), 200);
 });
 
 fn rekisteri_clients_default_route() -> &'static str {

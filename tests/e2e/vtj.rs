@@ -1212,3 +1212,59 @@ app_test!(
         assert_eq!(rows.len(), 5);
     }
 );
+
+app_test!(
+    fn vt_9_vtj_queries_name_the_registrars_own_dvv_permit_and_else_the_platforms(app) {
+        let w = world(app);
+        create(app, &w, 0);
+        let sim = simulator(vec![person(0, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        let purposes = |app: &TestApp| -> Vec<String> {
+            usage_log::table
+                .filter(usage_log::registrar_id.eq(&w.registrar))
+                .filter(usage_log::actor_id.eq("vtj"))
+                .filter(usage_log::data_kind.eq_any(["vtj_perustiedot", "vtj_muutokset"]))
+                .select(usage_log::purpose)
+                .load(&mut app.db.conn())
+                .unwrap()
+        };
+        // Without a permit of its own, the registrar's queries are made under the platform's.
+        sync(app, &v, &w).unwrap();
+        let before = purposes(app);
+        assert!(!before.is_empty());
+        assert!(
+            before
+                .iter()
+                .all(|p| p == "keeping the client register current from VTJ (permit DVV/123/2026)"),
+            "{before:?}"
+        );
+        // Its own permit, recorded by an admin, is named from the next run on.
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        let changed = app.patch_as(
+            &admin,
+            &format!("/v1/organisations/{}", w.registrar),
+            &json!({"dvv_permit_reference": "DVV/777/05.01.00/2026"}),
+        );
+        assert_eq!(changed.status().as_u16(), 200);
+        assert_eq!(changed.json::<Value>().unwrap()["dvv_permit_reference"], "DVV/777/05.01.00/2026");
+        sim.push_change(name_change(0, "Uusi", "2026-11-28"));
+        sync(app, &v, &w).unwrap();
+        let after = purposes(app);
+        let named = |permit: &str| {
+            let purpose = format!("keeping the client register current from VTJ (permit {permit})");
+            after.iter().filter(|p| **p == purpose).count()
+        };
+        assert_eq!(named("DVV/123/2026"), before.len(), "{after:?}");
+        assert!(named("DVV/777/05.01.00/2026") >= 1, "{after:?}");
+        assert_eq!(named("DVV/123/2026") + named("DVV/777/05.01.00/2026"), after.len(), "{after:?}");
+        // A blank reference is a 400 naming the field, and the stored one stays.
+        let problem = assert_problem(
+            app.patch_as(&admin, &format!("/v1/organisations/{}", w.registrar), &json!({"dvv_permit_reference": "  "})),
+            400,
+            "/problems/validation",
+        );
+        assert_eq!(problem["errors"][0]["field"], "dvv_permit_reference");
+        let organisation: Value = app.get_as(&admin, &format!("/v1/organisations/{}", w.registrar)).json().unwrap();
+        assert_eq!(organisation["dvv_permit_reference"], "DVV/777/05.01.00/2026");
+    }
+);

@@ -7,6 +7,8 @@ use diesel::prelude::*;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{accounts, organisations, service_types, service_units};
 
+use crate::RegistrarContacts;
+
 /// An organisation that keeps a client register (neither a provider nor the platform).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registrar {
@@ -14,29 +16,59 @@ pub struct Registrar {
     pub name: String,
     /// How long the anonymised clients of its register are kept (CL-14).
     pub anonymised_retention_years: i32,
+    /// Whom a person contacts about the register (source 000 §4).
+    pub contacts: RegistrarContacts,
+    /// Its own DVV permit for VTJ queries (VT-9); the platform's applies when absent.
+    pub dvv_permit_reference: Option<String>,
 }
 
 const NOT_REGISTRARS: [&str; 2] = ["provider", "platform"];
 
-/// Every registrar, in name order (then id).
-pub fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<Registrar>> {
-    let rows: Vec<(String, String, i32)> = organisations::table
-        .filter(organisations::kind.ne_all(NOT_REGISTRARS))
-        .order((organisations::name, organisations::id))
-        .select((
+type RegistrarRow = (String, String, i32, Option<String>, Option<String>, Option<String>);
+
+macro_rules! registrar_columns {
+    () => {
+        (
             organisations::id,
             organisations::name,
             organisations::anonymised_retention_years,
-        ))
+            organisations::contact_person,
+            organisations::data_protection_officer,
+            organisations::dvv_permit_reference,
+        )
+    };
+}
+
+fn registrar_of(row: RegistrarRow) -> Registrar {
+    let (id, name, anonymised_retention_years, contact_person, data_protection_officer, dvv_permit_reference) = row;
+    Registrar {
+        id,
+        name,
+        anonymised_retention_years,
+        contacts: RegistrarContacts::from_columns(contact_person.as_deref(), data_protection_officer.as_deref()),
+        dvv_permit_reference,
+    }
+}
+
+/// Every registrar, in name order (then id).
+pub fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<Registrar>> {
+    let rows: Vec<RegistrarRow> = organisations::table
+        .filter(organisations::kind.ne_all(NOT_REGISTRARS))
+        .order((organisations::name, organisations::id))
+        .select(registrar_columns!())
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, anonymised_retention_years)| Registrar {
-            id,
-            name,
-            anonymised_retention_years,
-        })
-        .collect())
+    Ok(rows.into_iter().map(registrar_of).collect())
+}
+
+/// Registrar `id`; none when it is no registrar.
+pub fn registrar(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Registrar>> {
+    let row: Option<RegistrarRow> = organisations::table
+        .find(id)
+        .filter(organisations::kind.ne_all(NOT_REGISTRARS))
+        .select(registrar_columns!())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(registrar_of))
 }
 
 /// The name of registrar `id`; none when it is no registrar.

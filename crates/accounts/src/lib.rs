@@ -30,8 +30,9 @@ pub use accounts::{
 };
 pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Principal, Role, UsageLogReach};
 pub use organisations::{
-    NewOrganisation, Organisation, OrganisationChanges, ServiceUnit, add_service_unit, create_organisation,
-    find_organisation, list_organisations, list_service_units, service_unit_organisation, update_organisation,
+    ContactDetails, NewOrganisation, Organisation, OrganisationChanges, RegistrarContacts, ServiceUnit,
+    add_service_unit, create_organisation, find_organisation, list_organisations, list_service_units,
+    service_unit_organisation, update_organisation,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{

@@ -6,7 +6,9 @@ use rekisteri_core::Oid;
 use rekisteri_core::Refusal;
 use rekisteri_db::schema::{organisations, service_units};
 use rekisteri_db::{DbConnection, write_transaction_as};
+use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
+use utoipa::ToSchema;
 
 use crate::{AccountsError, OrganisationKind, Principal, Register, now_primitive, validation};
 
@@ -18,35 +20,86 @@ pub struct Organisation {
     pub oid: Option<Oid>,
     pub business_id: Option<String>,
     pub strong_authentication_required: bool,
+    /// A registrar's facts a person is told where they see their records (source 000 §4).
+    pub contacts: RegistrarContacts,
+    /// The organisation's own DVV permit for VTJ queries (VT-9); the platform's when absent.
+    pub dvv_permit_reference: Option<String>,
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
 }
 
-type OrganisationRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    bool,
-    i64,
-    PrimitiveDateTime,
-    PrimitiveDateTime,
-);
+/// Someone to contact: a person, or a function such as "tietosuojavastaava", with at least one
+/// way to reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDetails {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S", example = "Tietosuojavastaava")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "tietosuojavastaava@example.fi")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "+358 9 123 4567")]
+    pub phone: Option<String>,
+}
+
+/// Whom a data subject contacts about a registrar's register (source 000 §4, GDPR art. 13 (1)
+/// (a)-(b)): its contact person for the register and its data-protection officer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RegistrarContacts {
+    /// The register's contact person (rekisterin yhteyshenkilö); absent when not recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_person: Option<ContactDetails>,
+    /// The data-protection officer (tietosuojavastaava); absent when not recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_protection_officer: Option<ContactDetails>,
+}
+
+impl RegistrarContacts {
+    /// From the stored JSON columns; a value that does not parse reads as absent, since only
+    /// checked values are ever written.
+    pub(crate) fn from_columns(contact_person: Option<&str>, data_protection_officer: Option<&str>) -> Self {
+        let parse = |value: Option<&str>| value.and_then(|v| serde_json::from_str::<ContactDetails>(v).ok());
+        Self {
+            contact_person: parse(contact_person),
+            data_protection_officer: parse(data_protection_officer),
+        }
+    }
+}
+
+#[derive(Queryable)]
+struct OrganisationRow {
+    id: String,
+    name: String,
+    kind: String,
+    oid: Option<String>,
+    business_id: Option<String>,
+    strong_authentication_required: bool,
+    contact_person: Option<String>,
+    data_protection_officer: Option<String>,
+    dvv_permit_reference: Option<String>,
+    version: i64,
+    created_at: PrimitiveDateTime,
+    updated_at: PrimitiveDateTime,
+}
 
 fn from_row(row: OrganisationRow) -> Organisation {
-    let (id, name, kind, oid, business_id, strong, version, created_at, updated_at) = row;
     Organisation {
-        id,
-        name,
-        kind: OrganisationKind::parse(&kind).unwrap_or(OrganisationKind::OtherOrganiser),
-        oid: oid.and_then(|o| o.parse().ok()),
-        business_id,
-        strong_authentication_required: strong,
-        version,
-        created_at,
-        updated_at,
+        contacts: RegistrarContacts::from_columns(
+            row.contact_person.as_deref(),
+            row.data_protection_officer.as_deref(),
+        ),
+        id: row.id,
+        name: row.name,
+        kind: OrganisationKind::parse(&row.kind).unwrap_or(OrganisationKind::OtherOrganiser),
+        oid: row.oid.and_then(|o| o.parse().ok()),
+        business_id: row.business_id,
+        strong_authentication_required: row.strong_authentication_required,
+        dvv_permit_reference: row.dvv_permit_reference,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     }
 }
 
@@ -59,6 +112,9 @@ macro_rules! organisation_columns {
             organisations::oid,
             organisations::business_id,
             organisations::strong_authentication_required,
+            organisations::contact_person,
+            organisations::data_protection_officer,
+            organisations::dvv_permit_reference,
             organisations::version,
             organisations::created_at,
             organisations::updated_at,
@@ -189,6 +245,8 @@ pub fn create_organisation(
         oid: new.oid,
         business_id: new.business_id,
         strong_authentication_required: strong,
+        contacts: RegistrarContacts::default(),
+        dvv_permit_reference: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -329,6 +387,52 @@ pub struct OrganisationChanges {
     pub name: Option<String>,
     pub business_id: Option<String>,
     pub strong_authentication_required: Option<bool>,
+    pub contact_person: Option<ContactDetails>,
+    pub data_protection_officer: Option<ContactDetails>,
+    pub dvv_permit_reference: Option<String>,
+}
+
+/// Checks a contact and returns it trimmed, naming `field`'s members in a refusal.
+fn checked_contact(field: &str, contact: ContactDetails) -> Result<ContactDetails, AccountsError> {
+    let name = contact.name.trim();
+    if name.is_empty() || contact.name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(validation(
+            format!("{field}.name"),
+            "must be 1-200 characters without control characters",
+        ));
+    }
+    let email = contact.email.map(|e| e.trim().to_owned());
+    let phone = contact.phone.map(|p| p.trim().to_owned());
+    if email
+        .as_deref()
+        .is_some_and(|e| !rekisteri_core::contact::is_email_address(e))
+    {
+        return Err(validation(format!("{field}.email"), "is not an e-mail address"));
+    }
+    if phone
+        .as_deref()
+        .is_some_and(|p| !rekisteri_core::contact::is_phone_number(p))
+    {
+        return Err(validation(
+            format!("{field}.phone"),
+            "is not a phone number (5-20 digits with '+', spaces, '-' and parentheses)",
+        ));
+    }
+    if email.is_none() && phone.is_none() {
+        return Err(validation(
+            field,
+            "needs an e-mail address or a phone number to reach them",
+        ));
+    }
+    Ok(ContactDetails {
+        name: name.to_owned(),
+        email,
+        phone,
+    })
+}
+
+fn contact_column(contact: Option<&ContactDetails>) -> Option<String> {
+    contact.map(|c| serde_json::json!({"name": c.name, "email": c.email, "phone": c.phone}).to_string())
 }
 
 /// Changes an organisation (admins, AC-4). Turning strong authentication off for a registrar is
@@ -364,6 +468,28 @@ pub fn update_organisation(
     let strong = changes
         .strong_authentication_required
         .unwrap_or(organisation.strong_authentication_required);
+    let contact_person = match changes.contact_person {
+        Some(contact) => Some(checked_contact("contact_person", contact)?),
+        None => organisation.contacts.contact_person.clone(),
+    };
+    let data_protection_officer = match changes.data_protection_officer {
+        Some(contact) => Some(checked_contact("data_protection_officer", contact)?),
+        None => organisation.contacts.data_protection_officer.clone(),
+    };
+    let dvv_permit_reference = match changes.dvv_permit_reference {
+        Some(reference)
+            if reference.trim().is_empty()
+                || reference.chars().count() > 100
+                || reference.chars().any(char::is_control) =>
+        {
+            return Err(validation(
+                "dvv_permit_reference",
+                "must be 1-100 characters without control characters",
+            ));
+        }
+        Some(reference) => Some(reference.trim().to_owned()),
+        None => organisation.dvv_permit_reference.clone(),
+    };
     let at = now_primitive(now);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
         diesel::update(organisations::table.find(&organisation.id))
@@ -371,6 +497,9 @@ pub fn update_organisation(
                 organisations::name.eq(&name),
                 organisations::business_id.eq(&business_id),
                 organisations::strong_authentication_required.eq(strong),
+                organisations::contact_person.eq(contact_column(contact_person.as_ref())),
+                organisations::data_protection_officer.eq(contact_column(data_protection_officer.as_ref())),
+                organisations::dvv_permit_reference.eq(&dvv_permit_reference),
                 organisations::updated_at.eq(at),
                 organisations::version.eq(organisations::version + 1),
             ))

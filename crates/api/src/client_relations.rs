@@ -300,12 +300,15 @@ async fn remove_care_team_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The right-of-access document with the registrar's other register that names the person: the
-/// contacts of the call register found by the client's identity code or phone number (CA-14).
+/// The right-of-access document: the client register's sections, its consent and registry use
+/// rights, and the registrar's other register that names the person: the contacts of the call
+/// register found by the client's identity code or phone number (CA-14).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct AccessDocument {
     #[serde(flatten)]
     pub client_register: rekisteri_clients::AccessReport,
+    #[serde(flatten)]
+    pub consent: rekisteri_consent::ConsentSections,
     /// The person's calls, callbacks and voicemails in the register of call and contact
     /// recordings (without audio: listening has its own procedure, CA-5).
     pub contacts: Vec<rekisteri_calls::Contact>,
@@ -333,7 +336,7 @@ async fn access_report(
     let report = state
         .run(move |conn, state| {
             let request = request(state, &principal.0, &rid, "right of access", &access);
-            let report = rekisteri_clients::access_report(conn, &state.clients(), &request, &rid, &id)?;
+            let (report, consent) = rekisteri_consent::access_document(conn, &state.consent(), &request, &rid, &id)?;
             let code = report.client.identity_code.as_deref().and_then(|code| {
                 rekisteri_core::PersonalIdentityCode::parse(code, rekisteri_core::TemporaryCodesAllowed::Yes).ok()
             });
@@ -348,6 +351,7 @@ async fn access_report(
             )?;
             Ok(AccessDocument {
                 client_register: report,
+                consent,
                 contacts,
             })
         })

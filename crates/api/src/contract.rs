@@ -347,12 +347,25 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.7.0";
+pub const API_VERSION: &str = "1.8.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.8.0",
+        "2026-12-06",
+        "Registrar facts and a complete right-of-access document (issue 25): an organisation keeps its \
+         `contacts` (`contact_person` and `data_protection_officer`, each a name with an e-mail or a phone) and \
+         its own `dvv_permit_reference`, changed by `PATCH /v1/organisations/{oid}`; the VTJ queries of a \
+         registrar name its own permit when it has one. `GET /v1/me/client-records` shows each record's \
+         `registrar_contacts`. The access report (`.../clients/{id}/access-report`) adds `registrar_contacts`, \
+         `kanta_informings`, `disclosure_consent` (with its history), `prohibitions` and `registry_use_rights`, \
+         each right with the `documents` stored under it. A data-subject request records \
+         `identity_verification` (`in_person`, `signed_letter`, `strong_electronic_identification`) at receipt \
+         or later; completing a request without it is a 422 naming the field.",
+    ),
     (
         "1.7.0",
         "2026-12-06",

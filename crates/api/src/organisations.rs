@@ -1,7 +1,9 @@
 //! Organisations and their service units (AC-1).
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use rekisteri_accounts::{NewOrganisation, Organisation, OrganisationKind, ServiceUnit};
+use rekisteri_accounts::{
+    ContactDetails, NewOrganisation, Organisation, OrganisationKind, RegistrarContacts, ServiceUnit,
+};
 use rekisteri_core::Oid;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -35,6 +37,13 @@ pub struct OrganisationBody {
     pub business_id: Option<String>,
     /// Whether client data needs a strong-authentication session (AX-2).
     pub strong_authentication_required: bool,
+    /// A registrar's contact person and data-protection officer, shown to the people whose
+    /// records it keeps (source 000 §4).
+    pub contacts: RegistrarContacts,
+    /// The organisation's DVV permit reference, written into its VTJ queries' usage entries
+    /// (VT-9); absent: the platform's setting applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dvv_permit_reference: Option<String>,
 }
 
 impl From<Organisation> for OrganisationBody {
@@ -46,6 +55,8 @@ impl From<Organisation> for OrganisationBody {
             oid: o.oid.map(|oid| oid.to_string()),
             business_id: o.business_id,
             strong_authentication_required: o.strong_authentication_required,
+            contacts: o.contacts,
+            dvv_permit_reference: o.dvv_permit_reference,
         }
     }
 }
@@ -248,6 +259,18 @@ pub struct OrganisationChangesBody {
     pub business_id: Option<String>,
     /// Whether client data needs a strong identity-provider login (AX-2); on by default.
     pub strong_authentication_required: Option<bool>,
+    /// Replaces the register's contact person (name, and an e-mail or a phone).
+    pub contact_person: Option<ContactDetails>,
+    /// Replaces the data-protection officer (name or function, and an e-mail or a phone).
+    pub data_protection_officer: Option<ContactDetails>,
+    /// The organisation's own DVV permit reference (VT-9), 1-100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S",
+        example = "DVV/1234/05.01.00/2026"
+    )]
+    pub dvv_permit_reference: Option<String>,
 }
 
 /// Change an organisation (admins).
@@ -272,6 +295,9 @@ async fn update_organisation(
         name: body.name,
         business_id: body.business_id,
         strong_authentication_required: body.strong_authentication_required,
+        contact_person: body.contact_person,
+        data_protection_officer: body.data_protection_officer,
+        dvv_permit_reference: body.dvv_permit_reference,
     };
     let now = state.clock.now();
     let organisation = state

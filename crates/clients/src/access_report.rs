@@ -54,6 +54,9 @@ pub struct AccessReport {
     pub register: String,
     pub registrar_id: String,
     pub registrar_name: String,
+    /// Whom the person contacts about this register: its contact person and data-protection
+    /// officer (source 000 §4).
+    pub registrar_contacts: rekisteri_accounts::RegistrarContacts,
     #[schema(format = DateTime)]
     pub produced_at: String,
     /// The client record with every field and every service.
@@ -80,12 +83,33 @@ pub fn access_report(
     registrar_id: &str,
     client_id: &str,
 ) -> Result<AccessReport, ClientsError> {
+    access_report_with(conn, register, request, registrar_id, client_id, |_| {
+        Ok::<_, ClientsError>(())
+    })
+    .map(|(report, ())| report)
+}
+
+/// [`access_report`] with the sections another register keeps about the same client (consent,
+/// registry use rights), read by `more` inside the same logged read: after the access checks,
+/// before the document's usage and disclosure entries are written, so they cover it too.
+pub fn access_report_with<X, E>(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+    more: impl FnOnce(&mut DbConnection) -> Result<X, E>,
+) -> Result<(AccessReport, X), E>
+where
+    E: From<ClientsError> + From<rekisteri_audit::AuditError> + From<diesel::result::Error>,
+{
     let at = at_primitive(request.now);
     let principal = request.principal;
-    let Some(registrar_name) = rekisteri_accounts::directory::registrar_name(conn, registrar_id)? else {
-        return Err(ClientsError::Refused(Refusal::NotFound));
+    let Some(registrar) = rekisteri_accounts::directory::registrar(conn, registrar_id).map_err(ClientsError::from)?
+    else {
+        return Err(ClientsError::Refused(Refusal::NotFound).into());
     };
-    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
+    rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id).map_err(ClientsError::from)?;
     let row = load_client(conn, registrar_id, client_id)?.filter(|r| r.anonymised_at.is_none());
     if principal.organisation_id != registrar_id {
         return Err(deny(
@@ -95,15 +119,17 @@ pub fn access_report(
             row.and_then(|r| r.subject()),
             "access_report",
             client_id,
-        ));
+        )
+        .into());
     }
     if !principal.can(Permission::HandleDataSubjectRequests) {
         return Err(ClientsError::Refused(Refusal::Forbidden(
             "the right-of-access document is produced by the registrar's data-protection officer".into(),
-        )));
+        ))
+        .into());
     }
     let Some(row) = row else {
-        return Err(deny(conn, register, request, None, "access_report", client_id));
+        return Err(deny(conn, register, request, None, "access_report", client_id).into());
     };
     let decision = Decision {
         reach: Reach::Registrar { service_types: None },
@@ -125,6 +151,7 @@ pub fn access_report(
             ..decision.clone()
         };
         let client = open_client(register, &row, &services, &own)?;
+        let more = more(conn)?;
         let (usage, disclosures) = match subject {
             Some(subject) => logs_about(
                 conn,
@@ -166,19 +193,23 @@ pub fn access_report(
                 request_id: request.audit.request_id.clone(),
             }),
         ];
-        Ok::<_, ClientsError>((
-            AccessReport {
-                register: REGISTER.into(),
-                registrar_id: registrar_id.to_owned(),
-                registrar_name,
-                produced_at: format_time(at),
-                client,
-                service_events,
-                proxies,
-                care_team,
-                usage,
-                disclosures,
-            },
+        Ok::<_, E>((
+            (
+                AccessReport {
+                    register: REGISTER.into(),
+                    registrar_id: registrar_id.to_owned(),
+                    registrar_name: registrar.name,
+                    registrar_contacts: registrar.contacts,
+                    produced_at: format_time(at),
+                    client,
+                    service_events,
+                    proxies,
+                    care_team,
+                    usage,
+                    disclosures,
+                },
+                more,
+            ),
             entries,
         ))
     })

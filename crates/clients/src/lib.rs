@@ -28,7 +28,7 @@ mod subjects;
 
 use std::sync::Arc;
 
-pub use access_report::{AccessReport, ReportedDisclosure, ReportedUse, access_report};
+pub use access_report::{AccessReport, ReportedDisclosure, ReportedUse, access_report, access_report_with};
 pub use care_team::{add_care_team_member, list_care_team, remove_care_team_member, update_care_team_member};
 pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code, update_client};
 pub use model::{
@@ -41,9 +41,9 @@ pub use provider_users::{ProviderUser, provider_users};
 pub use proxies::{add_proxy, list_proxies, revoke_proxy};
 pub use reach::{CLIENT_REGISTER_KINDS, ReachedClient, identity_code_of, reach_client, reach_subject};
 pub use requests::{
-    DEFAULT_COMPLAINT_ROUTE, DataSubjectRequest, DataSubjectRequestChanges, NewDataSubjectRequest, RequestCursor,
-    RequestFilter, RequestKind, RequestPage, RequestStatus, Requester, add_months, create_request, get_request,
-    list_requests, update_request,
+    DEFAULT_COMPLAINT_ROUTE, DataSubjectRequest, DataSubjectRequestChanges, IdentityVerification,
+    NewDataSubjectRequest, RequestCursor, RequestFilter, RequestKind, RequestPage, RequestStatus, Requester,
+    add_months, create_request, get_request, list_requests, update_request,
 };
 pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};

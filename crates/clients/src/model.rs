@@ -623,6 +623,8 @@ pub enum RecordRelation {
 pub struct OwnRecord {
     pub registrar_id: String,
     pub registrar_name: String,
+    /// Whom to contact about this register: its contact person and data-protection officer.
+    pub registrar_contacts: rekisteri_accounts::RegistrarContacts,
     pub relation: RecordRelation,
     pub client: Client,
 }

@@ -107,14 +107,6 @@ fn own_decision(basis: AccessBasis) -> Decision {
     }
 }
 
-/// The registrars (organisations that keep client registers), in name order, as `(id, name)`.
-fn registrars(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
-    Ok(rekisteri_accounts::directory::registrars(conn)?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect())
-}
-
 /// The records of `registrar_id` the citizen with these index candidates reaches: their own,
 /// and those of clients they are a valid proxy for today.
 fn records_in(
@@ -161,19 +153,19 @@ pub fn own_records(
     let candidates = request.subject_candidates(register);
     let today = request.today();
     let mut found = Vec::new();
-    for (registrar_id, registrar_name) in registrars(conn)? {
-        for (row, relation) in records_in(conn, &registrar_id, &candidates, today)? {
-            let services = load_services_of(conn, &registrar_id, std::slice::from_ref(&row.id))?;
-            found.push((registrar_id.clone(), registrar_name.clone(), row, relation, services));
+    for registrar in rekisteri_accounts::directory::registrars(conn)? {
+        for (row, relation) in records_in(conn, &registrar.id, &candidates, today)? {
+            let services = load_services_of(conn, &registrar.id, std::slice::from_ref(&row.id))?;
+            found.push((registrar.clone(), row, relation, services));
         }
     }
     register.audit.audited_read(conn, |_| {
         let mut records = Vec::with_capacity(found.len());
         let mut entries: Vec<NewEntry> = Vec::with_capacity(found.len());
-        for (registrar_id, registrar_name, row, relation, services) in &found {
+        for (registrar, row, relation, services) in &found {
             let basis = basis_of(*relation);
             let client = open_client(register, row, services, &own_decision(basis))?;
-            let context = request.context(register, registrar_id, basis, "own client records");
+            let context = request.context(register, &registrar.id, basis, "own client records");
             entries.push(context.usage_entry(
                 DataUse {
                     subject_index: row.subject(),
@@ -184,8 +176,9 @@ pub fn own_records(
                 at,
             ));
             records.push(OwnRecord {
-                registrar_id: registrar_id.clone(),
-                registrar_name: registrar_name.clone(),
+                registrar_id: registrar.id.clone(),
+                registrar_name: registrar.name.clone(),
+                registrar_contacts: registrar.contacts.clone(),
                 relation: *relation,
                 client,
             });
@@ -209,16 +202,16 @@ pub fn change_own_contact(
     let candidates = request.subject_candidates(register);
     let today = request.today();
     let mut target = None;
-    for (registrar_id, registrar_name) in registrars(conn)? {
-        if let Some((row, relation)) = records_in(conn, &registrar_id, &candidates, today)?
+    for registrar in rekisteri_accounts::directory::registrars(conn)? {
+        if let Some((row, relation)) = records_in(conn, &registrar.id, &candidates, today)?
             .into_iter()
             .find(|(row, _)| row.id == client_id)
         {
-            target = Some((registrar_id, registrar_name, row, relation));
+            target = Some((registrar, row, relation));
             break;
         }
     }
-    let Some((registrar_id, registrar_name, row, relation)) = target else {
+    let Some((registrar, row, relation)) = target else {
         return Err(ClientsError::Refused(Refusal::NotFound));
     };
     ensure_not_restricted(&row)?;
@@ -239,11 +232,11 @@ pub fn change_own_contact(
         None => row.next_of_kin.clone(),
     };
     let basis = basis_of(relation);
-    let context = request.context(register, &registrar_id, basis, "own contact details");
+    let context = request.context(register, &registrar.id, basis, "own contact details");
     write_transaction_as(conn, &citizen_actor(&subject), |conn| {
         let updated = diesel::update(
             clients::table
-                .filter(clients::registrar_id.eq(&registrar_id))
+                .filter(clients::registrar_id.eq(&registrar.id))
                 .filter(clients::id.eq(client_id))
                 .filter(clients::version.eq(expected_version)),
         )
@@ -270,15 +263,16 @@ pub fn change_own_contact(
         register.audit.append_in(conn, vec![entry], at)?;
         Ok(())
     })?;
-    let row = load_client(conn, &registrar_id, client_id)?.ok_or(ClientsError::Refused(Refusal::NotFound))?;
-    let services = load_services_of(conn, &registrar_id, std::slice::from_ref(&row.id))?;
-    let read_context = request.context(register, &registrar_id, basis, "own contact details");
+    let row = load_client(conn, &registrar.id, client_id)?.ok_or(ClientsError::Refused(Refusal::NotFound))?;
+    let services = load_services_of(conn, &registrar.id, std::slice::from_ref(&row.id))?;
+    let read_context = request.context(register, &registrar.id, basis, "own contact details");
     register.audit.read_personal_data(conn, &read_context, at, |_| {
         let client = open_client(register, &row, &services, &own_decision(basis))?;
         Ok::<_, ClientsError>((
             OwnRecord {
-                registrar_id: registrar_id.clone(),
-                registrar_name,
+                registrar_id: registrar.id.clone(),
+                registrar_name: registrar.name.clone(),
+                registrar_contacts: registrar.contacts.clone(),
                 relation,
                 client,
             },

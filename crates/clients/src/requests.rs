@@ -108,6 +108,39 @@ impl RequestStatus {
     }
 }
 
+/// How the requester's identity was verified (source 000 §4: a request is made in a signed
+/// document or in person at the registrar; strong electronic identification is the electronic
+/// equivalent of a signature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityVerification {
+    /// In person at the registrar, with an identity document.
+    InPerson,
+    /// A letter signed by hand.
+    SignedLetter,
+    /// Strong electronic identification (bank credentials, mobile certificate, ID card).
+    StrongElectronicIdentification,
+}
+
+impl IdentityVerification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InPerson => "in_person",
+            Self::SignedLetter => "signed_letter",
+            Self::StrongElectronicIdentification => "strong_electronic_identification",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_person" => Some(Self::InPerson),
+            "signed_letter" => Some(Self::SignedLetter),
+            "strong_electronic_identification" => Some(Self::StrongElectronicIdentification),
+            _ => None,
+        }
+    }
+}
+
 /// Who made the request and how to reach them, when it is not (only) the person themself.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +170,9 @@ pub struct NewDataSubjectRequest {
     pub requester: Option<Requester>,
     /// What the person asks, in their words or a summary.
     pub details: Option<String>,
+    /// How the requester's identity was verified; may follow later, but a request completes
+    /// only once it is recorded.
+    pub identity_verification: Option<IdentityVerification>,
 }
 
 rekisteri_core::redacted_debug!(NewDataSubjectRequest { kind });
@@ -146,7 +182,9 @@ rekisteri_core::redacted_debug!(NewDataSubjectRequest { kind });
 /// Extending: `extend_by_months` (1 or 2: due `1 + n` months from receipt) with
 /// `extension_reason` and `extension_notified_on` (within the first month). Refusing:
 /// `status: "refused"` with `refusal_reasons` (and `complaint_route`, by default the Data
-/// Protection Ombudsman). Completing or refusing sets `closed_on` (today by default).
+/// Protection Ombudsman). Completing or refusing sets `closed_on` (today by default). Completing
+/// needs `identity_verification` recorded (now or before); a refusal does not, since an identity
+/// that could not be verified is itself a reason to refuse.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataSubjectRequestChanges {
@@ -164,6 +202,7 @@ pub struct DataSubjectRequestChanges {
     pub closed_on: Option<Date>,
     pub requester: Option<Requester>,
     pub details: Option<String>,
+    pub identity_verification: Option<IdentityVerification>,
 }
 
 /// A data-subject request with its deadlines.
@@ -181,6 +220,9 @@ pub struct DataSubjectRequest {
     pub requester: Option<Requester>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
+    /// How the requester's identity was verified; absent until recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_verification: Option<IdentityVerification>,
     #[serde(with = "iso_date")]
     #[schema(value_type = String, format = Date)]
     pub received_on: Date,
@@ -312,6 +354,7 @@ struct RequestRow {
     version: i64,
     created_at: PrimitiveDateTime,
     updated_at: PrimitiveDateTime,
+    identity_verification: Option<String>,
 }
 
 rekisteri_core::redacted_debug!(RequestRow {
@@ -348,6 +391,7 @@ macro_rules! request_columns {
             dsr::version,
             dsr::created_at,
             dsr::updated_at,
+            dsr::identity_verification,
         )
     };
 }
@@ -378,6 +422,10 @@ impl RequestRow {
             client_id: self.client_id.clone(),
             requester: cipher.open_json("requester", self.requester.as_deref())?,
             details: cipher.open_opt("details", self.details.as_deref())?,
+            identity_verification: self
+                .identity_verification
+                .as_deref()
+                .and_then(IdentityVerification::parse),
             received_on: self.received_on,
             first_due_on: self.first_due_on,
             due_on: self.due_on,
@@ -511,6 +559,7 @@ pub fn create_request(
         version: 1,
         created_at: at,
         updated_at: at,
+        identity_verification: new.identity_verification.map(|v| v.as_str().to_owned()),
     };
     let context = decision.context(&request.audit);
     write_transaction_as(conn, &request.principal.account_id, |conn| {
@@ -532,6 +581,7 @@ pub fn create_request(
                 dsr::version.eq(row.version),
                 dsr::created_at.eq(row.created_at),
                 dsr::updated_at.eq(row.updated_at),
+                dsr::identity_verification.eq(&row.identity_verification),
             ))
             .execute(conn)?;
         register
@@ -548,6 +598,7 @@ pub fn create_request(
         client_id: row.client_id,
         requester: new.requester,
         details: new.details.map(|d| d.trim().to_owned()),
+        identity_verification: new.identity_verification,
         received_on,
         first_due_on,
         due_on: first_due_on,
@@ -774,6 +825,16 @@ pub fn update_request(
         next.refusal_reasons = Some(cipher.seal("refusal_reasons", &reasons)?);
         next.complaint_route = Some(route);
     }
+    if let Some(verification) = changes.identity_verification {
+        next.identity_verification = Some(verification.as_str().to_owned());
+    }
+    if target == RequestStatus::Completed && next.identity_verification.is_none() {
+        return Err(rule(
+            "identity_verification",
+            "a request is completed only for a requester whose identity was verified: record how \
+             (in_person, signed_letter or strong_electronic_identification)",
+        ));
+    }
     if !target.is_open() {
         let closed_on = changes.closed_on.unwrap_or(today);
         if closed_on < row.received_on {
@@ -809,6 +870,7 @@ pub fn update_request(
             dsr::refusal_reasons.eq(&next.refusal_reasons),
             dsr::complaint_route.eq(&next.complaint_route),
             dsr::closed_on.eq(next.closed_on),
+            dsr::identity_verification.eq(&next.identity_verification),
             dsr::handled_by.eq(&request.principal.account_id),
             dsr::version.eq(dsr::version + 1),
             dsr::updated_at.eq(at),

@@ -349,6 +349,25 @@ fn consent_view(conn: &mut DbConnection, registrar_id: &str, client_id: &str) ->
     })
 }
 
+/// The client's informings (oldest first), consent with its history and prohibitions, as the
+/// right-of-access document holds them. Only inside a logged read.
+pub(crate) fn consent_sections(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<(Vec<Informing>, ConsentView, Vec<Prohibition>), ConsentError> {
+    let informings = load_informings(conn, registrar_id, client_id)?
+        .into_iter()
+        .map(|r| informing_of(r, client_id))
+        .collect();
+    let consent = consent_view(conn, registrar_id, client_id)?;
+    let prohibitions = load_prohibitions(conn, registrar_id, client_id)?
+        .into_iter()
+        .map(prohibition_of)
+        .collect();
+    Ok((informings, consent, prohibitions))
+}
+
 /// CO-2: the current consent and its history.
 pub fn get_consent(
     conn: &mut DbConnection,

@@ -6,11 +6,13 @@
 //! the client register's access decision ([`rekisteri_clients::reach_client`]) and logs every
 //! read of consent state or documents in the usage log (AU-1).
 
+mod access_document;
 mod consent;
 pub mod decision;
 mod outbox;
 mod rights;
 
+pub use access_document::{ConsentSections, RightWithDocuments, access_document};
 pub use consent::{
     ConsentChange, ConsentView, DecisionRequest, DecisionResponse, Informing, NewInforming, NewProhibition,
     Prohibition, RecipientBody, add_prohibition, decide_disclosure, get_consent, list_informings, list_prohibitions,

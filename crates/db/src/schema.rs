@@ -115,6 +115,11 @@ diesel::table! {
         updated_at -> Timestamp,
         /// CL-15: whole years an anonymised client is kept before deletion (migration 000009).
         anonymised_retention_years -> Integer,
+        /// Source 000 §4: JSON {name, email, phone} (migration 000025).
+        contact_person -> Nullable<Text>,
+        data_protection_officer -> Nullable<Text>,
+        /// VT-9: the registrar's own DVV permit reference (migration 000025).
+        dvv_permit_reference -> Nullable<Text>,
     }
 }
 
@@ -470,6 +475,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        /// Source 000 §4: how the requester's identity was verified (migration 000025).
+        identity_verification -> Nullable<Text>,
     }
 }
 

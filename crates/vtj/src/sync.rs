@@ -63,8 +63,10 @@ fn now(vtj: &Vtj) -> PrimitiveDateTime {
     rekisteri_db::to_primitive(vtj.clock.now())
 }
 
-/// The usage-log context of VTJ queries (VT-9: every look-up is personal-data processing).
-fn query_context(vtj: &Vtj, registrar_id: &str, run_id: &str) -> AuditContext {
+/// The usage-log context of VTJ queries (VT-9: every look-up is personal-data processing),
+/// naming the DVV permit they are made under: the registrar's own, else the platform's.
+fn query_context(vtj: &Vtj, registrar_id: &str, permit: Option<&str>, run_id: &str) -> AuditContext {
+    let permit = permit.unwrap_or(&vtj.config.permit_reference);
     AuditContext {
         registrar_id: registrar_id.to_owned(),
         // The registrar's own look-up, made for it by the platform.
@@ -74,13 +76,10 @@ fn query_context(vtj: &Vtj, registrar_id: &str, run_id: &str) -> AuditContext {
         actor_name: None,
         on_behalf_of: None,
         service_unit_oid: None,
-        purpose: if vtj.config.permit_reference.is_empty() {
+        purpose: if permit.is_empty() {
             "keeping the client register current from VTJ".into()
         } else {
-            format!(
-                "keeping the client register current from VTJ (permit {})",
-                vtj.config.permit_reference
-            )
+            format!("keeping the client register current from VTJ (permit {permit})")
         },
         access_basis: AccessBasis::Integration,
         special_reason: None,
@@ -191,7 +190,8 @@ fn sync_locked(
     // What a crashed run staged is applied before anything new is fetched.
     add(&mut report.counts, apply_pending(conn, vtj, registrar_id)?);
     report.monitored = refresh_monitored(conn, registrar_id)?;
-    let context = query_context(vtj, registrar_id, &report.run_id);
+    let permit = rekisteri_accounts::directory::registrar(conn, registrar_id)?.and_then(|r| r.dvv_permit_reference);
+    let context = query_context(vtj, registrar_id, permit.as_deref(), &report.run_id);
     // VT-2: the cursor is taken before the initial load, so that nothing changing during the
     // load is missed.
     let mut cursor = match report.cursor_before {

@@ -294,6 +294,66 @@ struct DocumentRow {
     created_at: PrimitiveDateTime,
 }
 
+/// The documents stored under case `case_oid`, oldest first, opened. Only inside a logged read.
+pub(crate) fn case_documents_of(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    registrar_id: &str,
+    case_oid: &str,
+) -> Result<Vec<CaseDocument>, ConsentError> {
+    let rows: Vec<DocumentRow> = case_documents::table
+        .filter(case_documents::registrar_id.eq(registrar_id))
+        .filter(case_documents::case_oid.eq(case_oid))
+        .order((case_documents::created_at, case_documents::id))
+        .select((
+            case_documents::id,
+            case_documents::client_id,
+            case_documents::service_task,
+            case_documents::author_id,
+            case_documents::author_unit_oid,
+            case_documents::provider_id,
+            case_documents::document_type,
+            case_documents::structure_id,
+            case_documents::content_type,
+            case_documents::title,
+            case_documents::document_time,
+            case_documents::signature,
+            case_documents::local_copy,
+            case_documents::content,
+            case_documents::case_oid,
+            case_documents::created_at,
+        ))
+        .load(conn)?;
+    let mut documents = Vec::with_capacity(rows.len());
+    for r in rows {
+        let content = open(register, "case_documents", "content", &r.id, &r.content)?;
+        documents.push(CaseDocument {
+            title: open(register, "case_documents", "title", &r.id, &r.title)?,
+            signature: r
+                .signature
+                .as_deref()
+                .map(|s| open(register, "case_documents", "signature", &r.id, s))
+                .transpose()?,
+            content: serde_json::from_str(&content).map_err(|e| ConsentError::Crypto(e.to_string()))?,
+            id: r.id,
+            registrar_id: registrar_id.to_owned(),
+            case_oid: r.case_oid,
+            client_id: r.client_id,
+            service_task: r.service_task,
+            author_id: r.author_id,
+            author_unit_oid: r.author_unit_oid,
+            provider_id: r.provider_id,
+            document_type: r.document_type,
+            structure_id: r.structure_id,
+            document_time: format_time(r.document_time),
+            content_type: r.content_type,
+            local_copy: r.local_copy,
+            created_at: format_time(r.created_at),
+        });
+    }
+    Ok(documents)
+}
+
 /// RU-2: the case's documents: for the provider while its right is open (refused otherwise,
 /// like a store), for the organiser's staff who reach the client. Each document is a logged use.
 pub fn list_documents(
@@ -354,63 +414,16 @@ pub fn list_documents(
         .clients
         .audit
         .read_personal_data(conn, &context, at_primitive(request.now), |conn| {
-            let rows: Vec<DocumentRow> = case_documents::table
-                .filter(case_documents::registrar_id.eq(registrar_id))
-                .filter(case_documents::case_oid.eq(case_oid))
-                .order((case_documents::created_at, case_documents::id))
-                .select((
-                    case_documents::id,
-                    case_documents::client_id,
-                    case_documents::service_task,
-                    case_documents::author_id,
-                    case_documents::author_unit_oid,
-                    case_documents::provider_id,
-                    case_documents::document_type,
-                    case_documents::structure_id,
-                    case_documents::content_type,
-                    case_documents::title,
-                    case_documents::document_time,
-                    case_documents::signature,
-                    case_documents::local_copy,
-                    case_documents::content,
-                    case_documents::case_oid,
-                    case_documents::created_at,
-                ))
-                .load(conn)?;
-            let mut documents = Vec::new();
-            let mut uses = Vec::new();
-            for r in rows {
-                let content = open(register, "case_documents", "content", &r.id, &r.content)?;
-                uses.push(DataUse {
+            let documents = case_documents_of(conn, register, registrar_id, case_oid)?;
+            let mut uses: Vec<DataUse> = documents
+                .iter()
+                .map(|d| DataUse {
                     subject_index: subject,
                     data_kind: "document".into(),
-                    data_id: Some(r.id.clone()),
+                    data_id: Some(d.id.clone()),
                     outcome: Outcome::Used,
-                });
-                documents.push(CaseDocument {
-                    title: open(register, "case_documents", "title", &r.id, &r.title)?,
-                    signature: r
-                        .signature
-                        .as_deref()
-                        .map(|s| open(register, "case_documents", "signature", &r.id, s))
-                        .transpose()?,
-                    content: serde_json::from_str(&content).map_err(|e| ConsentError::Crypto(e.to_string()))?,
-                    id: r.id,
-                    registrar_id: registrar_id.to_owned(),
-                    case_oid: r.case_oid,
-                    client_id: r.client_id,
-                    service_task: r.service_task,
-                    author_id: r.author_id,
-                    author_unit_oid: r.author_unit_oid,
-                    provider_id: r.provider_id,
-                    document_type: r.document_type,
-                    structure_id: r.structure_id,
-                    document_time: format_time(r.document_time),
-                    content_type: r.content_type,
-                    local_copy: r.local_copy,
-                    created_at: format_time(r.created_at),
-                });
-            }
+                })
+                .collect();
             if uses.is_empty() {
                 uses.push(DataUse {
                     subject_index: subject,

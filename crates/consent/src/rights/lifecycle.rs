@@ -128,6 +128,26 @@ pub(crate) fn rights_of_client(
         .collect())
 }
 
+/// The client's rights in every state as the organiser reads them, oldest first, without the
+/// identity code (the document they go into holds it once).
+pub(crate) fn rights_of_client_read(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+    today: Date,
+) -> Result<Vec<Right>, ConsentError> {
+    let rows: Vec<RightRow> = registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::client_id.eq(client_id))
+        .order((registry_use_rights::created_at, registry_use_rights::id))
+        .select(right_columns!())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| right_of(registrar_id, r, None, today))
+        .collect())
+}
+
 /// RU-1: opens a right, refused with the missing condition named; issues the case OID.
 pub fn open_right(
     conn: &mut DbConnection,

@@ -29,7 +29,8 @@ pub use notifications::{RegistryNotification, list_notifications};
 pub use settings::{KantaSettings, set_kanta_settings};
 pub use voucher_choices::{VoucherChoice, VoucherChoiceBody, record_voucher_choice};
 
-pub(crate) use lifecycle::rights_of_client;
+pub(crate) use documents::case_documents_of;
+pub(crate) use lifecycle::{rights_of_client, rights_of_client_read};
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 
