@@ -6,7 +6,7 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use rekisteri_core::Clock;
 use rekisteri_crypto::{FieldCipher, FieldContext};
-use rekisteri_db::schema::{change_history, clients, services, usage_log, vtj_staged};
+use rekisteri_db::schema::{change_history, clients, disclosure_log, services, usage_log, vtj_staged};
 use rekisteri_tests::{TestApp, USER_PASSWORD, app_test, assert_problem};
 use rekisteri_vtj::simulator::{Simulator, SimulatorData};
 use rekisteri_vtj::{FailPoints, Vtj, VtjClient, VtjConfig, VtjError};
@@ -1266,5 +1266,120 @@ app_test!(
         assert_eq!(problem["errors"][0]["field"], "dvv_permit_reference");
         let organisation: Value = app.get_as(&admin, &format!("/v1/organisations/{}", w.registrar)).json().unwrap();
         assert_eq!(organisation["dvv_permit_reference"], "DVV/777/05.01.00/2026");
+    }
+);
+
+fn home_municipality_change(n: u32, municipality: &str, moved_on: &str) -> Value {
+    json!({"henkilotunnus": code(n), "muutospv": format!("{moved_on}T10:00:00.000Z"), "tietoryhmat": [
+        {"tietoryhma": "KOTIKUNTA", "muutosattribuutti": "LISATTY", "kuntakoodi": municipality,
+            "kuntaanMuuttopv": {"arvo": moved_on, "tarkkuus": "PAIVA"}}
+    ]})
+}
+
+/// The client's services as `(status, closed_on)`.
+fn service_states(app: &TestApp, w: &World, client: &str) -> Vec<(String, Option<time::Date>)> {
+    services::table
+        .filter(services::registrar_id.eq(&w.registrar))
+        .filter(services::client_id.eq(client))
+        .select((services::status, services::closed_on))
+        .load(&mut app.db.conn())
+        .unwrap()
+}
+
+app_test!(
+    fn vt_4_a_move_between_two_registrars_keeps_the_services_and_notifies_the_new_registrar(app) {
+        let w = world(app);
+        let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
+        let nokia = app.create_organisation_with(
+            &admin,
+            &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
+        );
+        let set_municipalities = |organisation: &str, codes: Value| {
+            app.patch_as(&admin, &format!("/v1/organisations/{organisation}"), &json!({"municipality_codes": codes}))
+        };
+        // Tampere serves Tampere and Kangasala; Nokia serves Nokia.
+        let tampere: Value = set_municipalities(&w.registrar, json!(["837", "211"])).json().unwrap();
+        assert_eq!(tampere["municipality_codes"], json!(["211", "837"]));
+        assert_eq!(set_municipalities(&nokia, json!(["536"])).status().as_u16(), 200);
+        // A municipality has one registrar; a provider serves none; a code must exist.
+        assert_problem(set_municipalities(&nokia, json!(["536", "837"])), 409, "/problems/conflict");
+        let problem = assert_problem(set_municipalities(&w.provider, json!(["536"])), 422, "/problems/business-rule");
+        assert_eq!(problem["errors"][0]["field"], "municipality_codes");
+        assert_problem(set_municipalities(&nokia, json!(["999"])), 400, "/problems/validation");
+        let kept: Value = app.get_as(&admin, &format!("/v1/organisations/{nokia}")).json().unwrap();
+        assert_eq!(kept["municipality_codes"], json!(["536"]));
+
+        let (to_nokia, _) = create(app, &w, 0);
+        let (to_helsinki, _) = create(app, &w, 1);
+        let (to_kangasala, _) = create(app, &w, 2);
+        let sim = simulator((0..3).map(|n| person(n, "Kotikatu")).collect(), Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(home_municipality_change(0, "536", "2026-11-20"));
+        sim.push_change(home_municipality_change(1, "091", "2026-11-25"));
+        sim.push_change(home_municipality_change(2, "211", "2026-11-26"));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!(report.counts.applied, 3);
+
+        // Into a registrar of the system: the record and its services stay.
+        assert_eq!(service_states(app, &w, &to_nokia), [("active".to_owned(), None)]);
+        let moved: Value = app.get_as(&w.token, &format!("/v1/registrars/{}/clients/{to_nokia}", w.registrar)).json().unwrap();
+        assert_eq!(moved["home_municipality"], "536");
+        // Within the registrar's own municipalities: nothing closes.
+        assert_eq!(service_states(app, &w, &to_kangasala), [("active".to_owned(), None)]);
+        // To a municipality no registrar of the system serves: the services close on the day of the move.
+        assert_eq!(
+            service_states(app, &w, &to_helsinki),
+            [("closed".to_owned(), Some(time::macros::date!(2026 - 11 - 25)))]
+        );
+
+        // Nokia's register got one notice, with what VTJ told.
+        app.add_user(&admin, "paakayttaja@nokia.fi", &nokia, "main_user");
+        let nokia_main = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
+        let response = app.get_as(&nokia_main, &format!("/v1/registrars/{nokia}/vtj/moves-in"));
+        assert_eq!(response.status().as_u16(), 200);
+        let notices: Value = response.json().unwrap();
+        let items = notices["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{notices}");
+        assert_eq!(items[0]["identity_code"], code(0));
+        assert_eq!(items[0]["home_municipality"], "536");
+        assert_eq!(items[0]["moved_on"], "2026-11-20");
+        assert_eq!(items[0]["from_registrar_id"], w.registrar.as_str());
+        // The notice names no service of the sending register.
+        assert!(!notices.to_string().contains("Kotihoito"), "{notices}");
+        // Reading it is a logged use in Nokia's log; sending it a disclosure in Tampere's.
+        let uses: Vec<String> = usage_log::table
+            .filter(usage_log::registrar_id.eq(&nokia))
+            .filter(usage_log::data_kind.eq("vtj_move_notice"))
+            .select(usage_log::data_id.assume_not_null())
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(uses, [items[0]["id"].as_str().unwrap().to_owned()]);
+        let disclosed: Vec<(String, String)> = disclosure_log::table
+            .filter(disclosure_log::registrar_id.eq(&w.registrar))
+            .select((disclosure_log::recipient_kind, disclosure_log::recipient_id))
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(disclosed, [("registrar".to_owned(), nokia.clone())]);
+        // Tampere itself has no notice, and the list is Nokia's own: another registrar gets 404.
+        app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
+        let tampere_main = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
+        let own: Value = app.get_as(&tampere_main, &format!("/v1/registrars/{}/vtj/moves-in", w.registrar)).json().unwrap();
+        assert_eq!(own["items"], json!([]));
+        assert_problem(app.get_as(&tampere_main, &format!("/v1/registrars/{nokia}/vtj/moves-in")), 404, "/problems/not-found");
+    }
+);
+
+app_test!(
+    fn vt_4_a_registrar_without_recorded_municipalities_closes_nothing_on_a_move(app) {
+        let w = world(app);
+        let (client, _) = create(app, &w, 0);
+        let sim = simulator(vec![person(0, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        sim.push_change(home_municipality_change(0, "091", "2026-11-25"));
+        assert_eq!(sync(app, &v, &w).unwrap().counts.applied, 1);
+        // It cannot tell a move out of its area from one within it: the services stay.
+        assert_eq!(service_states(app, &w, &client), [("active".to_owned(), None)]);
     }
 );

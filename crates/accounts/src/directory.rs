@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::{accounts, organisations, service_types, service_units};
+use rekisteri_db::schema::{accounts, organisations, registrar_municipalities, service_types, service_units};
 
 use crate::RegistrarContacts;
 
@@ -69,6 +69,24 @@ pub fn registrar(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Regist
         .first(conn)
         .optional()?;
     Ok(row.map(registrar_of))
+}
+
+/// The registrar whose register serves the residents of municipality `code`, if any.
+pub fn registrar_of_municipality(conn: &mut DbConnection, code: &str) -> QueryResult<Option<String>> {
+    registrar_municipalities::table
+        .find(code)
+        .select(registrar_municipalities::registrar_id)
+        .first(conn)
+        .optional()
+}
+
+/// The municipalities registrar `id` serves; empty when none were recorded.
+pub fn municipalities_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<String>> {
+    registrar_municipalities::table
+        .filter(registrar_municipalities::registrar_id.eq(id))
+        .order(registrar_municipalities::municipality_code)
+        .select(registrar_municipalities::municipality_code)
+        .load(conn)
 }
 
 /// The name of registrar `id`; none when it is no registrar.

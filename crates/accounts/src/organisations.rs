@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
 use rekisteri_core::Oid;
 use rekisteri_core::Refusal;
-use rekisteri_db::schema::{organisations, service_units};
+use rekisteri_db::schema::{organisations, registrar_municipalities, service_units};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -24,6 +24,8 @@ pub struct Organisation {
     pub contacts: RegistrarContacts,
     /// The organisation's own DVV permit for VTJ queries (VT-9); the platform's when absent.
     pub dvv_permit_reference: Option<String>,
+    /// The municipalities whose residents a registrar's register serves, in code order.
+    pub municipality_codes: Vec<String>,
     pub version: i64,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
@@ -97,6 +99,7 @@ fn from_row(row: OrganisationRow) -> Organisation {
         business_id: row.business_id,
         strong_authentication_required: row.strong_authentication_required,
         dvv_permit_reference: row.dvv_permit_reference,
+        municipality_codes: Vec::new(),
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -247,6 +250,7 @@ pub fn create_organisation(
         strong_authentication_required: strong,
         contacts: RegistrarContacts::default(),
         dvv_permit_reference: None,
+        municipality_codes: Vec::new(),
         version: 1,
         created_at: now,
         updated_at: now,
@@ -262,7 +266,28 @@ pub fn list_organisations(conn: &mut DbConnection, actor: &Principal) -> Result<
     if !actor.can(crate::Permission::ManageOrganisations) {
         query = query.filter(organisations::id.eq(actor.organisation_id.clone()));
     }
-    Ok(query.load::<OrganisationRow>(conn)?.into_iter().map(from_row).collect())
+    let mut organisations: Vec<Organisation> = query.load::<OrganisationRow>(conn)?.into_iter().map(from_row).collect();
+    with_municipalities(conn, &mut organisations)?;
+    Ok(organisations)
+}
+
+/// Fills in the municipalities each of `organisations` serves, in one query.
+fn with_municipalities(conn: &mut DbConnection, organisations: &mut [Organisation]) -> QueryResult<()> {
+    let ids: Vec<&str> = organisations.iter().map(|o| o.id.as_str()).collect();
+    let rows: Vec<(String, String)> = registrar_municipalities::table
+        .filter(registrar_municipalities::registrar_id.eq_any(ids))
+        .order(registrar_municipalities::municipality_code)
+        .select((
+            registrar_municipalities::registrar_id,
+            registrar_municipalities::municipality_code,
+        ))
+        .load(conn)?;
+    for (registrar_id, code) in rows {
+        if let Some(organisation) = organisations.iter_mut().find(|o| o.id == registrar_id) {
+            organisation.municipality_codes.push(code);
+        }
+    }
+    Ok(())
 }
 
 /// An organisation by id or OID, when the actor may see it.
@@ -276,7 +301,8 @@ pub fn find_organisation(
         .select(organisation_columns!())
         .first(conn)
         .optional()?;
-    let organisation = row.map(from_row).ok_or(AccountsError::Refused(Refusal::NotFound))?;
+    let mut organisation = row.map(from_row).ok_or(AccountsError::Refused(Refusal::NotFound))?;
+    with_municipalities(conn, std::slice::from_mut(&mut organisation))?;
     match actor {
         Some(actor) if !actor.is_admin() && actor.organisation_id != organisation.id => {
             Err(AccountsError::Refused(Refusal::NotFound))
@@ -390,6 +416,8 @@ pub struct OrganisationChanges {
     pub contact_person: Option<ContactDetails>,
     pub data_protection_officer: Option<ContactDetails>,
     pub dvv_permit_reference: Option<String>,
+    /// Replaces the municipalities a registrar's register serves.
+    pub municipality_codes: Option<Vec<rekisteri_core::MunicipalityCode>>,
 }
 
 /// Checks a contact and returns it trimmed, naming `field`'s members in a refusal.
@@ -401,8 +429,7 @@ fn checked_contact(field: &str, contact: ContactDetails) -> Result<ContactDetail
             "must be 1-200 characters without control characters",
         ));
     }
-    let email = contact.email.map(|e| e.trim().to_owned());
-    let phone = contact.phone.map(|p| p.trim().to_owned());
+    let (email, phone) = (contact.email, contact.phone);
     if email
         .as_deref()
         .is_some_and(|e| !rekisteri_core::contact::is_email_address(e))
@@ -490,8 +517,53 @@ pub fn update_organisation(
         Some(reference) => Some(reference.trim().to_owned()),
         None => organisation.dvv_permit_reference.clone(),
     };
+    let municipality_codes = match changes.municipality_codes {
+        Some(_)
+            if matches!(
+                organisation.kind,
+                OrganisationKind::Provider | OrganisationKind::Platform
+            ) =>
+        {
+            return Err(crate::rule(
+                "municipality_codes",
+                "only a registrar (a municipality, a wellbeing services county or another organiser) serves municipalities",
+            ));
+        }
+        Some(codes) => {
+            let mut codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
+            codes.sort();
+            codes.dedup();
+            Some(codes)
+        }
+        None => None,
+    };
     let at = now_primitive(now);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
+        if let Some(codes) = &municipality_codes {
+            let held: Vec<(String, String)> = registrar_municipalities::table
+                .inner_join(organisations::table)
+                .filter(registrar_municipalities::municipality_code.eq_any(codes))
+                .filter(registrar_municipalities::registrar_id.ne(&organisation.id))
+                .select((registrar_municipalities::municipality_code, organisations::name))
+                .load(conn)?;
+            if let Some((code, holder)) = held.first() {
+                return Err(AccountsError::Refused(Refusal::Conflict(format!(
+                    "municipality {code} is served by another registrar ({holder}); a municipality has one registrar"
+                ))));
+            }
+            diesel::delete(
+                registrar_municipalities::table.filter(registrar_municipalities::registrar_id.eq(&organisation.id)),
+            )
+            .execute(conn)?;
+            for code in codes {
+                diesel::insert_into(registrar_municipalities::table)
+                    .values((
+                        registrar_municipalities::municipality_code.eq(code),
+                        registrar_municipalities::registrar_id.eq(&organisation.id),
+                    ))
+                    .execute(conn)?;
+            }
+        }
         diesel::update(organisations::table.find(&organisation.id))
             .set((
                 organisations::name.eq(&name),

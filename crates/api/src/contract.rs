@@ -364,7 +364,11 @@ pub const CHANGELOG: &[(&str, &str, &str)] = &[
          `kanta_informings`, `disclosure_consent` (with its history), `prohibitions` and `registry_use_rights`, \
          each right with the `documents` stored under it. A data-subject request records \
          `identity_verification` (`in_person`, `signed_letter`, `strong_electronic_identification`) at receipt \
-         or later; completing a request without it is a 422 naming the field.",
+         or later; completing a request without it is a 422 naming the field. An organisation records the \
+         `municipality_codes` its register serves (one registrar per municipality, 409 otherwise); a client \
+         moving into another registrar's municipality is kept and that registrar reads a notice at \
+         `GET /v1/registrars/{rid}/vtj/moves-in`, a move to a municipality no registrar serves closes the \
+         client's services (VT-4).",
     ),
     (
         "1.7.0",
@@ -652,6 +656,7 @@ const EMAIL_FIELDS: &[(&str, &str)] = &[
     ("ContactChanges", "email"),
     ("NewProxy", "email"),
     ("Requester", "email"),
+    ("ContactDetails", "email"),
 ];
 
 /// The fields that take a phone number ([`rekisteri_core::contact::PHONE_PATTERN`]), by schema.
@@ -662,6 +667,7 @@ const PHONE_FIELDS: &[(&str, &str)] = &[
     ("NewProxy", "phone"),
     ("NextOfKin", "phone"),
     ("Requester", "phone"),
+    ("ContactDetails", "phone"),
 ];
 
 /// A line of text: something besides white space, and no control characters.
@@ -795,6 +801,18 @@ fn constrain_fields(doc: &mut OpenApi) {
                 .to_owned(),
             );
         }
+    }
+    // A list of municipality codes: the same enum on its items.
+    if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("OrganisationChangesBody")
+        && let Some(RefOr::T(Schema::Array(array))) = object.properties.get_mut("municipality_codes")
+        && let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
+        && let RefOr::T(Schema::Object(item)) = items.as_mut()
+    {
+        item.enum_values = Some(
+            rekisteri_core::municipality::municipalities()
+                .map(|(code, _)| code.into())
+                .collect(),
+        );
     }
     for ((schema, field), pattern, format, max_length) in fields {
         if let Some(property) = property_mut(components, schema, field) {

@@ -44,6 +44,10 @@ pub struct OrganisationBody {
     /// (VT-9); absent: the platform's setting applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dvv_permit_reference: Option<String>,
+    /// The municipalities whose residents the registrar's register serves (Statistics Finland's
+    /// codes): a client moving to one of another registrar's is kept and that registrar notified;
+    /// to a municipality no registrar serves, their services close (VT-4).
+    pub municipality_codes: Vec<String>,
 }
 
 impl From<Organisation> for OrganisationBody {
@@ -57,6 +61,7 @@ impl From<Organisation> for OrganisationBody {
             strong_authentication_required: o.strong_authentication_required,
             contacts: o.contacts,
             dvv_permit_reference: o.dvv_permit_reference,
+            municipality_codes: o.municipality_codes,
         }
     }
 }
@@ -271,6 +276,9 @@ pub struct OrganisationChangesBody {
         example = "DVV/1234/05.01.00/2026"
     )]
     pub dvv_permit_reference: Option<String>,
+    /// Replaces the municipalities the registrar serves; a code another registrar serves is a 409.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["837", "211"]))]
+    pub municipality_codes: Option<Vec<rekisteri_core::MunicipalityCode>>,
 }
 
 /// Change an organisation (admins).
@@ -298,6 +306,7 @@ async fn update_organisation(
         contact_person: body.contact_person,
         data_protection_officer: body.data_protection_officer,
         dvv_permit_reference: body.dvv_permit_reference,
+        municipality_codes: body.municipality_codes,
     };
     let now = state.clock.now();
     let organisation = state

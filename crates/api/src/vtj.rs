@@ -19,7 +19,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(start_sync)
         .service(show_status)
         .service(push_changes)
-        .service(death_work_list);
+        .service(death_work_list)
+        .service(moves_in_work_list);
 }
 
 fn vtj(state: &AppState) -> Vtj {
@@ -230,7 +231,7 @@ async fn push_changes(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeathWorkListQuery {
-    /// Only clients closed at or after this time (RFC 3339 or a date).
+    /// Only entries recorded at or after this time (RFC 3339 or a date).
     #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     since: Option<String>,
     /// 1–500, default 100.
@@ -301,6 +302,81 @@ async fn death_work_list(
                 died_on: row.died_on.to_string(),
                 services_closed: row.services_closed,
                 proxies_ended: row.proxies_ended,
+                recorded_at: rekisteri_audit::format_time(row.recorded_at),
+            })
+            .collect(),
+    }))
+}
+
+/// A person who moved into one of the registrar's municipalities from a municipality another
+/// registrar of the system serves (VT-4). The sending register keeps its record; the notice
+/// holds what VTJ told, for the receiving registrar to arrange the person's services.
+#[derive(Serialize, ToSchema)]
+pub struct MoveNoticeView {
+    pub id: String,
+    #[schema(example = "131052-308T")]
+    pub identity_code: String,
+    /// The new home municipality (Statistics Finland's code).
+    #[schema(example = "837")]
+    pub home_municipality: String,
+    /// The day the person moved in.
+    #[schema(format = Date)]
+    pub moved_on: Option<String>,
+    /// The registrar whose client the person was.
+    pub from_registrar_id: String,
+    #[schema(format = DateTime)]
+    pub recorded_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MoveNoticeList {
+    pub items: Vec<MoveNoticeView>,
+}
+
+/// The registrar's work list of people who moved into its municipalities from another
+/// registrar's (VT-4), newest first. Every listed person's read is written to the usage log.
+#[utoipa::path(
+    tag = "vtj",
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), DeathWorkListQuery),
+    responses(
+        (status = 200, body = MoveNoticeList),
+        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/registrars/{rid}/vtj/moves-in")]
+async fn moves_in_work_list(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    path: web::Path<String>,
+    query: web::Query<DeathWorkListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rid = path.into_inner();
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
+    let query = query.into_inner();
+    let limit = crate::request::page_limit(query.limit)?;
+    let since = parse_time("since", query.since.as_deref())?;
+    let rows = state
+        .run(move |conn, state| {
+            let context = audit_context(
+                &principal.0,
+                &rid,
+                "client register: people who moved in from another registrar (VTJ)",
+                &request_id,
+            );
+            rekisteri_vtj::moves_in_work_list(conn, &vtj(state), &context, since, limit).map_err(map_error)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MoveNoticeList {
+        items: rows
+            .into_iter()
+            .map(|row| MoveNoticeView {
+                id: row.id,
+                identity_code: row.identity_code,
+                home_municipality: row.home_municipality,
+                moved_on: row.moved_on.map(|d| d.to_string()),
+                from_registrar_id: row.from_registrar_id,
                 recorded_at: rekisteri_audit::format_time(row.recorded_at),
             })
             .collect(),

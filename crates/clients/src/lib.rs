@@ -13,6 +13,7 @@ mod care_team;
 mod clients;
 pub mod lifecycle;
 mod model;
+pub mod moves;
 mod own_records;
 pub mod population;
 mod provider_users;

@@ -114,6 +114,8 @@ pub enum PopulationOutcome {
         rekeyed_to: Option<[u8; 32]>,
         /// VT-7: services closed by the date of death.
         services_closed: usize,
+        /// VT-4: what a change of home municipality did (source 000).
+        moved: crate::moves::MoveEffect,
     },
     /// The register holds no live client with this identity code.
     NotAClient,
@@ -309,6 +311,18 @@ fn apply_to(
     if let Some(died) = next.died_on.filter(|_| row.died_on != next.died_on) {
         services_closed = close_on_death(conn, registrar_id, &row.id, died, at)?;
     }
+    let mut moved = crate::moves::MoveEffect::NoMove;
+    if let Some(Some(municipality)) = &update.home_municipality
+        && !protected
+        && row.home_municipality.as_deref() != Some(municipality.as_str())
+    {
+        // The day of the move is the day the person moved into the new municipality.
+        let moved_on = next
+            .moved_in_on
+            .filter(|_| update.moved_in_on.is_some())
+            .unwrap_or(at.date());
+        moved = crate::moves::apply_move(conn, keyring, registrar_id, &row, municipality, moved_on, at)?;
+    }
     next.version = row.version + 1;
     next.updated_at = at;
     Ok((
@@ -318,6 +332,7 @@ fn apply_to(
             protection_ended: row.protection_order && !protected,
             rekeyed_to,
             services_closed,
+            moved,
         },
         Some(next),
     ))
@@ -333,27 +348,7 @@ fn close_on_death(
     died: Date,
     at: PrimitiveDateTime,
 ) -> Result<usize, ClientsError> {
-    let open: Vec<(String, Date, Date)> = services::table
-        .filter(services::registrar_id.eq(registrar_id))
-        .filter(services::client_id.eq(client_id))
-        .filter(services::status.eq("active"))
-        .select((services::id, services::valid_from, services::valid_to))
-        .load(conn)?;
-    for (id, valid_from, valid_to) in &open {
-        let closed_on = died.clamp(*valid_from, (*valid_to).max(*valid_from));
-        diesel::update(
-            services::table
-                .filter(services::registrar_id.eq(registrar_id))
-                .filter(services::id.eq(id)),
-        )
-        .set((
-            services::status.eq("closed"),
-            services::closed_on.eq(closed_on),
-            services::version.eq(services::version + 1),
-            services::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    }
+    let services_closed = close_open_services(conn, registrar_id, client_id, died, at)?;
     let standing = || {
         proxies::table
             .filter(proxies::registrar_id.eq(registrar_id))
@@ -368,10 +363,10 @@ fn close_on_death(
         .set((proxies::revoked_at.eq(Some(at)), proxies::revoked_by.eq(Some("vtj"))))
         .execute(conn)?;
     let proxies_ended = i32::try_from(ended + revoked).unwrap_or(i32::MAX);
-    let services_closed = i32::try_from(open.len()).unwrap_or(i32::MAX);
+    let closed_count = i32::try_from(services_closed).unwrap_or(i32::MAX);
     let entry = (
         client_death_closures::died_on.eq(died),
-        client_death_closures::services_closed.eq(services_closed),
+        client_death_closures::services_closed.eq(closed_count),
         client_death_closures::proxies_ended.eq(proxies_ended),
         client_death_closures::recorded_at.eq(at),
     );
@@ -393,6 +388,39 @@ fn close_on_death(
                 entry.3,
             ))
             .execute(conn)?;
+    }
+    Ok(services_closed)
+}
+
+/// Closes the client's active services on `on`, kept within each one's validity (VT-4, VT-7);
+/// returns how many closed.
+pub(crate) fn close_open_services(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+    on: Date,
+    at: PrimitiveDateTime,
+) -> Result<usize, ClientsError> {
+    let open: Vec<(String, Date, Date)> = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::client_id.eq(client_id))
+        .filter(services::status.eq("active"))
+        .select((services::id, services::valid_from, services::valid_to))
+        .load(conn)?;
+    for (id, valid_from, valid_to) in &open {
+        let closed_on = on.clamp(*valid_from, (*valid_to).max(*valid_from));
+        diesel::update(
+            services::table
+                .filter(services::registrar_id.eq(registrar_id))
+                .filter(services::id.eq(id)),
+        )
+        .set((
+            services::status.eq("closed"),
+            services::closed_on.eq(closed_on),
+            services::version.eq(services::version + 1),
+            services::updated_at.eq(at),
+        ))
+        .execute(conn)?;
     }
     Ok(open.len())
 }

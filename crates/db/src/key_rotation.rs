@@ -488,6 +488,14 @@ const TARGETS: &[Target] = &[
         indexes: &[subject(0)],
     },
     Target {
+        name: "client_moves",
+        first: "registrar_id",
+        second: Second::Text("id"),
+        row_id: "t.id",
+        sealed: &["identity_code"],
+        indexes: &[subject(0)],
+    },
+    Target {
         name: "case_documents",
         first: "registrar_id",
         second: Second::Text("id"),

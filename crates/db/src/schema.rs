@@ -404,6 +404,7 @@ diesel::joinable!(account_roles -> accounts (account_id));
 diesel::joinable!(account_service_units -> accounts (account_id));
 diesel::joinable!(account_service_units -> service_units (service_unit_id));
 diesel::joinable!(sessions -> accounts (account_id));
+diesel::joinable!(registrar_municipalities -> organisations (registrar_id));
 diesel::allow_tables_to_appear_in_same_query!(
     access_version,
     organisations,
@@ -423,7 +424,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_events,
     proxies,
     care_team_members,
-    client_death_closures
+    client_death_closures,
+    client_moves,
+    registrar_municipalities
 );
 
 // Idempotency keys of creating POSTs (PL-2) and data-subject requests (CL-12): migration 000010.
@@ -695,6 +698,29 @@ diesel::table! {
         outcome -> Nullable<Text>,
         reason -> Nullable<Text>,
         processed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Source 000: the municipalities whose residents a registrar's register serves (migration 000027).
+    registrar_municipalities (municipality_code) {
+        municipality_code -> Text,
+        registrar_id -> Text,
+    }
+}
+
+diesel::table! {
+    /// VT-4: a client's move into another registrar's municipality, the receiving registrar's
+    /// notice (migration 000027).
+    client_moves (registrar_id, id) {
+        registrar_id -> Text,
+        id -> Text,
+        from_registrar_id -> Text,
+        subject_index -> Binary,
+        identity_code -> Binary,
+        home_municipality -> Text,
+        moved_on -> Nullable<Date>,
+        recorded_at -> Timestamp,
     }
 }
 

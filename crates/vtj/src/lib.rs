@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 pub use client::{CredentialScheme, Credentials, VtjClient, VtjConfig};
 pub use staging::{ApplyCounts, apply_pending, stage_messages};
-pub use sync::{SyncReport, VtjStatus, death_work_list, run_sync, status};
+pub use sync::{SyncReport, VtjStatus, death_work_list, moves_in_work_list, run_sync, status};
 
 /// Why a VTJ operation failed. Messages never hold an identity code or a secret.
 #[derive(Debug, thiserror::Error)]

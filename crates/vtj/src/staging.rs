@@ -10,7 +10,9 @@
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
+use rekisteri_audit::{ActorKind, DisclosureEntry, NewEntry};
 use rekisteri_clients::ClientsError;
+use rekisteri_clients::moves::MoveEffect;
 use rekisteri_clients::population::{PopulationBatch, PopulationOutcome, PopulationUpdate, protected_subjects};
 use rekisteri_core::Refusal;
 use rekisteri_crypto::{FieldCipher, FieldContext};
@@ -422,11 +424,35 @@ fn apply_one(
         protection_started,
         protection_ended,
         rekeyed_to,
+        moved,
         ..
     } = outcome
     else {
         return Ok(("skipped", Some("no such client in the register".into())));
     };
+    if let MoveEffect::ToRegistrar {
+        registrar_id: receiving,
+        notice_id,
+    } = &moved
+    {
+        // The notice hands VTJ's facts of the person to another registrar: a disclosure of the
+        // sending register (AU-2).
+        let entry = NewEntry::Disclosure(DisclosureEntry {
+            occurred_at: at,
+            registrar_id: registrar_id.to_owned(),
+            subject_index: <[u8; 32]>::try_from(subject.as_slice()).ok(),
+            description: "notice of a move: identity code, new home municipality and day of the move (VTJ)".into(),
+            discloser_kind: ActorKind::System,
+            discloser_id: "vtj".into(),
+            recipient_kind: "registrar".into(),
+            recipient_id: receiving.clone(),
+            recipient_name: None,
+            purpose: "the registrar of the new home municipality arranges the client's services".into(),
+            legal_basis: "a move between registrars of the system (source 000)".into(),
+            request_id: format!("vtj-move-{notice_id}"),
+        });
+        vtj.audit.append_in(conn, vec![entry], at)?;
+    }
     if protection_started {
         purge_staged(conn, vtj, registrar_id, &opened.candidates)?;
     }

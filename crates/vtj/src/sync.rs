@@ -551,6 +551,40 @@ pub fn death_work_list(
     })
 }
 
+/// VT-4: the people who moved into the registrar's municipalities from another registrar's,
+/// newest first, with their identity codes. Each listed person's use is logged in the same
+/// transaction as the read (AU-1): if the log cannot be written, nothing is returned.
+pub fn moves_in_work_list(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    context: &AuditContext,
+    since: Option<PrimitiveDateTime>,
+    limit: i64,
+) -> Result<Vec<rekisteri_clients::moves::MoveNotice>, VtjError> {
+    let at = now(vtj);
+    write_transaction(conn, |conn| {
+        let rows = rekisteri_clients::moves::moves_in(conn, &vtj.keyring, &context.registrar_id, since, limit)?;
+        let entries: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                context.usage_entry(
+                    DataUse {
+                        subject_index: row.subject_index,
+                        data_kind: "vtj_move_notice".into(),
+                        data_id: Some(row.id.clone()),
+                        outcome: Outcome::Used,
+                    },
+                    at,
+                )
+            })
+            .collect();
+        if !entries.is_empty() {
+            vtj.audit.append_in(conn, entries, at)?;
+        }
+        Ok::<_, VtjError>(rows)
+    })
+}
+
 /// One registrar's place in the change feed, for `/metrics`: when a run last completed, and how
 /// many fetched changes still wait to be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

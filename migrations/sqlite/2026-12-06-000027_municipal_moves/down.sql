@@ -1,0 +1,2 @@
+DROP TABLE client_moves;
+DROP TABLE registrar_municipalities;
