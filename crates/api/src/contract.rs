@@ -347,12 +347,24 @@ fn reflow_rest(original: &str, rest: &str) -> String {
 
 /// The version of the API contract (`info.version`): its major is the one in the paths
 /// (`/v1`); see docs/api-versioning.md. Raised with every entry of [`CHANGELOG`].
-pub const API_VERSION: &str = "1.7.0";
+pub const API_VERSION: &str = "1.8.0";
 
 /// What changed in the API, newest first: `(version, date, changes)`. An entry is added with
 /// every change of the document that an integrator may notice (docs/api-versioning.md); the
 /// entries before 1.3.0 were written afterwards from the repository's history.
 pub const CHANGELOG: &[(&str, &str, &str)] = &[
+    (
+        "1.8.0",
+        "2026-12-06",
+        "What VTJ gives about a client is kept, not dropped (issue 25, VT-4). A client read by the registrar's \
+         staff shows `guardianship` (`guardian` from `EDUNVALVONTA`, `continuing_power_of_attorney` from \
+         `EDUNVALVONTAVALTUUTUS`, each with `starts_on` and `ends_on`), and, beside the permanent `address`, \
+         the `temporary_address` and the `postal_address` (never under a protection order, like `address`). \
+         A date VTJ gives to the month or the year only stays so: `moved_in_on`, `moved_out_on` and \
+         `died_on` (and the guardianship dates) are then the first day of the month or year, with \
+         `*_precision` (`month` or `year`) beside them; absent, the date is a full date. All of these are \
+         read-only (they come from VTJ); a date written with `PATCH` is a full date.",
+    ),
     (
         "1.7.0",
         "2026-12-06",
