@@ -273,12 +273,14 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
                 continue;
             }
         }
-        // The value before a correction, an ended old value and additional information set
-        // nothing: the corrected or new value comes in its own element.
+        // An ended old value of a secondary address or a guardianship counts after the loop,
+        // unless the message brings a new value for it.
         if attribute == "MUUTETTU" && g.get("loppupv").is_some() && ENDING_GROUPS.contains(&kind.as_str()) {
             ended.push((kind, g));
             continue;
         }
+        // The value before a correction, an ended old value and additional information set
+        // nothing: the corrected or new value comes in its own element.
         if attribute == "KORJATTAVA"
             || attribute == "LISATIETO"
             || (attribute == "MUUTETTU" && g.get("loppupv").is_some())
@@ -601,6 +603,7 @@ mod tests {
         assert_eq!(i.changed_on, Some(date!(2026 - 11 - 02)));
         assert_eq!(i.skipped, vec!["unknown group UUSI_RYHMA".to_owned()]);
     }
+
     #[test]
     fn vt_4_secondary_addresses_guardianship_and_partial_dates_are_kept() {
         let m = json!({"henkilotunnus": "010180-100X", "muutospv": "2026-11-02T08:00:00.000Z", "tietoryhmat": [
