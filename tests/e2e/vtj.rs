@@ -1420,6 +1420,25 @@ app_test!(
                 assert!(row.get(field).is_none(), "{field} in {row}");
             }
         }
+        // Nor in the staged messages: their censored groups are overwritten.
+        let staged: Vec<(i64, Vec<u8>)> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .select((vtj_staged::seq, vtj_staged::message))
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert!(staged.len() >= 4);
+        for (seq, sealed) in staged {
+            #[allow(clippy::disallowed_methods, reason = "the test inspects what was staged")]
+            let text = FieldCipher::new(&app.keyring)
+                .decrypt_string(
+                    &FieldContext::new("vtj_staged", "message", &format!("{}/{seq}", w.registrar)),
+                    &sealed,
+                )
+                .unwrap();
+            for needle in ["Mökkitie", "PL 12", "Storgatan", "Rue 5", "Piilotie", "PL 99"] {
+                assert!(!text.contains(needle), "{needle} in {text}");
+            }
+        }
         // The order ends: the addresses are fetched again and revealed.
         sim.set_person(with_secondary("Avoinkatu"));
         sim.push_change(json!({"henkilotunnus": code(40), "muutospv": "2026-11-29T10:00:00.000Z", "tietoryhmat": [
@@ -1430,6 +1449,27 @@ app_test!(
         assert_eq!(client["address"]["street_name"], "Avoinkatu");
         assert_eq!(client["temporary_address"], temporary);
         assert_eq!(client["postal_address"], postal);
+
+        // A protection order set by hand (CL-8) clears them the same way.
+        let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
+        let response = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&w.token)
+            .header("If-Match", format!("\"{}\"", client["version"]))
+            .json(&json!({"protection_order": true}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{}", response.text().unwrap());
+        let changed: Value = response.json().unwrap();
+        assert!(changed.get("temporary_address").is_none() && changed.get("postal_address").is_none(), "{changed}");
+        assert_eq!(sealed_column(app, &w, &id, "temporary_address"), None);
+        assert_eq!(sealed_column(app, &w, &id, "postal_address"), None);
+        for (_, row) in history_rows(app, &id) {
+            for field in ["address", "temporary_address", "postal_address", "home_municipality"] {
+                assert!(row.get(field).is_none(), "{field} in {row}");
+            }
+        }
     }
 );
 
