@@ -1383,3 +1383,332 @@ app_test!(
         assert_eq!(service_states(app, &w, &client), [("active".to_owned(), None)]);
     }
 );
+
+/// The address JSON the API answers: every field of `Address`, the given ones set.
+fn address_json(set: Value) -> Value {
+    let mut all = json!({"street_address": null, "po_box": null, "street_name": null, "apartment_number": null,
+        "apartment_letter": null, "apartment_division_letter": null, "postal_code": null, "post_office": null,
+        "address_qualifier": null, "municipality": null, "country_code": null});
+    for (k, v) in set.as_object().unwrap() {
+        assert!(all.get(k).is_some(), "{k} is no address field");
+        all[k] = v.clone();
+    }
+    all
+}
+
+/// The client row's sealed column `column` opened, as the test compares it.
+fn sealed_column(app: &TestApp, w: &World, id: &str, column: &str) -> Option<String> {
+    let mut conn = app.db.conn();
+    let base = clients::table
+        .filter(clients::registrar_id.eq(&w.registrar))
+        .filter(clients::id.eq(id));
+    let value: Option<Vec<u8>> = match column {
+        "temporary_address" => base.select(clients::temporary_address).first(&mut conn),
+        "postal_address" => base.select(clients::postal_address).first(&mut conn),
+        "guardianship" => base.select(clients::guardianship).first(&mut conn),
+        other => panic!("no sealed column {other}"),
+    }
+    .unwrap();
+    if let Some(raw) = &value {
+        // Sealed: no clear text of the value in the column.
+        for needle in ["street_address", "guardian", "starts_on"] {
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} in clear"
+            );
+        }
+    }
+    drop(conn);
+    open(app, id, column, value)
+}
+
+/// The history rows of a client as JSON documents.
+fn history_rows(app: &TestApp, id: &str) -> Vec<(String, Value)> {
+    let history = rekisteri_db::history::change_history_of(&mut app.db.conn(), "clients", id).unwrap();
+    history
+        .into_iter()
+        .flat_map(|h| {
+            [h.old_row, h.new_row]
+                .into_iter()
+                .flatten()
+                .map(move |row| (h.actor.clone(), serde_json::from_str::<Value>(&row).unwrap()))
+        })
+        .collect()
+}
+
+app_test!(
+    fn vt_4_guardianship_from_vtj_is_kept_with_its_dates(app) {
+        let w = world(app);
+        let (id, _) = create(app, &w, 30);
+        let (other, _) = create(app, &w, 31);
+        let mut base = person(30, "Kotikatu");
+        base["tietoryhmat"].as_array_mut().unwrap().push(json!(
+            {"tietoryhma": "EDUNVALVONTA", "alkupv": {"arvo": "2019-03-15", "tarkkuus": "PAIVA"}}));
+        let sim = simulator(vec![base, person(31, "Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (2, 0, 0));
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["guardianship"], json!({"guardian": {"starts_on": "2019-03-15"}}));
+        // Someone without guardianship has none.
+        assert!(client_json(app, &w, &other).get("guardianship").is_none());
+        let stored: Value = serde_json::from_str(&sealed_column(app, &w, &id, "guardianship").unwrap()).unwrap();
+        assert_eq!(stored, json!({"guardian": {"starts_on": "2019-03-15"}}));
+
+        // The guardian's task ends (the old value ends, no new one); a continuing power of
+        // attorney is confirmed, its start known to the month.
+        sim.push_change(json!({"henkilotunnus": code(30), "muutospv": "2026-11-20T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "EDUNVALVONTA", "muutosattribuutti": "MUUTETTU",
+             "alkupv": {"arvo": "2019-03-15", "tarkkuus": "PAIVA"}, "loppupv": {"arvo": "2026-11-20", "tarkkuus": "PAIVA"}},
+            {"tietoryhma": "EDUNVALVONTAVALTUUTUS", "muutosattribuutti": "LISATTY",
+             "alkupv": {"arvo": "2026-11", "tarkkuus": "KUUKAUSI"}}]}));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (1, 0, 0));
+        let (_, staged) = full_state(app, &w);
+        assert_eq!(staged.last().unwrap(), &("applied".to_owned(), None));
+        let client = client_json(app, &w, &id);
+        assert_eq!(
+            client["guardianship"],
+            json!({"guardian": {"starts_on": "2019-03-15", "ends_on": "2026-11-20"},
+                   "continuing_power_of_attorney": {"starts_on": "2026-11-01", "starts_on_precision": "month"}})
+        );
+        // The change is in the client's history, by vtj.
+        let rows = history_rows(app, &id);
+        let (actor, last) = rows.last().unwrap();
+        assert_eq!(actor, "vtj");
+        assert!(last.get("guardianship").is_some_and(|g| !g.is_null()), "{last}");
+
+        // Read-only for the API's clients: the register does not take it in a change.
+        let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
+        let response = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&w.token)
+            .header("If-Match", format!("\"{}\"", client["version"]))
+            .json(&json!({"guardianship": {"guardian": null}}))
+            .send()
+            .unwrap();
+        assert_problem(response, 400, "/problems/validation");
+        assert_eq!(client_json(app, &w, &id)["guardianship"], client["guardianship"]);
+
+        // Removed in VTJ: the measure is gone; with none left, so is the field and the value.
+        sim.push_change(json!({"henkilotunnus": code(30), "muutospv": "2026-11-28T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "EDUNVALVONTA", "muutosattribuutti": "POISTETTU"},
+            {"tietoryhma": "EDUNVALVONTAVALTUUTUS", "muutosattribuutti": "POISTETTU"}]}));
+        sync(app, &v, &w).unwrap();
+        assert!(client_json(app, &w, &id).get("guardianship").is_none());
+        assert_eq!(sealed_column(app, &w, &id, "guardianship"), None);
+    }
+);
+
+app_test!(
+    fn vt_4_temporary_and_postal_addresses_are_kept_beside_the_permanent_one(app) {
+        let w = world(app);
+        let (id, _) = create(app, &w, 40);
+        let with_secondary = |street: &str| {
+            let mut p = person(40, street);
+            let groups = p["tietoryhmat"].as_array_mut().unwrap();
+            groups.push(json!({"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "katunimi": {"fi": "Mökkitie", "sv": "Stugvägen"},
+                "katunumero": "3", "postinumero": "41800", "postitoimipaikka": {"fi": "KORPILAHTI"},
+                "alkupv": {"arvo": "2026-06-01", "tarkkuus": "PAIVA"}}));
+            groups.push(json!({"tietoryhma": "KOTIMAINEN_POSTIOSOITE", "postiosoite": {"fi": "PL 12", "sv": "PB 12"},
+                "postinumero": "33101", "postitoimipaikka": {"fi": "TAMPERE", "sv": "TAMMERFORS"}}));
+            p
+        };
+        let sim = simulator(vec![with_secondary("Kotikatu")], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (1, 0, 0));
+        let (_, staged) = full_state(app, &w);
+        assert_eq!(staged, vec![("applied".to_owned(), None)], "nothing of it skipped");
+        let temporary = address_json(json!({"street_address": "Mökkitie 3", "street_name": "Mökkitie",
+            "postal_code": "41800", "post_office": "KORPILAHTI", "country_code": "FI"}));
+        let postal = address_json(json!({"street_address": "PL 12", "postal_code": "33101", "post_office": "TAMPERE",
+            "country_code": "FI"}));
+        let client = client_json(app, &w, &id);
+        assert_eq!(
+            client["address"],
+            address_json(json!({"street_address": "Kotikatu 41", "street_name": "Kotikatu", "postal_code": "33100",
+                "post_office": "TAMPERE", "country_code": "FI"}))
+        );
+        assert_eq!(client["temporary_address"], temporary);
+        assert_eq!(client["postal_address"], postal);
+        // Sealed to the row like the permanent address.
+        let stored: Value =
+            serde_json::from_str(&sealed_column(app, &w, &id, "temporary_address").unwrap()).unwrap();
+        assert_eq!(stored, temporary);
+        let stored: Value = serde_json::from_str(&sealed_column(app, &w, &id, "postal_address").unwrap()).unwrap();
+        assert_eq!(stored, postal);
+
+        // The temporary address ends without a new one; a foreign postal address replaces the
+        // domestic one. The permanent address stays.
+        sim.push_change(json!({"henkilotunnus": code(40), "muutospv": "2026-11-20T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "muutosattribuutti": "MUUTETTU", "katunimi": {"fi": "Mökkitie"},
+             "katunumero": "3", "loppupv": {"arvo": "2026-11-20", "tarkkuus": "PAIVA"}},
+            {"tietoryhma": "ULKOMAINEN_POSTIOSOITE", "muutosattribuutti": "LISATTY", "lahiosoite": "Storgatan 1",
+             "paikkakunta": "Stockholm", "valtiokoodi": "SE"}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert!(client.get("temporary_address").is_none(), "{client}");
+        assert_eq!(sealed_column(app, &w, &id, "temporary_address"), None);
+        assert_eq!(
+            client["postal_address"],
+            address_json(json!({"street_address": "Storgatan 1", "post_office": "Stockholm", "country_code": "SE"}))
+        );
+        assert_eq!(client["address"]["street_name"], "Kotikatu");
+        sim.push_change(json!({"henkilotunnus": code(40), "muutospv": "2026-11-21T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "TILAPAINEN_ULKOMAINEN_OSOITE", "muutosattribuutti": "LISATTY", "lahiosoite": "Rue 5",
+             "paikkakunta": "Paris", "valtiokoodi": "FR"}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(
+            client["temporary_address"],
+            address_json(json!({"street_address": "Rue 5", "post_office": "Paris", "country_code": "FR"}))
+        );
+
+        // A protection order: no address of the person is kept, in the row or its history,
+        // and the incoming secondary addresses are not stored (CL-8, VT-6).
+        let mut protected = with_secondary("Salakuja");
+        protected["tietoryhmat"].as_array_mut().unwrap().push(json!(
+            {"tietoryhma": "TURVAKIELTO", "turvakieltoAktiivinen": true}));
+        sim.set_person(protected);
+        sim.push_change(json!({"henkilotunnus": code(40), "muutospv": "2026-11-27T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "TURVAKIELTO", "muutosattribuutti": "LISATTY", "turvakieltoAktiivinen": true},
+            {"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "muutosattribuutti": "LISATTY", "katunimi": {"fi": "Piilotie"}},
+            {"tietoryhma": "KOTIMAINEN_POSTIOSOITE", "muutosattribuutti": "LISATTY", "postiosoite": {"fi": "PL 99"}}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["protection_order"], true);
+        for field in ["address", "temporary_address", "postal_address", "home_municipality"] {
+            assert!(client.get(field).is_none(), "{field}: {client}");
+        }
+        assert_eq!(sealed_column(app, &w, &id, "temporary_address"), None);
+        assert_eq!(sealed_column(app, &w, &id, "postal_address"), None);
+        let rows = history_rows(app, &id);
+        assert!(rows.len() > 4);
+        for (_, row) in &rows {
+            for field in ["address", "temporary_address", "postal_address", "home_municipality"] {
+                assert!(row.get(field).is_none(), "{field} in {row}");
+            }
+        }
+        // Nor in the staged messages: their censored groups are overwritten.
+        let staged: Vec<(i64, Vec<u8>)> = vtj_staged::table
+            .filter(vtj_staged::registrar_id.eq(&w.registrar))
+            .select((vtj_staged::seq, vtj_staged::message))
+            .load(&mut app.db.conn())
+            .unwrap();
+        assert!(staged.len() >= 4);
+        for (seq, sealed) in staged {
+            #[allow(clippy::disallowed_methods, reason = "the test inspects what was staged")]
+            let text = FieldCipher::new(&app.keyring)
+                .decrypt_string(
+                    &FieldContext::new("vtj_staged", "message", &format!("{}/{seq}", w.registrar)),
+                    &sealed,
+                )
+                .unwrap();
+            for needle in ["Mökkitie", "PL 12", "Storgatan", "Rue 5", "Piilotie", "PL 99"] {
+                assert!(!text.contains(needle), "{needle} in {text}");
+            }
+        }
+        // The order ends: the addresses are fetched again and revealed.
+        sim.set_person(with_secondary("Avoinkatu"));
+        sim.push_change(json!({"henkilotunnus": code(40), "muutospv": "2026-11-29T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "TURVAKIELTO", "muutosattribuutti": "MUUTETTU", "turvakieltoAktiivinen": false}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["protection_order"], false);
+        assert_eq!(client["address"]["street_name"], "Avoinkatu");
+        assert_eq!(client["temporary_address"], temporary);
+        assert_eq!(client["postal_address"], postal);
+
+        // A protection order set by hand (CL-8) clears them the same way.
+        let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
+        let response = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&w.token)
+            .header("If-Match", format!("\"{}\"", client["version"]))
+            .json(&json!({"protection_order": true}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{}", response.text().unwrap());
+        let changed: Value = response.json().unwrap();
+        assert!(changed.get("temporary_address").is_none() && changed.get("postal_address").is_none(), "{changed}");
+        assert_eq!(sealed_column(app, &w, &id, "temporary_address"), None);
+        assert_eq!(sealed_column(app, &w, &id, "postal_address"), None);
+        for (_, row) in history_rows(app, &id) {
+            for field in ["address", "temporary_address", "postal_address", "home_municipality"] {
+                assert!(row.get(field).is_none(), "{field} in {row}");
+            }
+        }
+    }
+);
+
+app_test!(
+    fn vt_4_month_precision_date_round_trips(app) {
+        let w = world(app);
+        let (id, _) = create(app, &w, 50);
+        let mut base = person(50, "Kotikatu");
+        base["tietoryhmat"][2] = json!({"tietoryhma": "KOTIKUNTA", "kuntakoodi": "837",
+            "kuntaanMuuttopv": {"arvo": "2024-01", "tarkkuus": "KUUKAUSI"}});
+        let sim = simulator(vec![base], Vec::new(), 10);
+        let v = vtj(app, &sim);
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["moved_in_on"], "2024-01-01");
+        assert_eq!(client["moved_in_on_precision"], "month");
+        let stored: (Option<time::Date>, Option<String>) = clients::table
+            .filter(clients::registrar_id.eq(&w.registrar))
+            .filter(clients::id.eq(&id))
+            .select((clients::moved_in_on, clients::moved_in_on_precision))
+            .first(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(stored, (Some(time::macros::date!(2024 - 01 - 01)), Some("month".to_owned())));
+
+        // A full date from VTJ is a full date again.
+        sim.push_change(json!({"henkilotunnus": code(50), "muutospv": "2026-11-20T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "KOTIKUNTA", "muutosattribuutti": "LISATTY", "kuntakoodi": "837",
+             "kuntaanMuuttopv": {"arvo": "2024-01-17", "tarkkuus": "PAIVA"}}]}));
+        sync(app, &v, &w).unwrap();
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["moved_in_on"], "2024-01-17");
+        assert!(client.get("moved_in_on_precision").is_none(), "{client}");
+
+        // A move known to the year, a death known to the month.
+        sim.push_change(json!({"henkilotunnus": code(50), "muutospv": "2026-11-21T10:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "KOTIKUNTA", "muutosattribuutti": "LISATTY", "kuntakoodi": "091",
+             "kuntaanMuuttopv": {"arvo": "2025", "tarkkuus": "VUOSI"}},
+            {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11", "tarkkuus": "KUUKAUSI"}}]}));
+        let report = sync(app, &v, &w).unwrap();
+        assert_eq!((report.counts.applied, report.counts.skipped, report.counts.failed), (1, 0, 0));
+        let client = client_json(app, &w, &id);
+        assert_eq!(client["moved_in_on"], "2025-01-01");
+        assert_eq!(client["moved_in_on_precision"], "year");
+        assert_eq!(client["died_on"], "2026-11-01");
+        assert_eq!(client["died_on_precision"], "month");
+        let stored: (Option<time::Date>, Option<String>) = clients::table
+            .filter(clients::registrar_id.eq(&w.registrar))
+            .filter(clients::id.eq(&id))
+            .select((clients::died_on, clients::died_on_precision))
+            .first(&mut app.db.conn())
+            .unwrap();
+        assert_eq!(stored, (Some(time::macros::date!(2026 - 11 - 01)), Some("month".to_owned())));
+
+        // A date the staff write is a full date; the other dates keep their precision.
+        let path = format!("/v1/registrars/{}/clients/{id}", w.registrar);
+        let response = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&w.token)
+            .header("If-Match", format!("\"{}\"", client["version"]))
+            .json(&json!({"moved_in_on": "2025-03-04"}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{}", response.text().unwrap());
+        let changed: Value = response.json().unwrap();
+        assert_eq!(changed["moved_in_on"], "2025-03-04");
+        assert!(changed.get("moved_in_on_precision").is_none(), "{changed}");
+        assert_eq!(changed["died_on"], "2026-11-01");
+        assert_eq!(changed["died_on_precision"], "month");
+    }
+);

@@ -368,7 +368,15 @@ pub const CHANGELOG: &[(&str, &str, &str)] = &[
          `municipality_codes` its register serves (one registrar per municipality, 409 otherwise); a client \
          moving into another registrar's municipality is kept and that registrar reads a notice at \
          `GET /v1/registrars/{rid}/vtj/moves-in`, a move to a municipality no registrar serves closes the \
-         client's services (VT-4).",
+         client's services (VT-4). \
+         What VTJ gives about a client is kept, not dropped (issue 25, VT-4). A client read by the registrar's \
+         staff shows `guardianship` (`guardian` from `EDUNVALVONTA`, `continuing_power_of_attorney` from \
+         `EDUNVALVONTAVALTUUTUS`, each with `starts_on` and `ends_on`), and, beside the permanent `address`, \
+         the `temporary_address` and the `postal_address` (never under a protection order, like `address`). \
+         A date VTJ gives to the month or the year only stays so: `moved_in_on`, `moved_out_on` and \
+         `died_on` (and the guardianship dates) are then the first day of the month or year, with \
+         `*_precision` (`month` or `year`) beside them; absent, the date is a full date. All of these are \
+         read-only (they come from VTJ); a date written with `PATCH` is a full date.",
     ),
     (
         "1.7.0",

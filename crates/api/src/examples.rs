@@ -61,6 +61,15 @@ fn client() -> Value {
         object.insert("died_on".into(), Value::Null);
         object.insert("moved_in_on".into(), Value::Null);
         object.insert("moved_out_on".into(), Value::Null);
+        // VT-4: what VTJ gives beside the permanent address, and guardianship with its dates.
+        object.insert(
+            "postal_address".into(),
+            json!({"street_address": "PL 12", "postal_code": "33101", "post_office": "Tampere", "country_code": "FI"}),
+        );
+        object.insert(
+            "guardianship".into(),
+            json!({"continuing_power_of_attorney": {"starts_on": "2026-11-01", "starts_on_precision": "month"}}),
+        );
         object.insert("version".into(), json!(1));
         object.insert("created_at".into(), json!(AT));
         object.insert("updated_at".into(), json!(AT));

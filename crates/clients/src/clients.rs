@@ -13,8 +13,8 @@ use crate::access::{Decision, Reach, decide_for};
 use crate::sealed::RowCipher;
 use crate::services::{ServiceRow, open_service, service_columns};
 use crate::{
-    Address, Client, ClientChanges, ClientRegister, ClientsError, Gender, NewClient, NewService, NextOfKin, Request,
-    ServiceKind, at_primitive, format_time, rule, validation,
+    Address, Client, ClientChanges, ClientRegister, ClientsError, DatePrecision, Gender, Guardianship, NewClient,
+    NewService, NextOfKin, Request, ServiceKind, at_primitive, format_time, rule, validation,
 };
 
 #[derive(Clone, Queryable)]
@@ -41,6 +41,15 @@ pub(crate) struct ClientRow {
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
     pub anonymised_at: Option<PrimitiveDateTime>,
+    /// VT-4: sealed like `address`, never stored under a protection order.
+    pub temporary_address: Option<Vec<u8>>,
+    pub postal_address: Option<Vec<u8>>,
+    /// VT-4: sealed JSON of [`Guardianship`].
+    pub guardianship: Option<Vec<u8>>,
+    /// VT-4: `month` / `year` ([`DatePrecision`]), NULL for a full date.
+    pub moved_in_on_precision: Option<String>,
+    pub moved_out_on_precision: Option<String>,
+    pub died_on_precision: Option<String>,
 }
 
 rekisteri_core::redacted_debug!(ClientRow {
@@ -74,6 +83,12 @@ macro_rules! client_columns {
             clients::created_at,
             clients::updated_at,
             clients::anonymised_at,
+            clients::temporary_address,
+            clients::postal_address,
+            clients::guardianship,
+            clients::moved_in_on_precision,
+            clients::moved_out_on_precision,
+            clients::died_on_precision,
         )
     };
 }
@@ -177,8 +192,11 @@ pub(crate) fn open_client(
             None
         },
         moved_in_on: row.moved_in_on.filter(|_| full),
+        moved_in_on_precision: precision_of(row.moved_in_on, row.moved_in_on_precision.as_deref()).filter(|_| full),
         moved_out_on: row.moved_out_on.filter(|_| full),
+        moved_out_on_precision: precision_of(row.moved_out_on, row.moved_out_on_precision.as_deref()).filter(|_| full),
         died_on: row.died_on.filter(|_| full),
+        died_on_precision: precision_of(row.died_on, row.died_on_precision.as_deref()).filter(|_| full),
         language: row.language.clone(),
         email: cipher.open_opt("email", row.email.as_deref())?,
         phone: cipher.open_opt("phone", row.phone.as_deref())?,
@@ -192,6 +210,23 @@ pub(crate) fn open_client(
         } else {
             cipher.open_json("address", row.address.as_deref())?
         },
+        temporary_address: if protected {
+            None
+        } else {
+            cipher.open_json("temporary_address", row.temporary_address.as_deref())?
+        },
+        postal_address: if protected {
+            None
+        } else {
+            cipher.open_json("postal_address", row.postal_address.as_deref())?
+        },
+        guardianship: if full {
+            cipher
+                .open_json::<Guardianship>("guardianship", row.guardianship.as_deref())?
+                .filter(|g| !g.is_empty())
+        } else {
+            None
+        },
         protection_order: protected,
         found_by_previous_identity_code: false,
         restricted: row.restricted,
@@ -200,6 +235,11 @@ pub(crate) fn open_client(
         updated_at: format_time(row.updated_at),
         services: visible,
     })
+}
+
+/// The precision of a stored date (VT-4): only beside a date, `None` for a full one.
+fn precision_of(date: Option<Date>, stored: Option<&str>) -> Option<DatePrecision> {
+    date.and(stored.and_then(DatePrecision::parse))
 }
 
 /// A restricted client as the staff see it (CL-12): that it exists, its version (to lift the
@@ -214,13 +254,19 @@ fn restricted_view(row: &ClientRow) -> Client {
         gender: None,
         home_municipality: None,
         moved_in_on: None,
+        moved_in_on_precision: None,
         moved_out_on: None,
+        moved_out_on_precision: None,
         died_on: None,
+        died_on_precision: None,
         language: None,
         email: None,
         phone: None,
         next_of_kin: None,
         address: None,
+        temporary_address: None,
+        postal_address: None,
+        guardianship: None,
         protection_order: row.protection_order,
         found_by_previous_identity_code: false,
         restricted: true,
@@ -492,6 +538,12 @@ pub fn create_client(
         created_at: at,
         updated_at: at,
         anonymised_at: None,
+        temporary_address: None,
+        postal_address: None,
+        guardianship: None,
+        moved_in_on_precision: None,
+        moved_out_on_precision: None,
+        died_on_precision: None,
     };
     let service_rows = checked
         .into_iter()
@@ -550,13 +602,19 @@ pub fn create_client(
         gender: Some(new.gender),
         home_municipality: row.home_municipality.clone(),
         moved_in_on: new.moved_in_on,
+        moved_in_on_precision: None,
         moved_out_on: new.moved_out_on,
+        moved_out_on_precision: None,
         died_on: new.died_on,
+        died_on_precision: None,
         language: new.language,
         email: new.email,
         phone: new.phone,
         next_of_kin: new.next_of_kin,
         address,
+        temporary_address: None,
+        postal_address: None,
+        guardianship: None,
         protection_order: new.protection_order,
         found_by_previous_identity_code: false,
         restricted: false,
@@ -951,6 +1009,16 @@ pub fn update_client(
     next.moved_in_on = changes.moved_in_on.or(row.moved_in_on);
     next.moved_out_on = changes.moved_out_on.or(row.moved_out_on);
     next.died_on = changes.died_on.or(row.died_on);
+    // A date written through the API is a full date (VT-4).
+    if changes.moved_in_on.is_some() {
+        next.moved_in_on_precision = None;
+    }
+    if changes.moved_out_on.is_some() {
+        next.moved_out_on_precision = None;
+    }
+    if changes.died_on.is_some() {
+        next.died_on_precision = None;
+    }
     if changes.language.is_some() {
         next.language = changes.language.clone();
     }
@@ -965,6 +1033,8 @@ pub fn update_client(
     }
     if protected {
         next.address = None;
+        next.temporary_address = None;
+        next.postal_address = None;
         next.home_municipality = None;
     } else {
         if changes.address.is_some() {
@@ -997,6 +1067,11 @@ pub fn update_client(
             clients::phone.eq(&next.phone),
             clients::next_of_kin.eq(&next.next_of_kin),
             clients::address.eq(&next.address),
+            clients::temporary_address.eq(&next.temporary_address),
+            clients::postal_address.eq(&next.postal_address),
+            clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
+            clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
+            clients::died_on_precision.eq(&next.died_on_precision),
             clients::protection_order.eq(next.protection_order),
             clients::restricted.eq(next.restricted),
             clients::version.eq(clients::version + 1),

@@ -33,9 +33,10 @@ pub use access_report::{AccessReport, ReportedDisclosure, ReportedUse, access_re
 pub use care_team::{add_care_team_member, list_care_team, remove_care_team_member, update_care_team_member};
 pub use clients::{ClientPage, create_client, get_client, list_clients, search_by_identity_code, update_client};
 pub use model::{
-    Address, CareTeamMember, CareTeamMemberChanges, Client, ClientChanges, ContactChanges, Gender, NewCareTeamMember,
-    NewClient, NewProxy, NewService, NewServiceEvent, NextOfKin, OwnRecord, Proxy, Quantity, RecordRelation, Service,
-    ServiceChanges, ServiceEvent, ServiceKind, ServiceStatus, Unit,
+    Address, CareTeamMember, CareTeamMemberChanges, Client, ClientChanges, ContactChanges, DatePrecision, Gender,
+    Guardianship, GuardianshipPeriod, NewCareTeamMember, NewClient, NewProxy, NewService, NewServiceEvent, NextOfKin,
+    OwnRecord, Proxy, Quantity, RecordRelation, Service, ServiceChanges, ServiceEvent, ServiceKind, ServiceStatus,
+    Unit, VtjDate,
 };
 pub use own_records::{CitizenRequest, change_own_contact, own_records};
 pub use provider_users::{ProviderUser, provider_users};

@@ -207,6 +207,93 @@ pub struct Address {
     pub country_code: Option<String>,
 }
 
+/// How precise a date from the population register is (VTJ's `tarkkuus`, VT-4).
+///
+/// VTJ gives some dates with month (`KUUKAUSI`) or year precision only, e.g. the move-in date of a
+/// person who moved from abroad. Such a date is kept as the first day of its month or year **with
+/// its precision beside it**: in the database a `*_precision` column (NULL for a full date), in
+/// the API a `*_precision` field next to the date, present only when the date is partial. The date
+/// field itself stays a full ISO date (`format: date`), so that a reader who knows nothing of
+/// precision reads what it always did, and one who does knows that `2024-01-01` with `month` means
+/// "January 2024", not the 1st of January. A date written through the API is a full date: it
+/// clears the precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatePrecision {
+    /// Only the year and month are known (`KUUKAUSI`): the date is the first of the month.
+    Month,
+    /// Only the year is known: the date is the 1st of January.
+    Year,
+}
+
+impl DatePrecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Year => "year",
+        }
+    }
+
+    /// The stored form; anything else (NULL) is a full date.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "month" => Some(Self::Month),
+            "year" => Some(Self::Year),
+            _ => None,
+        }
+    }
+}
+
+/// A date from VTJ with its precision (VT-4): `precision` `None` is a full date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VtjDate {
+    pub date: Date,
+    pub precision: Option<DatePrecision>,
+}
+
+impl VtjDate {
+    pub fn day(date: Date) -> Self {
+        Self { date, precision: None }
+    }
+}
+
+/// The period of one guardianship measure as VTJ records it (VT-4). Read-only: it comes from VTJ.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct GuardianshipPeriod {
+    /// When the measure began (`alkupv`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub starts_on: Option<Date>,
+    /// `month` or `year` when VTJ gave `starts_on` with that precision only (see `DatePrecision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_on_precision: Option<DatePrecision>,
+    /// When the measure ended or ends (`loppupv`); absent: in force until further notice.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "iso_date::option")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub ends_on: Option<Date>,
+    /// `month` or `year` when VTJ gave `ends_on` with that precision only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_on_precision: Option<DatePrecision>,
+}
+
+/// Guardianship of a client as VTJ records it (VT-4): each measure present is the flag that it is
+/// recorded, with its dates. Read-only: it comes from VTJ and is not taken in `ClientChanges`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct Guardianship {
+    /// `EDUNVALVONTA`: a guardian (edunvalvoja) is appointed for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardian: Option<GuardianshipPeriod>,
+    /// `EDUNVALVONTAVALTUUTUS`: a continuing power of attorney of the client is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuing_power_of_attorney: Option<GuardianshipPeriod>,
+}
+
+impl Guardianship {
+    pub fn is_empty(&self) -> bool {
+        self.guardian.is_none() && self.continuing_power_of_attorney.is_none()
+    }
+}
+
 /// A new client with the services granted to them (CL-1: never a client without a service).
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -346,12 +433,22 @@ pub struct Client {
     #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub moved_in_on: Option<Date>,
+    /// `month` or `year` when VTJ gave `moved_in_on` with that precision only (the date is then
+    /// the first day of the month or year); absent: a full date (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_in_on_precision: Option<DatePrecision>,
     #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub moved_out_on: Option<Date>,
+    /// `month` or `year` when VTJ gave `moved_out_on` with that precision only (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_out_on_precision: Option<DatePrecision>,
     #[serde(skip_serializing_if = "Option::is_none", with = "iso_date::option")]
     #[schema(value_type = Option<String>, format = Date)]
     pub died_on: Option<Date>,
+    /// `month` or `year` when VTJ gave `died_on` with that precision only (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub died_on_precision: Option<DatePrecision>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -362,6 +459,18 @@ pub struct Client {
     pub next_of_kin: Option<NextOfKin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
+    /// The temporary address from VTJ (`TILAPAINEN_KOTIMAINEN_OSOITE`,
+    /// `TILAPAINEN_ULKOMAINEN_OSOITE`), beside the permanent `address`; never kept under a
+    /// protection order (CL-8). Read-only (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporary_address: Option<Address>,
+    /// The postal address from VTJ (`KOTIMAINEN_POSTIOSOITE`, `ULKOMAINEN_POSTIOSOITE`): where
+    /// letters go when it is set; never kept under a protection order (CL-8). Read-only (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<Address>,
+    /// Guardianship recorded in VTJ, with its dates (registrar's staff only). Read-only (VT-4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardianship: Option<Guardianship>,
     pub protection_order: bool,
     /// A search found the client by an identity code that VTJ has since corrected (VT-5).
     #[serde(skip_serializing_if = "std::ops::Not::not")]

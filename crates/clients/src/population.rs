@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use crate::clients::{ClientRow, client_columns, load_client};
 use crate::sealed::RowCipher;
-use crate::{Address, ClientsError};
+use crate::{Address, ClientsError, Guardianship, GuardianshipPeriod, VtjDate};
 
 /// A client the registrar follows in VTJ: one with at least one open service (VT-1).
 pub struct MonitoredClient {
@@ -84,16 +84,26 @@ pub fn monitored_clients(
 }
 
 /// The client fields one VTJ change sets. `None` leaves a field as it is; `Some(None)` clears it.
+/// Dates carry their precision (VT-4: a month or a year is kept as such, see
+/// [`crate::DatePrecision`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PopulationUpdate {
     pub first_names: Option<String>,
     pub surname: Option<String>,
     pub language: Option<Option<String>>,
-    pub died_on: Option<Option<Date>>,
+    pub died_on: Option<Option<VtjDate>>,
     pub address: Option<Option<Address>>,
+    /// VT-4: the temporary address, beside the permanent one (not stored under a protection order).
+    pub temporary_address: Option<Option<Address>>,
+    /// VT-4: the postal address (not stored under a protection order).
+    pub postal_address: Option<Option<Address>>,
+    /// VT-4: `EDUNVALVONTA`, a guardian appointed, with its dates.
+    pub guardian: Option<Option<GuardianshipPeriod>>,
+    /// VT-4: `EDUNVALVONTAVALTUUTUS`, a continuing power of attorney confirmed, with its dates.
+    pub continuing_power_of_attorney: Option<Option<GuardianshipPeriod>>,
     pub home_municipality: Option<Option<String>>,
-    pub moved_in_on: Option<Option<Date>>,
-    pub moved_out_on: Option<Option<Date>>,
+    pub moved_in_on: Option<Option<VtjDate>>,
+    pub moved_out_on: Option<Option<VtjDate>>,
     pub protection_order: Option<bool>,
     /// VT-5: the client's identity code is replaced by this one.
     pub new_identity_code: Option<PersonalIdentityCode>,
@@ -211,21 +221,46 @@ fn apply_to(
         next.language = v.clone();
     }
     if let Some(v) = update.died_on {
-        next.died_on = v;
+        (next.died_on, next.died_on_precision) = split_date(v);
     }
     if let Some(v) = update.moved_in_on {
-        next.moved_in_on = v;
+        (next.moved_in_on, next.moved_in_on_precision) = split_date(v);
     }
     if let Some(v) = update.moved_out_on {
-        next.moved_out_on = v;
+        (next.moved_out_on, next.moved_out_on_precision) = split_date(v);
+    }
+    if update.guardian.is_some() || update.continuing_power_of_attorney.is_some() {
+        // Opened only when the change is about guardianship (VT-13: most are not).
+        let mut guardianship: Guardianship = cipher
+            .open_json("guardianship", row.guardianship.as_deref())?
+            .unwrap_or_default();
+        if let Some(v) = &update.guardian {
+            guardianship.guardian = v.clone();
+        }
+        if let Some(v) = &update.continuing_power_of_attorney {
+            guardianship.continuing_power_of_attorney = v.clone();
+        }
+        next.guardianship = if guardianship.is_empty() {
+            None
+        } else {
+            cipher.seal_json("guardianship", Some(&guardianship))?
+        };
     }
     let protected = update.protection_order.unwrap_or(row.protection_order);
     if protected {
         next.address = None;
+        next.temporary_address = None;
+        next.postal_address = None;
         next.home_municipality = None;
     } else {
         if let Some(v) = &update.address {
             next.address = cipher.seal_json("address", v.as_ref())?;
+        }
+        if let Some(v) = &update.temporary_address {
+            next.temporary_address = cipher.seal_json("temporary_address", v.as_ref())?;
+        }
+        if let Some(v) = &update.postal_address {
+            next.postal_address = cipher.seal_json("postal_address", v.as_ref())?;
         }
         if let Some(v) = &update.home_municipality {
             next.home_municipality = v.clone();
@@ -297,6 +332,12 @@ fn apply_to(
         clients::died_on.eq(next.died_on),
         clients::language.eq(&next.language),
         clients::address.eq(&next.address),
+        clients::temporary_address.eq(&next.temporary_address),
+        clients::postal_address.eq(&next.postal_address),
+        clients::guardianship.eq(&next.guardianship),
+        clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
+        clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
+        clients::died_on_precision.eq(&next.died_on_precision),
         clients::protection_order.eq(next.protection_order),
         clients::version.eq(clients::version + 1),
         clients::updated_at.eq(at),
@@ -336,6 +377,14 @@ fn apply_to(
         },
         Some(next),
     ))
+}
+
+/// A date from VTJ as the row stores it: the date, and its precision when it is not a full date.
+fn split_date(value: Option<VtjDate>) -> (Option<Date>, Option<String>) {
+    match value {
+        Some(d) => (Some(d.date), d.precision.map(|p| p.as_str().to_owned())),
+        None => (None, None),
+    }
 }
 
 /// VT-7: the client's open services close on the date of death (within their validity), its

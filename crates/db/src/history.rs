@@ -43,24 +43,25 @@ pub fn change_history_of(conn: &mut DbConnection, table: &str, row_id: &str) -> 
     }
 }
 
-/// Removes `address` and `home_municipality` from every history row of the client `client_id`
-/// (CL-8: a protection order purges them from the history too). It is the one change the
+/// Removes `address`, `temporary_address`, `postal_address` and `home_municipality` from every
+/// history row of the client `client_id` (CL-8, VT-6: a protection order purges them from the
+/// history too). It is the one change the
 /// append-only history accepts; call it in the transaction that sets the order, after the
 /// client row's own update (whose history row holds the old values).
 pub fn redact_protected_address(conn: &mut DbConnection, client_id: &str) -> QueryResult<usize> {
     match conn {
         DbConnection::Sqlite(inner) => diesel::sql_query(
             "UPDATE change_history SET \
-             old_row = json_remove(old_row, '$.address', '$.home_municipality'), \
-             new_row = json_remove(new_row, '$.address', '$.home_municipality') \
+             old_row = json_remove(old_row, '$.address', '$.home_municipality', '$.temporary_address', '$.postal_address'), \
+             new_row = json_remove(new_row, '$.address', '$.home_municipality', '$.temporary_address', '$.postal_address') \
              WHERE table_name = 'clients' AND row_id = ?",
         )
         .bind::<Text, _>(client_id)
         .execute(inner),
         DbConnection::Postgres(inner) => diesel::sql_query(
             "UPDATE change_history SET \
-             old_row = old_row - 'address' - 'home_municipality', \
-             new_row = new_row - 'address' - 'home_municipality' \
+             old_row = old_row - 'address' - 'home_municipality' - 'temporary_address' - 'postal_address', \
+             new_row = new_row - 'address' - 'home_municipality' - 'temporary_address' - 'postal_address' \
              WHERE table_name = 'clients' AND row_id = $1",
         )
         .bind::<Text, _>(client_id)

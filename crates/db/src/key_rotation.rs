@@ -438,6 +438,9 @@ const TARGETS: &[Target] = &[
             "phone",
             "next_of_kin",
             "address",
+            "temporary_address",
+            "postal_address",
+            "guardianship",
         ],
         indexes: &[subject(0)],
     },
@@ -616,10 +619,10 @@ pub fn sealed_columns() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-const MAX_SEALED: usize = 7;
+const MAX_SEALED: usize = 10;
 const MAX_INDEXES: usize = 2;
 
-/// One row as a pass reads it: its key, its row id, up to seven sealed values, the plaintext
+/// One row as a pass reads it: its key, its row id, up to ten sealed values, the plaintext
 /// source of an index kept elsewhere, and up to two current indexes.
 #[derive(QueryableByName, Debug)]
 struct PassRow {
@@ -648,6 +651,12 @@ struct PassRow {
     #[diesel(sql_type = Nullable<Binary>)]
     v6: Option<Vec<u8>>,
     #[diesel(sql_type = Nullable<Binary>)]
+    v7: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    v8: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    v9: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Binary>)]
     source: Option<Vec<u8>>,
     #[diesel(sql_type = Nullable<Binary>)]
     i0: Option<Vec<u8>>,
@@ -657,7 +666,9 @@ struct PassRow {
 
 impl PassRow {
     fn values(&self) -> [&Option<Vec<u8>>; MAX_SEALED] {
-        [&self.v0, &self.v1, &self.v2, &self.v3, &self.v4, &self.v5, &self.v6]
+        [
+            &self.v0, &self.v1, &self.v2, &self.v3, &self.v4, &self.v5, &self.v6, &self.v7, &self.v8, &self.v9,
+        ]
     }
 
     fn indexes(&self) -> [&Option<Vec<u8>>; MAX_INDEXES] {
@@ -872,7 +883,7 @@ fn select_sql(target: &Target, cursor: Option<&Cursor>, sql: &mut Sql, limit: i6
     let text = format!(
         "SELECT t.{first} AS k1, {k2_text} AS k2_text, {k2_int} AS k2_int, {k2_bin} AS k2_bin, \
          {row_id} AS row_id, {v0} AS v0, {v1} AS v1, {v2} AS v2, {v3} AS v3, {v4} AS v4, {v5} AS v5, \
-         {v6} AS v6, {source} AS source, {i0} AS i0, {i1} AS i1 FROM {table} t {filter} ORDER BY {order} \
+         {v6} AS v6, {v7} AS v7, {v8} AS v8, {v9} AS v9, {source} AS source, {i0} AS i0, {i1} AS i1 FROM {table} t {filter} ORDER BY {order} \
          LIMIT {limit_at}",
         first = target.first,
         row_id = target.row_id,
@@ -883,6 +894,9 @@ fn select_sql(target: &Target, cursor: Option<&Cursor>, sql: &mut Sql, limit: i6
         v4 = column(4),
         v5 = column(5),
         v6 = column(6),
+        v7 = column(7),
+        v8 = column(8),
+        v9 = column(9),
         i0 = index(0),
         i1 = index(1),
         table = target.name,

@@ -318,6 +318,15 @@ diesel::table! {
         anonymised_at -> Nullable<Timestamp>,
         /// CL-14, CL-16: year of birth, kept through anonymisation for age groups (migration 000009).
         birth_year -> Nullable<Integer>,
+        /// VT-4: the temporary and postal addresses from VTJ, sealed like `address` (migration 000026).
+        temporary_address -> Nullable<Binary>,
+        postal_address -> Nullable<Binary>,
+        /// VT-4: guardianship from VTJ (EDUNVALVONTA, EDUNVALVONTAVALTUUTUS) with its dates, sealed.
+        guardianship -> Nullable<Binary>,
+        /// VT-4: `month` or `year` when VTJ gave the date with that precision only; NULL: a full date.
+        moved_in_on_precision -> Nullable<Text>,
+        moved_out_on_precision -> Nullable<Text>,
+        died_on_precision -> Nullable<Text>,
     }
 }
 

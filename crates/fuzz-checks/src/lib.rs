@@ -221,6 +221,14 @@ fn person_message(message: &Value) {
             let update = vtj::interpret(&stripped, today).update;
             assert!(!matches!(update.address, Some(Some(_))), "an address under protection");
             assert!(
+                !matches!(update.temporary_address, Some(Some(_))),
+                "a temporary address under protection"
+            );
+            assert!(
+                !matches!(update.postal_address, Some(Some(_))),
+                "a postal address under protection"
+            );
+            assert!(
                 !matches!(update.home_municipality, Some(Some(_))),
                 "a home municipality under protection"
             );

@@ -5,8 +5,8 @@
 //! `tietoryhmat` stays a raw JSON value, so that a group kind this system does not know is
 //! staged as it came and skipped with a reason instead of failing the answer.
 
-use rekisteri_clients::Address;
 use rekisteri_clients::population::PopulationUpdate;
+use rekisteri_clients::{Address, DatePrecision, GuardianshipPeriod, VtjDate};
 use rekisteri_core::{PersonalIdentityCode, TemporaryCodesAllowed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -250,6 +250,10 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
     };
     let mut mother_tongue = None;
     let mut service_language = None;
+    // Old values a `MUUTETTU` element ends (`loppupv`), of the groups whose end means something
+    // without a new value: a temporary or postal address that ends is gone, a guardianship that
+    // ends is kept with its end date (VT-4).
+    let mut ended: Vec<(String, &Value)> = Vec::new();
     for g in groups {
         let kind = group_kind(g).to_owned();
         let attribute = g.get("muutosattribuutti").and_then(Value::as_str).unwrap_or("LISATTY");
@@ -268,6 +272,12 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
                 out.skipped.push(format!("{kind}: unknown attribute {other}"));
                 continue;
             }
+        }
+        // An ended old value of a secondary address or a guardianship counts after the loop,
+        // unless the message brings a new value for it.
+        if attribute == "MUUTETTU" && g.get("loppupv").is_some() && ENDING_GROUPS.contains(&kind.as_str()) {
+            ended.push((kind, g));
+            continue;
         }
         // The value before a correction, an ended old value and additional information set
         // nothing: the corrected or new value comes in its own element.
@@ -308,7 +318,7 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
             "KUOLINPAIVA" => {
                 if removed || g.get("kuollut").and_then(Value::as_bool) == Some(false) {
                     u.died_on = Some(None);
-                } else if let Some(d) = date_field(g, "kuolinpv") {
+                } else if let Some(d) = vtj_date(g, "kuolinpv") {
                     u.died_on = Some(Some(d));
                 }
             }
@@ -321,12 +331,21 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
             "VAKINAINEN_ULKOMAINEN_OSOITE" => {
                 u.address = Some(if removed { None } else { Some(foreign_address(g)) });
             }
-            "TILAPAINEN_KOTIMAINEN_OSOITE"
-            | "KOTIMAINEN_POSTIOSOITE"
-            | "TILAPAINEN_ULKOMAINEN_OSOITE"
-            | "ULKOMAINEN_POSTIOSOITE" => {
-                out.skipped.push(format!("{kind}: secondary addresses are not kept"));
-                continue;
+            "TILAPAINEN_KOTIMAINEN_OSOITE" => {
+                u.temporary_address = Some(if removed { None } else { Some(domestic_address(g)) });
+            }
+            "TILAPAINEN_ULKOMAINEN_OSOITE" => {
+                u.temporary_address = Some(if removed { None } else { Some(foreign_address(g)) });
+            }
+            "KOTIMAINEN_POSTIOSOITE" => {
+                u.postal_address = Some(if removed {
+                    None
+                } else {
+                    Some(domestic_postal_address(g))
+                });
+            }
+            "ULKOMAINEN_POSTIOSOITE" => {
+                u.postal_address = Some(if removed { None } else { Some(foreign_address(g)) });
             }
             "KOTIKUNTA" => {
                 if removed {
@@ -335,17 +354,17 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
                     if let Some(v) = text(g, "kuntakoodi") {
                         u.home_municipality = Some(Some(v));
                     }
-                    if let Some(d) = date_field(g, "kuntaanMuuttopv") {
+                    if let Some(d) = vtj_date(g, "kuntaanMuuttopv") {
                         u.moved_in_on = Some(Some(d));
                     }
-                    if let Some(d) = date_field(g, "kunnastaPoisMuuttopv") {
+                    if let Some(d) = vtj_date(g, "kunnastaPoisMuuttopv") {
                         u.moved_out_on = Some(Some(d));
                     }
                 }
             }
-            "EDUNVALVONTA" | "EDUNVALVONTAVALTUUTUS" => {
-                out.skipped.push(format!("{kind}: guardianship is not kept"));
-                continue;
+            "EDUNVALVONTA" => u.guardian = Some(if removed { None } else { Some(guardianship_period(g)) }),
+            "EDUNVALVONTAVALTUUTUS" => {
+                u.continuing_power_of_attorney = Some(if removed { None } else { Some(guardianship_period(g)) });
             }
             other => {
                 out.skipped.push(format!("unknown group {other}"));
@@ -353,6 +372,32 @@ pub fn interpret(message: &Value, today: Date) -> Interpretation {
             }
         }
         out.applied.push(kind);
+    }
+    // An ended value counts only where the message brings no new value for the same field.
+    for (kind, g) in ended {
+        let u = &mut out.update;
+        let used = match kind.as_str() {
+            "TILAPAINEN_KOTIMAINEN_OSOITE" | "TILAPAINEN_ULKOMAINEN_OSOITE" if u.temporary_address.is_none() => {
+                u.temporary_address = Some(None);
+                true
+            }
+            "KOTIMAINEN_POSTIOSOITE" | "ULKOMAINEN_POSTIOSOITE" if u.postal_address.is_none() => {
+                u.postal_address = Some(None);
+                true
+            }
+            "EDUNVALVONTA" if u.guardian.is_none() => {
+                u.guardian = Some(Some(guardianship_period(g)));
+                true
+            }
+            "EDUNVALVONTAVALTUUTUS" if u.continuing_power_of_attorney.is_none() => {
+                u.continuing_power_of_attorney = Some(Some(guardianship_period(g)));
+                true
+            }
+            _ => false,
+        };
+        if used && !out.applied.contains(&kind) {
+            out.applied.push(kind);
+        }
     }
     if let Some(p) = protection_in(message, today) {
         out.update.protection_order = Some(p);
@@ -377,16 +422,60 @@ fn text(g: &Value, field: &str) -> Option<String> {
     }
 }
 
-/// `{"arvo": "2024-01-31", "tarkkuus": "PAIVA"}`, or a bare date string. A month or a year
-/// precision is read as its first day (the precision is not kept).
+/// The groups whose `MUUTETTU` element with `loppupv` and no new value means the value ended
+/// (VT-4): the secondary addresses and guardianship.
+const ENDING_GROUPS: &[&str] = &[
+    "TILAPAINEN_KOTIMAINEN_OSOITE",
+    "TILAPAINEN_ULKOMAINEN_OSOITE",
+    "KOTIMAINEN_POSTIOSOITE",
+    "ULKOMAINEN_POSTIOSOITE",
+    "EDUNVALVONTA",
+    "EDUNVALVONTAVALTUUTUS",
+];
+
+/// `{"arvo": "2024-01-31", "tarkkuus": "PAIVA"}`, or a bare date string, as a date only.
 fn date_field(g: &Value, field: &str) -> Option<Date> {
+    vtj_date(g, field).map(|d| d.date)
+}
+
+/// `{"arvo": "2024-01-31", "tarkkuus": "PAIVA"}`, or a bare date string, with its precision
+/// (VT-4): `tarkkuus` `KUUKAUSI` is a month, `VUOSI` a year, `PAIVA` a day; without `tarkkuus`
+/// the form of `arvo` says it (`2024-01`, `2024`). A month or a year is kept as its first day
+/// with its precision beside it, see [`DatePrecision`], so that it comes out of the register as
+/// the month or the year it was.
+fn vtj_date(g: &Value, field: &str) -> Option<VtjDate> {
     let v = g.get(field)?;
-    let s = match v {
-        Value::String(s) => s.as_str(),
-        Value::Object(map) => map.get("arvo")?.as_str()?,
+    let (s, precision) = match v {
+        Value::String(s) => (s.as_str(), None),
+        Value::Object(map) => (map.get("arvo")?.as_str()?, map.get("tarkkuus").and_then(Value::as_str)),
         _ => return None,
     };
-    parse_date(s)
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let month = |s: &str| {
+        Date::parse(&format!("{}-01", s.get(..7)?), &format)
+            .ok()
+            .map(|date| VtjDate {
+                date,
+                precision: Some(DatePrecision::Month),
+            })
+    };
+    let year = |s: &str| {
+        Date::parse(&format!("{}-01-01", s.get(..4)?), &format)
+            .ok()
+            .map(|date| VtjDate {
+                date,
+                precision: Some(DatePrecision::Year),
+            })
+    };
+    match precision {
+        Some("KUUKAUSI") => month(s),
+        Some("VUOSI") => year(s),
+        _ => match s.len() {
+            4 => year(s),
+            7 => month(s),
+            _ => Date::parse(s.get(..10).unwrap_or(s), &format).ok().map(VtjDate::day),
+        },
+    }
 }
 
 fn parse_date(s: &str) -> Option<Date> {
@@ -416,6 +505,30 @@ fn domestic_address(g: &Value) -> Address {
         municipality: text(g, "kuntakoodi"),
         country_code: Some("FI".into()),
         ..Address::default()
+    }
+}
+
+/// `KOTIMAINEN_POSTIOSOITE`: `postiosoite{fi,sv}` (a street address or a P.O. box), `postinumero`,
+/// `postitoimipaikka{fi,sv}`.
+fn domestic_postal_address(g: &Value) -> Address {
+    Address {
+        street_address: text(g, "postiosoite"),
+        postal_code: text(g, "postinumero"),
+        post_office: text(g, "postitoimipaikka"),
+        country_code: Some("FI".into()),
+        ..Address::default()
+    }
+}
+
+/// `EDUNVALVONTA`, `EDUNVALVONTAVALTUUTUS`: `alkupv` and `loppupv` with their precision.
+fn guardianship_period(g: &Value) -> GuardianshipPeriod {
+    let starts = vtj_date(g, "alkupv");
+    let ends = vtj_date(g, "loppupv");
+    GuardianshipPeriod {
+        starts_on: starts.map(|d| d.date),
+        starts_on_precision: starts.and_then(|d| d.precision),
+        ends_on: ends.map(|d| d.date),
+        ends_on_precision: ends.and_then(|d| d.precision),
     }
 }
 
@@ -480,8 +593,97 @@ mod tests {
         assert_eq!(i.update.first_names.as_deref(), Some("Liisa"));
         assert_eq!(i.update.language, Some(Some("sv".into())));
         assert_eq!(i.update.home_municipality, Some(Some("091".into())));
-        assert_eq!(i.update.moved_in_on, Some(Some(date!(2026 - 10 - 01))));
+        assert_eq!(
+            i.update.moved_in_on,
+            Some(Some(VtjDate {
+                date: date!(2026 - 10 - 01),
+                precision: Some(DatePrecision::Month)
+            }))
+        );
         assert_eq!(i.changed_on, Some(date!(2026 - 11 - 02)));
         assert_eq!(i.skipped, vec!["unknown group UUSI_RYHMA".to_owned()]);
+    }
+
+    #[test]
+    fn vt_4_secondary_addresses_guardianship_and_partial_dates_are_kept() {
+        let m = json!({"henkilotunnus": "010180-100X", "muutospv": "2026-11-02T08:00:00.000Z", "tietoryhmat": [
+            {"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "katunimi": {"fi": "Mökkitie"}, "katunumero": "3",
+             "postinumero": "41800", "postitoimipaikka": {"fi": "KORPILAHTI"}},
+            {"tietoryhma": "KOTIMAINEN_POSTIOSOITE", "postiosoite": {"fi": "PL 12"}, "postinumero": "33101",
+             "postitoimipaikka": {"fi": "TAMPERE"}},
+            {"tietoryhma": "EDUNVALVONTA", "alkupv": {"arvo": "2019", "tarkkuus": "VUOSI"}},
+            {"tietoryhma": "EDUNVALVONTAVALTUUTUS", "muutosattribuutti": "MUUTETTU",
+             "alkupv": "2020-02-02", "loppupv": {"arvo": "2026-10", "tarkkuus": "KUUKAUSI"}},
+            {"tietoryhma": "KUOLINPAIVA", "kuollut": true, "kuolinpv": {"arvo": "2026-11", "tarkkuus": "KUUKAUSI"}}
+        ]});
+        let i = interpret(&m, date!(2026 - 11 - 30));
+        assert!(i.skipped.is_empty(), "{:?}", i.skipped);
+        assert_eq!(i.applied.len(), 5, "{:?}", i.applied);
+        let u = &i.update;
+        assert_eq!(
+            u.temporary_address,
+            Some(Some(Address {
+                street_address: Some("Mökkitie 3".into()),
+                street_name: Some("Mökkitie".into()),
+                postal_code: Some("41800".into()),
+                post_office: Some("KORPILAHTI".into()),
+                country_code: Some("FI".into()),
+                ..Address::default()
+            }))
+        );
+        assert_eq!(
+            u.postal_address,
+            Some(Some(Address {
+                street_address: Some("PL 12".into()),
+                postal_code: Some("33101".into()),
+                post_office: Some("TAMPERE".into()),
+                country_code: Some("FI".into()),
+                ..Address::default()
+            }))
+        );
+        assert_eq!(
+            u.guardian,
+            Some(Some(GuardianshipPeriod {
+                starts_on: Some(date!(2019 - 01 - 01)),
+                starts_on_precision: Some(DatePrecision::Year),
+                ..GuardianshipPeriod::default()
+            }))
+        );
+        // Ended without a new value: kept with its end.
+        assert_eq!(
+            u.continuing_power_of_attorney,
+            Some(Some(GuardianshipPeriod {
+                starts_on: Some(date!(2020 - 02 - 02)),
+                starts_on_precision: None,
+                ends_on: Some(date!(2026 - 10 - 01)),
+                ends_on_precision: Some(DatePrecision::Month),
+            }))
+        );
+        assert_eq!(
+            u.died_on,
+            Some(Some(VtjDate {
+                date: date!(2026 - 11 - 01),
+                precision: Some(DatePrecision::Month)
+            }))
+        );
+        // An ended temporary address with a new one in the same message: the new one stands,
+        // whichever comes first.
+        let m = json!({"henkilotunnus": "010180-100X", "tietoryhmat": [
+            {"tietoryhma": "TILAPAINEN_ULKOMAINEN_OSOITE", "lahiosoite": "Rue 5", "paikkakunta": "Paris", "valtiokoodi": "FR"},
+            {"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "muutosattribuutti": "MUUTETTU", "katunimi": {"fi": "Vanha"},
+             "loppupv": {"arvo": "2026-11-01", "tarkkuus": "PAIVA"}}
+        ]});
+        let u = interpret(&m, date!(2026 - 11 - 30)).update;
+        assert_eq!(
+            u.temporary_address.unwrap().unwrap().country_code.as_deref(),
+            Some("FR")
+        );
+        let m = json!({"henkilotunnus": "010180-100X", "tietoryhmat": [
+            {"tietoryhma": "TILAPAINEN_KOTIMAINEN_OSOITE", "muutosattribuutti": "MUUTETTU", "katunimi": {"fi": "Vanha"},
+             "loppupv": {"arvo": "2026-11-01", "tarkkuus": "PAIVA"}},
+            {"tietoryhma": "KOTIMAINEN_POSTIOSOITE", "muutosattribuutti": "POISTETTU"}
+        ]});
+        let u = interpret(&m, date!(2026 - 11 - 30)).update;
+        assert_eq!((u.temporary_address, u.postal_address), (Some(None), Some(None)));
     }
 }
