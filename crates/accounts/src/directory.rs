@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{accounts, organisations, registrar_municipalities, service_types, service_units};
 
-use crate::RegistrarContacts;
+use crate::{OrganisationKind, RegistrarContacts};
 
 /// An organisation that keeps a client register (neither a provider nor the platform).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,16 @@ pub fn registrar_name(conn: &mut DbConnection, id: &str) -> QueryResult<Option<S
         .select(organisations::name)
         .first(conn)
         .optional()
+}
+
+/// The kind of organisation `id`; none when there is no such organisation.
+pub fn organisation_kind(conn: &mut DbConnection, id: &str) -> QueryResult<Option<OrganisationKind>> {
+    let kind: Option<String> = organisations::table
+        .find(id)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?;
+    Ok(kind.and_then(|k| OrganisationKind::parse(&k)))
 }
 
 /// Whether any organisation has the id.

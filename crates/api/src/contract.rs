@@ -702,6 +702,13 @@ const TEXT_FIELDS: &[(&str, &str, Option<&str>, usize)] = &[
     ("Address", "postal_code", Some("^[0-9]{5}$"), 5),
     ("Address", "country_code", Some("^[A-Z]{2}$"), 2),
     ("NextOfKin", "name", Some(TEXT_PATTERN), 200),
+    ("ContactDetails", "name", Some(TEXT_PATTERN), 200),
+    (
+        "OrganisationChangesBody",
+        "dvv_permit_reference",
+        Some(TEXT_PATTERN),
+        100,
+    ),
     ("ClientChanges", "first_names", Some(TEXT_PATTERN), 200),
     ("ClientChanges", "surname", Some(TEXT_PATTERN), 200),
     ("NewService", "decision_ref", Some(TEXT_PATTERN), 100),

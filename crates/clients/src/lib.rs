@@ -47,7 +47,10 @@ pub use requests::{
     NewDataSubjectRequest, RequestCursor, RequestFilter, RequestKind, RequestPage, RequestStatus, Requester,
     add_months, create_request, get_request, list_requests, update_request,
 };
-pub use services::{add_service, get_service, list_events, list_services, record_event, update_service};
+pub use services::{
+    ServiceTerm, add_service, get_service, list_events, list_services, record_event, service_ends_on, service_term,
+    update_service,
+};
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
 pub use subjects::subject_of;
 

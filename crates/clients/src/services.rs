@@ -165,6 +165,59 @@ pub(crate) fn insert_service(conn: &mut DbConnection, row: &ServiceRow) -> Query
         .execute(conn)
 }
 
+/// The day a service ends: its closing day when it was closed, else the last day of its decision
+/// (CL-13's visibility, RU-5's closing of a right and the statistics all count from it).
+pub fn service_ends_on(closed_on: Option<Date>, valid_to: Date) -> Date {
+    closed_on.unwrap_or(valid_to)
+}
+
+/// What the other registers need of a service (RU-1, RU-5): whose it is, its kind and provider,
+/// and its term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTerm {
+    pub client_id: String,
+    pub kind: ServiceKind,
+    pub provider_id: String,
+    pub valid_to: Date,
+    pub closed_on: Option<Date>,
+}
+
+impl ServiceTerm {
+    /// See [`service_ends_on`].
+    pub fn ends_on(&self) -> Date {
+        service_ends_on(self.closed_on, self.valid_to)
+    }
+}
+
+/// The term of service `service_id` of the registrar; none when there is no such service.
+pub fn service_term(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    service_id: &str,
+) -> Result<Option<ServiceTerm>, ClientsError> {
+    let row: Option<(String, String, String, Date, Option<Date>)> = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::id.eq(service_id))
+        .select((
+            services::client_id,
+            services::kind,
+            services::provider_id,
+            services::valid_to,
+            services::closed_on,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(
+        row.map(|(client_id, kind, provider_id, valid_to, closed_on)| ServiceTerm {
+            client_id,
+            kind: ServiceKind::parse(&kind),
+            provider_id,
+            valid_to,
+            closed_on,
+        }),
+    )
+}
+
 fn load_service(conn: &mut DbConnection, registrar_id: &str, service_id: &str) -> QueryResult<Option<ServiceRow>> {
     services::table
         .filter(services::registrar_id.eq(registrar_id))

@@ -434,7 +434,7 @@ pub fn client_statistics(
             let Some((municipality, gender, birth_year)) = people.get(client_id) else {
                 continue;
             };
-            let end = closed_on.unwrap_or(*valid_to);
+            let end = crate::service_ends_on(*closed_on, *valid_to);
             let months = if dims.contains(&ClientDimension::Month) {
                 months_between(*valid_from, end, &period)
             } else {

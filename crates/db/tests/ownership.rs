@@ -101,11 +101,7 @@ const CRATES: &[Crate] = &[
             "voucher_provider_choices",
             "will_service_outbox",
         ],
-        borrows: &[
-            ("organisations", "the kind of an organiser or provider"),
-            ("service_units", "a right's service unit"),
-            ("services", "a right or voucher choice's service and its validity"),
-        ],
+        borrows: &[],
     },
     Crate {
         name: "idempotency",

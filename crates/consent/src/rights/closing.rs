@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::common::{RightStatus, load_service, organiser_staff};
+use super::common::{RightStatus, organiser_staff};
 use super::documents::{LocalCopy, mark_local_copies};
 use super::lifecycle::{Right, effective_status, load_right, right_of};
 use super::notifications::{NotificationKind, notify};
@@ -218,8 +218,10 @@ pub fn run_closing(conn: &mut DbConnection, now: time::OffsetDateTime) -> Result
                 case_oid,
             } = right;
             let mut last = closes_after;
-            if !set_by_organiser && let Some(service) = load_service(conn, &registrar_id, &service_id)? {
-                let ended = service.end();
+            if !set_by_organiser
+                && let Some(service) = rekisteri_clients::service_term(conn, &registrar_id, &service_id)?
+            {
+                let ended = service.ends_on();
                 let computed = add_working_days(ended, CLOSING_WORKING_DAYS);
                 if Some(computed) != closes_after {
                     diesel::update(

@@ -2,13 +2,12 @@
 //! manage a register, security events and the sealing of stored texts.
 
 use diesel::prelude::*;
-use rekisteri_accounts::{Permission, Principal};
+use rekisteri_accounts::{OrganisationKind, Permission, Principal};
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
-use rekisteri_clients::Request;
+use rekisteri_clients::{Request, ServiceKind, ServiceTerm};
 use rekisteri_core::Refusal;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::DbConnection;
-use rekisteri_db::schema::{organisations, services};
 use time::Date;
 
 use crate::decision::is_usable;
@@ -97,12 +96,20 @@ macro_rules! right_columns {
 }
 pub(super) use right_columns;
 
-pub(super) fn organisation_kind(conn: &mut DbConnection, id: &str) -> Result<Option<String>, ConsentError> {
-    Ok(organisations::table
-        .find(id)
-        .select(organisations::kind)
-        .first(conn)
-        .optional()?)
+pub(super) fn organisation_kind(conn: &mut DbConnection, id: &str) -> Result<Option<OrganisationKind>, ConsentError> {
+    Ok(rekisteri_accounts::directory::organisation_kind(conn, id)?)
+}
+
+/// Whether `kind` keeps registers (an organiser), as opposed to a provider or the platform.
+pub(super) fn is_organiser(kind: Option<OrganisationKind>) -> bool {
+    matches!(
+        kind,
+        Some(
+            OrganisationKind::Municipality
+                | OrganisationKind::WellbeingServicesCounty
+                | OrganisationKind::OtherOrganiser
+        )
+    )
 }
 
 /// The organiser's own staff holding `permission`; anyone else: 404 (another organisation)
@@ -113,11 +120,7 @@ pub(super) fn organiser_staff(
     registrar_id: &str,
     permission: Permission,
 ) -> Result<(), ConsentError> {
-    match organisation_kind(conn, registrar_id)?.as_deref() {
-        None | Some("provider") | Some("platform") => return Err(ConsentError::Refused(Refusal::NotFound)),
-        Some(_) => {}
-    }
-    if principal.organisation_id != registrar_id {
+    if !is_organiser(organisation_kind(conn, registrar_id)?) || principal.organisation_id != registrar_id {
         return Err(ConsentError::Refused(Refusal::NotFound));
     }
     rekisteri_accounts::require_strong_authentication(conn, principal, registrar_id)?;
@@ -130,45 +133,9 @@ pub(super) fn organiser_staff(
     Ok(())
 }
 
-/// A service as loaded by [`load_service`].
-#[derive(Debug, Clone, Queryable)]
-pub(super) struct ServiceRow {
-    pub client_id: String,
-    pub kind: String,
-    pub provider_id: String,
-    pub valid_to: Date,
-    pub closed_on: Option<Date>,
-}
-
-impl ServiceRow {
-    /// When the service ends: its closing date, or the end of its decision.
-    pub(super) fn end(&self) -> Date {
-        self.closed_on.unwrap_or(self.valid_to)
-    }
-
-    /// Only a service voucher has a choice of provider (RU-1).
-    pub(super) fn is_voucher(&self) -> bool {
-        self.kind == "service_voucher"
-    }
-}
-
-pub(super) fn load_service(
-    conn: &mut DbConnection,
-    registrar_id: &str,
-    service_id: &str,
-) -> Result<Option<ServiceRow>, ConsentError> {
-    Ok(services::table
-        .filter(services::registrar_id.eq(registrar_id))
-        .filter(services::id.eq(service_id))
-        .select((
-            services::client_id,
-            services::kind,
-            services::provider_id,
-            services::valid_to,
-            services::closed_on,
-        ))
-        .first(conn)
-        .optional()?)
+/// Only a service voucher has a choice of provider (RU-1).
+pub(super) fn is_voucher(service: &ServiceTerm) -> bool {
+    service.kind == ServiceKind::ServiceVoucher
 }
 
 pub(super) fn security_event(

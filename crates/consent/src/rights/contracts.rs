@@ -58,7 +58,7 @@ pub fn set_contract(
     now: time::OffsetDateTime,
 ) -> Result<ContractBody, ConsentError> {
     organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
-    if organisation_kind(conn, provider_id)?.as_deref() != Some("provider") {
+    if organisation_kind(conn, provider_id)? != Some(rekisteri_accounts::OrganisationKind::Provider) {
         return Err(ConsentError::Refused(Refusal::NotFound));
     }
     if body.contract_ref.trim().is_empty() {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::common::{open, organisation_kind, organiser_staff, seal};
+use super::common::{is_organiser, open, organisation_kind, organiser_staff, seal};
 use super::notifications::{NotificationKind, notify};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, rule, validation};
 
@@ -186,9 +186,8 @@ pub fn report_security_incident(
     body: NewIncident,
     now: time::OffsetDateTime,
 ) -> Result<SecurityIncident, ConsentError> {
-    match organisation_kind(conn, registrar_id)?.as_deref() {
-        None | Some("provider") | Some("platform") => return Err(ConsentError::Refused(Refusal::NotFound)),
-        Some(_) => {}
+    if !is_organiser(organisation_kind(conn, registrar_id)?) {
+        return Err(ConsentError::Refused(Refusal::NotFound));
     }
     if principal.organisation_id != registrar_id {
         let contracted: i64 = provider_contracts::table

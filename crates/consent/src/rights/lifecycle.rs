@@ -7,15 +7,13 @@ use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
 use rekisteri_clients::{Request, reach_client};
 use rekisteri_core::Refusal;
 use rekisteri_core::calendar::add_working_days;
-use rekisteri_db::schema::{
-    kanta_settings, provider_contracts, registry_use_rights, service_units, voucher_provider_choices,
-};
+use rekisteri_db::schema::{kanta_settings, provider_contracts, registry_use_rights, voucher_provider_choices};
 use rekisteri_db::{DbConnection, write_transaction};
 use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
-use super::common::{RightRow, RightStatus, load_service, organiser_staff, right_columns};
+use super::common::{RightRow, RightStatus, is_voucher, organiser_staff, right_columns};
 use super::notifications::{NotificationKind, notify};
 use super::{CLOSING_WORKING_DAYS, iso_date};
 use crate::decision::RightState;
@@ -174,14 +172,14 @@ pub fn open_right(
     let opened_on = body.opened_on.unwrap_or(today);
     let at = at_primitive(request.now);
     let unit_oid = body.provider_unit_oid.trim().to_owned();
-    let service = load_service(conn, registrar_id, &body.service_id)?
+    let service = rekisteri_clients::service_term(conn, registrar_id, &body.service_id)?
         .filter(|s| s.client_id == body.client_id)
         .ok_or_else(|| rule("service_id", "is not a service of this client"))?;
     let provider_id = service.provider_id.clone();
     let context = reached.decision.context(&request.audit);
     register.clients.audit.read_personal_data(conn, &context, at, |conn| {
         let row = write_transaction(conn, |conn| {
-            if service.is_voucher() {
+            if is_voucher(&service) {
                 let chosen: i64 = voucher_provider_choices::table
                     .filter(voucher_provider_choices::registrar_id.eq(registrar_id))
                     .filter(voucher_provider_choices::service_id.eq(&body.service_id))
@@ -218,12 +216,7 @@ pub fn open_right(
                     "the provider is not marked as joined to the Kanta client-data repository",
                 ));
             }
-            let registered: i64 = service_units::table
-                .filter(service_units::organisation_id.eq(&provider_id))
-                .filter(service_units::oid.eq(&unit_oid))
-                .count()
-                .get_result(conn)?;
-            if registered == 0 {
+            if !rekisteri_accounts::directory::has_unit_with_oid(conn, &provider_id, &unit_oid)? {
                 return Err(rule(
                     "provider_unit_oid",
                     "is not one of the provider's registered service units",
@@ -249,7 +242,7 @@ pub fn open_right(
             if opened_on < start {
                 return Err(rule("opened_on", "is before the organiser's Kanta start date"));
             }
-            let ended = service.end();
+            let ended = service.ends_on();
             let closes_after = add_working_days(ended, CLOSING_WORKING_DAYS);
             if closes_after < opened_on {
                 return Err(rule(

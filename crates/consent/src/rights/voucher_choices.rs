@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use super::common::{RightStatus, load_service};
+use super::common::{RightStatus, is_voucher};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, rule};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -55,10 +55,10 @@ pub fn record_voucher_choice(
         )));
     }
     let provider_id = request.principal.organisation_id.clone();
-    let service = load_service(conn, registrar_id, &body.service_id)?
+    let service = rekisteri_clients::service_term(conn, registrar_id, &body.service_id)?
         .filter(|s| s.client_id == body.client_id && s.provider_id == provider_id)
         .ok_or_else(|| rule("service_id", "is not a service of this client with this provider"))?;
-    if !service.is_voucher() {
+    if !is_voucher(&service) {
         return Err(rule(
             "service_id",
             "only a service voucher has a choice of provider to report",
