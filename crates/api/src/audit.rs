@@ -776,10 +776,17 @@ async fn own_usage(
                     let candidates = rekisteri_audit::subject_index_candidates(&state.keyring, &citizen.identity_code);
                     let page = rekisteri_audit::query::usage_about_person(conn, &candidates, cursor.as_ref(), limit)
                         .map_err(ApiError::query)?;
-                    Ok::<_, ApiError>((page, vec![entry]))
+                    let ids: Vec<String> = page.items.iter().map(|u| u.registrar_id.clone()).collect();
+                    let names: std::collections::HashMap<String, String> =
+                        rekisteri_accounts::directory::organisation_names(conn, &ids)
+                            .map_err(ApiError::query)?
+                            .into_iter()
+                            .collect();
+                    Ok::<_, ApiError>(((page, names), vec![entry]))
                 })
         })
         .await?;
+    let (page, names) = page;
     Ok(HttpResponse::Ok().json(OwnUsagePage {
         next_cursor: page.next.as_ref().map(encode_cursor),
         items: page
@@ -787,8 +794,8 @@ async fn own_usage(
             .into_iter()
             .map(|u| OwnUsageBody {
                 occurred_at: rekisteri_audit::format_time(u.occurred_at),
+                organisation: names.get(&u.registrar_id).cloned(),
                 registrar_id: u.registrar_id,
-                organisation: u.registrar_name,
                 data_kind: u.data_kind,
                 purpose: u.purpose,
                 access_basis: u.access_basis,

@@ -271,7 +271,6 @@ pub fn subject_index_candidates(
 pub struct OwnUsage {
     pub occurred_at: PrimitiveDateTime,
     pub registrar_id: String,
-    pub registrar_name: Option<String>,
     pub data_kind: String,
     pub purpose: String,
     pub access_basis: String,
@@ -285,7 +284,6 @@ pub fn usage_about_person(
     cursor: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Page<OwnUsage>> {
-    use rekisteri_db::schema::organisations;
     let limit = clamp(limit);
     let mut query = usage_log::table
         .filter(usage_log::subject_index.eq_any(subject_candidates.to_vec()))
@@ -331,13 +329,6 @@ pub fn usage_about_person(
         chain_id: r.1.clone(),
         seq: r.2,
     });
-    let ids: Vec<&String> = page.items.iter().map(|r| &r.3).collect();
-    let names: std::collections::HashMap<String, String> = organisations::table
-        .filter(organisations::id.eq_any(ids))
-        .select((organisations::id, organisations::name))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
     Ok(Page {
         next: page.next,
         items: page
@@ -346,7 +337,6 @@ pub fn usage_about_person(
             .map(
                 |(occurred_at, _, _, registrar_id, data_kind, purpose, access_basis)| OwnUsage {
                     occurred_at,
-                    registrar_name: names.get(&registrar_id).cloned(),
                     registrar_id,
                     data_kind,
                     purpose,

@@ -47,7 +47,7 @@ const CRATES: &[Crate] = &[
             "security_events",
             "usage_log",
         ],
-        borrows: &[("organisations", "a report names the organisations in it")],
+        borrows: &[],
     },
     Crate {
         name: "calls",
