@@ -239,6 +239,36 @@ pub struct DeathWorkListQuery {
     limit: Option<i64>,
 }
 
+/// How `read` reads a VTJ work list of the registrar with every listed person logged.
+type WorkListRead<T> = fn(
+    &mut rekisteri_db::DbConnection,
+    &Vtj,
+    &rekisteri_audit::AuditContext,
+    Option<time::PrimitiveDateTime>,
+    i64,
+) -> Result<Vec<T>, rekisteri_vtj::VtjError>;
+
+/// A work list for the registrar's own `manage_vtj` staff (VT-4, VT-7), read by `read`.
+async fn work_list<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    rid: String,
+    query: DeathWorkListQuery,
+    purpose: &'static str,
+    read: WorkListRead<T>,
+) -> Result<Vec<T>, ApiError> {
+    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
+    let limit = crate::request::page_limit(query.limit)?;
+    let since = parse_time("since", query.since.as_deref())?;
+    state
+        .run(move |conn, state| {
+            let context = audit_context(&principal.0, &rid, purpose, &request_id);
+            read(conn, &vtj(state), &context, since, limit).map_err(map_error)
+        })
+        .await
+}
+
 /// One client whose services VTJ closed by the date of death (VT-7).
 #[derive(Serialize, ToSchema)]
 pub struct DeathClosureView {
@@ -278,22 +308,16 @@ async fn death_work_list(
     path: web::Path<String>,
     query: web::Query<DeathWorkListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let rid = path.into_inner();
-    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
-    let query = query.into_inner();
-    let limit = crate::request::page_limit(query.limit)?;
-    let since = parse_time("since", query.since.as_deref())?;
-    let rows = state
-        .run(move |conn, state| {
-            let context = audit_context(
-                &principal.0,
-                &rid,
-                "client register: clients closed by death (VTJ)",
-                &request_id,
-            );
-            rekisteri_vtj::death_work_list(conn, &vtj(state), &context, since, limit).map_err(map_error)
-        })
-        .await?;
+    let rows = work_list(
+        &state,
+        principal,
+        request_id,
+        path.into_inner(),
+        query.into_inner(),
+        "client register: clients closed by death (VTJ)",
+        rekisteri_vtj::death_work_list,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(DeathWorkList {
         items: rows
             .into_iter()
@@ -352,22 +376,16 @@ async fn moves_in_work_list(
     path: web::Path<String>,
     query: web::Query<DeathWorkListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let rid = path.into_inner();
-    rekisteri_vtj::authorise(&principal.0, &rid).map_err(map_error)?;
-    let query = query.into_inner();
-    let limit = crate::request::page_limit(query.limit)?;
-    let since = parse_time("since", query.since.as_deref())?;
-    let rows = state
-        .run(move |conn, state| {
-            let context = audit_context(
-                &principal.0,
-                &rid,
-                "client register: people who moved in from another registrar (VTJ)",
-                &request_id,
-            );
-            rekisteri_vtj::moves_in_work_list(conn, &vtj(state), &context, since, limit).map_err(map_error)
-        })
-        .await?;
+    let rows = work_list(
+        &state,
+        principal,
+        request_id,
+        path.into_inner(),
+        query.into_inner(),
+        "client register: people who moved in from another registrar (VTJ)",
+        rekisteri_vtj::moves_in_work_list,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(MoveNoticeList {
         items: rows
             .into_iter()

@@ -527,28 +527,21 @@ pub fn death_work_list(
     since: Option<PrimitiveDateTime>,
     limit: i64,
 ) -> Result<Vec<rekisteri_clients::population::DeathClosure>, VtjError> {
-    let at = now(vtj);
-    write_transaction(conn, |conn| {
-        let rows = rekisteri_clients::population::death_work_list(conn, &context.registrar_id, since, limit)?;
-        let entries: Vec<_> = rows
-            .iter()
-            .map(|row| {
-                context.usage_entry(
-                    DataUse {
-                        subject_index: row.subject_index,
-                        data_kind: "vtj_death_work_list".into(),
-                        data_id: Some(row.client_id.clone()),
-                        outcome: Outcome::Used,
-                    },
-                    at,
-                )
-            })
-            .collect();
-        if !entries.is_empty() {
-            vtj.audit.append_in(conn, entries, at)?;
-        }
-        Ok::<_, VtjError>(rows)
-    })
+    logged_work_list(
+        conn,
+        vtj,
+        context,
+        "vtj_death_work_list",
+        |conn| {
+            Ok(rekisteri_clients::population::death_work_list(
+                conn,
+                &context.registrar_id,
+                since,
+                limit,
+            )?)
+        },
+        |row| (row.subject_index, row.client_id.clone()),
+    )
 }
 
 /// VT-4: the people who moved into the registrar's municipalities from another registrar's,
@@ -561,17 +554,46 @@ pub fn moves_in_work_list(
     since: Option<PrimitiveDateTime>,
     limit: i64,
 ) -> Result<Vec<rekisteri_clients::moves::MoveNotice>, VtjError> {
+    logged_work_list(
+        conn,
+        vtj,
+        context,
+        "vtj_move_notice",
+        |conn| {
+            Ok(rekisteri_clients::moves::moves_in(
+                conn,
+                &vtj.keyring,
+                &context.registrar_id,
+                since,
+                limit,
+            )?)
+        },
+        |row| (row.subject_index, row.id.clone()),
+    )
+}
+
+/// Reads a work list and logs each listed person's use in the same transaction (AU-1): if the
+/// log cannot be written, nothing is returned.
+fn logged_work_list<T>(
+    conn: &mut DbConnection,
+    vtj: &Vtj,
+    context: &AuditContext,
+    data_kind: &str,
+    read: impl FnOnce(&mut DbConnection) -> Result<Vec<T>, VtjError>,
+    used: impl Fn(&T) -> (Option<[u8; 32]>, String),
+) -> Result<Vec<T>, VtjError> {
     let at = now(vtj);
     write_transaction(conn, |conn| {
-        let rows = rekisteri_clients::moves::moves_in(conn, &vtj.keyring, &context.registrar_id, since, limit)?;
+        let rows = read(conn)?;
         let entries: Vec<_> = rows
             .iter()
             .map(|row| {
+                let (subject_index, data_id) = used(row);
                 context.usage_entry(
                     DataUse {
-                        subject_index: row.subject_index,
-                        data_kind: "vtj_move_notice".into(),
-                        data_id: Some(row.id.clone()),
+                        subject_index,
+                        data_kind: data_kind.to_owned(),
+                        data_id: Some(data_id),
                         outcome: Outcome::Used,
                     },
                     at,
@@ -581,7 +603,7 @@ pub fn moves_in_work_list(
         if !entries.is_empty() {
             vtj.audit.append_in(conn, entries, at)?;
         }
-        Ok::<_, VtjError>(rows)
+        Ok(rows)
     })
 }
 
