@@ -30,51 +30,25 @@ pub(crate) struct World {
     pub(crate) other_provider_staff: String,
 }
 
-pub(crate) fn area(app: &TestApp, admin: &str, registrar: &str, code: &str, types: &[&str]) -> String {
-    let response = app.post_as(
-        admin,
-        &format!("/v1/registrars/{registrar}/service-areas"),
-        &json!({"code": code, "name": code, "service_types": types}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let body: Value = response.json().unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
-
-pub(crate) fn grant_area(app: &TestApp, admin: &str, account: &str, area: &str) -> String {
-    let response = app.post_as(
-        admin,
-        &format!("/v1/accounts/{account}/service-areas"),
-        &json!({"service_area_id": area}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let body: Value = response.json().unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
-
 pub(crate) fn world(app: &TestApp) -> World {
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
-    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
-    let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
-    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
-    let other_provider = organisation("Apu Oy", "provider", "1.2.246.10.2002");
-    let home_care = area(app, &admin, &registrar, "home_care", &["home_care"]);
-    let disability = area(app, &admin, &registrar, "disability", &["personal_assistance"]);
-    let other_home_care = area(app, &admin, &other_registrar, "home_care", &["home_care"]);
+    let rekisteri_tests::Parties {
+        registrar,
+        other_registrar,
+        provider,
+        other_provider,
+    } = app.parties(&admin);
+    let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
+    let disability = app.service_area(&admin, &registrar, "disability", &["personal_assistance"]);
+    let other_home_care = app.service_area(&admin, &other_registrar, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
-    grant_area(app, &admin, &handler_id, &home_care);
-    grant_area(app, &admin, &handler_id, &disability);
+    app.grant_service_area(&admin, &handler_id, &home_care);
+    app.grant_service_area(&admin, &handler_id, &disability);
     let (disability_id, disability_handler) =
         app.add_user(&admin, "disability@tampere.fi", &registrar, "client_handler");
-    grant_area(app, &admin, &disability_id, &disability);
+    app.grant_service_area(&admin, &disability_id, &disability);
     let (other_id, other_handler) = app.add_user(&admin, "handler@nokia.fi", &other_registrar, "client_handler");
-    grant_area(app, &admin, &other_id, &other_home_care);
+    app.grant_service_area(&admin, &other_id, &other_home_care);
     let (_, provider_staff) = app.add_user(&admin, "nurse@hoiva.fi", &provider, "provider_staff");
     let (_, other_provider_staff) = app.add_user(&admin, "nurse@apu.fi", &other_provider, "provider_staff");
     World {
@@ -647,7 +621,7 @@ app_test!(fn ac_11_ending_a_service_area_right_stops_access_on_the_next_request(
     let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
     // Without a right to the area the client is not there.
     assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
-    let grant = grant_area(app, &w.admin, &id, &home_care);
+    let grant = app.grant_service_area(&w.admin, &id, &home_care);
     assert_eq!(app.get_as(&token, &path).status().as_u16(), 200);
     let ended = app.patch_as(&w.admin, &format!("/v1/accounts/{id}/service-areas/{grant}"), &json!({}));
     assert_eq!(ended.status().as_u16(), 200);
@@ -676,7 +650,7 @@ app_test!(fn ax_4_a_kept_access_decision_follows_a_change_made_by_another_proces
     let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
     let areas: Value = app.get_as(&w.admin, &format!("/v1/registrars/{}/service-areas", w.registrar)).json().unwrap();
     let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
-    let grant = grant_area(app, &w.admin, &id, &home_care);
+    let grant = app.grant_service_area(&w.admin, &id, &home_care);
     // Twice, so that the second decision comes from what the server kept.
     for _ in 0..2 {
         assert_eq!(app.get_as(&token, &path).status().as_u16(), 200);

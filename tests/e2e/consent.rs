@@ -35,16 +35,12 @@ const CASE_ROOT: &str = "1.2.246.10.1001.99";
 fn world(app: &TestApp) -> World {
     app.clock.set(time::macros::datetime!(2026-12-01 10:00 UTC));
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
-    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
-    let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
-    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
-    let other_provider = organisation("Apu Oy", "provider", "1.2.246.10.2002");
+    let rekisteri_tests::Parties {
+        registrar,
+        other_registrar,
+        provider,
+        other_provider,
+    } = app.parties(&admin);
     for (org, oid) in [(&provider, UNIT_OID), (&other_provider, OTHER_UNIT_OID)] {
         let unit = app.post_as(
             &admin,
@@ -58,21 +54,9 @@ fn world(app: &TestApp) -> World {
         (&registrar, "handler@tampere.fi"),
         (&other_registrar, "handler@nokia.fi"),
     ] {
-        let area: Value = app
-            .post_as(
-                &admin,
-                &format!("/v1/registrars/{org}/service-areas"),
-                &json!({"code": "home_care", "name": "Kotihoito", "service_types": ["home_care"]}),
-            )
-            .json()
-            .unwrap();
+        let area = app.service_area(&admin, org, "home_care", &["home_care"]);
         let (id, token) = app.add_user(&admin, email, org, "client_handler");
-        let granted = app.post_as(
-            &admin,
-            &format!("/v1/accounts/{id}/service-areas"),
-            &json!({"service_area_id": area["id"]}),
-        );
-        assert_eq!(granted.status().as_u16(), 201);
+        app.grant_service_area(&admin, &id, &area);
         handlers.push(token);
     }
     let (_, dpo) = app.add_user(&admin, "tietosuoja@tampere.fi", &registrar, "auditor");

@@ -8,7 +8,7 @@ use rekisteri_db::schema::{security_events, usage_log};
 use rekisteri_tests::{TestApp, app_test, assert_problem, idp_app_test, sign_jwt};
 use serde_json::{Value, json};
 
-use crate::clients::{MAIJA, area, client_body, create, grant_area, home_care_voucher};
+use crate::clients::{MAIJA, client_body, create, home_care_voucher};
 
 /// A registrar with a client, its people, a provider, another registrar and API clients.
 struct Setup {
@@ -40,13 +40,13 @@ fn setup(app: &TestApp) -> Setup {
     let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
     let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
     let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
-    let home_care = area(app, &admin, &registrar, "home_care", &["home_care"]);
-    let disability = area(app, &admin, &registrar, "disability", &["personal_assistance"]);
+    let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
+    let disability = app.service_area(&admin, &registrar, "disability", &["personal_assistance"]);
     let handler_email = "handler@tampere.fi";
     let (handler_id, handler) = app.add_user(&admin, handler_email, &registrar, "client_handler");
-    grant_area(app, &admin, &handler_id, &home_care);
+    app.grant_service_area(&admin, &handler_id, &home_care);
     let (outsider_id, _) = app.add_user(&admin, "disability@tampere.fi", &registrar, "client_handler");
-    grant_area(app, &admin, &outsider_id, &disability);
+    app.grant_service_area(&admin, &outsider_id, &disability);
     let (auditor_id, _) = app.add_user(&admin, "dpo@tampere.fi", &registrar, "auditor");
     let (main_user_id, _) = app.add_user(&admin, "main@tampere.fi", &registrar, "main_user");
     let (stranger_id, _) = app.add_user(&admin, "handler@nokia.fi", &other_registrar, "client_handler");

@@ -13,7 +13,7 @@ use rekisteri_db::schema::usage_log;
 use rekisteri_tests::{TestApp, USER_PASSWORD, idp_app_test};
 use serde_json::{Value, json};
 
-use crate::clients::{MAIJA, area, grant_area};
+use crate::clients::MAIJA;
 use crate::isolation::api_client;
 
 const VICTIM_OID: &str = "1.2.246.10.5001";
@@ -120,9 +120,9 @@ fn seed_victim(app: &TestApp, admin: &str) -> Victim {
         );
         str_of(&joined, "/id")
     };
-    let home_care = area(app, admin, &v, "home_care", &["home_care"]);
+    let home_care = app.service_area(admin, &v, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(admin, "kasittelija@pirha.fi", &v, "client_handler");
-    let area_grant = grant_area(app, admin, &handler_id, &home_care);
+    let area_grant = app.grant_service_area(admin, &handler_id, &home_care);
     let membership = join(&handler_id, &v_unit);
     let (_, dpo) = app.add_user(admin, "tietosuoja@pirha.fi", &v, "auditor");
     let (_, main_user) = app.add_user(admin, "paakayttaja@pirha.fi", &v, "main_user");
@@ -503,9 +503,9 @@ fn foreign_principals(app: &TestApp, admin: &str) -> Vec<Principal> {
         )
         .json()
         .unwrap();
-    let other_area = area(app, admin, &other, "home_care", &["home_care"]);
+    let other_area = app.service_area(admin, &other, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(admin, "kasittelija@satakunta.fi", &other, "client_handler");
-    grant_area(app, admin, &handler_id, &other_area);
+    app.grant_service_area(admin, &handler_id, &other_area);
     let (_, auditor) = app.add_user(admin, "tietosuoja@satakunta.fi", &other, "auditor");
     let (main_user_id, main_user) = app.add_user(admin, "paakayttaja@satakunta.fi", &other, "main_user");
     let (supervisor_id, _) = app.add_user(admin, "esimies@satakunta.fi", &other, "call_supervisor");

@@ -34,25 +34,13 @@ const AUDITOR: &str = "dpo@tampere.fi";
 fn world(app: &TestApp) -> World {
     app.clock.set(datetime!(2026-01-05 09:00 UTC));
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
-    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
-    let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
-    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
-    let other_provider = organisation("Apu Oy", "provider", "1.2.246.10.2002");
-    let area = |registrar: &str, code: &str, types: &[&str]| {
-        let response = app.post_as(
-            &admin,
-            &format!("/v1/registrars/{registrar}/service-areas"),
-            &json!({"code": code, "name": code, "service_types": types}),
-        );
-        assert_eq!(response.status().as_u16(), 201);
-        response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
-    };
+    let rekisteri_tests::Parties {
+        registrar,
+        other_registrar,
+        provider,
+        other_provider,
+    } = app.parties(&admin);
+    let area = |registrar: &str, code: &str, types: &[&str]| app.service_area(&admin, registrar, code, types);
     let all = area(&registrar, "elderly", &["home_care", "meals", "personal_assistance"]);
     let other = area(&other_registrar, "elderly", &["home_care"]);
     for (email, org, role, area) in [
@@ -64,12 +52,7 @@ fn world(app: &TestApp) -> World {
     ] {
         let (id, _) = app.add_user(&admin, email, org, role);
         if let Some(area) = area {
-            let response = app.post_as(
-                &admin,
-                &format!("/v1/accounts/{id}/service-areas"),
-                &json!({"service_area_id": area}),
-            );
-            assert_eq!(response.status().as_u16(), 201);
+            app.grant_service_area(&admin, &id, area);
         }
     }
     World {

@@ -225,7 +225,7 @@ fn parse_openmetrics(text: &str) -> Vec<Sample> {
 }
 
 db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_with_no_personal_data(db) {
-    use crate::clients::{MAIJA, area, client_body, create, grant_area, home_care_voucher};
+    use crate::clients::{MAIJA, client_body, create, home_care_voucher};
     const SCRAPE: &str = "a-scrape-token-of-forty-characters-long!";
     let app = TestApp::start_with(
         db_reopen(db),
@@ -237,9 +237,9 @@ db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_
         &serde_json::json!({"name": "Tampere", "kind": "municipality", "oid": "1.2.246.10.1001", "strong_authentication_required": false}),
     );
     let provider = app.create_organisation(&admin, "Hoiva Oy", "provider");
-    let home_care = area(&app, &admin, &registrar, "home_care", &["home_care"]);
+    let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
-    grant_area(&app, &admin, &handler_id, &home_care);
+    app.grant_service_area(&admin, &handler_id, &home_care);
     let created = create(&app, &handler, &registrar, &client_body(MAIJA, serde_json::json!([home_care_voucher(&provider)])));
     let client = created["id"].as_str().unwrap();
     let read = app.get_as(&handler, &format!("/v1/registrars/{registrar}/clients/{client}"));

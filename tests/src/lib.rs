@@ -102,6 +102,15 @@ pub fn test_accounts_options() -> rekisteri_accounts::AccountsOptions {
     }
 }
 
+/// Two registrars (Tampere, Nokia) and two providers (Hoiva Oy, Apu Oy) with the OIDs the tests
+/// name (`1.2.246.10.1001`, `…1002`, `…2001`, `…2002`), strong authentication off.
+pub struct Parties {
+    pub registrar: String,
+    pub other_registrar: String,
+    pub provider: String,
+    pub other_provider: String,
+}
+
 pub const ADMIN_EMAIL: &str = "ada.admin@rekisteri.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const USER_PASSWORD: &str = "ivory tower of wet paper";
@@ -386,6 +395,46 @@ impl TestApp {
 
     /// Creates an organisation from a full body (e.g. with `oid` or
     /// `strong_authentication_required`) and returns its id.
+    /// The organisations most end-to-end tests share (see [`Parties`]).
+    pub fn parties(&self, admin_token: &str) -> Parties {
+        let organisation = |name: &str, kind: &str, oid: &str| {
+            self.create_organisation_with(
+                admin_token,
+                &serde_json::json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
+            )
+        };
+        Parties {
+            registrar: organisation("Tampere", "municipality", "1.2.246.10.1001"),
+            other_registrar: organisation("Nokia", "municipality", "1.2.246.10.1002"),
+            provider: organisation("Hoiva Oy", "provider", "1.2.246.10.2001"),
+            other_provider: organisation("Apu Oy", "provider", "1.2.246.10.2002"),
+        }
+    }
+
+    /// A service area of `registrar` covering `service_types`; its id.
+    pub fn service_area(&self, admin_token: &str, registrar: &str, code: &str, service_types: &[&str]) -> String {
+        let response = self.post_as(
+            admin_token,
+            &format!("/v1/registrars/{registrar}/service-areas"),
+            &serde_json::json!({"code": code, "name": code, "service_types": service_types}),
+        );
+        assert_eq!(response.status().as_u16(), 201, "creating a test service area failed");
+        let body: serde_json::Value = response.json().unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Grants `account` a right to service area `area`; the right's id.
+    pub fn grant_service_area(&self, admin_token: &str, account: &str, area: &str) -> String {
+        let response = self.post_as(
+            admin_token,
+            &format!("/v1/accounts/{account}/service-areas"),
+            &serde_json::json!({"service_area_id": area}),
+        );
+        assert_eq!(response.status().as_u16(), 201, "granting a test service area failed");
+        let body: serde_json::Value = response.json().unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     pub fn create_organisation_with(&self, admin_token: &str, body: &serde_json::Value) -> String {
         let response = self.post_as(admin_token, "/v1/organisations", body);
         assert_eq!(response.status().as_u16(), 201, "creating a test organisation failed");
