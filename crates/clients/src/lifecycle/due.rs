@@ -97,7 +97,7 @@ pub(super) fn due_entries(
         .load(conn)?;
     let mut last: HashMap<String, Date> = HashMap::new();
     for (client, closed_on, valid_to) in ends {
-        let end = closed_on.unwrap_or(valid_to);
+        let end = crate::service_ends_on(closed_on, valid_to);
         let slot = last.entry(client).or_insert(end);
         *slot = (*slot).max(end);
     }

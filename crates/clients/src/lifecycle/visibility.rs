@@ -143,7 +143,7 @@ pub(crate) fn registrar_sees(services: impl IntoIterator<Item = (Option<Date>, D
     let cutoff = visibility_cutoff(today);
     services
         .into_iter()
-        .any(|(closed_on, valid_to)| closed_on.unwrap_or(valid_to) >= cutoff)
+        .any(|(closed_on, valid_to)| crate::service_ends_on(closed_on, valid_to) >= cutoff)
 }
 
 /// Whether `reach` still sees client `client_id` on `today` (CL-13).
