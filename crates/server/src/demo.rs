@@ -390,6 +390,28 @@ fn build(
     let actor = principal_of(conn, register, &admin, now())?;
     let mut users = vec![admin];
 
+    // Whom a person contacts about each register, and the municipality it serves (source 000).
+    for (municipality, registrar) in MUNICIPALITIES.iter().zip(&registrars) {
+        let contact = |name: &str, mailbox: &str| rekisteri_accounts::ContactDetails {
+            name: name.into(),
+            email: Some(format!("{mailbox}@{}.demo.test", municipality.domain)),
+            phone: None,
+        };
+        let changes = rekisteri_accounts::OrganisationChanges {
+            contact_person: Some(contact("Asiakasrekisterin yhteyshenkilö", "asiakasrekisteri")),
+            data_protection_officer: Some(contact("Tietosuojavastaava", "tietosuoja")),
+            municipality_codes: Some(vec![
+                municipality
+                    .code
+                    .parse()
+                    .map_err(|_| format!("{} is not a municipality code", municipality.code))?,
+            ]),
+            ..Default::default()
+        };
+        rekisteri_accounts::update_organisation(conn, register, &actor, &registrar.id, changes, now())
+            .map_err(during(format!("recording the contacts of {}", municipality.name)))?;
+    }
+
     let unit = rekisteri_accounts::add_service_unit(
         conn,
         register,
