@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use rekisteri_accounts::{Permission, Principal};
+use rekisteri_accounts::Principal;
 use rekisteri_calls::reports::{ContactReport, GroupBy};
 use rekisteri_calls::{
     CallRegister, Contact, ContactFilter, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry,
@@ -364,14 +364,7 @@ async fn create_contact(
             let purpose = "call register: push contact";
             let request = request(state, &principal.0, &rid, purpose, &request_id);
             let contact = rekisteri_calls::create_contact(conn, &state.calls(), &request, &rid, new)?;
-            let subject = contact
-                .client_identity_code
-                .as_deref()
-                .and_then(|code| {
-                    rekisteri_core::PersonalIdentityCode::parse(code, rekisteri_core::TemporaryCodesAllowed::No).ok()
-                })
-                .map(|code| rekisteri_audit::subject_index(&state.keyring, &code));
-            let disclosure = disclosure(&rid, purpose, Permission::PushContacts, subject, "contact", &contact.id);
+            let disclosure = disclosure(&rid, purpose, &contact.written(&state.keyring));
             Ok((contact, disclosure))
         })
         .await?;

@@ -15,7 +15,6 @@ use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, if_match, request};
 use crate::{AppState, RunBlocking};
-use rekisteri_accounts::Permission;
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -94,8 +93,7 @@ async fn add_proxy(
             let purpose = "client register: add proxy";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let proxy = rekisteri_clients::add_proxy(conn, &state.clients(), &request, &rid, &id, new)?;
-            let subject = rekisteri_clients::subject_of(conn, &rid, "proxy", &proxy.id)?;
-            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "proxy", &proxy.id);
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &proxy)?);
             Ok((proxy, disclosure))
         })
         .await?;
@@ -201,15 +199,7 @@ async fn add_care_team_member(
             let purpose = "client register: add care team member";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let member = rekisteri_clients::add_care_team_member(conn, &state.clients(), &request, &rid, &id, new)?;
-            let subject = rekisteri_clients::subject_of(conn, &rid, "care_team_member", &member.id)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::WriteClients,
-                subject,
-                "care_team",
-                &member.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &member)?);
             Ok((member, disclosure))
         })
         .await?;

@@ -4,7 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use rekisteri_accounts::Permission;
 use rekisteri_clients::{
     Client, ClientChanges, ClientRegister, NewClient, NewService, NewServiceEvent, Service, ServiceChanges,
     ServiceEvent, Settlement,
@@ -138,8 +137,7 @@ async fn create_client(
             let purpose = "client register: create client";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let client = rekisteri_clients::create_client(conn, &state.clients(), &request, &rid, new)?;
-            let subject = rekisteri_clients::subject_of(conn, &rid, "client", &client.id)?;
-            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "client", &client.id);
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &client)?);
             Ok((client, disclosure))
         })
         .await?;
@@ -295,8 +293,7 @@ async fn add_service(
             let purpose = "client register: grant service";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let service = rekisteri_clients::add_service(conn, &state.clients(), &request, &rid, &id, new)?;
-            let subject = rekisteri_clients::subject_of(conn, &rid, "service", &service.id)?;
-            let disclosure = disclosure(&rid, purpose, Permission::WriteClients, subject, "service", &service.id);
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &service)?);
             Ok((service, disclosure))
         })
         .await?;
@@ -439,15 +436,7 @@ async fn record_event(
             let purpose = "client register: record service event";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let event = rekisteri_clients::record_event(conn, &state.clients(), &request, &rid, &sid, new)?;
-            let subject = rekisteri_clients::subject_of(conn, &rid, "service_event", &event.id)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::RecordServiceEvents,
-                subject,
-                "service_event",
-                &event.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &event)?);
             Ok((event, disclosure))
         })
         .await?;

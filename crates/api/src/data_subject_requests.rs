@@ -6,7 +6,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rekisteri_accounts::Permission;
 use rekisteri_clients::{
     DataSubjectRequest, DataSubjectRequestChanges, NewDataSubjectRequest, RequestCursor, RequestFilter, RequestStatus,
 };
@@ -146,21 +145,8 @@ async fn create_request(
         .run(move |conn, state| {
             let purpose = "data-subject requests: record request";
             let request = request(state, &principal.0, &rid, purpose, &access);
-            let subject = rekisteri_core::PersonalIdentityCode::parse(
-                &new.identity_code,
-                rekisteri_core::TemporaryCodesAllowed::No,
-            )
-            .ok()
-            .map(|code| rekisteri_audit::subject_index(&state.keyring, &code));
             let created = rekisteri_clients::create_request(conn, &state.clients(), &request, &rid, new)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::HandleDataSubjectRequests,
-                subject,
-                "data_subject_request",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &created.written(&state.keyring));
             Ok((created, disclosure))
         })
         .await?;

@@ -50,16 +50,16 @@ pub fn disclosing(mut response: HttpResponse, disclosure: Disclosure) -> HttpRes
     response
 }
 
-/// The disclosure of one record of a register, for a handler's 201.
-pub fn disclosure(
-    registrar_id: &str,
-    purpose: &str,
-    permission: Permission,
-    subject: Option<[u8; 32]>,
-    data_kind: &str,
-    data_id: &str,
-) -> Disclosure {
-    Disclosure::one(registrar_id, purpose, permission.as_str(), subject, data_kind, data_id)
+/// The disclosure of one record a register wrote, for a handler's 201.
+pub fn disclosure(registrar_id: &str, purpose: &str, written: &rekisteri_audit::Written) -> Disclosure {
+    Disclosure::one(
+        registrar_id,
+        purpose,
+        written.permission,
+        written.subject_index,
+        written.data_kind,
+        &written.data_id,
+    )
 }
 
 fn header_problem(kind: ProblemType, message: &str) -> HttpResponse {

@@ -32,6 +32,17 @@ pub struct AuditContext {
     pub calling_system: Option<String>,
 }
 
+/// What a created record discloses about a person, said by the register that wrote it: an
+/// idempotent replay of its 201 (PL-2) logs it again, under the permission the write needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The permission the write needed, as `Permission::as_str` names it.
+    pub permission: &'static str,
+    pub subject_index: Option<[u8; 32]>,
+    pub data_kind: &'static str,
+    pub data_id: String,
+}
+
 /// One piece of one person's data that a read touched (or looked for: `NotFound`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataUse {

@@ -19,7 +19,7 @@ mod walk;
 mod writer;
 
 pub use canonical::{canonical_bytes, format_time};
-pub use context::{AuditContext, DataUse};
+pub use context::{AuditContext, DataUse, Written};
 pub use entry::{
     AccessBasis, ActorKind, DisclosureEntry, LogKind, NewEntry, Outcome, SecurityEvent, UsageEntry, chain_id,
 };

@@ -240,6 +240,25 @@ pub struct Contact {
 
 rekisteri_core::redacted_debug!(Contact { id, registrar_id, kind });
 
+impl Contact {
+    /// What pushing the contact disclosed (an idempotent replay of its 201 is logged again): the
+    /// person is the client the telephony system named by identity code, if it did.
+    pub fn written(&self, keyring: &rekisteri_crypto::Keyring) -> rekisteri_audit::Written {
+        rekisteri_audit::Written {
+            permission: rekisteri_accounts::Permission::PushContacts.as_str(),
+            subject_index: self
+                .client_identity_code
+                .as_deref()
+                .and_then(|code| {
+                    rekisteri_core::PersonalIdentityCode::parse(code, rekisteri_core::TemporaryCodesAllowed::No).ok()
+                })
+                .map(|code| rekisteri_audit::subject_index(keyring, &code)),
+            data_kind: "contact",
+            data_id: self.id.clone(),
+        }
+    }
+}
+
 /// Why a recording is listened to: the purposes seed 001 names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -263,6 +263,24 @@ pub struct DataSubjectRequest {
     pub updated_at: String,
 }
 
+impl DataSubjectRequest {
+    /// What recording the request disclosed (see [`crate::CreatedRecord`]): the person is
+    /// named by the request's identity code.
+    pub fn written(&self, keyring: &rekisteri_crypto::Keyring) -> rekisteri_audit::Written {
+        rekisteri_audit::Written {
+            permission: Permission::HandleDataSubjectRequests.as_str(),
+            subject_index: rekisteri_core::PersonalIdentityCode::parse(
+                &self.identity_code,
+                rekisteri_core::TemporaryCodesAllowed::No,
+            )
+            .ok()
+            .map(|code| rekisteri_audit::subject_index(keyring, &code)),
+            data_kind: DATA_KIND,
+            data_id: self.id.clone(),
+        }
+    }
+}
+
 rekisteri_core::redacted_debug!(DataSubjectRequest {
     id,
     registrar_id,

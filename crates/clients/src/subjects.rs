@@ -2,6 +2,7 @@
 //! replay, PL-2, AU-1).
 
 use diesel::prelude::*;
+use rekisteri_accounts::Permission;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{care_team_members, clients, proxies, service_events, services};
 
@@ -53,3 +54,61 @@ pub fn subject_of(
         .optional()?;
     Ok(index.flatten().and_then(|i| i.as_slice().try_into().ok()))
 }
+
+/// A record whose creation hands a person's data back to the caller: an idempotent replay of
+/// its 201 (PL-2) is logged again, under the permission the write needed.
+pub trait CreatedRecord {
+    /// The permission the write needed.
+    const PERMISSION: Permission;
+    /// The data kind the replay's usage entry names.
+    const DATA_KIND: &'static str;
+    fn record_id(&self) -> &str;
+    /// Whose data the record is, as [`subject_of`] looks it up: a data kind and an id.
+    fn subject_key(&self) -> (&'static str, &str);
+}
+
+/// What creating `record` disclosed (see [`CreatedRecord`]).
+pub fn written<R: CreatedRecord>(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    record: &R,
+) -> Result<rekisteri_audit::Written, ClientsError> {
+    let (kind, id) = record.subject_key();
+    Ok(rekisteri_audit::Written {
+        permission: R::PERMISSION.as_str(),
+        subject_index: subject_of(conn, registrar_id, kind, id)?,
+        data_kind: R::DATA_KIND,
+        data_id: record.record_id().to_owned(),
+    })
+}
+
+macro_rules! created_record {
+    ($type:ty, $permission:expr, $data_kind:literal, $subject_kind:literal) => {
+        impl CreatedRecord for $type {
+            const PERMISSION: Permission = $permission;
+            const DATA_KIND: &'static str = $data_kind;
+            fn record_id(&self) -> &str {
+                &self.id
+            }
+            fn subject_key(&self) -> (&'static str, &str) {
+                ($subject_kind, &self.id)
+            }
+        }
+    };
+}
+
+created_record!(crate::Client, Permission::WriteClients, "client", "client");
+created_record!(crate::Service, Permission::WriteClients, "service", "service");
+created_record!(
+    crate::ServiceEvent,
+    Permission::RecordServiceEvents,
+    "service_event",
+    "service_event"
+);
+created_record!(crate::Proxy, Permission::WriteClients, "proxy", "proxy");
+created_record!(
+    crate::CareTeamMember,
+    Permission::WriteClients,
+    "care_team",
+    "care_team_member"
+);

@@ -8,6 +8,7 @@
 
 mod access_document;
 mod consent;
+mod created;
 pub mod decision;
 mod outbox;
 mod rights;

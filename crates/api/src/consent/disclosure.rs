@@ -1,7 +1,6 @@
 //! Kanta informing, disclosure consent and prohibitions, and the disclosure decision (CO-1..CO-5).
 
 use actix_web::{HttpResponse, get, post, put, web};
-use rekisteri_accounts::Permission;
 use rekisteri_consent::decision::ConsentState;
 use rekisteri_consent::{
     ConsentView, DecisionRequest, DecisionResponse, Informing, NewInforming, NewProhibition, Prohibition,
@@ -9,7 +8,6 @@ use rekisteri_consent::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::subject;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
@@ -91,14 +89,7 @@ pub(super) async fn record_informing(
             let purpose = "kanta: record informing";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let created = rekisteri_consent::record_informing(conn, &state.consent(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::ManageDisclosureConsent,
-                subject(conn, &rid, &id)?,
-                "kanta_informing",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
             Ok((created, disclosure))
         })
         .await?;
@@ -231,14 +222,7 @@ pub(super) async fn add_prohibition(
             let purpose = "kanta: record prohibition";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let created = rekisteri_consent::add_prohibition(conn, &state.consent(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::ManageDisclosureConsent,
-                subject(conn, &rid, &id)?,
-                "disclosure_prohibition",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
             Ok((created, disclosure))
         })
         .await?;

@@ -2,12 +2,10 @@
 //! RU-7, RU-8).
 
 use actix_web::{HttpResponse, get, post, web};
-use rekisteri_accounts::Permission;
 use rekisteri_consent::{CaseDocument, NewDocument};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::subject;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
@@ -81,14 +79,7 @@ pub(super) async fn store_document(
             let purpose = "case documents: store";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let created = rekisteri_consent::store_document(conn, &state.consent(), &request, &rid, &case_oid, body)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::StoreCaseDocuments,
-                subject(conn, &rid, &created.client_id)?,
-                "document",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
             Ok((created, disclosure))
         })
         .await?;

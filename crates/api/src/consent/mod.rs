@@ -76,7 +76,3 @@ impl From<ConsentError> for ApiError {
         }
     }
 }
-
-fn subject(conn: &mut rekisteri_db::DbConnection, rid: &str, client_id: &str) -> Result<Option<[u8; 32]>, ApiError> {
-    Ok(rekisteri_clients::subject_of(conn, rid, "client", client_id)?)
-}

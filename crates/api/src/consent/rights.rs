@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, put, web};
-use rekisteri_accounts::Permission;
 use rekisteri_consent::{
     CloseRight, ContractBody, KantaJoiningReport, KantaSettings, OpenRight, ReopenRight, Right, VoucherChoice,
     VoucherChoiceBody,
@@ -11,7 +10,6 @@ use rekisteri_consent::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::subject;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
@@ -156,14 +154,7 @@ pub(super) async fn record_voucher_choice(
             let purpose = "registry use right: report voucher choice";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let created = rekisteri_consent::record_voucher_choice(conn, &state.consent(), &request, &rid, body)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::ReadClients,
-                subject(conn, &rid, &created.client_id)?,
-                "voucher_provider_choice",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
             Ok((created, disclosure))
         })
         .await?;
@@ -230,14 +221,7 @@ pub(super) async fn open_right(
             let purpose = "registry use right: open";
             let request = request(state, &principal.0, &rid, purpose, &access);
             let created = rekisteri_consent::open_right(conn, &state.consent(), &request, &rid, body)?;
-            let disclosure = disclosure(
-                &rid,
-                purpose,
-                Permission::ManageRegistryUseRights,
-                subject(conn, &rid, &created.client_id)?,
-                "registry_use_right",
-                &created.id,
-            );
+            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
             Ok((created, disclosure))
         })
         .await?;
