@@ -230,7 +230,7 @@ async fn push_changes(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct DeathWorkListQuery {
+pub struct WorkListQuery {
     /// Only entries recorded at or after this time (RFC 3339 or a date).
     #[param(value_type = Option<crate::contract::TimeOrDate>, inline)]
     since: Option<String>,
@@ -254,7 +254,7 @@ async fn work_list<T: Send + 'static>(
     principal: Authenticated,
     request_id: RequestId,
     rid: String,
-    query: DeathWorkListQuery,
+    query: WorkListQuery,
     purpose: &'static str,
     read: WorkListRead<T>,
 ) -> Result<Vec<T>, ApiError> {
@@ -293,7 +293,7 @@ pub struct DeathWorkList {
 /// is written to the usage log.
 #[utoipa::path(
     tag = "vtj",
-    params(("rid" = String, Path, description = "Registrar (organisation) id"), DeathWorkListQuery),
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), WorkListQuery),
     responses(
         (status = 200, body = DeathWorkList),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
@@ -306,7 +306,7 @@ async fn death_work_list(
     principal: Authenticated,
     request_id: RequestId,
     path: web::Path<String>,
-    query: web::Query<DeathWorkListQuery>,
+    query: web::Query<WorkListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = work_list(
         &state,
@@ -361,7 +361,7 @@ pub struct MoveNoticeList {
 /// registrar's (VT-4), newest first. Every listed person's read is written to the usage log.
 #[utoipa::path(
     tag = "vtj",
-    params(("rid" = String, Path, description = "Registrar (organisation) id"), DeathWorkListQuery),
+    params(("rid" = String, Path, description = "Registrar (organisation) id"), WorkListQuery),
     responses(
         (status = 200, body = MoveNoticeList),
         (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
@@ -374,7 +374,7 @@ async fn moves_in_work_list(
     principal: Authenticated,
     request_id: RequestId,
     path: web::Path<String>,
-    query: web::Query<DeathWorkListQuery>,
+    query: web::Query<WorkListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = work_list(
         &state,

@@ -101,18 +101,23 @@ pub(super) fn right_of(registrar_id: &str, row: RightRow, identity_code: Option<
     }
 }
 
+/// The client's rights in every state, oldest first.
+fn right_rows_of_client(conn: &mut DbConnection, registrar_id: &str, client_id: &str) -> QueryResult<Vec<RightRow>> {
+    registry_use_rights::table
+        .filter(registry_use_rights::registrar_id.eq(registrar_id))
+        .filter(registry_use_rights::client_id.eq(client_id))
+        .order((registry_use_rights::created_at, registry_use_rights::id))
+        .select(right_columns!())
+        .load(conn)
+}
+
 /// The client's rights in every state, for the disclosure decision (CO-5).
 pub(crate) fn rights_of_client(
     conn: &mut DbConnection,
     registrar_id: &str,
     client_id: &str,
 ) -> Result<Vec<RightState>, ConsentError> {
-    let rows: Vec<RightRow> = registry_use_rights::table
-        .filter(registry_use_rights::registrar_id.eq(registrar_id))
-        .filter(registry_use_rights::client_id.eq(client_id))
-        .select(right_columns!())
-        .load(conn)?;
-    Ok(rows
+    Ok(right_rows_of_client(conn, registrar_id, client_id)?
         .into_iter()
         .map(|r| RightState {
             id: r.id,
@@ -134,13 +139,7 @@ pub(crate) fn rights_of_client_read(
     client_id: &str,
     today: Date,
 ) -> Result<Vec<Right>, ConsentError> {
-    let rows: Vec<RightRow> = registry_use_rights::table
-        .filter(registry_use_rights::registrar_id.eq(registrar_id))
-        .filter(registry_use_rights::client_id.eq(client_id))
-        .order((registry_use_rights::created_at, registry_use_rights::id))
-        .select(right_columns!())
-        .load(conn)?;
-    Ok(rows
+    Ok(right_rows_of_client(conn, registrar_id, client_id)?
         .into_iter()
         .map(|r| right_of(registrar_id, r, None, today))
         .collect())
