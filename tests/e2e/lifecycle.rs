@@ -4,7 +4,9 @@
 
 use diesel::prelude::*;
 use rekisteri_clients::ClientRegister;
-use rekisteri_clients::lifecycle::{AnonymiseReport, DeletionReport, run_anonymise, run_deletion};
+use rekisteri_clients::lifecycle::{
+    AnonymiseReport, DeletionReport, run_anonymise, run_anonymise_in_batches, run_deletion,
+};
 use rekisteri_core::Clock;
 use rekisteri_db::schema::{
     change_history, clients, disclosure_log, security_events, service_events, services, usage_log,
@@ -356,6 +358,54 @@ app_test!(fn cl_14_anonymisation_removes_identity_data_irreversibly_and_idempote
         .get_result(&mut app.db.conn())
         .unwrap();
     assert_eq!(run, 3);
+});
+
+app_test!(fn pl_15_anonymisation_walks_in_creation_order_across_batches_and_ties(app) {
+    let w = world(app);
+    // Four clients created at one moment (ties on created_at), then three at a later one; one
+    // of the later ones keeps a service and stays visible.
+    let mut gone = Vec::new();
+    let mut gone_services = Vec::new();
+    for n in 1..=4 {
+        let (id, sids) = create(app, &w, n, json!([service(&w.provider, "home_care", "2026-06-30")]));
+        gone.push(id);
+        gone_services.extend(sids);
+    }
+    app.clock.set(datetime!(2026-01-06 10:00 UTC));
+    for n in 5..=6 {
+        let (id, sids) = create(app, &w, n, json!([service(&w.provider, "meals", "2026-06-30")]));
+        gone.push(id);
+        gone_services.extend(sids);
+    }
+    let (kept, _) = create(app, &w, 7, json!([service(&w.provider, "home_care", "2030-12-31")]));
+    app.clock.set(datetime!(2027-07-01 02:00 UTC));
+    let mut own = app.db.pool.connect_unpooled().unwrap();
+    // Batches of two: the cursor crosses the tie and the moment between the groups.
+    let report = run_anonymise_in_batches(&mut own, &register(app), app.clock.now(), 2).unwrap();
+    assert_eq!(report, AnonymiseReport { services_closed: 0, clients_anonymised: 6 });
+    let mut anonymised: Vec<String> = clients::table
+        .filter(clients::anonymised_at.is_not_null())
+        .select(clients::id)
+        .load(&mut app.db.conn())
+        .unwrap();
+    anonymised.sort();
+    let mut expected = gone.clone();
+    expected.sort();
+    assert_eq!(anonymised, expected);
+    let mut rows = gone.clone();
+    rows.extend(gone_services);
+    assert_eq!(history_rows(app, &rows), 0, "no history row of the anonymised clients or their services");
+    assert!(history_rows(app, std::slice::from_ref(&kept)) > 0, "the visible client's history stays");
+    let purge_rows: i64 = change_history::table
+        .filter(change_history::actor.eq(rekisteri_db::history::PURGE_ACTOR))
+        .count()
+        .get_result(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(purge_rows, 0);
+    assert_eq!(
+        run_anonymise_in_batches(&mut own, &register(app), app.clock.now(), 2).unwrap(),
+        AnonymiseReport::default()
+    );
 });
 
 app_test!(fn cl_15_anonymised_data_is_deleted_after_retention_and_departed_clients_services_close(app) {

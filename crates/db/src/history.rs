@@ -3,7 +3,54 @@
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
-use crate::DbConnection;
+use crate::{DbConnection, write_transaction_as};
+
+/// The actor of the lifecycle runs' purges (CL-14, CL-15). The changes such a transaction makes
+/// leave no history rows (migration 000028): the transaction purges the history of those rows
+/// anyway, so writing rows only to delete them a moment later would triple its writes.
+pub const PURGE_ACTOR: &str = "system:lifecycle-purge";
+
+diesel::define_sql_function! {
+    /// Registered only on the lifecycle runs' own SQLite connection: lets them delete change
+    /// history (migration 000009).
+    fn rekisteri_lifecycle_allowed() -> Integer;
+}
+
+/// Gives `conn`, a connection of the lifecycle run's own (never a pooled one), the right to
+/// delete change history on SQLite. On PostgreSQL the right is the transaction's, set by
+/// [`purging`].
+pub fn allow_purge(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Sqlite(inner) = conn {
+        rekisteri_lifecycle_allowed_utils::register_impl(inner, || 1)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a write transaction as [`PURGE_ACTOR`] in which the change history may be
+/// deleted (on SQLite only on a connection given [`allow_purge`]) and the changes `f` makes
+/// write no history. `f` must purge the history of every row it changes, so that none is left
+/// that still holds the old values.
+pub fn purging<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_transaction_as(conn, PURGE_ACTOR, |conn| {
+        set_purge(conn, "on")?;
+        let value = f(conn)?;
+        set_purge(conn, "off")?;
+        Ok(value)
+    })
+}
+
+fn set_purge(conn: &mut DbConnection, state: &str) -> QueryResult<()> {
+    if let DbConnection::Postgres(inner) = conn {
+        diesel::sql_query("SELECT set_config('rekisteri.lifecycle_purge', $1, true)")
+            .bind::<Text, _>(state)
+            .execute(inner)?;
+    }
+    Ok(())
+}
 
 /// One change of one row, oldest first. The rows are JSON text; encrypted columns in them are
 /// ciphertexts.

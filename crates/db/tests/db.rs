@@ -429,3 +429,67 @@ db_test!(fn pl_6_every_sealed_column_is_rotated(db) {
     expected.dedup();
     assert_eq!(binary, expected, "a binary column is neither rotated nor listed as not sealed");
 });
+
+fn history_of_organisation(conn: &mut DbConnection, id: &str) -> usize {
+    rekisteri_db::history::change_history_of(conn, "organisations", id)
+        .unwrap()
+        .len()
+}
+
+fn insert_organisation(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    use rekisteri_db::schema::organisations;
+    let at = rekisteri_db::to_primitive(time::OffsetDateTime::now_utc());
+    diesel::insert_into(organisations::table)
+        .values((
+            organisations::id.eq(id),
+            organisations::name.eq("Testikunta"),
+            organisations::kind.eq("municipality"),
+            organisations::strong_authentication_required.eq(false),
+            organisations::version.eq(1i64),
+            organisations::created_at.eq(at),
+            organisations::updated_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+db_test!(fn pl_15_changes_made_in_a_lifecycle_purge_leave_no_history_and_others_do(db) {
+    use rekisteri_db::history::{PURGE_ACTOR, purging};
+    use rekisteri_db::write_transaction_as;
+    let mut conn = db.conn();
+    write_transaction_as(&mut conn, "job:test", |conn| insert_organisation(conn, "o-kept")).unwrap();
+    assert_eq!(history_of_organisation(&mut conn, "o-kept"), 1);
+    purging(&mut conn, |conn| insert_organisation(conn, "o-purge")).unwrap();
+    assert_eq!(history_of_organisation(&mut conn, "o-purge"), 0);
+    // After the purge the same connection's changes are recorded again.
+    write_transaction_as(&mut conn, "job:test", |conn| insert_organisation(conn, "o-after")).unwrap();
+    assert_eq!(history_of_organisation(&mut conn, "o-after"), 1);
+    // On PostgreSQL the actor alone is not enough: the purge's transaction setting is needed too.
+    write_transaction_as(&mut conn, PURGE_ACTOR, |conn| insert_organisation(conn, "o-actor-only")).unwrap();
+    let expected = match db.backend() {
+        rekisteri_db::Backend::Postgres => 1,
+        rekisteri_db::Backend::Sqlite => 0,
+    };
+    assert_eq!(history_of_organisation(&mut conn, "o-actor-only"), expected);
+});
+
+db_test!(fn pl_15_a_clients_events_and_the_anonymisation_walk_have_their_indexes(db) {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let mut conn = db.conn();
+    let sql = match db.backend() {
+        rekisteri_db::Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('clients', 'service_events') ORDER BY name",
+        rekisteri_db::Backend::Postgres => "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN ('clients', 'service_events') ORDER BY indexname",
+    };
+    let names: Vec<String> = diesel::sql_query(sql)
+        .load::<Name>(&mut *conn)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert!(names.contains(&"service_events_client".to_owned()), "{names:?}");
+    assert!(names.contains(&"clients_not_anonymised_by_age".to_owned()), "{names:?}");
+    assert!(!names.contains(&"clients_not_anonymised".to_owned()), "replaced: {names:?}");
+});

@@ -2,13 +2,14 @@
 //! services, events and change history.
 
 use diesel::prelude::*;
-use rekisteri_db::schema::{change_history, clients, service_events, services};
-use rekisteri_db::{DbConnection, write_transaction_as};
+use rekisteri_db::DbConnection;
+use rekisteri_db::history::{allow_purge, purging};
+use rekisteri_db::schema::{clients, service_events, services};
 use serde::Serialize;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::BATCH;
-use super::purge::{allow_history_purge, begin_purge, end_purge, purge_history, registrars, run_event};
+use super::purge::{purge_history, registrars, run_event};
 use super::visibility::add_months;
 use crate::{ClientRegister, ClientsError, at_primitive};
 
@@ -29,15 +30,12 @@ pub fn run_deletion(
     register: &ClientRegister,
     now: OffsetDateTime,
 ) -> Result<DeletionReport, ClientsError> {
-    allow_history_purge(conn)?;
+    allow_purge(conn)?;
     let at = at_primitive(now);
     let mut report = DeletionReport::default();
     let mut per_registrar = serde_json::Map::new();
     for (registrar_id, retention_years) in registrars(conn)? {
         let cutoff = PrimitiveDateTime::new(add_months(at.date(), -12 * retention_years.clamp(1, 100)), at.time());
-        // The rows this run deletes leave DELETE rows in the history under this actor, which
-        // the same transaction purges.
-        let actor = format!("job:retention:{}", uuid::Uuid::new_v4());
         let before = report.clone();
         loop {
             let ids: Vec<String> = clients::table
@@ -51,8 +49,8 @@ pub fn run_deletion(
             if ids.is_empty() {
                 break;
             }
-            let (services_deleted, events_deleted) = write_transaction_as(conn, &actor, |conn| {
-                begin_purge(conn)?;
+            // The deletes leave no history rows of their own (`purging`).
+            let (services_deleted, events_deleted) = purging(conn, |conn| {
                 purge_history(conn, &registrar_id, &ids)?;
                 let events = diesel::delete(
                     service_events::table
@@ -72,20 +70,6 @@ pub fn run_deletion(
                         .filter(clients::id.eq_any(&ids)),
                 )
                 .execute(conn)?;
-                diesel::delete(
-                    change_history::table
-                        .filter(change_history::actor.eq(&actor))
-                        .filter(change_history::operation.eq("DELETE"))
-                        .filter(change_history::table_name.eq_any([
-                            "clients",
-                            "services",
-                            "service_events",
-                            "proxies",
-                            "care_team_members",
-                        ])),
-                )
-                .execute(conn)?;
-                end_purge(conn)?;
                 Ok::<_, ClientsError>((services_deleted as u64, events as u64))
             })?;
             report.clients_deleted += ids.len() as u64;

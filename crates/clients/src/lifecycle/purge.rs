@@ -1,5 +1,5 @@
-//! What the anonymisation and deletion runs share: the right to purge change history and the
-//! purge itself, the registrars they walk and the security event they write.
+//! What the anonymisation and deletion runs share: the purge of change history (within
+//! `rekisteri_db::history::purging`), the registrars they walk and the security event they write.
 
 use diesel::prelude::*;
 use rekisteri_audit::{ActorKind, NewEntry, SecurityEvent};
@@ -7,41 +7,9 @@ use rekisteri_db::DbConnection;
 use rekisteri_db::schema::{care_team_members, change_history, proxies, service_events, services};
 use time::PrimitiveDateTime;
 
-use crate::ClientsError;
-
-diesel::define_sql_function! {
-    /// Registered only on the lifecycle runs' own SQLite connection: lets them purge the change
-    /// history of the clients they anonymise or delete (migration 000009).
-    fn rekisteri_lifecycle_allowed() -> Integer;
-}
-
-/// Gives `conn` (a connection of the run's own) the right to purge change history.
-pub(super) fn allow_history_purge(conn: &mut DbConnection) -> Result<(), ClientsError> {
-    if let DbConnection::Sqlite(c) = conn {
-        rekisteri_lifecycle_allowed_utils::register_impl(c, || 1)?;
-    }
-    Ok(())
-}
-
-pub(super) fn begin_purge(conn: &mut DbConnection) -> QueryResult<()> {
-    if let DbConnection::Postgres(c) = conn {
-        diesel::sql_query("SET LOCAL rekisteri.lifecycle_purge = 'on'").execute(c)?;
-    }
-    Ok(())
-}
-
-pub(super) fn end_purge(conn: &mut DbConnection) -> QueryResult<()> {
-    if let DbConnection::Postgres(c) = conn {
-        diesel::sql_query("SET LOCAL rekisteri.lifecycle_purge = 'off'").execute(c)?;
-    }
-    Ok(())
-}
-
-/// Deletes the change history of the clients `ids` and of their services and events (in
-/// chunks: a client may have many events, and SQLite binds at most 32 766 values).
 /// Purges the change history of the clients `ids` and of every row about them; their proxies and
-/// care-team memberships (identity data of the client's circle) are deleted first, so that the
-/// history rows those deletes write go too.
+/// care-team memberships (identity data of the client's circle) are deleted first. In chunks: a
+/// client may have many events, and SQLite binds at most 32 766 values.
 pub(super) fn purge_history(conn: &mut DbConnection, registrar_id: &str, ids: &[String]) -> QueryResult<usize> {
     let proxy_ids: Vec<String> = proxies::table
         .filter(proxies::registrar_id.eq(registrar_id))

@@ -1,0 +1,20 @@
+DROP INDEX clients_not_anonymised_by_age;
+CREATE INDEX clients_not_anonymised ON clients (registrar_id, id) WHERE anonymised_at IS NULL;
+DROP INDEX service_events_client;
+CREATE OR REPLACE FUNCTION record_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    hidden TEXT[] := COALESCE(TG_ARGV, '{}'::TEXT[]);
+    old_doc JSONB;
+    new_doc JSONB;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN old_doc := to_jsonb(OLD) - hidden; END IF;
+    IF TG_OP <> 'DELETE' THEN new_doc := to_jsonb(NEW) - hidden; END IF;
+    IF TG_OP = 'UPDATE' AND old_doc = new_doc THEN
+        RETURN NEW;
+    END IF;
+    INSERT INTO change_history (table_name, row_id, operation, actor, changed_at, old_row, new_row)
+    VALUES (TG_TABLE_NAME, COALESCE(new_doc ->> 'id', old_doc ->> 'id'), TG_OP,
+            COALESCE(NULLIF(current_setting('rekisteri.actor', true), ''), 'database:' || current_user),
+            clock_timestamp(), old_doc, new_doc);
+    RETURN NULL;
+END $$;
