@@ -16,6 +16,9 @@ use rekisteri_db::testing::TestDatabase;
 pub use rekisteri_db::db_test;
 
 pub mod smtp;
+pub mod world;
+
+pub use world::World;
 
 /// Extra routes a test mounts beside the real ones (e.g. to exercise an extractor).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
