@@ -4,8 +4,8 @@
 
 use diesel::prelude::*;
 use rekisteri_core::Clock;
-use rekisteri_db::schema::{contacts, disclosure_log, recordings, security_events, usage_log};
-use rekisteri_tests::{TestApp, TestAppOptions, USER_PASSWORD, app_test, assert_problem};
+use rekisteri_db::schema::{contacts, disclosure_log, recordings, usage_log};
+use rekisteri_tests::{TestApp, TestAppOptions, USER_PASSWORD, app_test, assert_problem, security_event_count};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
@@ -63,12 +63,7 @@ fn queue(app: &TestApp, token: &str, rid: &str, body: &Value) -> String {
 fn world(app: &TestApp) -> World {
     app.clock.set(datetime!(2026-03-02 08:00 UTC));
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": "wellbeing_services_county", "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, oid: &str| app.organisation(&admin, name, "wellbeing_services_county", oid);
     let county = organisation("Pirkanmaan hyvinvointialue", "1.2.246.10.5001");
     let other_county = organisation("Satakunnan hyvinvointialue", "1.2.246.10.5002");
     let unit_a = unit(app, &admin, &county, "1.2.246.10.5001.10.1", "Hammashoitola");
@@ -245,14 +240,6 @@ fn assert_no_clear_audio(dir: &std::path::Path, markers: &[[u8; 32]]) {
             );
         }
     }
-}
-
-fn security_event_count(app: &TestApp, event_type: &str) -> i64 {
-    security_events::table
-        .filter(security_events::event_type.eq(event_type))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap()
 }
 
 fn run_retention(app: &TestApp) -> rekisteri_calls::retention::CallsRetentionReport {

@@ -340,32 +340,7 @@ app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
     let w = world(app);
     create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let secrets = [MAIJA, "Meikäläinen", "Maija Liisa", "Hämeenkatu", "+358 40 123 4567", "maija@esimerkki.fi", "040 765 4321", "Avain naapurilla"];
-    let dump: Vec<u8> = match app.db.backend() {
-        rekisteri_db::Backend::Sqlite => {
-            // Checkpointing is not needed: the WAL file is read as well.
-            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
-            let mut bytes = std::fs::read(&path).unwrap();
-            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
-            bytes
-        }
-        rekisteri_db::Backend::Postgres => {
-            #[derive(QueryableByName)]
-            struct Dump {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                dump: String,
-            }
-            let mut text = String::new();
-            for table in ["clients", "services", "service_events", "change_history", "usage_log"] {
-                let row: Dump = diesel::sql_query(format!(
-                    "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM {table} t"
-                ))
-                .get_result(&mut app.db.conn())
-                .unwrap();
-                text.push_str(&row.dump);
-            }
-            text.into_bytes()
-        }
-    };
+    let dump = app.database_dump(&["clients", "services", "service_events", "change_history", "usage_log"]);
     assert!(dump.len() > 1000);
     for secret in secrets {
         let needle = secret.as_bytes();

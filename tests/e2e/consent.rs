@@ -9,7 +9,7 @@ use rekisteri_core::Clock;
 use rekisteri_db::schema::{
     case_documents, disclosure_log, registry_notifications, security_events, usage_log, will_service_outbox,
 };
-use rekisteri_tests::{TestApp, app_test, assert_problem};
+use rekisteri_tests::{TestApp, app_test, assert_problem, security_event_count};
 use serde_json::{Value, json};
 
 use crate::idempotency::code;
@@ -155,14 +155,6 @@ fn disclosures(app: &TestApp, registrar: &str) -> Vec<(String, String)> {
         .order(disclosure_log::seq)
         .select((disclosure_log::recipient_id, disclosure_log::legal_basis))
         .load(&mut app.db.conn())
-        .unwrap()
-}
-
-fn security_event_count(app: &TestApp, event_type: &str) -> i64 {
-    security_events::table
-        .filter(security_events::event_type.eq(event_type))
-        .count()
-        .get_result(&mut app.db.conn())
         .unwrap()
 }
 

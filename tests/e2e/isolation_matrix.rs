@@ -88,12 +88,7 @@ fn put(app: &TestApp, token: &str, path: &str, body: Option<&Value>) -> reqwest:
 
 /// One registrar with a real resource of every kind the API names, and its provider.
 fn seed_victim(app: &TestApp, admin: &str) -> Victim {
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(admin, name, kind, oid);
     let v = organisation("Pirkanmaan hyvinvointialue", "wellbeing_services_county", VICTIM_OID);
     let provider = organisation("Hoiva Oy", "provider", PROVIDER_OID);
     let unit_of = |org: &str, oid: &str| {
@@ -483,12 +478,7 @@ struct Principal {
 }
 
 fn foreign_principals(app: &TestApp, admin: &str) -> Vec<Principal> {
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(admin, name, kind, oid);
     let other = organisation(
         "Satakunnan hyvinvointialue",
         "wellbeing_services_county",
