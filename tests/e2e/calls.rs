@@ -138,19 +138,8 @@ fn call(queue: &str, number: &str) -> Value {
 /// at the start, in the middle and at the end of the samples.
 fn wav(len: usize, marker: &[u8; 32]) -> Vec<u8> {
     let data_len = len - 44;
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((len - 8) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data_len as u32).to_le_bytes());
+    let mut out = rekisteri_recordings::wav_header(data_len as u32);
+    out.reserve(data_len);
     let mut state: u64 = u64::from_le_bytes(marker[..8].try_into().unwrap()) | 1;
     while out.len() < len {
         state ^= state << 13;

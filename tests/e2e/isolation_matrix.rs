@@ -65,19 +65,7 @@ fn str_of(value: &Value, pointer: &str) -> String {
 /// A WAV file of a few hundred bytes of silence.
 fn wav() -> Vec<u8> {
     let data_len: u32 = 400;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
+    let mut out = rekisteri_recordings::wav_header(data_len);
     out.resize(out.len() + data_len as usize, 0);
     out
 }
