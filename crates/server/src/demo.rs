@@ -13,8 +13,7 @@ use std::fmt::Display;
 
 use rekisteri_accounts::service_areas::{self, NewServiceArea};
 use rekisteri_accounts::{
-    AccountsError, AccountsOptions, NewAccount, NewOrganisation, Organisation, OrganisationKind, Principal, Register,
-    Role,
+    AccountsError, NewAccount, NewOrganisation, Organisation, OrganisationKind, Principal, Register, Role,
 };
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
 use rekisteri_clients::{
@@ -163,18 +162,14 @@ pub(crate) fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String
 }
 
 pub(crate) fn seed(config: &Config, json: bool) -> Result<(), Failure> {
+    let rt = open_runtime(config)?;
+    let register = rt.accounts();
     let Runtime {
         pool,
         keyring,
         clock,
         audit,
-    } = open_runtime(config)?;
-    let register = Register {
-        keyring: keyring.clone(),
-        audit: audit.clone(),
-        options: AccountsOptions::default(),
-        access_cache: Default::default(),
-    };
+    } = rt;
     let clients = ClientRegister { keyring, audit };
     let mut conn = pool.get().map_err(runtime)?;
     match rekisteri_accounts::find_organisation(&mut conn, None, MARKER_OID) {
