@@ -25,7 +25,7 @@ use rekisteri_db::DbConnection;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::Config;
-use crate::{Failure, Runtime, open_runtime, runtime};
+use crate::{Failure, open_runtime, runtime};
 
 /// The OID of the first demo registrar: its presence means the demo has been seeded.
 const MARKER_OID: &str = "1.2.246.10.9900001";
@@ -164,13 +164,11 @@ pub(crate) fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String
 pub(crate) fn seed(config: &Config, json: bool) -> Result<(), Failure> {
     let rt = open_runtime(config)?;
     let register = rt.accounts();
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = rt;
-    let clients = ClientRegister { keyring, audit };
+    let clients = ClientRegister {
+        keyring: rt.keyring,
+        audit: rt.audit,
+    };
+    let (pool, clock) = (rt.pool, rt.clock);
     let mut conn = pool.get().map_err(runtime)?;
     match rekisteri_accounts::find_organisation(&mut conn, None, MARKER_OID) {
         Ok(existing) if json => {
