@@ -6,9 +6,7 @@ use diesel::prelude::*;
 use rekisteri_clients::ClientRegister;
 use rekisteri_clients::lifecycle::{AnonymiseReport, DeletionReport, run_anonymise, run_deletion};
 use rekisteri_core::Clock;
-use rekisteri_db::schema::{
-    change_history, clients, disclosure_log, security_events, service_events, services, usage_log,
-};
+use rekisteri_db::schema::{change_history, clients, disclosure_log, service_events, services, usage_log};
 use rekisteri_tests::world::{HANDLER, NURSE, OTHER_HANDLER, OTHER_NURSE};
 use rekisteri_tests::{TestApp, USER_PASSWORD, World, app_test, assert_problem};
 use serde_json::{Value, json};
@@ -319,11 +317,7 @@ app_test!(fn cl_14_anonymisation_removes_identity_data_irreversibly_and_idempote
     assert!(found["items"].as_array().unwrap().is_empty());
     let (again, _) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2027-12-31")]));
     assert_ne!(again, gone);
-    let run: i64 = security_events::table
-        .filter(security_events::event_type.eq("clients_anonymise_run"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
+    let run = rekisteri_tests::security_event_count(app, "clients_anonymise_run");
     assert_eq!(run, 3);
 });
 
@@ -376,11 +370,7 @@ app_test!(fn cl_15_anonymised_data_is_deleted_after_retention_and_departed_clien
     // The other client was never anonymised (no run since its end of visibility): kept.
     let kept: i64 = clients::table.filter(clients::id.eq(&alive)).count().get_result(&mut app.db.conn()).unwrap();
     assert_eq!(kept, 1);
-    let runs: i64 = security_events::table
-        .filter(security_events::event_type.eq("clients_deletion_run"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
+    let runs = rekisteri_tests::security_event_count(app, "clients_deletion_run");
     assert_eq!(runs, 3);
 });
 
