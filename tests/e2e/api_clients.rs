@@ -10,17 +10,8 @@ struct Client {
 }
 
 fn create_client(app: &TestApp, admin: &str, organisation: &str, scopes: &[&str]) -> Client {
-    let response = app.post_as(
-        admin,
-        "/v1/api-clients",
-        &json!({"name": "Apotti", "organisation": organisation, "scopes": scopes}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let body: Value = response.json().unwrap();
-    Client {
-        id: body["client"]["id"].as_str().unwrap().to_owned(),
-        secret: body["client_secret"].as_str().unwrap().to_owned(),
-    }
+    let (id, secret) = app.create_api_client(admin, organisation, scopes);
+    Client { id, secret }
 }
 
 fn token_request(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::blocking::Response {
@@ -41,14 +32,7 @@ fn oauth_error(response: reqwest::blocking::Response, status: u16, error: &str) 
 }
 
 fn access_token(app: &TestApp, client: &Client) -> String {
-    let response = token_request(
-        app,
-        &[("grant_type", "client_credentials")],
-        Some((&client.id, &client.secret)),
-    );
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
+    app.client_credentials_token(&client.id, &client.secret)
 }
 
 app_test!(fn ax_2_client_credentials_give_a_short_lived_token_with_the_clients_scopes(app) {

@@ -4,8 +4,8 @@
 
 use diesel::prelude::*;
 use rekisteri_core::Clock;
-use rekisteri_db::schema::{contacts, disclosure_log, recordings, security_events, usage_log};
-use rekisteri_tests::{TestApp, TestAppOptions, USER_PASSWORD, app_test, assert_problem};
+use rekisteri_db::schema::{contacts, disclosure_log, recordings, usage_log};
+use rekisteri_tests::{TestApp, TestAppOptions, USER_PASSWORD, app_test, assert_problem, security_event_count};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
@@ -63,12 +63,7 @@ fn queue(app: &TestApp, token: &str, rid: &str, body: &Value) -> String {
 fn world(app: &TestApp) -> World {
     app.clock.set(datetime!(2026-03-02 08:00 UTC));
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": "wellbeing_services_county", "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, oid: &str| app.organisation(&admin, name, "wellbeing_services_county", oid);
     let county = organisation("Pirkanmaan hyvinvointialue", "1.2.246.10.5001");
     let other_county = organisation("Satakunnan hyvinvointialue", "1.2.246.10.5002");
     let unit_a = unit(app, &admin, &county, "1.2.246.10.5001.10.1", "Hammashoitola");
@@ -143,19 +138,8 @@ fn call(queue: &str, number: &str) -> Value {
 /// at the start, in the middle and at the end of the samples.
 fn wav(len: usize, marker: &[u8; 32]) -> Vec<u8> {
     let data_len = len - 44;
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((len - 8) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data_len as u32).to_le_bytes());
+    let mut out = rekisteri_recordings::wav_header(data_len as u32);
+    out.reserve(data_len);
     let mut state: u64 = u64::from_le_bytes(marker[..8].try_into().unwrap()) | 1;
     while out.len() < len {
         state ^= state << 13;
@@ -245,14 +229,6 @@ fn assert_no_clear_audio(dir: &std::path::Path, markers: &[[u8; 32]]) {
             );
         }
     }
-}
-
-fn security_event_count(app: &TestApp, event_type: &str) -> i64 {
-    security_events::table
-        .filter(security_events::event_type.eq(event_type))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap()
 }
 
 fn run_retention(app: &TestApp) -> rekisteri_calls::retention::CallsRetentionReport {

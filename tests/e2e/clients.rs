@@ -13,55 +13,33 @@ pub(crate) fn code(n: u32) -> String {
     rekisteri_tests::identity_code("010180", 100 + n)
 }
 
-/// Two registrars, two providers and their users, as the register is used.
+/// The shared [`rekisteri_tests::World`] with a second area of `registrar`, `disability`
+/// (personal assistance), to which the handler has a right too.
 pub(crate) struct World {
-    pub(crate) admin: String,
-    pub(crate) registrar: String,
-    pub(crate) other_registrar: String,
-    pub(crate) provider: String,
-    pub(crate) other_provider: String,
-    /// A client handler of `registrar` with a right to the home-care area.
-    pub(crate) handler: String,
+    shared: rekisteri_tests::World,
     /// A client handler of `registrar` with a right to the disability-services area only.
     pub(crate) disability_handler: String,
-    /// A client handler of `other_registrar` with rights to all its areas.
-    pub(crate) other_handler: String,
-    pub(crate) provider_staff: String,
-    pub(crate) other_provider_staff: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = rekisteri_tests::World;
+
+    fn deref(&self) -> &rekisteri_tests::World {
+        &self.shared
+    }
 }
 
 pub(crate) fn world(app: &TestApp) -> World {
-    let admin = app.bootstrap_admin();
-    let rekisteri_tests::Parties {
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-    } = app.parties(&admin);
-    let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
-    let disability = app.service_area(&admin, &registrar, "disability", &["personal_assistance"]);
-    let other_home_care = app.service_area(&admin, &other_registrar, "home_care", &["home_care"]);
-    let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
-    app.grant_service_area(&admin, &handler_id, &home_care);
-    app.grant_service_area(&admin, &handler_id, &disability);
+    let shared = app.world();
+    let admin = &shared.admin;
+    let disability = app.service_area(admin, &shared.registrar, "disability", &["personal_assistance"]);
+    app.grant_service_area(admin, &shared.handler_id, &disability);
     let (disability_id, disability_handler) =
-        app.add_user(&admin, "disability@tampere.fi", &registrar, "client_handler");
-    app.grant_service_area(&admin, &disability_id, &disability);
-    let (other_id, other_handler) = app.add_user(&admin, "handler@nokia.fi", &other_registrar, "client_handler");
-    app.grant_service_area(&admin, &other_id, &other_home_care);
-    let (_, provider_staff) = app.add_user(&admin, "nurse@hoiva.fi", &provider, "provider_staff");
-    let (_, other_provider_staff) = app.add_user(&admin, "nurse@apu.fi", &other_provider, "provider_staff");
+        app.add_user(admin, "disability@tampere.fi", &shared.registrar, "client_handler");
+    app.grant_service_area(admin, &disability_id, &disability);
     World {
-        admin,
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-        handler,
+        shared,
         disability_handler,
-        other_handler,
-        provider_staff,
-        other_provider_staff,
     }
 }
 
@@ -362,32 +340,7 @@ app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
     let w = world(app);
     create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let secrets = [MAIJA, "Meikäläinen", "Maija Liisa", "Hämeenkatu", "+358 40 123 4567", "maija@esimerkki.fi", "040 765 4321", "Avain naapurilla"];
-    let dump: Vec<u8> = match app.db.backend() {
-        rekisteri_db::Backend::Sqlite => {
-            // Checkpointing is not needed: the WAL file is read as well.
-            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
-            let mut bytes = std::fs::read(&path).unwrap();
-            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
-            bytes
-        }
-        rekisteri_db::Backend::Postgres => {
-            #[derive(QueryableByName)]
-            struct Dump {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                dump: String,
-            }
-            let mut text = String::new();
-            for table in ["clients", "services", "service_events", "change_history", "usage_log"] {
-                let row: Dump = diesel::sql_query(format!(
-                    "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM {table} t"
-                ))
-                .get_result(&mut app.db.conn())
-                .unwrap();
-                text.push_str(&row.dump);
-            }
-            text.into_bytes()
-        }
-    };
+    let dump = app.database_dump(&["clients", "services", "service_events", "change_history", "usage_log"]);
     assert!(dump.len() > 1000);
     for secret in secrets {
         let needle = secret.as_bytes();
@@ -617,8 +570,7 @@ app_test!(fn ac_11_ending_a_service_area_right_stops_access_on_the_next_request(
     let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
     let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
-    let areas: Value = app.get_as(&w.admin, &format!("/v1/registrars/{}/service-areas", w.registrar)).json().unwrap();
-    let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
+    let home_care = w.home_care.clone();
     // Without a right to the area the client is not there.
     assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
     let grant = app.grant_service_area(&w.admin, &id, &home_care);
@@ -648,8 +600,7 @@ app_test!(fn ax_4_a_kept_access_decision_follows_a_change_made_by_another_proces
     let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
     let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
-    let areas: Value = app.get_as(&w.admin, &format!("/v1/registrars/{}/service-areas", w.registrar)).json().unwrap();
-    let home_care = areas["items"].as_array().unwrap().iter().find(|a| a["code"] == "home_care").unwrap()["id"].as_str().unwrap().to_owned();
+    let home_care = w.home_care.clone();
     let grant = app.grant_service_area(&w.admin, &id, &home_care);
     // Twice, so that the second decision comes from what the server kept.
     for _ in 0..2 {

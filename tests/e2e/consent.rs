@@ -9,23 +9,26 @@ use rekisteri_core::Clock;
 use rekisteri_db::schema::{
     case_documents, disclosure_log, registry_notifications, security_events, usage_log, will_service_outbox,
 };
-use rekisteri_tests::{TestApp, app_test, assert_problem};
+use rekisteri_tests::{TestApp, app_test, assert_problem, security_event_count};
 use serde_json::{Value, json};
 
 use crate::idempotency::code;
 
+/// The shared [`rekisteri_tests::World`] on 1 December 2026, with a service unit of each
+/// provider and an auditor of each registrar.
 #[derive(Clone)]
 struct World {
-    registrar: String,
-    other_registrar: String,
-    provider: String,
-    other_provider: String,
-    handler: String,
-    other_handler: String,
+    shared: rekisteri_tests::World,
     dpo: String,
     other_dpo: String,
-    provider_staff: String,
-    other_provider_staff: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = rekisteri_tests::World;
+
+    fn deref(&self) -> &rekisteri_tests::World {
+        &self.shared
+    }
 }
 
 const UNIT_OID: &str = "1.2.246.10.2001.10.1";
@@ -34,49 +37,19 @@ const CASE_ROOT: &str = "1.2.246.10.1001.99";
 
 fn world(app: &TestApp) -> World {
     app.clock.set(time::macros::datetime!(2026-12-01 10:00 UTC));
-    let admin = app.bootstrap_admin();
-    let rekisteri_tests::Parties {
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-    } = app.parties(&admin);
-    for (org, oid) in [(&provider, UNIT_OID), (&other_provider, OTHER_UNIT_OID)] {
+    let shared = app.world();
+    let admin = &shared.admin;
+    for (org, oid) in [(&shared.provider, UNIT_OID), (&shared.other_provider, OTHER_UNIT_OID)] {
         let unit = app.post_as(
-            &admin,
+            admin,
             &format!("/v1/organisations/{org}/service-units"),
             &json!({"oid": oid, "name": "Kotihoito"}),
         );
         assert_eq!(unit.status().as_u16(), 201);
     }
-    let mut handlers = Vec::new();
-    for (org, email) in [
-        (&registrar, "handler@tampere.fi"),
-        (&other_registrar, "handler@nokia.fi"),
-    ] {
-        let area = app.service_area(&admin, org, "home_care", &["home_care"]);
-        let (id, token) = app.add_user(&admin, email, org, "client_handler");
-        app.grant_service_area(&admin, &id, &area);
-        handlers.push(token);
-    }
-    let (_, dpo) = app.add_user(&admin, "tietosuoja@tampere.fi", &registrar, "auditor");
-    let (_, other_dpo) = app.add_user(&admin, "tietosuoja@nokia.fi", &other_registrar, "auditor");
-    let (_, provider_staff) = app.add_user(&admin, "nurse@hoiva.fi", &provider, "provider_staff");
-    let (_, other_provider_staff) = app.add_user(&admin, "nurse@apu.fi", &other_provider, "provider_staff");
-    let other_handler = handlers.pop().unwrap();
-    let handler = handlers.pop().unwrap();
-    World {
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-        handler,
-        other_handler,
-        dpo,
-        other_dpo,
-        provider_staff,
-        other_provider_staff,
-    }
+    let (_, dpo) = app.add_user(admin, "tietosuoja@tampere.fi", &shared.registrar, "auditor");
+    let (_, other_dpo) = app.add_user(admin, "tietosuoja@nokia.fi", &shared.other_registrar, "auditor");
+    World { shared, dpo, other_dpo }
 }
 
 impl World {
@@ -96,10 +69,10 @@ impl World {
     fn travel(&mut self, app: &TestApp, at: time::OffsetDateTime) {
         app.clock.set(at);
         let login = |email: &str| app.token(email, rekisteri_tests::USER_PASSWORD);
-        self.handler = login("handler@tampere.fi");
+        self.shared.handler = login(rekisteri_tests::world::HANDLER);
         self.dpo = login("tietosuoja@tampere.fi");
-        self.provider_staff = login("nurse@hoiva.fi");
-        self.other_provider_staff = login("nurse@apu.fi");
+        self.shared.provider_staff = login(rekisteri_tests::world::NURSE);
+        self.shared.other_provider_staff = login(rekisteri_tests::world::OTHER_NURSE);
     }
 }
 
@@ -182,14 +155,6 @@ fn disclosures(app: &TestApp, registrar: &str) -> Vec<(String, String)> {
         .order(disclosure_log::seq)
         .select((disclosure_log::recipient_id, disclosure_log::legal_basis))
         .load(&mut app.db.conn())
-        .unwrap()
-}
-
-fn security_event_count(app: &TestApp, event_type: &str) -> i64 {
-    security_events::table
-        .filter(security_events::event_type.eq(event_type))
-        .count()
-        .get_result(&mut app.db.conn())
         .unwrap()
 }
 
@@ -869,7 +834,7 @@ app_test!(fn ru_7_local_copies_are_marked_and_unconfirmed_ones_reported(app) {
     assert_eq!(report.unconfirmed_local_copies.len(), 2);
     assert_eq!(confirm(&w, &first).status().as_u16(), 204);
     // Another provider cannot confirm for it.
-    assert_problem(confirm(&World { provider_staff: w.other_provider_staff.clone(), ..w.clone() }, &second), 404, "/problems/not-found");
+    assert_problem(confirm(&World { shared: rekisteri_tests::World { provider_staff: w.other_provider_staff.clone(), ..w.shared.clone() }, ..w.clone() }, &second), 404, "/problems/not-found");
     let report = run_job(app);
     assert_eq!(report.marked_for_destruction, 0);
     assert_eq!(report.unconfirmed_local_copies, vec![(w.registrar.clone(), case.clone(), second["id"].as_str().unwrap().to_owned())]);

@@ -23,12 +23,7 @@ pub(crate) struct Fixture {
 
 pub(crate) fn fixture(app: &TestApp) -> Fixture {
     let admin = app.bootstrap_admin();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(&admin, name, kind, oid);
     let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
     let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
     let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
@@ -262,27 +257,7 @@ app_test!(fn pl_2_stored_response_is_not_in_the_database_in_clear(app) {
     assert_eq!(post_with_key(app, &f.handler, &clients, "sealed", &body).status().as_u16(), 201);
     assert_eq!(stored_keys(app), 1);
     let secrets = [identity_code.as_str(), "Salattu-Säilötty", "Iida Ilona", "iida.idempotentti@esimerkki.fi"];
-    let dump: Vec<u8> = match app.db.backend() {
-        rekisteri_db::Backend::Sqlite => {
-            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
-            let mut bytes = std::fs::read(&path).unwrap();
-            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
-            bytes
-        }
-        rekisteri_db::Backend::Postgres => {
-            #[derive(QueryableByName)]
-            struct Dump {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                dump: String,
-            }
-            let row: Dump = diesel::sql_query(
-                "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM idempotency_keys t",
-            )
-            .get_result(&mut app.db.conn())
-            .unwrap();
-            row.dump.into_bytes()
-        }
-    };
+    let dump = app.database_dump(&["idempotency_keys"]);
     assert!(dump.len() > 100);
     for secret in secrets {
         let needle = secret.as_bytes();

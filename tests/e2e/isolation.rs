@@ -31,12 +31,7 @@ struct Setup {
 fn setup(app: &TestApp) -> Setup {
     let admin = app.bootstrap_admin();
     let admin_id = me(app, &admin)["account"]["id"].as_str().unwrap().to_owned();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(&admin, name, kind, oid);
     let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
     let other_registrar = organisation("Nokia", "municipality", "1.2.246.10.1002");
     let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
@@ -87,25 +82,9 @@ fn me(app: &TestApp, token: &str) -> Value {
 
 /// An API client of `organisation` with `scopes`; returns (client id, access token).
 pub(crate) fn api_client(app: &TestApp, admin: &str, organisation: &str, scopes: &[&str]) -> (String, String) {
-    let response = app.post_as(
-        admin,
-        "/v1/api-clients",
-        &json!({"name": "Apotti", "organisation": organisation, "scopes": scopes}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let body: Value = response.json().unwrap();
-    let id = body["client"]["id"].as_str().unwrap().to_owned();
-    let secret = body["client_secret"].as_str().unwrap().to_owned();
-    let response = app
-        .client
-        .post(app.url("/v1/auth/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().unwrap();
-    (id, body["access_token"].as_str().unwrap().to_owned())
+    let (id, secret) = app.create_api_client(admin, organisation, scopes);
+    let token = app.client_credentials_token(&id, &secret);
+    (id, token)
 }
 
 fn as_integration(

@@ -65,19 +65,7 @@ fn str_of(value: &Value, pointer: &str) -> String {
 /// A WAV file of a few hundred bytes of silence.
 fn wav() -> Vec<u8> {
     let data_len: u32 = 400;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
+    let mut out = rekisteri_recordings::wav_header(data_len);
     out.resize(out.len() + data_len as usize, 0);
     out
 }
@@ -88,12 +76,7 @@ fn put(app: &TestApp, token: &str, path: &str, body: Option<&Value>) -> reqwest:
 
 /// One registrar with a real resource of every kind the API names, and its provider.
 fn seed_victim(app: &TestApp, admin: &str) -> Victim {
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(admin, name, kind, oid);
     let v = organisation("Pirkanmaan hyvinvointialue", "wellbeing_services_county", VICTIM_OID);
     let provider = organisation("Hoiva Oy", "provider", PROVIDER_OID);
     let unit_of = |org: &str, oid: &str| {
@@ -483,12 +466,7 @@ struct Principal {
 }
 
 fn foreign_principals(app: &TestApp, admin: &str) -> Vec<Principal> {
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
+    let organisation = |name: &str, kind: &str, oid: &str| app.organisation(admin, name, kind, oid);
     let other = organisation(
         "Satakunnan hyvinvointialue",
         "wellbeing_services_county",

@@ -8,10 +8,9 @@ use rekisteri_clients::lifecycle::{
     AnonymiseReport, DeletionReport, run_anonymise, run_anonymise_in_batches, run_deletion,
 };
 use rekisteri_core::Clock;
-use rekisteri_db::schema::{
-    change_history, clients, disclosure_log, security_events, service_events, services, usage_log,
-};
-use rekisteri_tests::{TestApp, USER_PASSWORD, app_test, assert_problem};
+use rekisteri_db::schema::{change_history, clients, disclosure_log, service_events, services, usage_log};
+use rekisteri_tests::world::{HANDLER, NURSE, OTHER_HANDLER, OTHER_NURSE};
+use rekisteri_tests::{TestApp, USER_PASSWORD, World, app_test, assert_problem};
 use serde_json::{Value, json};
 use time::macros::datetime;
 
@@ -20,49 +19,17 @@ fn code(n: u32) -> String {
     rekisteri_tests::identity_code("010180", 100 + n)
 }
 
-struct World {
-    registrar: String,
-    other_registrar: String,
-    provider: String,
-    other_provider: String,
-}
-
-const HANDLER: &str = "handler@tampere.fi";
-const OTHER_HANDLER: &str = "handler@nokia.fi";
-const NURSE: &str = "nurse@hoiva.fi";
-const OTHER_NURSE: &str = "nurse@apu.fi";
 const AUDITOR: &str = "dpo@tampere.fi";
 
+/// The shared world on 5 January 2026, where the handler also reaches meals and personal
+/// assistance, and `registrar` has an auditor.
 fn world(app: &TestApp) -> World {
     app.clock.set(datetime!(2026-01-05 09:00 UTC));
-    let admin = app.bootstrap_admin();
-    let rekisteri_tests::Parties {
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-    } = app.parties(&admin);
-    let area = |registrar: &str, code: &str, types: &[&str]| app.service_area(&admin, registrar, code, types);
-    let all = area(&registrar, "elderly", &["home_care", "meals", "personal_assistance"]);
-    let other = area(&other_registrar, "elderly", &["home_care"]);
-    for (email, org, role, area) in [
-        (HANDLER, &registrar, "client_handler", Some(&all)),
-        (OTHER_HANDLER, &other_registrar, "client_handler", Some(&other)),
-        (NURSE, &provider, "provider_staff", None),
-        (OTHER_NURSE, &other_provider, "provider_staff", None),
-        (AUDITOR, &registrar, "auditor", None),
-    ] {
-        let (id, _) = app.add_user(&admin, email, org, role);
-        if let Some(area) = area {
-            app.grant_service_area(&admin, &id, area);
-        }
-    }
-    World {
-        registrar,
-        other_registrar,
-        provider,
-        other_provider,
-    }
+    let w = app.world();
+    let elderly = app.service_area(&w.admin, &w.registrar, "elderly", &["meals", "personal_assistance"]);
+    app.grant_service_area(&w.admin, &w.handler_id, &elderly);
+    app.add_user(&w.admin, AUDITOR, &w.registrar, "auditor");
+    w
 }
 
 /// A fresh session of `email` at the clock's time (moving the clock ends older sessions).
@@ -352,11 +319,7 @@ app_test!(fn cl_14_anonymisation_removes_identity_data_irreversibly_and_idempote
     assert!(found["items"].as_array().unwrap().is_empty());
     let (again, _) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2027-12-31")]));
     assert_ne!(again, gone);
-    let run: i64 = security_events::table
-        .filter(security_events::event_type.eq("clients_anonymise_run"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
+    let run = rekisteri_tests::security_event_count(app, "clients_anonymise_run");
     assert_eq!(run, 3);
 });
 
@@ -457,11 +420,7 @@ app_test!(fn cl_15_anonymised_data_is_deleted_after_retention_and_departed_clien
     // The other client was never anonymised (no run since its end of visibility): kept.
     let kept: i64 = clients::table.filter(clients::id.eq(&alive)).count().get_result(&mut app.db.conn()).unwrap();
     assert_eq!(kept, 1);
-    let runs: i64 = security_events::table
-        .filter(security_events::event_type.eq("clients_deletion_run"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
+    let runs = rekisteri_tests::security_event_count(app, "clients_deletion_run");
     assert_eq!(runs, 3);
 });
 

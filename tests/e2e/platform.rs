@@ -232,10 +232,7 @@ db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_
         TestAppOptions { metrics_token: Some(SCRAPE.to_owned()), ..TestAppOptions::default() },
     );
     let admin = app.bootstrap_admin();
-    let registrar = app.create_organisation_with(
-        &admin,
-        &serde_json::json!({"name": "Tampere", "kind": "municipality", "oid": "1.2.246.10.1001", "strong_authentication_required": false}),
-    );
+    let registrar = app.organisation(&admin, "Tampere", "municipality", "1.2.246.10.1001");
     let provider = app.create_organisation(&admin, "Hoiva Oy", "provider");
     let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");

@@ -7,56 +7,21 @@ use diesel::prelude::*;
 use rekisteri_core::Clock;
 use rekisteri_crypto::{FieldCipher, FieldContext};
 use rekisteri_db::schema::{change_history, clients, disclosure_log, services, usage_log, vtj_staged};
-use rekisteri_tests::{TestApp, USER_PASSWORD, app_test, assert_problem};
+use rekisteri_tests::{TestApp, USER_PASSWORD, World, app_test, assert_problem};
 use rekisteri_vtj::simulator::{Simulator, SimulatorData};
 use rekisteri_vtj::{FailPoints, Vtj, VtjClient, VtjConfig, VtjError};
 use serde_json::{Value, json};
 use time::macros::datetime;
-
-const HANDLER: &str = "handler@tampere.fi";
 
 /// A valid identity code: born 1 Jan 1980 plus `n / 800` days, individual number `100 + n % 800`.
 fn code(n: u32) -> String {
     rekisteri_tests::identity_code(&format!("{:02}0180", 1 + n / 800), 100 + n % 800)
 }
 
-struct World {
-    registrar: String,
-    provider: String,
-    token: String,
-}
-
+/// The shared world on 30 November 2026.
 fn world(app: &TestApp) -> World {
     app.clock.set(datetime!(2026-11-30 09:00 UTC));
-    let admin = app.bootstrap_admin();
-    let organisation = |name: &str, kind: &str, oid: &str| {
-        app.create_organisation_with(
-            &admin,
-            &json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-        )
-    };
-    let registrar = organisation("Tampere", "municipality", "1.2.246.10.1001");
-    let provider = organisation("Hoiva Oy", "provider", "1.2.246.10.2001");
-    let response = app.post_as(
-        &admin,
-        &format!("/v1/registrars/{registrar}/service-areas"),
-        &json!({"code": "elderly", "name": "elderly", "service_types": ["home_care"]}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let area = response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned();
-    let (id, _) = app.add_user(&admin, HANDLER, &registrar, "client_handler");
-    let response = app.post_as(
-        &admin,
-        &format!("/v1/accounts/{id}/service-areas"),
-        &json!({"service_area_id": area}),
-    );
-    assert_eq!(response.status().as_u16(), 201);
-    let token = app.token(HANDLER, USER_PASSWORD);
-    World {
-        registrar,
-        provider,
-        token,
-    }
+    app.world()
 }
 
 /// Creates the client `n` with one open service; returns its id and the service's.
@@ -67,7 +32,7 @@ fn create(app: &TestApp, w: &World, n: u32) -> (String, String) {
         "services": [{"kind": "purchased_service", "service_type": "home_care", "service_name": "Kotihoito",
             "quantity": 10, "unit": "hour", "valid_from": "2026-01-01", "valid_to": "2027-12-31",
             "provider_id": w.provider}]});
-    let response = app.post_as(&w.token, &format!("/v1/registrars/{}/clients", w.registrar), &body);
+    let response = app.post_as(&w.handler, &format!("/v1/registrars/{}/clients", w.registrar), &body);
     assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
     let created: Value = response.json().unwrap();
     (
@@ -217,14 +182,14 @@ fn full_state(app: &TestApp, w: &World) -> FullState {
 }
 
 fn client_json(app: &TestApp, w: &World, id: &str) -> Value {
-    let response = app.get_as(&w.token, &format!("/v1/registrars/{}/clients/{id}", w.registrar));
+    let response = app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{id}", w.registrar));
     assert_eq!(response.status().as_u16(), 200);
     response.json().unwrap()
 }
 
 fn search(app: &TestApp, w: &World, identity_code: &str) -> Value {
     let response = app.post_as(
-        &w.token,
+        &w.handler,
         &format!("/v1/registrars/{}/clients/search", w.registrar),
         &json!({"identity_code": identity_code}),
     );
@@ -693,7 +658,7 @@ app_test!(
         create(app, &w, 0);
         let (_, service) = create(app, &w, 1);
         let response = app.patch_as(
-            &w.token,
+            &w.handler,
             &format!("/v1/registrars/{}/services/{service}", w.registrar),
             &json!({"status": "closed", "closed_on": "2026-11-29"}),
         );
@@ -768,10 +733,7 @@ fn vt_10_body(db: rekisteri_db::testing::TestDatabase) {
     }
     let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
     app.add_user(&admin, "paakayttaja@tampere.fi", &w.registrar, "main_user");
-    let other = app.create_organisation_with(
-        &admin,
-        &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
-    );
+    let other = w.other_registrar.clone();
     app.add_user(&admin, "paakayttaja@nokia.fi", &other, "main_user");
     let main_user = app.token("paakayttaja@tampere.fi", USER_PASSWORD);
     let sync_path = format!("/v1/registrars/{}/vtj/sync", w.registrar);
@@ -824,7 +786,7 @@ fn vt_10_body(db: rekisteri_db::testing::TestDatabase) {
     // Another registrar's user: 404; a user of the registrar without manage_vtj: 403.
     let stranger = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
     assert_eq!(app.post_as(&stranger, &sync_path, &json!({})).status().as_u16(), 404);
-    assert_eq!(app.post_as(&w.token, &sync_path, &json!({})).status().as_u16(), 403);
+    assert_eq!(app.post_as(&w.handler, &sync_path, &json!({})).status().as_u16(), 403);
     // One run per registrar at a time: while one holds the lock, a second start is 409.
     {
         let mut conn = app.db.conn();
@@ -868,7 +830,7 @@ app_test!(
         for (n, from) in [(900, "2026-01-01"), (901, "2027-01-01")] {
             let body = json!({"identity_code": code(n), "first_names": "Pekka", "surname": "Puolestapuhuja",
                 "valid_from": from, "valid_to": null});
-            let response = app.post_as(&w.token, &proxies, &body);
+            let response = app.post_as(&w.handler, &proxies, &body);
             assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
         }
         let sim = simulator(vec![person(1, "Kotikatu"), person(2, "Kotikatu")], Vec::new(), 10);
@@ -943,11 +905,8 @@ app_test!(
         assert_eq!(later.json::<Value>().unwrap()["items"], json!([]));
         rekisteri_tests::assert_problem(app.get_as(&main_user, &format!("{path}?since=eilen")), 400, "/problems/validation");
         // The handler without manage_vtj: 403; another registrar's user: 404.
-        rekisteri_tests::assert_problem(app.get_as(&w.token, &path), 403, "/problems/forbidden");
-        let other = app.create_organisation_with(
-            &admin,
-            &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
-        );
+        rekisteri_tests::assert_problem(app.get_as(&w.handler, &path), 403, "/problems/forbidden");
+        let other = w.other_registrar.clone();
         app.add_user(&admin, "paakayttaja@nokia.fi", &other, "main_user");
         let stranger = app.token("paakayttaja@nokia.fi", USER_PASSWORD);
         rekisteri_tests::assert_problem(app.get_as(&stranger, &path), 404, "/problems/not-found");
@@ -1290,10 +1249,7 @@ app_test!(
     fn vt_4_a_move_between_two_registrars_keeps_the_services_and_notifies_the_new_registrar(app) {
         let w = world(app);
         let admin = app.token(rekisteri_tests::ADMIN_EMAIL, rekisteri_tests::ADMIN_PASSWORD);
-        let nokia = app.create_organisation_with(
-            &admin,
-            &json!({"name": "Nokia", "kind": "municipality", "oid": "1.2.246.10.1002", "strong_authentication_required": false}),
-        );
+        let nokia = w.other_registrar.clone();
         let set_municipalities = |organisation: &str, codes: Value| {
             app.patch_as(&admin, &format!("/v1/organisations/{organisation}"), &json!({"municipality_codes": codes}))
         };
@@ -1323,7 +1279,7 @@ app_test!(
 
         // Into a registrar of the system: the record and its services stay.
         assert_eq!(service_states(app, &w, &to_nokia), [("active".to_owned(), None)]);
-        let moved: Value = app.get_as(&w.token, &format!("/v1/registrars/{}/clients/{to_nokia}", w.registrar)).json().unwrap();
+        let moved: Value = app.get_as(&w.handler, &format!("/v1/registrars/{}/clients/{to_nokia}", w.registrar)).json().unwrap();
         assert_eq!(moved["home_municipality"], "536");
         // Within the registrar's own municipalities: nothing closes.
         assert_eq!(service_states(app, &w, &to_kangasala), [("active".to_owned(), None)]);
@@ -1483,7 +1439,7 @@ app_test!(
         let response = app
             .client
             .patch(app.url(&path))
-            .bearer_auth(&w.token)
+            .bearer_auth(&w.handler)
             .header("If-Match", format!("\"{}\"", client["version"]))
             .json(&json!({"guardianship": {"guardian": null}}))
             .send()
@@ -1626,7 +1582,7 @@ app_test!(
         let response = app
             .client
             .patch(app.url(&path))
-            .bearer_auth(&w.token)
+            .bearer_auth(&w.handler)
             .header("If-Match", format!("\"{}\"", client["version"]))
             .json(&json!({"protection_order": true}))
             .send()
@@ -1699,7 +1655,7 @@ app_test!(
         let response = app
             .client
             .patch(app.url(&path))
-            .bearer_auth(&w.token)
+            .bearer_auth(&w.handler)
             .header("If-Match", format!("\"{}\"", client["version"]))
             .json(&json!({"moved_in_on": "2025-03-04"}))
             .send()

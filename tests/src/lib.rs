@@ -16,6 +16,9 @@ use rekisteri_db::testing::TestDatabase;
 pub use rekisteri_db::db_test;
 
 pub mod smtp;
+pub mod world;
+
+pub use world::World;
 
 /// Extra routes a test mounts beside the real ones (e.g. to exercise an extractor).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
@@ -120,25 +123,7 @@ pub const USER_PASSWORD: &str = "ivory tower of wet paper";
 #[macro_export]
 macro_rules! app_test {
     ($(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body($app: &$crate::TestApp) $body
-
-            #[test]
-            fn sqlite() {
-                body(&$crate::TestApp::start(::rekisteri_db::testing::TestDatabase::sqlite()));
-            }
-
-            #[test]
-            fn postgres() {
-                if let Some(db) = ::rekisteri_db::testing::TestDatabase::postgres() {
-                    body(&$crate::TestApp::start(db));
-                }
-            }
-        }
+        $crate::app_test_started_by!(start, $(#[$meta])* fn $name($app) $body);
     };
 }
 
@@ -146,6 +131,15 @@ macro_rules! app_test {
 #[macro_export]
 macro_rules! idp_app_test {
     ($(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
+        $crate::app_test_started_by!(start_with_identity_providers, $(#[$meta])* fn $name($app) $body);
+    };
+}
+
+/// [`app_test!`] with the application started by `TestApp::$start`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! app_test_started_by {
+    ($start:ident, $(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -155,13 +149,13 @@ macro_rules! idp_app_test {
 
             #[test]
             fn sqlite() {
-                body(&$crate::TestApp::start_with_identity_providers(::rekisteri_db::testing::TestDatabase::sqlite()));
+                body(&$crate::TestApp::$start(::rekisteri_db::testing::TestDatabase::sqlite()));
             }
 
             #[test]
             fn postgres() {
                 if let Some(db) = ::rekisteri_db::testing::TestDatabase::postgres() {
-                    body(&$crate::TestApp::start_with_identity_providers(db));
+                    body(&$crate::TestApp::$start(db));
                 }
             }
         }
@@ -293,6 +287,38 @@ impl TestApp {
         }
     }
 
+    /// What the database holds on disk, to search for what must not be in it in clear: on SQLite
+    /// the database file with its write-ahead log, on PostgreSQL every row of `tables` as text.
+    pub fn database_dump(&self, tables: &[&str]) -> Vec<u8> {
+        use diesel::RunQueryDsl;
+        match self.db.backend() {
+            rekisteri_db::Backend::Sqlite => {
+                // Checkpointing is not needed: the WAL file is read as well.
+                let path = self.db.url.trim_start_matches("sqlite://").to_owned();
+                let mut bytes = std::fs::read(&path).unwrap();
+                bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+                bytes
+            }
+            rekisteri_db::Backend::Postgres => {
+                #[derive(diesel::QueryableByName)]
+                struct Dump {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    dump: String,
+                }
+                let mut text = String::new();
+                for table in tables {
+                    let row: Dump = diesel::sql_query(format!(
+                        "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM {table} t"
+                    ))
+                    .get_result(&mut self.db.conn())
+                    .unwrap();
+                    text.push_str(&row.dump);
+                }
+                text.into_bytes()
+            }
+        }
+    }
+
     /// Takes in a key rotation's new keys (`k2`, `b2`) and writes with them from now on, as a
     /// running server does at a rotation's switch: the old keys stay held, nothing is
     /// re-encrypted or re-indexed. Returns the ids switched to.
@@ -397,18 +423,50 @@ impl TestApp {
     /// `strong_authentication_required`) and returns its id.
     /// The organisations most end-to-end tests share (see [`Parties`]).
     pub fn parties(&self, admin_token: &str) -> Parties {
-        let organisation = |name: &str, kind: &str, oid: &str| {
-            self.create_organisation_with(
-                admin_token,
-                &serde_json::json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
-            )
-        };
+        let organisation = |name: &str, kind: &str, oid: &str| self.organisation(admin_token, name, kind, oid);
         Parties {
             registrar: organisation("Tampere", "municipality", "1.2.246.10.1001"),
             other_registrar: organisation("Nokia", "municipality", "1.2.246.10.1002"),
             provider: organisation("Hoiva Oy", "provider", "1.2.246.10.2001"),
             other_provider: organisation("Apu Oy", "provider", "1.2.246.10.2002"),
         }
+    }
+
+    /// An organisation with `oid` and strong authentication off, as the test organisations are;
+    /// its id.
+    pub fn organisation(&self, admin_token: &str, name: &str, kind: &str, oid: &str) -> String {
+        self.create_organisation_with(
+            admin_token,
+            &serde_json::json!({"name": name, "kind": kind, "oid": oid, "strong_authentication_required": false}),
+        )
+    }
+
+    /// Creates an API client "Apotti" of `organisation` with `scopes`; (client id, secret).
+    pub fn create_api_client(&self, admin_token: &str, organisation: &str, scopes: &[&str]) -> (String, String) {
+        let response = self.post_as(
+            admin_token,
+            "/v1/api-clients",
+            &serde_json::json!({"name": "Apotti", "organisation": organisation, "scopes": scopes}),
+        );
+        assert_eq!(response.status().as_u16(), 201);
+        let body: serde_json::Value = response.json().unwrap();
+        let id = body["client"]["id"].as_str().unwrap().to_owned();
+        let secret = body["client_secret"].as_str().unwrap().to_owned();
+        (id, secret)
+    }
+
+    /// An access token of API client `id` through the client-credentials grant.
+    pub fn client_credentials_token(&self, id: &str, secret: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/v1/auth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: serde_json::Value = response.json().unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// A service area of `registrar` covering `service_types`; its id.
@@ -587,6 +645,17 @@ pub fn assert_problem(response: reqwest::blocking::Response, status: u16, proble
     assert_eq!(body["status"], status, "{body}");
     assert!(body["title"].is_string(), "{body}");
     body
+}
+
+/// How many security events of `event_type` the database holds.
+pub fn security_event_count(app: &TestApp, event_type: &str) -> i64 {
+    use diesel::prelude::*;
+    use rekisteri_db::schema::security_events;
+    security_events::table
+        .filter(security_events::event_type.eq(event_type))
+        .count()
+        .get_result(&mut app.db.conn())
+        .unwrap()
 }
 
 /// The test identity providers' issuer and audience.

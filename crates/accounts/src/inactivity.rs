@@ -79,15 +79,7 @@ pub fn run_inactivity(
         let last_used = last_login.unwrap_or(created);
         if last_used <= close_before {
             write_transaction(conn, |conn| {
-                diesel::update(accounts::table.find(&id))
-                    .set((
-                        accounts::status.eq("closed"),
-                        accounts::closed_at.eq(at),
-                        accounts::updated_at.eq(at),
-                        accounts::version.eq(accounts::version + 1),
-                    ))
-                    .execute(conn)?;
-                let ended = crate::sessions::end_sessions_of(conn, &id, at, "account_closed")?;
+                let ended = crate::accounts::mark_closed(conn, &id, at)?;
                 let event = security_event(
                     Some(&organisation),
                     None,

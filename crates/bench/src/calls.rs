@@ -223,21 +223,7 @@ impl Noise {
 /// The 44-byte header of a PCM WAV file (8 kHz, 16-bit mono) of `len` bytes in all.
 fn wav_header(len: u64) -> Result<Vec<u8>, String> {
     let riff = u32::try_from(len - 8).map_err(|_| "a WAV file is at most 4 GB".to_owned())?;
-    let data = riff - 36;
-    let mut out = Vec::with_capacity(44);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&riff.to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    Ok(out)
+    Ok(rekisteri_recordings::wav_header(riff - 36))
 }
 
 /// Uploads a WAV file of `len` bytes as the contact's recording, generated as it is sent (the

@@ -454,13 +454,25 @@ pub fn create_contact(
             .execute(conn)?;
         Ok(row)
     })?;
+    read_contact(conn, register, request, &context, at, &row)
+}
+
+/// Opens `row` for the caller inside its logged read (CA-14).
+fn read_contact(
+    conn: &mut DbConnection,
+    register: &CallRegister,
+    request: &Request<'_>,
+    context: &AuditContext,
+    at: PrimitiveDateTime,
+    row: &ContactRow,
+) -> Result<Contact, CallsError> {
     let principal = request.principal;
-    register.audit.read_personal_data(conn, &context, at, |conn| {
+    register.audit.read_personal_data(conn, context, at, |conn| {
         let mut opened = open_contacts(
             conn,
             &register.keyring,
             principal,
-            std::slice::from_ref(&row),
+            std::slice::from_ref(row),
             request.now,
         )?;
         let contact = opened.pop().ok_or(CallsError::Refused(Refusal::NotFound))?;
@@ -488,18 +500,7 @@ pub fn get_contact(
     let context = enter_to_read(conn, request, registrar_id)?;
     let at = at_primitive(request.now);
     let row = contact_row(conn, registrar_id, contact_id)?.ok_or(CallsError::Refused(Refusal::NotFound))?;
-    let principal = request.principal;
-    register.audit.read_personal_data(conn, &context, at, |conn| {
-        let mut opened = open_contacts(
-            conn,
-            &register.keyring,
-            principal,
-            std::slice::from_ref(&row),
-            request.now,
-        )?;
-        let contact = opened.pop().ok_or(CallsError::Refused(Refusal::NotFound))?;
-        Ok::<_, CallsError>((contact, vec![row.data_use("contact")]))
-    })
+    read_contact(conn, register, request, &context, at, &row)
 }
 
 /// Which contacts a listing returns.

@@ -8,7 +8,7 @@ use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
 use rekisteri_core::Refusal;
 use rekisteri_db::schema::{care_team_members, services};
-use rekisteri_db::{DbConnection, write_transaction_as};
+use rekisteri_db::{DbBackend, DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
 use crate::access::{CareGate, Decision, Reach, decide_for};
@@ -72,17 +72,8 @@ pub(crate) fn has_care_relationship(
     client_id: &str,
     gate: &CareGate,
 ) -> Result<bool, ClientsError> {
-    let found: i64 = care_team_members::table
-        .filter(care_team_members::registrar_id.eq(registrar_id))
+    let found: i64 = memberships_in_force(registrar_id, gate)
         .filter(care_team_members::client_id.eq(client_id))
-        .filter(care_team_members::account_id.eq(&gate.account_id))
-        .filter(care_team_members::service_unit_id.eq_any(&gate.service_unit_ids))
-        .filter(care_team_members::valid_from.le(gate.today))
-        .filter(
-            care_team_members::valid_until
-                .is_null()
-                .or(care_team_members::valid_until.ge(gate.today)),
-        )
         .count()
         .get_result(conn)?;
     Ok(found > 0)
@@ -94,7 +85,16 @@ pub(crate) fn care_team_clients(
     registrar_id: &str,
     gate: &CareGate,
 ) -> Result<Vec<String>, ClientsError> {
-    Ok(care_team_members::table
+    Ok(memberships_in_force(registrar_id, gate)
+        .select(care_team_members::client_id)
+        .distinct()
+        .load(conn)?)
+}
+
+/// The care-team memberships of the gate's professional in its service units that are in force
+/// on the gate's day.
+fn memberships_in_force<'a>(registrar_id: &'a str, gate: &'a CareGate) -> care_team_members::BoxedQuery<'a, DbBackend> {
+    care_team_members::table
         .filter(care_team_members::registrar_id.eq(registrar_id))
         .filter(care_team_members::account_id.eq(&gate.account_id))
         .filter(care_team_members::service_unit_id.eq_any(&gate.service_unit_ids))
@@ -104,9 +104,7 @@ pub(crate) fn care_team_clients(
                 .is_null()
                 .or(care_team_members::valid_until.ge(gate.today)),
         )
-        .select(care_team_members::client_id)
-        .distinct()
-        .load(conn)?)
+        .into_boxed()
 }
 
 fn care_team_use(subject: Option<[u8; 32]>, client_id: &str) -> DataUse {

@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 use rekisteri_accounts::Citizen;
-use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, DataUse, NewEntry, Outcome};
+use rekisteri_audit::{AccessBasis, ActorKind, AuditContext, NewEntry};
 use rekisteri_core::Refusal;
 use rekisteri_db::schema::{clients, proxies};
 use rekisteri_db::{DbConnection, write_transaction_as};
@@ -166,15 +166,7 @@ pub fn own_records(
             let basis = basis_of(*relation);
             let client = open_client(register, row, services, &own_decision(basis))?;
             let context = request.context(register, &registrar.id, basis, "own client records");
-            entries.push(context.usage_entry(
-                DataUse {
-                    subject_index: row.subject(),
-                    data_kind: "client".into(),
-                    data_id: Some(row.id.clone()),
-                    outcome: Outcome::Used,
-                },
-                at,
-            ));
+            entries.push(context.usage_entry(row.used(), at));
             records.push(OwnRecord {
                 registrar_id: registrar.id.clone(),
                 registrar_name: registrar.name.clone(),
@@ -251,15 +243,7 @@ pub fn change_own_contact(
         if updated == 0 {
             return Err(ClientsError::VersionMismatch);
         }
-        let entry = context.usage_entry(
-            DataUse {
-                subject_index: row.subject(),
-                data_kind: "client".into(),
-                data_id: Some(client_id.to_owned()),
-                outcome: Outcome::Used,
-            },
-            at,
-        );
+        let entry = context.usage_entry(row.used(), at);
         register.audit.append_in(conn, vec![entry], at)?;
         Ok(())
     })?;
@@ -276,12 +260,7 @@ pub fn change_own_contact(
                 relation,
                 client,
             },
-            vec![DataUse {
-                subject_index: row.subject(),
-                data_kind: "client".into(),
-                data_id: Some(row.id.clone()),
-                outcome: Outcome::Used,
-            }],
+            vec![row.used()],
         ))
     })
 }

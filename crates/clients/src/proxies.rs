@@ -94,6 +94,24 @@ pub(crate) fn proxies_of(conn: &mut DbConnection, registrar_id: &str, client_id:
         .load(conn)
 }
 
+/// Logs a change of `row` (its creation or revocation): a use of the client's proxies and of
+/// the proxy's own data.
+fn log_change(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    context: &rekisteri_audit::AuditContext,
+    client: &ClientRow,
+    row: &ProxyRow,
+    at: PrimitiveDateTime,
+) -> Result<(), ClientsError> {
+    let entries = proxy_uses(client, std::slice::from_ref(row))
+        .into_iter()
+        .map(|u| context.usage_entry(u, at))
+        .collect();
+    register.audit.append_in(conn, entries, at)?;
+    Ok(())
+}
+
 fn proxy_uses(client: &ClientRow, rows: &[ProxyRow]) -> Vec<DataUse> {
     let mut uses = vec![DataUse {
         subject_index: client.subject(),
@@ -240,11 +258,7 @@ pub fn add_proxy(
                 proxies::created_at.eq(at),
             ))
             .execute(conn)?;
-        let entries = proxy_uses(&client, std::slice::from_ref(&row))
-            .into_iter()
-            .map(|u| context.usage_entry(u, at))
-            .collect();
-        register.audit.append_in(conn, entries, at)?;
+        log_change(conn, register, &context, &client, &row, at)?;
         Ok(())
     });
     match result {
@@ -305,11 +319,7 @@ pub fn revoke_proxy(
             proxies::revoked_by.eq(Some(&request.principal.account_id)),
         ))
         .execute(conn)?;
-        let entries = proxy_uses(&client, std::slice::from_ref(&row))
-            .into_iter()
-            .map(|u| context.usage_entry(u, at))
-            .collect();
-        register.audit.append_in(conn, entries, at)?;
+        log_change(conn, register, &context, &client, &row, at)?;
         Ok::<_, ClientsError>(())
     })
 }

@@ -82,31 +82,38 @@ pub fn written<R: CreatedRecord>(
     })
 }
 
+/// Implements [`CreatedRecord`] for a record type with an `id`: its permission, its data kind, and
+/// the person it is the data of, as a subject kind and the field holding that subject's id (the
+/// record's own `id` unless named).
+#[macro_export]
 macro_rules! created_record {
     ($type:ty, $permission:expr, $data_kind:literal, $subject_kind:literal) => {
-        impl CreatedRecord for $type {
-            const PERMISSION: Permission = $permission;
+        $crate::created_record!($type, $permission, $data_kind, $subject_kind, id);
+    };
+    ($type:ty, $permission:expr, $data_kind:literal, $subject_kind:literal, $subject_id:ident) => {
+        impl $crate::CreatedRecord for $type {
+            const PERMISSION: ::rekisteri_accounts::Permission = $permission;
             const DATA_KIND: &'static str = $data_kind;
             fn record_id(&self) -> &str {
                 &self.id
             }
             fn subject_key(&self) -> (&'static str, &str) {
-                ($subject_kind, &self.id)
+                ($subject_kind, &self.$subject_id)
             }
         }
     };
 }
 
-created_record!(crate::Client, Permission::WriteClients, "client", "client");
-created_record!(crate::Service, Permission::WriteClients, "service", "service");
-created_record!(
+crate::created_record!(crate::Client, Permission::WriteClients, "client", "client");
+crate::created_record!(crate::Service, Permission::WriteClients, "service", "service");
+crate::created_record!(
     crate::ServiceEvent,
     Permission::RecordServiceEvents,
     "service_event",
     "service_event"
 );
-created_record!(crate::Proxy, Permission::WriteClients, "proxy", "proxy");
-created_record!(
+crate::created_record!(crate::Proxy, Permission::WriteClients, "proxy", "proxy");
+crate::created_record!(
     crate::CareTeamMember,
     Permission::WriteClients,
     "care_team",

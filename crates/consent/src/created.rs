@@ -2,22 +2,13 @@
 //! of its 201 is logged again): each record is the data of the client it names.
 
 use rekisteri_accounts::Permission;
-use rekisteri_clients::CreatedRecord;
 
 use crate::{CaseDocument, Informing, Prohibition, Right, VoucherChoice};
 
+/// A record of this register is the data of the client it names.
 macro_rules! client_record {
     ($type:ty, $permission:expr, $data_kind:literal) => {
-        impl CreatedRecord for $type {
-            const PERMISSION: Permission = $permission;
-            const DATA_KIND: &'static str = $data_kind;
-            fn record_id(&self) -> &str {
-                &self.id
-            }
-            fn subject_key(&self) -> (&'static str, &str) {
-                ("client", &self.client_id)
-            }
-        }
+        rekisteri_clients::created_record!($type, $permission, $data_kind, "client", client_id);
     };
 }
 

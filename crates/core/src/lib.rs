@@ -3,6 +3,26 @@
 //! Every type that carries personal data masks itself in `Debug` and `Display`; revealing the
 //! value is an explicit method call, so a stray `{:?}` in a log line cannot leak it.
 
+/// `Serialize` as the value's text (`as_str`) and `Deserialize` through its `FromStr`, so that a
+/// deserialised value is as validated as a parsed one.
+macro_rules! serde_as_text {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_as_text;
+
 pub mod calendar;
 pub mod clock;
 pub mod contact;

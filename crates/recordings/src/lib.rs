@@ -47,5 +47,5 @@ mod store;
 
 pub use error::{RecordingError, Result};
 pub use format::{DEFAULT_CHUNK_SIZE, DataKey};
-pub use sniff::{AudioType, SNIFF_LEN, sniff};
+pub use sniff::{AudioType, SNIFF_LEN, sniff, wav_header};
 pub use store::{AudioStore, DEFAULT_MAX_BYTES, S3Config, StorageConfig, StoredAudio};

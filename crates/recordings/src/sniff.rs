@@ -62,6 +62,29 @@ pub fn sniff(head: &[u8]) -> Option<AudioType> {
     }
 }
 
+/// The 44-byte header of a WAV file of 16-bit mono PCM at 8 kHz (telephone audio) whose samples
+/// take `data_len` bytes: what the demo, the benchmarks and the tests put before their samples.
+pub fn wav_header(data_len: u32) -> Vec<u8> {
+    let mut header = Vec::with_capacity(44);
+    for field in [
+        &b"RIFF"[..],
+        &data_len.saturating_add(36).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),    // the fmt chunk's size
+        &1u16.to_le_bytes(),     // PCM
+        &1u16.to_le_bytes(),     // mono
+        &8000u32.to_le_bytes(),  // samples a second
+        &16000u32.to_le_bytes(), // bytes a second
+        &2u16.to_le_bytes(),     // bytes a sample
+        &16u16.to_le_bytes(),    // bits a sample
+        b"data",
+        &data_len.to_le_bytes(),
+    ] {
+        header.extend_from_slice(field);
+    }
+    header
+}
+
 fn is_wav(head: &[u8]) -> bool {
     head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE"
 }

@@ -13,8 +13,7 @@ use std::fmt::Display;
 
 use rekisteri_accounts::service_areas::{self, NewServiceArea};
 use rekisteri_accounts::{
-    AccountsError, AccountsOptions, NewAccount, NewOrganisation, Organisation, OrganisationKind, Principal, Register,
-    Role,
+    AccountsError, NewAccount, NewOrganisation, Organisation, OrganisationKind, Principal, Register, Role,
 };
 use rekisteri_audit::{AccessBasis, ActorKind, AuditContext};
 use rekisteri_clients::{
@@ -26,7 +25,7 @@ use rekisteri_db::DbConnection;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::config::Config;
-use crate::{Failure, Runtime, open_runtime, runtime};
+use crate::{Failure, open_runtime, runtime};
 
 /// The OID of the first demo registrar: its presence means the demo has been seeded.
 const MARKER_OID: &str = "1.2.246.10.9900001";
@@ -163,19 +162,13 @@ pub(crate) fn during<E: Display>(what: impl Display) -> impl FnOnce(E) -> String
 }
 
 pub(crate) fn seed(config: &Config, json: bool) -> Result<(), Failure> {
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
-    let register = Register {
-        keyring: keyring.clone(),
-        audit: audit.clone(),
-        options: AccountsOptions::default(),
-        access_cache: Default::default(),
+    let rt = open_runtime(config)?;
+    let register = rt.accounts();
+    let clients = ClientRegister {
+        keyring: rt.keyring,
+        audit: rt.audit,
     };
-    let clients = ClientRegister { keyring, audit };
+    let (pool, clock) = (rt.pool, rt.clock);
     let mut conn = pool.get().map_err(runtime)?;
     match rekisteri_accounts::find_organisation(&mut conn, None, MARKER_OID) {
         Ok(existing) if json => {

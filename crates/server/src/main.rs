@@ -539,6 +539,18 @@ pub(crate) struct Runtime {
     audit: rekisteri_audit::AuditLog,
 }
 
+impl Runtime {
+    /// The user register on this runtime's keys and audit log, with the default settings.
+    pub(crate) fn accounts(&self) -> rekisteri_accounts::Register {
+        rekisteri_accounts::Register {
+            keyring: self.keyring.clone(),
+            audit: self.audit.clone(),
+            options: rekisteri_accounts::AccountsOptions::default(),
+            access_cache: Default::default(),
+        }
+    }
+}
+
 pub(crate) fn open_runtime(config: &Config) -> Result<Runtime, Failure> {
     let pool = open_and_migrate(config)?;
     let (keyring, source) = keys::load(config, std::env::var("REKISTERI_KEYS").ok(), true).map_err(usage)?;
@@ -592,18 +604,9 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
             ));
         }
     };
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
-    let register = rekisteri_accounts::Register {
-        keyring,
-        audit,
-        options: rekisteri_accounts::AccountsOptions::default(),
-        access_cache: Default::default(),
-    };
+    let rt = open_runtime(config)?;
+    let register = rt.accounts();
+    let (pool, clock) = (rt.pool, rt.clock);
     let mut conn = pool.get().map_err(runtime)?;
     let account =
         rekisteri_accounts::bootstrap_admin(&mut conn, &register, email, first_name, surname, &password, clock.now())
@@ -621,18 +624,9 @@ fn admin_bootstrap(config: &Config, email: &str, first_name: &str, surname: &str
 }
 
 fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[String]) -> Result<(), Failure> {
-    let Runtime {
-        pool,
-        keyring,
-        clock,
-        audit,
-    } = open_runtime(config)?;
-    let register = rekisteri_accounts::Register {
-        keyring,
-        audit,
-        options: rekisteri_accounts::AccountsOptions::default(),
-        access_cache: Default::default(),
-    };
+    let rt = open_runtime(config)?;
+    let register = rt.accounts();
+    let (pool, clock) = (rt.pool, rt.clock);
     let created = rekisteri_accounts::api_clients::create_api_client(
         &mut *pool.get().map_err(runtime)?,
         &register,
@@ -654,13 +648,8 @@ fn api_client_create(config: &Config, name: &str, organisation: &str, scopes: &[
 }
 
 fn inactivity(rt: &Runtime, out: &mut JobReport) -> Result<(), Failure> {
-    let (pool, keyring, clock, audit) = (&rt.pool, rt.keyring.clone(), &rt.clock, rt.audit.clone());
-    let register = rekisteri_accounts::Register {
-        keyring,
-        audit,
-        options: rekisteri_accounts::AccountsOptions::default(),
-        access_cache: Default::default(),
-    };
+    let (pool, clock) = (&rt.pool, &rt.clock);
+    let register = rt.accounts();
     let report = rekisteri_accounts::inactivity::run_inactivity(
         &mut *pool.get().map_err(runtime)?,
         &register,
@@ -731,12 +720,7 @@ fn notifications(config: &Config, rt: &Runtime, out: &mut JobReport) -> Result<(
         .as_ref()
         .ok_or_else(|| usage("configure the mail relay ([smtp] host and sender)"))?;
     let mailer = Mailer::new(smtp).map_err(usage)?;
-    let register = rekisteri_accounts::Register {
-        keyring: rt.keyring.clone(),
-        audit: rt.audit.clone(),
-        options: rekisteri_accounts::AccountsOptions::default(),
-        access_cache: Default::default(),
-    };
+    let register = rt.accounts();
     let report = deliver_due(
         &mut *rt.pool.get().map_err(runtime)?,
         &register,

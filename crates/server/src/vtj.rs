@@ -73,17 +73,7 @@ pub fn sync(config: &Config, registrar: Option<String>) -> Result<(), Failure> {
     let mut failed = 0;
     for rid in registrars {
         match rekisteri_vtj::run_sync(&mut conn, &vtj, &client, &rid) {
-            Ok(r) => println!(
-                "vtj-sync {rid}: cursor {} -> {}, {} monitored, {} loaded, {} pages, {} applied, {} skipped, {} failed",
-                r.cursor_before.map_or("-".into(), |c| c.to_string()),
-                r.cursor_after.map_or("-".into(), |c| c.to_string()),
-                r.monitored,
-                r.loaded,
-                r.pages,
-                r.counts.applied,
-                r.counts.skipped,
-                r.counts.failed
-            ),
+            Ok(r) => println!("{}", summary(&rid, &r)),
             Err(e) => {
                 eprintln!("vtj-sync {rid}: {e}");
                 failed += 1;
@@ -94,6 +84,21 @@ pub fn sync(config: &Config, registrar: Option<String>) -> Result<(), Failure> {
         return Err(runtime(format!("{failed} registrar runs failed")));
     }
     Ok(())
+}
+
+/// One registrar's run as `vtj sync` prints it and the job reports it.
+fn summary(rid: &str, r: &rekisteri_vtj::SyncReport) -> String {
+    format!(
+        "vtj-sync {rid}: cursor {} -> {}, {} monitored, {} loaded, {} pages, {} applied, {} skipped, {} failed",
+        r.cursor_before.map_or("-".into(), |c| c.to_string()),
+        r.cursor_after.map_or("-".into(), |c| c.to_string()),
+        r.monitored,
+        r.loaded,
+        r.pages,
+        r.counts.applied,
+        r.counts.skipped,
+        r.counts.failed
+    )
 }
 
 /// The scheduled `vtj-sync` (VT-10): every registrar with monitored clients; a failed
@@ -117,17 +122,7 @@ pub fn sync_job(rt: &crate::Runtime, out: &mut rekisteri_jobs::JobReport) -> Res
     for rid in registrars {
         match rekisteri_vtj::run_sync(&mut conn, &vtj, &client, &rid) {
             Ok(r) => {
-                out.line(format!(
-                    "vtj-sync {rid}: cursor {} -> {}, {} monitored, {} loaded, {} pages, {} applied, {} skipped, {} failed",
-                    r.cursor_before.map_or("-".into(), |c| c.to_string()),
-                    r.cursor_after.map_or("-".into(), |c| c.to_string()),
-                    r.monitored,
-                    r.loaded,
-                    r.pages,
-                    r.counts.applied,
-                    r.counts.skipped,
-                    r.counts.failed
-                ));
+                out.line(summary(&rid, &r));
                 out.count("registrars", 1);
                 out.count("applied", r.counts.applied);
                 out.count("skipped", r.counts.skipped);

@@ -5,13 +5,14 @@
 //! (and `rekisteri backup --no-database` for the keys and the audio).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use rekisteri_db::db_test;
 
 mod common;
+
+use common::{Served, succeeded};
 
 /// The binary configured for one installation: its database, key file and audio directory.
 fn rekisteri(dir: &Path, database_url: &str) -> Command {
@@ -22,47 +23,8 @@ fn rekisteri(dir: &Path, database_url: &str) -> Command {
     command
 }
 
-fn succeeded(output: Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A `serve` process on a free port; terminated (SIGKILL) when dropped.
-struct Served {
-    child: std::process::Child,
-    address: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path, database_url: &str) -> Served {
-    let mut child = rekisteri(dir, database_url)
-        .arg("serve")
-        .env("REKISTERI_BIND", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("server exited before serving").unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // The rest of the log is drained so that the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Served { child, address }
+    common::serve(rekisteri(dir, database_url))
 }
 
 /// What the drill compares between the original and the restored server: the first demo
@@ -70,17 +32,7 @@ fn serve(dir: &Path, database_url: &str) -> Served {
 fn read_back(served: &Served, demo: &serde_json::Value) -> (serde_json::Value, Vec<u8>) {
     let http = reqwest::blocking::Client::new();
     let url = |path: &str| format!("{}{path}", served.address);
-    let token = |role: &str| {
-        demo["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["role"] == role && u["organisation"] == "Demo-Tampere")
-            .unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let token = |role: &str| common::demo_token(demo, role);
     let rid = demo["first_client"]["registrar"].as_str().unwrap();
     let client_id = demo["first_client"]["id"].as_str().unwrap();
     let client = http

@@ -576,14 +576,7 @@ fn pl_9_demo_seed_creates_a_usable_demo_once() {
     let handler = user("client_handler", "Demo-Tampere");
     let staff = user("provider_staff", "Demo Hoiva Oy");
     let other_handler = user("client_handler", "Demo-Nokia");
-    let rid = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Demo-Tampere "))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let rid = common::demo_registrar(&stdout);
     let (client_id, identity_code) = {
         let line = stdout
             .lines()

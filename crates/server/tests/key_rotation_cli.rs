@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,6 +13,8 @@ use diesel::RunQueryDsl;
 use rekisteri_db::db_test;
 
 mod common;
+
+use common::{Served, demo_token as token, succeeded};
 
 fn rekisteri(dir: &Path, database_url: &str) -> Command {
     let mut command = common::rekisteri_on(dir, database_url);
@@ -24,45 +26,8 @@ fn rekisteri(dir: &Path, database_url: &str) -> Command {
     command
 }
 
-fn succeeded(output: Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-struct Served {
-    child: std::process::Child,
-    address: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(dir: &Path, database_url: &str) -> Served {
-    let mut child = rekisteri(dir, database_url)
-        .arg("serve")
-        .env("REKISTERI_BIND", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("server exited before serving").unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Served { child, address }
+    common::serve(rekisteri(dir, database_url))
 }
 
 fn identity_code(n: u32) -> String {
@@ -73,18 +38,6 @@ fn identity_code(n: u32) -> String {
         "010150-{individual:03}{}",
         rekisteri_core::identity_code::check_character(nine)
     )
-}
-
-fn token(demo: &serde_json::Value, role: &str) -> String {
-    demo["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["role"] == role && u["organisation"] == "Demo-Tampere")
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The clients created (id, identity code) and every unexpected answer.

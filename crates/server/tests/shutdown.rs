@@ -37,14 +37,7 @@ fn seed(dir: &std::path::Path, database_url: &str) -> Demo {
         .last()
         .unwrap()
         .to_owned();
-    let registrar = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Demo-Tampere "))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let registrar = common::demo_registrar(&stdout);
     Demo { staff, registrar }
 }
 

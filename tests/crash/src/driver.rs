@@ -744,20 +744,8 @@ fn vtj_name_change(rid: &str, client: String, code: &str, nth: u32) -> Request {
 
 /// A WAV file of `len` bytes: a real header, then noise from `seed`.
 fn wav(len: usize, seed: u64) -> Vec<u8> {
-    let data_len = len - 44;
-    let mut out = Vec::with_capacity(len);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&((len - 8) as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(data_len as u32).to_le_bytes());
+    let mut out = rekisteri_recordings::wav_header((len - 44) as u32);
+    out.reserve(len - 44);
     let mut noise = Rng(seed | 1);
     while out.len() < len {
         out.extend_from_slice(&noise.next().to_le_bytes());

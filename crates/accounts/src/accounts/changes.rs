@@ -47,15 +47,7 @@ pub fn close_account(
     }
     let at = now_primitive(now);
     write_transaction_as(conn, &crate::actor_label(Some(actor)), |conn| {
-        diesel::update(accounts::table.find(id))
-            .set((
-                accounts::status.eq("closed"),
-                accounts::closed_at.eq(at),
-                accounts::updated_at.eq(at),
-                accounts::version.eq(accounts::version + 1),
-            ))
-            .execute(conn)?;
-        let ended = crate::sessions::end_sessions_of(conn, id, at, "account_closed")?;
+        let ended = mark_closed(conn, id, at)?;
         let event = security_event(
             Some(&account.organisation_id),
             Some(actor),
@@ -229,4 +221,17 @@ pub fn update_account(
         Ok::<_, AccountsError>(())
     })?;
     get_account(conn, register, Some(actor), id)
+}
+
+/// Marks the account closed and ends its sessions (reason `account_closed`); how many ended.
+pub(crate) fn mark_closed(conn: &mut DbConnection, id: &str, at: PrimitiveDateTime) -> QueryResult<usize> {
+    diesel::update(accounts::table.find(id))
+        .set((
+            accounts::status.eq("closed"),
+            accounts::closed_at.eq(at),
+            accounts::updated_at.eq(at),
+            accounts::version.eq(accounts::version + 1),
+        ))
+        .execute(conn)?;
+    crate::sessions::end_sessions_of(conn, id, at, "account_closed")
 }

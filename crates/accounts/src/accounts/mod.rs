@@ -10,6 +10,7 @@ mod reads;
 mod rights;
 mod row;
 
+pub(crate) use changes::mark_closed;
 pub use changes::{AccountChanges, bootstrap_admin, close_account, restore_account, update_account};
 pub use invitations::{
     PendingAcceptance, accept_invitation, begin_accept_invitation, finish_accept_invitation, invite,

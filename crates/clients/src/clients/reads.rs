@@ -149,15 +149,7 @@ pub fn get_client(
         .audit
         .read_personal_data(conn, &decision.context(&request.audit), at, |_| {
             let client = open_client(register, &row, &services, &decision)?;
-            Ok::<_, ClientsError>((
-                client,
-                vec![DataUse {
-                    subject_index: row.subject(),
-                    data_kind: "client".into(),
-                    data_id: Some(row.id.clone()),
-                    outcome: Outcome::Used,
-                }],
-            ))
+            Ok::<_, ClientsError>((client, vec![row.used()]))
         })
 }
 
@@ -228,12 +220,7 @@ pub fn list_clients(
             let mut uses = Vec::with_capacity(rows.len());
             for row in &rows {
                 items.push(open_client(register, row, &services, &decision)?);
-                uses.push(DataUse {
-                    subject_index: row.subject(),
-                    data_kind: "client".into(),
-                    data_id: Some(row.id.clone()),
-                    outcome: Outcome::Used,
-                });
+                uses.push(row.used());
             }
             Ok::<_, ClientsError>((items, uses))
         })?;

@@ -93,6 +93,16 @@ impl ClientRow {
     pub(crate) fn subject(&self) -> Option<[u8; 32]> {
         self.subject_index.as_deref().and_then(|s| s.try_into().ok())
     }
+
+    /// The use of this client's record (data kind `client`) that a read or write of it logs.
+    pub(crate) fn used(&self) -> rekisteri_audit::DataUse {
+        rekisteri_audit::DataUse {
+            subject_index: self.subject(),
+            data_kind: "client".into(),
+            data_id: Some(self.id.clone()),
+            outcome: rekisteri_audit::Outcome::Used,
+        }
+    }
 }
 
 pub(crate) fn load_client(

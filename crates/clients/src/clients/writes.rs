@@ -363,15 +363,7 @@ pub fn update_client(
             // included (CL-8).
             rekisteri_db::history::redact_protected_address(conn, client_id)?;
         }
-        let entry = context.usage_entry(
-            DataUse {
-                subject_index: row.subject(),
-                data_kind: "client".into(),
-                data_id: Some(client_id.to_owned()),
-                outcome: Outcome::Used,
-            },
-            at,
-        );
+        let entry = context.usage_entry(row.used(), at);
         register.audit.append_in(conn, vec![entry], at)?;
         Ok(())
     })?;

@@ -8,10 +8,10 @@ use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
 use rekisteri_db::schema::service_events;
 use serde::Serialize;
-use time::{Date, Duration, PrimitiveDateTime};
+use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::due::{DueClient, check_lead, due_entries, due_ids};
+use super::due::{DueClient, check_lead, due_page};
 use crate::access::decide_for;
 use crate::clients::{load_client, load_services_of, open_client};
 use crate::sealed::RowCipher;
@@ -59,12 +59,8 @@ pub fn archive_export(
         )));
     }
     let today = request.now.date();
-    let day = today.saturating_add(Duration::days(lead));
-    let mut ids = due_ids(conn, registrar_id, &decision.reach, day, after, limit + 1)?;
-    let more = ids.len() as i64 > limit;
-    ids.truncate(usize::try_from(limit).unwrap_or(0));
-    let plain: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
-    let mut entries = due_entries(conn, registrar_id, &plain, today)?;
+    let (ids, mut entries, next_cursor) = due_page(conn, registrar_id, &decision.reach, today, lead, after, limit)?;
+    let plain: Vec<String> = ids.into_iter().map(|(id, _)| id).collect();
     let mut rows = Vec::with_capacity(plain.len());
     for id in &plain {
         if let Some(row) = load_client(conn, registrar_id, id)? {
@@ -102,7 +98,6 @@ pub fn archive_export(
             service_events::created_at,
         ))
         .load(conn)?;
-    let next_cursor = if more { plain.last().cloned() } else { None };
     let context = decision.context(&request.audit);
     let items = register.audit.audited_read(conn, |_| {
         let mut items = Vec::with_capacity(rows.len());

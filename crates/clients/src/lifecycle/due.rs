@@ -84,6 +84,33 @@ pub(super) fn due_ids(
     query.load(conn)
 }
 
+/// One page of the due list: the clients due within `lead` days of `today` after `after`, with
+/// their subject indexes, what the list says of each, and the next page's cursor.
+pub(super) type DuePageIds = (
+    Vec<(String, Option<Vec<u8>>)>,
+    HashMap<String, DueClient>,
+    Option<String>,
+);
+
+pub(super) fn due_page(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    reach: &Reach,
+    today: Date,
+    lead: i64,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<DuePageIds> {
+    let day = today.saturating_add(Duration::days(lead));
+    let mut ids = due_ids(conn, registrar_id, reach, day, after, limit + 1)?;
+    let more = ids.len() as i64 > limit;
+    ids.truncate(usize::try_from(limit).unwrap_or(0));
+    let plain: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+    let entries = due_entries(conn, registrar_id, &plain, today)?;
+    let next_cursor = if more { plain.last().cloned() } else { None };
+    Ok((ids, entries, next_cursor))
+}
+
 pub(super) fn due_entries(
     conn: &mut DbConnection,
     registrar_id: &str,
@@ -147,14 +174,15 @@ pub fn due_for_anonymisation(
     if !decision.is_registrar() {
         return Err(ClientsError::Refused(Refusal::NotFound));
     }
-    let today = request.now.date();
-    let day = today.saturating_add(Duration::days(lead));
-    let mut ids = due_ids(conn, registrar_id, &decision.reach, day, after, limit + 1)?;
-    let more = ids.len() as i64 > limit;
-    ids.truncate(usize::try_from(limit).unwrap_or(0));
-    let plain: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
-    let mut entries = due_entries(conn, registrar_id, &plain, today)?;
-    let next_cursor = if more { plain.last().cloned() } else { None };
+    let (ids, mut entries, next_cursor) = due_page(
+        conn,
+        registrar_id,
+        &decision.reach,
+        request.now.date(),
+        lead,
+        after,
+        limit,
+    )?;
     let items = register
         .audit
         .read_personal_data(conn, &decision.context(&request.audit), at, |_| {

@@ -2,7 +2,6 @@
 //! the providers' local copies of a closed right's documents for destruction (RU-7).
 
 use diesel::prelude::*;
-use rekisteri_accounts::Permission;
 use rekisteri_clients::Request;
 use rekisteri_core::calendar::add_working_days;
 use rekisteri_db::schema::{case_documents, kanta_settings, registry_use_rights};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::common::{RightStatus, organiser_staff};
+use super::common::{RightStatus, rights_manager};
 use super::documents::{LocalCopy, mark_local_copies};
 use super::lifecycle::{Right, effective_status, load_right, right_of};
 use super::notifications::{NotificationKind, notify};
@@ -61,12 +60,7 @@ pub fn close_right(
     right_id: &str,
     body: CloseRight,
 ) -> Result<Right, ConsentError> {
-    organiser_staff(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ManageRegistryUseRights,
-    )?;
+    rights_manager(conn, request.principal, registrar_id)?;
     let today = helsinki_today(request.now);
     let at = at_primitive(request.now);
     write_transaction(conn, |conn| {
@@ -119,12 +113,7 @@ pub fn reopen_right(
     right_id: &str,
     body: ReopenRight,
 ) -> Result<Right, ConsentError> {
-    organiser_staff(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ManageRegistryUseRights,
-    )?;
+    rights_manager(conn, request.principal, registrar_id)?;
     let today = helsinki_today(request.now);
     let at = at_primitive(request.now);
     if body.reason.trim().is_empty() {

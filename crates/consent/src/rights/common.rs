@@ -181,3 +181,30 @@ pub(super) fn open(
 ) -> Result<String, ConsentError> {
     Ok(FieldCipher::new(&register.clients.keyring).decrypt_string(&FieldContext::new(table, column, row_id), value)?)
 }
+
+/// [`organiser_staff`] with `manage_registry_use_rights`: who opens, closes and reopens rights.
+pub(super) fn rights_manager(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    registrar_id: &str,
+) -> Result<(), ConsentError> {
+    organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)
+}
+
+/// The client as a reader of the client register reaches it (`read_clients`).
+pub(super) fn reach_to_read(
+    conn: &mut DbConnection,
+    register: &ConsentRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    client_id: &str,
+) -> Result<rekisteri_clients::ReachedClient, ConsentError> {
+    Ok(rekisteri_clients::reach_client(
+        conn,
+        &register.clients,
+        request,
+        registrar_id,
+        client_id,
+        Permission::ReadClients,
+    )?)
+}

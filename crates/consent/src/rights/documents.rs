@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
-use rekisteri_clients::{Request, reach_client};
+use rekisteri_clients::Request;
 use rekisteri_core::Refusal;
 use rekisteri_db::schema::{case_documents, kanta_settings, registry_use_rights};
 use rekisteri_db::{DbConnection, write_transaction};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::{Date, PrimitiveDateTime};
 use utoipa::ToSchema;
 
-use super::common::{RightRow, open, right_columns, seal, security_event};
+use super::common::{RightRow, open, reach_to_read, right_columns, seal, security_event};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, helsinki_today, new_id, rule, validation};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -375,14 +375,7 @@ pub fn list_documents(
         let Some(client_id) = client_id else {
             return Err(ConsentError::Refused(Refusal::NotFound));
         };
-        let reached = reach_client(
-            conn,
-            &register.clients,
-            request,
-            registrar_id,
-            &client_id,
-            Permission::ReadClients,
-        )?;
+        let reached = reach_to_read(conn, register, request, registrar_id, &client_id)?;
         (client_id, reached.decision.context(&request.audit))
     } else {
         if !principal.can(Permission::StoreCaseDocuments) {

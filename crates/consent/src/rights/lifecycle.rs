@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use rekisteri_accounts::{Permission, Principal};
 use rekisteri_audit::{AccessBasis, ActorKind, DataUse, Outcome};
-use rekisteri_clients::{Request, reach_client};
+use rekisteri_clients::Request;
 use rekisteri_core::Refusal;
 use rekisteri_core::calendar::add_working_days;
 use rekisteri_db::schema::{kanta_settings, provider_contracts, registry_use_rights, voucher_provider_choices};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 use utoipa::ToSchema;
 
-use super::common::{RightRow, RightStatus, is_voucher, organiser_staff, right_columns};
+use super::common::{RightRow, RightStatus, is_voucher, reach_to_read, right_columns, rights_manager};
 use super::notifications::{NotificationKind, notify};
 use super::{CLOSING_WORKING_DAYS, iso_date};
 use crate::decision::RightState;
@@ -153,20 +153,8 @@ pub fn open_right(
     registrar_id: &str,
     body: OpenRight,
 ) -> Result<Right, ConsentError> {
-    organiser_staff(
-        conn,
-        request.principal,
-        registrar_id,
-        Permission::ManageRegistryUseRights,
-    )?;
-    let reached = reach_client(
-        conn,
-        &register.clients,
-        request,
-        registrar_id,
-        &body.client_id,
-        Permission::ReadClients,
-    )?;
+    rights_manager(conn, request.principal, registrar_id)?;
+    let reached = reach_to_read(conn, register, request, registrar_id, &body.client_id)?;
     let today = helsinki_today(request.now);
     let opened_on = body.opened_on.unwrap_or(today);
     let at = at_primitive(request.now);
@@ -369,14 +357,7 @@ pub fn get_right(
     if principal.organisation_id != registrar_id {
         return Err(ConsentError::Refused(Refusal::NotFound));
     }
-    let reached = reach_client(
-        conn,
-        &register.clients,
-        request,
-        registrar_id,
-        &row.client_id,
-        Permission::ReadClients,
-    )?;
+    let reached = reach_to_read(conn, register, request, registrar_id, &row.client_id)?;
     let context = reached.decision.context(&request.audit);
     register.clients.audit.read_personal_data(conn, &context, at, |_| {
         let code = reached.reveal_identity_code(&register.clients)?;
@@ -397,7 +378,7 @@ pub fn list_rights(
         .filter(registry_use_rights::registrar_id.eq(registrar_id))
         .into_boxed();
     if principal.organisation_id == registrar_id {
-        organiser_staff(conn, principal, registrar_id, Permission::ManageRegistryUseRights)?;
+        rights_manager(conn, principal, registrar_id)?;
     } else if principal.can(Permission::StoreCaseDocuments) {
         query = query.filter(registry_use_rights::provider_id.eq(&principal.organisation_id));
     } else {

@@ -63,26 +63,20 @@ pub fn set_kanta_settings(
             .filter(kanta_settings::registrar_id.eq(registrar_id))
             .count()
             .get_result(conn)?;
+        let values = (
+            kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
+            kanta_settings::case_oid_root.eq(root),
+            kanta_settings::closing_notice_working_days.eq(notice as i32),
+            kanta_settings::signed_document_types.eq(&signed_json),
+            kanta_settings::updated_at.eq(at),
+        );
         if exists == 0 {
             diesel::insert_into(kanta_settings::table)
-                .values((
-                    kanta_settings::registrar_id.eq(registrar_id),
-                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
-                    kanta_settings::case_oid_root.eq(root),
-                    kanta_settings::closing_notice_working_days.eq(notice as i32),
-                    kanta_settings::signed_document_types.eq(&signed_json),
-                    kanta_settings::updated_at.eq(at),
-                ))
+                .values((kanta_settings::registrar_id.eq(registrar_id), values))
                 .execute(conn)?;
         } else {
             diesel::update(kanta_settings::table.filter(kanta_settings::registrar_id.eq(registrar_id)))
-                .set((
-                    kanta_settings::kanta_start_date.eq(settings.kanta_start_date),
-                    kanta_settings::case_oid_root.eq(root),
-                    kanta_settings::closing_notice_working_days.eq(notice as i32),
-                    kanta_settings::signed_document_types.eq(&signed_json),
-                    kanta_settings::updated_at.eq(at),
-                ))
+                .set(values)
                 .execute(conn)?;
         }
         Ok::<_, ConsentError>(())

@@ -1,9 +1,8 @@
 //! A voucher client's choice of provider, reported by the provider (RU-1).
 
 use diesel::prelude::*;
-use rekisteri_accounts::Permission;
 use rekisteri_audit::{DataUse, Outcome};
-use rekisteri_clients::{Request, reach_client};
+use rekisteri_clients::Request;
 use rekisteri_core::Refusal;
 use rekisteri_db::schema::{registry_use_rights, voucher_provider_choices};
 use rekisteri_db::{DbConnection, write_transaction};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::PrimitiveDateTime;
 use utoipa::ToSchema;
 
-use super::common::{RightStatus, is_voucher};
+use super::common::{RightStatus, is_voucher, reach_to_read};
 use crate::{ConsentError, ConsentRegister, at_primitive, format_time, new_id, rule};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -41,14 +40,7 @@ pub fn record_voucher_choice(
     registrar_id: &str,
     body: VoucherChoiceBody,
 ) -> Result<VoucherChoice, ConsentError> {
-    let reached = reach_client(
-        conn,
-        &register.clients,
-        request,
-        registrar_id,
-        &body.client_id,
-        Permission::ReadClients,
-    )?;
+    let reached = reach_to_read(conn, register, request, registrar_id, &body.client_id)?;
     if !reached.decision.is_provider() {
         return Err(ConsentError::Refused(Refusal::Forbidden(
             "the provider chosen reports the client's choice".into(),

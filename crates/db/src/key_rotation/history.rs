@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use rekisteri_crypto::{FieldCipher, FieldContext, Keyring};
 
 use super::pass::{Batch, save_progress, saved_cursor};
-use super::sql::{Bind, Cursor, Sql, from_hex};
+use super::sql::{Bind, Cursor, Sql, from_hex, run_bound};
 use super::targets::{HISTORY, Source, TARGETS, Target};
 use super::{ACTOR, RotationError};
 use crate::{DbConnection, write_transaction_as};
@@ -216,30 +216,11 @@ pub(super) fn next_history_batch(
 
 /// History documents are bound as text (or NULL of text).
 fn execute_history(conn: &mut DbConnection, sql: &str, binds: Vec<Bind>) -> QueryResult<usize> {
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Nullable<Text>, _>(Some(v)),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(_) => query.bind::<Nullable<Text>, _>(None::<String>),
-                };
-            }
-            query.execute(inner)
-        }
-        DbConnection::Postgres(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Nullable<Text>, _>(Some(v)),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(_) => query.bind::<Nullable<Text>, _>(None::<String>),
-                };
-            }
-            query.execute(inner)
-        }
-    }
+    run_bound!(conn, sql, binds, execute, |query, bind| match bind {
+        Bind::Text(v) => query.bind::<Nullable<Text>, _>(Some(v)),
+        Bind::BigInt(v) => query.bind::<BigInt, _>(v),
+        Bind::Binary(_) => query.bind::<Nullable<Text>, _>(None::<String>),
+    })
 }
 
 #[cfg(test)]

@@ -100,58 +100,42 @@ impl Sql {
     }
 }
 
+/// `sql` with `binds` bound on the connection's backend, then `$run` (`load` or `execute`);
+/// `|query, bind| …` binds one value when a statement binds them otherwise than by their kind.
+macro_rules! run_bound {
+    ($conn:expr, $sql:expr, $binds:expr, $run:ident) => {
+        run_bound!($conn, $sql, $binds, $run, |query, bind| match bind {
+            Bind::Text(v) => query.bind::<Text, _>(v),
+            Bind::BigInt(v) => query.bind::<BigInt, _>(v),
+            Bind::Binary(v) => query.bind::<Nullable<Binary>, _>(v),
+        })
+    };
+    ($conn:expr, $sql:expr, $binds:expr, $run:ident, |$query:ident, $bind:ident| $bound:expr) => {
+        match $conn {
+            DbConnection::Sqlite(inner) => {
+                run_bound!(@query diesel::sqlite::Sqlite, $sql, $binds, $query, $bind, $bound).$run(inner)
+            }
+            DbConnection::Postgres(inner) => {
+                run_bound!(@query diesel::pg::Pg, $sql, $binds, $query, $bind, $bound).$run(inner)
+            }
+        }
+    };
+    (@query $backend:ty, $sql:expr, $binds:expr, $query:ident, $bind:ident, $bound:expr) => {{
+        let mut $query = diesel::sql_query($sql).into_boxed::<$backend>();
+        for $bind in $binds {
+            $query = $bound;
+        }
+        $query
+    }};
+}
+pub(super) use run_bound;
+
 pub(super) fn load_rows(conn: &mut DbConnection, sql: &str, binds: Vec<Bind>) -> QueryResult<Vec<PassRow>> {
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(v) => query.bind::<Nullable<Binary>, _>(v),
-                };
-            }
-            query.load(inner)
-        }
-        DbConnection::Postgres(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(v) => query.bind::<Nullable<Binary>, _>(v),
-                };
-            }
-            query.load(inner)
-        }
-    }
+    run_bound!(conn, sql, binds, load)
 }
 
 pub(super) fn execute(conn: &mut DbConnection, sql: &str, binds: Vec<Bind>) -> QueryResult<usize> {
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(v) => query.bind::<Nullable<Binary>, _>(v),
-                };
-            }
-            query.execute(inner)
-        }
-        DbConnection::Postgres(inner) => {
-            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-            for bind in binds {
-                query = match bind {
-                    Bind::Text(v) => query.bind::<Text, _>(v),
-                    Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                    Bind::Binary(v) => query.bind::<Nullable<Binary>, _>(v),
-                };
-            }
-            query.execute(inner)
-        }
-    }
+    run_bound!(conn, sql, binds, execute)
 }
 
 /// The keyset position of a pass, kept as JSON text in `key_rotation_progress.cursor`.
