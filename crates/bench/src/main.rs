@@ -15,6 +15,7 @@
 //! Figures go to the terminal as a Markdown table and to `target/bench/results.json`.
 
 mod calls;
+mod ceiling;
 mod flood;
 mod load;
 mod raw;
@@ -57,8 +58,10 @@ struct Args {
     /// Seconds of each HTTP load phase (to attach a profiler to the server, say).
     #[arg(long)]
     load_seconds: Option<f64>,
-    /// Which phases run: all of them, only the call recordings' (upload and ranged reads, on
-    /// the demo seed alone), or only the key rotation (over clients inserted directly).
+    /// Which phases run: all of them; only the read side (pushes, log fill, audited reads,
+    /// the login flood, restart, audit verify, raw baselines and the HTTP ceiling: no call
+    /// recordings, bulk jobs or VTJ); only the call recordings' (upload and ranged reads, on
+    /// the demo seed alone); or only the key rotation (over clients inserted directly).
     #[arg(long, value_enum, default_value = "all")]
     phases: Phases,
 }
@@ -66,6 +69,7 @@ struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Phases {
     All,
+    Reads,
     Calls,
     Keys,
 }
@@ -566,7 +570,9 @@ fn run_database(
 
     // After the flood and the figures of memory under load, so that neither the audio on
     // disk nor the upload's buffers touch them.
-    run_calls(database, &server, &demo, scale, figures)?;
+    if args.phases == Phases::All {
+        run_calls(database, &server, &demo, scale, figures)?;
+    }
 
     step("stop the server, restart it cold on the seeded data");
     server.stop();
@@ -648,6 +654,29 @@ fn run_database(
         raw_update,
         "rows/s",
     ));
+
+    step(&format!(
+        "HTTP ceiling: a trivial handler, closed loop at {} connections",
+        scale.read_concurrency
+    ));
+    let ceiling = ceiling::measure(
+        scale.read_concurrency,
+        Duration::from_secs_f64(scale.load_seconds),
+        &demo.handler_token,
+    )?;
+    println!(
+        "   {ceiling:.0} req/s; the audited reads reached {:.0} % of it",
+        100.0 * max_rate / ceiling.max(1e-9)
+    );
+    figures.push(Figure::new(
+        database,
+        "HTTP ceiling: trivial handler, same load",
+        ceiling,
+        "req/s",
+    ));
+    if args.phases == Phases::Reads {
+        return Ok(());
+    }
 
     step(&format!(
         "bulk: anonymisation of {} clients past the end of visibility",
