@@ -24,7 +24,9 @@ type Sealed = Option<Vec<u8>>;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).ok_or("usage: raw_probe DB [clients] [log rows] [seconds]")?;
+    let path = args
+        .get(1)
+        .ok_or("usage: raw_probe DB [clients] [log rows] [seconds]")?;
     let number = |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (client_count, log_rows, seconds) = (number(2, 100_000), number(3, 1_000_000), number(4, 5));
     let fresh = !std::path::Path::new(path).exists();
@@ -57,24 +59,54 @@ fn main() -> Result<(), String> {
         println!("{name:<70} {rate:>8.0}/s");
         Ok(())
     };
-    measure("bench as it was (uuid v4 x7 + now() per row)", &mut *conn, Values::PerRow)?;
-    measure("values precomputed (one clock read per commit)", &mut *conn, Values::Precomputed)?;
-    measure("precomputed, subject = the client's blind index", &mut *conn, Values::ClientIndex)?;
-    measure("precomputed, subject NULL (partial index not written)", &mut *conn, Values::NoSubject)?;
+    measure(
+        "bench as it was (uuid v4 x7 + now() per row)",
+        &mut *conn,
+        Values::PerRow,
+    )?;
+    measure(
+        "values precomputed (one clock read per commit)",
+        &mut *conn,
+        Values::Precomputed,
+    )?;
+    measure(
+        "precomputed, subject = the client's blind index",
+        &mut *conn,
+        Values::ClientIndex,
+    )?;
+    measure(
+        "precomputed, subject NULL (partial index not written)",
+        &mut *conn,
+        Values::NoSubject,
+    )?;
     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-    measure("precomputed, diesel's statement cache off", &mut *conn, Values::Precomputed)?;
+    measure(
+        "precomputed, diesel's statement cache off",
+        &mut *conn,
+        Values::Precomputed,
+    )?;
     conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
     for (pragmas, name) in [
         ("PRAGMA mmap_size = 0;", "precomputed, mmap_size 0"),
         ("PRAGMA mmap_size = 67108864;", "precomputed, mmap_size 64 MiB"),
-        ("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536;", "precomputed, mmap 1 GiB, cache_size 64 MiB"),
-        ("PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 10000;", "precomputed, wal_autocheckpoint 10 000 pages"),
-        ("PRAGMA wal_autocheckpoint = 1000; PRAGMA synchronous = NORMAL;", "precomputed, synchronous NORMAL (not the bench's setting)"),
+        (
+            "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536;",
+            "precomputed, mmap 1 GiB, cache_size 64 MiB",
+        ),
+        (
+            "PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 10000;",
+            "precomputed, wal_autocheckpoint 10 000 pages",
+        ),
+        (
+            "PRAGMA wal_autocheckpoint = 1000; PRAGMA synchronous = NORMAL;",
+            "precomputed, synchronous NORMAL (not the bench's setting)",
+        ),
     ] {
         conn.batch_execute(pragmas).map_err(|e| e.to_string())?;
         measure(name, &mut *conn, Values::Precomputed)?;
     }
-    conn.batch_execute("PRAGMA synchronous = FULL;").map_err(|e| e.to_string())?;
+    conn.batch_execute("PRAGMA synchronous = FULL;")
+        .map_err(|e| e.to_string())?;
     measure("bench as it was, again (drift check)", &mut *conn, Values::PerRow)?;
     Ok(())
 }
@@ -148,7 +180,13 @@ fn loop_rate(
                 done += 1;
                 let (occurred_at, subject, prev, hash, request_id) = if values == Values::PerRow {
                     let at = to_primitive(time::OffsetDateTime::now_utc());
-                    (at, Some(uuid_32()), uuid_32(), uuid_32(), uuid::Uuid::new_v4().to_string())
+                    (
+                        at,
+                        Some(uuid_32()),
+                        uuid_32(),
+                        uuid_32(),
+                        uuid::Uuid::new_v4().to_string(),
+                    )
                 } else {
                     let subject = match values {
                         Values::ClientIndex => row.5,
@@ -230,7 +268,10 @@ fn seed(conn: &mut DbConnection, client_count: usize, log_rows: usize) -> Result
         })
         .map_err(|e| format!("clients: {e}"))?;
     }
-    println!("seeded {client_count} clients in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "seeded {client_count} clients in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let mut seq = 0i64;
     while (seq as usize) < log_rows {

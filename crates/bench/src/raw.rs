@@ -151,6 +151,17 @@ where
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Whether the baseline's log rows carry a subject index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The read client's blind index, as the server's entries do: one leaf of the log's
+    /// subject index per row, wherever the client's key falls.
+    BlindIndex,
+    /// None, so the subject index is not written: what a plain loop without it does, printed
+    /// to show what the index costs.
+    Without,
+}
+
 /// The audited read's SQL: select a client by key and insert one log row (the client's blind
 /// index as its subject), `per_commit` of them per transaction. Returns reads/s.
 pub fn read_and_log(
@@ -159,6 +170,7 @@ pub fn read_and_log(
     per_commit: usize,
     threads: usize,
     duration: Duration,
+    subject: Subject,
 ) -> Result<f64, String> {
     let run = uuid::Uuid::new_v4();
     let seed = run.as_u64_pair().0;
@@ -179,7 +191,7 @@ pub fn read_and_log(
                         occurred_at: now(),
                         registrar: &key.0,
                         client: &key.1,
-                        subject_index: client.5,
+                        subject_index: client.5.filter(|_| subject == Subject::BlindIndex),
                         request_id: bytes.request_id(),
                         prev_hash: bytes.bytes_32(),
                         hash: bytes.bytes_32(),
