@@ -61,28 +61,28 @@ fn main() -> Result<(), String> {
     };
     measure(
         "bench as it was (uuid v4 x7 + now() per row)",
-        &mut *conn,
+        &mut conn,
         Values::PerRow,
     )?;
     measure(
         "values precomputed (one clock read per commit)",
-        &mut *conn,
+        &mut conn,
         Values::Precomputed,
     )?;
     measure(
         "precomputed, subject = the client's blind index",
-        &mut *conn,
+        &mut conn,
         Values::ClientIndex,
     )?;
     measure(
         "precomputed, subject NULL (partial index not written)",
-        &mut *conn,
+        &mut conn,
         Values::NoSubject,
     )?;
     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
     measure(
         "precomputed, diesel's statement cache off",
-        &mut *conn,
+        &mut conn,
         Values::Precomputed,
     )?;
     conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
@@ -103,11 +103,11 @@ fn main() -> Result<(), String> {
         ),
     ] {
         conn.batch_execute(pragmas).map_err(|e| e.to_string())?;
-        measure(name, &mut *conn, Values::Precomputed)?;
+        measure(name, &mut conn, Values::Precomputed)?;
     }
     conn.batch_execute("PRAGMA synchronous = FULL;")
         .map_err(|e| e.to_string())?;
-    measure("bench as it was, again (drift check)", &mut *conn, Values::PerRow)?;
+    measure("bench as it was, again (drift check)", &mut conn, Values::PerRow)?;
     Ok(())
 }
 
