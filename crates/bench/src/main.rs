@@ -15,6 +15,7 @@
 //! Figures go to the terminal as a Markdown table and to `target/bench/results.json`.
 
 mod calls;
+mod ceiling;
 mod flood;
 mod load;
 mod raw;
@@ -57,8 +58,10 @@ struct Args {
     /// Seconds of each HTTP load phase (to attach a profiler to the server, say).
     #[arg(long)]
     load_seconds: Option<f64>,
-    /// Which phases run: all of them, only the call recordings' (upload and ranged reads, on
-    /// the demo seed alone), or only the key rotation (over clients inserted directly).
+    /// Which phases run: all of them; only the read side (pushes, log fill, audited reads,
+    /// the login flood, restart, audit verify, raw baselines and the HTTP ceiling: no call
+    /// recordings, bulk jobs or VTJ); only the call recordings' (upload and ranged reads, on
+    /// the demo seed alone); or only the key rotation (over clients inserted directly).
     #[arg(long, value_enum, default_value = "all")]
     phases: Phases,
 }
@@ -66,6 +69,7 @@ struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Phases {
     All,
+    Reads,
     Calls,
     Keys,
 }
@@ -255,6 +259,9 @@ fn run_postgres(
     result
 }
 
+/// How many of the pushed clients the audited reads (and their raw baseline) cycle through.
+const READ_SAMPLE: usize = 20_000;
+
 /// Connections of the login flood (issue 18).
 const FLOOD_CONNECTIONS: usize = 64;
 
@@ -440,7 +447,7 @@ fn run_database(
     step("audited read over HTTP: closed loop for the maximum rate");
     let sample: Vec<Vec<u8>> = client_ids
         .iter()
-        .take(20_000)
+        .take(READ_SAMPLE)
         .map(|id| audited_read(rid, id, &demo.handler_token))
         .collect();
     let sample = Arc::new(sample);
@@ -563,7 +570,9 @@ fn run_database(
 
     // After the flood and the figures of memory under load, so that neither the audio on
     // disk nor the upload's buffers touch them.
-    run_calls(database, &server, &demo, scale, figures)?;
+    if args.phases == Phases::All {
+        run_calls(database, &server, &demo, scale, figures)?;
+    }
 
     step("stop the server, restart it cold on the seeded data");
     server.stop();
@@ -600,10 +609,20 @@ fn run_database(
 
     step("raw baselines (server stopped)");
     let keys: Arc<Vec<raw::ClientKey>> = Arc::new(client_ids.iter().map(|id| (rid.clone(), id.clone())).collect());
+    // The clients the audited reads read, so that the log rows' subjects fall where theirs did.
+    let read_keys: Arc<Vec<raw::ClientKey>> = Arc::new(keys.iter().take(READ_SAMPLE).cloned().collect());
     let raw_time = Duration::from_secs_f64(scale.raw_seconds);
     let threads = if database == "sqlite" { 1 } else { 8 };
-    let raw_one = raw::read_and_log(&pool, keys.clone(), 1, threads, raw_time)?;
-    let raw_grouped = raw::read_and_log(&pool, keys.clone(), 64, threads, raw_time)?;
+    let raw_one = raw::read_and_log(&pool, read_keys.clone(), 1, threads, raw_time, raw::Subject::BlindIndex)?;
+    let raw_grouped = raw::read_and_log(
+        &pool,
+        read_keys.clone(),
+        64,
+        threads,
+        raw_time,
+        raw::Subject::BlindIndex,
+    )?;
+    let raw_plain = raw::read_and_log(&pool, read_keys, 64, threads, raw_time, raw::Subject::Without)?;
     let raw_push = raw::push_inserts(&pool, rid.clone(), demo.provider.clone(), threads, raw_time)?;
     let raw_update = raw::update_by_key(&pool, keys, raw_time)?;
     println!(
@@ -637,12 +656,48 @@ fn run_database(
             });
         }
     }
+    println!(
+        "   read+log, 64 per commit, without the log's subject index: {raw_plain:.0}/s (the index costs {:.0} % of it)",
+        100.0 * (1.0 - raw_grouped / raw_plain.max(1e-9))
+    );
+    figures.push(
+        Figure::new(
+            database,
+            "raw read+log, 64 per commit, log rows without a subject index",
+            raw_plain,
+            "/s",
+        )
+        .against("read+log, 64 per commit (the baseline)", raw_grouped, "/s", None),
+    );
     figures.push(Figure::new(
         database,
         "raw UPDATE by key, 1 000 per commit",
         raw_update,
         "rows/s",
     ));
+
+    step(&format!(
+        "HTTP ceiling: a trivial handler, closed loop at {} connections",
+        scale.read_concurrency
+    ));
+    let ceiling = ceiling::measure(
+        scale.read_concurrency,
+        Duration::from_secs_f64(scale.load_seconds),
+        &demo.handler_token,
+    )?;
+    println!(
+        "   {ceiling:.0} req/s; the audited reads reached {:.0} % of it",
+        100.0 * max_rate / ceiling.max(1e-9)
+    );
+    figures.push(Figure::new(
+        database,
+        "HTTP ceiling: trivial handler, same load",
+        ceiling,
+        "req/s",
+    ));
+    if args.phases == Phases::Reads {
+        return Ok(());
+    }
 
     step(&format!(
         "bulk: anonymisation of {} clients past the end of visibility",

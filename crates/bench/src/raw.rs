@@ -28,18 +28,58 @@ fn random_32() -> Vec<u8> {
         .collect()
 }
 
+/// Random-looking bytes without a system call (xorshift64*), for the values of the baseline's
+/// log rows: the server's hashes are computed, not drawn from the operating system, and a
+/// competent plain loop would not pay a `getrandom` call per value either.
+struct Bytes(u64);
+
+impl Bytes {
+    fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes_32(&mut self) -> Vec<u8> {
+        (0..4).flat_map(|_| self.next().to_le_bytes()).collect()
+    }
+
+    /// A request id of a UUID's shape.
+    fn request_id(&mut self) -> String {
+        uuid::Uuid::from_u64_pair(self.next(), self.next()).to_string()
+    }
+}
+
+/// The values of one usage-log row that vary from row to row.
+struct LogValues<'a> {
+    seq: i64,
+    occurred_at: time::PrimitiveDateTime,
+    registrar: &'a str,
+    client: &'a str,
+    /// The client's blind index, as the server logs it.
+    subject_index: Sealed,
+    request_id: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
 /// A usage-log row of the shape the audited read writes, on a chain of the baseline's own.
-fn insert_log_row(conn: &mut DbConnection, chain: &str, seq: i64, registrar: &str, client: &str) -> QueryResult<usize> {
+fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) -> QueryResult<usize> {
     diesel::insert_into(usage_log::table)
         .values((
             usage_log::chain_id.eq(chain),
-            usage_log::seq.eq(seq),
-            usage_log::occurred_at.eq(now()),
-            usage_log::registrar_id.eq(registrar),
-            usage_log::log_controller_id.eq(registrar),
-            usage_log::subject_index.eq(Some(random_32())),
+            usage_log::seq.eq(row.seq),
+            usage_log::occurred_at.eq(row.occurred_at),
+            usage_log::registrar_id.eq(row.registrar),
+            usage_log::log_controller_id.eq(row.registrar),
+            usage_log::subject_index.eq(row.subject_index),
             usage_log::data_kind.eq("client"),
-            usage_log::data_id.eq(Some(client)),
+            usage_log::data_id.eq(Some(row.client)),
             usage_log::outcome.eq("used"),
             usage_log::actor_kind.eq("staff"),
             usage_log::actor_id.eq("7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11"),
@@ -49,15 +89,18 @@ fn insert_log_row(conn: &mut DbConnection, chain: &str, seq: i64, registrar: &st
             usage_log::purpose.eq("client register: read client"),
             usage_log::access_basis.eq("role"),
             usage_log::special_reason.eq(None::<String>),
-            usage_log::request_id.eq(uuid::Uuid::new_v4().to_string()),
+            usage_log::request_id.eq(row.request_id),
             usage_log::calling_system.eq(None::<String>),
-            usage_log::prev_hash.eq(random_32()),
-            usage_log::hash.eq(random_32()),
+            usage_log::prev_hash.eq(row.prev_hash),
+            usage_log::hash.eq(row.hash),
         ))
         .execute(conn)
 }
 
-fn read_client(conn: &mut DbConnection, key: &ClientKey) -> QueryResult<(Sealed, Sealed, Sealed, Sealed, i64)> {
+/// The client's sealed fields, version and blind index.
+type ClientRow = (Sealed, Sealed, Sealed, Sealed, i64, Sealed);
+
+fn read_client(conn: &mut DbConnection, key: &ClientKey) -> QueryResult<ClientRow> {
     clients::table
         .find((&key.0, &key.1))
         .select((
@@ -66,6 +109,7 @@ fn read_client(conn: &mut DbConnection, key: &ClientKey) -> QueryResult<(Sealed,
             clients::surname,
             clients::address,
             clients::version,
+            clients::subject_index,
         ))
         .first(conn)
 }
@@ -107,29 +151,51 @@ where
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The audited read's SQL: select a client by key and insert one log row, `per_commit` of
-/// them per transaction. Returns reads/s.
+/// Whether the baseline's log rows carry a subject index.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The read client's blind index, as the server's entries do: one leaf of the log's
+    /// subject index per row, wherever the client's key falls.
+    BlindIndex,
+    /// None, so the subject index is not written: what a plain loop without it does, printed
+    /// to show what the index costs.
+    Without,
+}
+
+/// The audited read's SQL: select a client by key and insert one log row (the client's blind
+/// index as its subject), `per_commit` of them per transaction. Returns reads/s.
 pub fn read_and_log(
     pool: &Pool,
     keys: Arc<Vec<ClientKey>>,
     per_commit: usize,
     threads: usize,
     duration: Duration,
+    subject: Subject,
 ) -> Result<f64, String> {
-    let run = uuid::Uuid::new_v4().simple().to_string();
+    let run = uuid::Uuid::new_v4();
+    let seed = run.as_u64_pair().0;
+    let run = run.simple().to_string();
     measure(pool, threads, duration, move |conn, thread, round| {
         let chain = format!("bench:raw:{run}:{thread}");
+        let mut bytes = Bytes::new(seed ^ (round << 8) ^ thread as u64);
         write_transaction(conn, |conn| -> QueryResult<()> {
             for i in 0..per_commit {
                 let n = (round as usize * per_commit + i) * threads + thread;
                 let key = &keys[n % keys.len()];
-                read_client(conn, key)?;
+                let client = read_client(conn, key)?;
                 insert_log_row(
                     conn,
                     &chain,
-                    (round as usize * per_commit + i + 1) as i64,
-                    &key.0,
-                    &key.1,
+                    LogValues {
+                        seq: (round as usize * per_commit + i + 1) as i64,
+                        occurred_at: now(),
+                        registrar: &key.0,
+                        client: &key.1,
+                        subject_index: client.5.filter(|_| subject == Subject::BlindIndex),
+                        request_id: bytes.request_id(),
+                        prev_hash: bytes.bytes_32(),
+                        hash: bytes.bytes_32(),
+                    },
                 )?;
             }
             Ok(())
@@ -201,7 +267,20 @@ pub fn push_inserts(
                     services::updated_at.eq(at),
                 ))
                 .execute(conn)?;
-            insert_log_row(conn, &chain, round as i64 + 1, &registrar, &client_id)?;
+            insert_log_row(
+                conn,
+                &chain,
+                LogValues {
+                    seq: round as i64 + 1,
+                    occurred_at: at,
+                    registrar: &registrar,
+                    client: &client_id,
+                    subject_index: Some(random_32()),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    prev_hash: random_32(),
+                    hash: random_32(),
+                },
+            )?;
             Ok(())
         })
         .map_err(|e| format!("raw push: {e}"))?;

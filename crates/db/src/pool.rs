@@ -40,8 +40,10 @@ impl std::str::FromStr for SqliteSynchronous {
     }
 }
 
-/// How much of the SQLite file a connection maps into memory (address space, not RSS: pages
-/// count towards RSS only when touched, and are shared with the page cache).
+/// How much of the SQLite file a pooled connection maps into memory (address space, not RSS:
+/// pages count towards RSS only when touched, and are shared with the page cache). A pooled
+/// connection's mapping stays small: another connection's commit makes it unmap the whole file
+/// at its next read transaction, so it holds only what one transaction touched.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
 /// How long a SQLite writer waits for another (the busy timeout, and the in-process writer
@@ -64,6 +66,8 @@ pub struct PoolOptions {
     /// past it, writes fail as on a full disk (SQLITE_FULL) and requests answer 503 until
     /// space is freed. `None`: SQLite's own limit.
     pub sqlite_max_pages: Option<u64>,
+    /// SQLite's `mmap_size` for each connection (0: no mapping, every page read with `pread`).
+    pub sqlite_mmap_bytes: u64,
 }
 
 impl Default for PoolOptions {
@@ -75,6 +79,7 @@ impl Default for PoolOptions {
             sqlite_busy_timeout: SQLITE_BUSY_TIMEOUT,
             postgres_liveness_interval: Duration::from_secs(1),
             sqlite_max_pages: None,
+            sqlite_mmap_bytes: SQLITE_MMAP_BYTES,
         }
     }
 }
@@ -104,10 +109,11 @@ impl ConnectionManager {
             .map_or(String::new(), |pages| format!(" PRAGMA max_page_count = {pages};"));
         format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-             PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA temp_store = MEMORY; \
+             PRAGMA foreign_keys = ON; PRAGMA mmap_size = {}; PRAGMA temp_store = MEMORY; \
              PRAGMA secure_delete = ON;{max_pages}",
             self.options.sqlite_busy_timeout.as_millis(),
-            self.options.sqlite_synchronous.as_str()
+            self.options.sqlite_synchronous.as_str(),
+            self.options.sqlite_mmap_bytes,
         )
     }
 }
@@ -309,12 +315,21 @@ impl Pool {
     /// `connection_timeout` for it: for a thread that must not wait behind the requests
     /// holding this pool's connections (the audit writer), yet whose connection is checked
     /// and replaced as pooled ones are.
+    ///
+    /// Its SQLite connection does not map the file (PL-16, issue 22 point 6). A connection is
+    /// made to unmap only by another connection's commit; the audit writer is the only writer
+    /// while the server serves reads, so its mapping kept every page it had touched (the
+    /// usage log's indexes, where each entry lands on a leaf of its own, and what its
+    /// checkpoints read), and the process's peak RSS grew with the log: 500 MB at full scale,
+    /// one mapping of over 200 MB. Without the mapping it reads those pages with `pread` into
+    /// its page cache, which its own commits do not reset.
     pub fn single(&self, connection_timeout: Duration) -> Result<Pool, DbError> {
         Pool::open(
             &self.url,
             &PoolOptions {
                 max_size: 1,
                 connection_timeout,
+                sqlite_mmap_bytes: 0,
                 ..self.options.clone()
             },
         )
