@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{CacheSize, Connection, SimpleConnection};
 use diesel::prelude::*;
+use rekisteri_bench::raw::{LogValues, insert_log_row};
 use rekisteri_db::schema::{clients, usage_log};
 use rekisteri_db::{DatabaseUrl, DbConnection, Pool, PoolOptions, to_primitive, write_transaction};
 
@@ -196,31 +197,20 @@ fn loop_rate(
                     let request = format!("{:016x}{:016x}", random.next(), random.next());
                     (at, subject, random.bytes32(), random.bytes32(), request)
                 };
-                diesel::insert_into(usage_log::table)
-                    .values((
-                        usage_log::chain_id.eq(chain),
-                        usage_log::seq.eq(done as i64),
-                        usage_log::occurred_at.eq(occurred_at),
-                        usage_log::registrar_id.eq(REGISTRAR),
-                        usage_log::log_controller_id.eq(REGISTRAR),
-                        usage_log::subject_index.eq(subject),
-                        usage_log::data_kind.eq("client"),
-                        usage_log::data_id.eq(Some(id)),
-                        usage_log::outcome.eq("used"),
-                        usage_log::actor_kind.eq("staff"),
-                        usage_log::actor_id.eq("7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11"),
-                        usage_log::actor_name.eq(Some("Demo Client handler")),
-                        usage_log::on_behalf_of.eq(None::<String>),
-                        usage_log::service_unit_oid.eq(None::<String>),
-                        usage_log::purpose.eq("client register: read client"),
-                        usage_log::access_basis.eq("role"),
-                        usage_log::special_reason.eq(None::<String>),
-                        usage_log::request_id.eq(request_id),
-                        usage_log::calling_system.eq(None::<String>),
-                        usage_log::prev_hash.eq(prev),
-                        usage_log::hash.eq(hash),
-                    ))
-                    .execute(conn)?;
+                insert_log_row(
+                    conn,
+                    chain,
+                    LogValues {
+                        seq: done as i64,
+                        occurred_at,
+                        registrar: REGISTRAR,
+                        client: id,
+                        subject_index: subject,
+                        request_id,
+                        prev_hash: prev,
+                        hash,
+                    },
+                )?;
             }
             Ok(())
         })

@@ -18,7 +18,6 @@ mod calls;
 mod ceiling;
 mod flood;
 mod load;
-mod raw;
 mod report;
 
 use std::net::SocketAddr;
@@ -32,7 +31,7 @@ use diesel::prelude::*;
 use load::Plan;
 use rekisteri_audit::{AccessBasis, ActorKind, NewEntry, Outcome, UsageEntry, VerifyOptions, WriterOptions};
 use rekisteri_bench::seed::{Demo, PostgresDatabase, absolute, client_body, fresh_dir};
-use rekisteri_bench::server;
+use rekisteri_bench::{raw, server};
 use rekisteri_db::{DatabaseUrl, DbError, Pool, PoolOptions, to_primitive, write_transaction};
 use report::{Figure, Target};
 use serde_json::{Value, json};

@@ -56,20 +56,20 @@ impl Bytes {
 }
 
 /// The values of one usage-log row that vary from row to row.
-struct LogValues<'a> {
-    seq: i64,
-    occurred_at: time::PrimitiveDateTime,
-    registrar: &'a str,
-    client: &'a str,
+pub struct LogValues<'a> {
+    pub seq: i64,
+    pub occurred_at: time::PrimitiveDateTime,
+    pub registrar: &'a str,
+    pub client: &'a str,
     /// The client's blind index, as the server logs it.
-    subject_index: Sealed,
-    request_id: String,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+    pub subject_index: Sealed,
+    pub request_id: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
 }
 
 /// A usage-log row of the shape the audited read writes, on a chain of the baseline's own.
-fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) -> QueryResult<usize> {
+pub fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) -> QueryResult<usize> {
     diesel::insert_into(usage_log::table)
         .values((
             usage_log::chain_id.eq(chain),
