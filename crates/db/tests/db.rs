@@ -452,6 +452,43 @@ fn insert_organisation(conn: &mut DbConnection, id: &str) -> QueryResult<usize> 
         .execute(conn)
 }
 
+db_test!(fn cl_17_an_update_keeps_only_the_changed_columns_in_history(db) {
+    use rekisteri_db::schema::organisations;
+    use rekisteri_db::write_transaction_as;
+    let mut conn = db.conn();
+    write_transaction_as(&mut conn, "job:test", |conn| insert_organisation(conn, "o-diff")).unwrap();
+    let rename = |conn: &mut DbConnection, name: &str| {
+        write_transaction_as(conn, "job:test", |conn| {
+            diesel::update(organisations::table.find("o-diff"))
+                .set(organisations::name.eq(name))
+                .execute(conn)
+        })
+        .unwrap()
+    };
+    rename(&mut conn, "Kotikunta");
+    rename(&mut conn, "Kotikunta");
+    write_transaction_as(&mut conn, "job:test", |conn| {
+        diesel::update(organisations::table.find("o-diff"))
+            .set((organisations::contact_person.eq(Some("Kirjaamo")), organisations::version.eq(2i64)))
+            .execute(conn)
+    })
+    .unwrap();
+    let history = rekisteri_db::history::change_history_of(&mut conn, "organisations", "o-diff").unwrap();
+    let doc = |text: &Option<String>| -> serde_json::Value { serde_json::from_str(text.as_deref().unwrap()).unwrap() };
+    let operations: Vec<&str> = history.iter().map(|h| h.operation.as_str()).collect();
+    assert_eq!(operations, ["INSERT", "UPDATE", "UPDATE"], "an update that changes nothing leaves no row");
+    assert_eq!(doc(&history[1].old_row), serde_json::json!({"name": "Testikunta"}));
+    assert_eq!(doc(&history[1].new_row), serde_json::json!({"name": "Kotikunta"}));
+    assert_eq!(doc(&history[2].old_row), serde_json::json!({"contact_person": null, "version": 1}));
+    assert_eq!(doc(&history[2].new_row), serde_json::json!({"contact_person": "Kirjaamo", "version": 2}));
+    // The insert keeps the whole row, the columns added later too, on both backends.
+    let created = doc(&history[0].new_row);
+    for column in ["id", "name", "kind", "version", "contact_person", "data_protection_officer", "dvv_permit_reference"] {
+        assert!(created.get(column).is_some(), "{column} in {created}");
+    }
+    assert!(history[0].old_row.is_none());
+});
+
 db_test!(fn pl_15_changes_made_in_a_lifecycle_purge_leave_no_history_and_others_do(db) {
     use rekisteri_db::history::{PURGE_ACTOR, purging};
     use rekisteri_db::write_transaction_as;
