@@ -316,32 +316,31 @@ fn apply_to(
             rekeyed_to = Some(new_subject);
         }
     }
-    diesel::update(
-        clients::table
-            .filter(clients::registrar_id.eq(registrar_id))
-            .filter(clients::id.eq(&row.id)),
+    rekisteri_db::kept_update(
+        clients::table,
+        (
+            clients::subject_index.eq(&next.subject_index),
+            clients::identity_code.eq(&next.identity_code),
+            clients::first_names.eq(&next.first_names),
+            clients::surname.eq(&next.surname),
+            clients::home_municipality.eq(&next.home_municipality),
+            clients::moved_in_on.eq(next.moved_in_on),
+            clients::moved_out_on.eq(next.moved_out_on),
+            clients::died_on.eq(next.died_on),
+            clients::language.eq(&next.language),
+            clients::address.eq(&next.address),
+            clients::temporary_address.eq(&next.temporary_address),
+            clients::postal_address.eq(&next.postal_address),
+            clients::guardianship.eq(&next.guardianship),
+            clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
+            clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
+            clients::died_on_precision.eq(&next.died_on_precision),
+            clients::protection_order.eq(next.protection_order),
+            clients::version.eq(clients::version + 1),
+            clients::updated_at.eq(at),
+        ),
+        clients::registrar_id.eq(registrar_id).and(clients::id.eq(&row.id)),
     )
-    .set((
-        clients::subject_index.eq(&next.subject_index),
-        clients::identity_code.eq(&next.identity_code),
-        clients::first_names.eq(&next.first_names),
-        clients::surname.eq(&next.surname),
-        clients::home_municipality.eq(&next.home_municipality),
-        clients::moved_in_on.eq(next.moved_in_on),
-        clients::moved_out_on.eq(next.moved_out_on),
-        clients::died_on.eq(next.died_on),
-        clients::language.eq(&next.language),
-        clients::address.eq(&next.address),
-        clients::temporary_address.eq(&next.temporary_address),
-        clients::postal_address.eq(&next.postal_address),
-        clients::guardianship.eq(&next.guardianship),
-        clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
-        clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
-        clients::died_on_precision.eq(&next.died_on_precision),
-        clients::protection_order.eq(next.protection_order),
-        clients::version.eq(clients::version + 1),
-        clients::updated_at.eq(at),
-    ))
     .execute(conn)?;
     let protection_started = protected && !row.protection_order;
     if protection_started {

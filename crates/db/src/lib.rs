@@ -7,6 +7,7 @@
 pub mod backup;
 mod connection;
 pub mod history;
+mod kept;
 pub mod key_rotation;
 pub mod keycheck;
 pub mod lease;
@@ -22,6 +23,7 @@ pub use rekisteri_leak_sweep as leak_sweep;
 pub mod testing;
 
 pub use connection::DbConnection;
+pub use kept::{KeptUpdate, kept_update};
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SqliteSynchronous};

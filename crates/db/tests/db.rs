@@ -489,6 +489,55 @@ db_test!(fn cl_17_an_update_keeps_only_the_changed_columns_in_history(db) {
     assert!(history[0].old_row.is_none());
 });
 
+db_test!(fn pl_14_a_kept_update_is_prepared_once_and_changes_what_diesels_update_would(db) {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use rekisteri_db::schema::organisations;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut conn = db.conn();
+    insert_organisation(&mut conn, "o-kept").unwrap();
+    let cached = Arc::new(AtomicUsize::new(0));
+    let counter = cached.clone();
+    (*conn).set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event
+            && sql.starts_with("UPDATE")
+        {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    for name in ["Ykskunta", "Kakskunta", "Kolmekunta"] {
+        let updated = rekisteri_db::kept_update(
+            organisations::table,
+            (organisations::name.eq(name), organisations::version.eq(organisations::version + 1)),
+            organisations::id.eq("o-kept"),
+        )
+        .execute(&mut *conn)
+        .unwrap();
+        assert_eq!(updated, 1);
+    }
+    assert_eq!(cached.load(Ordering::SeqCst), 1, "prepared once, then kept");
+    // diesel's own update of the same shape is prepared anew every time: that is why kept_update exists.
+    for name in ["Neljäkunta", "Viisikunta"] {
+        diesel::update(organisations::table.find("o-kept"))
+            .set((organisations::name.eq(name), organisations::version.eq(organisations::version + 1)))
+            .execute(&mut *conn)
+            .unwrap();
+    }
+    assert_eq!(cached.load(Ordering::SeqCst), 1);
+    (*conn).set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    let (name, version): (String, i64) = organisations::table
+        .find("o-kept")
+        .select((organisations::name, organisations::version))
+        .first(&mut *conn)
+        .unwrap();
+    assert_eq!((name.as_str(), version), ("Viisikunta", 6));
+    // A predicate that matches nothing changes nothing.
+    let none = rekisteri_db::kept_update(organisations::table, organisations::name.eq("x"), organisations::id.eq("no-such"))
+        .execute(&mut *conn)
+        .unwrap();
+    assert_eq!(none, 0);
+});
+
 db_test!(fn pl_15_changes_made_in_a_lifecycle_purge_leave_no_history_and_others_do(db) {
     use rekisteri_db::history::{PURGE_ACTOR, purging};
     use rekisteri_db::write_transaction_as;

@@ -213,15 +213,15 @@ pub fn stage_and_apply(database_url: &str, n_changes: u64) -> Result<BenchReport
 }
 
 fn raw_update(conn: &mut DbConnection, registrar: &str, id: &str, i: u64) -> Result<(), VtjError> {
-    diesel::update(
-        clients::table
-            .filter(clients::registrar_id.eq(registrar))
-            .filter(clients::id.eq(id)),
+    // Kept prepared, as a plain loop would keep it (see rekisteri_db::kept_update).
+    rekisteri_db::kept_update(
+        clients::table,
+        (
+            clients::language.eq(if i.is_multiple_of(2) { "sv" } else { "fi" }),
+            clients::version.eq(clients::version + 1),
+        ),
+        clients::registrar_id.eq(registrar).and(clients::id.eq(id)),
     )
-    .set((
-        clients::language.eq(if i.is_multiple_of(2) { "sv" } else { "fi" }),
-        clients::version.eq(clients::version + 1),
-    ))
     .execute(conn)?;
     Ok(())
 }

@@ -325,35 +325,36 @@ pub fn update_client(
     next.restricted = changes.restricted.unwrap_or(row.restricted);
     let context = decision.context(&request.audit);
     write_transaction_as(conn, &request.principal.account_id, |conn| {
-        let updated = diesel::update(
-            clients::table
-                .filter(clients::registrar_id.eq(registrar_id))
-                .filter(clients::id.eq(client_id))
-                .filter(clients::version.eq(expected_version)),
+        let updated = rekisteri_db::kept_update(
+            clients::table,
+            (
+                clients::first_names.eq(&next.first_names),
+                clients::surname.eq(&next.surname),
+                clients::gender.eq(&next.gender),
+                clients::home_municipality.eq(&next.home_municipality),
+                clients::moved_in_on.eq(next.moved_in_on),
+                clients::moved_out_on.eq(next.moved_out_on),
+                clients::died_on.eq(next.died_on),
+                clients::language.eq(&next.language),
+                clients::email.eq(&next.email),
+                clients::phone.eq(&next.phone),
+                clients::next_of_kin.eq(&next.next_of_kin),
+                clients::address.eq(&next.address),
+                clients::temporary_address.eq(&next.temporary_address),
+                clients::postal_address.eq(&next.postal_address),
+                clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
+                clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
+                clients::died_on_precision.eq(&next.died_on_precision),
+                clients::protection_order.eq(next.protection_order),
+                clients::restricted.eq(next.restricted),
+                clients::version.eq(clients::version + 1),
+                clients::updated_at.eq(at),
+            ),
+            clients::registrar_id
+                .eq(registrar_id)
+                .and(clients::id.eq(client_id))
+                .and(clients::version.eq(expected_version)),
         )
-        .set((
-            clients::first_names.eq(&next.first_names),
-            clients::surname.eq(&next.surname),
-            clients::gender.eq(&next.gender),
-            clients::home_municipality.eq(&next.home_municipality),
-            clients::moved_in_on.eq(next.moved_in_on),
-            clients::moved_out_on.eq(next.moved_out_on),
-            clients::died_on.eq(next.died_on),
-            clients::language.eq(&next.language),
-            clients::email.eq(&next.email),
-            clients::phone.eq(&next.phone),
-            clients::next_of_kin.eq(&next.next_of_kin),
-            clients::address.eq(&next.address),
-            clients::temporary_address.eq(&next.temporary_address),
-            clients::postal_address.eq(&next.postal_address),
-            clients::moved_in_on_precision.eq(&next.moved_in_on_precision),
-            clients::moved_out_on_precision.eq(&next.moved_out_on_precision),
-            clients::died_on_precision.eq(&next.died_on_precision),
-            clients::protection_order.eq(next.protection_order),
-            clients::restricted.eq(next.restricted),
-            clients::version.eq(clients::version + 1),
-            clients::updated_at.eq(at),
-        ))
         .execute(conn)?;
         if updated == 0 {
             return Err(ClientsError::VersionMismatch);
