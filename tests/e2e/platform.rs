@@ -67,6 +67,57 @@ fn pl_1_docs_page_works_offline() {
     }
 }
 
+/// PL-16: the Swagger UI is served from the binary, offline, with only the files its page loads
+/// (the release's source maps and ES bundles are left out of the binary).
+#[test]
+fn pl_16_swagger_ui_is_served_offline() {
+    let app = TestApp::start(TestDatabase::sqlite());
+    let content_type =
+        |response: &reqwest::blocking::Response| response.headers()["content-type"].to_str().unwrap().to_owned();
+    for (path, expected) in [
+        ("/docs/", "text/html; charset=utf-8"),
+        ("/docs/index.html", "text/html; charset=utf-8"),
+        ("/docs/swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+        (
+            "/docs/swagger-ui-standalone-preset.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("/docs/swagger-initializer.js", "text/javascript; charset=utf-8"),
+        ("/docs/swagger-ui.css", "text/css; charset=utf-8"),
+        ("/docs/index.css", "text/css; charset=utf-8"),
+        ("/docs/favicon-32x32.png", "image/png"),
+        ("/docs/favicon-16x16.png", "image/png"),
+        ("/openapi.json", "application/json"),
+    ] {
+        let response = app.get(path);
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(content_type(&response), expected, "{path}");
+    }
+    let bundle = app.get("/docs/swagger-ui-bundle.js").text().unwrap();
+    assert!(
+        bundle.len() > 1_000_000 && bundle.contains("SwaggerUIBundle"),
+        "{} bytes",
+        bundle.len()
+    );
+    // The page loads every file it names from the server itself.
+    let page = app.get("/docs/").text().unwrap();
+    for reference in page.split('"').filter(|part| part.starts_with("./")) {
+        assert_eq!(
+            app.get(&format!("/docs/{}", &reference[2..])).status().as_u16(),
+            200,
+            "{reference}"
+        );
+    }
+    for unused in [
+        "swagger-ui-bundle.js.map",
+        "swagger-ui-es-bundle.js",
+        "swagger-ui.js",
+        "swagger-ui.css.map",
+    ] {
+        assert_eq!(app.get(&format!("/docs/{unused}")).status().as_u16(), 404, "{unused}");
+    }
+}
+
 #[test]
 fn pl_4_request_id_is_taken_from_the_caller_or_made() {
     let app = TestApp::start(TestDatabase::sqlite());

@@ -2,7 +2,6 @@
 //! 404 otherwise. The table comes from the generated OpenAPI document, so it always matches the
 //! routes actually registered.
 
-use actix_router::ResourceDef;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,11 +13,63 @@ use crate::problem::{ApiError, Problem, ProblemType};
 const OAUTH_TOKEN_PATH: &str = "/v1/auth/token";
 
 pub struct RouteTable {
-    routes: Vec<(ResourceDef, Vec<Method>)>,
+    routes: Vec<(Template, Vec<Method>)>,
     /// Operations reachable without credentials: those whose OpenAPI security is empty.
-    public: Vec<(ResourceDef, Method)>,
+    public: Vec<(Template, Method)>,
     /// The media types each operation's successful answers come in, as documented.
-    produces: Vec<(ResourceDef, Method, Vec<String>)>,
+    produces: Vec<(Template, Method, Vec<String>)>,
+}
+
+/// A path template of the document (`/v1/registrars/{rid}/clients/{id}`) or of a route outside
+/// it (`/docs/{_:.*}`), matched as actix's router matches it: a literal segment exactly, a
+/// `{name}` one non-empty segment, a last `{name:.*}` the rest of the path. Segment by segment,
+/// without a regular expression: actix's `ResourceDef` compiles one per template, some 34 KB
+/// each, and the table holds a template per path and per operation (PL-16: 7 MB of an idle
+/// server's heap).
+#[derive(Debug)]
+pub struct Template {
+    segments: Vec<Segment>,
+    /// How many segments are variables: fewer is more specific.
+    variables: usize,
+}
+
+#[derive(Debug)]
+enum Segment {
+    Literal(String),
+    Variable,
+    /// The rest of the path, possibly empty (`{name:.*}`, last).
+    Rest,
+}
+
+impl Template {
+    fn new(pattern: &str) -> Self {
+        let segments: Vec<Segment> = pattern
+            .split('/')
+            .map(
+                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(variable) if variable.ends_with(":.*") => Segment::Rest,
+                    Some(_) => Segment::Variable,
+                    None => Segment::Literal(segment.to_owned()),
+                },
+            )
+            .collect();
+        let variables = segments.iter().filter(|s| !matches!(s, Segment::Literal(_))).count();
+        Self { segments, variables }
+    }
+
+    fn is_match(&self, path: &str) -> bool {
+        let mut parts = path.split('/');
+        for segment in &self.segments {
+            let part = parts.next();
+            match (segment, part) {
+                (Segment::Rest, Some(_)) => return true,
+                (Segment::Literal(literal), Some(part)) if part == literal => {}
+                (Segment::Variable, Some(part)) if !part.is_empty() => {}
+                _ => return false,
+            }
+        }
+        parts.next().is_none()
+    }
 }
 
 /// Whether a request may go ahead without credentials.
@@ -32,7 +83,7 @@ pub enum Access {
 
 impl RouteTable {
     pub fn from_openapi(doc: &OpenApi, extra: &[(&str, Method)]) -> Self {
-        let mut routes: Vec<(ResourceDef, Vec<Method>)> = Vec::new();
+        let mut routes: Vec<(Template, Vec<Method>)> = Vec::new();
         let mut public = Vec::new();
         let mut produces = Vec::new();
         for (path, item) in &doc.paths.paths {
@@ -47,7 +98,7 @@ impl RouteTable {
             for (method, operation) in operations {
                 if let Some(operation) = operation {
                     if crate::contract::is_public(operation) {
-                        public.push((ResourceDef::new(path.as_str()), method.clone()));
+                        public.push((Template::new(path), method.clone()));
                     }
                     // The token endpoint answers as RFC 6749 says, whatever `Accept` asks.
                     let types: Vec<String> = if path == OAUTH_TOKEN_PATH {
@@ -65,15 +116,15 @@ impl RouteTable {
                             .flatten()
                             .collect()
                     };
-                    produces.push((ResourceDef::new(path.as_str()), method.clone(), types));
+                    produces.push((Template::new(path), method.clone(), types));
                     methods.push(method);
                 }
             }
-            routes.push((ResourceDef::new(path.as_str()), methods));
+            routes.push((Template::new(path), methods));
         }
         for (path, method) in extra {
-            routes.push((ResourceDef::new(*path), vec![method.clone()]));
-            public.push((ResourceDef::new(*path), method.clone()));
+            routes.push((Template::new(path), vec![method.clone()]));
+            public.push((Template::new(path), method.clone()));
         }
         Self {
             routes,
@@ -145,7 +196,7 @@ impl RouteTable {
     /// The methods of the most specific paths that match: a literal segment beats a template
     /// (`…/clients/search` is not `…/clients/{id}`), as the document lists them.
     fn allowed(&self, path: &str) -> Vec<Method> {
-        let templates = |definition: &ResourceDef| definition.pattern().map_or(0, |p| p.matches('{').count());
+        let templates = |definition: &Template| definition.variables;
         let Some(fewest) = self
             .routes
             .iter()
@@ -219,4 +270,45 @@ pub fn method_not_allowed(req: &HttpRequest, table: &RouteTable) -> Result<HttpR
         response.headers_mut().insert(header::ALLOW, value);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Template;
+
+    /// The table's templates match as actix's router does, for every template of the document
+    /// and the routes outside it, on paths made from each of them.
+    #[test]
+    fn templates_match_as_actix_does() {
+        let doc = crate::openapi();
+        let mut patterns: Vec<String> = doc.paths.paths.keys().cloned().collect();
+        patterns.extend(crate::UNDOCUMENTED_ROUTES.iter().map(|(path, _)| (*path).to_owned()));
+        let mut paths: Vec<String> = vec![
+            "/".into(),
+            "".into(),
+            "/docs".into(),
+            "/docs/".into(),
+            "/docs/a/b.js".into(),
+        ];
+        for pattern in &patterns {
+            let concrete = pattern.replace("{_:.*}", "x/y").replace('{', "x").replace('}', "");
+            paths.push(concrete.clone());
+            paths.push(format!("{concrete}/"));
+            paths.push(format!("{concrete}/more"));
+            paths.push(concrete.replace("/x", "/"));
+            paths.push(pattern.replace("{_:.*}", ""));
+            paths.push(
+                concrete
+                    .rsplit_once('/')
+                    .map_or(String::new(), |(head, _)| head.to_owned()),
+            );
+        }
+        for pattern in &patterns {
+            let ours = Template::new(pattern);
+            let actix = actix_router::ResourceDef::new(pattern.as_str());
+            for path in &paths {
+                assert_eq!(ours.is_match(path), actix.is_match(path), "{pattern} on {path}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod clients;
 mod consent;
 mod contract;
 mod data_subject_requests;
+mod docs;
 mod examples;
 pub mod extract;
 mod fallback;
@@ -32,7 +33,7 @@ mod service_areas;
 mod vtj;
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix_web::body::BoxBody;
@@ -45,7 +46,6 @@ use rekisteri_db::Pool;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_swagger_ui::SwaggerUi;
 
 pub use extract::{BodyLimit, DEFAULT_BODY_LIMIT, Json};
 pub use middleware::RequestId;
@@ -259,36 +259,26 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let (app, doc) = App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(configure)
-        .split_for_parts();
-    let doc = document(doc);
-    let routes = fallback::RouteTable::from_openapi(&doc, UNDOCUMENTED_ROUTES);
+    // The document is generated as the routes are registered; each worker registers them again,
+    // and drops its document at once: the route table is built once per process.
+    let app = App::new().into_utoipa_app().configure(configure).into_app();
     app.app_data(state)
         .app_data(body_limit)
         .app_data(extract::path_config())
         .app_data(extract::query_config())
-        .app_data(web::Data::new(routes))
-        // The validator would send the document to an outside service from the reader's browser.
-        .service(
-            SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", doc)
-                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
-        )
-        .route("/docs", web::get().to(docs_redirect))
+        .app_data(web::Data::from(Arc::clone(&ROUTES)))
+        .route("/openapi.json", web::get().to(docs::openapi_json))
+        .route("/docs", web::get().to(docs::redirect))
+        .route("/docs/{_:.*}", web::get().to(docs::serve_file))
         .default_service(web::to(fallback::fallback))
         // Inside the request middleware: runs after authentication (PL-2).
         .wrap(actix_web::middleware::from_fn(idempotency::layer))
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
 }
 
-async fn docs_redirect() -> actix_web::HttpResponse {
-    actix_web::HttpResponse::PermanentRedirect()
-        .insert_header(("Location", "/docs/"))
-        .finish()
-}
+/// The routes, which operations are public and what they answer in, read from the document.
+static ROUTES: LazyLock<Arc<fallback::RouteTable>> =
+    LazyLock::new(|| Arc::new(fallback::RouteTable::from_openapi(&openapi(), UNDOCUMENTED_ROUTES)));
 
 /// How the HTTP server runs.
 #[derive(Debug, Clone)]

@@ -46,6 +46,10 @@ impl std::str::FromStr for SqliteSynchronous {
 /// at its next read transaction, so it holds only what one transaction touched.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// How long a pooled connection may stay unused before it is closed; r2d2's reaper looks every
+/// 30 s, so an unused connection goes 60–90 s after its last use.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long a SQLite writer waits for another (the busy timeout, and the in-process writer
 /// lock of `write_transaction`).
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -225,6 +229,10 @@ impl Pool {
         let inner = r2d2::Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
+            // Connections a burst opened (the start-up's jobs, a peak of requests) are closed
+            // after a minute unused, down to one (PL-16: each SQLite connection holds its own
+            // parsed schema, about 0.6 MB here; r2d2's default keeps them ten minutes).
+            .idle_timeout(Some(POOL_IDLE_TIMEOUT))
             // A SQLite connection is a file handle that does not go stale. A PostgreSQL
             // connection can (the server restarts): `get` checks it, but not at every checkout.
             .test_on_check_out(false)
