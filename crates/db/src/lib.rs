@@ -6,6 +6,7 @@
 
 pub mod backup;
 mod connection;
+pub mod group_commit;
 pub mod history;
 pub mod key_rotation;
 pub mod keycheck;
@@ -22,6 +23,7 @@ pub use rekisteri_leak_sweep as leak_sweep;
 pub mod testing;
 
 pub use connection::DbConnection;
+pub use group_commit::GroupCommit;
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SqliteSynchronous};
@@ -69,6 +71,7 @@ const SQLITE_UNAVAILABLE: &[&str] = &[
     "unable to open database file",
     "database is locked",
     SQLITE_ROLLED_BACK,
+    group_commit::WRITER_GONE,
 ];
 
 /// What [`write_transaction`] reports when SQLite rolled its transaction back by itself.
