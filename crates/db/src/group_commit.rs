@@ -335,11 +335,12 @@ impl Writer {
             DbError::Query(e) => GroupFailure::of(&e),
             _ => GroupFailure::message(WRITER_GONE),
         })?;
+        let mut broken = false;
         crate::transaction::write_transaction_unfenced(&mut conn, |conn| {
             let mut next = 0;
             while next < group.len() {
                 if let Some(job) = group.get_mut(next) {
-                    in_savepoint(conn, job.as_mut())?;
+                    in_savepoint(conn, job.as_mut()).inspect_err(|_| broken = true)?;
                 }
                 next += 1;
                 if group.len() < MAX_GROUP
@@ -350,7 +351,16 @@ impl Writer {
             }
             Ok::<_, Error>(())
         })
-        .map_err(|e| GroupFailure::of(&e))
+        .map_err(|e| {
+            if broken {
+                // A savepoint that cannot be released or rolled back to: SQLite rolled the
+                // whole transaction back by itself, which it does on a full or read-only
+                // disk, an I/O error, a lock or no memory only (what the job itself got).
+                GroupFailure::message(crate::SQLITE_ROLLED_BACK)
+            } else {
+                GroupFailure::of(&e)
+            }
+        })
     }
 }
 

@@ -223,3 +223,44 @@ db_test!(fn pl_13_write_as_commits_whole_or_not_at_all_on_either_backend(db) {
     assert!(!organisation_exists(&mut conn, "o-b"));
     assert_eq!(history_actors(&mut conn, "o-a"), vec!["account:a"]);
 });
+
+/// A job that meets a full database (SQLite's `max_page_count`, as on a full disk) fails, and so
+/// does its group if SQLite rolled the shared transaction back: as unavailable (503), never as
+/// our bug; the writer goes on once there is room.
+#[test]
+fn pl_13_a_full_database_fails_a_group_as_unavailable() {
+    let db = TestDatabase::sqlite();
+    let pages: i64 = diesel::sql_query("SELECT page_count AS n FROM pragma_page_count()")
+        .get_result::<Count>(&mut db.conn())
+        .unwrap()
+        .n;
+    let max_pages = u64::try_from(pages).unwrap() + 50;
+    let pool = rekisteri_db::Pool::open(
+        db.pool.url(),
+        &rekisteri_db::PoolOptions {
+            max_size: 2,
+            sqlite_max_pages: Some(max_pages),
+            ..rekisteri_db::PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let writer = GroupCommit::start(&pool).unwrap();
+    let mut conn = pool.get().unwrap();
+    let full: Result<(), DbError> = writer.write_as(&mut conn, "account:full", |conn| {
+        insert_organisation(conn, "o-before-full")?;
+        conn.batch_execute("CREATE TABLE gc_filler (b BLOB)")?;
+        loop {
+            conn.batch_execute("INSERT INTO gc_filler VALUES (zeroblob(65536))")?;
+        }
+    });
+    let error = full.unwrap_err();
+    assert!(error.is_unavailable(), "{error:?}");
+    assert!(!organisation_exists(&mut conn, "o-before-full"));
+    writer
+        .write_as(&mut conn, "account:after", |conn| -> Result<(), DbError> {
+            insert_organisation(conn, "o-after-full")?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(organisation_exists(&mut conn, "o-after-full"));
+}
