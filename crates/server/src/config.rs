@@ -736,6 +736,18 @@ mod tests {
     }
 
     #[test]
+    fn pl_13_sqlite_group_commit_is_on_by_default_and_can_be_turned_off() {
+        assert!(load(&[], None).unwrap().sqlite_group_commit);
+        let off = load(&[("REKISTERI_SQLITE_GROUP_COMMIT", "off")], None).unwrap();
+        assert!(!off.sqlite_group_commit);
+        assert!(off.describe().contains("sqlite_group_commit = false"));
+        let err = load(&[("REKISTERI_SQLITE_GROUP_COMMIT", "sometimes")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKISTERI_SQLITE_GROUP_COMMIT"), "{err}");
+    }
+
+    #[test]
     fn pl_10_invalid_settings_are_named() {
         let err = load(&[("REKISTERI_BIND", "localhost")], None).unwrap_err().to_string();
         assert!(err.starts_with("REKISTERI_BIND:"), "{err}");
