@@ -223,8 +223,10 @@ impl TestApp {
         let scheduler = options
             .will_service
             .map(|url| outbox_scheduler(&db, &keyring, &clock, &audit, url, outbox_wakeup.clone()));
+        let writes = rekisteri_db::GroupCommit::start(&pool).unwrap();
         let state = web::Data::new(AppState {
             pool,
+            writes,
             request_db_timeout: options.request_db_timeout,
             audit: audit.clone(),
             keyring: keyring.clone(),

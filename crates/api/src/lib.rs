@@ -54,6 +54,8 @@ pub use problem::{ApiError, FieldError, Problem, ProblemType};
 /// What every handler can reach.
 pub struct AppState {
     pub pool: Pool,
+    /// The write path of the pushes' transactions: group-committed on SQLite (PL-13).
+    pub writes: rekisteri_db::GroupCommit,
     /// How long a request waits for a pooled connection before it answers 503 with
     /// `Retry-After` ([`DEFAULT_REQUEST_DB_TIMEOUT`]); commands wait the pool's own timeout.
     pub request_db_timeout: Duration,
@@ -119,10 +121,10 @@ impl RunBlocking for web::Data<AppState> {
         let check = idempotency::CLAIM.try_with(Clone::clone).ok();
         web::block(move || {
             let mut conn = state.pool.get_timeout(state.request_db_timeout)?;
-            match check {
+            rekisteri_db::group_commit::grouped(&state.writes, || match check {
                 Some(check) => rekisteri_db::checked(check, || work(&mut conn, &state)),
                 None => work(&mut conn, &state),
-            }
+            })
         })
         .await?
     }

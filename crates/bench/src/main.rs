@@ -60,7 +60,8 @@ struct Args {
     /// Which phases run: all of them; only the read side (pushes, log fill, audited reads,
     /// the login flood, restart, audit verify, raw baselines and the HTTP ceiling: no call
     /// recordings, bulk jobs or VTJ); only the call recordings' (upload and ranged reads, on
-    /// the demo seed alone); or only the key rotation (over clients inserted directly).
+    /// the demo seed alone); only the pushes (clients with their first service, then service
+    /// events); or only the key rotation (over clients inserted directly).
     #[arg(long, value_enum, default_value = "all")]
     phases: Phases,
 }
@@ -70,6 +71,7 @@ enum Phases {
     All,
     Reads,
     Calls,
+    Pushes,
     Keys,
 }
 
@@ -429,6 +431,16 @@ fn run_database(
     figures.push(
         Figure::new(database, "push: service event, p99", events.percentile_ms(0.99), "ms").target(Target::Below(50.0)),
     );
+    if args.phases == Phases::Pushes {
+        server.stop();
+        for (name, seconds) in [
+            ("server CPU per client push", push_cpu),
+            ("server CPU per service event", event_cpu),
+        ] {
+            figures.push(Figure::new(database, name, seconds * 1e6, "µs"));
+        }
+        return Ok(());
+    }
 
     let pool = Pool::open(
         &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,

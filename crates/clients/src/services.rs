@@ -576,7 +576,14 @@ pub fn record_event(
     let id = uuid::Uuid::new_v4().to_string();
     let note = RowCipher::new(&register.keyring, "service_events", &id).seal_opt("note", new.note.as_deref())?;
     let context = decision.context(&request.audit);
-    write_transaction_as(conn, &request.principal.account_id, |conn| {
+    // Owned, for the group-commit writer (PL-13), which runs the transaction on its thread.
+    let audit = register.audit.clone();
+    let (registrar, service, event_id) = (registrar_id.to_owned(), service_id.to_owned(), id.clone());
+    let (client_id, granted, unit) = (row.client_id.clone(), row.quantity_centi, row.unit.clone());
+    let recorded_by = request.principal.account_id.clone();
+    let (delivered_on, quantity) = (new.delivered_on, new.quantity);
+    rekisteri_db::group_commit::write_as(conn, &request.principal.account_id, move |conn| {
+        let (registrar_id, service_id, id) = (registrar.as_str(), service.as_str(), event_id.as_str());
         // Takes the service row's lock on PostgreSQL (SQLite's write lock is already held), so
         // that concurrent events cannot together exceed the grant.
         diesel::update(
@@ -593,33 +600,33 @@ pub fn record_event(
             .load::<i64>(conn)?
             .into_iter()
             .sum();
-        if delivered + new.quantity.centi() > row.quantity_centi {
+        if delivered + quantity.centi() > granted {
             return Err(rule(
                 "quantity",
                 format!(
                     "exceeds the granted quantity: {} of {} {} delivered before",
                     Quantity(delivered),
-                    Quantity(row.quantity_centi),
-                    row.unit
+                    Quantity(granted),
+                    unit
                 ),
             ));
         }
         diesel::insert_into(service_events::table)
             .values((
                 service_events::registrar_id.eq(registrar_id),
-                service_events::id.eq(&id),
+                service_events::id.eq(id),
                 service_events::service_id.eq(service_id),
-                service_events::client_id.eq(&row.client_id),
-                service_events::delivered_on.eq(new.delivered_on),
-                service_events::quantity_centi.eq(new.quantity.centi()),
+                service_events::client_id.eq(&client_id),
+                service_events::delivered_on.eq(delivered_on),
+                service_events::quantity_centi.eq(quantity.centi()),
                 service_events::unit_price_cents.eq(price),
                 service_events::note.eq(&note),
-                service_events::recorded_by.eq(&request.principal.account_id),
+                service_events::recorded_by.eq(&recorded_by),
                 service_events::created_at.eq(at),
             ))
             .execute(conn)?;
-        let entry = context.usage_entry(used(subject, "service_event", &id), at);
-        register.audit.append_in(conn, vec![entry], at)?;
+        let entry = context.usage_entry(used(subject, "service_event", id), at);
+        audit.append_in(conn, vec![entry], at)?;
         Ok::<_, ClientsError>(())
     })?;
     Ok(ServiceEvent {

@@ -306,6 +306,11 @@ pub fn fenced<T>(lease: &Lease, f: impl FnOnce() -> T) -> T {
 }
 
 /// The check [`write_transaction`](crate::write_transaction) makes before it commits.
+/// Whether this thread runs inside [`fenced`].
+pub(crate) fn is_fenced() -> bool {
+    FENCE.with(|fence| fence.borrow().is_some())
+}
+
 pub(crate) fn check_current_fence(conn: &mut DbConnection) -> QueryResult<()> {
     match FENCE.with(|fence| fence.borrow().clone()) {
         Some(lease) => check_fence(conn, &lease.job, &lease.holder, lease.token),

@@ -6,6 +6,7 @@
 
 pub mod backup;
 mod connection;
+pub mod group_commit;
 pub mod history;
 mod kept;
 pub mod key_rotation;
@@ -23,6 +24,7 @@ pub use rekisteri_leak_sweep as leak_sweep;
 pub mod testing;
 
 pub use connection::DbConnection;
+pub use group_commit::GroupCommit;
 pub use kept::{KeptUpdate, kept_update};
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
@@ -71,6 +73,7 @@ const SQLITE_UNAVAILABLE: &[&str] = &[
     "unable to open database file",
     "database is locked",
     SQLITE_ROLLED_BACK,
+    group_commit::WRITER_GONE,
 ];
 
 /// What [`write_transaction`] reports when SQLite rolled its transaction back by itself.

@@ -57,6 +57,12 @@ pub fn checked<T>(check: CommitCheck, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The commit check [`checked`] set for this thread, for a write that runs on another thread
+/// (the group-commit writer).
+pub(crate) fn current_commit_check() -> Option<CommitCheck> {
+    COMMIT_CHECK.with(|current| current.borrow().clone())
+}
+
 fn check_before_commit(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     match COMMIT_CHECK.with(|current| current.borrow().clone()) {
         Some(check) => check(conn),
@@ -130,7 +136,7 @@ fn sqlite_writer(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<Arc
 /// Names the application user behind the changes of the current transaction, for the change
 /// history that database triggers write (AU-9). On PostgreSQL a transaction-local setting; on
 /// SQLite a one-row table that [`write_transaction_as`] clears again before it commits.
-fn set_change_actor(conn: &mut DbConnection, actor: &str) -> diesel::QueryResult<()> {
+pub(crate) fn set_change_actor(conn: &mut DbConnection, actor: &str) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::Text;
     match conn {
@@ -149,7 +155,7 @@ fn set_change_actor(conn: &mut DbConnection, actor: &str) -> diesel::QueryResult
     Ok(())
 }
 
-fn clear_change_actor(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+pub(crate) fn clear_change_actor(conn: &mut DbConnection) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
     if let DbConnection::Sqlite(inner) = conn {
         diesel::sql_query("DELETE FROM change_actor").execute(inner)?;

@@ -35,6 +35,7 @@ struct FileConfig {
     pool_size: Option<u32>,
     db_request_timeout_ms: Option<u64>,
     sqlite_synchronous: Option<String>,
+    sqlite_group_commit: Option<bool>,
     sqlite_max_size_mb: Option<u64>,
     audit_checkpoint_interval: Option<i64>,
     audit_retention_years: Option<u16>,
@@ -187,6 +188,9 @@ pub struct Config {
     /// How long a request waits for a database connection before it answers 503 (the
     /// commands wait the pool's own `connection_timeout`).
     pub request_db_timeout: Duration,
+    /// Whether the pushes' write transactions are group-committed by one writer thread on
+    /// SQLite (PL-13; default on, `REKISTERI_SQLITE_GROUP_COMMIT=off` for one commit each).
+    pub sqlite_group_commit: bool,
     /// A signed audit checkpoint every this many entries of a chain; never change it on a
     /// running installation (verification expects checkpoints at its multiples).
     pub audit_checkpoint_interval: i64,
@@ -334,6 +338,19 @@ impl Config {
                 message,
             })?,
             None => SqliteSynchronous::Full,
+        };
+        let sqlite_group_commit = match env("REKISTERI_SQLITE_GROUP_COMMIT") {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" => true,
+                "off" | "false" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "REKISTERI_SQLITE_GROUP_COMMIT",
+                        message: format!("'{v}' is not on or off"),
+                    });
+                }
+            },
+            None => file_config.sqlite_group_commit.unwrap_or(true),
         };
         let audit_checkpoint_interval: i64 = match env("REKISTERI_AUDIT_CHECKPOINT_INTERVAL") {
             Some(v) => parse_number("REKISTERI_AUDIT_CHECKPOINT_INTERVAL", &v)?,
@@ -507,6 +524,7 @@ impl Config {
                 ..PoolOptions::default()
             },
             request_db_timeout: Duration::from_millis(request_db_timeout_ms),
+            sqlite_group_commit,
         })
     }
 
@@ -542,6 +560,7 @@ impl Config {
             "sqlite_synchronous",
             format!("{:?}", self.pool.sqlite_synchronous.as_str().to_ascii_lowercase()),
         );
+        line("sqlite_group_commit", self.sqlite_group_commit.to_string());
         let providers: Vec<String> = self
             .identity_providers
             .iter()
@@ -714,6 +733,18 @@ mod tests {
             "{described}"
         );
         assert!(!described.contains("pw"), "{described}");
+    }
+
+    #[test]
+    fn pl_13_sqlite_group_commit_is_on_by_default_and_can_be_turned_off() {
+        assert!(load(&[], None).unwrap().sqlite_group_commit);
+        let off = load(&[("REKISTERI_SQLITE_GROUP_COMMIT", "off")], None).unwrap();
+        assert!(!off.sqlite_group_commit);
+        assert!(off.describe().contains("sqlite_group_commit = false"));
+        let err = load(&[("REKISTERI_SQLITE_GROUP_COMMIT", "sometimes")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REKISTERI_SQLITE_GROUP_COMMIT"), "{err}");
     }
 
     #[test]

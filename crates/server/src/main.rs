@@ -789,8 +789,14 @@ fn serve(config: &Config) -> Result<(), Failure> {
         shutdown_timeout: config.shutdown_timeout,
         handle_signals: true,
     };
+    let writes = if config.sqlite_group_commit {
+        rekisteri_db::GroupCommit::start(&pool).map_err(runtime)?
+    } else {
+        rekisteri_db::GroupCommit::off()
+    };
     let state = AppState {
         pool,
+        writes,
         request_db_timeout: config.request_db_timeout,
         audit,
         keyring,

@@ -123,32 +123,38 @@ pub fn create_client(
         .map(|c| crate::services::new_service_row(register, registrar_id, &id, c, at))
         .collect::<Result<Vec<_>, _>>()?;
     let context = decision.context(&request.audit);
-    let result = write_transaction_as(conn, &request.principal.account_id, |conn| {
+    let (services, views): (Vec<_>, Vec<_>) = service_rows.into_iter().unzip();
+    let home_municipality = row.home_municipality.clone();
+    // Owned, for the group-commit writer (PL-13), which runs the transaction on its thread.
+    let audit = register.audit.clone();
+    let (registrar, client_id, taken_indexes) = (registrar_id.to_owned(), id.clone(), candidates.clone());
+    let birth_year = code.birth_date().year();
+    let result = rekisteri_db::group_commit::write_as(conn, &request.principal.account_id, move |conn| {
         let taken: i64 = clients::table
-            .filter(clients::registrar_id.eq(registrar_id))
-            .filter(clients::subject_index.eq_any(&candidates))
+            .filter(clients::registrar_id.eq(&registrar))
+            .filter(clients::subject_index.eq_any(&taken_indexes))
             .count()
             .get_result(conn)?;
         if taken > 0 {
             return Err(ClientsError::ClientExists {
-                registrar_id: registrar_id.to_owned(),
+                registrar_id: registrar,
                 client_id: None,
             });
         }
-        insert_client(conn, &row, code.birth_date().year())?;
-        for (service, _) in &service_rows {
+        insert_client(conn, &row, birth_year)?;
+        for service in &services {
             crate::services::insert_service(conn, service)?;
         }
         let entry = context.usage_entry(
             DataUse {
                 subject_index: Some(subject),
                 data_kind: "client".into(),
-                data_id: Some(id.clone()),
+                data_id: Some(client_id),
                 outcome: Outcome::Used,
             },
             at,
         );
-        register.audit.append_in(conn, vec![entry], at)?;
+        audit.append_in(conn, vec![entry], at)?;
         Ok(())
     });
     match result {
@@ -173,7 +179,7 @@ pub fn create_client(
         first_names: Some(new.first_names.trim().to_owned()),
         surname: Some(new.surname.trim().to_owned()),
         gender: Some(new.gender),
-        home_municipality: row.home_municipality.clone(),
+        home_municipality,
         moved_in_on: new.moved_in_on,
         moved_in_on_precision: None,
         moved_out_on: new.moved_out_on,
@@ -194,7 +200,7 @@ pub fn create_client(
         version: 1,
         created_at: format_time(at),
         updated_at: format_time(at),
-        services: service_rows.into_iter().map(|(_, view)| view).collect(),
+        services: views,
     })
 }
 
