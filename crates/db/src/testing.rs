@@ -212,3 +212,22 @@ macro_rules! db_test {
         }
     };
 }
+
+/// Inserts the organisation `id` ("Testikunta", a municipality) by plain SQL: a tracked row for
+/// the tests of the change history and of the write paths.
+pub fn insert_organisation(conn: &mut crate::DbConnection, id: &str) -> diesel::QueryResult<usize> {
+    use crate::schema::organisations;
+    use diesel::prelude::*;
+    let at = crate::to_primitive(time::OffsetDateTime::now_utc());
+    diesel::insert_into(organisations::table)
+        .values((
+            organisations::id.eq(id),
+            organisations::name.eq("Testikunta"),
+            organisations::kind.eq("municipality"),
+            organisations::strong_authentication_required.eq(false),
+            organisations::version.eq(1i64),
+            organisations::created_at.eq(at),
+            organisations::updated_at.eq(at),
+        ))
+        .execute(conn)
+}

@@ -6,6 +6,7 @@ use diesel::sql_types::{BigInt, Text};
 use rekisteri_crypto::Keyring;
 use rekisteri_db::keycheck::{KeyCheckError, verify_keyring};
 use rekisteri_db::schema::key_checks;
+use rekisteri_db::testing::insert_organisation;
 use rekisteri_db::{
     Backend, DatabaseUrl, DbConnection, DbError, Pool, PoolOptions, db_test, migrations, write_transaction,
 };
@@ -434,22 +435,6 @@ fn history_of_organisation(conn: &mut DbConnection, id: &str) -> usize {
     rekisteri_db::history::change_history_of(conn, "organisations", id)
         .unwrap()
         .len()
-}
-
-fn insert_organisation(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
-    use rekisteri_db::schema::organisations;
-    let at = rekisteri_db::to_primitive(time::OffsetDateTime::now_utc());
-    diesel::insert_into(organisations::table)
-        .values((
-            organisations::id.eq(id),
-            organisations::name.eq("Testikunta"),
-            organisations::kind.eq("municipality"),
-            organisations::strong_authentication_required.eq(false),
-            organisations::version.eq(1i64),
-            organisations::created_at.eq(at),
-            organisations::updated_at.eq(at),
-        ))
-        .execute(conn)
 }
 
 db_test!(fn cl_17_an_update_keeps_only_the_changed_columns_in_history(db) {

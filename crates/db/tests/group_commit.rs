@@ -7,24 +7,8 @@ use std::sync::mpsc;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use rekisteri_db::testing::TestDatabase;
+use rekisteri_db::testing::{TestDatabase, insert_organisation};
 use rekisteri_db::{DbConnection, DbError, GroupCommit, db_test};
-
-fn insert_organisation(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
-    use rekisteri_db::schema::organisations;
-    let at = rekisteri_db::to_primitive(time::OffsetDateTime::now_utc());
-    diesel::insert_into(organisations::table)
-        .values((
-            organisations::id.eq(id),
-            organisations::name.eq("Testikunta"),
-            organisations::kind.eq("municipality"),
-            organisations::strong_authentication_required.eq(false),
-            organisations::version.eq(1i64),
-            organisations::created_at.eq(at),
-            organisations::updated_at.eq(at),
-        ))
-        .execute(conn)
-}
 
 fn organisation_exists(conn: &mut DbConnection, id: &str) -> bool {
     use rekisteri_db::schema::organisations;

@@ -86,18 +86,20 @@ fn close_services_of_departed(
                     .min()
                     .unwrap_or(today);
                 let closed_on = left.clamp(*valid_from, (*valid_to).max(*valid_from));
-                diesel::update(
-                    services::table
-                        .filter(services::registrar_id.eq(registrar_id))
-                        .filter(services::id.eq(id))
-                        .filter(services::status.eq("active")),
+                // One statement per service: kept prepared (see rekisteri_db::kept_update).
+                rekisteri_db::kept_update(
+                    services::table,
+                    (
+                        services::status.eq("closed"),
+                        services::closed_on.eq(closed_on),
+                        services::version.eq(services::version + 1),
+                        services::updated_at.eq(at),
+                    ),
+                    services::registrar_id
+                        .eq(registrar_id)
+                        .and(services::id.eq(id))
+                        .and(services::status.eq("active")),
                 )
-                .set((
-                    services::status.eq("closed"),
-                    services::closed_on.eq(closed_on),
-                    services::version.eq(services::version + 1),
-                    services::updated_at.eq(at),
-                ))
                 .execute(conn)?;
             }
             Ok::<_, ClientsError>(())
