@@ -14,14 +14,12 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{CacheSize, Connection, SimpleConnection};
 use diesel::prelude::*;
-use rekisteri_bench::raw::{LogValues, insert_log_row};
+use rekisteri_bench::raw::{Bytes, LogValues, insert_client, insert_log_row, random_32, read_client};
 use rekisteri_db::schema::{clients, usage_log};
 use rekisteri_db::{DatabaseUrl, DbConnection, Pool, PoolOptions, to_primitive, write_transaction};
 
 const REGISTRAR: &str = "probe-registrar";
 const PER_COMMIT: usize = 64;
-
-type Sealed = Option<Vec<u8>>;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
@@ -51,7 +49,7 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{} clients, {log_count} log rows", keys.len());
     let duration = Duration::from_secs(seconds as u64);
-    let mut random = Random::new();
+    let mut random = Bytes::new(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
     let mut run = 0u64;
     let mut measure = |name: &str, conn: &mut DbConnection, values: Values| -> Result<(), String> {
         run += 1;
@@ -125,39 +123,12 @@ enum Values {
     NoSubject,
 }
 
-/// xorshift: random-looking bytes without a system call.
-struct Random(u64);
-
-impl Random {
-    fn new() -> Self {
-        Self(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn bytes32(&mut self) -> Vec<u8> {
-        (0..4).flat_map(|_| self.next().to_le_bytes()).collect()
-    }
-}
-
-fn uuid_32() -> Vec<u8> {
-    uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .chain(uuid::Uuid::new_v4().as_bytes())
-        .copied()
-        .collect()
-}
-
 fn loop_rate(
     conn: &mut DbConnection,
     keys: &[String],
     chain: &str,
     values: Values,
-    random: &mut Random,
+    random: &mut Bytes,
     duration: Duration,
 ) -> Result<f64, String> {
     let started = Instant::now();
@@ -167,35 +138,25 @@ fn loop_rate(
             let at = to_primitive(time::OffsetDateTime::now_utc());
             for _ in 0..PER_COMMIT {
                 let id = &keys[(done.wrapping_mul(7919)) % keys.len()];
-                let row: (Sealed, Sealed, Sealed, Sealed, i64, Sealed) = clients::table
-                    .find((REGISTRAR, id))
-                    .select((
-                        clients::identity_code,
-                        clients::first_names,
-                        clients::surname,
-                        clients::address,
-                        clients::version,
-                        clients::subject_index,
-                    ))
-                    .first(conn)?;
+                let row = read_client(conn, REGISTRAR, id)?;
                 done += 1;
                 let (occurred_at, subject, prev, hash, request_id) = if values == Values::PerRow {
                     let at = to_primitive(time::OffsetDateTime::now_utc());
                     (
                         at,
-                        Some(uuid_32()),
-                        uuid_32(),
-                        uuid_32(),
+                        Some(random_32()),
+                        random_32(),
+                        random_32(),
                         uuid::Uuid::new_v4().to_string(),
                     )
                 } else {
                     let subject = match values {
                         Values::ClientIndex => row.5,
                         Values::NoSubject => None,
-                        _ => Some(random.bytes32()),
+                        _ => Some(random.bytes_32()),
                     };
-                    let request = format!("{:016x}{:016x}", random.next(), random.next());
-                    (at, subject, random.bytes32(), random.bytes32(), request)
+                    let request = random.request_id();
+                    (at, subject, random.bytes_32(), random.bytes_32(), request)
                 };
                 insert_log_row(
                     conn,
@@ -227,32 +188,14 @@ fn seed(conn: &mut DbConnection, client_count: usize, log_rows: usize) -> Result
          VALUES ('{REGISTRAR}', 'Probe', 'municipality', '2026-12-06 12:00:00', '2026-12-06 12:00:00')"
     ))
     .map_err(|e| format!("organisation: {e}"))?;
-    let mut random = Random::new();
-    let blob = |random: &mut Random, n: usize| Some((0..n).flat_map(|_| random.bytes32()).collect::<Vec<u8>>());
+    let mut random = Bytes::new(0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
     let started = Instant::now();
     for batch in 0..client_count.div_ceil(1000) {
         write_transaction(conn, |conn| -> QueryResult<()> {
             for _ in 0..1000.min(client_count - batch * 1000) {
-                diesel::insert_into(clients::table)
-                    .values((
-                        clients::registrar_id.eq(REGISTRAR),
-                        clients::id.eq(uuid::Uuid::new_v4().to_string()),
-                        clients::subject_index.eq(Some(random.bytes32())),
-                        clients::identity_code.eq(blob(&mut random, 2)),
-                        clients::first_names.eq(blob(&mut random, 2)),
-                        clients::surname.eq(blob(&mut random, 2)),
-                        clients::gender.eq("female"),
-                        clients::email.eq(blob(&mut random, 2)),
-                        clients::phone.eq(blob(&mut random, 2)),
-                        clients::next_of_kin.eq(blob(&mut random, 3)),
-                        clients::address.eq(blob(&mut random, 4)),
-                        clients::protection_order.eq(false),
-                        clients::restricted.eq(false),
-                        clients::version.eq(1i64),
-                        clients::created_at.eq(at),
-                        clients::updated_at.eq(at),
-                    ))
-                    .execute(conn)?;
+                let id = uuid::Uuid::new_v4().to_string();
+                let mut blob = |n: usize| Some((0..n).flat_map(|_| random.bytes_32()).collect::<Vec<u8>>());
+                insert_client(conn, REGISTRAR, &id, at, &mut blob)?;
             }
             Ok(())
         })
@@ -268,29 +211,20 @@ fn seed(conn: &mut DbConnection, client_count: usize, log_rows: usize) -> Result
         write_transaction(conn, |conn| -> QueryResult<()> {
             for _ in 0..5000.min(log_rows - seq as usize) {
                 seq += 1;
-                diesel::insert_into(usage_log::table)
-                    .values((
-                        usage_log::chain_id.eq("usage:probe"),
-                        usage_log::seq.eq(seq),
-                        usage_log::occurred_at.eq(at),
-                        usage_log::registrar_id.eq(REGISTRAR),
-                        usage_log::log_controller_id.eq(REGISTRAR),
-                        usage_log::subject_index.eq(Some(random.bytes32())),
-                        usage_log::data_kind.eq("client"),
-                        usage_log::data_id.eq(Some(uuid::Uuid::new_v4().to_string())),
-                        usage_log::outcome.eq("used"),
-                        usage_log::actor_kind.eq("staff"),
-                        usage_log::actor_id.eq("7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11"),
-                        usage_log::actor_name.eq(Some("Maija Meikäläinen")),
-                        usage_log::service_unit_oid.eq(Some("1.2.246.10.1234567.10.1")),
-                        usage_log::purpose.eq("client register: read client"),
-                        usage_log::access_basis.eq("role"),
-                        usage_log::request_id.eq(uuid::Uuid::new_v4().to_string()),
-                        usage_log::calling_system.eq(Some("apotti")),
-                        usage_log::prev_hash.eq(random.bytes32()),
-                        usage_log::hash.eq(random.bytes32()),
-                    ))
-                    .execute(conn)?;
+                insert_log_row(
+                    conn,
+                    "usage:probe",
+                    LogValues {
+                        seq,
+                        occurred_at: at,
+                        registrar: REGISTRAR,
+                        client: &uuid::Uuid::new_v4().to_string(),
+                        subject_index: Some(random.bytes_32()),
+                        request_id: random.request_id(),
+                        prev_hash: random.bytes_32(),
+                        hash: random.bytes_32(),
+                    },
+                )?;
             }
             Ok(())
         })

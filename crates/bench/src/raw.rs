@@ -19,7 +19,8 @@ fn now() -> time::PrimitiveDateTime {
     to_primitive(time::OffsetDateTime::now_utc())
 }
 
-fn random_32() -> Vec<u8> {
+/// 32 random bytes from the operating system (two v4 UUIDs).
+pub fn random_32() -> Vec<u8> {
     uuid::Uuid::new_v4()
         .as_bytes()
         .iter()
@@ -31,10 +32,10 @@ fn random_32() -> Vec<u8> {
 /// Random-looking bytes without a system call (xorshift64*), for the values of the baseline's
 /// log rows: the server's hashes are computed, not drawn from the operating system, and a
 /// competent plain loop would not pay a `getrandom` call per value either.
-struct Bytes(u64);
+pub struct Bytes(u64);
 
 impl Bytes {
-    fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self(seed | 1)
     }
 
@@ -45,12 +46,12 @@ impl Bytes {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn bytes_32(&mut self) -> Vec<u8> {
+    pub fn bytes_32(&mut self) -> Vec<u8> {
         (0..4).flat_map(|_| self.next().to_le_bytes()).collect()
     }
 
     /// A request id of a UUID's shape.
-    fn request_id(&mut self) -> String {
+    pub fn request_id(&mut self) -> String {
         uuid::Uuid::from_u64_pair(self.next(), self.next()).to_string()
     }
 }
@@ -97,12 +98,47 @@ pub fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) 
         .execute(conn)
 }
 
-/// The client's sealed fields, version and blind index.
-type ClientRow = (Sealed, Sealed, Sealed, Sealed, i64, Sealed);
+/// A client row of the pushes' shape, its sealed fields `blob(n)`: n × 32 bytes, about the
+/// size of the server's sealed values.
+pub fn insert_client(
+    conn: &mut DbConnection,
+    registrar: &str,
+    client_id: &str,
+    at: time::PrimitiveDateTime,
+    blob: &mut dyn FnMut(usize) -> Sealed,
+) -> QueryResult<usize> {
+    diesel::insert_into(clients::table)
+        .values((
+            clients::registrar_id.eq(registrar),
+            clients::id.eq(client_id),
+            clients::subject_index.eq(blob(1)),
+            clients::identity_code.eq(blob(2)),
+            clients::first_names.eq(blob(2)),
+            clients::surname.eq(blob(2)),
+            clients::gender.eq("female"),
+            clients::home_municipality.eq(Some("837")),
+            clients::language.eq(Some("fi")),
+            clients::email.eq(blob(2)),
+            clients::phone.eq(blob(2)),
+            clients::next_of_kin.eq(blob(3)),
+            clients::address.eq(blob(4)),
+            clients::protection_order.eq(false),
+            clients::restricted.eq(false),
+            clients::version.eq(1i64),
+            clients::created_at.eq(at),
+            clients::updated_at.eq(at),
+            clients::birth_year.eq(Some(1947)),
+        ))
+        .execute(conn)
+}
 
-fn read_client(conn: &mut DbConnection, key: &ClientKey) -> QueryResult<ClientRow> {
+/// The client's sealed fields, version and blind index.
+pub type ClientRow = (Sealed, Sealed, Sealed, Sealed, i64, Sealed);
+
+/// What the audited read reads of a client: its sealed fields, version and blind index.
+pub fn read_client(conn: &mut DbConnection, registrar: &str, id: &str) -> QueryResult<ClientRow> {
     clients::table
-        .find((&key.0, &key.1))
+        .find((registrar, id))
         .select((
             clients::identity_code,
             clients::first_names,
@@ -182,7 +218,7 @@ pub fn read_and_log(
             for i in 0..per_commit {
                 let n = (round as usize * per_commit + i) * threads + thread;
                 let key = &keys[n % keys.len()];
-                let client = read_client(conn, key)?;
+                let client = read_client(conn, &key.0, &key.1)?;
                 insert_log_row(
                     conn,
                     &chain,
@@ -222,29 +258,7 @@ pub fn push_inserts(
         let blob = |n: usize| Some(random_32().repeat(n));
         write_transaction(conn, |conn| -> QueryResult<()> {
             let at = now();
-            diesel::insert_into(clients::table)
-                .values((
-                    clients::registrar_id.eq(&registrar),
-                    clients::id.eq(&client_id),
-                    clients::subject_index.eq(Some(random_32())),
-                    clients::identity_code.eq(blob(2)),
-                    clients::first_names.eq(blob(2)),
-                    clients::surname.eq(blob(2)),
-                    clients::gender.eq("female"),
-                    clients::home_municipality.eq(Some("837")),
-                    clients::language.eq(Some("fi")),
-                    clients::email.eq(blob(2)),
-                    clients::phone.eq(blob(2)),
-                    clients::next_of_kin.eq(blob(3)),
-                    clients::address.eq(blob(4)),
-                    clients::protection_order.eq(false),
-                    clients::restricted.eq(false),
-                    clients::version.eq(1i64),
-                    clients::created_at.eq(at),
-                    clients::updated_at.eq(at),
-                    clients::birth_year.eq(Some(1947)),
-                ))
-                .execute(conn)?;
+            insert_client(conn, &registrar, &client_id, at, &mut |n| blob(n))?;
             diesel::insert_into(services::table)
                 .values((
                     services::registrar_id.eq(&registrar),
