@@ -577,7 +577,6 @@ async fn provider_users(
     responses(
         (status = 200, body = Client, headers(("ETag" = String, description = "The new version"))),
         (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/registrars/{rid}/clients/{id}")]

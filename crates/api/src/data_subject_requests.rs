@@ -210,7 +210,6 @@ async fn show_request(
         (status = 200, body = DataSubjectRequest, headers(("ETag" = String, description = "The new version"))),
         (status = 412, description = "The request changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule of CL-12 refuses the change (extension without reason or late notice, refusal without reasons, closed request); `errors` names the field", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/registrars/{rid}/data-subject-requests/{id}")]
