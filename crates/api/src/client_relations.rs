@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, ProcessingRestricted};
 use crate::request::{ClientAccess, if_match, request};
 use crate::{AppState, RunBlocking};
 
@@ -40,7 +40,7 @@ pub struct ProxyList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ProxyList),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/proxies")]
@@ -108,7 +108,7 @@ async fn add_proxy(
         ("pid" = String, Path, description = "Proxy id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[delete("/v1/registrars/{rid}/clients/{id}/proxies/{pid}")]
@@ -146,7 +146,7 @@ pub struct CareTeam {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = CareTeam),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/care-team")]
@@ -181,7 +181,7 @@ async fn list_care_team(
     request_body = NewCareTeamMember,
     responses(
         (status = 201, body = CareTeamMember, headers(("ETag" = String, description = "The membership's version"))),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[post("/v1/registrars/{rid}/clients/{id}/care-team")]
@@ -219,9 +219,7 @@ async fn add_care_team_member(
     request_body = CareTeamMemberChanges,
     responses(
         (status = 200, body = CareTeamMember, headers(("ETag" = String, description = "The new version"))),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[patch("/v1/registrars/{rid}/clients/{id}/care-team/{member_id}")]
@@ -263,7 +261,7 @@ async fn update_care_team_member(
         ("member_id" = String, Path, description = "Care-team membership id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[delete("/v1/registrars/{rid}/clients/{id}/care-team/{member_id}")]
