@@ -3,18 +3,20 @@
 //! special reason). One place, so every listing and every change answers the same malformed value
 //! with the same problem.
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use rekisteri_accounts::Principal;
 use rekisteri_clients::Request;
 
-use crate::AppState;
+use crate::idempotency::disclosure;
 use crate::middleware::RequestId;
+use crate::principal::Authenticated;
 use crate::principal::audit_context;
 use crate::problem::ApiError;
+use crate::{AppState, RunBlocking};
 
 /// A page's size: 1–500, 100 when not given.
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -101,6 +103,72 @@ pub(crate) fn registrar_request<'a>(
         audit: audit_context(principal, registrar_id, purpose, request_id),
         now: state.clock.now(),
         access_cache: state.access_cache.clone(),
+    }
+}
+
+/// Who asks for a registrar's client data, and how; [`ClientCall::run`] does the asking.
+pub(crate) struct ClientCall {
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    registrar_id: String,
+}
+
+/// The call a handler makes for `principal` on the client data of the registrar `registrar_id`.
+pub(crate) fn client_call(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: ClientAccess,
+    registrar_id: String,
+) -> ClientCall {
+    ClientCall {
+        state,
+        principal,
+        access,
+        registrar_id,
+    }
+}
+
+impl ClientCall {
+    /// Runs `work` on a pooled connection, its uses of client data logged under `purpose`.
+    pub(crate) async fn run<T, E, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        ApiError: From<E>,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<T, E> + Send + 'static,
+    {
+        let Self {
+            state,
+            principal,
+            access,
+            registrar_id,
+        } = self;
+        state
+            .run(move |conn, state| {
+                let request = request(state, &principal.0, &registrar_id, purpose, &access);
+                Ok(work(conn, state, &request, &registrar_id)?)
+            })
+            .await
+    }
+
+    /// [`Self::run`] for `work` that creates a record of a client, with what creating it
+    /// disclosed (AU-2) for the idempotency layer to keep beside the answer.
+    pub(crate) async fn create<R, E, F>(
+        self,
+        purpose: &'static str,
+        work: F,
+    ) -> Result<(R, rekisteri_idempotency::Disclosure), ApiError>
+    where
+        R: rekisteri_clients::CreatedRecord + Send + 'static,
+        ApiError: From<E>,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<R, E> + Send + 'static,
+    {
+        self.run::<_, ApiError, _>(purpose, move |conn, state, request, registrar_id| {
+            let created = work(conn, state, request, registrar_id)?;
+            let written = rekisteri_clients::written(conn, registrar_id, &created)?;
+            Ok((created, disclosure(registrar_id, purpose, &written)))
+        })
+        .await
     }
 }
 
