@@ -15,12 +15,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::AppState;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::middleware::RequestId;
 use crate::principal::{Authenticated, audit_context};
 use crate::problem::{ApiError, Problem};
-use crate::{AppState, RunBlocking};
+use crate::request::{RegistrarCall, registrar_call};
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -68,29 +69,7 @@ pub(crate) fn request<'a>(
     }
 }
 
-/// Who asks the call register of which registrar; [`InRegister::run`] does the asking.
-struct InRegister {
-    state: web::Data<AppState>,
-    principal: Authenticated,
-    request_id: RequestId,
-    registrar_id: String,
-}
-
-fn in_register(
-    state: web::Data<AppState>,
-    principal: Authenticated,
-    request_id: RequestId,
-    registrar_id: String,
-) -> InRegister {
-    InRegister {
-        state,
-        principal,
-        request_id,
-        registrar_id,
-    }
-}
-
-impl InRegister {
+impl RegistrarCall<RequestId> {
     /// Runs `work` on a pooled connection, its uses logged under `purpose`.
     async fn run<T, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
     where
@@ -99,18 +78,11 @@ impl InRegister {
             + Send
             + 'static,
     {
-        let Self {
-            state,
-            principal,
-            request_id,
-            registrar_id,
-        } = self;
-        state
-            .run(move |conn, state| {
-                let request = request(state, &principal.0, &registrar_id, purpose, &request_id);
-                Ok(work(conn, &state.calls(), &request, &registrar_id)?)
-            })
-            .await
+        self.run_as(move |conn, state, principal, request_id, registrar_id| {
+            let request = request(state, principal, registrar_id, purpose, request_id);
+            Ok(work(conn, &state.calls(), &request, registrar_id)?)
+        })
+        .await
     }
 }
 
@@ -150,7 +122,7 @@ async fn list_queues(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    let items = in_register(state, principal, request_id, rid)
+    let items = registrar_call(state, principal, request_id, rid)
         .run("call register: list queues", move |conn, _, request, rid| {
             rekisteri_calls::list_queues(conn, request, rid)
         })
@@ -180,7 +152,7 @@ async fn create_queue(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let queue = in_register(state, principal, request_id, rid)
+    let queue = registrar_call(state, principal, request_id, rid)
         .run("call register: create queue", move |conn, calls, request, rid| {
             rekisteri_calls::create_queue(conn, calls, request, rid, new)
         })
@@ -214,7 +186,7 @@ async fn update_queue(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let changes = body.into_inner();
-    let queue = in_register(state, principal, request_id, rid)
+    let queue = registrar_call(state, principal, request_id, rid)
         .run("call register: change queue", move |conn, calls, request, rid| {
             rekisteri_calls::update_queue(conn, calls, request, rid, &id, changes)
         })
@@ -240,7 +212,7 @@ async fn grant_listening(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, queue_id, account_id) = path.into_inner();
-    let listener = in_register(state, principal, request_id, rid)
+    let listener = registrar_call(state, principal, request_id, rid)
         .run("call register: grant listening", move |conn, calls, request, rid| {
             rekisteri_calls::grant_listening(conn, calls, request, rid, &queue_id, &account_id)
         })
@@ -265,7 +237,7 @@ async fn revoke_listening(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, queue_id, account_id) = path.into_inner();
-    in_register(state, principal, request_id, rid)
+    registrar_call(state, principal, request_id, rid)
         .run("call register: revoke listening", move |conn, calls, request, rid| {
             rekisteri_calls::revoke_listening(conn, calls, request, rid, &queue_id, &account_id)
         })
@@ -328,7 +300,7 @@ async fn list_contacts(
         after: crate::request::decode_cursor(query.cursor.as_deref())?,
         limit: crate::request::page_limit(query.limit)?,
     };
-    let page = in_register(state, principal, request_id, rid)
+    let page = registrar_call(state, principal, request_id, rid)
         .run("call register: list contacts", move |conn, calls, request, rid| {
             rekisteri_calls::list_contacts(conn, calls, request, rid, filter)
         })
@@ -362,7 +334,7 @@ async fn create_contact(
     let rid = path.into_inner();
     let new = body.into_inner();
     let purpose = "call register: push contact";
-    let (contact, disclosure) = in_register(state, principal, request_id, rid)
+    let (contact, disclosure) = registrar_call(state, principal, request_id, rid)
         .run(purpose, move |conn, calls, request, rid| {
             let contact = rekisteri_calls::create_contact(conn, calls, request, rid, new)?;
             let disclosure = disclosure(rid, purpose, &contact.written(&calls.keyring));
@@ -411,7 +383,7 @@ async fn search_contacts(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let number = body.into_inner().caller_number;
-    let items = in_register(state, principal, request_id, rid)
+    let items = registrar_call(state, principal, request_id, rid)
         .run("call register: search by number", move |conn, calls, request, rid| {
             rekisteri_calls::search_by_caller_number(conn, calls, request, rid, &number)
         })
@@ -435,7 +407,7 @@ async fn show_contact(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let contact = in_register(state, principal, request_id, rid)
+    let contact = registrar_call(state, principal, request_id, rid)
         .run("call register: view contact", move |conn, calls, request, rid| {
             rekisteri_calls::get_contact(conn, calls, request, rid, &id)
         })
@@ -465,7 +437,7 @@ async fn place_legal_hold(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let hold = in_register(state, principal, request_id, rid)
+    let hold = registrar_call(state, principal, request_id, rid)
         .run("call register: legal hold", move |conn, calls, request, rid| {
             rekisteri_calls::place_legal_hold(conn, calls, request, rid, &id, new)
         })
@@ -490,7 +462,7 @@ async fn release_legal_hold(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    in_register(state, principal, request_id, rid)
+    registrar_call(state, principal, request_id, rid)
         .run("call register: release legal hold", move |conn, calls, request, rid| {
             rekisteri_calls::release_legal_hold(conn, calls, request, rid, &id)
         })
@@ -521,7 +493,7 @@ async fn request_listening(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let listening = body.into_inner();
-    let grant = in_register(state, principal, request_id, rid)
+    let grant = registrar_call(state, principal, request_id, rid)
         .run("call register: listening", move |conn, calls, request, rid| {
             rekisteri_calls::request_listening(conn, calls, request, rid, &id, listening)
         })
@@ -552,7 +524,7 @@ async fn export_to_media(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let export = body.into_inner();
-    let memo = in_register(state, principal, request_id, rid)
+    let memo = registrar_call(state, principal, request_id, rid)
         .run("call register: media export", move |conn, calls, request, rid| {
             rekisteri_calls::export_to_media(conn, calls, request, rid, &id, export)
         })
@@ -577,7 +549,7 @@ async fn list_disclosures(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let memo = in_register(state, principal, request_id, rid)
+    let memo = registrar_call(state, principal, request_id, rid)
         .run(
             "call register: read processing memo",
             move |conn, calls, request, rid| rekisteri_calls::list_disclosures(conn, calls, request, rid, &id),
@@ -606,7 +578,7 @@ async fn add_disclosure(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let entry = in_register(state, principal, request_id, rid)
+    let entry = registrar_call(state, principal, request_id, rid)
         .run("call register: disclosure", move |conn, calls, request, rid| {
             rekisteri_calls::add_disclosure(conn, calls, request, rid, &id, new)
         })
@@ -660,7 +632,7 @@ async fn contact_report(
         group_by: query.group_by.unwrap_or(GroupBy::Day),
         queue_id: query.queue_id,
     };
-    let report = in_register(state, principal, request_id, rid)
+    let report = registrar_call(state, principal, request_id, rid)
         .run("call register: contact report", move |conn, calls, request, rid| {
             rekisteri_calls::reports::contact_report(conn, calls, request, rid, &report)
         })

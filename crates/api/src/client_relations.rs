@@ -13,7 +13,7 @@ use crate::extract::Json;
 use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem, ProcessingRestricted};
-use crate::request::{ClientAccess, client_call, if_match, request};
+use crate::request::{ClientAccess, if_match, registrar_call, request};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -51,7 +51,7 @@ async fn list_proxies(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("client register: read proxies", move |conn, state, request, rid| {
             rekisteri_clients::list_proxies(conn, &state.clients(), request, rid, &id)
         })
@@ -81,7 +81,7 @@ async fn add_proxy(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (proxy, disclosure) = client_call(state, principal, access, rid)
+    let (proxy, disclosure) = registrar_call(state, principal, access, rid)
         .create("client register: add proxy", move |conn, state, request, rid| {
             rekisteri_clients::add_proxy(conn, &state.clients(), request, rid, &id, new)
         })
@@ -108,7 +108,7 @@ async fn revoke_proxy(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, pid) = path.into_inner();
-    client_call(state, principal, access, rid)
+    registrar_call(state, principal, access, rid)
         .run("client register: revoke proxy", move |conn, state, request, rid| {
             rekisteri_clients::revoke_proxy(conn, &state.clients(), request, rid, &id, &pid)
         })
@@ -138,7 +138,7 @@ async fn list_care_team(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("client register: read care team", move |conn, state, request, rid| {
             rekisteri_clients::list_care_team(conn, &state.clients(), request, rid, &id)
         })
@@ -168,7 +168,7 @@ async fn add_care_team_member(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (member, disclosure) = client_call(state, principal, access, rid)
+    let (member, disclosure) = registrar_call(state, principal, access, rid)
         .create(
             "client register: add care team member",
             move |conn, state, request, rid| {
@@ -207,7 +207,7 @@ async fn update_care_team_member(
     let (rid, id, member_id) = path.into_inner();
     let expected = if_match(&http)?;
     let changes = body.into_inner();
-    let member = client_call(state, principal, access, rid)
+    let member = registrar_call(state, principal, access, rid)
         .run("client register: change care team", move |conn, state, request, rid| {
             rekisteri_clients::update_care_team_member(
                 conn,
@@ -244,7 +244,7 @@ async fn remove_care_team_member(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, member_id) = path.into_inner();
-    client_call(state, principal, access, rid)
+    registrar_call(state, principal, access, rid)
         .run("client register: change care team", move |conn, state, request, rid| {
             rekisteri_clients::remove_care_team_member(conn, &state.clients(), request, rid, &id, &member_id)
         })

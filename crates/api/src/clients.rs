@@ -16,7 +16,7 @@ use crate::extract::Json;
 use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, client_call, decode_cursor, if_match, page_limit};
+use crate::request::{ClientAccess, decode_cursor, if_match, page_limit, registrar_call};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -92,7 +92,7 @@ async fn list_clients(
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let after = decode_cursor(query.cursor.as_deref())?;
-    let page = client_call(state, principal, access, rid)
+    let page = registrar_call(state, principal, access, rid)
         .run("client register: list clients", move |conn, state, request, rid| {
             rekisteri_clients::list_clients(conn, &state.clients(), request, rid, after.as_deref(), limit)
         })
@@ -124,7 +124,7 @@ async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let (client, disclosure) = client_call(state, principal, access, rid)
+    let (client, disclosure) = registrar_call(state, principal, access, rid)
         .create("client register: create client", move |conn, state, request, rid| {
             rekisteri_clients::create_client(conn, &state.clients(), request, rid, new)
         })
@@ -167,7 +167,7 @@ async fn search(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let code = body.into_inner().identity_code;
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run(
             "client register: search by identity code",
             move |conn, state, request, rid| {
@@ -194,7 +194,7 @@ async fn show_client(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let client = client_call(state, principal, access, rid)
+    let client = registrar_call(state, principal, access, rid)
         .run("client register: read client", move |conn, state, request, rid| {
             rekisteri_clients::get_client(conn, &state.clients(), request, rid, &id)
         })
@@ -225,7 +225,7 @@ async fn list_services(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("client register: read services", move |conn, state, request, rid| {
             rekisteri_clients::list_services(conn, &state.clients(), request, rid, &id)
         })
@@ -252,7 +252,7 @@ async fn add_service(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (service, disclosure) = client_call(state, principal, access, rid)
+    let (service, disclosure) = registrar_call(state, principal, access, rid)
         .create("client register: grant service", move |conn, state, request, rid| {
             rekisteri_clients::add_service(conn, &state.clients(), request, rid, &id, new)
         })
@@ -276,7 +276,7 @@ async fn show_service(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
-    let service = client_call(state, principal, access, rid)
+    let service = registrar_call(state, principal, access, rid)
         .run("client register: read service", move |conn, state, request, rid| {
             rekisteri_clients::get_service(conn, &state.clients(), request, rid, &sid)
         })
@@ -305,7 +305,7 @@ async fn update_service(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let changes = body.into_inner();
-    let service = client_call(state, principal, access, rid)
+    let service = registrar_call(state, principal, access, rid)
         .run("client register: change service", move |conn, state, request, rid| {
             rekisteri_clients::update_service(conn, &state.clients(), request, rid, &sid, changes)
         })
@@ -334,7 +334,7 @@ async fn list_events(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run(
             "client register: read service events",
             move |conn, state, request, rid| rekisteri_clients::list_events(conn, &state.clients(), request, rid, &sid),
@@ -364,7 +364,7 @@ async fn record_event(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let new = body.into_inner();
-    let (event, disclosure) = client_call(state, principal, access, rid)
+    let (event, disclosure) = registrar_call(state, principal, access, rid)
         .create(
             "client register: record service event",
             move |conn, state, request, rid| {
@@ -413,7 +413,7 @@ async fn settlement(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
-    let settlement = client_call(state, principal, access, rid)
+    let settlement = registrar_call(state, principal, access, rid)
         .run("client register: settlement", move |conn, state, request, rid| {
             rekisteri_clients::settlement(conn, &state.clients(), request, rid, &provider, &month)
         })
@@ -515,7 +515,7 @@ async fn update_client(
     let (rid, id) = path.into_inner();
     let version = if_match(&http)?;
     let changes = body.into_inner();
-    let client = client_call(state, principal, access, rid)
+    let client = registrar_call(state, principal, access, rid)
         .run("client register: change client", move |conn, state, request, rid| {
             rekisteri_clients::update_client(conn, &state.clients(), request, rid, &id, version, changes)
         })

@@ -17,7 +17,7 @@ use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, client_call, if_match, page_limit, request};
+use crate::request::{ClientAccess, if_match, page_limit, registrar_call, request};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -100,7 +100,7 @@ async fn list_requests(
         status: query.status,
         overdue: query.overdue.unwrap_or(false),
     };
-    let page = client_call(state, principal, access, rid)
+    let page = registrar_call(state, principal, access, rid)
         .run("data-subject requests: list", move |conn, state, request, rid| {
             rekisteri_clients::list_requests(conn, &state.clients(), request, rid, &filter, after.as_ref(), limit)
         })
@@ -164,7 +164,7 @@ async fn show_request(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let found = client_call(state, principal, access, rid)
+    let found = registrar_call(state, principal, access, rid)
         .run(
             "data-subject requests: read request",
             move |conn, state, request, rid| rekisteri_clients::get_request(conn, &state.clients(), request, rid, &id),
@@ -203,7 +203,7 @@ async fn update_request(
     let (rid, id) = path.into_inner();
     let version = if_match(&http)?;
     let changes = body.into_inner();
-    let updated = client_call(state, principal, access, rid)
+    let updated = registrar_call(state, principal, access, rid)
         .run(
             "data-subject requests: handle request",
             move |conn, state, request, rid| {

@@ -106,22 +106,24 @@ pub(crate) fn registrar_request<'a>(
     }
 }
 
-/// Who asks for a registrar's client data, and how; [`ClientCall::run`] does the asking.
-pub(crate) struct ClientCall {
+/// A handler's call on a registrar's data: who asks, how the request reaches the data (its
+/// access: for client data [`ClientAccess`]), and of which registrar. Each register's `run`
+/// does the asking.
+pub(crate) struct RegistrarCall<A> {
     state: web::Data<AppState>,
     principal: Authenticated,
-    access: ClientAccess,
+    access: A,
     registrar_id: String,
 }
 
-/// The call a handler makes for `principal` on the client data of the registrar `registrar_id`.
-pub(crate) fn client_call(
+/// The call a handler makes for `principal` on the data of the registrar `registrar_id`.
+pub(crate) fn registrar_call<A>(
     state: web::Data<AppState>,
     principal: Authenticated,
-    access: ClientAccess,
+    access: A,
     registrar_id: String,
-) -> ClientCall {
-    ClientCall {
+) -> RegistrarCall<A> {
+    RegistrarCall {
         state,
         principal,
         access,
@@ -129,13 +131,14 @@ pub(crate) fn client_call(
     }
 }
 
-impl ClientCall {
-    /// Runs `work` on a pooled connection, its uses of client data logged under `purpose`.
-    pub(crate) async fn run<T, E, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
+impl<A: Send + 'static> RegistrarCall<A> {
+    /// Runs `work` on a pooled connection with the caller, the access and the registrar's id.
+    pub(crate) async fn run_as<T, F>(self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        ApiError: From<E>,
-        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Principal, &A, &str) -> Result<T, ApiError>
+            + Send
+            + 'static,
     {
         let Self {
             state,
@@ -144,11 +147,24 @@ impl ClientCall {
             registrar_id,
         } = self;
         state
-            .run(move |conn, state| {
-                let request = request(state, &principal.0, &registrar_id, purpose, &access);
-                Ok(work(conn, state, &request, &registrar_id)?)
-            })
+            .run(move |conn, state| work(conn, state, &principal.0, &access, &registrar_id))
             .await
+    }
+}
+
+impl RegistrarCall<ClientAccess> {
+    /// Runs `work` on a pooled connection, its uses of client data logged under `purpose`.
+    pub(crate) async fn run<T, E, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        ApiError: From<E>,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<T, E> + Send + 'static,
+    {
+        self.run_as(move |conn, state, principal, access, registrar_id| {
+            let request = request(state, principal, registrar_id, purpose, access);
+            Ok(work(conn, state, &request, registrar_id)?)
+        })
+        .await
     }
 
     /// [`Self::run`] for `work` that creates a record of a client, with what creating it

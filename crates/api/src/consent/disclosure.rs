@@ -13,7 +13,7 @@ use crate::extract::Json;
 use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, client_call};
+use crate::request::{ClientAccess, registrar_call};
 
 #[derive(Serialize, ToSchema)]
 pub struct InformingList {
@@ -49,7 +49,7 @@ pub(super) async fn list_informings(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("kanta: read informing", move |conn, state, request, rid| {
             rekisteri_consent::list_informings(conn, &state.consent(), request, rid, &id)
         })
@@ -77,7 +77,7 @@ pub(super) async fn record_informing(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (created, disclosure) = client_call(state, principal, access, rid)
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
         .create("kanta: record informing", move |conn, state, request, rid| {
             rekisteri_consent::record_informing(conn, &state.consent(), request, rid, &id, new)
         })
@@ -102,7 +102,7 @@ pub(super) async fn get_consent(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let view = client_call(state, principal, access, rid)
+    let view = registrar_call(state, principal, access, rid)
         .run("kanta: read disclosure consent", move |conn, state, request, rid| {
             rekisteri_consent::get_consent(conn, &state.consent(), request, rid, &id)
         })
@@ -131,7 +131,7 @@ pub(super) async fn set_consent(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new_state = body.into_inner().state;
-    let view = client_call(state, principal, access, rid)
+    let view = registrar_call(state, principal, access, rid)
         .run("kanta: record disclosure consent", move |conn, state, request, rid| {
             rekisteri_consent::set_consent(conn, &state.consent(), request, rid, &id, new_state)
         })
@@ -155,7 +155,7 @@ pub(super) async fn list_prohibitions(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("kanta: read prohibitions", move |conn, state, request, rid| {
             rekisteri_consent::list_prohibitions(conn, &state.consent(), request, rid, &id)
         })
@@ -184,7 +184,7 @@ pub(super) async fn add_prohibition(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (created, disclosure) = client_call(state, principal, access, rid)
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
         .create("kanta: record prohibition", move |conn, state, request, rid| {
             rekisteri_consent::add_prohibition(conn, &state.consent(), request, rid, &id, new)
         })
@@ -210,7 +210,7 @@ pub(super) async fn revoke_prohibition(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, pid) = path.into_inner();
-    let revoked = client_call(state, principal, access, rid)
+    let revoked = registrar_call(state, principal, access, rid)
         .run("kanta: revoke prohibition", move |conn, state, request, rid| {
             rekisteri_consent::revoke_prohibition(conn, &state.consent(), request, rid, &id, &pid)
         })
@@ -240,7 +240,7 @@ pub(super) async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let decision = client_call(state, principal, access, rid)
+    let decision = registrar_call(state, principal, access, rid)
         .run("kanta: disclosure decision", move |conn, state, request, rid| {
             rekisteri_consent::decide_disclosure(conn, &state.consent(), request, rid, body)
         })

@@ -10,7 +10,7 @@ use crate::extract::Json;
 use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, client_call};
+use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
@@ -36,7 +36,7 @@ pub(super) async fn list_documents(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, case_oid) = path.into_inner();
-    let items = client_call(state, principal, access, rid)
+    let items = registrar_call(state, principal, access, rid)
         .run("case documents: read", move |conn, state, request, rid| {
             rekisteri_consent::list_documents(conn, &state.consent(), request, rid, &case_oid)
         })
@@ -67,7 +67,7 @@ pub(super) async fn store_document(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, case_oid) = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = client_call(state, principal, access, rid)
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
         .create("case documents: store", move |conn, state, request, rid| {
             rekisteri_consent::store_document(conn, &state.consent(), request, rid, &case_oid, body)
         })

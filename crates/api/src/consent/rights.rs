@@ -14,7 +14,7 @@ use crate::extract::Json;
 use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, client_call};
+use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
@@ -149,7 +149,7 @@ pub(super) async fn record_voucher_choice(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = client_call(state, principal, access, rid)
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
         .create(
             "registry use right: report voucher choice",
             move |conn, state, request, rid| {
@@ -215,7 +215,7 @@ pub(super) async fn open_right(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = client_call(state, principal, access, rid)
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
         .create("registry use right: open", move |conn, state, request, rid| {
             rekisteri_consent::open_right(conn, &state.consent(), request, rid, body)
         })
@@ -249,7 +249,7 @@ pub(super) async fn show_right(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let right = client_call(state, principal, access, rid)
+    let right = registrar_call(state, principal, access, rid)
         .run("registry use right: read", move |conn, state, request, rid| {
             rekisteri_consent::get_right(conn, &state.consent(), request, rid, &id)
         })
@@ -279,7 +279,7 @@ pub(super) async fn close_right(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let body = body.into_inner();
-    let right = client_call(state, principal, access, rid)
+    let right = registrar_call(state, principal, access, rid)
         .run("registry use right: close", move |conn, state, request, rid| {
             rekisteri_consent::close_right(conn, &state.consent(), request, rid, &id, body)
         })
@@ -308,7 +308,7 @@ pub(super) async fn reopen_right(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let body = body.into_inner();
-    let right = client_call(state, principal, access, rid)
+    let right = registrar_call(state, principal, access, rid)
         .run("registry use right: reopen", move |conn, _, request, rid| {
             rekisteri_consent::reopen_right(conn, request, rid, &id, body)
         })
