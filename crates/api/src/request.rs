@@ -1,7 +1,8 @@
 //! What handlers read from a request the same way everywhere: a page's size and id cursor, the
 //! version an `If-Match` names, and the access to client data a request states (its id and a
 //! special reason). One place, so every listing and every change answers the same malformed value
-//! with the same problem.
+//! with the same problem. Also the call a handler makes with all of it on a registrar's data
+//! ([`RegistrarCall`]).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
