@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::{Json, parse_time};
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, StaffOnly};
 use crate::problem::{ApiError, Problem};
 use crate::{AppState, RunBlocking};
 
@@ -128,7 +128,7 @@ async fn me(state: web::Data<AppState>, principal: Authenticated) -> Result<Http
     tag = "accounts",
     responses(
         (status = 200, body = AccountList),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/accounts")]
@@ -224,7 +224,7 @@ async fn invite(
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = AccountBody),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/accounts/{id}")]
@@ -423,7 +423,7 @@ pub struct AccountChangesBody {
     request_body = AccountChangesBody,
     responses(
         (status = 200, body = AccountBody),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
         (status = 409, description = "The account is closed", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -502,7 +502,7 @@ pub struct MembershipRequest {
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = MembershipList),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/accounts/{id}/service-units")]

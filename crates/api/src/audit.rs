@@ -22,8 +22,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::{Json, parse_time};
 use crate::middleware::RequestId;
-use crate::principal::{Authenticated, CitizenAuthenticated};
-use crate::problem::{ApiError, Problem, ProblemType};
+use crate::principal::{Authenticated, CitizenAuthenticated, CitizenOnly};
+use crate::problem::{ApiError, Problem, ProblemType, problem_responses};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -57,6 +57,20 @@ pub struct LogQuery {
     /// Entries per page, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+}
+
+impl LogQuery {
+    /// The filter, cursor and page size the query asks for.
+    fn page(self) -> Result<(Filter, Option<Cursor>, i64), ApiError> {
+        let filter = Filter {
+            actor_id: self.user,
+            kind: self.kind,
+            from: parse_time("from", self.from.as_deref())?,
+            to: parse_time("to", self.to.as_deref())?,
+            ..Filter::default()
+        };
+        Ok((filter, decode_cursor(self.cursor.as_deref())?, limit(self.limit)?))
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -180,6 +194,11 @@ fn require_auditor(principal: &Principal, registrar_id: &str) -> Result<(), ApiE
         Err(ApiError::NotFound)
     }
 }
+
+problem_responses!(
+    /// What a registrar's audit paths answer a caller who does not audit it (AX-4).
+    AuditedRegistrar { "404" => "Not a registrar whose logs the caller audits" }
+);
 
 fn require(principal: &Principal, permission: Permission) -> Result<(), ApiError> {
     if principal.can(permission) {
@@ -361,7 +380,7 @@ async fn usage_page(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
     responses(
         (status = 200, body = EntryPage),
-        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        AuditedRegistrar,
     )
 )]
 #[get("/v1/registrars/{rid}/audit/usage")]
@@ -372,15 +391,7 @@ async fn usage(
     query: web::Query<LogQuery>,
     request_id: RequestId,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let filter = Filter {
-        actor_id: query.user,
-        kind: query.kind,
-        from: parse_time("from", query.from.as_deref())?,
-        to: parse_time("to", query.to.as_deref())?,
-        ..Filter::default()
-    };
-    let cursor = decode_cursor(query.cursor.as_deref())?;
+    let (filter, cursor, limit) = query.into_inner().page()?;
     usage_page(
         state,
         principal.0,
@@ -388,7 +399,7 @@ async fn usage(
         None,
         filter,
         cursor,
-        limit(query.limit)?,
+        limit,
         request_id,
     )
     .await
@@ -403,7 +414,7 @@ async fn usage(
     request_body = PersonSearch,
     responses(
         (status = 200, body = EntryPage),
-        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        AuditedRegistrar,
     )
 )]
 #[post("/v1/registrars/{rid}/audit/usage/search")]
@@ -444,7 +455,7 @@ async fn usage_search(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), LogQuery),
     responses(
         (status = 200, body = EntryPage),
-        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        AuditedRegistrar,
     )
 )]
 #[get("/v1/registrars/{rid}/audit/disclosures")]
@@ -458,16 +469,7 @@ async fn disclosures(
     let principal = principal.0;
     let registrar_id = path.into_inner();
     require_auditor(&principal, &registrar_id)?;
-    let query = query.into_inner();
-    let filter = Filter {
-        actor_id: query.user,
-        kind: query.kind,
-        from: parse_time("from", query.from.as_deref())?,
-        to: parse_time("to", query.to.as_deref())?,
-        ..Filter::default()
-    };
-    let cursor = decode_cursor(query.cursor.as_deref())?;
-    let limit = limit(query.limit)?;
+    let (filter, cursor, limit) = query.into_inner().page()?;
     let page = state
         .run(move |conn, state| {
             let (context, entry) = supervision(&principal, &registrar_id, None, "disclosure_log", &request_id);
@@ -518,7 +520,7 @@ object with `log`, `chain_id` (`usage:<registrar id>` or `disclosure:<registrar 
 (`prev_hash`, `hash`). A generator that knows \
 no `application/jsonl` can take it as bytes (openapi-python-client: `content_type_overrides: {application/jsonl: \
 application/octet-stream}`).", content_type = "application/jsonl", body = String),
-        (status = 404, description = "Not a registrar whose logs the caller audits", body = Problem, content_type = "application/problem+json"),
+        AuditedRegistrar,
         (status = 422, description = "`to` is not after `from`, or the range is longer than 366 days (`business-rule`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -732,7 +734,7 @@ pub struct OwnUsagePage {
     params(PageQuery),
     responses(
         (status = 200, body = OwnUsagePage),
-        (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
+        CitizenOnly,
     )
 )]
 #[get("/v1/me/usage-log")]

@@ -7,19 +7,21 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use rekisteri_accounts::Principal;
 use rekisteri_calls::reports::{ContactReport, GroupBy};
 use rekisteri_calls::{
-    CallRegister, Contact, ContactFilter, LegalHold, ListeningGrant, ListeningRequest, MediaExport, MemoEntry,
-    NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueChanges, QueueListener, Request,
+    CallRegister, CallsError, Contact, ContactFilter, LegalHold, ListeningGrant, ListeningRequest, MediaExport,
+    MemoEntry, NewContact, NewDisclosure, NewLegalHold, NewQueue, ProcessingMemo, Queue, QueueChanges, QueueListener,
+    Request,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::AppState;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::middleware::RequestId;
 use crate::principal::{Authenticated, audit_context};
 use crate::problem::{ApiError, Problem};
-use crate::{AppState, RunBlocking};
+use crate::request::{RegistrarCall, registrar_call};
 
 pub fn configure(config: &mut ServiceConfig) {
     config
@@ -67,8 +69,25 @@ pub(crate) fn request<'a>(
     }
 }
 
-impl From<rekisteri_calls::CallsError> for ApiError {
-    fn from(e: rekisteri_calls::CallsError) -> Self {
+impl RegistrarCall<RequestId> {
+    /// Runs `work` on a pooled connection, its uses logged under `purpose`.
+    async fn run<T, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &CallRegister, &Request<'_>, &str) -> Result<T, CallsError>
+            + Send
+            + 'static,
+    {
+        self.run_as(move |conn, state, principal, request_id, registrar_id| {
+            let request = request(state, principal, registrar_id, purpose, request_id);
+            Ok(work(conn, &state.calls(), &request, registrar_id)?)
+        })
+        .await
+    }
+}
+
+impl From<CallsError> for ApiError {
+    fn from(e: CallsError) -> Self {
         use rekisteri_calls::CallsError as E;
         match e {
             E::Refused(refusal) => refusal.into(),
@@ -103,10 +122,9 @@ async fn list_queues(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: list queues", &request_id);
-            Ok(rekisteri_calls::list_queues(conn, &request, &rid)?)
+    let items = registrar_call(state, principal, request_id, rid)
+        .run("call register: list queues", move |conn, _, request, rid| {
+            rekisteri_calls::list_queues(conn, request, rid)
         })
         .await?;
     Ok(HttpResponse::Ok().json(QueueList { items }))
@@ -134,16 +152,9 @@ async fn create_queue(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let queue = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: create queue", &request_id);
-            Ok(rekisteri_calls::create_queue(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                new,
-            )?)
+    let queue = registrar_call(state, principal, request_id, rid)
+        .run("call register: create queue", move |conn, calls, request, rid| {
+            rekisteri_calls::create_queue(conn, calls, request, rid, new)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -175,17 +186,9 @@ async fn update_queue(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let changes = body.into_inner();
-    let queue = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: change queue", &request_id);
-            Ok(rekisteri_calls::update_queue(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-                changes,
-            )?)
+    let queue = registrar_call(state, principal, request_id, rid)
+        .run("call register: change queue", move |conn, calls, request, rid| {
+            rekisteri_calls::update_queue(conn, calls, request, rid, &id, changes)
         })
         .await?;
     Ok(HttpResponse::Ok().json(queue))
@@ -209,17 +212,9 @@ async fn grant_listening(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, queue_id, account_id) = path.into_inner();
-    let listener = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: grant listening", &request_id);
-            Ok(rekisteri_calls::grant_listening(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &queue_id,
-                &account_id,
-            )?)
+    let listener = registrar_call(state, principal, request_id, rid)
+        .run("call register: grant listening", move |conn, calls, request, rid| {
+            rekisteri_calls::grant_listening(conn, calls, request, rid, &queue_id, &account_id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(listener))
@@ -242,23 +237,9 @@ async fn revoke_listening(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, queue_id, account_id) = path.into_inner();
-    state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "call register: revoke listening",
-                &request_id,
-            );
-            Ok(rekisteri_calls::revoke_listening(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &queue_id,
-                &account_id,
-            )?)
+    registrar_call(state, principal, request_id, rid)
+        .run("call register: revoke listening", move |conn, calls, request, rid| {
+            rekisteri_calls::revoke_listening(conn, calls, request, rid, &queue_id, &account_id)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -319,16 +300,9 @@ async fn list_contacts(
         after: crate::request::decode_cursor(query.cursor.as_deref())?,
         limit: crate::request::page_limit(query.limit)?,
     };
-    let page = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: list contacts", &request_id);
-            Ok(rekisteri_calls::list_contacts(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                filter,
-            )?)
+    let page = registrar_call(state, principal, request_id, rid)
+        .run("call register: list contacts", move |conn, calls, request, rid| {
+            rekisteri_calls::list_contacts(conn, calls, request, rid, filter)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ContactList {
@@ -359,12 +333,11 @@ async fn create_contact(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let (contact, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "call register: push contact";
-            let request = request(state, &principal.0, &rid, purpose, &request_id);
-            let contact = rekisteri_calls::create_contact(conn, &state.calls(), &request, &rid, new)?;
-            let disclosure = disclosure(&rid, purpose, &contact.written(&state.keyring));
+    let purpose = "call register: push contact";
+    let (contact, disclosure) = registrar_call(state, principal, request_id, rid)
+        .run(purpose, move |conn, calls, request, rid| {
+            let contact = rekisteri_calls::create_contact(conn, calls, request, rid, new)?;
+            let disclosure = disclosure(rid, purpose, &contact.written(&calls.keyring));
             Ok((contact, disclosure))
         })
         .await?;
@@ -410,22 +383,9 @@ async fn search_contacts(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let number = body.into_inner().caller_number;
-    let items = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "call register: search by number",
-                &request_id,
-            );
-            Ok(rekisteri_calls::search_by_caller_number(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &number,
-            )?)
+    let items = registrar_call(state, principal, request_id, rid)
+        .run("call register: search by number", move |conn, calls, request, rid| {
+            rekisteri_calls::search_by_caller_number(conn, calls, request, rid, &number)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ContactSearchResult { items }))
@@ -447,10 +407,9 @@ async fn show_contact(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let contact = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: view contact", &request_id);
-            Ok(rekisteri_calls::get_contact(conn, &state.calls(), &request, &rid, &id)?)
+    let contact = registrar_call(state, principal, request_id, rid)
+        .run("call register: view contact", move |conn, calls, request, rid| {
+            rekisteri_calls::get_contact(conn, calls, request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(contact))
@@ -478,17 +437,9 @@ async fn place_legal_hold(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let hold = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: legal hold", &request_id);
-            Ok(rekisteri_calls::place_legal_hold(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-                new,
-            )?)
+    let hold = registrar_call(state, principal, request_id, rid)
+        .run("call register: legal hold", move |conn, calls, request, rid| {
+            rekisteri_calls::place_legal_hold(conn, calls, request, rid, &id, new)
         })
         .await?;
     Ok(HttpResponse::Created().json(hold))
@@ -511,22 +462,9 @@ async fn release_legal_hold(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "call register: release legal hold",
-                &request_id,
-            );
-            Ok(rekisteri_calls::release_legal_hold(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    registrar_call(state, principal, request_id, rid)
+        .run("call register: release legal hold", move |conn, calls, request, rid| {
+            rekisteri_calls::release_legal_hold(conn, calls, request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -555,17 +493,9 @@ async fn request_listening(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let listening = body.into_inner();
-    let grant = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: listening", &request_id);
-            Ok(rekisteri_calls::request_listening(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-                listening,
-            )?)
+    let grant = registrar_call(state, principal, request_id, rid)
+        .run("call register: listening", move |conn, calls, request, rid| {
+            rekisteri_calls::request_listening(conn, calls, request, rid, &id, listening)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -594,17 +524,9 @@ async fn export_to_media(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let export = body.into_inner();
-    let memo = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: media export", &request_id);
-            Ok(rekisteri_calls::export_to_media(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-                export,
-            )?)
+    let memo = registrar_call(state, principal, request_id, rid)
+        .run("call register: media export", move |conn, calls, request, rid| {
+            rekisteri_calls::export_to_media(conn, calls, request, rid, &id, export)
         })
         .await?;
     Ok(HttpResponse::Created().json(memo))
@@ -627,23 +549,11 @@ async fn list_disclosures(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let memo = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "call register: read processing memo",
-                &request_id,
-            );
-            Ok(rekisteri_calls::list_disclosures(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-            )?)
-        })
+    let memo = registrar_call(state, principal, request_id, rid)
+        .run(
+            "call register: read processing memo",
+            move |conn, calls, request, rid| rekisteri_calls::list_disclosures(conn, calls, request, rid, &id),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(memo))
 }
@@ -668,17 +578,9 @@ async fn add_disclosure(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let entry = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: disclosure", &request_id);
-            Ok(rekisteri_calls::add_disclosure(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &id,
-                new,
-            )?)
+    let entry = registrar_call(state, principal, request_id, rid)
+        .run("call register: disclosure", move |conn, calls, request, rid| {
+            rekisteri_calls::add_disclosure(conn, calls, request, rid, &id, new)
         })
         .await?;
     Ok(HttpResponse::Created().json(entry))
@@ -724,22 +626,15 @@ async fn contact_report(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let query = query.into_inner();
-    let report = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "call register: contact report", &request_id);
-            let report = rekisteri_calls::reports::ReportQuery {
-                from: query.from,
-                to: query.to,
-                group_by: query.group_by.unwrap_or(GroupBy::Day),
-                queue_id: query.queue_id,
-            };
-            Ok(rekisteri_calls::reports::contact_report(
-                conn,
-                &state.calls(),
-                &request,
-                &rid,
-                &report,
-            )?)
+    let report = rekisteri_calls::reports::ReportQuery {
+        from: query.from,
+        to: query.to,
+        group_by: query.group_by.unwrap_or(GroupBy::Day),
+        queue_id: query.queue_id,
+    };
+    let report = registrar_call(state, principal, request_id, rid)
+        .run("call register: contact report", move |conn, calls, request, rid| {
+            rekisteri_calls::reports::contact_report(conn, calls, request, rid, &report)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
-use crate::idempotency::{disclosing, disclosure};
+use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
-use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, if_match, request};
+use crate::problem::{ApiError, Problem, ProcessingRestricted};
+use crate::request::{ClientAccess, if_match, registrar_call, request};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -40,7 +40,7 @@ pub struct ProxyList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = ProxyList),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/proxies")]
@@ -51,16 +51,9 @@ async fn list_proxies(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read proxies", &access);
-            Ok(rekisteri_clients::list_proxies(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("client register: read proxies", move |conn, state, request, rid| {
+            rekisteri_clients::list_proxies(conn, &state.clients(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ProxyList { items }))
@@ -88,13 +81,9 @@ async fn add_proxy(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (proxy, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "client register: add proxy";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let proxy = rekisteri_clients::add_proxy(conn, &state.clients(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &proxy)?);
-            Ok((proxy, disclosure))
+    let (proxy, disclosure) = registrar_call(state, principal, access, rid)
+        .create("client register: add proxy", move |conn, state, request, rid| {
+            rekisteri_clients::add_proxy(conn, &state.clients(), request, rid, &id, new)
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(proxy), disclosure))
@@ -108,7 +97,7 @@ async fn add_proxy(
         ("pid" = String, Path, description = "Proxy id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[delete("/v1/registrars/{rid}/clients/{id}/proxies/{pid}")]
@@ -119,17 +108,9 @@ async fn revoke_proxy(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, pid) = path.into_inner();
-    state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: revoke proxy", &access);
-            Ok(rekisteri_clients::revoke_proxy(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                &pid,
-            )?)
+    registrar_call(state, principal, access, rid)
+        .run("client register: revoke proxy", move |conn, state, request, rid| {
+            rekisteri_clients::revoke_proxy(conn, &state.clients(), request, rid, &id, &pid)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -146,7 +127,7 @@ pub struct CareTeam {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ("id" = String, Path, description = "Client id")),
     responses(
         (status = 200, body = CareTeam),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[get("/v1/registrars/{rid}/clients/{id}/care-team")]
@@ -157,16 +138,9 @@ async fn list_care_team(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read care team", &access);
-            Ok(rekisteri_clients::list_care_team(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("client register: read care team", move |conn, state, request, rid| {
+            rekisteri_clients::list_care_team(conn, &state.clients(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(CareTeam { items }))
@@ -181,7 +155,7 @@ async fn list_care_team(
     request_body = NewCareTeamMember,
     responses(
         (status = 201, body = CareTeamMember, headers(("ETag" = String, description = "The membership's version"))),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[post("/v1/registrars/{rid}/clients/{id}/care-team")]
@@ -194,14 +168,13 @@ async fn add_care_team_member(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (member, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "client register: add care team member";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let member = rekisteri_clients::add_care_team_member(conn, &state.clients(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &member)?);
-            Ok((member, disclosure))
-        })
+    let (member, disclosure) = registrar_call(state, principal, access, rid)
+        .create(
+            "client register: add care team member",
+            move |conn, state, request, rid| {
+                rekisteri_clients::add_care_team_member(conn, &state.clients(), request, rid, &id, new)
+            },
+        )
         .await?;
     let response = HttpResponse::Created()
         .insert_header((header::ETAG, format!("\"{}\"", member.version)))
@@ -219,9 +192,7 @@ async fn add_care_team_member(
     request_body = CareTeamMemberChanges,
     responses(
         (status = 200, body = CareTeamMember, headers(("ETag" = String, description = "The new version"))),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[patch("/v1/registrars/{rid}/clients/{id}/care-team/{member_id}")]
@@ -236,19 +207,18 @@ async fn update_care_team_member(
     let (rid, id, member_id) = path.into_inner();
     let expected = if_match(&http)?;
     let changes = body.into_inner();
-    let member = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: change care team", &access);
-            Ok(rekisteri_clients::update_care_team_member(
+    let member = registrar_call(state, principal, access, rid)
+        .run("client register: change care team", move |conn, state, request, rid| {
+            rekisteri_clients::update_care_team_member(
                 conn,
                 &state.clients(),
-                &request,
-                &rid,
+                request,
+                rid,
                 &id,
                 &member_id,
                 expected,
                 changes,
-            )?)
+            )
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -263,7 +233,7 @@ async fn update_care_team_member(
         ("member_id" = String, Path, description = "Care-team membership id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[delete("/v1/registrars/{rid}/clients/{id}/care-team/{member_id}")]
@@ -274,17 +244,9 @@ async fn remove_care_team_member(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, member_id) = path.into_inner();
-    state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: change care team", &access);
-            Ok(rekisteri_clients::remove_care_team_member(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                &member_id,
-            )?)
+    registrar_call(state, principal, access, rid)
+        .run("client register: change care team", move |conn, state, request, rid| {
+            rekisteri_clients::remove_care_team_member(conn, &state.clients(), request, rid, &id, &member_id)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

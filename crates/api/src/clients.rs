@@ -13,10 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
-use crate::idempotency::{disclosing, disclosure};
+use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, decode_cursor, if_match, page_limit, request};
+use crate::request::{ClientAccess, decode_cursor, if_match, page_limit, registrar_call};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -92,17 +92,9 @@ async fn list_clients(
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let after = decode_cursor(query.cursor.as_deref())?;
-    let page = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: list clients", &access);
-            Ok(rekisteri_clients::list_clients(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                after.as_deref(),
-                limit,
-            )?)
+    let page = registrar_call(state, principal, access, rid)
+        .run("client register: list clients", move |conn, state, request, rid| {
+            rekisteri_clients::list_clients(conn, &state.clients(), request, rid, after.as_deref(), limit)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ClientList {
@@ -132,13 +124,9 @@ async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let new = body.into_inner();
-    let (client, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "client register: create client";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let client = rekisteri_clients::create_client(conn, &state.clients(), &request, &rid, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &client)?);
-            Ok((client, disclosure))
+    let (client, disclosure) = registrar_call(state, principal, access, rid)
+        .create("client register: create client", move |conn, state, request, rid| {
+            rekisteri_clients::create_client(conn, &state.clients(), request, rid, new)
         })
         .await?;
     let response = HttpResponse::Created()
@@ -179,23 +167,13 @@ async fn search(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let code = body.into_inner().identity_code;
-    let items = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "client register: search by identity code",
-                &access,
-            );
-            Ok(rekisteri_clients::search_by_identity_code(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &code,
-            )?)
-        })
+    let items = registrar_call(state, principal, access, rid)
+        .run(
+            "client register: search by identity code",
+            move |conn, state, request, rid| {
+                rekisteri_clients::search_by_identity_code(conn, &state.clients(), request, rid, &code)
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(SearchResult { items }))
 }
@@ -216,16 +194,9 @@ async fn show_client(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let client = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read client", &access);
-            Ok(rekisteri_clients::get_client(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let client = registrar_call(state, principal, access, rid)
+        .run("client register: read client", move |conn, state, request, rid| {
+            rekisteri_clients::get_client(conn, &state.clients(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -254,16 +225,9 @@ async fn list_services(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read services", &access);
-            Ok(rekisteri_clients::list_services(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("client register: read services", move |conn, state, request, rid| {
+            rekisteri_clients::list_services(conn, &state.clients(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ServiceList { items }))
@@ -288,13 +252,9 @@ async fn add_service(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (service, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "client register: grant service";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let service = rekisteri_clients::add_service(conn, &state.clients(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &service)?);
-            Ok((service, disclosure))
+    let (service, disclosure) = registrar_call(state, principal, access, rid)
+        .create("client register: grant service", move |conn, state, request, rid| {
+            rekisteri_clients::add_service(conn, &state.clients(), request, rid, &id, new)
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(service), disclosure))
@@ -316,16 +276,9 @@ async fn show_service(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
-    let service = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: read service", &access);
-            Ok(rekisteri_clients::get_service(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &sid,
-            )?)
+    let service = registrar_call(state, principal, access, rid)
+        .run("client register: read service", move |conn, state, request, rid| {
+            rekisteri_clients::get_service(conn, &state.clients(), request, rid, &sid)
         })
         .await?;
     Ok(HttpResponse::Ok().json(service))
@@ -352,17 +305,9 @@ async fn update_service(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let changes = body.into_inner();
-    let service = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: change service", &access);
-            Ok(rekisteri_clients::update_service(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &sid,
-                changes,
-            )?)
+    let service = registrar_call(state, principal, access, rid)
+        .run("client register: change service", move |conn, state, request, rid| {
+            rekisteri_clients::update_service(conn, &state.clients(), request, rid, &sid, changes)
         })
         .await?;
     Ok(HttpResponse::Ok().json(service))
@@ -389,23 +334,11 @@ async fn list_events(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "client register: read service events",
-                &access,
-            );
-            Ok(rekisteri_clients::list_events(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &sid,
-            )?)
-        })
+    let items = registrar_call(state, principal, access, rid)
+        .run(
+            "client register: read service events",
+            move |conn, state, request, rid| rekisteri_clients::list_events(conn, &state.clients(), request, rid, &sid),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ServiceEventList { items }))
 }
@@ -431,14 +364,13 @@ async fn record_event(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, sid) = path.into_inner();
     let new = body.into_inner();
-    let (event, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "client register: record service event";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let event = rekisteri_clients::record_event(conn, &state.clients(), &request, &rid, &sid, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &event)?);
-            Ok((event, disclosure))
-        })
+    let (event, disclosure) = registrar_call(state, principal, access, rid)
+        .create(
+            "client register: record service event",
+            move |conn, state, request, rid| {
+                rekisteri_clients::record_event(conn, &state.clients(), request, rid, &sid, new)
+            },
+        )
         .await?;
     Ok(disclosing(HttpResponse::Created().json(event), disclosure))
 }
@@ -481,17 +413,9 @@ async fn settlement(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
-    let settlement = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: settlement", &access);
-            Ok(rekisteri_clients::settlement(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &provider,
-                &month,
-            )?)
+    let settlement = registrar_call(state, principal, access, rid)
+        .run("client register: settlement", move |conn, state, request, rid| {
+            rekisteri_clients::settlement(conn, &state.clients(), request, rid, &provider, &month)
         })
         .await?;
     if csv {
@@ -577,7 +501,6 @@ async fn provider_users(
     responses(
         (status = 200, body = Client, headers(("ETag" = String, description = "The new version"))),
         (status = 412, description = "The client changed since it was read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/registrars/{rid}/clients/{id}")]
@@ -592,18 +515,9 @@ async fn update_client(
     let (rid, id) = path.into_inner();
     let version = if_match(&http)?;
     let changes = body.into_inner();
-    let client = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "client register: change client", &access);
-            Ok(rekisteri_clients::update_client(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                version,
-                changes,
-            )?)
+    let client = registrar_call(state, principal, access, rid)
+        .run("client register: change client", move |conn, state, request, rid| {
+            rekisteri_clients::update_client(conn, &state.clients(), request, rid, &id, version, changes)
         })
         .await?;
     Ok(HttpResponse::Ok()

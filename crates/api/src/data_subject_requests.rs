@@ -17,7 +17,7 @@ use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, if_match, page_limit, request};
+use crate::request::{ClientAccess, if_match, page_limit, registrar_call, request};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -100,18 +100,9 @@ async fn list_requests(
         status: query.status,
         overdue: query.overdue.unwrap_or(false),
     };
-    let page = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "data-subject requests: list", &access);
-            Ok(rekisteri_clients::list_requests(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &filter,
-                after.as_ref(),
-                limit,
-            )?)
+    let page = registrar_call(state, principal, access, rid)
+        .run("data-subject requests: list", move |conn, state, request, rid| {
+            rekisteri_clients::list_requests(conn, &state.clients(), request, rid, &filter, after.as_ref(), limit)
         })
         .await?;
     Ok(HttpResponse::Ok().json(DataSubjectRequestList {
@@ -173,23 +164,11 @@ async fn show_request(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let found = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "data-subject requests: read request",
-                &access,
-            );
-            Ok(rekisteri_clients::get_request(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-            )?)
-        })
+    let found = registrar_call(state, principal, access, rid)
+        .run(
+            "data-subject requests: read request",
+            move |conn, state, request, rid| rekisteri_clients::get_request(conn, &state.clients(), request, rid, &id),
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", found.version)))
@@ -210,7 +189,6 @@ async fn show_request(
         (status = 200, body = DataSubjectRequest, headers(("ETag" = String, description = "The new version"))),
         (status = 412, description = "The request changed since it was read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule of CL-12 refuses the change (extension without reason or late notice, refusal without reasons, closed request); `errors` names the field", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/registrars/{rid}/data-subject-requests/{id}")]
@@ -225,25 +203,13 @@ async fn update_request(
     let (rid, id) = path.into_inner();
     let version = if_match(&http)?;
     let changes = body.into_inner();
-    let updated = state
-        .run(move |conn, state| {
-            let request = request(
-                state,
-                &principal.0,
-                &rid,
-                "data-subject requests: handle request",
-                &access,
-            );
-            Ok(rekisteri_clients::update_request(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &id,
-                version,
-                changes,
-            )?)
-        })
+    let updated = registrar_call(state, principal, access, rid)
+        .run(
+            "data-subject requests: handle request",
+            move |conn, state, request, rid| {
+                rekisteri_clients::update_request(conn, &state.clients(), request, rid, &id, version, changes)
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", updated.version)))

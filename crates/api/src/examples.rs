@@ -29,16 +29,20 @@ fn new_voucher() -> Value {
         "decision_ref": "KH-2026-17", "additional_info": "Avain avainsäilössä"})
 }
 
-fn service(id: &str, new: Value) -> Value {
-    let mut service = new;
-    if let Some(object) = service.as_object_mut() {
-        object.insert("id".into(), json!(id));
-        object.insert("client_id".into(), json!(CLIENT));
-        object.insert("status".into(), json!("active"));
-        object.insert("closed_on".into(), Value::Null);
-        object.insert("version".into(), json!(1));
+/// The example of a stored record: what was sent to create it, with what the register adds.
+fn stored(sent: Value, added: Value) -> Value {
+    let mut record = sent;
+    if let (Some(object), Value::Object(added)) = (record.as_object_mut(), added) {
+        object.extend(added);
     }
-    service
+    record
+}
+
+fn service(id: &str, new: Value) -> Value {
+    stored(
+        new,
+        json!({"id": id, "client_id": CLIENT, "status": "active", "closed_on": null, "version": 1}),
+    )
 }
 
 fn new_client() -> Value {
@@ -52,30 +56,17 @@ fn new_client() -> Value {
 }
 
 fn client() -> Value {
-    let mut client = new_client();
-    if let Some(object) = client.as_object_mut() {
-        object.insert("id".into(), json!(CLIENT));
-        object.insert("registrar_id".into(), json!(REGISTRAR));
-        object.insert("protection_order".into(), json!(false));
-        object.insert("restricted".into(), json!(false));
-        object.insert("died_on".into(), Value::Null);
-        object.insert("moved_in_on".into(), Value::Null);
-        object.insert("moved_out_on".into(), Value::Null);
-        // VT-4: what VTJ gives beside the permanent address, and guardianship with its dates.
-        object.insert(
-            "postal_address".into(),
-            json!({"street_address": "PL 12", "postal_code": "33101", "post_office": "Tampere", "country_code": "FI"}),
-        );
-        object.insert(
-            "guardianship".into(),
-            json!({"continuing_power_of_attorney": {"starts_on": "2026-11-01", "starts_on_precision": "month"}}),
-        );
-        object.insert("version".into(), json!(1));
-        object.insert("created_at".into(), json!(AT));
-        object.insert("updated_at".into(), json!(AT));
-        object.insert("services".into(), json!([service(SERVICE, new_voucher())]));
-    }
-    client
+    // VT-4: what VTJ gives beside the permanent address, and guardianship with its dates.
+    stored(
+        new_client(),
+        json!({"id": CLIENT, "registrar_id": REGISTRAR, "protection_order": false, "restricted": false,
+            "died_on": null, "moved_in_on": null, "moved_out_on": null,
+            "postal_address": {"street_address": "PL 12", "postal_code": "33101", "post_office": "Tampere",
+                "country_code": "FI"},
+            "guardianship": {"continuing_power_of_attorney": {"starts_on": "2026-11-01",
+                "starts_on_precision": "month"}},
+            "version": 1, "created_at": AT, "updated_at": AT, "services": [service(SERVICE, new_voucher())]}),
+    )
 }
 
 fn new_purchased_service() -> Value {
@@ -100,31 +91,18 @@ fn new_document() -> Value {
 
 /// `(path, method, request example, 2xx status, response example)`.
 fn examples() -> Vec<(&'static str, &'static str, Option<Value>, &'static str, Value)> {
-    let mut contact = new_contact();
-    if let Some(object) = contact.as_object_mut() {
-        object.insert("id".into(), json!(CONTACT));
-        object.insert("registrar_id".into(), json!(REGISTRAR));
-        object.insert("agent_id".into(), Value::Null);
-        object.insert("recording".into(), Value::Null);
-        object.insert(
-            "recording_announcement".into(),
-            json!("Puhelu nauhoitetaan laadun varmistamiseksi."),
-        );
-        object.insert("legal_hold".into(), Value::Null);
-        object.insert("created_at".into(), json!("2026-12-01T08:04:00Z"));
-    }
-    let mut document = new_document();
-    if let Some(object) = document.as_object_mut() {
-        object.insert("id".into(), json!(DOCUMENT));
-        object.insert("registrar_id".into(), json!(REGISTRAR));
-        object.insert("case_oid".into(), json!(CASE_OID));
-        object.insert("client_id".into(), json!(CLIENT));
-        object.insert("author_id".into(), json!(format!("api-client:{API_CLIENT}")));
-        object.insert("provider_id".into(), json!(PROVIDER));
-        object.insert("signature".into(), Value::Null);
-        object.insert("local_copy".into(), json!("kept"));
-        object.insert("created_at".into(), json!("2026-12-01T09:31:00Z"));
-    }
+    let contact = stored(
+        new_contact(),
+        json!({"id": CONTACT, "registrar_id": REGISTRAR, "agent_id": null, "recording": null,
+            "recording_announcement": "Puhelu nauhoitetaan laadun varmistamiseksi.", "legal_hold": null,
+            "created_at": "2026-12-01T08:04:00Z"}),
+    );
+    let document = stored(
+        new_document(),
+        json!({"id": DOCUMENT, "registrar_id": REGISTRAR, "case_oid": CASE_OID, "client_id": CLIENT,
+            "author_id": format!("api-client:{API_CLIENT}"), "provider_id": PROVIDER, "signature": null,
+            "local_copy": "kept", "created_at": "2026-12-01T09:31:00Z"}),
+    );
     vec![
         (
             "/v1/registrars/{rid}/clients",

@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::middleware::RequestId;
 use crate::principal::Authenticated;
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, Problem, problem_responses};
 use crate::request::registrar_request;
 use crate::{AppState, RunBlocking};
 
@@ -188,6 +188,42 @@ pub struct ServiceStatisticsQuery {
     group_by: Option<String>,
 }
 
+problem_responses!(
+    /// What the CL-16 reports refuse.
+    StatisticsRefusals {
+        "422" => "`from` is after `to`, or the period is longer than 36 months (`business-rule`)",
+        "403" => "No right to read statistics, or strong authentication required",
+        "404" => "No such registrar, or not the caller's",
+    }
+);
+
+/// One of the CL-16 reports, as the clients crate computes it.
+type StatisticsReport<R> = fn(
+    &mut rekisteri_db::DbConnection,
+    &rekisteri_clients::ClientRegister,
+    &rekisteri_clients::Request<'_>,
+    &str,
+    &StatisticsQuery,
+) -> Result<R, rekisteri_clients::ClientsError>;
+
+/// Answers the registrar `rid`'s CL-16 `report` for `query`.
+async fn statistics<R: Serialize + Send + 'static>(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    request_id: RequestId,
+    rid: String,
+    query: StatisticsQuery,
+    report: StatisticsReport<R>,
+) -> Result<HttpResponse, ApiError> {
+    let report = state
+        .run(move |conn, state| {
+            let request = registrar_request(state, &principal.0, &rid, "client register: statistics", &request_id);
+            Ok(report(conn, &state.clients(), &request, &rid, &query)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// Clients by home municipality, service type, month, age group and gender (CL-16), over live
 /// and anonymised data. Aggregates only: a cell counting fewer than 5 people has `null` values
 /// and `suppressed: true`, and so does a second cell of its line, so that no total backs it out.
@@ -197,9 +233,7 @@ pub struct ServiceStatisticsQuery {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ClientStatisticsQuery),
     responses(
         (status = 200, body = ClientStatistics),
-        (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        StatisticsRefusals,
     )
 )]
 #[get("/v1/registrars/{rid}/statistics/clients")]
@@ -210,26 +244,10 @@ async fn client_statistics(
     path: web::Path<String>,
     query: web::Query<ClientStatisticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let rid = path.into_inner();
-    let query = query.into_inner();
-    let query = StatisticsQuery {
-        from: query.from,
-        to: query.to,
-        group_by: query.group_by,
-    };
-    let report = state
-        .run(move |conn, state| {
-            let request = registrar_request(state, &principal.0, &rid, "client register: statistics", &request_id);
-            Ok(rekisteri_clients::statistics::client_statistics(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &query,
-            )?)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(report))
+    let ClientStatisticsQuery { from, to, group_by } = query.into_inner();
+    let query = StatisticsQuery { from, to, group_by };
+    let report = rekisteri_clients::statistics::client_statistics;
+    statistics(state, principal, request_id, path.into_inner(), query, report).await
 }
 
 /// Delivered quantities and amounts by provider, service type and month (CL-16), split by
@@ -240,9 +258,7 @@ async fn client_statistics(
     params(("rid" = String, Path, description = "Registrar (organisation) id"), ServiceStatisticsQuery),
     responses(
         (status = 200, body = ServiceStatistics),
-        (status = 422, description = "`from` is after `to`, or the period is longer than 36 months (`business-rule`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No right to read statistics, or strong authentication required", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        StatisticsRefusals,
     )
 )]
 #[get("/v1/registrars/{rid}/statistics/services")]
@@ -253,24 +269,8 @@ async fn service_statistics(
     path: web::Path<String>,
     query: web::Query<ServiceStatisticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let rid = path.into_inner();
-    let query = query.into_inner();
-    let query = StatisticsQuery {
-        from: query.from,
-        to: query.to,
-        group_by: query.group_by,
-    };
-    let report = state
-        .run(move |conn, state| {
-            let request = registrar_request(state, &principal.0, &rid, "client register: statistics", &request_id);
-            Ok(rekisteri_clients::statistics::service_statistics(
-                conn,
-                &state.clients(),
-                &request,
-                &rid,
-                &query,
-            )?)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(report))
+    let ServiceStatisticsQuery { from, to, group_by } = query.into_inner();
+    let query = StatisticsQuery { from, to, group_by };
+    let report = rekisteri_clients::statistics::service_statistics;
+    statistics(state, principal, request_id, path.into_inner(), query, report).await
 }

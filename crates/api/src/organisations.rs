@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, StaffOnly};
 use crate::problem::{ApiError, Problem};
 use crate::{AppState, RunBlocking};
 
@@ -90,7 +90,7 @@ pub struct OrganisationList {
     tag = "accounts",
     responses(
         (status = 200, body = OrganisationList),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/organisations")]
@@ -147,7 +147,7 @@ async fn create_organisation(
     params(("oid" = String, Path, description = "The organisation's OID, or its id")),
     responses(
         (status = 200, body = OrganisationBody),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/organisations/{oid}")]
@@ -203,7 +203,7 @@ pub struct NewServiceUnitBody {
     params(("oid" = String, Path, description = "The organisation's OID, or its id")),
     responses(
         (status = 200, body = ServiceUnitList),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/organisations/{oid}/service-units")]

@@ -10,13 +10,26 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::middleware::RequestId;
-use crate::principal::CitizenAuthenticated;
-use crate::problem::{ApiError, Problem};
+use crate::principal::{CitizenAuthenticated, CitizenOnly};
+use crate::problem::{ApiError, Problem, ProcessingRestricted};
 use crate::request::if_match;
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(list_own_records).service(change_own_contact);
+}
+
+/// What a domain call on the citizen's own records needs from the request.
+fn citizen_request<'a>(
+    state: &AppState,
+    citizen: &'a CitizenAuthenticated,
+    request_id: &'a RequestId,
+) -> CitizenRequest<'a> {
+    CitizenRequest {
+        citizen: &citizen.0,
+        request_id: &request_id.0,
+        now: state.clock.now(),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -31,7 +44,7 @@ pub struct OwnRecordList {
     tag = "me",
     responses(
         (status = 200, body = OwnRecordList),
-        (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
+        CitizenOnly,
     )
 )]
 #[get("/v1/me/client-records")]
@@ -42,11 +55,7 @@ async fn list_own_records(
 ) -> Result<HttpResponse, ApiError> {
     let items = state
         .run(move |conn, state| {
-            let request = CitizenRequest {
-                citizen: &citizen.0,
-                request_id: &request_id.0,
-                now: state.clock.now(),
-            };
+            let request = citizen_request(state, &citizen, &request_id);
             Ok(rekisteri_clients::own_records(conn, &state.clients(), &request)?)
         })
         .await?;
@@ -63,11 +72,9 @@ async fn list_own_records(
     request_body = ContactChanges,
     responses(
         (status = 200, body = OwnRecord, headers(("ETag" = String, description = "The new version"))),
-        (status = 403, description = "Not a citizen's login", body = Problem, content_type = "application/problem+json"),
+        CitizenOnly,
         (status = 404, description = "Not a record the citizen reaches", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Processing of the client is restricted", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        ProcessingRestricted,
     )
 )]
 #[patch("/v1/me/client-records/{id}/contact")]
@@ -84,11 +91,7 @@ async fn change_own_contact(
     let changes = body.into_inner();
     let record = state
         .run(move |conn, state| {
-            let request = CitizenRequest {
-                citizen: &citizen.0,
-                request_id: &request_id.0,
-                now: state.clock.now(),
-            };
+            let request = citizen_request(state, &citizen, &request_id);
             Ok(rekisteri_clients::change_own_contact(
                 conn,
                 &state.clients(),

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use rekisteri_accounts::{AccountsError, Caller, Citizen, Principal};
 use rekisteri_core::Refusal;
 
-use crate::problem::{ApiError, ProblemType};
+use crate::problem::{ApiError, ProblemType, problem_responses};
 use crate::{AppState, RunBlocking};
 
 /// The authenticated principal of the request.
@@ -33,6 +33,16 @@ impl FromRequest for Authenticated {
         })
     }
 }
+
+problem_responses!(
+    /// What an operation for staff and integrations answers a citizen ([`Authenticated`]).
+    StaffOnly { "403" => "A citizen: the operation is for staff and integrations" }
+);
+
+problem_responses!(
+    /// What an operation for citizens answers any other caller ([`CitizenAuthenticated`]).
+    CitizenOnly { "403" => "Not a citizen's login" }
+);
 
 /// A citizen identified by a trusted identity provider (AX-1).
 #[derive(Debug, Clone)]

@@ -474,6 +474,30 @@ impl From<rekisteri_clients::ClientsError> for ApiError {
     }
 }
 
+/// Declares a type that documents problem answers several operations give in the same words;
+/// an operation lists it among its `responses(...)`.
+macro_rules! problem_responses {
+    ($(#[$meta:meta])* $name:ident { $($status:literal => $description:expr),+ $(,)? }) => {
+        $(#[$meta])*
+        pub(crate) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                [$(($status.to_owned(), $crate::problem::documented_problem($description))),+].into()
+            }
+        }
+    };
+}
+pub(crate) use problem_responses;
+
+problem_responses!(
+    /// What an operation on a client answers while processing of the client is restricted.
+    ProcessingRestricted { "409" => "Processing of the client is restricted" }
+);
+
 /// A problem response as the OpenAPI document lists one, for the modifiers that add the errors
 /// a middleware or an extractor answers for every operation of a kind.
 pub fn documented_problem(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {

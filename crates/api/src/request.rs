@@ -1,20 +1,23 @@
 //! What handlers read from a request the same way everywhere: a page's size and id cursor, the
 //! version an `If-Match` names, and the access to client data a request states (its id and a
 //! special reason). One place, so every listing and every change answers the same malformed value
-//! with the same problem.
+//! with the same problem. Also the call a handler makes with all of it on a registrar's data
+//! ([`RegistrarCall`]).
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use rekisteri_accounts::Principal;
 use rekisteri_clients::Request;
 
-use crate::AppState;
+use crate::idempotency::disclosure;
 use crate::middleware::RequestId;
+use crate::principal::Authenticated;
 use crate::principal::audit_context;
 use crate::problem::ApiError;
+use crate::{AppState, RunBlocking};
 
 /// A page's size: 1–500, 100 when not given.
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -101,6 +104,88 @@ pub(crate) fn registrar_request<'a>(
         audit: audit_context(principal, registrar_id, purpose, request_id),
         now: state.clock.now(),
         access_cache: state.access_cache.clone(),
+    }
+}
+
+/// A handler's call on a registrar's data: who asks, how the request reaches the data (its
+/// access: for client data [`ClientAccess`]), and of which registrar. Each register's `run`
+/// does the asking.
+pub(crate) struct RegistrarCall<A> {
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: A,
+    registrar_id: String,
+}
+
+/// The call a handler makes for `principal` on the data of the registrar `registrar_id`.
+pub(crate) fn registrar_call<A>(
+    state: web::Data<AppState>,
+    principal: Authenticated,
+    access: A,
+    registrar_id: String,
+) -> RegistrarCall<A> {
+    RegistrarCall {
+        state,
+        principal,
+        access,
+        registrar_id,
+    }
+}
+
+impl<A: Send + 'static> RegistrarCall<A> {
+    /// Runs `work` on a pooled connection with the caller, the access and the registrar's id.
+    pub(crate) async fn run_as<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Principal, &A, &str) -> Result<T, ApiError>
+            + Send
+            + 'static,
+    {
+        let Self {
+            state,
+            principal,
+            access,
+            registrar_id,
+        } = self;
+        state
+            .run(move |conn, state| work(conn, state, &principal.0, &access, &registrar_id))
+            .await
+    }
+}
+
+impl RegistrarCall<ClientAccess> {
+    /// Runs `work` on a pooled connection, its uses of client data logged under `purpose`.
+    pub(crate) async fn run<T, E, F>(self, purpose: &'static str, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        ApiError: From<E>,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<T, E> + Send + 'static,
+    {
+        self.run_as(move |conn, state, principal, access, registrar_id| {
+            let request = request(state, principal, registrar_id, purpose, access);
+            Ok(work(conn, state, &request, registrar_id)?)
+        })
+        .await
+    }
+
+    /// [`Self::run`] for `work` that creates a record of a client, with what creating it
+    /// disclosed (AU-2) for the idempotency layer to keep beside the answer.
+    pub(crate) async fn create<R, E, F>(
+        self,
+        purpose: &'static str,
+        work: F,
+    ) -> Result<(R, rekisteri_idempotency::Disclosure), ApiError>
+    where
+        R: rekisteri_clients::CreatedRecord + Send + 'static,
+        ApiError: From<E>,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<R, E> + Send + 'static,
+    {
+        self.run::<_, ApiError, _>(purpose, move |conn, state, request, registrar_id| {
+            let created = work(conn, state, request, registrar_id)?;
+            let written = rekisteri_clients::written(conn, registrar_id, &created)?;
+            Ok((created, disclosure(registrar_id, purpose, &written)))
+        })
+        .await
     }
 }
 

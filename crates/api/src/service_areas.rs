@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::accounts::EndGrantBody;
 use crate::extract::{Json, parse_time};
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, StaffOnly};
 use crate::problem::{ApiError, Problem};
 use crate::{AppState, RunBlocking};
 
@@ -174,7 +174,7 @@ pub struct ServiceAreaGrantRequest {
     params(("id" = String, Path, description = "Account id")),
     responses(
         (status = 200, body = ServiceAreaGrantList),
-        (status = 403, description = "A citizen: the operation is for staff and integrations", body = Problem, content_type = "application/problem+json"),
+        StaffOnly,
     )
 )]
 #[get("/v1/accounts/{id}/service-areas")]

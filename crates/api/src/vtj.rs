@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::extract::{Json, parse_time};
 use crate::middleware::RequestId;
 use crate::principal::{Authenticated, audit_context};
-use crate::problem::{ApiError, Problem, ProblemType};
+use crate::problem::{ApiError, Problem, ProblemType, problem_responses};
 use crate::{AppState, RunBlocking};
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -22,6 +22,14 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(death_work_list)
         .service(moves_in_work_list);
 }
+
+problem_responses!(
+    /// What every VTJ operation answers a caller without `manage_vtj` or of another registrar.
+    VtjRefusals {
+        "403" => "No manage_vtj",
+        "404" => "No such registrar, or not the caller's",
+    }
+);
 
 fn vtj(state: &AppState) -> Vtj {
     Vtj {
@@ -101,8 +109,7 @@ pub struct VtjStagedError {
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = VtjRunResult),
-        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        VtjRefusals,
         (status = 409, description = "A run of this registrar is already going", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The VTJ interface did not answer", body = Problem, content_type = "application/problem+json"),
     )
@@ -140,8 +147,7 @@ async fn start_sync(
     params(("rid" = String, Path, description = "Registrar (organisation) id")),
     responses(
         (status = 200, body = VtjStatusView),
-        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        VtjRefusals,
     )
 )]
 #[get("/v1/registrars/{rid}/vtj/status")]
@@ -194,8 +200,7 @@ async fn show_status(
     request_body(content = crate::vtj::MuutoksetBatch, description = "A `muutokset` answer of DVV's change interface"),
     responses(
         (status = 200, body = VtjRunResult),
-        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        VtjRefusals,
     )
 )]
 #[post("/v1/registrars/{rid}/vtj/changes")]
@@ -296,8 +301,7 @@ pub struct DeathWorkList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), WorkListQuery),
     responses(
         (status = 200, body = DeathWorkList),
-        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        VtjRefusals,
     )
 )]
 #[get("/v1/registrars/{rid}/vtj/deaths")]
@@ -364,8 +368,7 @@ pub struct MoveNoticeList {
     params(("rid" = String, Path, description = "Registrar (organisation) id"), WorkListQuery),
     responses(
         (status = 200, body = MoveNoticeList),
-        (status = 403, description = "No manage_vtj", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such registrar, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        VtjRefusals,
     )
 )]
 #[get("/v1/registrars/{rid}/vtj/moves-in")]

@@ -8,12 +8,12 @@ use rekisteri_consent::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::extract::Json;
-use crate::idempotency::{disclosing, disclosure};
+use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, request};
-use crate::{AppState, RunBlocking};
+use crate::request::{ClientAccess, registrar_call};
 
 #[derive(Serialize, ToSchema)]
 pub struct InformingList {
@@ -49,16 +49,9 @@ pub(super) async fn list_informings(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: read informing", &access);
-            Ok(rekisteri_consent::list_informings(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("kanta: read informing", move |conn, state, request, rid| {
+            rekisteri_consent::list_informings(conn, &state.consent(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(InformingList { items }))
@@ -84,13 +77,9 @@ pub(super) async fn record_informing(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (created, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "kanta: record informing";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let created = rekisteri_consent::record_informing(conn, &state.consent(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
-            Ok((created, disclosure))
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
+        .create("kanta: record informing", move |conn, state, request, rid| {
+            rekisteri_consent::record_informing(conn, &state.consent(), request, rid, &id, new)
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(created), disclosure))
@@ -113,16 +102,9 @@ pub(super) async fn get_consent(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let view = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: read disclosure consent", &access);
-            Ok(rekisteri_consent::get_consent(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let view = registrar_call(state, principal, access, rid)
+        .run("kanta: read disclosure consent", move |conn, state, request, rid| {
+            rekisteri_consent::get_consent(conn, &state.consent(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -149,17 +131,9 @@ pub(super) async fn set_consent(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new_state = body.into_inner().state;
-    let view = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: record disclosure consent", &access);
-            Ok(rekisteri_consent::set_consent(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-                new_state,
-            )?)
+    let view = registrar_call(state, principal, access, rid)
+        .run("kanta: record disclosure consent", move |conn, state, request, rid| {
+            rekisteri_consent::set_consent(conn, &state.consent(), request, rid, &id, new_state)
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -181,16 +155,9 @@ pub(super) async fn list_prohibitions(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: read prohibitions", &access);
-            Ok(rekisteri_consent::list_prohibitions(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("kanta: read prohibitions", move |conn, state, request, rid| {
+            rekisteri_consent::list_prohibitions(conn, &state.consent(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ProhibitionList { items }))
@@ -217,13 +184,9 @@ pub(super) async fn add_prohibition(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let new = body.into_inner();
-    let (created, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "kanta: record prohibition";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let created = rekisteri_consent::add_prohibition(conn, &state.consent(), &request, &rid, &id, new)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
-            Ok((created, disclosure))
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
+        .create("kanta: record prohibition", move |conn, state, request, rid| {
+            rekisteri_consent::add_prohibition(conn, &state.consent(), request, rid, &id, new)
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(created), disclosure))
@@ -247,17 +210,9 @@ pub(super) async fn revoke_prohibition(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id, pid) = path.into_inner();
-    let revoked = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: revoke prohibition", &access);
-            Ok(rekisteri_consent::revoke_prohibition(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-                &pid,
-            )?)
+    let revoked = registrar_call(state, principal, access, rid)
+        .run("kanta: revoke prohibition", move |conn, state, request, rid| {
+            rekisteri_consent::revoke_prohibition(conn, &state.consent(), request, rid, &id, &pid)
         })
         .await?;
     Ok(HttpResponse::Ok().json(revoked))
@@ -285,16 +240,9 @@ pub(super) async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let decision = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "kanta: disclosure decision", &access);
-            Ok(rekisteri_consent::decide_disclosure(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                body,
-            )?)
+    let decision = registrar_call(state, principal, access, rid)
+        .run("kanta: disclosure decision", move |conn, state, request, rid| {
+            rekisteri_consent::decide_disclosure(conn, &state.consent(), request, rid, body)
         })
         .await?;
     Ok(HttpResponse::Ok().json(decision))

@@ -7,10 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::extract::Json;
-use crate::idempotency::{disclosing, disclosure};
+use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, request};
+use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
@@ -36,16 +36,9 @@ pub(super) async fn list_documents(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, case_oid) = path.into_inner();
-    let items = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "case documents: read", &access);
-            Ok(rekisteri_consent::list_documents(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &case_oid,
-            )?)
+    let items = registrar_call(state, principal, access, rid)
+        .run("case documents: read", move |conn, state, request, rid| {
+            rekisteri_consent::list_documents(conn, &state.consent(), request, rid, &case_oid)
         })
         .await?;
     Ok(HttpResponse::Ok().json(DocumentList { items }))
@@ -74,13 +67,9 @@ pub(super) async fn store_document(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, case_oid) = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "case documents: store";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let created = rekisteri_consent::store_document(conn, &state.consent(), &request, &rid, &case_oid, body)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
-            Ok((created, disclosure))
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
+        .create("case documents: store", move |conn, state, request, rid| {
+            rekisteri_consent::store_document(conn, &state.consent(), request, rid, &case_oid, body)
         })
         .await?;
     Ok(disclosing(HttpResponse::Created().json(created), disclosure))

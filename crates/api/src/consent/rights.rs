@@ -11,10 +11,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::extract::Json;
-use crate::idempotency::{disclosing, disclosure};
+use crate::idempotency::disclosing;
 use crate::principal::Authenticated;
 use crate::problem::{ApiError, Problem};
-use crate::request::{ClientAccess, request};
+use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
 
 #[derive(Serialize, ToSchema)]
@@ -149,14 +149,13 @@ pub(super) async fn record_voucher_choice(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "registry use right: report voucher choice";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let created = rekisteri_consent::record_voucher_choice(conn, &state.consent(), &request, &rid, body)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
-            Ok((created, disclosure))
-        })
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
+        .create(
+            "registry use right: report voucher choice",
+            move |conn, state, request, rid| {
+                rekisteri_consent::record_voucher_choice(conn, &state.consent(), request, rid, body)
+            },
+        )
         .await?;
     Ok(disclosing(HttpResponse::Created().json(created), disclosure))
 }
@@ -216,13 +215,9 @@ pub(super) async fn open_right(
 ) -> Result<HttpResponse, ApiError> {
     let rid = path.into_inner();
     let body = body.into_inner();
-    let (created, disclosure) = state
-        .run(move |conn, state| {
-            let purpose = "registry use right: open";
-            let request = request(state, &principal.0, &rid, purpose, &access);
-            let created = rekisteri_consent::open_right(conn, &state.consent(), &request, &rid, body)?;
-            let disclosure = disclosure(&rid, purpose, &rekisteri_clients::written(conn, &rid, &created)?);
-            Ok((created, disclosure))
+    let (created, disclosure) = registrar_call(state, principal, access, rid)
+        .create("registry use right: open", move |conn, state, request, rid| {
+            rekisteri_consent::open_right(conn, &state.consent(), request, rid, body)
         })
         .await?;
     let location = format!(
@@ -254,16 +249,9 @@ pub(super) async fn show_right(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
-    let right = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "registry use right: read", &access);
-            Ok(rekisteri_consent::get_right(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-            )?)
+    let right = registrar_call(state, principal, access, rid)
+        .run("registry use right: read", move |conn, state, request, rid| {
+            rekisteri_consent::get_right(conn, &state.consent(), request, rid, &id)
         })
         .await?;
     Ok(HttpResponse::Ok().json(right))
@@ -291,17 +279,9 @@ pub(super) async fn close_right(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let body = body.into_inner();
-    let right = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "registry use right: close", &access);
-            Ok(rekisteri_consent::close_right(
-                conn,
-                &state.consent(),
-                &request,
-                &rid,
-                &id,
-                body,
-            )?)
+    let right = registrar_call(state, principal, access, rid)
+        .run("registry use right: close", move |conn, state, request, rid| {
+            rekisteri_consent::close_right(conn, &state.consent(), request, rid, &id, body)
         })
         .await?;
     Ok(HttpResponse::Ok().json(right))
@@ -328,10 +308,9 @@ pub(super) async fn reopen_right(
 ) -> Result<HttpResponse, ApiError> {
     let (rid, id) = path.into_inner();
     let body = body.into_inner();
-    let right = state
-        .run(move |conn, state| {
-            let request = request(state, &principal.0, &rid, "registry use right: reopen", &access);
-            Ok(rekisteri_consent::reopen_right(conn, &request, &rid, &id, body)?)
+    let right = registrar_call(state, principal, access, rid)
+        .run("registry use right: reopen", move |conn, _, request, rid| {
+            rekisteri_consent::reopen_right(conn, request, rid, &id, body)
         })
         .await?;
     Ok(HttpResponse::Ok().json(right))

@@ -12,6 +12,7 @@
 //! - the API's version and its changelog in `info` (`x-changelog`, and as text in the
 //!   description; see docs/api-versioning.md), and request and response examples of the main
 //!   operations ([`crate::examples`]).
+//! - 412 and 428 on every operation that takes `If-Match`;
 //! - 503 `service-unavailable` with `Retry-After` on every operation that touches the database
 //!   (all but the health checks): any of them can meet an unavailable database or audit log.
 
@@ -89,15 +90,17 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
                     "A rule of the register refuses the request (`/problems/business-rule`)",
                 );
             }
-            let pages = parameters
-                .iter()
-                .any(|p| p.name == "cursor" && matches!(p.parameter_in, ParameterIn::Query));
-            if pages {
+            if takes(parameters, "cursor", ParameterIn::Query) {
                 document_problem(
                     &mut operation.responses,
                     "422",
                     "`cursor` is not one this listing returned (`/problems/business-rule`)",
                 );
+            }
+            if takes(parameters, "If-Match", ParameterIn::Header) {
+                // What `crate::request::if_match` and a stale version answer.
+                document_problem(&mut operation.responses, "412", "If-Match is stale");
+                document_problem(&mut operation.responses, "428", "If-Match is missing");
             }
             if !public {
                 // What every protected operation can answer: no or a bad token, a right the
@@ -140,6 +143,11 @@ pub fn document(mut doc: OpenApi) -> OpenApi {
     }
     constrain_fields(&mut doc);
     doc
+}
+
+/// Whether an operation takes the parameter `name` in `place`.
+fn takes(parameters: &[utoipa::openapi::path::Parameter], name: &str, place: ParameterIn) -> bool {
+    parameters.iter().any(|p| p.name == name && p.parameter_in == place)
 }
 
 /// Documents a problem answer of `status` in an operation's `responses`, unless its handler
