@@ -324,8 +324,9 @@ fn run_database(
     std::thread::sleep(Duration::from_secs(1));
     let (idle_rss, _, _) = server.memory()?;
     notes.push(format!(
-        "{database}: first start on an empty database (migrations included) took {:.0} ms",
-        first_start.as_secs_f64() * 1000.0
+        "{database}: first start on an empty database (migrations included) took {:.0} ms; the server ran with MALLOC_ARENA_MAX={}",
+        first_start.as_secs_f64() * 1000.0,
+        server::malloc_arena_max()
     ));
     println!(
         "   ready in {:.0} ms, idle RSS {:.1} MB",

@@ -16,11 +16,18 @@ pub struct Setup {
     pub addr: SocketAddr,
 }
 
+/// glibc's arena limit the server runs with: the one `docs/operations.md` ("Memory") tells
+/// operators to set, unless the bench's own environment sets another.
+pub fn malloc_arena_max() -> String {
+    std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "1".to_owned())
+}
+
 impl Setup {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
         command
             .args(args)
+            .env("MALLOC_ARENA_MAX", malloc_arena_max())
             .env("DATABASE_URL", &self.database_url)
             .env("REKISTERI_DATA_DIR", &self.dir)
             .env("REKISTERI_KEY_FILE", &self.key_file)
