@@ -165,15 +165,8 @@ app_test!(fn cl_1_a_municipality_code_outside_statistics_finlands_list_is_refuse
     // A change to an unknown code is refused too; Kankaanpää (214) is taken.
     let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let client = format!("{path}/{}", created["id"].as_str().unwrap());
-    let patch = |code: &str| {
-        app.client
-            .patch(app.url(&client))
-            .bearer_auth(&w.handler)
-            .header("If-Match", format!("\"{}\"", created["version"]))
-            .json(&json!({"home_municipality": code}))
-            .send()
-            .unwrap()
-    };
+    let version = format!("\"{}\"", created["version"]);
+    let patch = |code: &str| app.patch_if_match(&w.handler, &client, &version, &json!({"home_municipality": code}));
     let problem = assert_problem(patch("099"), 400, "/problems/validation");
     assert_eq!(problem["errors"][0]["field"], "home_municipality", "{problem}");
     let changed = patch("214");
@@ -340,12 +333,7 @@ app_test!(fn cl_3_personal_fields_are_not_in_the_database_in_clear(app) {
     let w = world(app);
     create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
     let secrets = [MAIJA, "Meikäläinen", "Maija Liisa", "Hämeenkatu", "+358 40 123 4567", "maija@esimerkki.fi", "040 765 4321", "Avain naapurilla"];
-    let dump = app.database_dump(&["clients", "services", "service_events", "change_history", "usage_log"]);
-    assert!(dump.len() > 1000);
-    for secret in secrets {
-        let needle = secret.as_bytes();
-        assert!(!dump.windows(needle.len()).any(|w| w == needle), "{secret} is in the database in clear");
-    }
+    app.assert_not_stored_in_clear(&["clients", "services", "service_events", "change_history", "usage_log"], 1000, &secrets);
 });
 
 app_test!(fn cl_5_service_events_outside_validity_over_quantity_or_by_another_provider_are_refused(app) {

@@ -24,16 +24,6 @@ fn receive(app: &TestApp, token: &str, registrar: &str, body: &Value) -> Value {
     response.json().unwrap()
 }
 
-fn patch_if_match(app: &TestApp, token: &str, path: &str, version: &str, body: &Value) -> reqwest::blocking::Response {
-    app.client
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .header("If-Match", version)
-        .json(body)
-        .send()
-        .unwrap()
-}
-
 fn usage_outcomes(app: &TestApp, registrar: &str, data_id: &str) -> Vec<String> {
     usage_log::table
         .filter(usage_log::registrar_id.eq(registrar))
@@ -127,9 +117,9 @@ app_test!(fn cl_12_extension_needs_reason_and_notice_within_first_month(app) {
     let extension = json!({"extend_by_months": 2, "extension_reason": "Laaja pyyntö: tiedot kolmesta järjestelmästä",
         "extension_notified_on": "2026-02-20"});
     assert_problem(app.patch_as(&f.dpo, &path, &extension), 428, "/problems/precondition-required");
-    assert_problem(patch_if_match(app, &f.dpo, &path, "\"7\"", &extension), 412, "/problems/precondition-failed");
+    assert_problem(app.patch_if_match(&f.dpo, &path, "\"7\"", &extension), 412, "/problems/precondition-failed");
     let refused = |body: Value, field: &str| {
-        let problem = assert_problem(patch_if_match(app, &f.dpo, &path, "\"1\"", &body), 422, "/problems/business-rule");
+        let problem = assert_problem(app.patch_if_match(&f.dpo, &path, "\"1\"", &body), 422, "/problems/business-rule");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     };
     refused(json!({"extend_by_months": 2, "extension_notified_on": "2026-02-20"}), "extension_reason");
@@ -145,7 +135,7 @@ app_test!(fn cl_12_extension_needs_reason_and_notice_within_first_month(app) {
     assert_eq!(unchanged["version"], 1);
     assert_eq!(unchanged["due_on"], "2026-02-28");
     // With a reason notified in time: due three months from receipt.
-    let extended = patch_if_match(app, &f.dpo, &path, "\"1\"", &extension);
+    let extended = app.patch_if_match(&f.dpo, &path, "\"1\"", &extension);
     assert_eq!(extended.status().as_u16(), 200);
     assert_eq!(extended.headers()["etag"], "\"2\"");
     let extended: Value = extended.json().unwrap();
@@ -157,7 +147,7 @@ app_test!(fn cl_12_extension_needs_reason_and_notice_within_first_month(app) {
     assert_eq!(extended["extension_notified_on"], "2026-02-20");
     assert_eq!(extended["handled_by"], f.dpo_id.as_str());
     // One month is enough too; never more than two.
-    let shorter = patch_if_match(app, &f.dpo, &path, "\"2\"", &json!({"extend_by_months": 1,
+    let shorter = app.patch_if_match(&f.dpo, &path, "\"2\"", &json!({"extend_by_months": 1,
         "extension_reason": "Laaja", "extension_notified_on": "2026-02-20", "status": "in_progress"}));
     assert_eq!(shorter.status().as_u16(), 200);
     let shorter: Value = shorter.json().unwrap();
@@ -181,21 +171,21 @@ app_test!(fn cl_12_refusal_records_reasons_and_complaint_route(app) {
     let f = fixture(app);
     let created = receive(app, &f.dpo, &f.registrar, &json!({"kind": "erasure", "identity_code": code(6), "received_on": "2026-03-02"}));
     let path = format!("{}/{}", requests_path(&f.registrar), created["id"].as_str().unwrap());
-    let problem = assert_problem(patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "refused"})), 422, "/problems/business-rule");
+    let problem = assert_problem(app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"status": "refused"})), 422, "/problems/business-rule");
     assert_eq!(problem["errors"][0]["field"], "refusal_reasons");
     let problem = assert_problem(
-        patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "in_progress", "refusal_reasons": "Ei"})),
+        app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"status": "in_progress", "refusal_reasons": "Ei"})),
         422,
         "/problems/business-rule",
     );
     assert_eq!(problem["errors"][0]["field"], "refusal_reasons");
     let problem = assert_problem(
-        patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "refused", "refusal_reasons": "Ei", "closed_on": "2026-03-16"})),
+        app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"status": "refused", "refusal_reasons": "Ei", "closed_on": "2026-03-16"})),
         422,
         "/problems/business-rule",
     );
     assert_eq!(problem["errors"][0]["field"], "closed_on");
-    let refused = patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "refused",
+    let refused = app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"status": "refused",
         "refusal_reasons": "Tiedot on säilytettävä lakisääteisen säilytysajan (laki 123/2000 § 5)"}));
     assert_eq!(refused.status().as_u16(), 200);
     let refused: Value = refused.json().unwrap();
@@ -206,17 +196,17 @@ app_test!(fn cl_12_refusal_records_reasons_and_complaint_route(app) {
     assert_eq!(refused["handled_by"], f.dpo_id.as_str());
     assert_eq!(refused["overdue"], false);
     // A closed request no longer changes.
-    let problem = assert_problem(patch_if_match(app, &f.dpo, &path, "\"2\"", &json!({"status": "completed"})), 422, "/problems/business-rule");
+    let problem = assert_problem(app.patch_if_match(&f.dpo, &path, "\"2\"", &json!({"status": "completed"})), 422, "/problems/business-rule");
     assert_eq!(problem["errors"][0]["field"], "status");
     // Another complaint route may be named; completion records its day.
     let second = receive(app, &f.dpo, &f.registrar, &json!({"kind": "objection", "identity_code": code(7), "received_on": "2026-03-02"}));
     let second_path = format!("{}/{}", requests_path(&f.registrar), second["id"].as_str().unwrap());
-    let refused: Value = patch_if_match(app, &f.dpo, &second_path, "\"1\"", &json!({"status": "refused",
+    let refused: Value = app.patch_if_match(&f.dpo, &second_path, "\"1\"", &json!({"status": "refused",
         "refusal_reasons": "Perusteeton", "complaint_route": "Hallinto-oikeus"})).json().unwrap();
     assert_eq!(refused["complaint_route"], "Hallinto-oikeus");
     let third = receive(app, &f.dpo, &f.registrar, &json!({"kind": "access", "identity_code": code(8), "received_on": "2026-03-02"}));
     let third_path = format!("{}/{}", requests_path(&f.registrar), third["id"].as_str().unwrap());
-    let completed: Value = patch_if_match(app, &f.dpo, &third_path, "\"1\"", &json!({"status": "completed", "closed_on": "2026-03-10", "identity_verification": "in_person"}))
+    let completed: Value = app.patch_if_match(&f.dpo, &third_path, "\"1\"", &json!({"status": "completed", "closed_on": "2026-03-10", "identity_verification": "in_person"}))
         .json()
         .unwrap();
     assert_eq!(completed["status"], "completed");
@@ -234,23 +224,23 @@ app_test!(fn cl_12_a_request_completes_only_once_the_requesters_identity_verific
     let path = format!("{}/{}", requests_path(&f.registrar), created["id"].as_str().unwrap());
     // Source 000 §4: signed by hand, or in person at the registrar; without a record of how the
     // requester was identified, the request cannot be answered.
-    let problem = assert_problem(patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"status": "completed"})), 422, "/problems/business-rule");
+    let problem = assert_problem(app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"status": "completed"})), 422, "/problems/business-rule");
     assert_eq!(problem["errors"][0]["field"], "identity_verification");
     let unchanged: Value = app.get_as(&f.dpo, &path).json().unwrap();
     assert_eq!(unchanged["status"], "received");
     assert_eq!(unchanged["version"], 1);
     // An unknown method is a 400 naming the field.
     let problem = assert_problem(
-        patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"identity_verification": "phone_call"})),
+        app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"identity_verification": "phone_call"})),
         400,
         "/problems/validation",
     );
     assert!(problem.to_string().contains("identity_verification"), "{problem}");
     // Recorded first, completed later.
-    let verified: Value = patch_if_match(app, &f.dpo, &path, "\"1\"", &json!({"identity_verification": "signed_letter"})).json().unwrap();
+    let verified: Value = app.patch_if_match(&f.dpo, &path, "\"1\"", &json!({"identity_verification": "signed_letter"})).json().unwrap();
     assert_eq!(verified["identity_verification"], "signed_letter");
     assert_eq!(verified["status"], "received");
-    let completed: Value = patch_if_match(app, &f.dpo, &path, "\"2\"", &json!({"status": "completed"})).json().unwrap();
+    let completed: Value = app.patch_if_match(&f.dpo, &path, "\"2\"", &json!({"status": "completed"})).json().unwrap();
     assert_eq!(completed["status"], "completed");
     assert_eq!(completed["identity_verification"], "signed_letter");
     // Recorded at receipt: strong electronic identification.
@@ -265,7 +255,7 @@ app_test!(fn cl_12_a_request_completes_only_once_the_requesters_identity_verific
     // A refusal needs no verification: an identity that could not be verified is a reason.
     let unverified = receive(app, &f.dpo, &f.registrar, &json!({"kind": "erasure", "identity_code": code(13)}));
     let unverified_path = format!("{}/{}", requests_path(&f.registrar), unverified["id"].as_str().unwrap());
-    let refused = patch_if_match(app, &f.dpo, &unverified_path, "\"1\"", &json!({"status": "refused",
+    let refused = app.patch_if_match(&f.dpo, &unverified_path, "\"1\"", &json!({"status": "refused",
         "refusal_reasons": "Pyytäjän henkilöllisyyttä ei voitu varmentaa"}));
     assert_eq!(refused.status().as_u16(), 200);
 });
@@ -282,7 +272,7 @@ app_test!(fn cl_12_other_registrars_get_404_and_staff_without_the_permission_403
     let path = format!("{}/{id}", requests_path(&f.registrar));
     // Another registrar's officer: nothing exists, and the attempts on the request are logged.
     assert_problem(app.get_as(&f.other_dpo, &path), 404, "/problems/not-found");
-    assert_problem(patch_if_match(app, &f.other_dpo, &path, "\"1\"", &json!({"status": "completed"})), 404, "/problems/not-found");
+    assert_problem(app.patch_if_match(&f.other_dpo, &path, "\"1\"", &json!({"status": "completed"})), 404, "/problems/not-found");
     assert_problem(app.get_as(&f.other_dpo, &requests_path(&f.registrar)), 404, "/problems/not-found");
     assert_problem(
         app.post_as(&f.other_dpo, &requests_path(&f.registrar), &json!({"kind": "access", "identity_code": code(10)})),

@@ -77,16 +77,6 @@ fn client_body(identity_code: &str, surname: &str, provider: &str) -> Value {
             "valid_to": "2026-12-31", "provider_id": provider}]})
 }
 
-fn post_with_key(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> reqwest::blocking::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .unwrap()
-}
-
 fn count_items(app: &TestApp, token: &str, path: &str) -> usize {
     let list: Value = app.get_as(token, path).json().unwrap();
     list["items"].as_array().unwrap().len()
@@ -111,14 +101,14 @@ app_test!(fn pl_2_retried_push_with_same_idempotency_key_creates_nothing(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
     let body = client_body(&code(1), "Idempotentti", &f.provider);
-    let first = post_with_key(app, &f.handler, &clients, "push-0001", &body);
+    let first = app.post_with_key(&f.handler, &clients, "push-0001", &body);
     assert_eq!(first.status().as_u16(), 201);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let location = first.headers()["location"].clone();
     let etag = first.headers()["etag"].clone();
     let first_body = first.text().unwrap();
     // The retry gets the first answer, byte for byte, and creates nothing.
-    let retry = post_with_key(app, &f.handler, &clients, "push-0001", &body);
+    let retry = app.post_with_key(&f.handler, &clients, "push-0001", &body);
     assert_eq!(retry.status().as_u16(), 201);
     assert_eq!(retry.headers()["location"], location);
     assert_eq!(retry.headers()["etag"], etag);
@@ -131,22 +121,22 @@ app_test!(fn pl_2_retried_push_with_same_idempotency_key_creates_nothing(app) {
     let sid = created["services"][0]["id"].as_str().unwrap();
     let events = format!("/v1/registrars/{}/services/{sid}/events", f.registrar);
     let event = json!({"delivered_on": "2026-03-02", "quantity": 1.5});
-    let first = post_with_key(app, &f.provider_staff, &events, "event-17", &event);
+    let first = app.post_with_key(&f.provider_staff, &events, "event-17", &event);
     assert_eq!(first.status().as_u16(), 201);
     let first: Value = first.json().unwrap();
-    let retry = post_with_key(app, &f.provider_staff, &events, "event-17", &event);
+    let retry = app.post_with_key(&f.provider_staff, &events, "event-17", &event);
     assert_eq!(retry.status().as_u16(), 201);
     assert_eq!(retry.json::<Value>().unwrap(), first);
     assert_eq!(count_items(app, &f.provider_staff, &events), 1);
     // A first request that failed leaves no record: the client fixes it and retries with the key.
     let mut bad = event.clone();
     bad["quantity"] = json!(1000);
-    let refused = post_with_key(app, &f.provider_staff, &events, "event-18", &bad);
+    let refused = app.post_with_key(&f.provider_staff, &events, "event-18", &bad);
     assert_problem(refused, 422, "/problems/business-rule");
-    let invalid = post_with_key(app, &f.provider_staff, &events, "event-18", &json!({"quantity": 1}));
+    let invalid = app.post_with_key(&f.provider_staff, &events, "event-18", &json!({"quantity": 1}));
     assert_problem(invalid, 400, "/problems/validation");
     assert_eq!(stored_keys(app), 2);
-    let fixed = post_with_key(app, &f.provider_staff, &events, "event-18", &json!({"delivered_on": "2026-03-03", "quantity": 1}));
+    let fixed = app.post_with_key(&f.provider_staff, &events, "event-18", &json!({"delivered_on": "2026-03-03", "quantity": 1}));
     assert_eq!(fixed.status().as_u16(), 201);
     assert_eq!(count_items(app, &f.provider_staff, &events), 2);
     // Without the key, the same push is a new request (and here a duplicate identity code).
@@ -155,7 +145,7 @@ app_test!(fn pl_2_retried_push_with_same_idempotency_key_creates_nothing(app) {
     // (The sessions have expired by then: log in again.)
     app.clock.advance(time::Duration::hours(24));
     let staff = app.token("nurse@hoiva.fi", rekisteri_tests::USER_PASSWORD);
-    let again = post_with_key(app, &staff, &events, "event-17", &json!({"delivered_on": "2026-03-04", "quantity": 1}));
+    let again = app.post_with_key(&staff, &events, "event-17", &json!({"delivered_on": "2026-03-04", "quantity": 1}));
     assert_eq!(again.status().as_u16(), 201);
     assert!(again.headers().get("idempotent-replayed").is_none());
     assert_eq!(count_items(app, &staff, &events), 3);
@@ -166,15 +156,15 @@ app_test!(fn pl_2_idempotency_key_with_different_body_is_refused(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
     let body = client_body(&code(2), "Toistuva", &f.provider);
-    assert_eq!(post_with_key(app, &f.handler, &clients, "k-1", &body).status().as_u16(), 201);
+    assert_eq!(app.post_with_key(&f.handler, &clients, "k-1", &body).status().as_u16(), 201);
     let other = client_body(&code(3), "Toinen", &f.provider);
-    let problem = assert_problem(post_with_key(app, &f.handler, &clients, "k-1", &other), 422, "/problems/idempotency-key-reused");
+    let problem = assert_problem(app.post_with_key(&f.handler, &clients, "k-1", &other), 422, "/problems/idempotency-key-reused");
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     assert!(!problem.to_string().contains(&code(3)[7..]), "{problem}");
     // The same key on another path is another request too.
     let search = format!("/v1/registrars/{}/clients/search", f.registrar);
     let problem = assert_problem(
-        post_with_key(app, &f.handler, &search, "k-1", &json!({"identity_code": code(2)})),
+        app.post_with_key(&f.handler, &search, "k-1", &json!({"identity_code": code(2)})),
         422,
         "/problems/idempotency-key-reused",
     );
@@ -183,17 +173,17 @@ app_test!(fn pl_2_idempotency_key_with_different_body_is_refused(app) {
     assert_eq!(count_items(app, &f.handler, &clients), 1);
     // A key must be 1-255 visible ASCII characters.
     for bad in ["", "has space", &"k".repeat(256)] {
-        let problem = assert_problem(post_with_key(app, &f.handler, &clients, bad, &other), 400, "/problems/validation");
+        let problem = assert_problem(app.post_with_key(&f.handler, &clients, bad, &other), 400, "/problems/validation");
         assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     }
-    assert_eq!(post_with_key(app, &f.handler, &clients, &"k".repeat(255), &other).status().as_u16(), 201);
+    assert_eq!(app.post_with_key(&f.handler, &clients, &"k".repeat(255), &other).status().as_u16(), 201);
     assert_eq!(count_items(app, &f.handler, &clients), 2);
 });
 
 app_test!(fn pl_2_parallel_requests_with_one_key_create_exactly_one(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
-    let created: Value = post_with_key(app, &f.handler, &clients, "c", &client_body(&code(4), "Rinnakkainen", &f.provider))
+    let created: Value = app.post_with_key(&f.handler, &clients, "c", &client_body(&code(4), "Rinnakkainen", &f.provider))
         .json()
         .unwrap();
     let sid = created["services"][0]["id"].as_str().unwrap();
@@ -203,7 +193,7 @@ app_test!(fn pl_2_parallel_requests_with_one_key_create_exactly_one(app) {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 scope.spawn(|| {
-                    let response = post_with_key(app, &f.provider_staff, &events, "parallel-1", &event);
+                    let response = app.post_with_key(&f.provider_staff, &events, "parallel-1", &event);
                     let status = response.status().as_u16();
                     (status, response.text().unwrap())
                 })
@@ -227,10 +217,10 @@ app_test!(fn pl_2_replay_of_personal_data_writes_the_usage_log(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
     let body = client_body(&code(5), "Lokitettu", &f.provider);
-    let created: Value = post_with_key(app, &f.handler, &clients, "logged", &body).json().unwrap();
+    let created: Value = app.post_with_key(&f.handler, &clients, "logged", &body).json().unwrap();
     let id = created["id"].as_str().unwrap();
     assert_eq!(usage_of(app, &f.registrar, id), vec![("used".to_owned(), "client register: create client".to_owned())]);
-    let replay = post_with_key(app, &f.handler, &clients, "logged", &body);
+    let replay = app.post_with_key(&f.handler, &clients, "logged", &body);
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     // The entry was committed before the answer left: it is there when the answer arrives.
     assert_eq!(
@@ -254,29 +244,24 @@ app_test!(fn pl_2_stored_response_is_not_in_the_database_in_clear(app) {
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
     let identity_code = code(6);
     let body = client_body(&identity_code, "Salattu-Säilötty", &f.provider);
-    assert_eq!(post_with_key(app, &f.handler, &clients, "sealed", &body).status().as_u16(), 201);
+    assert_eq!(app.post_with_key(&f.handler, &clients, "sealed", &body).status().as_u16(), 201);
     assert_eq!(stored_keys(app), 1);
     let secrets = [identity_code.as_str(), "Salattu-Säilötty", "Iida Ilona", "iida.idempotentti@esimerkki.fi"];
-    let dump = app.database_dump(&["idempotency_keys"]);
-    assert!(dump.len() > 100);
-    for secret in secrets {
-        let needle = secret.as_bytes();
-        assert!(!dump.windows(needle.len()).any(|w| w == needle), "{secret} is in the database in clear");
-    }
+    app.assert_not_stored_in_clear(&["idempotency_keys"], 100, &secrets);
 });
 
 app_test!(fn pl_2_another_callers_same_key_is_independent(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
-    let first = post_with_key(app, &f.handler, &clients, "shared-key", &client_body(&code(7), "Ensimmäinen", &f.provider));
+    let first = app.post_with_key(&f.handler, &clients, "shared-key", &client_body(&code(7), "Ensimmäinen", &f.provider));
     assert_eq!(first.status().as_u16(), 201);
     // Another account with the same key and another body: its own request, created.
-    let second = post_with_key(app, &f.other_handler, &clients, "shared-key", &client_body(&code(8), "Toinen", &f.provider));
+    let second = app.post_with_key(&f.other_handler, &clients, "shared-key", &client_body(&code(8), "Toinen", &f.provider));
     assert_eq!(second.status().as_u16(), 201);
     assert!(second.headers().get("idempotent-replayed").is_none());
     // And with the first caller's very body: not a replay of someone else's answer, but its own
     // attempt (which the register refuses as a duplicate identity code).
-    let third = post_with_key(app, &f.other_handler, &clients, "shared-key-2", &client_body(&code(7), "Ensimmäinen", &f.provider));
+    let third = app.post_with_key(&f.other_handler, &clients, "shared-key-2", &client_body(&code(7), "Ensimmäinen", &f.provider));
     assert_problem(third, 409, "/problems/conflict");
     assert_eq!(count_items(app, &f.handler, &clients), 2);
     assert_eq!(stored_keys(app), 2);
@@ -286,10 +271,10 @@ app_test!(fn pl_2_a_retried_data_subject_request_is_recorded_once_and_replayed_o
     let f = fixture(app);
     let path = format!("/v1/registrars/{}/data-subject-requests", f.registrar);
     let body = json!({"kind": "access", "identity_code": code(9)});
-    let first = post_with_key(app, &f.dpo, &path, "dsr-1", &body);
+    let first = app.post_with_key(&f.dpo, &path, "dsr-1", &body);
     assert_eq!(first.status().as_u16(), 201);
     let first: Value = first.json().unwrap();
-    let replay = post_with_key(app, &f.dpo, &path, "dsr-1", &body);
+    let replay = app.post_with_key(&f.dpo, &path, "dsr-1", &body);
     assert_eq!(replay.status().as_u16(), 201);
     assert_eq!(replay.json::<Value>().unwrap(), first);
     assert_eq!(count_items(app, &f.dpo, &path), 1);
@@ -307,7 +292,7 @@ app_test!(fn pl_2_a_retried_data_subject_request_is_recorded_once_and_replayed_o
         .unwrap();
     assert_eq!(ended.status().as_u16(), 200);
     let again = app.token("tietosuoja@tampere.fi", rekisteri_tests::USER_PASSWORD);
-    assert_problem(post_with_key(app, &again, &path, "dsr-1", &body), 403, "/problems/forbidden");
+    assert_problem(app.post_with_key(&again, &path, "dsr-1", &body), 403, "/problems/forbidden");
     assert_eq!(usage_of(app, &f.registrar, first["id"].as_str().unwrap()), uses);
 });
 
@@ -315,12 +300,12 @@ app_test!(fn pl_2_a_one_time_secret_is_never_kept_for_a_replay(app) {
     let f = fixture(app);
     let invitation = json!({"email": "uusi@tampere.fi", "first_name": "Uusi", "surname": "Käyttäjä",
         "organisation_id": f.registrar, "role": "auditor"});
-    let first = post_with_key(app, &f.admin, "/v1/accounts", "invite-1", &invitation);
+    let first = app.post_with_key(&f.admin, "/v1/accounts", "invite-1", &invitation);
     assert_eq!(first.status().as_u16(), 201);
     assert_eq!(first.headers()["cache-control"], "no-store");
     let token = first.json::<Value>().unwrap()["invitation_token"].as_str().unwrap().to_owned();
     // The retry creates nothing and is told so, without the token.
-    let retry = post_with_key(app, &f.admin, "/v1/accounts", "invite-1", &invitation);
+    let retry = app.post_with_key(&f.admin, "/v1/accounts", "invite-1", &invitation);
     let replayed = retry.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap().to_owned());
     let problem = assert_problem(retry, 409, "/problems/conflict");
     assert_eq!(replayed.as_deref(), Some("true"), "{problem}");
@@ -391,7 +376,7 @@ fn post_bytes(app: &TestApp, token: &str, path: &str, key: &str, body: &[u8]) ->
 app_test!(fn pl_17_a_claim_of_a_killed_server_that_committed_nothing_runs_again_once(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
-    let first = post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(20), "Eka", &f.provider));
+    let first = app.post_with_key(&f.handler, &clients, "seen", &client_body(&code(20), "Eka", &f.provider));
     assert_eq!(first.status().as_u16(), 201);
     let caller = caller_of(app, "seen");
     let body = serde_json::to_vec(&client_body(&code(21), "Kesken", &f.provider)).unwrap();
@@ -423,7 +408,7 @@ app_test!(fn pl_17_a_claim_of_a_killed_server_that_committed_nothing_runs_again_
 app_test!(fn pl_17_a_claim_of_a_live_server_is_in_use_until_its_lease_runs_out(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
-    assert_eq!(post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(22), "Eka", &f.provider)).status().as_u16(), 201);
+    assert_eq!(app.post_with_key(&f.handler, &clients, "seen", &client_body(&code(22), "Eka", &f.provider)).status().as_u16(), 201);
     let caller = caller_of(app, "seen");
     let body = serde_json::to_vec(&client_body(&code(23), "Toinen", &f.provider)).unwrap();
     // Another server sharing the database holds the claim and renewed its lease just now.
@@ -466,7 +451,7 @@ app_test!(fn pl_17_a_claim_of_a_live_server_is_in_use_until_its_lease_runs_out(a
 app_test!(fn pl_17_a_claim_whose_request_committed_before_its_server_died_is_never_run_again(app) {
     let f = fixture(app);
     let clients = format!("/v1/registrars/{}/clients", f.registrar);
-    assert_eq!(post_with_key(app, &f.handler, &clients, "seen", &client_body(&code(24), "Eka", &f.provider)).status().as_u16(), 201);
+    assert_eq!(app.post_with_key(&f.handler, &clients, "seen", &client_body(&code(24), "Eka", &f.provider)).status().as_u16(), 201);
     let caller = caller_of(app, "seen");
     let body = serde_json::to_vec(&client_body(&code(25), "Kirjoitettu", &f.provider)).unwrap();
     let now = rekisteri_core::Clock::now(&*app.clock);

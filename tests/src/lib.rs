@@ -289,6 +289,20 @@ impl TestApp {
         }
     }
 
+    /// Asserts that none of `secrets` is in the database in clear (see [`Self::database_dump`]),
+    /// in a dump of at least `min_bytes`, so that an empty dump cannot pass.
+    pub fn assert_not_stored_in_clear(&self, tables: &[&str], min_bytes: usize, secrets: &[&str]) {
+        let dump = self.database_dump(tables);
+        assert!(dump.len() > min_bytes, "a dump of {} bytes", dump.len());
+        for secret in secrets {
+            let needle = secret.as_bytes();
+            assert!(
+                !dump.windows(needle.len()).any(|w| w == needle),
+                "{secret} is in the database in clear"
+            );
+        }
+    }
+
     /// What the database holds on disk, to search for what must not be in it in clear: on SQLite
     /// the database file with its write-ahead log, on PostgreSQL every row of `tables` as text.
     pub fn database_dump(&self, tables: &[&str]) -> Vec<u8> {
@@ -419,6 +433,40 @@ impl TestApp {
             .json(body)
             .send()
             .unwrap()
+    }
+
+    /// PATCH `path` as `token` with `If-Match: version` (a quoted version, `"\"1\""`).
+    pub fn patch_if_match(
+        &self,
+        token: &str,
+        path: &str,
+        version: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::blocking::Response {
+        self.request_as(
+            reqwest::Method::PATCH,
+            token,
+            path,
+            &[("If-Match", version)],
+            Some(body),
+        )
+    }
+
+    /// POST `path` as `token` under an `Idempotency-Key`.
+    pub fn post_with_key(
+        &self,
+        token: &str,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::blocking::Response {
+        self.request_as(
+            reqwest::Method::POST,
+            token,
+            path,
+            &[("Idempotency-Key", key)],
+            Some(body),
+        )
     }
 
     /// Creates an organisation from a full body (e.g. with `oid` or
