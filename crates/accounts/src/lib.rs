@@ -32,7 +32,7 @@ pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Prin
 pub use organisations::{
     ContactDetails, NewOrganisation, Organisation, OrganisationChanges, RegistrarContacts, ServiceUnit,
     add_service_unit, create_organisation, find_organisation, list_organisations, list_service_units,
-    service_unit_organisation, update_organisation,
+    update_organisation,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{
