@@ -154,15 +154,14 @@ pub fn has_unit_with_oid(conn: &mut DbConnection, organisation_id: &str, oid: &s
     .get_result(conn)
 }
 
-/// Whether service unit `unit_id` belongs to `organisation_id`: the check of every register that
-/// hangs its records on a unit (CA-1); `false` for an unknown unit.
-pub fn is_unit_of(conn: &mut DbConnection, unit_id: &str, organisation_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        service_units::table
-            .filter(service_units::id.eq(unit_id))
-            .filter(service_units::organisation_id.eq(organisation_id)),
-    ))
-    .get_result(conn)
+/// The organisation service unit `unit_id` belongs to, for every register that hangs its
+/// records on a unit (CA-1); `None` for an unknown unit.
+pub fn unit_organisation(conn: &mut DbConnection, unit_id: &str) -> QueryResult<Option<String>> {
+    service_units::table
+        .find(unit_id)
+        .select(service_units::organisation_id)
+        .first(conn)
+        .optional()
 }
 
 /// Whether `code` is a service type of one of the registrar's service areas.

@@ -69,7 +69,8 @@ pub fn create_queue(
     let at = at_primitive(request.now);
     let id = new_id();
     write_transaction(conn, |conn| {
-        if !rekisteri_accounts::directory::is_unit_of(conn, &new.service_unit_id, registrar_id)? {
+        let owner = rekisteri_accounts::directory::unit_organisation(conn, &new.service_unit_id)?;
+        if owner.as_deref() != Some(registrar_id) {
             return Err(rule("service_unit_id", "is not a service unit of this registrar"));
         }
         let taken: bool = diesel::select(diesel::dsl::exists(

@@ -222,7 +222,8 @@ pub fn add_care_team_member(
             ));
         }
     }
-    if !rekisteri_accounts::directory::is_unit_of(conn, &new.service_unit_id, &organisation)? {
+    let unit_of = rekisteri_accounts::directory::unit_organisation(conn, &new.service_unit_id)?;
+    if unit_of.as_deref() != Some(organisation.as_str()) {
         return Err(validation(
             "service_unit_id",
             "is not a service unit of the account's organisation",

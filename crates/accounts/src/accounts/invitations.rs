@@ -12,7 +12,7 @@ use super::passwords::{PasswordHasher, check_password};
 use super::reads::get_account;
 use super::rights::only_admins_grant;
 use super::row::{Account, NewAccount, email_index, email_index_candidates, encrypt, valid_name};
-use crate::directory::is_unit_of;
+use crate::directory::unit_organisation;
 use crate::organisations::security_event;
 use crate::{AccountsError, Principal, Register, now_primitive, rule, validation};
 
@@ -56,7 +56,7 @@ pub fn invite(
             return Err(rule("organisation_id", "no such organisation"));
         }
         for unit in &new.service_unit_ids {
-            if !is_unit_of(conn, unit, &new.organisation_id)? {
+            if unit_organisation(conn, unit)?.as_ref() != Some(&new.organisation_id) {
                 return Err(validation(
                     "service_unit_ids",
                     "a service unit is not one of the organisation's",

@@ -9,7 +9,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::reads::get_account;
 use super::row::Account;
-use crate::directory::is_unit_of;
+use crate::directory::unit_organisation;
 use crate::organisations::security_event;
 use crate::{AccountsError, Principal, Register, Role, now_primitive, rule};
 
@@ -205,7 +205,7 @@ pub fn add_service_unit_membership(
             "nobody adds their own account to a service unit".into(),
         )));
     }
-    if !is_unit_of(conn, service_unit_id, &account.organisation_id)? {
+    if unit_organisation(conn, service_unit_id)?.as_ref() != Some(&account.organisation_id) {
         return Err(rule(
             "service_unit_id",
             "is not a service unit of the account's organisation",
