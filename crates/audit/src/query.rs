@@ -64,6 +64,21 @@ fn clamp(limit: i64) -> i64 {
     limit.clamp(1, MAX_PAGE)
 }
 
+/// Every entry a paged log query returns, page after page: for a reader that needs them all
+/// (the right-of-access report).
+pub fn all_pages<T>(mut page_at: impl FnMut(Option<&Cursor>) -> QueryResult<Page<T>>) -> QueryResult<Vec<T>> {
+    let mut items = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = page_at(cursor.as_ref())?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// Usage entries of `registrar_id`'s log.
 pub fn usage_entries(
     conn: &mut DbConnection,
