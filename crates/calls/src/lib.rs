@@ -19,7 +19,6 @@ mod queues;
 mod recordings;
 pub mod reports;
 pub mod retention;
-mod sealed;
 
 use std::sync::Arc;
 
