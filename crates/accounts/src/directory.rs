@@ -154,7 +154,8 @@ pub fn has_unit_with_oid(conn: &mut DbConnection, organisation_id: &str, oid: &s
     .get_result(conn)
 }
 
-/// The organisation of service unit `unit_id`.
+/// The organisation service unit `unit_id` belongs to, for every register that hangs its
+/// records on a unit (CA-1); `None` for an unknown unit.
 pub fn unit_organisation(conn: &mut DbConnection, unit_id: &str) -> QueryResult<Option<String>> {
     service_units::table
         .find(unit_id)

@@ -15,6 +15,7 @@ mod model;
 pub mod notifications;
 mod organisations;
 mod permissions;
+pub mod register_error;
 pub mod service_areas;
 mod sessions;
 mod throttle;
@@ -32,7 +33,7 @@ pub use model::{AuthMethod, Caller, Citizen, Integration, OrganisationKind, Prin
 pub use organisations::{
     ContactDetails, NewOrganisation, Organisation, OrganisationChanges, RegistrarContacts, ServiceUnit,
     add_service_unit, create_organisation, find_organisation, list_organisations, list_service_units,
-    service_unit_organisation, update_organisation,
+    update_organisation,
 };
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{
@@ -41,7 +42,6 @@ pub use sessions::{
 };
 
 use rekisteri_audit::AuditLog;
-use rekisteri_core::Refusal;
 use rekisteri_crypto::Keyring;
 use time::OffsetDateTime;
 
@@ -95,47 +95,19 @@ pub struct Register {
     pub access_cache: Arc<access_cache::AccessCache>,
 }
 
-/// Why an operation was refused. Messages never contain a password, token or e-mail address.
-#[derive(Debug, thiserror::Error)]
-pub enum AccountsError {
-    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("the e-mail address or the password is wrong")]
-    InvalidCredentials,
-    #[error("too many failed logins; try again in {retry_after_seconds} s")]
-    Throttled { retry_after_seconds: i64 },
-    #[error("authentication required")]
-    Unauthenticated,
-    /// The registrar requires a strong identity provider login for client data (AX-2).
-    #[error("this registrar's client data needs strong authentication")]
-    StrongAuthenticationRequired,
-    #[error(transparent)]
-    Db(#[from] rekisteri_db::DbError),
-    #[error(transparent)]
-    Audit(#[from] rekisteri_audit::AuditError),
-    #[error("cryptography failed: {0}")]
-    Crypto(String),
-}
-
-impl From<diesel::result::Error> for AccountsError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
+crate::register_error! {
+    /// Why an operation was refused. Messages never contain a password, token or e-mail address.
+    pub enum AccountsError {
+        #[error("the e-mail address or the password is wrong")]
+        InvalidCredentials,
+        #[error("too many failed logins; try again in {retry_after_seconds} s")]
+        Throttled { retry_after_seconds: i64 },
+        #[error("authentication required")]
+        Unauthenticated,
+        /// The registrar requires a strong identity provider login for client data (AX-2).
+        #[error("this registrar's client data needs strong authentication")]
+        StrongAuthenticationRequired,
     }
-}
-
-impl From<rekisteri_crypto::CryptoError> for AccountsError {
-    fn from(e: rekisteri_crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
-    }
-}
-
-pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> AccountsError {
-    Refusal::validation(field, message).into()
-}
-
-pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> AccountsError {
-    Refusal::rule(field, message).into()
 }
 
 pub(crate) use rekisteri_audit::format_time;

@@ -591,16 +591,6 @@ pub fn update_organisation(
     find_organisation(conn, Some(actor), &organisation.id)
 }
 
-/// The organisation a service unit belongs to, for other registers that hang their records on
-/// a unit (CA-1); `None` for an unknown unit.
-pub fn service_unit_organisation(conn: &mut DbConnection, service_unit_id: &str) -> QueryResult<Option<String>> {
-    service_units::table
-        .find(service_unit_id)
-        .select(service_units::organisation_id)
-        .first(conn)
-        .optional()
-}
-
 #[cfg(test)]
 mod tests {
     use super::valid_business_id;

@@ -71,8 +71,4 @@ pub(crate) fn bounded_range(
     Ok(())
 }
 
-impl From<diesel::result::Error> for AuditError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
-    }
-}
+rekisteri_db::query_error_into_db!(AuditError);

@@ -64,82 +64,112 @@ fn clamp(limit: i64) -> i64 {
     limit.clamp(1, MAX_PAGE)
 }
 
-/// Usage entries of `registrar_id`'s log.
-pub fn usage_entries(
-    conn: &mut DbConnection,
-    registrar_id: &str,
-    filter: &Filter,
-    cursor: Option<&Cursor>,
-    limit: i64,
-) -> QueryResult<Page<UsageRow>> {
-    let limit = clamp(limit);
-    let mut query = usage_log::table
-        .filter(usage_log::chain_id.eq(chain_id(LogKind::Usage, Some(registrar_id))))
-        .select(usage_log::all_columns)
-        .order(usage_log::seq.desc())
-        .limit(limit + 1)
-        .into_boxed();
-    if let Some(Cursor::Seq(seq)) = cursor {
-        query = query.filter(usage_log::seq.lt(*seq));
+/// Every entry a paged log query returns, page after page: for a reader that needs them all
+/// (the right-of-access report).
+pub fn all_pages<T>(mut page_at: impl FnMut(Option<&Cursor>) -> QueryResult<Page<T>>) -> QueryResult<Vec<T>> {
+    let mut items = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = page_at(cursor.as_ref())?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
+        }
     }
-    if let Some(candidates) = &filter.subject_candidates {
-        query = query.filter(usage_log::subject_index.eq_any(candidates.clone()));
-    }
-    if let Some(controller) = &filter.log_controller_id {
-        query = query.filter(usage_log::log_controller_id.eq(controller.clone()));
-    }
-    if let Some(actor) = &filter.actor_id {
-        query = query.filter(usage_log::actor_id.eq(actor.clone()));
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(usage_log::data_kind.eq(kind.clone()));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(usage_log::occurred_at.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(usage_log::occurred_at.lt(to));
-    }
-    let rows = query.load::<UsageRow>(conn)?;
-    Ok(finish(rows, limit, |r| Cursor::Seq(r.seq)))
 }
 
-/// Disclosure entries of `registrar_id`'s log.
-pub fn disclosure_entries(
-    conn: &mut DbConnection,
-    registrar_id: &str,
-    filter: &Filter,
-    cursor: Option<&Cursor>,
-    limit: i64,
-) -> QueryResult<Page<DisclosureRow>> {
-    let limit = clamp(limit);
-    let mut query = disclosure_log::table
-        .filter(disclosure_log::chain_id.eq(chain_id(LogKind::Disclosure, Some(registrar_id))))
-        .select(disclosure_log::all_columns)
-        .order(disclosure_log::seq.desc())
-        .limit(limit + 1)
-        .into_boxed();
-    if let Some(Cursor::Seq(seq)) = cursor {
-        query = query.filter(disclosure_log::seq.lt(*seq));
-    }
-    if let Some(candidates) = &filter.subject_candidates {
-        query = query.filter(disclosure_log::subject_index.eq_any(candidates.clone()));
-    }
-    if let Some(actor) = &filter.actor_id {
-        query = query.filter(disclosure_log::discloser_id.eq(actor.clone()));
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(disclosure_log::recipient_kind.eq(kind.clone()));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(disclosure_log::occurred_at.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(disclosure_log::occurred_at.lt(to));
-    }
-    let rows = query.load::<DisclosureRow>(conn)?;
-    Ok(finish(rows, limit, |r| Cursor::Seq(r.seq)))
+/// The filters of every log: its actor and kind columns, and the time range.
+macro_rules! filter_actor_kind_and_time {
+    ($query:ident, $filter:ident, $log:ident, $actor:ident, $kind:ident) => {
+        if let Some(actor) = &$filter.actor_id {
+            $query = $query.filter($log::$actor.eq(actor.clone()));
+        }
+        if let Some(kind) = &$filter.kind {
+            $query = $query.filter($log::$kind.eq(kind.clone()));
+        }
+        if let Some(from) = $filter.from {
+            $query = $query.filter($log::occurred_at.ge(from));
+        }
+        if let Some(to) = $filter.to {
+            $query = $query.filter($log::occurred_at.lt(to));
+        }
+    };
 }
+
+/// Entries across chains, newest first by time, chain and sequence number: those after the
+/// cursor's position in that order.
+macro_rules! filter_before_time_cursor {
+    ($query:ident, $cursor:ident, $log:ident) => {
+        if let Some(Cursor::Time {
+            occurred_at,
+            chain_id,
+            seq,
+        }) = $cursor
+        {
+            $query = $query.filter(
+                $log::occurred_at
+                    .lt(*occurred_at)
+                    .or($log::occurred_at.eq(*occurred_at).and(
+                        $log::chain_id
+                            .lt(chain_id.clone())
+                            .or($log::chain_id.eq(chain_id.clone()).and($log::seq.lt(*seq))),
+                    )),
+            );
+        }
+    };
+}
+
+/// A query of a registrar's chain in one log (usage or disclosure): one chain, newest first,
+/// paged by sequence number, filtered by the subject and the log's actor, kind and time; `$own`
+/// adds the log's own filters.
+macro_rules! registrar_chain_entries {
+    ($(#[$doc:meta])* $name:ident, $log:ident, $log_kind:expr, $row:ty, actor: $actor:ident, kind: $kind:ident,
+     |$query:ident, $filter:ident| $own:block) => {
+        $(#[$doc])*
+        pub fn $name(
+            conn: &mut DbConnection,
+            registrar_id: &str,
+            $filter: &Filter,
+            cursor: Option<&Cursor>,
+            limit: i64,
+        ) -> QueryResult<Page<$row>> {
+            let limit = clamp(limit);
+            let mut $query = $log::table
+                .filter($log::chain_id.eq(chain_id($log_kind, Some(registrar_id))))
+                .select($log::all_columns)
+                .order($log::seq.desc())
+                .limit(limit + 1)
+                .into_boxed();
+            if let Some(Cursor::Seq(seq)) = cursor {
+                $query = $query.filter($log::seq.lt(*seq));
+            }
+            if let Some(candidates) = &$filter.subject_candidates {
+                $query = $query.filter($log::subject_index.eq_any(candidates.clone()));
+            }
+            $own
+            filter_actor_kind_and_time!($query, $filter, $log, $actor, $kind);
+            let rows = $query.load::<$row>(conn)?;
+            Ok(finish(rows, limit, |r| Cursor::Seq(r.seq)))
+        }
+    };
+}
+
+registrar_chain_entries!(
+    /// Usage entries of `registrar_id`'s log.
+    usage_entries, usage_log, LogKind::Usage, UsageRow, actor: actor_id, kind: data_kind,
+    |query, filter| {
+        if let Some(controller) = &filter.log_controller_id {
+            query = query.filter(usage_log::log_controller_id.eq(controller.clone()));
+        }
+    }
+);
+
+registrar_chain_entries!(
+    /// Disclosure entries of `registrar_id`'s log.
+    disclosure_entries, disclosure_log, LogKind::Disclosure, DisclosureRow, actor: discloser_id, kind: recipient_kind,
+    |query, filter| {}
+);
 
 /// Security events of every chain, or of one organisation's, newest first.
 pub fn security_event_entries(
@@ -158,42 +188,14 @@ pub fn security_event_entries(
         ))
         .limit(limit + 1)
         .into_boxed();
-    if let Some(Cursor::Time {
-        occurred_at,
-        chain_id,
-        seq,
-    }) = cursor
-    {
-        query = query.filter(
-            security_events::occurred_at
-                .lt(*occurred_at)
-                .or(security_events::occurred_at.eq(*occurred_at).and(
-                    security_events::chain_id
-                        .lt(chain_id.clone())
-                        .or(security_events::chain_id
-                            .eq(chain_id.clone())
-                            .and(security_events::seq.lt(*seq))),
-                )),
-        );
-    }
+    filter_before_time_cursor!(query, cursor, security_events);
     if let Some(organisation) = &filter.organisation_id {
         query = query.filter(security_events::chain_id.eq(chain_id(
             LogKind::Security,
             Some(organisation.as_str()).filter(|o| *o != "platform"),
         )));
     }
-    if let Some(actor) = &filter.actor_id {
-        query = query.filter(security_events::actor_id.eq(actor.clone()));
-    }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(security_events::event_type.eq(kind.clone()));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(security_events::occurred_at.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(security_events::occurred_at.lt(to));
-    }
+    filter_actor_kind_and_time!(query, filter, security_events, actor_id, event_type);
     let rows = query.load::<SecurityRow>(conn)?;
     Ok(finish(rows, limit, |r| Cursor::Time {
         occurred_at: r.occurred_at,
@@ -212,30 +214,20 @@ pub fn seq_range(
     to: PrimitiveDateTime,
 ) -> QueryResult<Option<(i64, i64)>> {
     use diesel::dsl::{max, min};
+    // The same query of whichever log's table.
+    macro_rules! seq_range_of {
+        ($log:ident) => {
+            $log::table
+                .filter($log::chain_id.eq(chain))
+                .filter($log::occurred_at.ge(from).and($log::occurred_at.lt(to)))
+                .select((min($log::seq), max($log::seq)))
+                .first(conn)?
+        };
+    }
     let (first, last): (Option<i64>, Option<i64>) = match kind {
-        LogKind::Usage => usage_log::table
-            .filter(usage_log::chain_id.eq(chain))
-            .filter(usage_log::occurred_at.ge(from).and(usage_log::occurred_at.lt(to)))
-            .select((min(usage_log::seq), max(usage_log::seq)))
-            .first(conn)?,
-        LogKind::Disclosure => disclosure_log::table
-            .filter(disclosure_log::chain_id.eq(chain))
-            .filter(
-                disclosure_log::occurred_at
-                    .ge(from)
-                    .and(disclosure_log::occurred_at.lt(to)),
-            )
-            .select((min(disclosure_log::seq), max(disclosure_log::seq)))
-            .first(conn)?,
-        LogKind::Security => security_events::table
-            .filter(security_events::chain_id.eq(chain))
-            .filter(
-                security_events::occurred_at
-                    .ge(from)
-                    .and(security_events::occurred_at.lt(to)),
-            )
-            .select((min(security_events::seq), max(security_events::seq)))
-            .first(conn)?,
+        LogKind::Usage => seq_range_of!(usage_log),
+        LogKind::Disclosure => seq_range_of!(disclosure_log),
+        LogKind::Security => seq_range_of!(security_events),
     };
     Ok(first.zip(last))
 }
@@ -306,22 +298,7 @@ pub fn usage_about_person(
         ))
         .limit(limit + 1)
         .into_boxed();
-    if let Some(Cursor::Time {
-        occurred_at,
-        chain_id,
-        seq,
-    }) = cursor
-    {
-        query = query.filter(
-            usage_log::occurred_at
-                .lt(*occurred_at)
-                .or(usage_log::occurred_at.eq(*occurred_at).and(
-                    usage_log::chain_id
-                        .lt(chain_id.clone())
-                        .or(usage_log::chain_id.eq(chain_id.clone()).and(usage_log::seq.lt(*seq))),
-                )),
-        );
-    }
+    filter_before_time_cursor!(query, cursor, usage_log);
     type Row = (PrimitiveDateTime, String, i64, String, String, String, String);
     let rows: Vec<Row> = query.load(conn)?;
     let page = finish(rows, limit, |r| Cursor::Time {

@@ -12,8 +12,8 @@ use time::PrimitiveDateTime;
 
 use crate::access::{QueueRow, enter, is_queue_user, queue};
 use crate::model::{Contact, ContactKind, LegalHold, NewContact, Recording};
-use crate::sealed::RowCipher;
 use crate::{CallRegister, CallsError, Request, at_primitive, format_time, new_id, rule, validation};
+use rekisteri_crypto::RowCipher;
 
 const TABLE: &str = "contacts";
 

@@ -19,7 +19,6 @@ mod queues;
 mod recordings;
 pub mod reports;
 pub mod retention;
-mod sealed;
 
 use std::sync::Arc;
 
@@ -63,21 +62,14 @@ pub struct Request<'a> {
     pub access_cache: Arc<rekisteri_accounts::access_cache::AccessCache>,
 }
 
-/// Why an operation was refused. Messages never contain a phone number, name or other
-/// personal data.
-#[derive(Debug, thiserror::Error)]
-pub enum CallsError {
-    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("this registrar's data needs strong authentication")]
-    StrongAuthenticationRequired,
-    #[error(transparent)]
-    Db(#[from] rekisteri_db::DbError),
-    #[error(transparent)]
-    Audit(#[from] rekisteri_audit::AuditError),
-    #[error("cryptography failed: {0}")]
-    Crypto(String),
+rekisteri_accounts::register_error! {
+    #[own_query_errors]
+    /// Why an operation was refused. Messages never contain a phone number, name or other
+    /// personal data.
+    pub enum CallsError {
+        #[error("this registrar's data needs strong authentication")]
+        StrongAuthenticationRequired,
+    }
 }
 
 impl From<diesel::result::Error> for CallsError {
@@ -94,43 +86,10 @@ impl From<diesel::result::Error> for CallsError {
     }
 }
 
-impl From<rekisteri_crypto::CryptoError> for CallsError {
-    fn from(e: rekisteri_crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
-    }
-}
+rekisteri_accounts::from_accounts_error!(CallsError);
 
-impl From<rekisteri_accounts::AccountsError> for CallsError {
-    fn from(e: rekisteri_accounts::AccountsError) -> Self {
-        use rekisteri_accounts::AccountsError as E;
-        match e {
-            E::Refused(refusal) => Self::Refused(refusal),
-            E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
-            E::Db(e) => Self::Db(e),
-            E::Audit(e) => Self::Audit(e),
-            E::Crypto(message) => Self::Crypto(message),
-            // Outcomes of signing in, which no register operation asks for: a bug if seen here,
-            // so a failure of ours (500), never a refusal.
-            e @ (E::InvalidCredentials | E::Throttled { .. } | E::Unauthenticated) => Self::Crypto(e.to_string()),
-        }
-    }
-}
-
-pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> CallsError {
-    Refusal::validation(field, message).into()
-}
-
-pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> CallsError {
-    Refusal::rule(field, message).into()
-}
-
-pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
-    rekisteri_db::to_primitive(now)
-}
-
-pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
-    rekisteri_audit::format_time(at)
-}
+pub(crate) use rekisteri_audit::format_time;
+pub(crate) use rekisteri_db::to_primitive as at_primitive;
 
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()

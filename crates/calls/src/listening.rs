@@ -14,10 +14,10 @@ use crate::model::{
     ListeningGrant, ListeningRequest, MediaExport, MemoEntry, MemoEntryKind, NewDisclosure, ProcessingMemo,
     ReasonCategory, RecipientKind,
 };
-use crate::sealed::RowCipher;
 use crate::{
     CallRegister, CallsError, LISTENING_GRANT_SECONDS, Request, at_primitive, format_time, new_id, validation,
 };
+use rekisteri_crypto::RowCipher;
 
 const MEMOS: &str = "processing_memos";
 const ENTRIES: &str = "processing_memo_entries";

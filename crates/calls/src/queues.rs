@@ -69,7 +69,7 @@ pub fn create_queue(
     let at = at_primitive(request.now);
     let id = new_id();
     write_transaction(conn, |conn| {
-        let owner = rekisteri_accounts::service_unit_organisation(conn, &new.service_unit_id)?;
+        let owner = rekisteri_accounts::directory::unit_organisation(conn, &new.service_unit_id)?;
         if owner.as_deref() != Some(registrar_id) {
             return Err(rule("service_unit_id", "is not a service unit of this registrar"));
         }

@@ -4,7 +4,7 @@
 //! the data subject and goes to the disclosure log (AU-2), and the reads to the usage log.
 
 use rekisteri_accounts::Permission;
-use rekisteri_audit::query::{Cursor, Filter, MAX_PAGE, disclosure_entries, usage_entries};
+use rekisteri_audit::query::{Filter, MAX_PAGE, all_pages, disclosure_entries, usage_entries};
 use rekisteri_audit::{DataUse, DisclosureEntry, NewEntry, Outcome};
 use rekisteri_core::Refusal;
 use rekisteri_db::DbConnection;
@@ -240,11 +240,9 @@ fn logs_about(
         subject_candidates: Some(candidates),
         ..Filter::default()
     };
-    let mut usage = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let page = usage_entries(conn, registrar_id, &filter, cursor.as_ref(), MAX_PAGE)?;
-        usage.extend(page.items.into_iter().map(|u| ReportedUse {
+    let usage = all_pages(|cursor| usage_entries(conn, registrar_id, &filter, cursor, MAX_PAGE))?
+        .into_iter()
+        .map(|u| ReportedUse {
             occurred_at: format_time(u.occurred_at),
             organisation_id: u.log_controller_id,
             actor_kind: u.actor_kind,
@@ -252,28 +250,18 @@ fn logs_about(
             purpose: u.purpose,
             access_basis: u.access_basis,
             outcome: u.outcome,
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let mut disclosures = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let page = disclosure_entries(conn, registrar_id, &filter, cursor.as_ref(), MAX_PAGE)?;
-        disclosures.extend(page.items.into_iter().map(|d| ReportedDisclosure {
+        })
+        .collect();
+    let disclosures = all_pages(|cursor| disclosure_entries(conn, registrar_id, &filter, cursor, MAX_PAGE))?
+        .into_iter()
+        .map(|d| ReportedDisclosure {
             occurred_at: format_time(d.occurred_at),
             description: d.description,
             recipient_kind: d.recipient_kind,
             recipient_name: d.recipient_name,
             purpose: d.purpose,
             legal_basis: d.legal_basis,
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        })
+        .collect();
     Ok((usage, disclosures))
 }

@@ -55,7 +55,6 @@ pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlemen
 pub use subjects::{CreatedRecord, subject_of, written};
 
 use rekisteri_audit::{AuditContext, AuditLog};
-use rekisteri_core::Refusal;
 use rekisteri_crypto::Keyring;
 
 /// What every operation of the register needs besides the connection.
@@ -79,76 +78,29 @@ pub struct Request<'a> {
     pub access_cache: std::sync::Arc<rekisteri_accounts::access_cache::AccessCache>,
 }
 
-/// Why an operation was refused. Messages never contain an identity code, name or other
-/// personal data.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientsError {
-    /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    /// 409 to a create: the register already has a client with the identity code; its id only
-    /// for a caller who reaches that client (AX-4).
-    #[error("the register already has a client with this identity code")]
-    ClientExists {
-        registrar_id: String,
-        client_id: Option<String>,
-    },
-    /// The record changed since the version the caller sent in `If-Match` (412).
-    #[error("the record has changed; read it again")]
-    VersionMismatch,
-    /// Processing of the client is restricted (CL-12): only storage until the flag is lifted.
-    #[error("processing of this client's data is restricted")]
-    Restricted,
-    #[error("this registrar's client data needs strong authentication")]
-    StrongAuthenticationRequired,
-    #[error(transparent)]
-    Db(#[from] rekisteri_db::DbError),
-    #[error(transparent)]
-    Audit(#[from] rekisteri_audit::AuditError),
-    #[error("cryptography failed: {0}")]
-    Crypto(String),
-}
-
-impl From<diesel::result::Error> for ClientsError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
+rekisteri_accounts::register_error! {
+    /// Why an operation was refused. Messages never contain an identity code, name or other
+    /// personal data.
+    pub enum ClientsError {
+        /// 409 to a create: the register already has a client with the identity code; its id only
+        /// for a caller who reaches that client (AX-4).
+        #[error("the register already has a client with this identity code")]
+        ClientExists {
+            registrar_id: String,
+            client_id: Option<String>,
+        },
+        /// The record changed since the version the caller sent in `If-Match` (412).
+        #[error("the record has changed; read it again")]
+        VersionMismatch,
+        /// Processing of the client is restricted (CL-12): only storage until the flag is lifted.
+        #[error("processing of this client's data is restricted")]
+        Restricted,
+        #[error("this registrar's client data needs strong authentication")]
+        StrongAuthenticationRequired,
     }
 }
 
-impl From<rekisteri_crypto::CryptoError> for ClientsError {
-    fn from(e: rekisteri_crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
-    }
-}
+rekisteri_accounts::from_accounts_error!(ClientsError);
 
-impl From<rekisteri_accounts::AccountsError> for ClientsError {
-    fn from(e: rekisteri_accounts::AccountsError) -> Self {
-        use rekisteri_accounts::AccountsError as E;
-        match e {
-            E::Refused(refusal) => Self::Refused(refusal),
-            E::StrongAuthenticationRequired => Self::StrongAuthenticationRequired,
-            E::Db(e) => Self::Db(e),
-            E::Audit(e) => Self::Audit(e),
-            E::Crypto(message) => Self::Crypto(message),
-            // Outcomes of signing in, which no register operation asks for: a bug if seen here,
-            // so a failure of ours (500), never a refusal.
-            e @ (E::InvalidCredentials | E::Throttled { .. } | E::Unauthenticated) => Self::Crypto(e.to_string()),
-        }
-    }
-}
-
-pub(crate) fn validation(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
-    Refusal::validation(field, message).into()
-}
-
-pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> ClientsError {
-    Refusal::rule(field, message).into()
-}
-
-pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
-    rekisteri_db::to_primitive(now)
-}
-
-pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
-    rekisteri_audit::format_time(at)
-}
+pub(crate) use rekisteri_audit::format_time;
+pub(crate) use rekisteri_db::to_primitive as at_primitive;

@@ -17,7 +17,7 @@ use crate::clients::{
     load_services_of, open_client,
 };
 use crate::proxies::{ProxyRow, proxy_columns};
-use crate::sealed::RowCipher;
+use crate::sealed::{JsonFields, RowCipher};
 use crate::{ClientRegister, ClientsError, ContactChanges, OwnRecord, RecordRelation, at_primitive};
 
 /// Who asks: the citizen, the request and the moment.

@@ -13,7 +13,7 @@ use time::{Date, PrimitiveDateTime};
 use std::collections::HashMap;
 
 use crate::clients::{ClientRow, client_columns, load_client};
-use crate::sealed::RowCipher;
+use crate::sealed::{JsonFields, RowCipher};
 use crate::{Address, ClientsError, Guardianship, GuardianshipPeriod, VtjDate};
 
 /// A client the registrar follows in VTJ: one with at least one open service (VT-1).

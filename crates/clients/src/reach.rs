@@ -46,7 +46,7 @@ impl ReachedClient {
     /// the provider with the case OID); call only inside a `read_personal_data` closure.
     pub fn reveal_identity_code(&self, register: &ClientRegister) -> Result<Option<String>, ClientsError> {
         let cipher = RowCipher::new(&register.keyring, "clients", &self.client_id);
-        cipher.open_opt("identity_code", self.identity_code.as_deref())
+        Ok(cipher.open_opt("identity_code", self.identity_code.as_deref())?)
     }
 }
 
@@ -69,7 +69,7 @@ pub fn identity_code_of(
         .first(conn)
         .optional()?;
     let cipher = RowCipher::new(&register.keyring, "clients", client_id);
-    cipher.open_opt("identity_code", sealed.flatten().as_deref())
+    Ok(cipher.open_opt("identity_code", sealed.flatten().as_deref())?)
 }
 
 /// The data kinds of the client register whose disclosure depends on reaching the client they

@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 
 use crate::access::decide;
 use crate::clients::{check_email, check_phone, deny, parse_identity_code};
-use crate::sealed::RowCipher;
+use crate::sealed::{JsonFields, RowCipher};
 use crate::{ClientRegister, ClientsError, Request, at_primitive, format_time, rule, validation};
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");

@@ -51,6 +51,8 @@ impl ConsentRegister {
     }
 }
 
+// Not declared with `rekisteri_accounts::register_error!`: the derive cannot see a transparent
+// variant of the caller's (`Clients`) through the macro.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentError {
     /// 400, 403, 404, 409 or 422: what the caller can act on, shared by every register.
@@ -66,17 +68,8 @@ pub enum ConsentError {
     Crypto(String),
 }
 
-impl From<diesel::result::Error> for ConsentError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
-    }
-}
-
-impl From<rekisteri_crypto::CryptoError> for ConsentError {
-    fn from(e: rekisteri_crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
-    }
-}
+rekisteri_db::query_error_into_db!(ConsentError);
+rekisteri_db::crypto_error_into_message!(ConsentError);
 
 impl From<rekisteri_accounts::AccountsError> for ConsentError {
     fn from(e: rekisteri_accounts::AccountsError) -> Self {
@@ -92,13 +85,8 @@ pub(crate) fn rule(field: impl Into<String>, message: impl Into<String>) -> Cons
     Refusal::rule(field, message).into()
 }
 
-pub(crate) fn at_primitive(now: time::OffsetDateTime) -> time::PrimitiveDateTime {
-    rekisteri_db::to_primitive(now)
-}
-
-pub(crate) fn format_time(at: time::PrimitiveDateTime) -> String {
-    rekisteri_audit::format_time(at)
-}
+pub(crate) use rekisteri_audit::format_time;
+pub(crate) use rekisteri_db::to_primitive as at_primitive;
 
 /// Today in Finland, the day every date rule of the register is compared with.
 pub(crate) fn helsinki_today(now: time::OffsetDateTime) -> time::Date {

@@ -12,6 +12,7 @@ mod field;
 mod hex;
 mod keys;
 mod password;
+mod row;
 mod signing;
 mod token;
 
@@ -21,6 +22,7 @@ pub use field::{FieldCipher, FieldContext, Resealed};
 pub use hex::to_hex;
 pub use keys::{FIRST_BLIND_INDEX_KEY, KeyId, Keyring, KeyringError, RotationKeys};
 pub use password::{DEFAULT_PBKDF2_ITERATIONS, PasswordHashError, hash_password, verify_password};
+pub use row::RowCipher;
 pub use signing::{CheckpointSigner, verify_signature};
 pub use token::{equal_constant_time, random_bytes, random_token, token_hash};
 

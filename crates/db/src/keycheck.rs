@@ -25,11 +25,7 @@ pub enum KeyCheckError {
     Crypto(#[from] CryptoError),
 }
 
-impl From<diesel::result::Error> for KeyCheckError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(DbError::Query(e))
-    }
-}
+crate::query_error_into_db!(KeyCheckError);
 
 fn check_context(key_id: &str) -> FieldContext<'_> {
     FieldContext::new("key_checks", "check_value", key_id)

@@ -49,6 +49,38 @@ pub enum DbError {
     Directory { path: String, source: std::io::Error },
 }
 
+#[doc(hidden)]
+pub mod conversion_support {
+    pub use diesel::result::Error as QueryError;
+    pub use rekisteri_crypto::CryptoError;
+}
+
+/// `From<diesel::result::Error>` for an error type with a `Db(DbError)` variant: a query's error
+/// is a database failure there as here.
+#[macro_export]
+macro_rules! query_error_into_db {
+    ($error:ty) => {
+        impl From<$crate::conversion_support::QueryError> for $error {
+            fn from(e: $crate::conversion_support::QueryError) -> Self {
+                Self::Db($crate::DbError::Query(e))
+            }
+        }
+    };
+}
+
+/// `From<rekisteri_crypto::CryptoError>` for an error type with a `Crypto(String)` variant, which
+/// keeps the error's message.
+#[macro_export]
+macro_rules! crypto_error_into_message {
+    ($error:ty) => {
+        impl From<$crate::conversion_support::CryptoError> for $error {
+            fn from(e: $crate::conversion_support::CryptoError) -> Self {
+                Self::Crypto(e.to_string())
+            }
+        }
+    };
+}
+
 impl DbError {
     /// Whether the failure is the database's unavailability rather than the request's or our
     /// code's fault: no connection within the wait, a connection lost, a read-only or full

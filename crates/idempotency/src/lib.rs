@@ -74,17 +74,8 @@ pub enum IdempotencyError {
     Unusable(String),
 }
 
-impl From<diesel::result::Error> for IdempotencyError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
-    }
-}
-
-impl From<rekisteri_crypto::CryptoError> for IdempotencyError {
-    fn from(e: rekisteri_crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
-    }
-}
+rekisteri_db::query_error_into_db!(IdempotencyError);
+rekisteri_db::crypto_error_into_message!(IdempotencyError);
 
 /// Whether `key` is a valid `Idempotency-Key`: 1-255 visible ASCII characters.
 pub fn is_valid_key(key: &str) -> bool {

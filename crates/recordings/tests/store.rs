@@ -291,6 +291,20 @@ async fn concurrent_puts_one_wins(fx: Fixture) {
     assert_eq!(fx.object_files().len(), 1, "{:?}", fx.object_files());
 }
 
+/// Object `rec-1` fails its verification, and a read of `range` of it (as `size` bytes) fails too.
+async fn assert_damaged(fx: &Fixture, dk: &DataKey, stored: &StoredAudio, range: std::ops::Range<u64>, size: u64) {
+    assert!(matches!(
+        fx.store
+            .verify("rec-1", "rec-1", dk, &stored.sha256, stored.bytes)
+            .await,
+        Err(RecordingError::Integrity)
+    ));
+    assert!(matches!(
+        read(fx, "rec-1", "rec-1", dk, range, size).await,
+        Err(RecordingError::Integrity)
+    ));
+}
+
 async fn tampering_is_detected(fx: Fixture) {
     let m = marker();
     let data = wav(300 * 1024, &m);
@@ -302,16 +316,7 @@ async fn tampering_is_detected(fx: Fixture) {
     bytes[flipped] ^= 0x20;
     std::fs::write(&path, &bytes).unwrap();
 
-    assert!(matches!(
-        fx.store
-            .verify("rec-1", "rec-1", &dk, &stored.sha256, stored.bytes)
-            .await,
-        Err(RecordingError::Integrity)
-    ));
-    assert!(matches!(
-        read(&fx, "rec-1", "rec-1", &dk, 2 * CHUNK + 50..2 * CHUNK + 60, stored.bytes).await,
-        Err(RecordingError::Integrity)
-    ));
+    assert_damaged(&fx, &dk, &stored, 2 * CHUNK + 50..2 * CHUNK + 60, stored.bytes).await;
     // The other chunks still read: a seek elsewhere does not depend on the damaged one.
     let first = read(&fx, "rec-1", "rec-1", &dk, 0..CHUNK, stored.bytes).await.unwrap();
     assert!(first == data[..CHUNK as usize]);
@@ -320,16 +325,7 @@ async fn tampering_is_detected(fx: Fixture) {
     bytes[flipped] ^= 0x20;
     bytes.truncate((HEADER + 3 * (CHUNK + TAG)) as usize);
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(
-        fx.store
-            .verify("rec-1", "rec-1", &dk, &stored.sha256, stored.bytes)
-            .await,
-        Err(RecordingError::Integrity)
-    ));
-    assert!(matches!(
-        read(&fx, "rec-1", "rec-1", &dk, 0..3 * CHUNK, 3 * CHUNK).await,
-        Err(RecordingError::Integrity)
-    ));
+    assert_damaged(&fx, &dk, &stored, 0..3 * CHUNK, 3 * CHUNK).await;
     fx.assert_no_plaintext(&m);
 }
 

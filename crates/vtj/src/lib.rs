@@ -66,11 +66,7 @@ pub fn authorise(principal: &rekisteri_accounts::Principal, registrar_id: &str) 
     Ok(())
 }
 
-impl From<diesel::result::Error> for VtjError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(rekisteri_db::DbError::Query(e))
-    }
-}
+rekisteri_db::query_error_into_db!(VtjError);
 
 impl From<rekisteri_crypto::CryptoError> for VtjError {
     fn from(_: rekisteri_crypto::CryptoError) -> Self {

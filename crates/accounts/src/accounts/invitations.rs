@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use rekisteri_core::Refusal;
 use rekisteri_crypto::{BlindIndex, random_token, token_hash};
-use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations, service_units};
+use rekisteri_db::schema::{account_roles, account_service_units, accounts, invitations, organisations};
 use rekisteri_db::{DbConnection, write_transaction, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -12,6 +12,7 @@ use super::passwords::{PasswordHasher, check_password};
 use super::reads::get_account;
 use super::rights::only_admins_grant;
 use super::row::{Account, NewAccount, email_index, email_index_candidates, encrypt, valid_name};
+use crate::directory::unit_organisation;
 use crate::organisations::security_event;
 use crate::{AccountsError, Principal, Register, now_primitive, rule, validation};
 
@@ -55,15 +56,7 @@ pub fn invite(
             return Err(rule("organisation_id", "no such organisation"));
         }
         for unit in &new.service_unit_ids {
-            let belongs: i64 = service_units::table
-                .filter(
-                    service_units::id
-                        .eq(unit)
-                        .and(service_units::organisation_id.eq(&new.organisation_id)),
-                )
-                .count()
-                .get_result(conn)?;
-            if belongs == 0 {
+            if unit_organisation(conn, unit)?.as_ref() != Some(&new.organisation_id) {
                 return Err(validation(
                     "service_unit_ids",
                     "a service unit is not one of the organisation's",

@@ -3,12 +3,13 @@
 
 use diesel::prelude::*;
 use rekisteri_core::Refusal;
-use rekisteri_db::schema::{account_roles, account_service_units, service_units};
+use rekisteri_db::schema::{account_roles, account_service_units};
 use rekisteri_db::{DbConnection, write_transaction_as};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::reads::get_account;
 use super::row::Account;
+use crate::directory::unit_organisation;
 use crate::organisations::security_event;
 use crate::{AccountsError, Principal, Register, Role, now_primitive, rule};
 
@@ -204,12 +205,7 @@ pub fn add_service_unit_membership(
             "nobody adds their own account to a service unit".into(),
         )));
     }
-    let belongs: i64 = service_units::table
-        .filter(service_units::id.eq(service_unit_id))
-        .filter(service_units::organisation_id.eq(&account.organisation_id))
-        .count()
-        .get_result(conn)?;
-    if belongs == 0 {
+    if unit_organisation(conn, service_unit_id)?.as_ref() != Some(&account.organisation_id) {
         return Err(rule(
             "service_unit_id",
             "is not a service unit of the account's organisation",

@@ -8,7 +8,7 @@ use rekisteri_db::schema::{clients, services};
 use time::{Date, PrimitiveDateTime};
 
 use crate::access::Decision;
-use crate::sealed::RowCipher;
+use crate::sealed::{JsonFields, RowCipher};
 use crate::services::{ServiceRow, open_service, service_columns};
 use crate::{Client, ClientRegister, ClientsError, DatePrecision, Gender, Guardianship, format_time};
 

@@ -15,7 +15,7 @@ use super::validation::{
     is_unique_violation, parse_identity_code,
 };
 use crate::access::{Reach, decide_for};
-use crate::sealed::RowCipher;
+use crate::sealed::{JsonFields, RowCipher};
 use crate::{
     Client, ClientChanges, ClientRegister, ClientsError, NewClient, Request, at_primitive, format_time, rule,
     validation,
