@@ -483,36 +483,15 @@ fn too_large(app: &TestApp) {
 /// `scripts/s3-test-server run` started (`TEST_S3_*`), and the server's data directory to scan.
 /// Without one, the test is skipped, except under CI, where that is a failure.
 fn s3_app(db: rekisteri_db::testing::TestDatabase) -> Option<(TestApp, std::path::PathBuf)> {
-    let Some(url) = std::env::var("TEST_S3_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but TEST_S3_URL is not set: run the tests under scripts/s3-test-server run"
-        );
-        eprintln!("ca_4 on S3: skipped, TEST_S3_URL is not set (run under scripts/s3-test-server run)");
-        return None;
-    };
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let bucket = env("TEST_S3_BUCKET", "rekisteri-test");
-    let data = std::path::PathBuf::from(std::env::var("TEST_S3_DIR").unwrap());
-    std::fs::create_dir_all(data.join(&bucket)).unwrap();
-    let prefix = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-    let config = rekisteri_recordings::S3Config {
-        endpoint: url,
-        bucket: bucket.clone(),
-        region: "us-east-1".to_owned(),
-        access_key_id: env("TEST_S3_ACCESS_KEY", "rekisteri-test"),
-        secret_access_key: env("TEST_S3_SECRET_KEY", "rekisteri-test-secret"),
-        allow_http: true,
-        prefix: Some(prefix.clone()),
-    };
+    let s3 = rekisteri_recordings::testing::TestS3::from_env("ca_4")?;
     let app = TestApp::start_with(
         db,
         TestAppOptions {
-            audio: Some(rekisteri_recordings::StorageConfig::S3(config)),
+            audio: Some(rekisteri_recordings::StorageConfig::S3(s3.config)),
             ..TestAppOptions::default()
         },
     );
-    Some((app, data.join(bucket).join(prefix)))
+    Some((app, s3.objects))
 }
 
 /// CA-4 on object storage: the same upload, ranged reads, integrity check, single upload and

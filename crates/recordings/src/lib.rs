@@ -44,6 +44,8 @@ mod error;
 mod format;
 mod sniff;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{RecordingError, Result};
 pub use format::{DEFAULT_CHUNK_SIZE, DataKey};

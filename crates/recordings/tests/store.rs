@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
-use rekisteri_recordings::{AudioStore, AudioType, DataKey, RecordingError, S3Config, StorageConfig, StoredAudio};
+use rekisteri_recordings::testing::TestS3;
+use rekisteri_recordings::{AudioStore, AudioType, DataKey, RecordingError, StorageConfig, StoredAudio};
 use ring::digest;
 
 const CHUNK: u64 = 64 * 1024;
@@ -42,32 +43,12 @@ impl Fixture {
     /// `None` when no S3 server is configured, except under `CI=true`, where S3 coverage must
     /// not vanish silently.
     fn s3(max_bytes: u64) -> Option<Self> {
-        let Some(url) = std::env::var("TEST_S3_URL").ok().filter(|u| !u.is_empty()) else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but TEST_S3_URL is not set: run the tests under scripts/s3-test-server run");
-            }
-            eprintln!("s3: skipped, TEST_S3_URL is not set (run under scripts/s3-test-server run)");
-            return None;
-        };
-        let data = PathBuf::from(std::env::var("TEST_S3_DIR").expect("TEST_S3_DIR with TEST_S3_URL"));
-        let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-        let bucket = env("TEST_S3_BUCKET", "rekisteri-test");
-        std::fs::create_dir_all(data.join(&bucket)).unwrap();
-        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let config = S3Config {
-            endpoint: url,
-            bucket: bucket.clone(),
-            region: "us-east-1".to_owned(),
-            access_key_id: env("TEST_S3_ACCESS_KEY", "rekisteri-test"),
-            secret_access_key: env("TEST_S3_SECRET_KEY", "rekisteri-test-secret"),
-            allow_http: true,
-            prefix: Some(prefix.clone()),
-        };
-        let store = AudioStore::new(StorageConfig::S3(config), max_bytes).unwrap();
+        let s3 = TestS3::from_env("store")?;
+        let store = AudioStore::new(StorageConfig::S3(s3.config), max_bytes).unwrap();
         Some(Self {
             store,
-            objects: data.join(&bucket).join(&prefix),
-            scan_root: data,
+            objects: s3.objects,
+            scan_root: s3.data,
             local: false,
             _temp: None,
         })
