@@ -177,6 +177,20 @@ fn listen(app: &TestApp, token: &str, rid: &str, contact: &str) -> reqwest::bloc
     )
 }
 
+/// A call of +358 40 111 1111 in queue A with `len` bytes of recorded audio (marked 1); returns
+/// the contact's id.
+fn recorded_call(app: &TestApp, w: &World, len: usize) -> String {
+    let contact = push(app, w, &call(&w.queue_a, "+358401111111"));
+    let id = contact["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        upload(app, &w.telephony, &w.county, &id, wav(len, &marker(1)))
+            .status()
+            .as_u16(),
+        201
+    );
+    id
+}
+
 fn grant(app: &TestApp, token: &str, rid: &str, contact: &str) -> Value {
     let response = listen(app, token, rid, contact);
     assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
@@ -288,9 +302,7 @@ app_test!(fn ca_1_queues_and_listening_rights(app) {
 
     // The supervisor of the queue's unit listens by default; an agent of another unit does not,
     // until the registrar grants it by name (a security event), and no longer once revoked.
-    let contact = push(app, &w, &call(&w.queue_a, "+358401111111"));
-    let id = contact["id"].as_str().unwrap();
-    assert_eq!(upload(app, &w.telephony, &w.county, id, wav(1000, &marker(1))).status().as_u16(), 201);
+    let id = &recorded_call(app, &w, 1000);
     assert_eq!(listen(app, &w.supervisor_a, &w.county, id).status().as_u16(), 201);
     assert_problem(listen(app, &w.supervisor_b, &w.county, id), 403, "/problems/forbidden");
     assert_problem(listen(app, &w.agent_b, &w.county, id), 403, "/problems/forbidden");
@@ -604,13 +616,11 @@ app_test!(fn ca_5_listening_needs_rights_and_a_reason_each_time(app) {
 
 app_test!(fn ca_6_every_listening_leaves_an_append_only_memo(app) {
     let w = world(app);
-    let contact = push(app, &w, &call(&w.queue_a, "+358401111111"));
-    let id = contact["id"].as_str().unwrap();
-    assert_eq!(upload(app, &w.telephony, &w.county, id, wav(4000, &marker(1))).status().as_u16(), 201);
+    let id = &recorded_call(app, &w, 4000);
     let grant = grant(app, &w.supervisor_a, &w.county, id);
     let memo_path = format!("/v1/registrars/{}/processing-memos/{}/disclosures", w.county, grant["memo_id"].as_str().unwrap());
     let memo: Value = app.get_as(&w.supervisor_a, &memo_path).json().unwrap();
-    assert_eq!(memo["contact_id"], id);
+    assert_eq!(memo["contact_id"], id.as_str());
     assert_eq!(memo["listener_id"], w.supervisor_a_id.as_str());
     assert_eq!(memo["reason_category"], "complaint_or_claim");
     assert_eq!(memo["reason"], "Asiakas on tehnyt muistutuksen puhelun sisällöstä.");
@@ -861,9 +871,7 @@ app_test!(fn ca_11_contact_data_is_deleted_after_two_years_unless_held(app) {
 
 app_test!(fn ca_12_a_deactivated_user_cannot_use_an_earlier_grant(app) {
     let w = world(app);
-    let contact = push(app, &w, &call(&w.queue_a, "+358401111111"));
-    let id = contact["id"].as_str().unwrap();
-    assert_eq!(upload(app, &w.telephony, &w.county, id, wav(5000, &marker(1))).status().as_u16(), 201);
+    let id = &recorded_call(app, &w, 5000);
     let grant = grant(app, &w.supervisor_a, &w.county, id);
     assert_eq!(audio(app, &w.supervisor_a, &grant, Some("bytes=0-9")).status().as_u16(), 206);
     assert_eq!(app.delete_as(&w.main_user, &format!("/v1/accounts/{}", w.supervisor_a_id)).status().as_u16(), 200);
@@ -936,9 +944,7 @@ app_test!(fn ca_13_reports_are_aggregates_with_small_cells_suppressed(app) {
 
 app_test!(fn ca_14_every_action_on_the_register_is_audited(app) {
     let w = world(app);
-    let contact = push(app, &w, &call(&w.queue_a, "+358401111111"));
-    let id = contact["id"].as_str().unwrap().to_owned();
-    assert_eq!(upload(app, &w.telephony, &w.county, &id, wav(5000, &marker(1))).status().as_u16(), 201);
+    let id = recorded_call(app, &w, 5000);
     assert_eq!(app.get_as(&w.agent_b, &format!("/v1/registrars/{}/contacts/{id}", w.county)).status().as_u16(), 200);
     let grant = grant(app, &w.supervisor_a, &w.county, &id);
     assert_eq!(audio(app, &w.supervisor_a, &grant, None).status().as_u16(), 200);

@@ -212,12 +212,9 @@ idp_app_test!(fn ax_5_a_professional_reaches_a_client_only_through_the_care_team
     let w = world(app);
     let id = maija(app, &w);
     let (nurse_id, nurse, unit) = professional(app, &w, &w.provider, "1.2.246.10.2001", "1.2.246.10.2001.10.1", "nurse2@hoiva.fi", "professional");
-    let (_, colleague, _) = {
-        let (account, token) = app.add_user(&w.admin, "colleague@hoiva.fi", &w.provider, "professional");
-        let joined = app.post_as(&w.admin, &format!("/v1/accounts/{account}/service-units"), &json!({"service_unit_id": unit}));
-        assert_eq!(joined.status().as_u16(), 201);
-        (account, token, ())
-    };
+    let (colleague_id, colleague) = app.add_user(&w.admin, "colleague@hoiva.fi", &w.provider, "professional");
+    let joined = app.post_as(&w.admin, &format!("/v1/accounts/{colleague_id}/service-units"), &json!({"service_unit_id": unit}));
+    assert_eq!(joined.status().as_u16(), 201);
     let client = format!("{}/{id}", clients_path(&w));
     // Without a care relationship the professional is an outsider: 404, logged as denied.
     assert_problem(app.get_as(&nurse, &client), 404, "/problems/not-found");
@@ -275,11 +272,7 @@ idp_app_test!(fn ax_5_a_special_reason_opens_a_client_only_for_roles_holding_the
     let w = world(app);
     let id = maija(app, &w);
     let (_, senior, _) = professional(app, &w, &w.provider, "1.2.246.10.2001", "1.2.246.10.2001.10.1", "senior@hoiva.fi", "senior_professional");
-    let (plain_id, plain, _) = {
-        let (account, token) = app.add_user(&w.admin, "plain@hoiva.fi", &w.provider, "professional");
-        (account, token, ())
-    };
-    let _ = plain_id;
+    let (_, plain) = app.add_user(&w.admin, "plain@hoiva.fi", &w.provider, "professional");
     let client = format!("{}/{id}", clients_path(&w));
     let explanation = "Asiakkaan%20kiireellinen%20tilanne%20p%C3%A4ivystyksess%C3%A4";
     let stated = [("Special-Reason", "1"), ("Special-Reason-Explanation", explanation)];

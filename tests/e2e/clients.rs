@@ -553,11 +553,27 @@ app_test!(fn cl_11_identity_code_search_is_logged_with_or_without_a_hit(app) {
     assert_ne!(searches[0].1, searches[1].1);
 });
 
+/// Maija in the register, her path, and a new client handler of the registrar with no
+/// service-area right yet: (path, the handler's account id, its token).
+fn maija_and_a_handler_without_rights(app: &TestApp, w: &World) -> (String, String, String) {
+    let created = create(
+        app,
+        &w.handler,
+        &w.registrar,
+        &client_body(MAIJA, json!([home_care_voucher(&w.provider)])),
+    );
+    let path = format!(
+        "/v1/registrars/{}/clients/{}",
+        w.registrar,
+        created["id"].as_str().unwrap()
+    );
+    let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
+    (path, id, token)
+}
+
 app_test!(fn ac_11_ending_a_service_area_right_stops_access_on_the_next_request(app) {
     let w = world(app);
-    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
-    let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
-    let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
+    let (path, id, token) = maija_and_a_handler_without_rights(app, &w);
     let home_care = w.home_care.clone();
     // Without a right to the area the client is not there.
     assert_problem(app.get_as(&token, &path), 404, "/problems/not-found");
@@ -585,9 +601,7 @@ app_test!(fn ax_4_a_kept_access_decision_follows_a_change_made_by_another_proces
     use rekisteri_core::Clock;
     use rekisteri_db::schema::{account_service_areas, organisations};
     let w = world(app);
-    let created = create(app, &w.handler, &w.registrar, &client_body(MAIJA, json!([home_care_voucher(&w.provider)])));
-    let path = format!("/v1/registrars/{}/clients/{}", w.registrar, created["id"].as_str().unwrap());
-    let (id, token) = app.add_user(&w.admin, "temp@tampere.fi", &w.registrar, "client_handler");
+    let (path, id, token) = maija_and_a_handler_without_rights(app, &w);
     let home_care = w.home_care.clone();
     let grant = app.grant_service_area(&w.admin, &id, &home_care);
     // Twice, so that the second decision comes from what the server kept.

@@ -704,15 +704,14 @@ app_test!(fn co_6_will_service_outbox_delivers_every_item_once_after_the_endpoin
     assert!(payloads.iter().all(|p| !String::from_utf8_lossy(p).contains(&code(12))));
 });
 
-/// CO-6 "without delay", PL-8 "outbox on commit": with the real scheduler beside the server, an
-/// item a request queues reaches the will service with no `jobs run` and no scheduled run (the
-/// test's clock stands still, so the 10-second schedule never comes due): the request's commit
-/// wakes the `outbox` job, which still runs under its lease and is logged as a run.
-mod co_6_pl_8_an_item_queued_by_a_request_reaches_the_will_service_without_a_jobs_run {
-    use super::*;
-    use rekisteri_tests::TestAppOptions;
+rekisteri_tests::database_test!(
+    /// CO-6 "without delay", PL-8 "outbox on commit": with the real scheduler beside the server, an
+    /// item a request queues reaches the will service with no `jobs run` and no scheduled run (the
+    /// test's clock stands still, so the 10-second schedule never comes due): the request's commit
+    /// wakes the `outbox` job, which still runs under its lease and is logged as a run.
+    fn co_6_pl_8_an_item_queued_by_a_request_reaches_the_will_service_without_a_jobs_run(db) {
+        use rekisteri_tests::TestAppOptions;
 
-    fn body(db: rekisteri_db::testing::TestDatabase) {
         let (url, accepted) = stub_will_service(0);
         let app = &TestApp::start_with(
             db,
@@ -779,19 +778,7 @@ mod co_6_pl_8_an_item_queued_by_a_request_reaches_the_will_service_without_a_job
             1
         );
     }
-
-    #[test]
-    fn sqlite() {
-        body(rekisteri_db::testing::TestDatabase::sqlite());
-    }
-
-    #[test]
-    fn postgres() {
-        if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
-            body(db);
-        }
-    }
-}
+);
 
 app_test!(fn ru_2_provider_reads_and_stores_only_while_its_right_is_open(app) {
     let mut w = world(app);

@@ -29,23 +29,10 @@ fn start(db: TestDatabase) -> TestApp {
 /// Like `app_test!`, with the test identity providers configured.
 macro_rules! idp_test {
     (fn $name:ident($app:ident) $body:block) => {
-        mod $name {
-            use super::*;
-
-            fn body($app: &TestApp) $body
-
-            #[test]
-            fn sqlite() {
-                body(&start(TestDatabase::sqlite()));
-            }
-
-            #[test]
-            fn postgres() {
-                if let Some(db) = TestDatabase::postgres() {
-                    body(&start(db));
-                }
-            }
-        }
+        rekisteri_tests::database_test!(fn $name(db) {
+            let $app = &start(db);
+            $body
+        });
     };
 }
 

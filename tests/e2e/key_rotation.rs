@@ -169,20 +169,17 @@ idp_app_test!(fn pl_6_lookups_find_values_indexed_with_the_previous_blind_key(ap
     assert_eq!(acting["items"].as_array().unwrap().len(), 1, "{acting}");
     assert_eq!(acting["items"][0]["relation"], "proxy");
     assert_eq!(acting["items"][0]["client"]["id"], id.as_str());
-    let used_before: i64 = usage_log::table
-        .filter(usage_log::subject_index.eq(old_index.to_vec()))
-        .filter(usage_log::outcome.eq("used"))
-        .filter(usage_log::data_kind.ne("own_usage_log"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
-    let used_since: i64 = usage_log::table
-        .filter(usage_log::subject_index.eq(new_index.to_vec()))
-        .filter(usage_log::outcome.eq("used"))
-        .filter(usage_log::data_kind.ne("own_usage_log"))
-        .count()
-        .get_result(&mut app.db.conn())
-        .unwrap();
+    // Uses of the person's data filed under a blind index (the citizen's own log reads aside).
+    let uses_under = |index: &[u8]| -> i64 {
+        usage_log::table
+            .filter(usage_log::subject_index.eq(index.to_vec()))
+            .filter(usage_log::outcome.eq("used"))
+            .filter(usage_log::data_kind.ne("own_usage_log"))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap()
+    };
+    let (used_before, used_since) = (uses_under(&old_index), uses_under(&new_index));
     assert!(used_before >= 2 && used_since >= 2, "{used_before} {used_since}");
     let own_usage: Value = app.get_as(&app.citizen_token(MAIJA), "/v1/me/usage-log?limit=1000").json().unwrap();
     assert_eq!(own_usage["items"].as_array().unwrap().len() as i64, used_before + used_since, "{own_usage}");

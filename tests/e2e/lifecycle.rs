@@ -196,13 +196,26 @@ app_test!(fn cl_13_provider_stops_seeing_a_client_12_months_after_its_last_event
     assert_problem(app.get_as(&as_user(app, HANDLER), &path), 404, "/problems/not-found");
 });
 
+/// Two clients of home care: one whose service, with a visit on `visited_on` recorded at `now`,
+/// ended on 30 June 2026, and one whose service runs to 2030. Returns (the departed client, its
+/// services, the active client).
+fn departed_and_active(
+    app: &TestApp,
+    w: &World,
+    now: time::OffsetDateTime,
+    visited_on: &str,
+) -> (String, Vec<String>, String) {
+    let (departed, services) = create(app, w, 1, json!([service(&w.provider, "home_care", "2026-12-31")]));
+    app.clock.set(now);
+    record(app, w, NURSE, &services[0], visited_on);
+    close(app, w, &services[0], "2026-06-30");
+    let (active, _) = create(app, w, 2, json!([service(&w.provider, "home_care", "2030-12-31")]));
+    (departed, services, active)
+}
+
 app_test!(fn cl_14_due_list_and_archive_export_before_anonymisation(app) {
     let w = world(app);
-    let (due, due_services) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2026-12-31")]));
-    app.clock.set(datetime!(2026-06-01 12:00 UTC));
-    record(app, &w, NURSE, &due_services[0], "2026-05-20");
-    close(app, &w, &due_services[0], "2026-06-30");
-    let (active, _) = create(app, &w, 2, json!([service(&w.provider, "home_care", "2030-12-31")]));
+    let (due, _, active) = departed_and_active(app, &w, datetime!(2026-06-01 12:00 UTC), "2026-05-20");
     app.clock.set(datetime!(2027-06-10 12:00 UTC));
     let token = as_user(app, HANDLER);
     let path = |rest: &str| format!("/v1/registrars/{}/lifecycle/{rest}", w.registrar);
@@ -252,11 +265,7 @@ app_test!(fn cl_14_due_list_and_archive_export_before_anonymisation(app) {
 
 app_test!(fn cl_14_anonymisation_removes_identity_data_irreversibly_and_idempotently(app) {
     let w = world(app);
-    let (gone, sids) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2026-12-31")]));
-    app.clock.set(datetime!(2026-03-10 12:00 UTC));
-    record(app, &w, NURSE, &sids[0], "2026-03-10");
-    close(app, &w, &sids[0], "2026-06-30");
-    let (kept, _) = create(app, &w, 2, json!([service(&w.provider, "home_care", "2030-12-31")]));
+    let (gone, sids, kept) = departed_and_active(app, &w, datetime!(2026-03-10 12:00 UTC), "2026-03-10");
     let proxy: Value = app
         .post_as(&as_user(app, HANDLER), &format!("/v1/registrars/{}/clients/{gone}/proxies", w.registrar),
             &json!({"identity_code": code(40), "first_names": "Pekka", "surname": "Puolestapuhuja", "valid_from": "2026-01-01"}))

@@ -11,24 +11,10 @@ const WRONG: &str = "wrong password, long enough";
 /// Defines `name::sqlite` and `name::postgres` over an app started with `options`.
 macro_rules! throttle_test {
     (fn $name:ident($app:ident) with $options:expr; $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn body($app: &TestApp) $body
-
-            #[test]
-            fn sqlite() {
-                body(&TestApp::start_with(rekisteri_db::testing::TestDatabase::sqlite(), $options));
-            }
-
-            #[test]
-            fn postgres() {
-                if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
-                    body(&TestApp::start_with(db, $options));
-                }
-            }
-        }
+        rekisteri_tests::database_test!(fn $name(db) {
+            let $app = &TestApp::start_with(db, $options);
+            $body
+        });
     };
 }
 

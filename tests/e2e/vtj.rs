@@ -805,21 +805,11 @@ fn vt_10_body(db: rekisteri_db::testing::TestDatabase) {
     );
 }
 
-mod vt_10_sync_and_status_over_http_with_one_run_per_registrar_and_pushed_batches {
-    use super::*;
-
-    #[test]
-    fn sqlite() {
-        vt_10_body(rekisteri_db::testing::TestDatabase::sqlite());
+rekisteri_tests::database_test!(
+    fn vt_10_sync_and_status_over_http_with_one_run_per_registrar_and_pushed_batches(db) {
+        vt_10_body(db);
     }
-
-    #[test]
-    fn postgres() {
-        if let Some(db) = rekisteri_db::testing::TestDatabase::postgres() {
-            vt_10_body(db);
-        }
-    }
-}
+);
 
 app_test!(
     fn vt_7_death_closes_services_ends_proxies_and_puts_the_client_on_the_work_list(app) {

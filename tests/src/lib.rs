@@ -140,22 +140,35 @@ macro_rules! idp_app_test {
 #[macro_export]
 macro_rules! app_test_started_by {
     ($start:ident, $(#[$meta:meta])* fn $name:ident($app:ident) $body:block) => {
+        $crate::database_test!($(#[$meta])* fn $name(db) {
+            let $app = &$crate::TestApp::$start(db);
+            $body
+        });
+    };
+}
+
+/// Defines `$name::sqlite` and `$name::postgres`, each running `$body` with a fresh database of
+/// its kind, taken by value, for tests that start their server their own way (PostgreSQL only
+/// when `TEST_DATABASE_URL` names a server).
+#[macro_export]
+macro_rules! database_test {
+    ($(#[$meta:meta])* fn $name:ident($db:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            fn body($app: &$crate::TestApp) $body
+            fn body($db: ::rekisteri_db::testing::TestDatabase) $body
 
             #[test]
             fn sqlite() {
-                body(&$crate::TestApp::$start(::rekisteri_db::testing::TestDatabase::sqlite()));
+                body(::rekisteri_db::testing::TestDatabase::sqlite());
             }
 
             #[test]
             fn postgres() {
                 if let Some(db) = ::rekisteri_db::testing::TestDatabase::postgres() {
-                    body(&$crate::TestApp::$start(db));
+                    body(db);
                 }
             }
         }

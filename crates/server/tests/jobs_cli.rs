@@ -169,16 +169,6 @@ fn mail_account(db: &rekisteri_db::testing::TestDatabase) -> String {
         .unwrap()
 }
 
-/// A `serve` process of the real binary, killed (SIGKILL) when dropped.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn job_runs(db: &rekisteri_db::testing::TestDatabase, job: &str) -> Vec<serde_json::Value> {
     #[derive(diesel::QueryableByName)]
     struct Details {
@@ -240,7 +230,7 @@ db_test!(fn pl_8_two_serve_processes_never_run_a_job_at_once_and_one_takes_over_
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        Served(child)
+        common::KillOnDrop(child)
     };
     let mut servers = vec![serve(), serve()];
 

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -43,16 +43,9 @@ fn seed(dir: &std::path::Path, database_url: &str) -> Demo {
 
 /// A running `rekisteri serve`, killed when the test ends.
 struct Served {
-    child: Child,
+    child: common::KillOnDrop,
     address: String,
     lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Served {
@@ -73,7 +66,7 @@ impl Served {
             }
         });
         let mut served = Self {
-            child,
+            child: common::KillOnDrop(child),
             address: String::new(),
             lines,
         };
@@ -108,7 +101,7 @@ impl Served {
 
     fn terminate(&self) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.child.0.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -119,7 +112,7 @@ impl Served {
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
                 return status;
             }
             assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
@@ -377,8 +370,8 @@ fn pl_17_a_key_in_flight_when_the_server_is_killed_is_run_again_once_after_a_res
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!((claim.0.as_str(), claim.1), ("pending", false));
-    served.child.kill().unwrap();
-    served.child.wait().unwrap();
+    served.child.0.kill().unwrap();
+    served.child.0.wait().unwrap();
     assert!(in_flight.join().unwrap().is_err(), "the killed server answered nothing");
     diesel::connection::SimpleConnection::batch_execute(&mut *lock, "ROLLBACK").unwrap();
     drop(lock);

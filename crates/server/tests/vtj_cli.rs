@@ -7,6 +7,8 @@ use std::process::Stdio;
 
 mod common;
 
+use common::KillOnDrop;
+
 use common::rekisteri;
 
 /// The demo's registrars by name, from the seed's output: (name, id).
@@ -21,16 +23,6 @@ fn demo_registrars(stdout: &str) -> Vec<(String, String)> {
             Some((name.to_owned(), id.to_owned()))
         })
         .collect()
-}
-
-/// A child process killed when the test ends, also when it fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Starts `rekisteri vtj simulate` on a free port with the demo's data file; returns it and its URL.

@@ -39,17 +39,20 @@ pub fn succeeded(output: Output, what: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// A `serve` process on a free port; terminated (SIGKILL) when dropped.
-pub struct Served {
-    pub child: std::process::Child,
-    pub address: String,
+/// A child process killed (SIGKILL) when the test ends, also when it fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `serve` process on a free port; terminated (SIGKILL) when dropped.
+pub struct Served {
+    pub child: KillOnDrop,
+    pub address: String,
 }
 
 /// Starts `binary` (configured for its installation) as `serve` on a free port of loopback and
@@ -71,7 +74,10 @@ pub fn serve(mut binary: Command) -> Served {
     };
     // The rest of the log is drained so that the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Served { child, address }
+    Served {
+        child: KillOnDrop(child),
+        address,
+    }
 }
 
 /// The session token `rekisteri demo seed --json` printed for Demo-Tampere's user of `role`.
