@@ -32,6 +32,8 @@ pub mod municipality;
 pub mod oid;
 pub mod redacted;
 pub mod refusal;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wakeup;
 
 pub use calendar::{FinnishHoliday, add_working_days, helsinki_local, helsinki_offset, is_working_day};

@@ -4,7 +4,9 @@
 //! `PersonalIdentityCode`, whose `Debug` masks it (`131052-****`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use rekisteri_core::testing::rust_files;
 
 /// Field names that hold personal data in clear (or its sealed form, which is no business of a
 /// log line either).
@@ -18,17 +20,6 @@ const PERSONAL: &[&str] = &[
     "caller_name",
     "next_of_kin",
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The field's name and type, when the line declares a field (`pub name: Type,`).
 fn field(line: &str) -> Option<(&str, &str)> {
