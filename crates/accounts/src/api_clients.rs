@@ -123,30 +123,35 @@ fn parse_scopes(field: &'static str, scopes: &[String]) -> Result<Vec<String>, A
     Ok(out)
 }
 
-type ClientRow = (
-    String,
-    String,
-    String,
-    String,
-    PrimitiveDateTime,
-    PrimitiveDateTime,
-    Option<PrimitiveDateTime>,
-    Option<String>,
-    Option<PrimitiveDateTime>,
-);
+/// An API client's row, in the order of `client_columns!`.
+#[derive(Queryable)]
+struct ClientRow {
+    id: String,
+    organisation_id: String,
+    name: String,
+    /// Space-separated.
+    scopes: String,
+    created_at: PrimitiveDateTime,
+    secret_rotated_at: PrimitiveDateTime,
+    disabled_at: Option<PrimitiveDateTime>,
+    attested_by: Option<String>,
+    attested_at: Option<PrimitiveDateTime>,
+}
 
 fn from_row(row: ClientRow) -> ApiClient {
     ApiClient {
-        id: row.0,
-        organisation_id: row.1,
-        name: row.2,
-        scopes: row.3.split_whitespace().map(str::to_owned).collect(),
-        created_at: row.4,
-        secret_rotated_at: row.5,
-        disabled_at: row.6,
-        strong_user_authentication: row.7.zip(row.8).map(|(attested_by, attested_at)| Attestation {
-            attested_by,
-            attested_at,
+        id: row.id,
+        organisation_id: row.organisation_id,
+        name: row.name,
+        scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+        created_at: row.created_at,
+        secret_rotated_at: row.secret_rotated_at,
+        disabled_at: row.disabled_at,
+        strong_user_authentication: row.attested_by.zip(row.attested_at).map(|(attested_by, attested_at)| {
+            Attestation {
+                attested_by,
+                attested_at,
+            }
         }),
     }
 }

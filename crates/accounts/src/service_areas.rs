@@ -24,7 +24,8 @@ pub struct ServiceArea {
     pub service_types: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Read in the column order of `service_area_grants`' select.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ServiceAreaGrant {
     pub id: String,
     pub registrar_id: String,
@@ -265,14 +266,7 @@ pub fn service_area_grants(
     account_id: &str,
 ) -> Result<Vec<ServiceAreaGrant>, AccountsError> {
     crate::get_account(conn, register, Some(actor), account_id)?;
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        PrimitiveDateTime,
-        Option<PrimitiveDateTime>,
-    )> = account_service_areas::table
+    Ok(account_service_areas::table
         .filter(account_service_areas::account_id.eq(account_id))
         .order(account_service_areas::created_at)
         .select((
@@ -283,20 +277,7 @@ pub fn service_area_grants(
             account_service_areas::valid_from,
             account_service_areas::valid_until,
         ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, registrar_id, account_id, service_area_id, valid_from, valid_until)| ServiceAreaGrant {
-                id,
-                registrar_id,
-                account_id,
-                service_area_id,
-                valid_from,
-                valid_until,
-            },
-        )
-        .collect())
+        .load(conn)?)
 }
 
 /// Ends a service-area grant at `valid_until` (now when absent). Ending it now ends the account's

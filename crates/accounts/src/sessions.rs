@@ -421,6 +421,17 @@ pub(crate) fn current_rights_until(
     Ok((in_force_roles, in_force_units, next_change))
 }
 
+/// A session as the bearer check reads it.
+#[derive(Queryable)]
+struct SessionRow {
+    id: String,
+    account_id: String,
+    auth_method: String,
+    last_seen_at: PrimitiveDateTime,
+    expires_at: PrimitiveDateTime,
+    ended_at: Option<PrimitiveDateTime>,
+}
+
 /// Resolves a bearer token to the principal it stands for, with the rights valid now (AC-11:
 /// a right that ended stops working on the next request). An idle, expired or ended session, or
 /// one of a closed account, is refused; expiry is recorded as a security event.
@@ -444,14 +455,7 @@ fn authenticate_until(
 ) -> Result<(Principal, PrimitiveDateTime), AccountsError> {
     let at = now_primitive(now);
     let hash = token_hash(token).to_vec();
-    let session: Option<(
-        String,
-        String,
-        String,
-        PrimitiveDateTime,
-        PrimitiveDateTime,
-        Option<PrimitiveDateTime>,
-    )> = sessions::table
+    let session: Option<SessionRow> = sessions::table
         .find(&hash)
         .select((
             sessions::id,
@@ -463,7 +467,15 @@ fn authenticate_until(
         ))
         .first(conn)
         .optional()?;
-    let Some((session_id, account_id, method, last_seen, expires_at, ended_at)) = session else {
+    let Some(SessionRow {
+        id: session_id,
+        account_id,
+        auth_method: method,
+        last_seen_at: last_seen,
+        expires_at,
+        ended_at,
+    }) = session
+    else {
         return Err(AccountsError::Unauthenticated);
     };
     if ended_at.is_some() {
