@@ -27,12 +27,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use diesel::prelude::*;
 use load::Plan;
-use rekisteri_audit::{AccessBasis, ActorKind, NewEntry, Outcome, UsageEntry, VerifyOptions, WriterOptions};
-use rekisteri_bench::seed::{Demo, PostgresDatabase, absolute, client_body, fresh_dir};
+use rekisteri_audit::{VerifyOptions, WriterOptions};
+use rekisteri_bench::seed::{Demo, PostgresDatabase, absolute, client_body, fill_log, fresh_dir};
 use rekisteri_bench::{raw, server};
-use rekisteri_db::{DatabaseUrl, DbError, Pool, PoolOptions, to_primitive, write_transaction};
+use rekisteri_db::{DatabaseUrl, Pool, PoolOptions, to_primitive};
 use report::{Figure, Target};
 use serde_json::{Value, json};
 
@@ -941,64 +940,6 @@ fn run_vtj(database: &'static str, url: &str, scale: Scale, figures: &mut Vec<Fi
 /// The registrar whose log chain holds the entries the retention run is measured on: a chain of
 /// its own, so that the entries past retention are its oldest.
 const RETENTION_REGISTRAR: &str = "bench-retention";
-
-/// Appends usage entries in the registrar's chain until the log holds `target` entries, as the
-/// server's writer would (hash-chained, signed checkpoints), 5 000 per commit.
-fn fill_log(
-    pool: &Pool,
-    keyring: &rekisteri_crypto::Keyring,
-    registrar: &str,
-    target: u64,
-    occurred_at: Option<time::PrimitiveDateTime>,
-) -> Result<u64, String> {
-    use rekisteri_db::schema::usage_log;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let existing: i64 = usage_log::table
-        .filter(usage_log::registrar_id.eq(registrar))
-        .count()
-        .get_result(&mut *conn)
-        .map_err(|e| format!("counting the log: {e}"))?;
-    let missing = target.saturating_sub(u64::try_from(existing).unwrap_or(0));
-    let options = WriterOptions::default();
-    let mut added = 0u64;
-    while added < missing {
-        let batch = (missing - added).min(5000);
-        let now = to_primitive(time::OffsetDateTime::now_utc());
-        let entries: Vec<NewEntry> = (0..batch)
-            .map(|i| {
-                let n = added + i;
-                let mut subject = [0u8; 32];
-                subject[..8].copy_from_slice(&n.to_le_bytes());
-                NewEntry::Usage(UsageEntry {
-                    occurred_at: occurred_at.unwrap_or(now),
-                    registrar_id: registrar.to_owned(),
-                    log_controller_id: registrar.to_owned(),
-                    subject_index: Some(subject),
-                    data_kind: "client".to_owned(),
-                    data_id: Some(uuid::Uuid::new_v4().to_string()),
-                    outcome: Outcome::Used,
-                    actor_kind: ActorKind::Staff,
-                    actor_id: "7d0c8a4e-2f5b-4a7e-9b1d-0c3e5f7a9b11".to_owned(),
-                    actor_name: Some("Maija Meikäläinen".to_owned()),
-                    on_behalf_of: None,
-                    service_unit_oid: Some("1.2.246.10.1234567.10.1".to_owned()),
-                    purpose: "client register: read client".to_owned(),
-                    access_basis: AccessBasis::Role,
-                    special_reason: None,
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                    calling_system: Some("apotti".to_owned()),
-                })
-            })
-            .collect();
-        write_transaction(&mut conn, |c| -> Result<(), DbError> {
-            rekisteri_audit::append_in_transaction(c, entries, now, keyring.audit_signer(), &options)
-                .map_err(|e| DbError::Migration(e.to_string()))
-        })
-        .map_err(|e| format!("filling the log: {e}"))?;
-        added += batch;
-    }
-    Ok(added)
-}
 
 /// The request of one audited read: a client of the registrar, by the handler.
 fn audited_read(rid: &str, client_id: &str, token: &str) -> Vec<u8> {
