@@ -359,3 +359,60 @@ app_test!(fn ax_4_another_registrars_paths_answer_exactly_what_a_registrar_that_
     let on_registrar = (String::from("registrar"), Some(r.clone()));
     assert_eq!(knocks, [vec![on_client; 3], vec![on_registrar; 6]].concat());
 });
+
+// A read by a token this server already knows skips the middleware's blocking call: the read's
+// own call confirms the caller on its connection before it reads anything (PL-12: one hop per
+// audited read). A caller moved to another organisation behind the API meanwhile (as another
+// server process would write it) is refused there as the middleware refuses a stranger: 404
+// and a denied knock in the registrar's log, and no read. A session ended meanwhile answers 401
+// with its challenge.
+app_test!(fn pl_12_a_remembered_caller_is_confirmed_by_the_reads_own_call_before_anything_is_read(app) {
+    use rekisteri_db::schema::accounts;
+    let s = setup(app);
+    let r = &s.registrar;
+    let path = format!("/v1/registrars/{r}/clients/{}", s.client);
+    let entries_on_client = |outcome: &str| -> i64 {
+        usage_log::table
+            .filter(usage_log::registrar_id.eq(r))
+            .filter(usage_log::actor_id.eq(&s.handler_id))
+            .filter(usage_log::data_id.eq(&s.client))
+            .filter(usage_log::outcome.eq(outcome))
+            .count()
+            .get_result(&mut app.db.conn())
+            .unwrap()
+    };
+    let read_before = entries_on_client("used");
+    // Twice: the second read's caller is the one the server kept.
+    for _ in 0..2 {
+        assert_eq!(app.get_as(&s.handler, &path).status().as_u16(), 200);
+    }
+    assert_eq!(entries_on_client("used"), read_before + 2);
+    diesel::update(accounts::table.find(&s.handler_id))
+        .set(accounts::organisation_id.eq(&s.other_registrar))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    assert_problem(app.get_as(&s.handler, &path), 404, "/problems/not-found");
+    assert_eq!(entries_on_client("used"), read_before + 2, "nothing was read");
+    let knocks: Vec<(String, String)> = usage_log::table
+        .filter(usage_log::registrar_id.eq(r))
+        .filter(usage_log::actor_id.eq(&s.handler_id))
+        .filter(usage_log::outcome.eq("denied"))
+        .select((usage_log::data_kind, usage_log::purpose))
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(knocks, [("client".to_owned(), "GET outside the caller's registrars".to_owned())]);
+    // Back home, the same session reads again; ended through the API, it is refused with the
+    // challenge, though this server kept its principal.
+    diesel::update(accounts::table.find(&s.handler_id))
+        .set(accounts::organisation_id.eq(r))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.get_as(&s.handler, &path).status().as_u16(), 200);
+    }
+    assert_eq!(app.post_as(&s.handler, "/v1/auth/logout", &json!({})).status().as_u16(), 204);
+    let refused = app.get_as(&s.handler, &path);
+    assert_eq!(refused.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+    assert_problem(refused, 401, "/problems/unauthenticated");
+    assert_eq!(entries_on_client("used"), read_before + 4);
+});

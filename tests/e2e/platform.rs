@@ -275,12 +275,25 @@ fn parse_openmetrics(text: &str) -> Vec<Sample> {
     samples
 }
 
-db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_with_no_personal_data(db) {
+/// A server with a scrape token, a registrar's client handler and a client of theirs read once.
+struct Scraped {
+    app: TestApp,
+    admin: String,
+    handler: String,
+    registrar: String,
+    client: String,
+}
+
+const SCRAPE: &str = "a-scrape-token-of-forty-characters-long!";
+
+fn scraped_app(db: &TestDatabase) -> Scraped {
     use crate::clients::{MAIJA, client_body, create, home_care_voucher};
-    const SCRAPE: &str = "a-scrape-token-of-forty-characters-long!";
     let app = TestApp::start_with(
         db_reopen(db),
-        TestAppOptions { metrics_token: Some(SCRAPE.to_owned()), ..TestAppOptions::default() },
+        TestAppOptions {
+            metrics_token: Some(SCRAPE.to_owned()),
+            ..TestAppOptions::default()
+        },
     );
     let admin = app.bootstrap_admin();
     let registrar = app.organisation(&admin, "Tampere", "municipality", "1.2.246.10.1001");
@@ -288,11 +301,28 @@ db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_
     let home_care = app.service_area(&admin, &registrar, "home_care", &["home_care"]);
     let (handler_id, handler) = app.add_user(&admin, "handler@tampere.fi", &registrar, "client_handler");
     app.grant_service_area(&admin, &handler_id, &home_care);
-    let created = create(&app, &handler, &registrar, &client_body(MAIJA, serde_json::json!([home_care_voucher(&provider)])));
-    let client = created["id"].as_str().unwrap();
+    let created = create(
+        &app,
+        &handler,
+        &registrar,
+        &client_body(MAIJA, serde_json::json!([home_care_voucher(&provider)])),
+    );
+    let client = created["id"].as_str().unwrap().to_owned();
     let read = app.get_as(&handler, &format!("/v1/registrars/{registrar}/clients/{client}"));
     assert_eq!(read.status().as_u16(), 200);
+    Scraped {
+        app,
+        admin,
+        handler,
+        registrar,
+        client,
+    }
+}
 
+db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_with_no_personal_data(db) {
+    use crate::clients::MAIJA;
+    let Scraped { app, admin, handler, registrar, client } = scraped_app(db);
+    let client = client.as_str();
     // Who may read them.
     assert_problem(app.get("/metrics"), 401, "/problems/unauthenticated");
     assert_problem(app.get_as(&handler, "/metrics"), 403, "/problems/forbidden");
@@ -329,4 +359,30 @@ db_test!(fn pl_10_metrics_are_openmetrics_text_for_an_admin_or_the_scrape_token_
         assert!(!text.contains(secret), "{secret} in the metrics");
     }
     assert!(!text.contains(&format!("/v1/registrars/{registrar}")), "a raw path in the metrics");
+});
+
+// PL-12: an audited read by a caller this server already knows makes one blocking call, its
+// caller confirmed inside it (docs/architecture.md, `principal`); a caller it does not know yet
+// is authenticated by the middleware first, a call of its own.
+db_test!(fn pl_12_an_audited_read_by_a_known_caller_makes_one_blocking_call(db) {
+    let Scraped { app, handler, registrar, client, .. } = scraped_app(db);
+    let path = format!("/v1/registrars/{registrar}/clients/{client}");
+    let blocking_calls = || -> f64 {
+        let text = app.get_as(SCRAPE, "/metrics").text().unwrap();
+        parse_openmetrics(&text)
+            .into_iter()
+            .find(|(name, _, _)| name == "rekisteri_blocking_calls_total")
+            .map(|(_, _, value)| value)
+            .unwrap_or_else(|| panic!("no rekisteri_blocking_calls_total in {text}"))
+    };
+    let read_with = |token: &str| -> f64 {
+        let before = blocking_calls();
+        let scrape = blocking_calls() - before;
+        assert_eq!(app.get_as(token, &path).status().as_u16(), 200);
+        blocking_calls() - before - 2.0 * scrape
+    };
+    assert_eq!(read_with(&handler), 1.0, "a read by a known caller");
+    let unknown = app.token("handler@tampere.fi", rekisteri_tests::USER_PASSWORD);
+    assert_eq!(read_with(&unknown), 2.0, "the first read of a new session");
+    assert_eq!(read_with(&unknown), 1.0, "its second read");
 });

@@ -239,6 +239,7 @@ impl TestApp {
         let writes = rekisteri_db::GroupCommit::start(&pool).unwrap();
         let state = web::Data::new(AppState {
             pool,
+            blocking_calls: Default::default(),
             writes,
             request_db_timeout: options.request_db_timeout,
             audit: audit.clone(),

@@ -38,7 +38,7 @@ pub use organisations::{
 pub use permissions::{Permission, ROLE_PERMISSIONS, permissions_table_markdown};
 pub use sessions::{
     LoginOutcome, PasswordCheck, PendingLogin, SessionToken, authenticate, authenticate_bearer, begin_login,
-    check_strong_authentication, finish_login, login, logout, require_strong_authentication,
+    check_strong_authentication, finish_login, login, logout, remembered_bearer, require_strong_authentication,
 };
 
 use rekisteri_audit::AuditLog;

@@ -611,6 +611,25 @@ pub fn authenticate_bearer(
     Ok(crate::Caller::Account(principal))
 }
 
+/// The principal this process keeps for the token under the latest access version it has read,
+/// without reading the database: what [`authenticate_bearer`] will answer unless the version has
+/// moved since. Only a guess until confirmed: a request that takes it must call
+/// [`authenticate_bearer`] on its own connection before its work reads anything (PL-12's one
+/// blocking hop), and use the principal that call answers.
+pub fn remembered_bearer(
+    cache: &crate::access_cache::AccessCache,
+    token: &str,
+    on_behalf_of: Option<&str>,
+    now: OffsetDateTime,
+) -> Option<Principal> {
+    cache.get(
+        token_hash(token),
+        on_behalf_of,
+        cache.latest_version(),
+        now_primitive(now),
+    )
+}
+
 enum Authenticated {
     /// A staff member or a system, and the instant until which the answer holds unless the
     /// access version moves.

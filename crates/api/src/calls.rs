@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
 use crate::middleware::RequestId;
-use crate::principal::{Authenticated, audit_context};
+use crate::principal::{Authenticating, audit_context};
 use crate::problem::{ApiError, Problem};
 use crate::request::{RegistrarCall, registrar_call};
 
@@ -117,7 +117,7 @@ pub struct QueueList {
 #[get("/v1/registrars/{rid}/queues")]
 async fn list_queues(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,7 +145,7 @@ async fn list_queues(
 #[post("/v1/registrars/{rid}/queues")]
 async fn create_queue(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
     body: Json<NewQueue>,
@@ -179,7 +179,7 @@ async fn create_queue(
 #[patch("/v1/registrars/{rid}/queues/{id}")]
 async fn update_queue(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: Json<QueueChanges>,
@@ -207,7 +207,7 @@ async fn update_queue(
 #[put("/v1/registrars/{rid}/queues/{id}/listeners/{account_id}")]
 async fn grant_listening(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -232,7 +232,7 @@ async fn grant_listening(
 #[delete("/v1/registrars/{rid}/queues/{id}/listeners/{account_id}")]
 async fn revoke_listening(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -286,7 +286,7 @@ pub struct ContactQuery {
 #[get("/v1/registrars/{rid}/contacts")]
 async fn list_contacts(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
     query: web::Query<ContactQuery>,
@@ -326,7 +326,7 @@ async fn list_contacts(
 #[post("/v1/registrars/{rid}/contacts")]
 async fn create_contact(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
     body: Json<NewContact>,
@@ -376,7 +376,7 @@ pub struct ContactSearchResult {
 #[post("/v1/registrars/{rid}/contacts/search")]
 async fn search_contacts(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
     body: Json<CallerNumberSearch>,
@@ -402,7 +402,7 @@ async fn search_contacts(
 #[get("/v1/registrars/{rid}/contacts/{id}")]
 async fn show_contact(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -430,7 +430,7 @@ async fn show_contact(
 #[post("/v1/registrars/{rid}/contacts/{id}/legal-hold")]
 async fn place_legal_hold(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: Json<NewLegalHold>,
@@ -457,7 +457,7 @@ async fn place_legal_hold(
 #[delete("/v1/registrars/{rid}/contacts/{id}/legal-hold")]
 async fn release_legal_hold(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -486,7 +486,7 @@ async fn release_legal_hold(
 #[post("/v1/registrars/{rid}/contacts/{id}/listening-requests")]
 async fn request_listening(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: Json<ListeningRequest>,
@@ -517,7 +517,7 @@ async fn request_listening(
 #[post("/v1/registrars/{rid}/contacts/{id}/media-exports")]
 async fn export_to_media(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: Json<MediaExport>,
@@ -544,7 +544,7 @@ async fn export_to_media(
 #[get("/v1/registrars/{rid}/processing-memos/{id}/disclosures")]
 async fn list_disclosures(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -571,7 +571,7 @@ async fn list_disclosures(
 #[post("/v1/registrars/{rid}/processing-memos/{id}/disclosures")]
 async fn add_disclosure(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<(String, String)>,
     body: Json<NewDisclosure>,
@@ -619,7 +619,7 @@ pub struct ReportQuery {
 #[get("/v1/registrars/{rid}/contact-reports")]
 async fn contact_report(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     request_id: RequestId,
     path: web::Path<String>,
     query: web::Query<ReportQuery>,

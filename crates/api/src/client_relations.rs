@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::idempotency::disclosing;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, Authenticating};
 use crate::problem::{ApiError, Problem, ProcessingRestricted};
 use crate::request::{ClientAccess, if_match, registrar_call, request};
 use crate::{AppState, RunBlocking};
@@ -46,7 +46,7 @@ pub struct ProxyList {
 #[get("/v1/registrars/{rid}/clients/{id}/proxies")]
 async fn list_proxies(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -74,7 +74,7 @@ async fn list_proxies(
 #[post("/v1/registrars/{rid}/clients/{id}/proxies")]
 async fn add_proxy(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewProxy>,
@@ -103,7 +103,7 @@ async fn add_proxy(
 #[delete("/v1/registrars/{rid}/clients/{id}/proxies/{pid}")]
 async fn revoke_proxy(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -133,7 +133,7 @@ pub struct CareTeam {
 #[get("/v1/registrars/{rid}/clients/{id}/care-team")]
 async fn list_care_team(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -161,7 +161,7 @@ async fn list_care_team(
 #[post("/v1/registrars/{rid}/clients/{id}/care-team")]
 async fn add_care_team_member(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewCareTeamMember>,
@@ -198,7 +198,7 @@ async fn add_care_team_member(
 #[patch("/v1/registrars/{rid}/clients/{id}/care-team/{member_id}")]
 async fn update_care_team_member(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     http: HttpRequest,
     path: web::Path<(String, String, String)>,

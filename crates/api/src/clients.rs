@@ -14,7 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::idempotency::disclosing;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, Authenticating};
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, decode_cursor, if_match, page_limit, registrar_call};
 use crate::{AppState, RunBlocking};
@@ -83,7 +83,7 @@ pub struct PageQuery {
 #[get("/v1/registrars/{rid}/clients")]
 async fn list_clients(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
@@ -117,7 +117,7 @@ async fn list_clients(
 #[post("/v1/registrars/{rid}/clients")]
 async fn create_client(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     body: Json<NewClient>,
@@ -160,7 +160,7 @@ pub struct IdentityCodeSearch {
 #[post("/v1/registrars/{rid}/clients/search")]
 async fn search(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     body: Json<IdentityCodeSearch>,
@@ -189,7 +189,7 @@ async fn search(
 #[get("/v1/registrars/{rid}/clients/{id}")]
 async fn show_client(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -220,7 +220,7 @@ pub struct ServiceList {
 #[get("/v1/registrars/{rid}/clients/{id}/services")]
 async fn list_services(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -245,7 +245,7 @@ async fn list_services(
 #[post("/v1/registrars/{rid}/clients/{id}/services")]
 async fn add_service(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewService>,
@@ -271,7 +271,7 @@ async fn add_service(
 #[get("/v1/registrars/{rid}/services/{sid}")]
 async fn show_service(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -298,7 +298,7 @@ async fn show_service(
 #[patch("/v1/registrars/{rid}/services/{sid}")]
 async fn update_service(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<ServiceChanges>,
@@ -329,7 +329,7 @@ pub struct ServiceEventList {
 #[get("/v1/registrars/{rid}/services/{sid}/events")]
 async fn list_events(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -357,7 +357,7 @@ async fn list_events(
 #[post("/v1/registrars/{rid}/services/{sid}/events")]
 async fn record_event(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewServiceEvent>,
@@ -400,7 +400,7 @@ pub struct SettlementQuery {
 #[get("/v1/registrars/{rid}/settlements")]
 async fn settlement(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     http: HttpRequest,
     path: web::Path<String>,
@@ -506,7 +506,7 @@ async fn provider_users(
 #[patch("/v1/registrars/{rid}/clients/{id}")]
 async fn update_client(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     http: HttpRequest,
     path: web::Path<(String, String)>,

@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::extract::Json;
 use crate::idempotency::{disclosing, disclosure};
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, Authenticating};
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, if_match, page_limit, registrar_call, request};
 use crate::{AppState, RunBlocking};
@@ -71,7 +71,7 @@ fn location(request: &DataSubjectRequest) -> String {
 #[get("/v1/registrars/{rid}/data-subject-requests")]
 async fn list_requests(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     query: web::Query<RequestQuery>,
@@ -159,7 +159,7 @@ async fn create_request(
 #[get("/v1/registrars/{rid}/data-subject-requests/{id}")]
 async fn show_request(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -194,7 +194,7 @@ async fn show_request(
 #[patch("/v1/registrars/{rid}/data-subject-requests/{id}")]
 async fn update_request(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     http: HttpRequest,
     path: web::Path<(String, String)>,

@@ -84,6 +84,9 @@ pub struct AppState {
     /// Wakes this process's will-service forwarder when a request queued an item (CO-6); a
     /// handle nobody waits on where the scheduler does not run the outbox.
     pub outbox_wakeup: rekisteri_core::Wakeup,
+    /// Database work handed off the event loop ([`RunBlocking::run`]): with the requests
+    /// answered, the hops a request makes (`/metrics`: `rekisteri_blocking_calls_total`).
+    pub blocking_calls: prometheus_client::metrics::counter::Counter,
 }
 
 impl AppState {
@@ -116,6 +119,7 @@ impl RunBlocking for web::Data<AppState> {
         T: Send + 'static,
         F: FnOnce(&mut rekisteri_db::DbConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
     {
+        self.blocking_calls.inc();
         let state = self.clone();
         // A request holding an Idempotency-Key claim: its writes commit only with the claim.
         let check = idempotency::CLAIM.try_with(Clone::clone).ok();

@@ -207,6 +207,11 @@ fn render(state: &AppState, snapshot: &Snapshot) -> Result<String, std::fmt::Err
         "Time from the request's arrival to its answer, by route pattern and method",
         HTTP.duration.clone(),
     );
+    registry.register(
+        "blocking_calls",
+        "Database work handed off the event loop to the blocking threads; per answered request, the hops a request makes",
+        state.blocking_calls.clone(),
+    );
     let audit = rekisteri_audit::metrics::writer_metrics();
     registry.register(
         "audit_group_commit_entries",

@@ -250,6 +250,15 @@ fn finish(
 ) -> ServiceResponse<BoxBody> {
     let (request, body_response) = response.into_parts();
     let mut body_response = ensure_problem(body_response);
+    // A token refused in the handler's call (a principal confirmed there, see
+    // `principal::Authenticating`) challenges as the middleware's refusals do.
+    if body_response.status() == StatusCode::UNAUTHORIZED
+        && !body_response.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        body_response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         body_response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

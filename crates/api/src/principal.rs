@@ -3,8 +3,10 @@
 
 use std::future::{Ready, ready};
 
+use futures_util::future::LocalBoxFuture;
+
 use actix_web::dev::{Payload, ServiceRequest};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use rekisteri_accounts::{AccountsError, Caller, Citizen, Principal};
 use rekisteri_core::Refusal;
@@ -18,19 +20,126 @@ pub struct Authenticated(pub Principal);
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticating = Authenticating::from_request(req, payload).into_inner();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let Authenticating { principal, unconfirmed } = authenticating?;
+            match unconfirmed {
+                None => Ok(Authenticated(principal)),
+                // A handler that takes the principal before its blocking call: confirmed by a
+                // hop of its own, as the middleware would have done.
+                Some(unconfirmed) => {
+                    let state = state.ok_or_else(|| ApiError::internal("no application state"))?;
+                    state
+                        .run(move |conn, state| unconfirmed.confirm(conn, state))
+                        .await
+                        .map(Authenticated)
+                }
+            }
+        })
+    }
+}
+
+/// The caller of an operation whose handler does its work in one blocking call
+/// ([`crate::request::RegistrarCall`]): authenticated by the middleware, or, for a `GET` whose
+/// token this process already knows, taken from memory and confirmed at the start of that call,
+/// on its connection, before anything is read (PL-12: one blocking hop per audited read).
+#[derive(Debug, Clone)]
+pub struct Authenticating {
+    principal: Principal,
+    unconfirmed: Option<Unconfirmed>,
+}
+
+impl Authenticating {
+    /// The principal the request's work runs as: the middleware's, or the one confirming the
+    /// remembered guess answers now, which is the one to use if the rights changed meanwhile.
+    pub(crate) fn confirm(
+        self,
+        conn: &mut rekisteri_db::DbConnection,
+        state: &AppState,
+    ) -> Result<Principal, ApiError> {
+        match self.unconfirmed {
+            None => Ok(self.principal),
+            Some(unconfirmed) => unconfirmed.confirm(conn, state),
+        }
+    }
+}
+
+impl From<Authenticated> for Authenticating {
+    fn from(authenticated: Authenticated) -> Self {
+        Self {
+            principal: authenticated.0,
+            unconfirmed: None,
+        }
+    }
+}
+
+impl FromRequest for Authenticating {
+    type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         // The middleware has refused every unauthenticated request to a non-public operation,
         // so a missing caller here means the operation is public yet asks for one.
-        ready(match req.extensions().get::<Caller>() {
-            Some(Caller::Account(principal)) => Ok(Authenticated(principal.clone())),
+        let extensions = req.extensions();
+        ready(match extensions.get::<Caller>() {
+            Some(Caller::Account(principal)) => Ok(Authenticating {
+                principal: principal.clone(),
+                unconfirmed: extensions.get::<Unconfirmed>().cloned(),
+            }),
             Some(Caller::Citizen(_)) => Err(ApiError::problem(
                 ProblemType::Forbidden,
                 "This operation is for staff and integrations; citizens use the /v1/me paths.",
             )),
             None => Err(unauthenticated()),
         })
+    }
+}
+
+/// What confirming a principal taken from memory needs: the request's credentials, and what
+/// the middleware's standing check (AX-4) would have logged had it refused.
+#[derive(Debug, Clone)]
+struct Unconfirmed {
+    token: String,
+    on_behalf_of: Option<String>,
+    method: actix_web::http::Method,
+    path: String,
+    request_id: crate::RequestId,
+}
+
+impl Unconfirmed {
+    /// Authenticates the token on `conn` as the middleware does ([`authenticate`]): the access
+    /// version read, and the kept principal used only if it still holds. A principal that has
+    /// lost its standing in the path's registrar meanwhile is refused there as the middleware
+    /// refuses it ([`require_standing`]).
+    fn confirm(self, conn: &mut rekisteri_db::DbConnection, state: &AppState) -> Result<Principal, ApiError> {
+        let now = state.clock.now();
+        let caller = authenticate_caller(conn, state, &self.token, self.on_behalf_of.as_deref(), None, now)
+            .map_err(authentication_error)?;
+        let Caller::Account(principal) = caller else {
+            return Err(ApiError::problem(
+                ProblemType::Forbidden,
+                "This operation is for staff and integrations; citizens use the /v1/me paths.",
+            ));
+        };
+        if let Some(registrar_id) = registrar_of_path(&self.path)
+            && !rekisteri_clients::access::has_standing_without_lookup(&principal, registrar_id)
+        {
+            let purpose = format!("{} outside the caller's registrars", self.method);
+            let context = audit_context(&principal, registrar_id, &purpose, &self.request_id);
+            rekisteri_clients::access::require_standing(
+                conn,
+                &state.clients(),
+                &principal,
+                &context,
+                door_target(&self.path),
+                rekisteri_db::to_primitive(now),
+            )?;
+        }
+        Ok(principal)
     }
 }
 
@@ -121,29 +230,56 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
         .transpose()
         .map_err(|_| ApiError::field("X-On-Behalf-Of-Token", "must be a JWT"))?;
     let now = state.clock.now();
+    // A read by a token this process knows needs no blocking call here: its handler's call
+    // confirms the principal before its work (one hop instead of two). Only reads: a write's
+    // Idempotency-Key layer acts on the caller before the handler runs.
+    if user_token.is_none()
+        && matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(principal) =
+            rekisteri_accounts::remembered_bearer(&state.access_cache, &token, on_behalf_of.as_deref(), now)
+        && registrar_of_path(req.path())
+            .is_none_or(|rid| rekisteri_clients::access::has_standing_without_lookup(&principal, rid))
+    {
+        let request_id = req
+            .extensions()
+            .get::<crate::RequestId>()
+            .cloned()
+            .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string()));
+        let unconfirmed = Unconfirmed {
+            token,
+            on_behalf_of,
+            method: req.method().clone(),
+            path: req.path().to_owned(),
+            request_id,
+        };
+        req.extensions_mut().insert(Caller::Account(principal));
+        req.extensions_mut().insert(unconfirmed);
+        return Ok(());
+    }
     let caller = state
         .run(move |conn, state| {
-            authenticate_caller(conn, state, &token, on_behalf_of.as_deref(), user_token.as_deref(), now).map_err(|e| {
-                match e {
-                    AccountsError::Unauthenticated => unauthenticated(),
-                    AccountsError::Refused(Refusal::Forbidden(detail)) => {
-                        ApiError::problem(ProblemType::Forbidden, detail)
-                    }
-                    AccountsError::Db(e) => e.into(),
-                    AccountsError::Audit(e) => e.into(),
-                    // Authentication answers only 401 or 403: anything else it returns is a
-                    // failure of ours, not something the caller could mend.
-                    e @ (AccountsError::Refused(_)
-                    | AccountsError::InvalidCredentials
-                    | AccountsError::Throttled { .. }
-                    | AccountsError::StrongAuthenticationRequired
-                    | AccountsError::Crypto(_)) => ApiError::internal(e),
-                }
-            })
+            authenticate_caller(conn, state, &token, on_behalf_of.as_deref(), user_token.as_deref(), now)
+                .map_err(authentication_error)
         })
         .await?;
     req.extensions_mut().insert(caller);
     Ok(())
+}
+
+/// Authentication answers only 401 or 403: anything else it returns is a failure of ours, not
+/// something the caller could mend.
+fn authentication_error(e: AccountsError) -> ApiError {
+    match e {
+        AccountsError::Unauthenticated => unauthenticated(),
+        AccountsError::Refused(Refusal::Forbidden(detail)) => ApiError::problem(ProblemType::Forbidden, detail),
+        AccountsError::Db(e) => e.into(),
+        AccountsError::Audit(e) => e.into(),
+        e @ (AccountsError::Refused(_)
+        | AccountsError::InvalidCredentials
+        | AccountsError::Throttled { .. }
+        | AccountsError::StrongAuthenticationRequired
+        | AccountsError::Crypto(_)) => ApiError::internal(e),
+    }
 }
 
 fn authenticate_caller(

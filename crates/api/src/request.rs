@@ -14,7 +14,7 @@ use rekisteri_clients::Request;
 
 use crate::idempotency::disclosure;
 use crate::middleware::RequestId;
-use crate::principal::Authenticated;
+use crate::principal::Authenticating;
 use crate::principal::audit_context;
 use crate::problem::ApiError;
 use crate::{AppState, RunBlocking};
@@ -112,7 +112,7 @@ pub(crate) fn registrar_request<'a>(
 /// does the asking.
 pub(crate) struct RegistrarCall<A> {
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: A,
     registrar_id: String,
 }
@@ -120,20 +120,21 @@ pub(crate) struct RegistrarCall<A> {
 /// The call a handler makes for `principal` on the data of the registrar `registrar_id`.
 pub(crate) fn registrar_call<A>(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: impl Into<Authenticating>,
     access: A,
     registrar_id: String,
 ) -> RegistrarCall<A> {
     RegistrarCall {
         state,
-        principal,
+        principal: principal.into(),
         access,
         registrar_id,
     }
 }
 
 impl<A: Send + 'static> RegistrarCall<A> {
-    /// Runs `work` on a pooled connection with the caller, the access and the registrar's id.
+    /// Runs `work` on a pooled connection with the caller, the access and the registrar's id:
+    /// the caller confirmed first on that connection, so the request makes one blocking call.
     pub(crate) async fn run_as<T, F>(self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -148,7 +149,10 @@ impl<A: Send + 'static> RegistrarCall<A> {
             registrar_id,
         } = self;
         state
-            .run(move |conn, state| work(conn, state, &principal.0, &access, &registrar_id))
+            .run(move |conn, state| {
+                let principal = principal.confirm(conn, state)?;
+                work(conn, state, &principal, &access, &registrar_id)
+            })
             .await
     }
 }

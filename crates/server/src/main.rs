@@ -796,6 +796,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
     };
     let state = AppState {
         pool,
+        blocking_calls: Default::default(),
         writes,
         request_db_timeout: config.request_db_timeout,
         audit,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::extract::Json;
 use crate::idempotency::disclosing;
-use crate::principal::Authenticated;
+use crate::principal::Authenticating;
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, registrar_call};
 
@@ -44,7 +44,7 @@ pub struct ConsentBody {
 #[get("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
 pub(super) async fn list_informings(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -70,7 +70,7 @@ pub(super) async fn list_informings(
 #[post("/v1/registrars/{rid}/clients/{id}/kanta-informing")]
 pub(super) async fn record_informing(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewInforming>,
@@ -97,7 +97,7 @@ pub(super) async fn record_informing(
 #[get("/v1/registrars/{rid}/clients/{id}/disclosure-consent")]
 pub(super) async fn get_consent(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -124,7 +124,7 @@ pub(super) async fn get_consent(
 #[put("/v1/registrars/{rid}/clients/{id}/disclosure-consent")]
 pub(super) async fn set_consent(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<ConsentBody>,
@@ -150,7 +150,7 @@ pub(super) async fn set_consent(
 #[get("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions")]
 pub(super) async fn list_prohibitions(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -177,7 +177,7 @@ pub(super) async fn list_prohibitions(
 #[post("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions")]
 pub(super) async fn add_prohibition(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewProhibition>,
@@ -205,7 +205,7 @@ pub(super) async fn add_prohibition(
 #[post("/v1/registrars/{rid}/clients/{id}/disclosure-prohibitions/{pid}/revoke")]
 pub(super) async fn revoke_prohibition(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -233,7 +233,7 @@ pub(super) async fn revoke_prohibition(
 #[post("/v1/registrars/{rid}/disclosure-decisions")]
 pub(super) async fn decide(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     body: Json<DecisionRequest>,

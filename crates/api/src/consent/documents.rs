@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::extract::Json;
 use crate::idempotency::disclosing;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, Authenticating};
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
@@ -31,7 +31,7 @@ pub struct DocumentList {
 #[get("/v1/registrars/{rid}/cases/{case_oid}/documents")]
 pub(super) async fn list_documents(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -60,7 +60,7 @@ pub(super) async fn list_documents(
 #[post("/v1/registrars/{rid}/cases/{case_oid}/documents")]
 pub(super) async fn store_document(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<NewDocument>,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::extract::Json;
 use crate::idempotency::disclosing;
-use crate::principal::Authenticated;
+use crate::principal::{Authenticated, Authenticating};
 use crate::problem::{ApiError, Problem};
 use crate::request::{ClientAccess, registrar_call};
 use crate::{AppState, RunBlocking};
@@ -142,7 +142,7 @@ pub(super) async fn kanta_joining_report(
 #[post("/v1/registrars/{rid}/voucher-provider-choices")]
 pub(super) async fn record_voucher_choice(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     body: Json<VoucherChoiceBody>,
@@ -208,7 +208,7 @@ pub(super) async fn list_rights(
 #[post("/v1/registrars/{rid}/registry-use-rights")]
 pub(super) async fn open_right(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<String>,
     body: Json<OpenRight>,
@@ -244,7 +244,7 @@ pub(super) async fn open_right(
 #[get("/v1/registrars/{rid}/registry-use-rights/{id}")]
 pub(super) async fn show_right(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -272,7 +272,7 @@ pub(super) async fn show_right(
 #[post("/v1/registrars/{rid}/registry-use-rights/{id}/close")]
 pub(super) async fn close_right(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<CloseRight>,
@@ -301,7 +301,7 @@ pub(super) async fn close_right(
 #[post("/v1/registrars/{rid}/registry-use-rights/{id}/reopen")]
 pub(super) async fn reopen_right(
     state: web::Data<AppState>,
-    principal: Authenticated,
+    principal: Authenticating,
     access: ClientAccess,
     path: web::Path<(String, String)>,
     body: Json<ReopenRight>,

@@ -9,7 +9,7 @@ use rekisteri_db::schema::{clients, services};
 use rekisteri_db::{DbConnection, write_transaction};
 
 use super::row::{
-    ClientRow, client_by_subject, client_columns, load_client, load_services_of, load_services_of_client, open_client,
+    ClientRow, client_by_subject, client_columns, load_client, load_client_with_services, load_services_of, open_client,
 };
 use super::validation::parse_identity_code;
 use crate::access::{Decision, Reach, decide_for};
@@ -93,10 +93,9 @@ fn visible_client(
     registrar_id: &str,
     client_id: &str,
 ) -> Result<Option<(ClientRow, Vec<ServiceRow>)>, ClientsError> {
-    let row = load_client(conn, registrar_id, client_id)?;
-    let services = match &row {
-        Some(row) => load_services_of_client(conn, registrar_id, &row.id)?,
-        None => Vec::new(),
+    let (row, services) = match load_client_with_services(conn, registrar_id, client_id)? {
+        Some((row, services)) => (Some(row), services),
+        None => (None, Vec::new()),
     };
     let reached = services
         .iter()

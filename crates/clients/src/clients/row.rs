@@ -147,19 +147,32 @@ pub(crate) fn load_services_of(
         .load(conn)
 }
 
-/// [`load_services_of`] for one client, as a statement that stays prepared (a list of ids makes
-/// a new one each time).
-pub(crate) fn load_services_of_client(
+/// A client with all its services, in one statement that stays prepared (PL-12: an audited
+/// read's one query). The client's columns come once per service: a client has few.
+pub(crate) fn load_client_with_services(
     conn: &mut DbConnection,
     registrar_id: &str,
     client_id: &str,
-) -> QueryResult<Vec<ServiceRow>> {
-    services::table
-        .filter(services::registrar_id.eq(registrar_id))
-        .filter(services::client_id.eq(client_id))
+) -> QueryResult<Option<(ClientRow, Vec<ServiceRow>)>> {
+    let rows: Vec<(ClientRow, Option<ServiceRow>)> = clients::table
+        .left_join(
+            services::table.on(services::registrar_id
+                .eq(clients::registrar_id)
+                .and(services::client_id.eq(clients::id))),
+        )
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq(client_id))
         .order((services::valid_from, services::id))
-        .select(service_columns!())
-        .load(conn)
+        .select((client_columns!(), service_columns!().nullable()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    Ok(rows.next().map(|(client, first)| {
+        let services = first
+            .into_iter()
+            .chain(rows.filter_map(|(_, service)| service))
+            .collect();
+        (client, services)
+    }))
 }
 
 /// Opens a client's row for the caller: a provider gets only the fields it needs (CL-9), and a
