@@ -96,10 +96,11 @@ struct Entry {
 
 /// The database's current access version.
 pub fn current_version(conn: &mut DbConnection) -> QueryResult<i64> {
-    access_version::table
+    // Every authenticated request reads it.
+    rekisteri_db::on_backend!(conn, |c| access_version::table
         .find(1)
         .select(access_version::version)
-        .first(conn)
+        .first(c))
 }
 
 impl AccessCache {

@@ -196,23 +196,21 @@ impl RouteTable {
     /// The methods of the most specific paths that match: a literal segment beats a template
     /// (`…/clients/search` is not `…/clients/{id}`), as the document lists them.
     fn allowed(&self, path: &str) -> Vec<Method> {
-        let templates = |definition: &Template| definition.variables;
-        let Some(fewest) = self
-            .routes
-            .iter()
-            .filter(|(definition, _)| definition.is_match(path))
-            .map(|(definition, _)| templates(definition))
-            .min()
-        else {
-            return Vec::new();
-        };
+        // One pass (every request's middleware asks): a template with more variables than the
+        // most specific match so far is not even compared.
+        let mut fewest = usize::MAX;
         let mut methods: Vec<Method> = Vec::new();
         for (definition, route_methods) in &self.routes {
-            if definition.is_match(path) && templates(definition) == fewest {
-                for method in route_methods {
-                    if !methods.contains(method) {
-                        methods.push(method.clone());
-                    }
+            if definition.variables > fewest || !definition.is_match(path) {
+                continue;
+            }
+            if definition.variables < fewest {
+                fewest = definition.variables;
+                methods.clear();
+            }
+            for method in route_methods {
+                if !methods.contains(method) {
+                    methods.push(method.clone());
                 }
             }
         }
@@ -310,5 +308,48 @@ mod tests {
                 assert_eq!(ours.is_match(path), actix.is_match(path), "{pattern} on {path}");
             }
         }
+    }
+
+    /// The modules may register their routes in any order (`crate::configure` puts the hot
+    /// ones first): actix takes the first route that matches a request, and no two operations
+    /// of one method match one path, so the order never picks another handler.
+    #[test]
+    fn pl_12_no_two_operations_of_one_method_match_one_path() {
+        let doc = crate::openapi();
+        let operations: Vec<(&String, &str)> = doc
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [
+                    (item.get.is_some(), "GET"),
+                    (item.post.is_some(), "POST"),
+                    (item.put.is_some(), "PUT"),
+                    (item.patch.is_some(), "PATCH"),
+                    (item.delete.is_some(), "DELETE"),
+                ]
+                .into_iter()
+                .filter(|(present, _)| *present)
+                .map(move |(_, method)| (path, method))
+            })
+            .collect();
+        // Two templates share a path when, segment by segment, each pair is equal or either is
+        // a variable.
+        let share_a_path = |a: &str, b: &str| {
+            let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+            a.len() == b.len()
+                && a.iter()
+                    .zip(&b)
+                    .all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'))
+        };
+        for (i, (path, method)) in operations.iter().enumerate() {
+            for (other, other_method) in &operations[i + 1..] {
+                assert!(
+                    method != other_method || !share_a_path(path, other),
+                    "{method} {path} and {other} match the same paths"
+                );
+            }
+        }
+        assert!(operations.len() > 100, "only {} operations", operations.len());
     }
 }

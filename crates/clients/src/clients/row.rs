@@ -154,7 +154,7 @@ pub(crate) fn load_client_with_services(
     registrar_id: &str,
     client_id: &str,
 ) -> QueryResult<Option<(ClientRow, Vec<ServiceRow>)>> {
-    let rows: Vec<(ClientRow, Option<ServiceRow>)> = clients::table
+    let query = clients::table
         .left_join(
             services::table.on(services::registrar_id
                 .eq(clients::registrar_id)
@@ -163,8 +163,8 @@ pub(crate) fn load_client_with_services(
         .filter(clients::registrar_id.eq(registrar_id))
         .filter(clients::id.eq(client_id))
         .order((services::valid_from, services::id))
-        .select((client_columns!(), service_columns!().nullable()))
-        .load(conn)?;
+        .select((client_columns!(), service_columns!().nullable()));
+    let rows: Vec<(ClientRow, Option<ServiceRow>)> = rekisteri_db::on_backend!(conn, |c| query.load(c))?;
     let mut rows = rows.into_iter();
     Ok(rows.next().map(|(client, first)| {
         let services = first
