@@ -90,24 +90,72 @@ impl FromRequest for Authenticating {
                 principal: principal.clone(),
                 unconfirmed: extensions.get::<Unconfirmed>().cloned(),
             }),
-            Some(Caller::Citizen(_)) => Err(ApiError::problem(
-                ProblemType::Forbidden,
-                "This operation is for staff and integrations; citizens use the /v1/me paths.",
-            )),
+            Some(Caller::Citizen(_)) => Err(staff_only()),
             None => Err(unauthenticated()),
         })
     }
 }
 
-/// What confirming a principal taken from memory needs: the request's credentials, and what
-/// the middleware's standing check (AX-4) would have logged had it refused.
+/// What an operation for staff and integrations answers a citizen.
+fn staff_only() -> ApiError {
+    ApiError::problem(
+        ProblemType::Forbidden,
+        "This operation is for staff and integrations; citizens use the /v1/me paths.",
+    )
+}
+
+/// What confirming a principal taken from memory needs: the request's credentials, and where
+/// it knocks, for the standing check (AX-4) the middleware would have made.
 #[derive(Debug, Clone)]
 struct Unconfirmed {
     token: String,
     on_behalf_of: Option<String>,
-    method: actix_web::http::Method,
+    knock: Knock,
+}
+
+/// A request at a registrar's door (AX-4): what a refusal there logs.
+#[derive(Debug, Clone)]
+struct Knock {
+    method: Method,
     path: String,
     request_id: crate::RequestId,
+}
+
+impl Knock {
+    fn of(req: &ServiceRequest) -> Self {
+        Self {
+            method: req.method().clone(),
+            path: req.path().to_owned(),
+            request_id: req
+                .extensions()
+                .get::<crate::RequestId>()
+                .cloned()
+                .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string())),
+        }
+    }
+
+    fn purpose(&self) -> String {
+        format!("{} outside the caller's registrars", self.method)
+    }
+
+    /// The account's standing in `registrar_id`, looked up: without it, the knock logged and 404.
+    fn require(
+        &self,
+        conn: &mut rekisteri_db::DbConnection,
+        state: &AppState,
+        principal: &Principal,
+        registrar_id: &str,
+    ) -> Result<(), ApiError> {
+        let context = audit_context(principal, registrar_id, &self.purpose(), &self.request_id);
+        Ok(rekisteri_clients::access::require_standing(
+            conn,
+            &state.clients(),
+            principal,
+            &context,
+            door_target(&self.path),
+            rekisteri_db::to_primitive(state.clock.now()),
+        )?)
+    }
 }
 
 impl Unconfirmed {
@@ -120,24 +168,12 @@ impl Unconfirmed {
         let caller = authenticate_caller(conn, state, &self.token, self.on_behalf_of.as_deref(), None, now)
             .map_err(authentication_error)?;
         let Caller::Account(principal) = caller else {
-            return Err(ApiError::problem(
-                ProblemType::Forbidden,
-                "This operation is for staff and integrations; citizens use the /v1/me paths.",
-            ));
+            return Err(staff_only());
         };
-        if let Some(registrar_id) = registrar_of_path(&self.path)
+        if let Some(registrar_id) = registrar_of_path(&self.knock.path)
             && !rekisteri_clients::access::has_standing_without_lookup(&principal, registrar_id)
         {
-            let purpose = format!("{} outside the caller's registrars", self.method);
-            let context = audit_context(&principal, registrar_id, &purpose, &self.request_id);
-            rekisteri_clients::access::require_standing(
-                conn,
-                &state.clients(),
-                &principal,
-                &context,
-                door_target(&self.path),
-                rekisteri_db::to_primitive(now),
-            )?;
+            self.knock.require(conn, state, &principal, registrar_id)?;
         }
         Ok(principal)
     }
@@ -240,17 +276,10 @@ pub async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
         && registrar_of_path(req.path())
             .is_none_or(|rid| rekisteri_clients::access::has_standing_without_lookup(&principal, rid))
     {
-        let request_id = req
-            .extensions()
-            .get::<crate::RequestId>()
-            .cloned()
-            .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string()));
         let unconfirmed = Unconfirmed {
             token,
             on_behalf_of,
-            method: req.method().clone(),
-            path: req.path().to_owned(),
-            request_id,
+            knock: Knock::of(req),
         };
         req.extensions_mut().insert(Caller::Account(principal));
         req.extensions_mut().insert(unconfirmed);
@@ -325,48 +354,33 @@ pub async fn require_standing(req: &ServiceRequest) -> Result<(), ApiError> {
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("no application state"))?;
-    let request_id = req
-        .extensions()
-        .get::<crate::RequestId>()
-        .cloned()
-        .unwrap_or_else(|| crate::RequestId(uuid::Uuid::new_v4().to_string()));
-    let purpose = format!("{} outside the caller's registrars", req.method());
-    let target = door_target(req.path());
-    let principal = match caller {
-        Caller::Account(principal) => principal,
+    let knock = Knock::of(req);
+    let registrar_id = registrar_id.to_owned();
+    match caller {
+        Caller::Account(principal) => {
+            state
+                .run(move |conn, state| knock.require(conn, state, &principal, &registrar_id))
+                .await
+        }
         // Citizens reach their records through /v1/me, never a registrar's paths; the knock is
         // logged all the same (PL-19).
         Caller::Citizen(citizen) => {
-            let registrar_id = registrar_id.to_owned();
             let now = state.clock.now();
-            return state
+            state
                 .run(move |conn, state| {
                     let request = rekisteri_clients::CitizenRequest {
                         citizen: &citizen,
-                        request_id: &request_id.0,
+                        request_id: &knock.request_id.0,
                         now,
                     };
+                    let target = door_target(&knock.path);
                     Err(request
-                        .refuse_at_door(conn, &state.clients(), &registrar_id, &purpose, target)
+                        .refuse_at_door(conn, &state.clients(), &registrar_id, &knock.purpose(), target)
                         .into())
                 })
-                .await;
+                .await
         }
-    };
-    let context = audit_context(&principal, registrar_id, &purpose, &request_id);
-    let now = rekisteri_db::to_primitive(state.clock.now());
-    state
-        .run(move |conn, state| {
-            Ok(rekisteri_clients::access::require_standing(
-                conn,
-                &state.clients(),
-                &principal,
-                &context,
-                target,
-                now,
-            )?)
-        })
-        .await
+    }
 }
 
 /// The record a registrar path names (`…/clients/{id}/…` is client `id`), for the usage entry of
