@@ -58,6 +58,134 @@ fn cut_point(
     }
 }
 
+/// Where one chain is cut: its last entry past retention.
+struct Cut {
+    kind: LogKind,
+    chain: String,
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+/// SQLite's side: the logs there are views over monthly tables (`rekisteri_db::log_partitions`),
+/// so the run asks the tables one by one, which lets it skip the months the cut-off cannot
+/// touch, and drops a month whose entries are all in the chains' expired prefixes whole.
+mod sqlite_months {
+    use diesel::QueryResult;
+    use diesel::sqlite::SqliteConnection;
+    use rekisteri_db::log_partitions::{self, Partition};
+    use time::PrimitiveDateTime;
+
+    use super::Cut;
+    use crate::LogKind;
+
+    fn starts_at(part: &Partition) -> Option<PrimitiveDateTime> {
+        part.month.map(|m| m.midnight())
+    }
+
+    /// As [`super::cut_point`]: the last entry of `chain` such that it and every entry before it
+    /// occurred before `cutoff`.
+    pub(super) fn cut_point(
+        conn: &mut SqliteConnection,
+        kind: LogKind,
+        chain: &str,
+        cutoff: PrimitiveDateTime,
+    ) -> QueryResult<Option<(i64, Vec<u8>)>> {
+        let parts = log_partitions::partitions(conn, kind.table())?;
+        let mut first_kept: Option<i64> = None;
+        for part in &parts {
+            let first = if part.ends_at().is_some_and(|end| end <= cutoff) {
+                // Every entry of a month that ended by the cut-off occurred before it.
+                None
+            } else if starts_at(part).is_some_and(|start| start >= cutoff) {
+                log_partitions::min_seq(conn, &part.name, chain)?
+            } else {
+                log_partitions::first_at_or_after(conn, &part.name, chain, cutoff)?
+            };
+            first_kept = match (first_kept, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let limit = first_kept.map_or(i64::MAX, |seq| seq - 1);
+        let mut last: Option<(i64, Vec<u8>)> = None;
+        for part in &parts {
+            if starts_at(part).is_some_and(|start| start >= cutoff) {
+                continue;
+            }
+            if let Some(found) = log_partitions::last_through(conn, &part.name, chain, limit)?
+                && last.as_ref().is_none_or(|(seq, _)| found.0 > *seq)
+            {
+                last = Some(found);
+            }
+        }
+        Ok(last)
+    }
+
+    /// Deletes every chain's prefix up to its cut: whole months where they hold nothing else,
+    /// `batch` entries per statement elsewhere. Returns the entries removed.
+    pub(super) fn delete_prefixes(
+        conn: &mut SqliteConnection,
+        cuts: &[Cut],
+        cutoff: PrimitiveDateTime,
+        batch: i64,
+    ) -> QueryResult<u64> {
+        let mut deleted = 0u64;
+        for kind in LogKind::ALL {
+            let log_table = kind.table();
+            let cuts: Vec<&Cut> = cuts.iter().filter(|c| c.kind == kind).collect();
+            if cuts.is_empty() {
+                continue;
+            }
+            let chains: Vec<String> = cuts.iter().map(|c| c.chain.clone()).collect();
+            for part in log_partitions::partitions(conn, log_table)? {
+                // Entries at or after the cut-off follow every cut (a cut ends before the first).
+                if starts_at(&part).is_some_and(|start| start >= cutoff) {
+                    continue;
+                }
+                if part.ends_at().is_some_and(|end| end <= cutoff)
+                    && whole_month_is_expired(conn, &part.name, &cuts, &chains)?
+                {
+                    deleted += u64::try_from(log_partitions::count(conn, &part.name)?).unwrap_or(0);
+                    log_partitions::drop_month(conn, log_table, &part.name)?;
+                    continue;
+                }
+                for cut in &cuts {
+                    let Some(mut from) = log_partitions::min_seq(conn, &part.name, &cut.chain)? else {
+                        continue;
+                    };
+                    while from <= cut.seq {
+                        let to = from.saturating_add(batch.max(1) - 1).min(cut.seq);
+                        deleted += log_partitions::delete_range(conn, &part.name, &cut.chain, from, to)? as u64;
+                        if to == cut.seq {
+                            break;
+                        }
+                        from = to + 1;
+                    }
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Whether every entry in `partition` lies in its chain's expired prefix.
+    fn whole_month_is_expired(
+        conn: &mut SqliteConnection,
+        partition: &str,
+        cuts: &[&Cut],
+        chains: &[String],
+    ) -> QueryResult<bool> {
+        if log_partitions::holds_other_chains(conn, partition, chains)? {
+            return Ok(false);
+        }
+        for cut in cuts {
+            if log_partitions::max_seq(conn, partition, &cut.chain)?.is_some_and(|last| last > cut.seq) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// Entries per DELETE statement. With delete triggers, SQLite first copies every row a statement
 /// deletes into a temporary table (in memory: `temp_store = MEMORY`) and then deletes them: one
 /// statement over 10 000 000 entries held 7.7 GB. In ranges of this many the run's memory stays
@@ -126,6 +254,7 @@ pub fn run_in_ranges(
             diesel::sql_query("SET LOCAL rekisteri.audit_retention = 'on'").execute(c)?;
         }
         let mut report = RetentionReport::default();
+        let mut cuts = Vec::new();
         for chain in &chains {
             let Some(kind) = LogKind::ALL
                 .into_iter()
@@ -133,10 +262,30 @@ pub fn run_in_ranges(
             else {
                 continue;
             };
-            let Some((seq, hash)) = cut_point(conn, kind, chain, cutoff)? else {
-                continue;
+            let cut = match conn {
+                DbConnection::Sqlite(c) => sqlite_months::cut_point(c, kind, chain, cutoff)?,
+                DbConnection::Postgres(_) => cut_point(conn, kind, chain, cutoff)?,
             };
-            let deleted = delete_through(conn, kind, chain, seq, batch)?;
+            if let Some((seq, hash)) = cut {
+                cuts.push(Cut {
+                    kind,
+                    chain: chain.clone(),
+                    seq,
+                    hash,
+                });
+            }
+        }
+        report.entries_deleted = match conn {
+            DbConnection::Sqlite(c) => sqlite_months::delete_prefixes(c, &cuts, cutoff, batch)?,
+            DbConnection::Postgres(_) => {
+                let mut deleted = 0;
+                for cut in &cuts {
+                    deleted += delete_through(conn, cut.kind, &cut.chain, cut.seq, batch)? as u64;
+                }
+                deleted
+            }
+        };
+        for Cut { chain, seq, hash, .. } in cuts {
             diesel::insert_into(audit_checkpoints::table)
                 .values((
                     audit_checkpoints::chain_id.eq(chain),
@@ -147,7 +296,6 @@ pub fn run_in_ranges(
                 ))
                 .execute(conn)?;
             report.chains_cut += 1;
-            report.entries_deleted += deleted as u64;
         }
         let event = SecurityEvent {
             occurred_at: now,
@@ -175,14 +323,25 @@ pub fn run_in_ranges(
     Ok(report)
 }
 
-/// On PostgreSQL, creates the log tables' monthly partitions from last month to a year ahead
-/// (at start and with every retention run); SQLite has nothing to do.
+/// On PostgreSQL, creates the log tables' monthly partitions from last month to a year ahead; on
+/// SQLite, where the writer creates a month's table with its first entry, brings the logs' views
+/// in step with the tables present. At start and with every retention run.
 pub fn ensure_partitions(conn: &mut DbConnection, today: time::Date) -> Result<(), AuditError> {
-    if let DbConnection::Postgres(c) = conn {
-        let first = today.saturating_sub(time::Duration::days(31));
-        diesel::sql_query("SELECT audit_ensure_partitions($1, 15)")
-            .bind::<diesel::sql_types::Date, _>(first)
-            .execute(c)?;
+    match conn {
+        DbConnection::Postgres(c) => {
+            let first = today.saturating_sub(time::Duration::days(31));
+            diesel::sql_query("SELECT audit_ensure_partitions($1, 15)")
+                .bind::<diesel::sql_types::Date, _>(first)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(_) => {
+            write_transaction(conn, |conn| -> Result<(), AuditError> {
+                if let DbConnection::Sqlite(c) = conn {
+                    rekisteri_db::log_partitions::rebuild_views(c)?;
+                }
+                Ok(())
+            })?;
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use rekisteri_core::SharedClock;
 use rekisteri_crypto::{CHAIN_GENESIS, ChainHash, CheckpointSigner, chain_step};
 use rekisteri_db::schema::{audit_chains, audit_checkpoints, disclosure_log, security_events, usage_log};
-use rekisteri_db::{DbConnection, Pool, write_transaction};
+use rekisteri_db::{DbConnection, Pool, kept_insert_into, log_partitions, write_transaction};
 use time::PrimitiveDateTime;
 
 use crate::canonical::Canonical;
@@ -424,23 +424,36 @@ fn insert_rows(conn: &mut DbConnection, rows: Vec<StoredEntry>) -> Result<(), Au
             StoredEntry::Security(r) => security.push(r),
         }
     }
-    // Batch inserts are backend-specific in a multi-connection; SQLite's limit of 32 766 bound
-    // parameters allows 1 500 usage rows per statement, far above a group's size.
+    // On PostgreSQL one multi-row insert per log into the partitioned table. On SQLite each log is
+    // a view over its monthly tables (`rekisteri_db::log_partitions`): a row goes into its
+    // month's table, made on the month's first entry, by a statement kept prepared per table
+    // (diesel's own batch insert runs a statement per row there as well).
     macro_rules! insert_batch {
-        ($table:expr, $rows:expr) => {
-            if !$rows.is_empty() {
-                for chunk in $rows.chunks(1000) {
-                    match conn {
-                        DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                        DbConnection::Postgres(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                    };
+        ($table:ident, $rows:expr) => {
+            match conn {
+                DbConnection::Sqlite(c) => {
+                    let mut ensured: Option<String> = None;
+                    for row in &$rows {
+                        let partition = log_partitions::partition_for(stringify!($table), row.occurred_at);
+                        if ensured.as_deref() != Some(partition.as_str()) {
+                            log_partitions::ensure(c, stringify!($table), &partition)?;
+                            ensured = Some(partition.clone());
+                        }
+                        kept_insert_into(&partition, $table::table, row).execute(c)?;
+                    }
+                }
+                DbConnection::Postgres(c) => {
+                    // 65 535 bound parameters allow 3 000 usage rows per statement.
+                    for chunk in $rows.chunks(1000) {
+                        diesel::insert_into($table::table).values(chunk).execute(c)?;
+                    }
                 }
             }
         };
     }
-    insert_batch!(usage_log::table, usage);
-    insert_batch!(disclosure_log::table, disclosure);
-    insert_batch!(security_events::table, security);
+    insert_batch!(usage_log, usage);
+    insert_batch!(disclosure_log, disclosure);
+    insert_batch!(security_events, security);
     Ok(())
 }
 

@@ -102,19 +102,35 @@ fn verify(db: &TestDatabase, keys: &Keyring, interval: i64) -> VerifyReport {
     .unwrap()
 }
 
-/// Runs SQL with the triggers out of the way, as someone with direct database access could.
+/// The monthly tables of `log` on SQLite (migration 000030), by name.
+fn sqlite_months(conn: &mut DbConnection, log: &str) -> Vec<String> {
+    let DbConnection::Sqlite(c) = conn else { panic!("SQLite only") };
+    rekisteri_db::log_partitions::partitions(c, log)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.month.is_some())
+        .map(|p| p.name)
+        .collect()
+}
+
+/// Runs SQL with the triggers out of the way, as someone with direct database access could. On
+/// SQLite `usage_log` is a view, so the SQL runs against each month's table of it instead.
 fn behind_the_triggers(db: &TestDatabase, sql: &str) {
     let mut conn = db.conn();
     match db.backend() {
-        Backend::Sqlite => conn
-            .batch_execute(&format!(
-                "DROP TRIGGER usage_log_append_only; DROP TRIGGER usage_log_retention_only; {sql};
-                 CREATE TRIGGER usage_log_append_only BEFORE UPDATE ON usage_log
-                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;
-                 CREATE TRIGGER usage_log_retention_only BEFORE DELETE ON usage_log
-                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only') WHERE rekisteri_retention_allowed() IS NOT 1; END;"
-            ))
-            .unwrap(),
+        Backend::Sqlite => {
+            for month in sqlite_months(&mut conn, "usage_log") {
+                let sql = sql.replace("usage_log", &month);
+                conn.batch_execute(&format!(
+                    "DROP TRIGGER {month}_append_only; DROP TRIGGER {month}_retention_only; {sql};
+                     CREATE TRIGGER {month}_append_only BEFORE UPDATE ON {month}
+                     BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;
+                     CREATE TRIGGER {month}_retention_only BEFORE DELETE ON {month}
+                     BEGIN SELECT RAISE(ABORT, 'usage_log is append-only') WHERE rekisteri_retention_allowed() IS NOT 1; END;"
+                ))
+                .unwrap()
+            }
+        }
         Backend::Postgres => conn
             .batch_execute(&format!("SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"))
             .unwrap(),
@@ -129,11 +145,22 @@ db_test!(fn au_5_update_delete_and_truncate_on_log_tables_are_refused(db) {
     let keys = keyring();
     writer(db, &keys, 2).append(vec![usage("r1", 1), usage("r1", 2), disclosure("r1"), security()]).unwrap();
     let mut conn = db.conn();
-    for table in ["usage_log", "disclosure_log", "security_events"] {
-        let update = sql_error(&mut conn, &format!("UPDATE {table} SET request_id = 'x'"));
-        assert!(update.contains("append-only"), "{update}");
-        let delete = sql_error(&mut conn, &format!("DELETE FROM {table}"));
-        assert!(delete.contains("append-only") || delete.contains("rekisteri_retention_allowed"), "{delete}");
+    for log in ["usage_log", "disclosure_log", "security_events"] {
+        let mut tables = vec![log.to_owned()];
+        if db.backend() == Backend::Sqlite {
+            // The log is a view there (which SQLite itself will not let anyone change); its
+            // tables refuse as PostgreSQL's table does.
+            let view = sql_error(&mut conn, &format!("UPDATE {log} SET request_id = 'x'"));
+            assert!(view.contains("cannot modify") && view.contains("view"), "{view}");
+            tables = sqlite_months(&mut conn, log);
+            assert_eq!(tables.len(), 1, "{tables:?}");
+        }
+        for table in tables {
+            let update = sql_error(&mut conn, &format!("UPDATE {table} SET request_id = 'x'"));
+            assert!(update.contains("append-only"), "{update}");
+            let delete = sql_error(&mut conn, &format!("DELETE FROM {table}"));
+            assert!(delete.contains("append-only") || delete.contains("rekisteri_retention_allowed"), "{delete}");
+        }
     }
     let checkpoint = sql_error(&mut conn, "DELETE FROM audit_checkpoints");
     assert!(checkpoint.contains("append-only"), "{checkpoint}");
@@ -416,9 +443,14 @@ db_test!(fn au_4_a_read_whose_log_entry_cannot_be_written_returns_no_data(db) {
     assert_eq!(read(&log).unwrap(), "Virtanen, Matti");
     let mut conn = db.conn();
     match db.backend() {
-        Backend::Sqlite => conn
-            .batch_execute("CREATE TRIGGER refuse_log BEFORE INSERT ON usage_log BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-            .unwrap(),
+        Backend::Sqlite => {
+            for month in sqlite_months(&mut conn, "usage_log") {
+                conn.batch_execute(&format!(
+                    "CREATE TRIGGER refuse_log_{month} BEFORE INSERT ON {month} BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                ))
+                .unwrap();
+            }
+        }
         Backend::Postgres => conn
             .batch_execute(
                 "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql;
@@ -481,8 +513,9 @@ db_test!(fn au_8_retention_deletes_expired_entries_and_the_rest_still_verifies(d
 db_test!(fn au_8_retention_in_ranges_deletes_the_whole_expired_prefix_and_nothing_more(db) {
     let keys = keyring();
     let log = writer(db, &keys, 0);
+    // The month of the cut-off: on SQLite its table stays, and the run deletes the entries.
     for n in 1..=10 {
-        log.append(vec![usage_at("r1", n, datetime!(2014-06-01 12:00 UTC))]).unwrap();
+        log.append(vec![usage_at("r1", n, datetime!(2014-11-01 12:00 UTC))]).unwrap();
     }
     for n in 11..=12 {
         log.append(vec![usage_at("r1", n, datetime!(2026-11-20 12:00 UTC))]).unwrap();
@@ -495,6 +528,48 @@ db_test!(fn au_8_retention_in_ranges_deletes_the_whole_expired_prefix_and_nothin
     let left: Vec<i64> = usage_log::table.filter(usage_log::chain_id.eq("usage:r1")).order(usage_log::seq).select(usage_log::seq).load(&mut db.conn()).unwrap();
     assert_eq!(left, vec![11, 12]);
     assert!(verify(db, &keys, 0).intact());
+});
+
+// Retention drops a month whose entries all lie in the chains' expired prefixes whole (SQLite:
+// one table per month, as PostgreSQL's partitions), and deletes the entries of a month that also
+// holds entries still kept.
+db_test!(fn au_8_retention_drops_a_month_past_retention_whole_and_keeps_one_another_chain_still_needs(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    let append = |registrar: &str, n: usize, at: time::OffsetDateTime| log.append(vec![usage_at(registrar, n, at)]).unwrap();
+    // r1 and r3: March 2014 wholly past retention; r1 goes on in the cut-off's month and today.
+    for n in 1..=3 {
+        append("r1", n, datetime!(2014-03-10 12:00 UTC));
+    }
+    append("r3", 1, datetime!(2014-03-20 12:00 UTC));
+    append("r3", 2, datetime!(2014-03-21 12:00 UTC));
+    append("r1", 4, datetime!(2014-11-10 12:00 UTC));
+    append("r1", 5, datetime!(2014-11-24 12:00 UTC));
+    append("r1", 6, datetime!(2026-11-20 12:00 UTC));
+    // r2's second entry carries an old time but follows one that is kept: not in its prefix, so
+    // April 2014 must stay although every entry in it is older than the cut-off.
+    append("r2", 1, datetime!(2026-11-20 12:00 UTC));
+    append("r2", 2, datetime!(2014-04-02 12:00 UTC));
+    let now = datetime!(2026-11-25 03:00 UTC);
+    let cutoff = to_primitive(now.replace_year(2014).unwrap());
+    let mut own = db.pool.connect_unpooled().unwrap();
+    let report = rekisteri_audit::retention::run(&mut own, cutoff, to_primitive(now)).unwrap();
+    assert_eq!(report, rekisteri_audit::retention::RetentionReport { chains_cut: 2, entries_deleted: 7 });
+    let left: Vec<(String, i64)> = usage_log::table
+        .order((usage_log::chain_id, usage_log::seq))
+        .select((usage_log::chain_id, usage_log::seq))
+        .load(&mut db.conn())
+        .unwrap();
+    let left: Vec<(&str, i64)> = left.iter().map(|(c, s)| (c.as_str(), *s)).collect();
+    assert_eq!(left, vec![("usage:r1", 6), ("usage:r2", 1), ("usage:r2", 2)]);
+    if db.backend() == Backend::Sqlite {
+        let months = sqlite_months(&mut db.conn(), "usage_log");
+        assert_eq!(months, vec!["usage_log_2014_04", "usage_log_2014_11", "usage_log_2026_11"]);
+    }
+    let report = verify(db, &keys, 0);
+    assert!(report.intact(), "{:?}", report.breaks);
+    // The run's own event went into the current month and the view shows it.
+    assert_eq!(rekisteri_db::schema::security_events::table.count().get_result::<i64>(&mut db.conn()).unwrap(), 1);
 });
 
 db_test!(fn au_7_an_export_verifies_with_the_outside_script(db) {

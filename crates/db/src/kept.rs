@@ -64,3 +64,46 @@ impl<F, C, W> QueryId for KeptUpdate<F, C, W> {
 }
 
 impl<F, C, W, Conn> diesel::RunQueryDsl<Conn> for KeptUpdate<F, C, W> {}
+
+/// `INSERT INTO <table_name> (columns) VALUES (…)`, kept prepared by its SQL text: the insert of
+/// one row into a table diesel knows only by its shape, such as a month's log partition on SQLite
+/// (migration 000030), whose name is data.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptInsert<'a, V> {
+    table_name: &'a str,
+    values: V,
+}
+
+/// The insert of `record` (one row, `Insertable` into `T`) into the table named `table_name`,
+/// which must have `T`'s columns.
+pub fn kept_insert_into<T, V>(table_name: &str, _shape: T, record: V) -> KeptInsert<'_, V::Values>
+where
+    T: Table,
+    V: diesel::Insertable<T>,
+{
+    KeptInsert {
+        table_name,
+        values: record.values(),
+    }
+}
+
+impl<V, DB> QueryFragment<DB> for KeptInsert<'_, V>
+where
+    DB: Backend,
+    V: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO ");
+        out.push_identifier(self.table_name)?;
+        out.push_sql(" ");
+        self.values.walk_ast(out.reborrow())
+    }
+}
+
+impl<V> QueryId for KeptInsert<'_, V> {
+    // No static id: the cache keys the statement by its SQL text (the table's name) and bind types.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<V, Conn> diesel::RunQueryDsl<Conn> for KeptInsert<'_, V> {}

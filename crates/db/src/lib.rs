@@ -12,6 +12,7 @@ mod kept;
 pub mod key_rotation;
 pub mod keycheck;
 pub mod lease;
+pub mod log_partitions;
 pub mod migrations;
 mod pool;
 pub mod schema;
@@ -25,7 +26,7 @@ pub mod testing;
 
 pub use connection::DbConnection;
 pub use group_commit::GroupCommit;
-pub use kept::{KeptUpdate, kept_update};
+pub use kept::{KeptInsert, KeptUpdate, kept_insert_into, kept_update};
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub use pool::{ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SqliteSynchronous};
