@@ -70,9 +70,11 @@ pub struct LogValues<'a> {
 }
 
 /// A usage-log row of the shape the audited read writes, on a chain of the baseline's own.
+/// On SQLite the row goes into its month's table, as the server's writer puts it (the log is a
+/// view there over one table per month), made if it is the month's first.
 pub fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) -> QueryResult<usize> {
-    diesel::insert_into(usage_log::table)
-        .values((
+    let partition = rekisteri_db::log_partitions::partition_for("usage_log", row.occurred_at);
+    let values = (
             usage_log::chain_id.eq(chain),
             usage_log::seq.eq(row.seq),
             usage_log::occurred_at.eq(row.occurred_at),
@@ -94,8 +96,21 @@ pub fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) 
             usage_log::calling_system.eq(None::<String>),
             usage_log::prev_hash.eq(row.prev_hash),
             usage_log::hash.eq(row.hash),
-        ))
-        .execute(conn)
+    );
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let insert = rekisteri_db::kept_insert_into(&partition, usage_log::table, values);
+            match insert.clone().execute(c) {
+                // The month's first row: the server's writer would make its table, so do that.
+                Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("no such table") => {
+                    rekisteri_db::log_partitions::ensure(c, "usage_log", &partition)?;
+                    insert.execute(c)
+                }
+                done => done,
+            }
+        }
+        DbConnection::Postgres(c) => diesel::insert_into(usage_log::table).values(values).execute(c),
+    }
 }
 
 /// A client row of the pushes' shape, its sealed fields `blob(n)`: n × 32 bytes, about the
