@@ -4,7 +4,6 @@
 use diesel::connection::SimpleConnection;
 use rekisteri_audit::{AccessBasis, ActorKind, NewEntry, Outcome, UsageEntry};
 use rekisteri_core::{Clock, PersonalIdentityCode, TemporaryCodesAllowed};
-use rekisteri_db::Backend;
 use rekisteri_tests::{TestApp, app_test, assert_problem};
 use serde_json::{Value, json};
 
@@ -197,15 +196,21 @@ app_test!(fn au_5_verify_over_http_reports_intact_and_names_the_first_break(app)
     let chain = format!("usage:{}", r.id);
     let sql = format!("UPDATE usage_log SET purpose = 'nothing to see' WHERE chain_id = '{chain}' AND seq = 2");
     let mut conn = app.db.conn();
-    match app.db.backend() {
-        Backend::Sqlite => conn
-            .batch_execute(&format!(
-                "DROP TRIGGER usage_log_append_only; {sql};
-                 CREATE TRIGGER usage_log_append_only BEFORE UPDATE ON usage_log
-                 BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;"
-            ))
-            .unwrap(),
-        Backend::Postgres => conn
+    match &mut *conn {
+        // The log is a view over its monthly tables there: change the entry in its month's.
+        rekisteri_db::DbConnection::Sqlite(c) => {
+            let months = rekisteri_db::log_partitions::partitions(c, "usage_log").unwrap();
+            for month in months.into_iter().filter(|p| p.month.is_some()).map(|p| p.name) {
+                let sql = sql.replace("usage_log", &month);
+                c.batch_execute(&format!(
+                    "DROP TRIGGER {month}_append_only; {sql};
+                     CREATE TRIGGER {month}_append_only BEFORE UPDATE ON {month}
+                     BEGIN SELECT RAISE(ABORT, 'usage_log is append-only'); END;"
+                ))
+                .unwrap();
+            }
+        }
+        rekisteri_db::DbConnection::Postgres(c) => c
             .batch_execute(&format!("SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"))
             .unwrap(),
     }

@@ -104,7 +104,9 @@ fn verify(db: &TestDatabase, keys: &Keyring, interval: i64) -> VerifyReport {
 
 /// The monthly tables of `log` on SQLite (migration 000030), by name.
 fn sqlite_months(conn: &mut DbConnection, log: &str) -> Vec<String> {
-    let DbConnection::Sqlite(c) = conn else { panic!("SQLite only") };
+    let DbConnection::Sqlite(c) = conn else {
+        panic!("SQLite only")
+    };
     rekisteri_db::log_partitions::partitions(c, log)
         .unwrap()
         .into_iter()
@@ -132,7 +134,9 @@ fn behind_the_triggers(db: &TestDatabase, sql: &str) {
             }
         }
         Backend::Postgres => conn
-            .batch_execute(&format!("SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"))
+            .batch_execute(&format!(
+                "SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"
+            ))
             .unwrap(),
     }
 }

@@ -107,14 +107,27 @@ where
             // SQLITE_IOERR, SQLITE_BUSY and SQLITE_NOMEM only. `error` may then be an artefact
             // (a savepoint of diesel's SQLite batch insert that no longer exists) rather than
             // the cause; the cause is one of those, all of which mean "not now".
-            Err(diesel::result::Error::NotInTransaction) => Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::Unknown,
-                Box::new(crate::SQLITE_ROLLED_BACK.to_owned()),
-            )
-            .into()),
+            // diesel notices that only after a failed `batch_execute` (NotInTransaction); after a
+            // failed prepared statement its ROLLBACK is what fails, with SQLite's own words.
+            Err(diesel::result::Error::NotInTransaction) => Err(rolled_back_by_sqlite().into()),
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if matches!(conn, DbConnection::Sqlite(_)) && info.message() == SQLITE_NO_TRANSACTION =>
+            {
+                Err(rolled_back_by_sqlite().into())
+            }
             Err(rollback_error) => Err(rollback_error.into()),
         },
     }
+}
+
+/// SQLite's answer to a ROLLBACK with no transaction open (`sqlite3_errmsg`, stable).
+const SQLITE_NO_TRANSACTION: &str = "cannot rollback - no transaction is active";
+
+fn rolled_back_by_sqlite() -> diesel::result::Error {
+    diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::Unknown,
+        Box::new(crate::SQLITE_ROLLED_BACK.to_owned()),
+    )
 }
 
 #[derive(diesel::QueryableByName)]

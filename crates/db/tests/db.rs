@@ -408,7 +408,9 @@ db_test!(fn pl_6_every_sealed_column_is_rotated(db) {
         .load(c)
         .unwrap(),
     };
-    let mut binary: Vec<String> = columns.into_iter().map(|c| c.name).collect();
+    // On SQLite a log's rows from before its monthly tables (migration 000030) are in
+    // `<log>_legacy`, which stands for the log as PostgreSQL's partitioned table does.
+    let mut binary: Vec<String> = columns.into_iter().map(|c| c.name.replacen("_legacy.", ".", 1)).collect();
     // PostgreSQL lists the audit log's partitions as tables of their own.
     let partition = |name: &str| {
         let table = name.split('.').next().unwrap_or_default().as_bytes();

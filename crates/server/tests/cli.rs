@@ -459,9 +459,10 @@ fn au_5_audit_verify_exits_0_when_intact_and_1_naming_the_first_break() {
         },
     )
     .unwrap();
+    let at = rekisteri_db::to_primitive(time::OffsetDateTime::now_utc());
     for n in 0..5 {
         log.append(vec![NewEntry::Usage(UsageEntry {
-            occurred_at: rekisteri_db::to_primitive(time::OffsetDateTime::now_utc()),
+            occurred_at: at,
             registrar_id: "r1".into(),
             log_controller_id: "r1".into(),
             subject_index: None,
@@ -490,9 +491,13 @@ fn au_5_audit_verify_exits_0_when_intact_and_1_naming_the_first_break() {
     );
     assert!(stdout.contains("intact"));
     use diesel::connection::SimpleConnection;
+    // The log is a view over its monthly tables on SQLite: the entries are in this month's.
+    let month = rekisteri_db::log_partitions::partition_for("usage_log", at);
     pool.get()
         .unwrap()
-        .batch_execute("DROP TRIGGER usage_log_append_only; UPDATE usage_log SET actor_id = 'someone' WHERE seq = 3")
+        .batch_execute(&format!(
+            "DROP TRIGGER {month}_append_only; UPDATE {month} SET actor_id = 'someone' WHERE seq = 3"
+        ))
         .unwrap();
     let output = rekisteri(dir.path()).args(["audit", "verify"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
