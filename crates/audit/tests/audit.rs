@@ -701,3 +701,23 @@ db_test!(fn au_4_the_writer_needs_no_pooled_connection_so_a_full_pool_cannot_sta
     let logged: i64 = usage_log::table.count().get_result(&mut db.conn()).unwrap();
     assert_eq!(logged, 1);
 });
+
+// A month's table that is missing from its log's view (made by hand, or restored from a copy of
+// another file) is found and shown again by the start-up's `ensure_partitions`: no entry stays
+// invisible to the readers, the verification included.
+db_test!(fn au_5_a_months_table_missing_from_the_view_is_put_back_at_start(db) {
+    if db.backend() != Backend::Sqlite {
+        return;
+    }
+    let keys = keyring();
+    writer(db, &keys, 0).append(vec![usage("r1", 1), usage("r1", 2)]).unwrap();
+    let month = sqlite_months(&mut db.conn(), "usage_log").pop().unwrap();
+    db.conn()
+        .batch_execute("DROP VIEW usage_log; CREATE VIEW usage_log AS SELECT * FROM usage_log_legacy")
+        .unwrap();
+    assert_eq!(usage_log::table.count().get_result::<i64>(&mut db.conn()).unwrap(), 0);
+    rekisteri_audit::retention::ensure_partitions(&mut db.conn(), time::macros::date!(2026 - 11 - 25)).unwrap();
+    assert_eq!(usage_log::table.count().get_result::<i64>(&mut db.conn()).unwrap(), 2);
+    assert_eq!(sqlite_months(&mut db.conn(), "usage_log"), vec![month]);
+    assert!(verify(db, &keys, 0).intact());
+});
