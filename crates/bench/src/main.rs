@@ -311,6 +311,20 @@ fn checkpoint(pool: &Pool) -> Result<(), String> {
     conn.batch_execute(sql).map_err(|e| format!("checkpoint: {e}"))
 }
 
+/// The benchmark's own pool on the server's database, and the server's key file.
+fn open_database(url: &str, setup: &server::Setup) -> Result<(Pool, rekisteri_crypto::Keyring), String> {
+    let pool = Pool::open(
+        &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
+        &PoolOptions::default(),
+    )
+    .map_err(|e| format!("opening the database: {e}"))?;
+    let keyring = rekisteri_crypto::Keyring::from_toml(
+        &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
+    )
+    .map_err(|e| format!("key file: {e}"))?;
+    Ok((pool, keyring))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_database(
     database: &'static str,
@@ -356,15 +370,7 @@ fn run_database(
     }
     if args.phases == Phases::Keys {
         server.stop();
-        let keyring = rekisteri_crypto::Keyring::from_toml(
-            &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
-        )
-        .map_err(|e| format!("key file: {e}"))?;
-        let pool = Pool::open(
-            &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
-            &PoolOptions::default(),
-        )
-        .map_err(|e| format!("opening the database: {e}"))?;
+        let (pool, keyring) = open_database(url, &setup)?;
         step(&format!(
             "insert {} clients with sealed fields and a service each",
             scale.clients
@@ -374,15 +380,7 @@ fn run_database(
     }
     if args.phases == Phases::Retention {
         server.stop();
-        let pool = Pool::open(
-            &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
-            &PoolOptions::default(),
-        )
-        .map_err(|e| format!("opening the database: {e}"))?;
-        let keyring = rekisteri_crypto::Keyring::from_toml(
-            &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
-        )
-        .map_err(|e| format!("key file: {e}"))?;
+        let (pool, keyring) = open_database(url, &setup)?;
         step(&format!("fill the usage log up to {} entries", scale.log_entries));
         let filled = fill_log(&pool, &keyring, &demo.registrar, scale.log_entries, None)?;
         println!("   {filled} entries added");
@@ -474,15 +472,7 @@ fn run_database(
         return Ok(());
     }
 
-    let pool = Pool::open(
-        &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
-        &PoolOptions::default(),
-    )
-    .map_err(|e| format!("opening the database: {e}"))?;
-    let keyring = rekisteri_crypto::Keyring::from_toml(
-        &std::fs::read_to_string(&setup.key_file).map_err(|e| format!("key file: {e}"))?,
-    )
-    .map_err(|e| format!("key file: {e}"))?;
+    let (pool, keyring) = open_database(url, &setup)?;
     step(&format!("fill the usage log up to {} entries", scale.log_entries));
     let filled = fill_log(&pool, &keyring, rid, scale.log_entries, None)?;
     println!("   {filled} entries added");
