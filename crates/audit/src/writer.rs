@@ -432,14 +432,11 @@ fn insert_rows(conn: &mut DbConnection, rows: Vec<StoredEntry>) -> Result<(), Au
         ($table:ident, $rows:expr) => {
             match conn {
                 DbConnection::Sqlite(c) => {
-                    let mut ensured: Option<String> = None;
                     for row in &$rows {
                         let partition = log_partitions::partition_for(stringify!($table), row.occurred_at);
-                        if ensured.as_deref() != Some(partition.as_str()) {
-                            log_partitions::ensure(c, stringify!($table), &partition)?;
-                            ensured = Some(partition.clone());
-                        }
-                        kept_insert_into(&partition, $table::table, row).execute(c)?;
+                        log_partitions::insert_into_month(c, stringify!($table), &partition, |c| {
+                            kept_insert_into(&partition, $table::table, row).execute(c)
+                        })?;
                     }
                 }
                 DbConnection::Postgres(c) => {

@@ -98,17 +98,9 @@ pub fn insert_log_row(conn: &mut DbConnection, chain: &str, row: LogValues<'_>) 
         usage_log::hash.eq(row.hash),
     );
     match conn {
-        DbConnection::Sqlite(c) => {
-            let insert = rekisteri_db::kept_insert_into(&partition, usage_log::table, values);
-            match insert.clone().execute(c) {
-                // The month's first row: the server's writer would make its table, so do that.
-                Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("no such table") => {
-                    rekisteri_db::log_partitions::ensure(c, "usage_log", &partition)?;
-                    insert.execute(c)
-                }
-                done => done,
-            }
-        }
+        DbConnection::Sqlite(c) => rekisteri_db::log_partitions::insert_into_month(c, "usage_log", &partition, |c| {
+            rekisteri_db::kept_insert_into(&partition, usage_log::table, values.clone()).execute(c)
+        }),
         DbConnection::Postgres(c) => diesel::insert_into(usage_log::table).values(values).execute(c),
     }
 }

@@ -156,6 +156,24 @@ fn table_exists(conn: &mut SqliteConnection, name: &str) -> QueryResult<bool> {
     Ok(found.is_some())
 }
 
+/// Runs `insert` (a row into month `partition` of `log_table`); if the month has no table yet,
+/// makes it (see [`ensure`]) and runs `insert` again. The writer's common case, a month that
+/// exists, costs no lookup; a failed prepare leaves the caller's transaction as it was.
+pub fn insert_into_month<R>(
+    conn: &mut SqliteConnection,
+    log_table: &str,
+    partition: &str,
+    mut insert: impl FnMut(&mut SqliteConnection) -> QueryResult<R>,
+) -> QueryResult<R> {
+    match insert(conn) {
+        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().starts_with("no such table") => {
+            ensure(conn, log_table, partition)?;
+            insert(conn)
+        }
+        done => done,
+    }
+}
+
 /// Makes sure `partition` of `log_table` exists: creates it from the template and adds it to the
 /// view when it does not. Run inside the write transaction that appends to it.
 pub fn ensure(conn: &mut SqliteConnection, log_table: &str, partition: &str) -> QueryResult<()> {
@@ -179,19 +197,22 @@ pub fn ensure(conn: &mut SqliteConnection, log_table: &str, partition: &str) -> 
 
 /// The greatest sequence number of `chain` in `partition`.
 pub fn max_seq(conn: &mut SqliteConnection, partition: &str, chain: &str) -> QueryResult<Option<i64>> {
-    let row: Number = diesel::sql_query(format!(
-        "SELECT max(seq) AS n FROM {} WHERE chain_id = ?",
-        quoted(partition)?
-    ))
-    .bind::<Text, _>(chain)
-    .get_result(conn)?;
-    Ok(row.n)
+    seq_aggregate(conn, "max", partition, chain)
 }
 
 /// The least sequence number of `chain` in `partition`.
 pub fn min_seq(conn: &mut SqliteConnection, partition: &str, chain: &str) -> QueryResult<Option<i64>> {
+    seq_aggregate(conn, "min", partition, chain)
+}
+
+fn seq_aggregate(
+    conn: &mut SqliteConnection,
+    aggregate: &str,
+    partition: &str,
+    chain: &str,
+) -> QueryResult<Option<i64>> {
     let row: Number = diesel::sql_query(format!(
-        "SELECT min(seq) AS n FROM {} WHERE chain_id = ?",
+        "SELECT {aggregate}(seq) AS n FROM {} WHERE chain_id = ?",
         quoted(partition)?
     ))
     .bind::<Text, _>(chain)
