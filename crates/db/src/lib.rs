@@ -29,7 +29,9 @@ pub use group_commit::GroupCommit;
 pub use kept::{KeptInsert, KeptUpdate, kept_insert_into, kept_update};
 /// The backend type of [`DbConnection`], for boxed queries built in the domain crates.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
-pub use pool::{ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SqliteSynchronous};
+pub use pool::{
+    ConnectionManager, Pool, PoolOptions, PoolState, PooledConnection, SQLITE_BULK_CACHE_KIB, SqliteSynchronous,
+};
 pub use transaction::{CommitCheck, checked, write_transaction, write_transaction_as};
 pub use url::{Backend, DatabaseUrl, DatabaseUrlError};
 

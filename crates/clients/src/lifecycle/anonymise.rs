@@ -239,7 +239,14 @@ fn anonymise_batch(
                 clients::table
                     .filter(clients::registrar_id.eq(registrar_id))
                     .filter(clients::id.eq_any(group))
-                    .filter(clients::anonymised_at.is_null()),
+                    // Not `anonymised_at IS NULL`: without statistics SQLite answered that from
+                    // `clients_anonymised (registrar_id, anonymised_at)`, walking every client not
+                    // yet anonymised for each batch (quadratic: 1 000 000 clients took 398 s). As
+                    // a function of the column the guard cannot use an index, so both planners
+                    // find the batch by primary key.
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        "COALESCE(anonymised_at, NULL) IS NULL",
+                    )),
             )
             .set((
                 clients::subject_index.eq(None::<Vec<u8>>),

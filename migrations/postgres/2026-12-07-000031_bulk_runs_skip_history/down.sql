@@ -1,0 +1,1 @@
+DROP INDEX client_previous_codes_client;
