@@ -598,7 +598,7 @@ db_test!(fn pl_15_the_history_triggers_do_not_fire_for_the_bulk_runs_actors(db) 
     // BEFORE triggers run, so without the guard each row's document was built to be dropped.
     conn.batch_execute("DROP TRIGGER change_history_skip_lifecycle_purge; DROP TRIGGER change_history_skip_key_rotation")
         .unwrap();
-    for (actor, id) in [(PURGE_ACTOR, "o-purge"), ("system:key-rotation", "o-rotation"), ("job:test", "o-tracked")] {
+    for (actor, id) in [(PURGE_ACTOR, "o-purge"), (rekisteri_db::key_rotation::ACTOR, "o-rotation"), ("job:test", "o-tracked")] {
         write_transaction_as(&mut conn, actor, |conn| {
             insert_organisation(conn, id)?;
             diesel::update(organisations::table.find(id))
