@@ -2,10 +2,11 @@
 //! registrar and for providers, the due list and archive export, anonymisation, deletion after
 //! retention, and suppressed aggregates.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use rekisteri_clients::ClientRegister;
 use rekisteri_clients::lifecycle::{
-    AnonymiseReport, DeletionReport, run_anonymise, run_anonymise_in_batches, run_deletion,
+    AnonymiseReport, DeletionReport, anonymise_clients, run_anonymise, run_anonymise_in_batches, run_deletion,
 };
 use rekisteri_core::Clock;
 use rekisteri_db::schema::{change_history, clients, disclosure_log, service_events, services, usage_log};
@@ -497,4 +498,138 @@ app_test!(fn cl_16_cells_under_five_people_are_suppressed(app) {
     assert_eq!(body["errors"][0]["field"], "to");
     let _ = w.other_registrar;
     let _ = w.other_provider;
+});
+
+app_test!(fn cl_14_a_client_granted_a_service_after_the_run_picked_them_is_not_anonymised(app) {
+    let w = world(app);
+    let (kept, _) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2026-03-31")]));
+    let (gone, _) = create(app, &w, 2, json!([service(&w.provider, "home_care", "2026-03-31")]));
+    // On the last day both are visible, a request grants `kept` a new service; the nightly
+    // run, a minute later, had picked both before that request wrote.
+    app.clock.set(datetime!(2027-03-31 23:59 UTC));
+    let response = app.post_as(
+        &as_user(app, HANDLER),
+        &format!("/v1/registrars/{}/clients/{kept}/services", w.registrar),
+        &service(&w.provider, "meals", "2027-12-31"),
+    );
+    assert_eq!(response.status().as_u16(), 201, "{}", response.text().unwrap());
+    app.clock.set(datetime!(2027-04-01 00:00 UTC));
+    let mut own = app.db.pool.connect_unpooled().unwrap();
+    let picked = [kept.clone(), gone.clone()];
+    assert_eq!(anonymise_clients(&mut own, &register(app), &w.registrar, &picked, app.clock.now()).unwrap(), 1);
+    let anonymised: Vec<String> = clients::table
+        .filter(clients::anonymised_at.is_not_null())
+        .select(clients::id)
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(anonymised, vec![gone.clone()]);
+    let client: Value = app
+        .get_as(&as_user(app, HANDLER), &format!("/v1/registrars/{}/clients/{kept}", w.registrar))
+        .json()
+        .unwrap();
+    assert_eq!(client["identity_code"], code(1));
+    // The whole run agrees: nothing more is due.
+    assert_eq!(anonymise(app), AnonymiseReport::default());
+});
+
+/// Waits until a backend of the test's PostgreSQL database waits for a lock, or `request` has
+/// finished (a request that never waits has its answer checked by the caller).
+fn until_waiting_for_a_lock(app: &TestApp, request: &std::thread::JoinHandle<u16>) {
+    let mut conn = app.db.conn();
+    while !request.is_finished() {
+        let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result(&mut *conn)
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// `body` sent by `method` to `path` as `token`, on a thread of its own; its status.
+fn send_aside(
+    app: &TestApp,
+    method: reqwest::Method,
+    token: String,
+    path: &str,
+    body: Value,
+) -> std::thread::JoinHandle<u16> {
+    let (http, url) = (app.client.clone(), app.url(path));
+    std::thread::spawn(move || {
+        http.request(method, url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+app_test!(fn cl_14_a_service_granted_while_the_run_holds_the_client_is_refused(app) {
+    let w = world(app);
+    let (client, _) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2026-12-31")]));
+    let mut run = app.db.conn();
+    let rekisteri_db::DbConnection::Postgres(pg) = &mut *run else {
+        // SQLite has one writer: the request's transaction and the run's cannot interleave.
+        return;
+    };
+    // The run's batch transaction, as far as its lock of the client.
+    pg.batch_execute(&format!("BEGIN; SELECT id FROM clients WHERE id = '{client}' FOR UPDATE")).unwrap();
+    let request = send_aside(
+        app,
+        reqwest::Method::POST,
+        as_user(app, HANDLER),
+        &format!("/v1/registrars/{}/clients/{client}/services", w.registrar),
+        service(&w.provider, "meals", "2026-12-31"),
+    );
+    until_waiting_for_a_lock(app, &request);
+    pg.batch_execute(&format!(
+        "UPDATE clients SET anonymised_at = now(), subject_index = NULL, identity_code = NULL WHERE id = '{client}'; COMMIT"
+    ))
+    .unwrap();
+    assert_eq!(request.join().unwrap(), 404);
+    let services_of_client: i64 = services::table
+        .filter(services::client_id.eq(&client))
+        .count()
+        .get_result(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(services_of_client, 1, "no service was added to the anonymised client");
+});
+
+app_test!(fn cl_4_a_change_of_a_service_keeps_what_another_changed_meanwhile(app) {
+    let w = world(app);
+    let (_, sids) = create(app, &w, 1, json!([service(&w.provider, "home_care", "2026-12-31")]));
+    let sid = &sids[0];
+    let mut other = app.db.conn();
+    let rekisteri_db::DbConnection::Postgres(pg) = &mut *other else {
+        // SQLite has one writer: the two changes cannot interleave.
+        return;
+    };
+    // Another change of the service, under way: it holds the row.
+    pg.batch_execute(&format!("BEGIN; SELECT id FROM services WHERE id = '{sid}' FOR UPDATE")).unwrap();
+    let request = send_aside(
+        app,
+        reqwest::Method::PATCH,
+        as_user(app, HANDLER),
+        &format!("/v1/registrars/{}/services/{sid}", w.registrar),
+        json!({"quantity": 150}),
+    );
+    until_waiting_for_a_lock(app, &request);
+    pg.batch_execute(&format!(
+        "UPDATE services SET valid_to = '2027-06-30', version = version + 1 WHERE id = '{sid}'; COMMIT"
+    ))
+    .unwrap();
+    assert_eq!(request.join().unwrap(), 200);
+    let (valid_to, quantity, version): (time::Date, i64, i64) = services::table
+        .filter(services::id.eq(sid))
+        .select((services::valid_to, services::quantity_centi, services::version))
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(valid_to, time::macros::date!(2027 - 06 - 30), "the other change is kept");
+    assert_eq!(quantity, 15_000, "this change is made");
+    assert_eq!(version, 3);
 });

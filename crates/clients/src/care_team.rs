@@ -12,7 +12,7 @@ use rekisteri_db::{DbBackend, DbConnection, write_transaction_as};
 use time::{Date, PrimitiveDateTime};
 
 use crate::access::{CareGate, Decision, Reach, decide_for};
-use crate::clients::{ensure_not_restricted, reachable_client};
+use crate::clients::{deny, ensure_not_restricted, reachable_client};
 use crate::{
     CareTeamMember, CareTeamMemberChanges, ClientRegister, ClientsError, NewCareTeamMember, Request, at_primitive,
     format_time, rule, validation,
@@ -231,7 +231,10 @@ pub fn add_care_team_member(
     }
     let id = uuid::Uuid::new_v4().to_string();
     let context = decision.context(&request.audit);
-    write_transaction_as(conn, &request.principal.account_id, |conn| {
+    let written = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, client_id)? {
+            return Ok(false);
+        }
         diesel::insert_into(care_team_members::table)
             .values((
                 care_team_members::registrar_id.eq(registrar_id),
@@ -250,8 +253,12 @@ pub fn add_care_team_member(
             .execute(conn)?;
         let entry = context.usage_entry(care_team_use(client.subject(), client_id), at);
         register.audit.append_in(conn, vec![entry], at)?;
-        Ok::<_, ClientsError>(())
+        Ok::<_, ClientsError>(true)
     })?;
+    if !written {
+        // Anonymised since it was checked above.
+        return Err(deny(conn, register, request, client.subject(), "client", client_id));
+    }
     Ok(CareTeamMember {
         id,
         client_id: client_id.to_owned(),

@@ -12,7 +12,7 @@ use time::{Date, PrimitiveDateTime};
 
 use crate::access::{Decision, decide_for};
 use crate::clients::{
-    ClientRow, check_email, check_phone, ensure_not_restricted, is_unique_violation, parse_identity_code,
+    ClientRow, check_email, check_phone, deny, ensure_not_restricted, is_unique_violation, parse_identity_code,
     reachable_client,
 };
 use crate::sealed::RowCipher;
@@ -231,6 +231,9 @@ pub fn add_proxy(
         ))
     };
     let result = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, client_id)? {
+            return Err(ClientsError::Refused(Refusal::NotFound));
+        }
         let standing: i64 = proxies::table
             .filter(proxies::registrar_id.eq(registrar_id))
             .filter(proxies::client_id.eq(client_id))
@@ -263,6 +266,10 @@ pub fn add_proxy(
     });
     match result {
         Err(e) if is_unique_violation(&e) => return Err(conflict()),
+        // Anonymised since it was checked above.
+        Err(ClientsError::Refused(Refusal::NotFound)) => {
+            return Err(deny(conn, register, request, client.subject(), "client", client_id));
+        }
         other => other?,
     }
     // The caller sent these values; answering with them opens nothing new.

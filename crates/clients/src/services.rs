@@ -339,12 +339,19 @@ pub fn add_service(
     let checked = check_service(conn, &decision, registrar_id, "", new)?;
     let (row, view) = new_service_row(register, registrar_id, client_id, checked, at)?;
     let context = decision.context(&request.audit);
-    write_transaction_as(conn, &request.principal.account_id, |conn| {
+    let written = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, client_id)? {
+            return Ok(false);
+        }
         insert_service(conn, &row)?;
         let entry = context.usage_entry(used(subject, "service", &row.id), at);
         register.audit.append_in(conn, vec![entry], at)?;
-        Ok::<_, ClientsError>(())
+        Ok::<_, ClientsError>(true)
     })?;
+    if !written {
+        // Anonymised since it was checked above.
+        return Err(deny(conn, register, request, subject, "client", client_id));
+    }
     Ok(view)
 }
 
@@ -366,24 +373,13 @@ pub fn get_service(
         })
 }
 
-/// Changes a service: closing (`status: closed` with `closed_on`), a new end date, quantity or
-/// additional information. The registrar's staff only.
-pub fn update_service(
-    conn: &mut DbConnection,
-    register: &ClientRegister,
-    request: &Request<'_>,
-    registrar_id: &str,
-    service_id: &str,
-    changes: ServiceChanges,
-) -> Result<Service, ClientsError> {
-    let at = at_primitive(request.now);
-    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
-    let (mut row, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
-    if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
-        return Err(ClientsError::Refused(Refusal::Forbidden(
-            "services are changed by the registrar, not by providers".into(),
-        )));
-    }
+/// `changes` applied to the service as it stands, or why they cannot be.
+fn apply_service_changes(
+    row: &mut ServiceRow,
+    changes: &ServiceChanges,
+    sealed_info: Option<&Vec<u8>>,
+    today: Date,
+) -> Result<(), ClientsError> {
     if let Some(valid_to) = changes.valid_to {
         if valid_to < row.valid_from {
             return Err(rule("valid_to", "must be on or after valid_from"));
@@ -400,7 +396,7 @@ pub fn update_service(
                     "the service is already closed".into(),
                 )));
             }
-            let closed_on = closed_on.unwrap_or(request.now.date());
+            let closed_on = closed_on.unwrap_or(today);
             if closed_on < row.valid_from {
                 return Err(rule("closed_on", "must be on or after valid_from"));
             }
@@ -416,19 +412,66 @@ pub fn update_service(
         (None, Some(_)) => return Err(rule("closed_on", "is given with status: closed")),
         (None, None) => {}
     }
-    let info = match &changes.additional_info {
+    if let Some(sealed) = sealed_info {
+        row.additional_info = Some(sealed.clone());
+    }
+    Ok(())
+}
+
+/// The service's row as it stands, locked until the transaction ends (PostgreSQL `FOR
+/// UPDATE`; SQLite's write transaction already holds the lock).
+fn lock_service(conn: &mut DbConnection, registrar_id: &str, service_id: &str) -> QueryResult<Option<ServiceRow>> {
+    let query = services::table
+        .filter(services::registrar_id.eq(registrar_id))
+        .filter(services::id.eq(service_id))
+        .select(service_columns!());
+    match conn {
+        DbConnection::Sqlite(c) => query.first(c).optional(),
+        DbConnection::Postgres(c) => query.for_update().first(c).optional(),
+    }
+}
+
+/// Changes a service: closing (`status: closed` with `closed_on`), a new end date, quantity or
+/// additional information. The registrar's staff only. The changes are applied to the row as it
+/// stands in the write transaction, not as it was read for the access decision, so that a
+/// concurrent change of another field (or the anonymisation's purge) is kept.
+pub fn update_service(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    request: &Request<'_>,
+    registrar_id: &str,
+    service_id: &str,
+    changes: ServiceChanges,
+) -> Result<Service, ClientsError> {
+    let at = at_primitive(request.now);
+    let decision = decide_for(conn, request, registrar_id, Permission::ReadClients)?;
+    let (read, subject) = reachable_service(conn, register, request, &decision, registrar_id, service_id)?;
+    if decision.is_provider() || !request.principal.can(Permission::WriteClients) {
+        return Err(ClientsError::Refused(Refusal::Forbidden(
+            "services are changed by the registrar, not by providers".into(),
+        )));
+    }
+    // Checked against the row as read, for an answer before any lock is taken; again below.
+    apply_service_changes(&mut read.clone(), &changes, None, request.now.date())?;
+    let sealed_info = match &changes.additional_info {
         Some(info) => {
             if info.chars().count() > 4000 {
                 return Err(validation("additional_info", "must be at most 4000 characters"));
             }
-            let sealed = RowCipher::new(&register.keyring, "services", &row.id).seal("additional_info", info)?;
-            row.additional_info = Some(sealed);
-            true
+            Some(RowCipher::new(&register.keyring, "services", service_id).seal("additional_info", info)?)
         }
-        None => false,
+        None => None,
     };
     let context = decision.context(&request.audit);
     let service = write_transaction_as(conn, &request.principal.account_id, |conn| {
+        // The client before the service, in the order the anonymisation locks them.
+        if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, &read.client_id)? {
+            return Ok(None);
+        }
+        let Some(mut row) = lock_service(conn, registrar_id, service_id)? else {
+            return Ok(None);
+        };
+        apply_service_changes(&mut row, &changes, sealed_info.as_ref(), request.now.date())?;
         let delivered: i64 = service_events::table
             .filter(service_events::registrar_id.eq(registrar_id))
             .filter(service_events::service_id.eq(service_id))
@@ -458,9 +501,13 @@ pub fn update_service(
         register.audit.append_in(conn, vec![entry], at)?;
         row.version += 1;
         row.updated_at = at;
-        Ok::<_, ClientsError>(service_view(&row, changes.additional_info.clone()))
+        Ok::<_, ClientsError>(Some(service_view(&row, changes.additional_info.clone())))
     })?;
-    if info {
+    let Some(service) = service else {
+        // Anonymised (or deleted) since it was checked above.
+        return Err(deny(conn, register, request, subject, "service", service_id));
+    };
+    if changes.additional_info.is_some() {
         return Ok(service);
     }
     // The stored additional information goes back only through the logged read path.
@@ -507,6 +554,29 @@ pub(crate) fn open_event(register: &ClientRegister, row: EventRow) -> Result<Ser
         note,
         created_at: format_time(created_at),
     })
+}
+
+/// Whether a delivery on `delivered_on` falls within the service's validity and before its
+/// closing (CL-5).
+fn check_delivery_date(row: &ServiceRow, delivered_on: Date) -> Result<(), ClientsError> {
+    if delivered_on < row.valid_from || delivered_on > row.valid_to {
+        return Err(rule(
+            "delivered_on",
+            format!(
+                "is outside the service's validity {} – {}",
+                row.valid_from, row.valid_to
+            ),
+        ));
+    }
+    if let Some(closed_on) = row.closed_on
+        && delivered_on > closed_on
+    {
+        return Err(rule(
+            "delivered_on",
+            format!("is after the service closed on {closed_on}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Records a delivered service (CL-5). Refused with 422 outside the service's validity (or
@@ -556,43 +626,29 @@ pub fn record_event(
             ));
         }
     };
-    if new.delivered_on < row.valid_from || new.delivered_on > row.valid_to {
-        return Err(rule(
-            "delivered_on",
-            format!(
-                "is outside the service's validity {} – {}",
-                row.valid_from, row.valid_to
-            ),
-        ));
-    }
-    if let Some(closed_on) = row.closed_on
-        && new.delivered_on > closed_on
-    {
-        return Err(rule(
-            "delivered_on",
-            format!("is after the service closed on {closed_on}"),
-        ));
-    }
+    check_delivery_date(&row, new.delivered_on)?;
     let id = uuid::Uuid::new_v4().to_string();
     let note = RowCipher::new(&register.keyring, "service_events", &id).seal_opt("note", new.note.as_deref())?;
     let context = decision.context(&request.audit);
     // Owned, for the group-commit writer (PL-13), which runs the transaction on its thread.
     let audit = register.audit.clone();
     let (registrar, service, event_id) = (registrar_id.to_owned(), service_id.to_owned(), id.clone());
-    let (client_id, granted, unit) = (row.client_id.clone(), row.quantity_centi, row.unit.clone());
+    let client_id = row.client_id.clone();
     let recorded_by = request.principal.account_id.clone();
     let (delivered_on, quantity) = (new.delivered_on, new.quantity);
-    rekisteri_db::group_commit::write_as(conn, &request.principal.account_id, move |conn| {
+    let written = rekisteri_db::group_commit::write_as(conn, &request.principal.account_id, move |conn| {
         let (registrar_id, service_id, id) = (registrar.as_str(), service.as_str(), event_id.as_str());
-        // Takes the service row's lock on PostgreSQL (SQLite's write lock is already held), so
-        // that concurrent events cannot together exceed the grant.
-        diesel::update(
-            services::table
-                .filter(services::registrar_id.eq(registrar_id))
-                .filter(services::id.eq(service_id)),
-        )
-        .set(services::version.eq(services::version))
-        .execute(conn)?;
+        // The client before the service, in the order the anonymisation locks them.
+        if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, &client_id)? {
+            return Err(ClientsError::Refused(Refusal::NotFound));
+        }
+        // The service as it stands, locked so that concurrent events cannot together exceed
+        // the grant, nor one be recorded past a closing or a shortening made meanwhile.
+        let Some(current) = lock_service(conn, registrar_id, service_id)? else {
+            return Err(ClientsError::Refused(Refusal::NotFound));
+        };
+        check_delivery_date(&current, delivered_on)?;
+        let (granted, unit) = (current.quantity_centi, current.unit);
         let delivered: i64 = service_events::table
             .filter(service_events::registrar_id.eq(registrar_id))
             .filter(service_events::service_id.eq(service_id))
@@ -628,7 +684,14 @@ pub fn record_event(
         let entry = context.usage_entry(used(subject, "service_event", id), at);
         audit.append_in(conn, vec![entry], at)?;
         Ok::<_, ClientsError>(())
-    })?;
+    });
+    match written {
+        // Anonymised since it was checked above.
+        Err(ClientsError::Refused(Refusal::NotFound)) => {
+            return Err(deny(conn, register, request, subject, "service", service_id));
+        }
+        other => other?,
+    }
     Ok(ServiceEvent {
         id,
         service_id: service_id.to_owned(),

@@ -108,11 +108,10 @@ fn close_services_of_departed(
     }
 }
 
-/// A client the anonymisation walk found, in the order of the walk's `select`.
+/// A client still due for anonymisation, as the batch's write transaction found it.
 #[derive(Queryable)]
 struct Candidate {
     id: String,
-    created_at: PrimitiveDateTime,
     birth_year: Option<i32>,
     identity_code: Option<Vec<u8>>,
 }
@@ -223,18 +222,60 @@ fn purge_population_data(
     Ok(())
 }
 
-/// Anonymises one batch of clients (CL-14) in one transaction, which leaves no history of them.
+/// Anonymises those of `client_ids` still due on `today` (CL-14) in one transaction, which
+/// leaves no history of them; returns how many. The walk picks a batch before this transaction
+/// begins, and a request may give one of them a service in between (at midnight, a request
+/// that checked visibility on the day before): so the batch is checked again under the lock.
+/// On PostgreSQL the clients' rows are locked first (`FOR UPDATE`, in id order), which a
+/// request adding to a client waits for, and which waits for a request already adding
+/// ([`hold_client_against_anonymisation`]); SQLite's write lock serialises the two anyway.
 fn anonymise_batch(
     conn: &mut DbConnection,
     register: &ClientRegister,
     registrar_id: &str,
-    years: &BTreeMap<Option<i32>, Vec<String>>,
+    client_ids: &[String],
+    today: Date,
     at: PrimitiveDateTime,
-) -> Result<(), ClientsError> {
-    let ids: Vec<String> = years.values().flatten().cloned().collect();
+) -> Result<u64, ClientsError> {
     purging(conn, |conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            clients::table
+                .filter(clients::registrar_id.eq(registrar_id))
+                .filter(clients::id.eq_any(client_ids))
+                .order(clients::id)
+                .select(clients::id)
+                .for_update()
+                .load::<String>(pg)?;
+        }
+        let due: Vec<Candidate> = clients::table
+            .filter(clients::registrar_id.eq(registrar_id))
+            .filter(clients::id.eq_any(client_ids))
+            // See the clients' UPDATE below for why not `anonymised_at IS NULL`.
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "COALESCE(anonymised_at, NULL) IS NULL",
+            ))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                clients_with_service_ending_after!(registrar_id.to_owned(), visibility_cutoff(today))
+                    .filter(other_services.field(services::client_id).eq(clients::id)),
+            )))
+            .select((clients::id, clients::birth_year, clients::identity_code))
+            .load(conn)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut years: BTreeMap<Option<i32>, Vec<String>> = BTreeMap::new();
+        for candidate in &due {
+            let year = birth_year_of(
+                register,
+                &candidate.id,
+                candidate.birth_year,
+                candidate.identity_code.as_deref(),
+            )?;
+            years.entry(year).or_default().push(candidate.id.clone());
+        }
+        let ids: Vec<String> = due.into_iter().map(|c| c.id).collect();
         purge_population_data(conn, register, registrar_id, &ids)?;
-        for (year, group) in years {
+        for (year, group) in &years {
             diesel::update(
                 clients::table
                     .filter(clients::registrar_id.eq(registrar_id))
@@ -283,6 +324,8 @@ fn anonymise_batch(
         .set((
             services::additional_info.eq(None::<Vec<u8>>),
             services::decision_ref.eq(None::<String>),
+            // The service changed: whoever holds its old version sees that.
+            services::version.eq(services::version + 1),
         ))
         .execute(conn)?;
         diesel::update(
@@ -294,8 +337,43 @@ fn anonymise_batch(
         .execute(conn)?;
         // Proxies and care-team memberships go with the identity data (CL-14).
         purge_history(conn, registrar_id, &ids)?;
-        Ok::<_, ClientsError>(())
+        Ok::<_, ClientsError>(ids.len() as u64)
     })
+}
+
+/// Anonymises those of `client_ids` (of `registrar_id`) still due at `now`: the batch step of
+/// [`run_anonymise`], checked again in its own transaction. `conn` must be a connection of its
+/// own, as for the run.
+pub fn anonymise_clients(
+    conn: &mut DbConnection,
+    register: &ClientRegister,
+    registrar_id: &str,
+    client_ids: &[String],
+    now: OffsetDateTime,
+) -> Result<u64, ClientsError> {
+    allow_purge(conn)?;
+    anonymise_batch(conn, register, registrar_id, client_ids, now.date(), at_primitive(now))
+}
+
+/// In a request's write transaction, before it adds to the client or changes what is theirs:
+/// whether the client is still there and not anonymised. On PostgreSQL the row is held
+/// (`FOR KEY SHARE`) until the transaction ends, so that the anonymisation of the client waits
+/// for it and then sees what it added (see [`anonymise_batch`]); on SQLite the transaction
+/// already holds the write lock.
+pub(crate) fn hold_client_against_anonymisation(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    client_id: &str,
+) -> QueryResult<bool> {
+    let query = clients::table
+        .filter(clients::registrar_id.eq(registrar_id))
+        .filter(clients::id.eq(client_id))
+        .select(clients::anonymised_at);
+    let found: Option<Option<PrimitiveDateTime>> = match conn {
+        DbConnection::Sqlite(c) => query.first(c).optional()?,
+        DbConnection::Postgres(c) => query.for_key_share().first(c).optional()?,
+    };
+    Ok(matches!(found, Some(None)))
 }
 
 /// The anonymisation run (CL-14, CL-15) over every registrar at `now`: closes the services of
@@ -350,32 +428,17 @@ pub fn run_anonymise_in_batches(
                         .and(clients::created_at.gt(*created).or(clients::id.gt(id.clone()))),
                 );
             }
-            let batch: Vec<Candidate> = query
+            let batch: Vec<(String, PrimitiveDateTime)> = query
                 .order((clients::created_at, clients::id))
                 .limit(batch_size.max(1))
-                .select((
-                    clients::id,
-                    clients::created_at,
-                    clients::birth_year,
-                    clients::identity_code,
-                ))
+                .select((clients::id, clients::created_at))
                 .load(conn)?;
-            let Some(last) = batch.last() else {
+            let Some((last_id, last_created)) = batch.last() else {
                 break;
             };
-            after = Some((last.created_at, last.id.clone()));
-            let mut years: BTreeMap<Option<i32>, Vec<String>> = BTreeMap::new();
-            for candidate in &batch {
-                let year = birth_year_of(
-                    register,
-                    &candidate.id,
-                    candidate.birth_year,
-                    candidate.identity_code.as_deref(),
-                )?;
-                years.entry(year).or_default().push(candidate.id.clone());
-            }
-            anonymise_batch(conn, register, &registrar_id, &years, at)?;
-            anonymised += batch.len() as u64;
+            after = Some((*last_created, last_id.clone()));
+            let ids: Vec<String> = batch.into_iter().map(|(id, _)| id).collect();
+            anonymised += anonymise_batch(conn, register, &registrar_id, &ids, today, at)?;
         }
         if closed > 0 || anonymised > 0 {
             per_registrar.insert(

@@ -88,7 +88,8 @@ mod due;
 mod purge;
 mod visibility;
 
-pub use anonymise::{AnonymiseReport, run_anonymise, run_anonymise_in_batches};
+pub(crate) use anonymise::hold_client_against_anonymisation;
+pub use anonymise::{AnonymiseReport, anonymise_clients, run_anonymise, run_anonymise_in_batches};
 pub use archive::{ArchivePage, ArchiveRecord, archive_export};
 pub use deletion::{DeletionReport, run_deletion};
 pub use due::{DueClient, DuePage, due_for_anonymisation};
