@@ -16,6 +16,7 @@ pub mod log_partitions;
 pub mod migrations;
 mod pool;
 pub mod schema;
+pub mod statistics;
 mod transaction;
 mod url;
 

@@ -630,3 +630,35 @@ db_test!(fn pl_15_the_history_triggers_do_not_fire_for_the_bulk_runs_actors(db) 
         assert_eq!(history_of_organisation(&mut conn, id), expected, "{actor}");
     }
 });
+
+db_test!(fn pl_13_without_autovacuum_the_server_analyses_what_autovacuum_would(db) {
+    #[derive(diesel::QueryableByName)]
+    struct Autovacuum {
+        #[diesel(sql_type = Text)]
+        autovacuum: String,
+    }
+    let mut conn = db.conn();
+    if !matches!(&*conn, DbConnection::Postgres(_)) {
+        // SQLite keeps no statistics that its plans depend on: nothing to keep.
+        assert!(!rekisteri_db::statistics::kept_by_server(&mut conn).unwrap());
+        assert_eq!(rekisteri_db::statistics::analyze_stale(&mut conn).unwrap(), Vec::<String>::new());
+        return;
+    }
+    // A backend reports its counts when it goes idle, at most once a second unless asked.
+    let report_counts = |conn: &mut DbConnection| {
+        diesel::sql_query("SELECT pg_stat_force_next_flush()").execute(conn).unwrap();
+    };
+    let setting: Autovacuum = diesel::sql_query("SHOW autovacuum").get_result(&mut *conn).unwrap();
+    assert_eq!(rekisteri_db::statistics::kept_by_server(&mut conn).unwrap(), setting.autovacuum == "off");
+    // Past autovacuum's analyze threshold (50 rows plus a tenth of the table).
+    for n in 0..60 {
+        insert_organisation(&mut conn, &format!("o-stats-{n}")).unwrap();
+    }
+    report_counts(&mut conn);
+    let analysed = rekisteri_db::statistics::analyze_stale(&mut conn).unwrap();
+    assert!(analysed.iter().any(|t| t.ends_with(".organisations")), "{analysed:?}");
+    report_counts(&mut conn);
+    // Analysed, the table is not stale again until it changes again.
+    let again = rekisteri_db::statistics::analyze_stale(&mut conn).unwrap();
+    assert!(!again.iter().any(|t| t.ends_with(".organisations")), "{again:?}");
+});

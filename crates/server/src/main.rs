@@ -856,6 +856,16 @@ impl Heartbeat {
         instance: &rekisteri_idempotency::Instance,
         keys: KeyFollower,
     ) -> Result<Self, Failure> {
+        let keeps_statistics = pool
+            .get()
+            .map_err(runtime)
+            .and_then(|mut conn| rekisteri_db::statistics::kept_by_server(&mut conn).map_err(runtime))?;
+        if keeps_statistics {
+            log::warn!(
+                "PostgreSQL's autovacuum is off: this server analyses the tables autovacuum would, so that \
+                 the planner's statistics follow the data (turn autovacuum on in production)"
+            );
+        }
         let beat = move |pool: &rekisteri_db::Pool,
                          clock: &rekisteri_core::SharedClock,
                          instance: &rekisteri_idempotency::Instance|
@@ -864,7 +874,15 @@ impl Heartbeat {
             rekisteri_idempotency::register_instance(&mut conn, instance, rekisteri_db::to_primitive(clock.now()))
                 .map_err(|e| e.to_string())?;
             keys::keep_up_with_rotation(&mut conn, &keys.keyring, &keys.config, &instance.id, clock.now())
-                .map_err(|e| format!("keys: {e}"))
+                .map_err(|e| format!("keys: {e}"))?;
+            if keeps_statistics {
+                let analysed =
+                    rekisteri_db::statistics::analyze_stale(&mut conn).map_err(|e| format!("statistics: {e}"))?;
+                if !analysed.is_empty() {
+                    log::info!("analysed for the planner: {}", analysed.join(", "));
+                }
+            }
+            Ok(())
         };
         beat(pool, &clock, instance).map_err(|e| runtime(format!("cannot register this server instance: {e}")))?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
