@@ -432,9 +432,19 @@ pub fn seed_sealed_clients(
             Ok(())
         })
         .map_err(|e| format!("seeding sealed clients: {e}"))?;
+        keep_statistics(&mut conn)?;
         done += n;
     }
     Ok(())
+}
+
+/// What a server's heartbeat does on a PostgreSQL without autovacuum (`rekisteri_db::statistics`),
+/// after each batch of a seed that inserts behind the server's back: otherwise the seed's
+/// foreign-key checks, planned on the empty table, read every client before each new service.
+pub fn keep_statistics(conn: &mut DbConnection) -> Result<(), String> {
+    rekisteri_db::statistics::analyze_stale(conn)
+        .map(|_| ())
+        .map_err(|e| format!("analysing the seeded tables: {e}"))
 }
 
 pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize) -> Result<(), String> {
@@ -509,6 +519,7 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
             Ok(())
         })
         .map_err(|e| format!("seeding departed clients: {e}"))?;
+        keep_statistics(&mut conn)?;
         done += n;
     }
     Ok(())
