@@ -261,7 +261,7 @@ pub fn push_inserts(
     let today = time::OffsetDateTime::now_utc().date();
     measure(pool, threads, duration, move |conn, thread, round| {
         let chain = format!("bench:raw-push:{run}:{thread}");
-        let client_id = uuid::Uuid::new_v4().to_string();
+        let client_id = rekisteri_core::ids::new_row_id();
         let blob = |n: usize| Some(random_32().repeat(n));
         write_transaction(conn, |conn| -> QueryResult<()> {
             let at = now();
@@ -269,7 +269,7 @@ pub fn push_inserts(
             diesel::insert_into(services::table)
                 .values((
                     services::registrar_id.eq(&registrar),
-                    services::id.eq(uuid::Uuid::new_v4().to_string()),
+                    services::id.eq(rekisteri_core::ids::new_row_id()),
                     services::client_id.eq(&client_id),
                     services::kind.eq("service_voucher"),
                     services::service_type.eq("home_care"),
@@ -361,7 +361,7 @@ pub fn seed_sealed_clients(
         let mut rows = Vec::with_capacity(n);
         {
             for i in done..done + n {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = rekisteri_core::ids::new_row_id();
                 let code = format!("010150-{:03}X{i}", i % 1000);
                 let seal = |column: &str, value: &str| {
                     cipher
@@ -392,7 +392,7 @@ pub fn seed_sealed_clients(
                     clients::created_at.eq(at),
                     clients::updated_at.eq(at),
                 );
-                let service_id = uuid::Uuid::new_v4().to_string();
+                let service_id = rekisteri_core::ids::new_row_id();
                 let info = cipher
                     .encrypt_str(
                         &FieldContext::new("services", "additional_info", &service_id),
@@ -456,7 +456,7 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
     while done < count {
         let n = BATCH.min(count - done);
         let at = now();
-        let ids: Vec<String> = (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let ids: Vec<String> = (0..n).map(|_| rekisteri_core::ids::new_row_id()).collect();
         let client_rows: Vec<_> = ids
             .iter()
             .map(|id| {
@@ -484,7 +484,7 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
             .map(|id| {
                 (
                     services::registrar_id.eq(registrar),
-                    services::id.eq(uuid::Uuid::new_v4().to_string()),
+                    services::id.eq(rekisteri_core::ids::new_row_id()),
                     services::client_id.eq(id.clone()),
                     services::kind.eq("service_voucher"),
                     services::service_type.eq("home_care"),

@@ -92,5 +92,5 @@ pub(crate) use rekisteri_audit::format_time;
 pub(crate) use rekisteri_db::to_primitive as at_primitive;
 
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    rekisteri_core::ids::new_row_id()
 }

@@ -229,7 +229,7 @@ pub fn add_care_team_member(
             "is not a service unit of the account's organisation",
         ));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let context = decision.context(&request.audit);
     let written = write_transaction_as(conn, &request.principal.account_id, |conn| {
         if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, client_id)? {

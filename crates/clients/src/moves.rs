@@ -95,7 +95,7 @@ fn notify(
     let clear = RowCipher::new(keyring, "clients", &client.id).open("identity_code", sealed)?;
     let code = PersonalIdentityCode::parse(&clear, TemporaryCodesAllowed::Yes)
         .map_err(|e| ClientsError::Crypto(format!("a stored identity code is invalid: {e}")))?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let identity_code = RowCipher::new(keyring, TABLE, &id).seal("identity_code", code.reveal())?;
     diesel::insert_into(client_moves::table)
         .values((

@@ -208,7 +208,7 @@ pub fn add_proxy(
     {
         return Err(rule("identity_code", "a client is not their own proxy"));
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let cipher = RowCipher::new(&register.keyring, "proxies", &id);
     let row = ProxyRow {
         id: id.clone(),

@@ -552,7 +552,7 @@ pub fn create_request(
         .select(clients::id)
         .first(conn)
         .optional()?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let cipher = RowCipher::new(&register.keyring, TABLE, &id);
     let row = RequestRow {
         registrar_id: registrar_id.to_owned(),

@@ -109,7 +109,7 @@ pub(crate) fn new_service_row(
     checked: CheckedService,
     at: PrimitiveDateTime,
 ) -> Result<(ServiceRow, Service), ClientsError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let new = checked.new;
     let cipher = RowCipher::new(&register.keyring, "services", &id);
     let row = ServiceRow {
@@ -218,13 +218,31 @@ pub fn service_term(
     )
 }
 
-fn load_service(conn: &mut DbConnection, registrar_id: &str, service_id: &str) -> QueryResult<Option<ServiceRow>> {
-    services::table
+/// Whether a service's row is read for a decision or to be changed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ServiceLock {
+    None,
+    /// Locked until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write transaction
+    /// already holds the lock), so that a change applies to the row as it stands.
+    ForUpdate,
+}
+
+fn load_service(
+    conn: &mut DbConnection,
+    registrar_id: &str,
+    service_id: &str,
+    lock: ServiceLock,
+) -> QueryResult<Option<ServiceRow>> {
+    let query = services::table
         .filter(services::registrar_id.eq(registrar_id))
         .filter(services::id.eq(service_id))
-        .select(service_columns!())
-        .first(conn)
-        .optional()
+        .select(service_columns!());
+    if lock == ServiceLock::ForUpdate
+        && let DbConnection::Postgres(c) = conn
+    {
+        return query.for_update().first(c).optional();
+    }
+    query.first(conn).optional()
 }
 
 /// A service the decision reaches, with its client's index for the log; otherwise a logged
@@ -237,7 +255,7 @@ fn reachable_service(
     registrar_id: &str,
     service_id: &str,
 ) -> Result<(ServiceRow, Option<[u8; 32]>), ClientsError> {
-    let row = load_service(conn, registrar_id, service_id)?;
+    let row = load_service(conn, registrar_id, service_id, ServiceLock::None)?;
     let client = match &row {
         Some(row) => load_client(conn, registrar_id, &row.client_id)?,
         None => None,
@@ -418,19 +436,6 @@ fn apply_service_changes(
     Ok(())
 }
 
-/// The service's row as it stands, locked until the transaction ends (PostgreSQL `FOR
-/// UPDATE`; SQLite's write transaction already holds the lock).
-fn lock_service(conn: &mut DbConnection, registrar_id: &str, service_id: &str) -> QueryResult<Option<ServiceRow>> {
-    let query = services::table
-        .filter(services::registrar_id.eq(registrar_id))
-        .filter(services::id.eq(service_id))
-        .select(service_columns!());
-    match conn {
-        DbConnection::Sqlite(c) => query.first(c).optional(),
-        DbConnection::Postgres(c) => query.for_update().first(c).optional(),
-    }
-}
-
 /// Changes a service: closing (`status: closed` with `closed_on`), a new end date, quantity or
 /// additional information. The registrar's staff only. The changes are applied to the row as it
 /// stands in the write transaction, not as it was read for the access decision, so that a
@@ -468,7 +473,7 @@ pub fn update_service(
         if !crate::lifecycle::hold_client_against_anonymisation(conn, registrar_id, &read.client_id)? {
             return Ok(None);
         }
-        let Some(mut row) = lock_service(conn, registrar_id, service_id)? else {
+        let Some(mut row) = load_service(conn, registrar_id, service_id, ServiceLock::ForUpdate)? else {
             return Ok(None);
         };
         apply_service_changes(&mut row, &changes, sealed_info.as_ref(), request.now.date())?;
@@ -627,7 +632,7 @@ pub fn record_event(
         }
     };
     check_delivery_date(&row, new.delivered_on)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let note = RowCipher::new(&register.keyring, "service_events", &id).seal_opt("note", new.note.as_deref())?;
     let context = decision.context(&request.audit);
     // Owned, for the group-commit writer (PL-13), which runs the transaction on its thread.
@@ -644,7 +649,7 @@ pub fn record_event(
         }
         // The service as it stands, locked so that concurrent events cannot together exceed
         // the grant, nor one be recorded past a closing or a shortening made meanwhile.
-        let Some(current) = lock_service(conn, registrar_id, service_id)? else {
+        let Some(current) = load_service(conn, registrar_id, service_id, ServiceLock::ForUpdate)? else {
             return Err(ClientsError::Refused(Refusal::NotFound));
         };
         check_delivery_date(&current, delivered_on)?;

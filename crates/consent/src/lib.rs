@@ -94,5 +94,5 @@ pub(crate) fn helsinki_today(now: time::OffsetDateTime) -> time::Date {
 }
 
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    rekisteri_core::ids::new_row_id()
 }

@@ -117,7 +117,7 @@ pub fn stage_and_apply(database_url: &str, n_changes: u64) -> Result<BenchReport
         write_transaction(&mut conn, |conn| {
             for n in chunk_start..end {
                 let code = nth_code(n)?;
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = rekisteri_core::ids::new_row_id();
                 let subject = rekisteri_audit::subject_index(&keyring, &code);
                 let sealed =
                     |column: &str, value: &str| cipher.encrypt_str(&FieldContext::new("clients", column, &id), value);

@@ -80,7 +80,7 @@ pub fn create_client(
     // The person may be on file under a blind-index key being rotated out: a duplicate of them
     // is still a duplicate.
     let candidates = rekisteri_audit::subject_index_candidates(&register.keyring, &code);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = rekisteri_core::ids::new_row_id();
     let cipher = RowCipher::new(&register.keyring, "clients", &id);
     // A protection order means no address and no home municipality is stored at all (CL-8).
     let (address, home_municipality) = if new.protection_order {

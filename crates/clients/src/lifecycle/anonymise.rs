@@ -19,6 +19,18 @@ use super::{BATCH, other_services};
 use crate::sealed::RowCipher;
 use crate::{ClientRegister, ClientsError, at_primitive};
 
+/// Whether the client of the row at hand (of `clients`) has no service that keeps them visible
+/// to the registrar on `$today` (CL-13), as a correlated `NOT EXISTS` that each client answers
+/// through the services' index: the rule of the walk and of the batch's check again.
+macro_rules! past_end_of_visibility {
+    ($registrar_id:expr, $today:expr) => {
+        diesel::dsl::not(diesel::dsl::exists(
+            clients_with_service_ending_after!($registrar_id, visibility_cutoff($today))
+                .filter(other_services.field(services::client_id).eq(clients::id)),
+        ))
+    };
+}
+
 /// What one anonymisation run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct AnonymiseReport {
@@ -254,10 +266,7 @@ fn anonymise_batch(
             .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
                 "COALESCE(anonymised_at, NULL) IS NULL",
             ))
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                clients_with_service_ending_after!(registrar_id.to_owned(), visibility_cutoff(today))
-                    .filter(other_services.field(services::client_id).eq(clients::id)),
-            )))
+            .filter(past_end_of_visibility!(registrar_id.to_owned(), today))
             .select((clients::id, clients::birth_year, clients::identity_code))
             .load(conn)?;
         if due.is_empty() {
@@ -415,10 +424,7 @@ pub fn run_anonymise_in_batches(
             let mut query = clients::table
                 .filter(clients::registrar_id.eq(registrar_id.clone()))
                 .filter(clients::anonymised_at.is_null())
-                .filter(diesel::dsl::not(diesel::dsl::exists(
-                    clients_with_service_ending_after!(registrar_id.clone(), visibility_cutoff(today))
-                        .filter(other_services.field(services::client_id).eq(clients::id)),
-                )))
+                .filter(past_end_of_visibility!(registrar_id.clone(), today))
                 .into_boxed();
             if let Some((created, id)) = &after {
                 // (created_at, id) > (created, id), in a form both planners answer from the index.
