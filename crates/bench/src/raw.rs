@@ -494,6 +494,8 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
                     services::valid_from.eq(ended - time::Duration::days(365)),
                     services::valid_to.eq(ended),
                     services::provider_id.eq(provider),
+                    // As the pushes carry one: the anonymisation purges it.
+                    services::decision_ref.eq(Some("KH-2024-1")),
                     services::status.eq("active"),
                     services::version.eq(1i64),
                     services::created_at.eq(at),

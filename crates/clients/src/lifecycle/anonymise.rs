@@ -325,10 +325,16 @@ fn anonymise_batch(
             ))
             .execute(conn)?;
         }
+        // A service with nothing to purge is left as it is (its version too).
         diesel::update(
             services::table
                 .filter(services::registrar_id.eq(registrar_id))
-                .filter(services::client_id.eq_any(&ids)),
+                .filter(services::client_id.eq_any(&ids))
+                .filter(
+                    services::additional_info
+                        .is_not_null()
+                        .or(services::decision_ref.is_not_null()),
+                ),
         )
         .set((
             services::additional_info.eq(None::<Vec<u8>>),
@@ -340,7 +346,8 @@ fn anonymise_batch(
         diesel::update(
             service_events::table
                 .filter(service_events::registrar_id.eq(registrar_id))
-                .filter(service_events::client_id.eq_any(&ids)),
+                .filter(service_events::client_id.eq_any(&ids))
+                .filter(service_events::note.is_not_null()),
         )
         .set(service_events::note.eq(None::<Vec<u8>>))
         .execute(conn)?;
