@@ -526,6 +526,16 @@ fn run_database(
         open.percentile_ms(0.999),
     );
     println!("   p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms");
+    // A p99 near the p99.9 is a stall, not a slow path: say when, so that it can be matched
+    // against the server's periodic work (heartbeat, checkpoints).
+    let slow_ms = (4.0 * p50).max(20.0);
+    for (at, requests, worst) in open.stalls(slow_ms).iter().take(20) {
+        let wall = open
+            .started_at
+            .map(|start| (start + time::Duration::seconds_f64(*at)).time().to_string())
+            .unwrap_or_default();
+        println!("   stall at {at:.2} s ({wall} UTC): {requests} answers over {slow_ms:.0} ms, worst {worst:.1} ms");
+    }
     let (_, peak_rss, anonymous_rss) = server.memory()?;
     // Each figure is kept as soon as it is measured, so that a later phase that fails leaves
     // the ones before it in the table and the JSON.

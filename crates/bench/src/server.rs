@@ -59,7 +59,12 @@ impl Setup {
     /// Starts `rekisteri serve` and waits until `/health/ready` answers 200; returns the server
     /// and the time from spawn to ready.
     pub fn serve(&self) -> Result<(Server, Duration), String> {
-        let log = std::fs::File::create(self.dir.join("server.log")).map_err(|e| format!("server log: {e}"))?;
+        // Appended to, so that a restart (the cold start) keeps the log of the loaded run.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .map_err(|e| format!("server log: {e}"))?;
         let started = Instant::now();
         let child = self
             .command(&["serve"])
