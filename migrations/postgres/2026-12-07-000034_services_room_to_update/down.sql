@@ -1,0 +1,1 @@
+ALTER TABLE services RESET (fillfactor);
