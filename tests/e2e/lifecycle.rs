@@ -633,3 +633,24 @@ app_test!(fn cl_4_a_change_of_a_service_keeps_what_another_changed_meanwhile(app
     assert_eq!(quantity, 15_000, "this change is made");
     assert_eq!(version, 3);
 });
+
+app_test!(fn cl_14_anonymisation_keeps_the_birth_year_of_a_client_stored_before_it_was_kept(app) {
+    let w = world(app);
+    let (gone, _, kept) = departed_and_active(app, &w, datetime!(2026-03-10 12:00 UTC), "2026-03-10");
+    // A row from before migration 000009 kept the year of birth: only its identity code has it.
+    diesel::update(clients::table.filter(clients::id.eq(&gone)))
+        .set(clients::birth_year.eq(None::<i32>))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    app.clock.set(datetime!(2027-07-01 02:00 UTC));
+    assert_eq!(anonymise(app), AnonymiseReport { services_closed: 0, clients_anonymised: 1 });
+    let years: Vec<(String, Option<i32>, Option<Vec<u8>>)> = clients::table
+        .filter(clients::id.eq_any([&gone, &kept]))
+        .order(clients::id.eq(&kept))
+        .select((clients::id, clients::birth_year, clients::identity_code))
+        .load(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(years.len(), 2);
+    assert_eq!((&years[0].0, years[0].1, years[0].2.is_none()), (&gone, Some(1980), true), "taken from the code, then the code removed");
+    assert_eq!((&years[1].0, years[1].2.is_some()), (&kept, true), "the visible client is untouched");
+});

@@ -91,6 +91,4 @@ rekisteri_accounts::from_accounts_error!(CallsError);
 pub(crate) use rekisteri_audit::format_time;
 pub(crate) use rekisteri_db::to_primitive as at_primitive;
 
-pub(crate) fn new_id() -> String {
-    rekisteri_core::ids::new_row_id()
-}
+pub(crate) use rekisteri_core::ids::new_row_id as new_id;

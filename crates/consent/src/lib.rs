@@ -93,6 +93,4 @@ pub(crate) fn helsinki_today(now: time::OffsetDateTime) -> time::Date {
     rekisteri_core::calendar::helsinki_local(at_primitive(now)).date()
 }
 
-pub(crate) fn new_id() -> String {
-    rekisteri_core::ids::new_row_id()
-}
+pub(crate) use rekisteri_core::ids::new_row_id as new_id;

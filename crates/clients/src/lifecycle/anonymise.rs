@@ -128,18 +128,13 @@ struct Candidate {
     identity_code: Option<Vec<u8>>,
 }
 
-/// The year of birth of a client row about to be anonymised: the stored one, or derived from
-/// the identity code (rows created before migration 000009). The code never leaves this
-/// function; only the year does.
-fn birth_year_of(
+/// The year of birth of a client row from before it was stored (migration 000009), taken from
+/// its identity code. The code never leaves this function; only the year does.
+fn birth_year_from_code(
     register: &ClientRegister,
     id: &str,
-    stored: Option<i32>,
     identity_code: Option<&[u8]>,
 ) -> Result<Option<i32>, ClientsError> {
-    if stored.is_some() {
-        return Ok(stored);
-    }
     let Some(code) = RowCipher::new(&register.keyring, "clients", id).open_opt("identity_code", identity_code)? else {
         return Ok(None);
     };
@@ -272,59 +267,65 @@ fn anonymise_batch(
         if due.is_empty() {
             return Ok(0);
         }
-        let mut years: BTreeMap<Option<i32>, Vec<String>> = BTreeMap::new();
-        for candidate in &due {
-            let year = birth_year_of(
-                register,
-                &candidate.id,
-                candidate.birth_year,
-                candidate.identity_code.as_deref(),
-            )?;
-            years.entry(year).or_default().push(candidate.id.clone());
+        // The year of birth stays for the statistics (CL-16). A row from before it was stored
+        // gets it from the identity code first, one statement per year among such rows; every
+        // other row keeps its own, so that the batch's clients are one statement, not one per
+        // year of birth.
+        let mut derived_years: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for candidate in due.iter().filter(|c| c.birth_year.is_none()) {
+            if let Some(year) = birth_year_from_code(register, &candidate.id, candidate.identity_code.as_deref())? {
+                derived_years.entry(year).or_default().push(candidate.id.clone());
+            }
         }
         let ids: Vec<String> = due.into_iter().map(|c| c.id).collect();
         purge_population_data(conn, register, registrar_id, &ids)?;
-        for (year, group) in &years {
+        for (year, group) in &derived_years {
             diesel::update(
                 clients::table
                     .filter(clients::registrar_id.eq(registrar_id))
-                    .filter(clients::id.eq_any(group))
-                    // Not `anonymised_at IS NULL`: without statistics SQLite answered that from
-                    // `clients_anonymised (registrar_id, anonymised_at)`, walking every client not
-                    // yet anonymised for each batch (quadratic: 1 000 000 clients took 398 s). As
-                    // a function of the column the guard cannot use an index, so both planners
-                    // find the batch by primary key.
-                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                        "COALESCE(anonymised_at, NULL) IS NULL",
-                    )),
+                    .filter(clients::id.eq_any(group)),
             )
-            .set((
-                clients::subject_index.eq(None::<Vec<u8>>),
-                clients::identity_code.eq(None::<Vec<u8>>),
-                clients::first_names.eq(None::<Vec<u8>>),
-                clients::surname.eq(None::<Vec<u8>>),
-                clients::email.eq(None::<Vec<u8>>),
-                clients::phone.eq(None::<Vec<u8>>),
-                clients::next_of_kin.eq(None::<Vec<u8>>),
-                clients::address.eq(None::<Vec<u8>>),
-                clients::temporary_address.eq(None::<Vec<u8>>),
-                clients::postal_address.eq(None::<Vec<u8>>),
-                clients::guardianship.eq(None::<Vec<u8>>),
-                clients::language.eq(None::<String>),
-                clients::moved_in_on.eq(None::<Date>),
-                clients::moved_in_on_precision.eq(None::<String>),
-                clients::moved_out_on.eq(None::<Date>),
-                clients::moved_out_on_precision.eq(None::<String>),
-                clients::died_on.eq(None::<Date>),
-                clients::died_on_precision.eq(None::<String>),
-                clients::protection_order.eq(false),
-                clients::birth_year.eq(*year),
-                clients::anonymised_at.eq(Some(at)),
-                clients::version.eq(clients::version + 1),
-                clients::updated_at.eq(at),
-            ))
+            .set(clients::birth_year.eq(Some(*year)))
             .execute(conn)?;
         }
+        diesel::update(
+            clients::table
+                .filter(clients::registrar_id.eq(registrar_id))
+                .filter(clients::id.eq_any(&ids))
+                // Not `anonymised_at IS NULL`: without statistics SQLite answered that from
+                // `clients_anonymised (registrar_id, anonymised_at)`, walking every client not
+                // yet anonymised for each batch (quadratic: 1 000 000 clients took 398 s). As
+                // a function of the column the guard cannot use an index, so both planners
+                // find the batch by primary key.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "COALESCE(anonymised_at, NULL) IS NULL",
+                )),
+        )
+        .set((
+            clients::subject_index.eq(None::<Vec<u8>>),
+            clients::identity_code.eq(None::<Vec<u8>>),
+            clients::first_names.eq(None::<Vec<u8>>),
+            clients::surname.eq(None::<Vec<u8>>),
+            clients::email.eq(None::<Vec<u8>>),
+            clients::phone.eq(None::<Vec<u8>>),
+            clients::next_of_kin.eq(None::<Vec<u8>>),
+            clients::address.eq(None::<Vec<u8>>),
+            clients::temporary_address.eq(None::<Vec<u8>>),
+            clients::postal_address.eq(None::<Vec<u8>>),
+            clients::guardianship.eq(None::<Vec<u8>>),
+            clients::language.eq(None::<String>),
+            clients::moved_in_on.eq(None::<Date>),
+            clients::moved_in_on_precision.eq(None::<String>),
+            clients::moved_out_on.eq(None::<Date>),
+            clients::moved_out_on_precision.eq(None::<String>),
+            clients::died_on.eq(None::<Date>),
+            clients::died_on_precision.eq(None::<String>),
+            clients::protection_order.eq(false),
+            clients::anonymised_at.eq(Some(at)),
+            clients::version.eq(clients::version + 1),
+            clients::updated_at.eq(at),
+        ))
+        .execute(conn)?;
         // A service with nothing to purge is left as it is (its version too).
         diesel::update(
             services::table
