@@ -459,7 +459,8 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
         let ids: Vec<String> = (0..n).map(|_| rekisteri_core::ids::new_row_id()).collect();
         let client_rows: Vec<_> = ids
             .iter()
-            .map(|id| {
+            .enumerate()
+            .map(|(i, id)| {
                 (
                     clients::registrar_id.eq(registrar),
                     clients::id.eq(id.clone()),
@@ -475,7 +476,9 @@ pub fn seed_departed(pool: &Pool, registrar: &str, provider: &str, count: usize)
                     clients::version.eq(1i64),
                     clients::created_at.eq(at),
                     clients::updated_at.eq(at),
-                    clients::birth_year.eq(Some(1938)),
+                    // Born over 30 years, as a register's departed clients are: a batch that
+                    // wrote its clients a statement per year of birth paid for that here too.
+                    clients::birth_year.eq(Some(1915 + ((done + i) % 30) as i32)),
                 )
             })
             .collect();
