@@ -90,10 +90,9 @@ pub struct Outcome {
     pub failed: u64,
     pub first_failure: Option<String>,
     pub elapsed: Duration,
-    /// Microseconds per answered request.
-    pub latencies: Vec<u32>,
     /// (microseconds from the phase's start to the request's send, its latency in
-    /// microseconds), in no order: where in time the slow answers were.
+    /// microseconds) of every answered request, in no order: the latencies' percentiles, and
+    /// where in time the slow answers were.
     pub timeline: Vec<(u32, u32)>,
     /// When the phase's clock started, to match a stall with the server's log.
     pub started_at: Option<time::OffsetDateTime>,
@@ -112,12 +111,12 @@ impl Outcome {
 
     /// The `q` quantile of the latencies in milliseconds.
     pub fn percentile_ms(&mut self, q: f64) -> f64 {
-        if self.latencies.is_empty() {
+        if self.timeline.is_empty() {
             return f64::NAN;
         }
-        self.latencies.sort_unstable();
-        let rank = ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
-        f64::from(self.latencies[rank - 1]) / 1000.0
+        self.timeline.sort_unstable_by_key(|&(_, latency)| latency);
+        let rank = ((q * self.timeline.len() as f64).ceil() as usize).clamp(1, self.timeline.len());
+        f64::from(self.timeline[rank - 1].1) / 1000.0
     }
 
     /// The answers slower than `threshold_ms`, grouped into stalls: runs of slow answers whose
@@ -187,7 +186,6 @@ pub fn run(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, plan: Plan, keep_bodie
                 total.first_failure = outcome.first_failure;
             }
             total.body_bytes += outcome.body_bytes;
-            total.latencies.extend(outcome.latencies);
             total.timeline.extend(outcome.timeline);
             total.bodies.extend(outcome.bodies);
             for (status, count) in outcome.statuses {
@@ -259,7 +257,6 @@ async fn worker(
             Ok((status, body)) => {
                 *outcome.statuses.entry(status).or_default() += 1;
                 let latency = u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX);
-                outcome.latencies.push(latency);
                 let sent = u32::try_from(sent_at.duration_since(started).as_micros()).unwrap_or(u32::MAX);
                 outcome.timeline.push((sent, latency));
                 if (200..300).contains(&status) {
@@ -358,5 +355,20 @@ mod tests {
         };
         assert_eq!(outcome.stalls(20.0), vec![(1.0, 3, 45.0), (3.0, 1, 21.0)]);
         assert_eq!(outcome.stalls(50.0), Vec::<(f64, usize, f64)>::new());
+    }
+
+    #[test]
+    fn percentiles_are_the_timelines_latencies_by_rank() {
+        let mut outcome = Outcome {
+            // Latencies 1..=100 ms, sent in the reverse order of their latency.
+            timeline: (1..=100u32).map(|ms| (1_000_000 - ms * 1_000, ms * 1_000)).collect(),
+            ..Outcome::default()
+        };
+        assert_eq!(outcome.percentile_ms(0.50), 50.0);
+        assert_eq!(outcome.percentile_ms(0.99), 99.0);
+        assert_eq!(outcome.percentile_ms(0.999), 100.0);
+        // The stalls do not depend on the order the percentiles left the timeline in.
+        assert_eq!(outcome.stalls(97.0), vec![(0.9, 3, 100.0)]);
+        assert!(Outcome::default().percentile_ms(0.5).is_nan());
     }
 }

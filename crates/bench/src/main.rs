@@ -355,9 +355,13 @@ fn run_database(
     std::thread::sleep(Duration::from_secs(1));
     let (idle_rss, _, _) = server.memory()?;
     notes.push(format!(
-        "{database}: first start on an empty database (migrations included) took {:.0} ms; the server ran with MALLOC_ARENA_MAX={}",
+        "{database}: first start on an empty database (migrations included) took {:.0} ms; the server ran with {}",
         first_start.as_secs_f64() * 1000.0,
-        server::malloc_arena_max()
+        server::allocator_settings()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
     println!(
         "   ready in {:.0} ms, idle RSS {:.1} MB",

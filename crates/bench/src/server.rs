@@ -16,10 +16,16 @@ pub struct Setup {
     pub addr: SocketAddr,
 }
 
-/// glibc's arena limit the server runs with: the one `docs/operations.md` ("Memory") tells
-/// operators to set, unless the bench's own environment sets another.
-pub fn malloc_arena_max() -> String {
-    std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "1".to_owned())
+/// The allocator settings `docs/operations.md` ("Memory") tells operators to set.
+const ALLOCATOR_SETTINGS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "0"), ("MALLOC_ARENA_MAX", "1")];
+
+/// The allocator settings the server runs with: the documented ones, unless the bench's own
+/// environment sets others.
+pub fn allocator_settings() -> Vec<(&'static str, String)> {
+    ALLOCATOR_SETTINGS
+        .iter()
+        .map(|&(name, documented)| (name, std::env::var(name).unwrap_or_else(|_| documented.to_owned())))
+        .collect()
 }
 
 impl Setup {
@@ -27,7 +33,7 @@ impl Setup {
         let mut command = Command::new(&self.binary);
         command
             .args(args)
-            .env("MALLOC_ARENA_MAX", malloc_arena_max())
+            .envs(allocator_settings())
             .env("DATABASE_URL", &self.database_url)
             .env("REKISTERI_DATA_DIR", &self.dir)
             .env("REKISTERI_KEY_FILE", &self.key_file)
