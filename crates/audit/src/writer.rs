@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use rekisteri_core::SharedClock;
 use rekisteri_crypto::{CHAIN_GENESIS, ChainHash, CheckpointSigner, chain_step};
 use rekisteri_db::schema::{audit_chains, audit_checkpoints, disclosure_log, security_events, usage_log};
-use rekisteri_db::{DbConnection, Pool, kept_insert_into, log_partitions, write_transaction};
+use rekisteri_db::{DbConnection, Pool, chain_heads, kept_insert_into, kept_update, log_partitions, write_transaction};
 use time::PrimitiveDateTime;
 
 use crate::canonical::Canonical;
@@ -285,19 +285,19 @@ type Heads = BTreeMap<String, (i64, ChainHash)>;
 /// Locks and reads the heads of `chains` (creating missing ones), in chain-id order so that two
 /// writers never wait on each other in a cycle.
 fn lock_heads(conn: &mut DbConnection, chains: &[String], now: PrimitiveDateTime) -> Result<Heads, AuditError> {
-    let new_heads: Vec<_> = chains
-        .iter()
-        .map(|id| {
-            (
-                audit_chains::chain_id.eq(id.clone()),
-                audit_chains::last_seq.eq(0i64),
-                audit_chains::last_hash.eq(CHAIN_GENESIS.to_vec()),
-                audit_chains::updated_at.eq(now),
-            )
-        })
-        .collect();
     let rows: Vec<(String, i64, Vec<u8>)> = match conn {
         DbConnection::Sqlite(c) => {
+            let new_heads: Vec<_> = chains
+                .iter()
+                .map(|id| {
+                    (
+                        audit_chains::chain_id.eq(id.clone()),
+                        audit_chains::last_seq.eq(0i64),
+                        audit_chains::last_hash.eq(CHAIN_GENESIS.to_vec()),
+                        audit_chains::updated_at.eq(now),
+                    )
+                })
+                .collect();
             // The IMMEDIATE transaction already holds the database's write lock.
             diesel::insert_or_ignore_into(audit_chains::table)
                 .values(&new_heads)
@@ -307,19 +307,15 @@ fn lock_heads(conn: &mut DbConnection, chains: &[String], now: PrimitiveDateTime
                 .select((audit_chains::chain_id, audit_chains::last_seq, audit_chains::last_hash))
                 .load(c)?
         }
-        DbConnection::Postgres(c) => {
-            diesel::insert_into(audit_chains::table)
-                .values(&new_heads)
-                .on_conflict_do_nothing()
-                .execute(c)?;
-            audit_chains::table
-                .filter(audit_chains::chain_id.eq_any(chains))
-                .order(audit_chains::chain_id)
-                .select((audit_chains::chain_id, audit_chains::last_seq, audit_chains::last_hash))
-                .for_update()
-                .load(c)?
-        }
+        DbConnection::Postgres(c) => chain_heads::lock_or_create(c, chains, &CHAIN_GENESIS, now)?,
     };
+    if rows.len() != chains.len() {
+        return Err(AuditError::Write(format!(
+            "{} of {} chain heads could be locked",
+            rows.len(),
+            chains.len()
+        )));
+    }
     let mut heads = Heads::new();
     for (id, seq, hash) in rows {
         let hash = ChainHash::try_from(hash.as_slice())
@@ -358,18 +354,37 @@ pub fn append_in_transaction(
         heads.insert(chain, (seq + 1, hash));
     }
     insert_rows(conn, rows)?;
-    for (chain, (seq, hash)) in &heads {
-        diesel::update(audit_chains::table.filter(audit_chains::chain_id.eq(chain)))
-            .set((
-                audit_chains::last_seq.eq(seq),
-                audit_chains::last_hash.eq(hash.to_vec()),
-                audit_chains::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
+    advance_heads(conn, heads, now)?;
     if let Some(signer) = signer {
         for (chain, seq, hash) in checkpoints {
             insert_checkpoint(conn, &chain, seq, &hash, signer, now)?;
+        }
+    }
+    Ok(())
+}
+
+fn advance_heads(conn: &mut DbConnection, heads: Heads, now: PrimitiveDateTime) -> Result<(), AuditError> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            for (chain, (seq, hash)) in heads {
+                kept_update(
+                    audit_chains::table,
+                    (
+                        audit_chains::last_seq.eq(seq),
+                        audit_chains::last_hash.eq(hash.to_vec()),
+                        audit_chains::updated_at.eq(now),
+                    ),
+                    audit_chains::chain_id.eq(chain),
+                )
+                .execute(c)?;
+            }
+        }
+        DbConnection::Postgres(c) => {
+            let heads: Vec<chain_heads::Head> = heads
+                .into_iter()
+                .map(|(chain, (seq, hash))| (chain, seq, hash.to_vec()))
+                .collect();
+            chain_heads::advance(c, &heads, now)?;
         }
     }
     Ok(())

@@ -197,6 +197,63 @@ db_test!(fn au_5_an_intact_log_verifies_with_every_chain_counted(db) {
     assert_eq!(head.0, 12);
 });
 
+db_test!(fn au_5_concurrent_writers_creating_and_sharing_chains_neither_fork_nor_deadlock(db) {
+    // Each transaction names chains in a different order, some shared by every writer and one
+    // new to it: the heads are created and locked in one order, whatever the entries' order, so
+    // no two writers wait on each other in a cycle (PostgreSQL would abort one as a deadlock).
+    let keys = keyring();
+    let options = WriterOptions {
+        checkpoint_interval: 0,
+        ..WriterOptions::default()
+    };
+    let writers = 4;
+    let rounds = 25;
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let pool = db.pool.clone();
+            let options = &options;
+            scope.spawn(move || {
+                let mut conn = pool.get().unwrap();
+                for round in 0..rounds {
+                    let mut entries = vec![
+                        usage(&format!("new-{w}-{round}"), 1),
+                        usage("shared-a", round),
+                        usage("shared-b", round),
+                        usage("shared-c", round),
+                    ];
+                    entries.rotate_left((w + round) % 4);
+                    if (w + round) % 2 == 1 {
+                        entries.reverse();
+                    }
+                    rekisteri_db::write_transaction(&mut conn, |c| {
+                        rekisteri_audit::append_in_transaction(c, entries, to_primitive(clock().now()), None, options)
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let report = verify(db, &keys, 0);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.chains, (3 + writers * rounds) as u64);
+    assert_eq!(report.entries, (4 * writers * rounds) as u64);
+    let shared: Vec<(String, i64)> = audit_chains::table
+        .filter(audit_chains::chain_id.like("usage:shared-%"))
+        .order(audit_chains::chain_id)
+        .select((audit_chains::chain_id, audit_chains::last_seq))
+        .load(&mut db.conn())
+        .unwrap();
+    let expected = (writers * rounds) as i64;
+    assert_eq!(
+        shared,
+        vec![
+            ("usage:shared-a".to_owned(), expected),
+            ("usage:shared-b".to_owned(), expected),
+            ("usage:shared-c".to_owned(), expected),
+        ]
+    );
+});
+
 db_test!(fn au_5_content_changed_behind_the_triggers_is_found(db) {
     let keys = keyring();
     let log = writer(db, &keys, 0);

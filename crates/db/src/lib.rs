@@ -5,6 +5,7 @@
 //! schema; they never open connections or choose a backend themselves.
 
 pub mod backup;
+pub mod chain_heads;
 mod connection;
 pub mod group_commit;
 pub mod history;
