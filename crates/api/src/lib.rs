@@ -125,10 +125,22 @@ impl RunBlocking for web::Data<AppState> {
         let check = idempotency::CLAIM.try_with(Clone::clone).ok();
         web::block(move || {
             let mut conn = state.pool.get_timeout(state.request_db_timeout)?;
-            rekisteri_db::group_commit::grouped(&state.writes, || match check {
-                Some(check) => rekisteri_db::checked(check, || work(&mut conn, &state)),
-                None => work(&mut conn, &state),
-            })
+            // A change's log entries on PostgreSQL commit into the outbox with it and are chained
+            // here, before anyone is answered (rekisteri_audit::outbox).
+            let (result, staged) = rekisteri_audit::outbox::staging(|| {
+                rekisteri_db::group_commit::grouped(&state.writes, || match check {
+                    Some(check) => rekisteri_db::checked(check, || work(&mut conn, &state)),
+                    None => work(&mut conn, &state),
+                })
+            });
+            drop(conn);
+            if staged.is_empty() {
+                return result;
+            }
+            let chained = state.audit.chain_staged(staged);
+            let value = result?;
+            chained?;
+            Ok(value)
         })
         .await?
     }

@@ -37,7 +37,7 @@ pub fn chain_id(kind: LogKind, owner: Option<&str>) -> String {
     format!("{}:{}", kind.as_str(), owner.unwrap_or("platform"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ActorKind {
     Staff,
     ProviderUser,
@@ -63,7 +63,7 @@ impl ActorKind {
 }
 
 /// On what basis data was used (AU-1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AccessBasis {
     CareRelationship,
     SpecialReason,
@@ -91,7 +91,7 @@ impl AccessBasis {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// Data was returned or changed.
     Used,
@@ -116,7 +116,7 @@ impl Outcome {
 }
 
 /// One use of client data (AU-1). The data subject appears only as a blind index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UsageEntry {
     pub occurred_at: PrimitiveDateTime,
     /// Whose data: the registrar keeping the register.
@@ -143,7 +143,7 @@ pub struct UsageEntry {
 }
 
 /// One disclosure of data to someone outside the register (AU-2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DisclosureEntry {
     pub occurred_at: PrimitiveDateTime,
     pub registrar_id: String,
@@ -161,7 +161,7 @@ pub struct DisclosureEntry {
 
 /// A security event (AU-3): logins, failures, rights changes, key rotations, job runs.
 /// `details` is JSON without personal data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SecurityEvent {
     pub occurred_at: PrimitiveDateTime,
     pub organisation_id: Option<String>,
@@ -172,7 +172,7 @@ pub struct SecurityEvent {
     pub request_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NewEntry {
     Usage(UsageEntry),
     Disclosure(DisclosureEntry),

@@ -11,6 +11,7 @@ mod context;
 mod entry;
 pub mod export;
 pub mod metrics;
+pub mod outbox;
 pub mod query;
 pub mod reports;
 pub mod retention;

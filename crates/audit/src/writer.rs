@@ -478,6 +478,10 @@ struct Failure {
 
 struct Job {
     entries: Vec<NewEntry>,
+    /// Entries staged in the outbox by committed changes, to be moved into their chains.
+    staged: Vec<i64>,
+    /// Whether to take whatever else the outbox holds (a crashed process's entries).
+    sweep: bool,
     reply: mpsc::SyncSender<Result<(), Failure>>,
 }
 
@@ -538,9 +542,25 @@ impl AuditLog {
     /// Appends `entries` and returns once they are durably committed, or with the error that
     /// kept them (and everything committed with them) out.
     pub fn append(&self, entries: Vec<NewEntry>) -> Result<(), AuditError> {
+        self.send(entries, Vec::new(), false)
+    }
+
+    /// Moves the entries that changes staged in the outbox as `ids` ([`crate::outbox::staging`])
+    /// into their chains, and returns once that is committed. Ids no longer there (taken by
+    /// another writer, or of a change that rolled back) are skipped.
+    pub fn chain_staged(&self, ids: Vec<i64>) -> Result<(), AuditError> {
+        self.send(Vec::new(), ids, false)
+    }
+
+    fn send(&self, entries: Vec<NewEntry>, staged: Vec<i64>, sweep: bool) -> Result<(), AuditError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.sender
-            .send(Job { entries, reply })
+            .send(Job {
+                entries,
+                staged,
+                sweep,
+                reply,
+            })
             .map_err(|_| AuditError::WriterStopped)?;
         match answer.recv() {
             Ok(Ok(())) => Ok(()),
@@ -559,17 +579,22 @@ impl AuditLog {
     /// does. Otherwise it checks the writer's connection (and replaces a dead one) without
     /// writing anything.
     pub fn probe(&self) -> Result<(), AuditError> {
-        self.append(Vec::new())
+        self.send(Vec::new(), Vec::new(), true)
     }
 
     /// Appends in the caller's open transaction, with this log's signer and checkpoint
-    /// interval: for entries that must commit atomically with the change they record.
+    /// interval: for entries that must commit atomically with the change they record. Inside
+    /// [`crate::outbox::staging`] on PostgreSQL the transaction commits them into the outbox,
+    /// for [`Self::chain_staged`] to chain.
     pub fn append_in(
         &self,
         conn: &mut DbConnection,
         entries: Vec<NewEntry>,
         now: PrimitiveDateTime,
     ) -> Result<(), AuditError> {
+        let Some(entries) = crate::outbox::stage(conn, entries, now)? else {
+            return Ok(());
+        };
         let signer = self.keyring.as_ref().and_then(|k| k.audit_signer());
         append_in_transaction(conn, entries, now, signer, &self.options)
     }
@@ -647,6 +672,21 @@ fn run_writer(
     // that failed.
     let mut outage: Option<Outage> = None;
     let mut failed: Vec<NewEntry> = Vec::new();
+    // What a crashed process left in the outbox goes into the chains before anything else.
+    let left_over = pool.get().map_err(AuditError::from).and_then(|mut conn| {
+        if conn.backend() != rekisteri_db::Backend::Postgres {
+            return Ok(());
+        }
+        let now = rekisteri_db::to_primitive(clock.now());
+        let signer = keyring.as_ref().and_then(|k| k.audit_signer());
+        write_transaction(&mut conn, |conn| {
+            let entries = crate::outbox::take(conn, &[], true)?;
+            append_in_transaction(conn, entries, now, signer, &options)
+        })
+    });
+    if let Err(error) = left_over {
+        log::error!("audit writer: the entries left in the outbox could not be chained at start: {error}");
+    }
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
         let mut count = jobs[0].entries.len();
@@ -660,6 +700,8 @@ fn run_writer(
             }
         }
         let callers: Vec<NewEntry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
+        let staged: Vec<i64> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.staged)).collect();
+        let sweep = jobs.iter().any(|j| j.sweep);
         let started = std::time::Instant::now();
         let now = rekisteri_db::to_primitive(clock.now());
         let ongoing = outage;
@@ -667,9 +709,16 @@ fn run_writer(
         // The pool checks a PostgreSQL connection that has not answered lately, and replaces
         // one that does not answer: the first group after a database restart is not lost.
         let result = pool.get().map_err(AuditError::from).and_then(|mut conn| match ongoing {
-            None if callers.is_empty() => Ok(()),
+            None if callers.is_empty()
+                && staged.is_empty()
+                && !(sweep && conn.backend() == rekisteri_db::Backend::Postgres) =>
+            {
+                Ok(())
+            }
             None => write_transaction(&mut conn, |conn| {
-                append_in_transaction(conn, callers.clone(), now, signer, &options)
+                let mut entries = crate::outbox::take(conn, &staged, sweep)?;
+                entries.extend(callers.iter().cloned());
+                append_in_transaction(conn, entries, now, signer, &options)
             }),
             Some(ongoing) => write_transaction(&mut conn, |conn| {
                 // A probe (readiness) ends the outage only if what failed last would go in
@@ -678,6 +727,7 @@ fn run_writer(
                     try_and_undo(conn, failed.clone(), now, signer, &options)?;
                 }
                 let mut entries = vec![restored_event(ongoing, now)];
+                entries.extend(crate::outbox::take(conn, &staged, sweep)?);
                 entries.extend(callers.iter().cloned());
                 append_in_transaction(conn, entries, now, signer, &options)
             }),

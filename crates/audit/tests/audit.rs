@@ -11,7 +11,7 @@ use rekisteri_audit::{
 };
 use rekisteri_core::{Clock, ManualClock};
 use rekisteri_crypto::{Keyring, chain_step};
-use rekisteri_db::schema::{audit_chains, usage_log};
+use rekisteri_db::schema::{audit_chains, audit_outbox, usage_log};
 use rekisteri_db::testing::TestDatabase;
 use rekisteri_db::{Backend, DbConnection, db_test, to_primitive};
 use time::macros::datetime;
@@ -252,6 +252,86 @@ db_test!(fn au_5_concurrent_writers_creating_and_sharing_chains_neither_fork_nor
             ("usage:shared-c".to_owned(), expected),
         ]
     );
+});
+
+fn usage_entries(db: &TestDatabase, registrar: &str) -> i64 {
+    usage_log::table
+        .filter(usage_log::registrar_id.eq(registrar))
+        .count()
+        .get_result(&mut db.conn())
+        .unwrap()
+}
+
+fn outbox_entries(db: &TestDatabase) -> i64 {
+    audit_outbox::table.count().get_result(&mut db.conn()).unwrap()
+}
+
+db_test!(fn au_4_a_changes_staged_entries_are_chained_once_and_only_if_it_committed(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    let now = to_primitive(clock().now());
+    let mut conn = db.conn();
+    let ((), staged) = rekisteri_audit::outbox::staging(|| {
+        rekisteri_db::write_transaction(&mut conn, |c| log.append_in(c, vec![usage("r1", 1)], now)).unwrap();
+        let rolled_back = rekisteri_db::write_transaction::<(), AuditError, _>(&mut conn, |c| {
+            log.append_in(c, vec![usage("r1", 2)], now)?;
+            Err(AuditError::Write("the change failed".to_owned()))
+        });
+        assert!(rolled_back.is_err());
+    });
+    if db.backend() == Backend::Postgres {
+        // Committed with the change, not yet in the chain; the rolled-back change left nothing.
+        assert_eq!(staged.len(), 2);
+        assert_eq!((usage_entries(db, "r1"), outbox_entries(db)), (0, 1));
+    } else {
+        // SQLite appends in the change's transaction (its group commit shares the head's lock).
+        assert!(staged.is_empty());
+        assert_eq!((usage_entries(db, "r1"), outbox_entries(db)), (1, 0));
+    }
+    log.chain_staged(staged.clone()).unwrap();
+    assert_eq!((usage_entries(db, "r1"), outbox_entries(db)), (1, 0));
+    // Chaining the same ids again finds them gone: nothing is chained twice.
+    log.chain_staged(staged).unwrap();
+    let report = verify(db, &keys, 0);
+    assert!(report.intact(), "{:?}", report.breaks);
+    assert_eq!(report.entries, 1);
+    let data_id: Option<String> = usage_log::table.select(usage_log::data_id).first(&mut db.conn()).unwrap();
+    assert_eq!(data_id.as_deref(), Some("client-1"));
+});
+
+db_test!(fn au_4_entries_a_crashed_process_left_in_the_outbox_are_chained_when_a_writer_starts(db) {
+    let keys = keyring();
+    let now = to_primitive(clock().now());
+    {
+        let crashed = writer(db, &keys, 0);
+        let mut conn = db.conn();
+        let ((), _never_chained) = rekisteri_audit::outbox::staging(|| {
+            rekisteri_db::write_transaction(&mut conn, |c| crashed.append_in(c, vec![usage("r1", 1), usage("r1", 2)], now))
+                .unwrap();
+        });
+    }
+    let expected_outbox = if db.backend() == Backend::Postgres { 2 } else { 0 };
+    assert_eq!(outbox_entries(db), expected_outbox);
+    let restarted = writer(db, &keys, 0);
+    // An empty append is answered after everything the writer did before it: its start.
+    restarted.append(Vec::new()).unwrap();
+    assert_eq!((usage_entries(db, "r1"), outbox_entries(db)), (2, 0));
+    let seqs: Vec<i64> = usage_log::table.order(usage_log::seq).select(usage_log::seq).load(&mut db.conn()).unwrap();
+    assert_eq!(seqs, vec![1, 2]);
+    assert!(verify(db, &keys, 0).intact());
+});
+
+db_test!(fn au_4_a_readiness_probe_chains_what_the_outbox_holds(db) {
+    let keys = keyring();
+    let log = writer(db, &keys, 0);
+    let now = to_primitive(clock().now());
+    let mut conn = db.conn();
+    let ((), _left) = rekisteri_audit::outbox::staging(|| {
+        rekisteri_db::write_transaction(&mut conn, |c| log.append_in(c, vec![usage("r1", 1)], now)).unwrap();
+    });
+    log.probe().unwrap();
+    assert_eq!((usage_entries(db, "r1"), outbox_entries(db)), (1, 0));
+    assert!(verify(db, &keys, 0).intact());
 });
 
 db_test!(fn au_5_content_changed_behind_the_triggers_is_found(db) {

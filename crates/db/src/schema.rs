@@ -28,6 +28,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Log entries of committed changes waiting for their place in the chain (PostgreSQL).
+    audit_outbox (id) {
+        id -> BigInt,
+        created_at -> Timestamp,
+        entry -> Text,
+    }
+}
+
+diesel::table! {
     usage_log (chain_id, seq) {
         chain_id -> Text,
         seq -> BigInt,

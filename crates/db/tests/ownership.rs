@@ -45,6 +45,7 @@ const CRATES: &[Crate] = &[
         owns: &[
             "audit_chains",
             "audit_checkpoints",
+            "audit_outbox",
             "disclosure_log",
             "security_events",
             "usage_log",

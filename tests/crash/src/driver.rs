@@ -23,6 +23,10 @@ pub struct Figures {
     pub chain_failures: u64,
     pub reads: u64,
     pub reads_without_log: u64,
+    /// Acknowledged client creates whose usage-log entry is not in the chain.
+    pub creates_without_log: u64,
+    /// Log entries still waiting in the outbox once every request was answered (PostgreSQL).
+    pub outbox_left: u64,
     pub unanswered: u64,
     pub retried_created: u64,
     pub retried_replayed: u64,
@@ -43,6 +47,14 @@ impl Figures {
             (
                 self.reads_without_log,
                 "reads of personal data without their usage-log entry",
+            ),
+            (
+                self.creates_without_log,
+                "acknowledged client creates without their usage-log entry",
+            ),
+            (
+                self.outbox_left,
+                "log entries left in the outbox after every request was answered",
             ),
             (self.duplicates, "retries that neither created once nor replayed"),
             (self.unexpected, "unexpected answers"),
@@ -322,6 +334,8 @@ struct Done {
     unanswered: Vec<Request>,
     /// X-Request-Id of the reads answered 200 (personal data returned).
     reads: Vec<String>,
+    /// X-Request-Id of the client creates acknowledged on their first sending.
+    creates: Vec<String>,
     unexpected: Vec<String>,
 }
 
@@ -483,19 +497,21 @@ pub fn pl_17_nothing_acknowledged_is_lost(args: &Args, url: &str, dir: &Path, se
             &mut figures,
             cycle,
         );
-        check_usage_log(url, &done.reads, &mut figures, cycle)?;
+        check_usage_log(url, &done.reads, &done.creates, &mut figures, cycle)?;
         check_chains(&setup, &mut figures, cycle);
         all_acks.extend(done.acks);
         figures.cycles = cycle + 1;
         println!(
             "   cycle {:>3}: killed after {load_ms:>4} ms; {} acknowledged, {} unanswered so far; lost {}, stuck {}, \
-             reads without log {}, chain failures {}",
+             reads without log {}, creates without log {}, outbox left {}, chain failures {}",
             cycle + 1,
             figures.acknowledged,
             figures.unanswered,
             figures.lost,
             figures.stuck_keys,
             figures.reads_without_log,
+            figures.creates_without_log,
+            figures.outbox_left,
             figures.chain_failures
         );
     }
@@ -674,6 +690,9 @@ fn writer(n: usize, load: Load, mut mine: Owned, stop: &AtomicBool, rng: &mut Rn
             }
             Outcome::Answered { status, body, .. } => match accept(&request, status, &body) {
                 Ok(Some(ack)) => {
+                    if matches!(ack, Ack::Client { .. }) {
+                        done.creates.push(request_id);
+                    }
                     own(&mut mine, &ack);
                     done.acks.push(ack);
                 }
@@ -1282,21 +1301,34 @@ fn differs(before: &Value, now: &Value, ignored: &[&str]) -> Option<String> {
         .map(|k| format!("`{k}`"))
 }
 
-/// Every read answered 200 has a usage-log entry with its request id (AU-1), looked up in the
-/// database itself.
-fn check_usage_log(url: &str, reads: &[String], figures: &mut Figures, cycle: usize) -> Result<(), String> {
-    use rekisteri_db::schema::usage_log;
-    if reads.is_empty() {
-        return Ok(());
-    }
+/// Every read answered 200 and every acknowledged client create has a usage-log entry with its
+/// request id (AU-1, AU-4), in the chain, looked up in the database itself; and once every
+/// request was answered, nothing waits in the outbox (a killed server's entries were chained
+/// when the new one started).
+fn check_usage_log(
+    url: &str,
+    reads: &[String],
+    creates: &[String],
+    figures: &mut Figures,
+    cycle: usize,
+) -> Result<(), String> {
+    use rekisteri_db::schema::{audit_outbox, usage_log};
     let pool = Pool::open(
         &DatabaseUrl::parse(url).map_err(|e| e.to_string())?,
         &PoolOptions::default(),
     )
     .map_err(|e| format!("opening the database: {e}"))?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let left: i64 = audit_outbox::table
+        .count()
+        .get_result(&mut *conn)
+        .map_err(|e| format!("reading the outbox: {e}"))?;
+    if left > 0 {
+        figures.outbox_left += left as u64;
+        figures.note(format!("cycle {cycle}: {left} log entries left in the outbox"));
+    }
     let mut found: HashSet<String> = HashSet::new();
-    for chunk in reads.chunks(500) {
+    for chunk in reads.chunks(500).chain(creates.chunks(500)) {
         let ids: Vec<String> = usage_log::table
             .filter(usage_log::request_id.eq_any(chunk))
             .select(usage_log::request_id)
@@ -1308,6 +1340,13 @@ fn check_usage_log(url: &str, reads: &[String], figures: &mut Figures, cycle: us
     if missing > 0 {
         figures.reads_without_log += missing;
         figures.note(format!("cycle {cycle}: {missing} reads without their usage-log entry"));
+    }
+    let missing = creates.iter().filter(|r| !found.contains(*r)).count() as u64;
+    if missing > 0 {
+        figures.creates_without_log += missing;
+        figures.note(format!(
+            "cycle {cycle}: {missing} acknowledged client creates without their usage-log entry"
+        ));
     }
     Ok(())
 }
