@@ -576,8 +576,9 @@ impl AuditLog {
     /// Whether the log can be written, for readiness (PL-10). While the last group commit
     /// failed for want of the database, this tries again: it commits the
     /// `audit_log_restored` security event that ends the outage, or fails as the log still
-    /// does. Otherwise it checks the writer's connection (and replaces a dead one) without
-    /// writing anything.
+    /// does. Otherwise it checks the writer's connection (and replaces a dead one), and on
+    /// PostgreSQL chains what the outbox holds ([`crate::outbox`]: a crashed process's entries;
+    /// usually nothing, and then it writes nothing).
     pub fn probe(&self) -> Result<(), AuditError> {
         self.send(Vec::new(), Vec::new(), true)
     }
