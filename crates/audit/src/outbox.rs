@@ -68,7 +68,7 @@ pub(crate) fn stage(
     let mut rows = Vec::with_capacity(entries.len());
     for entry in &entries {
         let json = serde_json::to_string(entry)
-            .map_err(|e| AuditError::Write(format!("an entry could not be staged: {e}")))?;
+            .map_err(|e| AuditError::Write(format!("an entry could not be staged ({:?} error)", e.classify())))?;
         rows.push((audit_outbox::created_at.eq(now), audit_outbox::entry.eq(json)));
     }
     let ids: Vec<i64> = diesel::insert_into(audit_outbox::table)
@@ -110,7 +110,14 @@ pub(crate) fn take(conn: &mut DbConnection, ids: &[i64], sweep: bool) -> Result<
     rows.into_iter()
         .map(|(id, json)| {
             serde_json::from_str(&json)
-                .map_err(|e| AuditError::Write(format!("the staged entry {id} could not be read: {e}")))
+                // serde's message can quote the entry's values; the log gets only where it broke.
+                .map_err(|e| {
+                    AuditError::Write(format!(
+                        "the staged entry {id} could not be read ({:?} error at column {})",
+                        e.classify(),
+                        e.column()
+                    ))
+                })
         })
         .collect()
 }
