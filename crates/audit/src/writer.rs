@@ -380,11 +380,13 @@ fn advance_heads(conn: &mut DbConnection, heads: Heads, now: PrimitiveDateTime) 
             }
         }
         DbConnection::Postgres(c) => {
-            let heads: Vec<chain_heads::Head> = heads
-                .into_iter()
-                .map(|(chain, (seq, hash))| (chain, seq, hash.to_vec()))
-                .collect();
-            chain_heads::advance(c, &heads, now)?;
+            chain_heads::advance(
+                c,
+                heads
+                    .iter()
+                    .map(|(chain, (seq, hash))| (chain.as_str(), *seq, hash.as_slice())),
+                now,
+            )?;
         }
     }
     Ok(())

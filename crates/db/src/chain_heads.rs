@@ -1,6 +1,6 @@
 //! The audit chains' heads on PostgreSQL, in two statements kept prepared per group commit.
 //!
-//! A group commit of the audit writer used to send four statements for the heads alone:
+//! A group commit of the audit writer used to send at least three statements for the heads:
 //! create every head it names (`INSERT … ON CONFLICT DO NOTHING`, which almost always found the
 //! row), lock them (`SELECT … FOR UPDATE`), and one `UPDATE` per chain at the end, the first and
 //! the last unprepared (issue 22, PostgreSQL's statement census in `docs/performance.md`). On
@@ -39,14 +39,18 @@ pub fn lock_or_create(
 
 /// Moves each of `heads` (locked by [`lock_or_create`] in this transaction) to its new sequence
 /// number and hash; returns how many heads it changed.
-pub fn advance(conn: &mut PgConnection, heads: &[Head], now: PrimitiveDateTime) -> QueryResult<usize> {
-    let mut ids = Vec::with_capacity(heads.len());
-    let mut seqs = Vec::with_capacity(heads.len());
-    let mut hashes = Vec::with_capacity(heads.len());
+pub fn advance<'h>(
+    conn: &mut PgConnection,
+    heads: impl IntoIterator<Item = (&'h str, i64, &'h [u8])>,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    let mut ids = Vec::new();
+    let mut seqs = Vec::new();
+    let mut hashes = Vec::new();
     for (id, seq, hash) in heads {
-        ids.push(id.as_str());
-        seqs.push(*seq);
-        hashes.push(hash.as_slice());
+        ids.push(id);
+        seqs.push(seq);
+        hashes.push(hash);
     }
     Advance {
         ids: &ids,
