@@ -525,6 +525,17 @@ impl AuditLog {
         let own = pool.single(options.connection_timeout)?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let keyring = signer.clone();
+        // What a crashed process left in the outbox goes into the chains before anything else:
+        // a sweep queued first, whose answer nobody waits for.
+        let (reply, _unheard) = mpsc::sync_channel(1);
+        sender
+            .send(Job {
+                entries: Vec::new(),
+                staged: Vec::new(),
+                sweep: true,
+                reply,
+            })
+            .map_err(|_| AuditError::WriterStopped)?;
         std::thread::Builder::new()
             .name("audit-writer".to_owned())
             .spawn(move || run_writer(own, clock, signer, options, receiver))
@@ -675,21 +686,6 @@ fn run_writer(
     // that failed.
     let mut outage: Option<Outage> = None;
     let mut failed: Vec<NewEntry> = Vec::new();
-    // What a crashed process left in the outbox goes into the chains before anything else.
-    let left_over = pool.get().map_err(AuditError::from).and_then(|mut conn| {
-        if conn.backend() != rekisteri_db::Backend::Postgres {
-            return Ok(());
-        }
-        let now = rekisteri_db::to_primitive(clock.now());
-        let signer = keyring.as_ref().and_then(|k| k.audit_signer());
-        write_transaction(&mut conn, |conn| {
-            let entries = crate::outbox::take(conn, &[], true)?;
-            append_in_transaction(conn, entries, now, signer, &options)
-        })
-    });
-    if let Err(error) = left_over {
-        log::error!("audit writer: the entries left in the outbox could not be chained at start: {error}");
-    }
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
         let mut count = jobs[0].entries.len();
