@@ -75,8 +75,10 @@ fn security() -> NewEntry {
     })
 }
 
+/// A writer whose start-up sweep of the outbox is done: the sweep runs on the writer's own
+/// thread, and a test that stages entries right after the start would otherwise race it.
 fn writer(db: &TestDatabase, keys: &Arc<Keyring>, interval: i64) -> AuditLog {
-    AuditLog::start(
+    let log = AuditLog::start(
         db.pool.clone(),
         clock(),
         Some(keys.clone()),
@@ -85,7 +87,9 @@ fn writer(db: &TestDatabase, keys: &Arc<Keyring>, interval: i64) -> AuditLog {
             ..WriterOptions::default()
         },
     )
-    .unwrap()
+    .unwrap();
+    log.append(Vec::new()).unwrap();
+    log
 }
 
 fn verify(db: &TestDatabase, keys: &Keyring, interval: i64) -> VerifyReport {
