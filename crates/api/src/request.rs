@@ -174,20 +174,21 @@ impl RegistrarCall<ClientAccess> {
 
     /// [`Self::run`] for `work` that creates a record of a client, with what creating it
     /// disclosed (AU-2) for the idempotency layer to keep beside the answer.
-    pub(crate) async fn create<R, E, F>(
+    pub(crate) async fn create<C, E, F>(
         self,
         purpose: &'static str,
         work: F,
-    ) -> Result<(R, rekisteri_idempotency::Disclosure), ApiError>
+    ) -> Result<(C::Record, rekisteri_idempotency::Disclosure), ApiError>
     where
-        R: rekisteri_clients::CreatedRecord + Send + 'static,
+        C: rekisteri_clients::IntoCreated,
+        C::Record: Send + 'static,
         ApiError: From<E>,
-        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<R, E> + Send + 'static,
+        F: FnOnce(&mut rekisteri_db::DbConnection, &AppState, &Request<'_>, &str) -> Result<C, E> + Send + 'static,
     {
         self.run::<_, ApiError, _>(purpose, move |conn, state, request, registrar_id| {
-            let created = work(conn, state, request, registrar_id)?;
+            let created = work(conn, state, request, registrar_id)?.into_created();
             let written = rekisteri_clients::written(conn, registrar_id, &created)?;
-            Ok((created, disclosure(registrar_id, purpose, &written)))
+            Ok((created.record, disclosure(registrar_id, purpose, &written)))
         })
         .await
     }

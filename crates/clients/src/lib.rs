@@ -52,7 +52,7 @@ pub use services::{
     update_service,
 };
 pub use settlement::{Settlement, SettlementLine, settlement, to_csv as settlement_csv};
-pub use subjects::{CreatedRecord, subject_of, written};
+pub use subjects::{Created, CreatedRecord, IntoCreated, subject_of, written};
 
 use rekisteri_audit::{AuditContext, AuditLog};
 use rekisteri_crypto::Keyring;

@@ -594,7 +594,7 @@ pub fn record_event(
     registrar_id: &str,
     service_id: &str,
     new: NewServiceEvent,
-) -> Result<ServiceEvent, ClientsError> {
+) -> Result<crate::Created<ServiceEvent>, ClientsError> {
     let at = at_primitive(request.now);
     // Who sees the service learns why it may not record: only its provider does (422);
     // whoever does not see it gets 404 like for a missing one.
@@ -697,7 +697,7 @@ pub fn record_event(
         }
         other => other?,
     }
-    Ok(ServiceEvent {
+    let event = ServiceEvent {
         id,
         service_id: service_id.to_owned(),
         delivered_on: new.delivered_on,
@@ -705,7 +705,8 @@ pub fn record_event(
         unit_price_cents: price,
         note: new.note,
         created_at: format_time(at),
-    })
+    };
+    Ok(crate::Created::of_subject(event, subject))
 }
 
 /// The events recorded against a service the caller reaches, in delivery order.

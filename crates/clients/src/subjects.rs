@@ -67,16 +67,61 @@ pub trait CreatedRecord {
     fn subject_key(&self) -> (&'static str, &str);
 }
 
-/// What creating `record` disclosed (see [`CreatedRecord`]).
+/// A record just created, with its person's blind index when the write had it in hand, so that
+/// [`written`] need not look it up again (two round trips after a service event's commit).
+pub struct Created<R> {
+    pub record: R,
+    subject_index: Option<Option<[u8; 32]>>,
+}
+
+impl<R> Created<R> {
+    /// `record`, the data of the person with `subject_index` (`None`: of no one on file).
+    pub fn of_subject(record: R, subject_index: Option<[u8; 32]>) -> Self {
+        Self {
+            record,
+            subject_index: Some(subject_index),
+        }
+    }
+
+    /// `record`, whose person [`written`] looks up.
+    pub fn looked_up(record: R) -> Self {
+        Self {
+            record,
+            subject_index: None,
+        }
+    }
+}
+
+/// What a creating write returns: its record, with or without the person's index in hand.
+pub trait IntoCreated {
+    type Record: CreatedRecord;
+    fn into_created(self) -> Created<Self::Record>;
+}
+
+impl<R: CreatedRecord> IntoCreated for Created<R> {
+    type Record = R;
+    fn into_created(self) -> Created<R> {
+        self
+    }
+}
+
+/// What creating `created.record` disclosed (see [`CreatedRecord`]).
 pub fn written<R: CreatedRecord>(
     conn: &mut DbConnection,
     registrar_id: &str,
-    record: &R,
+    created: &Created<R>,
 ) -> Result<rekisteri_audit::Written, ClientsError> {
-    let (kind, id) = record.subject_key();
+    let record = &created.record;
+    let subject_index = match created.subject_index {
+        Some(known) => known,
+        None => {
+            let (kind, id) = record.subject_key();
+            subject_of(conn, registrar_id, kind, id)?
+        }
+    };
     Ok(rekisteri_audit::Written {
         permission: R::PERMISSION.as_str(),
-        subject_index: subject_of(conn, registrar_id, kind, id)?,
+        subject_index,
         data_kind: R::DATA_KIND,
         data_id: record.record_id().to_owned(),
     })
@@ -99,6 +144,12 @@ macro_rules! created_record {
             }
             fn subject_key(&self) -> (&'static str, &str) {
                 ($subject_kind, &self.$subject_id)
+            }
+        }
+        impl $crate::IntoCreated for $type {
+            type Record = $type;
+            fn into_created(self) -> $crate::Created<$type> {
+                $crate::Created::looked_up(self)
             }
         }
     };

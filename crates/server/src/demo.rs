@@ -571,7 +571,8 @@ fn build(
                 access_cache: Default::default(),
             };
             let client = rekisteri_clients::create_client(conn, clients, &request_context, &registrar.id, new)
-                .map_err(during(format!("creating client {number} of {}", registrar.name)))?;
+                .map_err(during(format!("creating client {number} of {}", registrar.name)))?
+                .record;
             created += 1;
             let service_id = client
                 .services

@@ -17,7 +17,7 @@ use super::validation::{
 use crate::access::{Reach, decide_for};
 use crate::sealed::{JsonFields, RowCipher};
 use crate::{
-    Client, ClientChanges, ClientRegister, ClientsError, NewClient, Request, at_primitive, format_time, rule,
+    Client, ClientChanges, ClientRegister, ClientsError, Created, NewClient, Request, at_primitive, format_time, rule,
     validation,
 };
 
@@ -29,7 +29,7 @@ pub fn create_client(
     request: &Request<'_>,
     registrar_id: &str,
     new: NewClient,
-) -> Result<Client, ClientsError> {
+) -> Result<Created<Client>, ClientsError> {
     let at = at_primitive(request.now);
     let decision = decide_for(conn, request, registrar_id, Permission::WriteClients)?;
     match decision.reach {
@@ -130,12 +130,18 @@ pub fn create_client(
     let (registrar, client_id, taken_indexes) = (registrar_id.to_owned(), id.clone(), candidates.clone());
     let birth_year = code.birth_date().year();
     let result = rekisteri_db::group_commit::write_as(conn, &request.principal.account_id, move |conn| {
-        let taken: i64 = clients::table
-            .filter(clients::registrar_id.eq(&registrar))
-            .filter(clients::subject_index.eq_any(&taken_indexes))
-            .count()
-            .get_result(conn)?;
-        if taken > 0 {
+        // Under the current blind-index key the register's unique key on (registrar, subject
+        // index) refuses a duplicate by itself; only a person filed under a key being rotated
+        // out needs looking up first.
+        let rotating = taken_indexes.len() > 1;
+        if rotating
+            && clients::table
+                .filter(clients::registrar_id.eq(&registrar))
+                .filter(clients::subject_index.eq_any(&taken_indexes))
+                .count()
+                .get_result::<i64>(conn)?
+                > 0
+        {
             return Err(ClientsError::ClientExists {
                 registrar_id: registrar,
                 client_id: None,
@@ -172,7 +178,7 @@ pub fn create_client(
         other => other?,
     }
     // The caller sent these values; answering with them opens nothing new.
-    Ok(Client {
+    let client = Client {
         id: id.clone(),
         registrar_id: registrar_id.to_owned(),
         identity_code: Some(code.reveal().to_owned()),
@@ -201,7 +207,8 @@ pub fn create_client(
         created_at: format_time(at),
         updated_at: format_time(at),
         services: views,
-    })
+    };
+    Ok(Created::of_subject(client, Some(subject)))
 }
 
 fn insert_client(conn: &mut DbConnection, row: &ClientRow, birth_year: i32) -> QueryResult<usize> {
