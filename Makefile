@@ -21,7 +21,7 @@ run: ## build, migrate, seed a demo (prints its users' tokens once) and serve on
 	./target/release/rekisteri demo seed
 	./target/release/rekisteri vtj simulate --bind $(VTJ_SIMULATOR) --data demo/vtj-simulator.json & simulator=$$!; \
 	  trap 'kill $$simulator 2>/dev/null' EXIT; \
-	  MIMALLOC_PURGE_DELAY=0 MALLOC_ARENA_MAX=1 REKISTERI_VTJ_BASE_URL=http://$(VTJ_SIMULATOR) ./target/release/rekisteri serve
+	  MIMALLOC_PURGE_DELAY=0 REKISTERI_VTJ_BASE_URL=http://$(VTJ_SIMULATOR) ./target/release/rekisteri serve
 
 build: ## release build of the rekisteri binary
 	$(CARGO) build --release -p rekisteri-server
