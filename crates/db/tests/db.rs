@@ -662,3 +662,29 @@ db_test!(fn pl_13_without_autovacuum_the_server_analyses_what_autovacuum_would(d
     let again = rekisteri_db::statistics::analyze_stale(&mut conn).unwrap();
     assert!(!again.iter().any(|t| t.ends_with(".organisations")), "{again:?}");
 });
+
+// SQLite 3.53 compiles `LIMIT ?` with the bound value and marks the statement to be compiled
+// again whenever that parameter is bound: every kept statement with a LIMIT (diesel's `first()`)
+// was recompiled at every execution. The query planner stability guarantee turns that off
+// (`.cargo/config.toml`); its statistics of memory use stay off too (a mutex per allocation).
+db_test!(fn pl_12_sqlite_keeps_statements_compiled_whatever_their_limit_binds(db) {
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = Text)]
+        compile_options: String,
+    }
+    let mut conn = db.conn();
+    let DbConnection::Sqlite(sqlite) = &mut *conn else {
+        // PostgreSQL plans a prepared statement once per connection (its generic plan after five
+        // custom ones) and never recompiles it for a bound value.
+        return;
+    };
+    let options: Vec<String> = diesel::sql_query("SELECT compile_options FROM pragma_compile_options")
+        .load::<CompileOption>(sqlite)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.compile_options)
+        .collect();
+    assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+});
